@@ -1,0 +1,42 @@
+// Benchmarks run through `clinrl bench NAME`. Each registers a function that
+// prints its progress as it goes and returns its figures; the runner prints
+// the hardware first and the figures last, as one JSON line.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace clinrl::bench {
+
+struct BenchOptions {
+  int64_t threads = 0;  // 0 = all cores
+  int64_t ranks = 1;    // for benches that start several processes
+  bool quick = false;   // smaller sizes, for smoke tests in ctest
+  std::map<std::string, std::string> extra;  // --opt key=value
+};
+
+using BenchFn = std::function<nlohmann::json(const BenchOptions&)>;
+
+struct BenchCase {
+  std::string name;
+  std::string description;
+  BenchFn run;
+};
+
+std::vector<BenchCase>& BenchRegistry();
+
+struct RegisterBench {
+  RegisterBench(const char* name, const char* description, BenchFn run) {
+    BenchRegistry().push_back({name, description, std::move(run)});
+  }
+};
+
+}  // namespace clinrl::bench
+
+#define CLINRL_REGISTER_BENCH(id, description, fn) \
+  static ::clinrl::bench::RegisterBench clinrl_bench_##id(#id, description, fn)

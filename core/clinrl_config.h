@@ -1,0 +1,203 @@
+// The schema of a clinrl run config (configs/*.json). Each section belongs to
+// one part of the system; the defaults here are what `clinrl config show`
+// prints for an empty file. See docs/config.md for the meaning of each key.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace clinrl {
+
+struct RunConfig {
+  std::string name = "run";
+  std::string out_dir = "runs";  // the run directory is out_dir/name
+  int64_t seed = 0;
+  int64_t threads = 0;  // intra-op threads; 0 = all cores
+  std::string log_level = "info";
+
+  template <class V>
+  void Visit(V& v) {
+    v("name", name, "run name; also the run directory's name");
+    v("out_dir", out_dir, "parent folder of run directories");
+    v("seed", seed, "master seed for every RNG stream of the run");
+    v.AtLeast("threads", threads, int64_t{0}, "intra-op threads, 0 = all");
+    v.Enum("log_level", log_level,
+           {"trace", "debug", "info", "warn", "error", "off"});
+  }
+};
+
+struct PolicyConfig {
+  std::string model_dir;  // an existing Hugging Face style model folder
+  nlohmann::json init;    // or a HF config.json object for a fresh model
+  std::string tokenizer = "byte";  // "byte" or a folder with tokenizer.json
+  std::string dtype = "float32";
+  std::string device = "cpu";
+
+  template <class V>
+  void Visit(V& v) {
+    v("model_dir", model_dir, "model folder to load (config + safetensors)");
+    v("init", init, "HF config.json object for a randomly initialised model");
+    v("tokenizer", tokenizer, "\"byte\" or a tokenizer.json folder");
+    v.Enum("dtype", dtype, {"float32", "bfloat16", "float16"});
+    v.Enum("device", device, {"cpu", "cuda"});
+  }
+};
+
+struct EnvEntry {
+  std::string name;
+  std::string endpoint;  // empty = in-process
+  nlohmann::json options = nlohmann::json::object();
+
+  template <class V>
+  void Visit(V& v) {
+    v("name", name, "registered env name");
+    v("endpoint", endpoint, "env server endpoint; empty runs it in-process");
+    v("options", options, "env-specific options");
+  }
+};
+
+struct RewardsConfig {
+  std::string endpoint;  // empty = in-process
+  std::vector<std::string> plugins;  // shared libraries with extra rewards
+  int64_t workers = 2;
+  int64_t timeout_ms = 5000;
+
+  template <class V>
+  void Visit(V& v) {
+    v("endpoint", endpoint, "reward server endpoint; empty = in-process");
+    v("plugins", plugins, "shared libraries that register more rewards");
+    v.AtLeast("workers", workers, int64_t{1}, "scoring threads");
+    v.AtLeast("timeout_ms", timeout_ms, int64_t{1}, "per-plug-in timeout");
+  }
+};
+
+struct RolloutConfig {
+  int64_t group_size = 8;
+  int64_t tasks_per_step = 8;
+  int64_t max_turns = 12;
+  int64_t max_tokens_per_turn = 64;
+  int64_t max_tokens_per_episode = 1024;
+  double temperature = 1.0;
+  double top_p = 1.0;
+  int64_t top_k = 0;
+
+  template <class V>
+  void Visit(V& v) {
+    v.AtLeast("group_size", group_size, int64_t{1}, "episodes per task (G)");
+    v.AtLeast("tasks_per_step", tasks_per_step, int64_t{1}, "tasks per step");
+    v.AtLeast("max_turns", max_turns, int64_t{1}, "policy turns per episode");
+    v.AtLeast("max_tokens_per_turn", max_tokens_per_turn, int64_t{1});
+    v.AtLeast("max_tokens_per_episode", max_tokens_per_episode, int64_t{1});
+    v.AtLeast("temperature", temperature, 0.0, "sampling temperature");
+    v("top_p", top_p, "nucleus sampling mass, 1 = off");
+    v.AtLeast("top_k", top_k, int64_t{0}, "top-k sampling, 0 = off");
+  }
+};
+
+struct OverlongConfig {
+  bool enabled = false;
+  int64_t buffer_tokens = 64;
+  double penalty = 1.0;
+
+  template <class V>
+  void Visit(V& v) {
+    v("enabled", enabled, "DAPO soft overlong punishment");
+    v.AtLeast("buffer_tokens", buffer_tokens, int64_t{0});
+    v.AtLeast("penalty", penalty, 0.0);
+  }
+};
+
+struct TrainerConfig {
+  std::vector<std::string> stages = {"grpo"};
+  int64_t steps = 100;
+  double lr = 1e-5;
+  int64_t warmup_steps = 0;
+  double min_lr_ratio = 0.1;
+  double weight_decay = 0.0;
+  double grad_clip = 1.0;
+  int64_t micro_batch = 8;
+  int64_t epochs_per_batch = 1;
+  std::string advantage = "grpo";
+  double clip_low = 0.2;
+  double clip_high = 0.28;
+  double kl_coef = 0.0;
+  std::string kl_estimator = "k3";
+  std::string loss_agg = "token_mean";
+  bool dynamic_sampling = false;
+  OverlongConfig overlong;
+  double tis_cap = 2.0;
+  double entropy_coef = 0.0;
+  int64_t checkpoint_every = 0;
+  int64_t eval_every = 0;
+
+  template <class V>
+  void Visit(V& v) {
+    v("stages", stages, "stages to run in order: sft, grpo");
+    v.AtLeast("steps", steps, int64_t{0}, "optimizer steps of the GRPO stage");
+    v.AtLeast("lr", lr, 0.0, "peak learning rate");
+    v.AtLeast("warmup_steps", warmup_steps, int64_t{0});
+    v.AtLeast("min_lr_ratio", min_lr_ratio, 0.0, "cosine floor / peak");
+    v.AtLeast("weight_decay", weight_decay, 0.0, "AdamW decoupled decay");
+    v.AtLeast("grad_clip", grad_clip, 0.0, "global grad-norm clip, 0 = off");
+    v.AtLeast("micro_batch", micro_batch, int64_t{1}, "sequences per pass");
+    v.AtLeast("epochs_per_batch", epochs_per_batch, int64_t{1});
+    v.Enum("advantage", advantage, {"grpo", "dr_grpo"});
+    v.AtLeast("clip_low", clip_low, 0.0, "ratio floor 1 - clip_low");
+    v.AtLeast("clip_high", clip_high, 0.0, "ratio ceiling 1 + clip_high");
+    v.AtLeast("kl_coef", kl_coef, 0.0, "KL to the frozen reference");
+    v.Enum("kl_estimator", kl_estimator, {"k1", "k2", "k3"});
+    v.Enum("loss_agg", loss_agg,
+           {"token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"});
+    v("dynamic_sampling", dynamic_sampling, "drop zero-variance groups");
+    v("overlong", overlong);
+    v.AtLeast("tis_cap", tis_cap, 0.0, "truncated importance weight cap");
+    v("entropy_coef", entropy_coef, "entropy bonus coefficient");
+    v.AtLeast("checkpoint_every", checkpoint_every, int64_t{0});
+    v.AtLeast("eval_every", eval_every, int64_t{0});
+  }
+};
+
+struct DistributedConfig {
+  std::string backend = "single";
+  int64_t learner_ranks = 1;
+  int64_t rollout_ranks = 0;
+  int64_t env_server_ranks = 0;
+  int64_t reward_server_ranks = 0;
+  int64_t timeout_s = 300;
+
+  template <class V>
+  void Visit(V& v) {
+    v.Enum("backend", backend, {"single", "mpi", "nccl"});
+    v.AtLeast("learner_ranks", learner_ranks, int64_t{1});
+    v.AtLeast("rollout_ranks", rollout_ranks, int64_t{0});
+    v.AtLeast("env_server_ranks", env_server_ranks, int64_t{0});
+    v.AtLeast("reward_server_ranks", reward_server_ranks, int64_t{0});
+    v.AtLeast("timeout_s", timeout_s, int64_t{1}, "collective timeout");
+  }
+};
+
+struct ClinrlConfig {
+  RunConfig run;
+  PolicyConfig policy;
+  std::vector<EnvEntry> envs;
+  RewardsConfig rewards;
+  RolloutConfig rollout;
+  TrainerConfig trainer;
+  DistributedConfig distributed;
+
+  template <class V>
+  void Visit(V& v) {
+    v("run", run);
+    v("policy", policy);
+    v("envs", envs);
+    v("rewards", rewards);
+    v("rollout", rollout);
+    v("trainer", trainer);
+    v("distributed", distributed);
+  }
+};
+
+}  // namespace clinrl
