@@ -1,9 +1,17 @@
 # Helpers that give every clinrl library the same warnings, include root and
 # (for the tensor-heavy ones) the shared precompiled torch header.
 
+# clinrl_library(NAME SOURCES ... DEPS ... [TORCH] [REGISTRY])
+#   TORCH: links LibTorch and reuses the shared <torch/torch.h> PCH.
+#   REGISTRY: the library registers envs/rewards/benchmarks from static
+#   initialisers; the clinrl binary and the conformance tests link it whole.
 function(clinrl_library name)
-  cmake_parse_arguments(ARG "TORCH" "" "SOURCES;DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "TORCH;REGISTRY" "" "SOURCES;DEPS" ${ARGN})
   add_library(${name} STATIC ${ARG_SOURCES})
+  set_property(GLOBAL APPEND PROPERTY CLINRL_ALL_LIBS ${name})
+  if(ARG_REGISTRY)
+    set_property(GLOBAL APPEND PROPERTY CLINRL_REGISTRY_LIBS ${name})
+  endif()
   target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR})
   target_compile_options(${name} PRIVATE -Wall -Wextra -Wno-unused-parameter)
   target_link_libraries(${name} PUBLIC ${ARG_DEPS})
@@ -18,11 +26,25 @@ function(clinrl_library name)
 endfunction()
 
 # Registries fill themselves from static initialisers next to each env or
-# reward; whole-archive linking keeps those objects in the final binaries.
+# reward; whole-archive linking keeps those objects in the final binaries. The
+# archives are named in the link options (not as WHOLE_ARCHIVE link items) so
+# that the same library may also reach the target transitively.
 function(clinrl_link_whole target)
   foreach(lib ${ARGN})
-    target_link_libraries(${target} PRIVATE "$<LINK_LIBRARY:WHOLE_ARCHIVE,${lib}>")
+    target_link_options(${target} PRIVATE
+      "LINKER:--whole-archive" "$<TARGET_FILE:${lib}>" "LINKER:--no-whole-archive")
+    target_link_libraries(${target} PRIVATE ${lib})
   endforeach()
+endfunction()
+
+# Links every library that registers something, whole-archive, plus the rest.
+function(clinrl_link_everything target)
+  get_property(registry GLOBAL PROPERTY CLINRL_REGISTRY_LIBS)
+  get_property(all GLOBAL PROPERTY CLINRL_ALL_LIBS)
+  if(registry)
+    clinrl_link_whole(${target} ${registry})
+  endif()
+  target_link_libraries(${target} PRIVATE ${all})
 endfunction()
 
 function(clinrl_test name)

@@ -1,0 +1,58 @@
+#include "envs/env.h"
+
+#include "core/error.h"
+#include "core/wire.h"
+
+namespace clinrl::envs {
+
+json ToJson(const ChatMessage& m) {
+  return {{"role", m.role}, {"content", m.content}};
+}
+
+json ToJson(const Observation& o) {
+  json out = json::array();
+  for (const auto& m : o) out.push_back(ToJson(m));
+  return out;
+}
+
+json ToJson(const EnvSpec& s) {
+  return {{"name", s.name},
+          {"version", s.version},
+          {"action_format", s.action_format},
+          {"max_turns", s.max_turns},
+          {"splits", s.splits}};
+}
+
+Observation ObservationFromJson(const json& j, const std::string& path) {
+  if (!j.is_array()) {
+    throw BadRequest(fmt::format("{}: expected an array of chat messages, got {}",
+                                 path, j.type_name()));
+  }
+  Observation out;
+  for (size_t i = 0; i < j.size(); ++i) {
+    const wire::Fields f(j[i], fmt::format("{}[{}]", path, i));
+    out.push_back({f.String("role"), f.String("content")});
+  }
+  return out;
+}
+
+EnvSpec EnvSpecFromJson(const json& j) {
+  const wire::Fields f(j, "spec");
+  EnvSpec s;
+  s.name = f.String("name");
+  s.version = f.String("version");
+  s.action_format = f.String("action_format");
+  s.max_turns = f.Int("max_turns");
+  const json& splits = f.Object("splits");
+  for (auto it = splits.begin(); it != splits.end(); ++it) {
+    if (!it.value().is_number_integer()) {
+      throw BadRequest(fmt::format("spec.splits.{}: expected an integer task "
+                                   "count, got {}",
+                                   it.key(), it.value().dump()));
+    }
+    s.splits[it.key()] = it.value().get<int64_t>();
+  }
+  return s;
+}
+
+}  // namespace clinrl::envs

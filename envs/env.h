@@ -1,0 +1,77 @@
+// The Env interface (DESIGN.md, env protocol). An env declares what it is
+// (Spec) and how one episode goes (Reset, Step); threads, batching, sessions,
+// timeouts and transport belong to the pool and the server. One Env object
+// plays one episode at a time; the runtime makes one per session.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace clinrl::envs {
+
+using nlohmann::json;
+
+struct ChatMessage {
+  std::string role;  // system | user | assistant | tool | patient ...
+  std::string content;
+  bool operator==(const ChatMessage& o) const {
+    return role == o.role && content == o.content;
+  }
+};
+
+// Observations are chat messages appended to the transcript.
+using Observation = std::vector<ChatMessage>;
+
+struct EnvSpec {
+  std::string name;
+  std::string version;
+  std::string action_format;  // text for the prompt: the action grammar
+  int64_t max_turns = 1;
+  std::map<std::string, int64_t> splits;  // task counts per split
+};
+
+struct ResetRequest {
+  std::string split = "train";
+  std::optional<int64_t> task_index;  // a fixed task of the split
+  std::optional<int64_t> seed;        // or a task drawn from a seed
+  json options = json::object();      // per-episode options
+};
+
+struct ResetResult {
+  Observation observation;
+  json info = json::object();  // includes "reward_spec"
+};
+
+struct StepResult {
+  Observation observation;
+  double reward = 0.0;
+  bool terminated = false;  // the episode reached an end state
+  bool truncated = false;   // cut off (turn budget) before an end state
+  json info = json::object();
+};
+
+class Env {
+ public:
+  virtual ~Env() = default;
+  virtual EnvSpec Spec() const = 0;
+  // Starts a new episode. Throws BadRequest for an unknown split or an
+  // out-of-range task index (naming the field and the allowed range).
+  virtual ResetResult Reset(const ResetRequest& request) = 0;
+  // An unparseable action is not an error: the observation says what was
+  // wrong and info.invalid_actions counts it.
+  virtual StepResult Step(const std::string& action) = 0;
+};
+
+json ToJson(const ChatMessage& m);
+json ToJson(const Observation& o);
+json ToJson(const EnvSpec& s);
+// Parsers validate and name the offending field ("reply.observation[1].role").
+Observation ObservationFromJson(const json& j, const std::string& path);
+EnvSpec EnvSpecFromJson(const json& j);
+
+}  // namespace clinrl::envs
