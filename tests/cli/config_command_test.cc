@@ -1,0 +1,84 @@
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;  // stdout and stderr together
+};
+
+CommandResult RunClinrl(const std::string& args) {
+  const std::string command =
+      std::string(CLINRL_BINARY) + " " + args + " 2>&1";
+  CommandResult result;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return result;
+  std::array<char, 4096> buffer{};
+  size_t n = 0;
+  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) {
+    result.out.append(buffer.data(), n);
+  }
+  const int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+const std::string kQuickstart =
+    std::string(CLINRL_SOURCE_DIR) + "/configs/quickstart.json";
+
+TEST(ConfigCommandTest, HelpListsSubcommands) {
+  const auto r = RunClinrl("--help");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("Subcommands:"), std::string::npos);
+  EXPECT_NE(r.out.find("config"), std::string::npos);
+  EXPECT_NE(r.out.find("bench"), std::string::npos);
+}
+
+TEST(ConfigCommandTest, ShowPrintsResolvedJsonWithOverride) {
+  const auto r = RunClinrl("config show " + kQuickstart + " --set trainer.lr=3e-6");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const auto resolved = nlohmann::json::parse(r.out);
+  EXPECT_DOUBLE_EQ(resolved["trainer"]["lr"].template get<double>(), 3e-6);
+  EXPECT_EQ(resolved["run"]["name"], "quickstart");
+  EXPECT_EQ(resolved["trainer"]["loss_agg"], "seq_mean_token_mean");
+}
+
+// Each bad input exits non-zero with exactly one line naming the key path.
+void ExpectOneLineError(const CommandResult& r, const std::string& needle) {
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  ASSERT_FALSE(r.out.empty());
+  EXPECT_EQ(r.out.find('\n'), r.out.size() - 1) << r.out;
+  EXPECT_EQ(r.out.rfind("error: ", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find(needle), std::string::npos) << r.out;
+}
+
+TEST(ConfigCommandTest, MisspeltKey) {
+  ExpectOneLineError(RunClinrl("config show " + kQuickstart + " --set trainer.lrr=1"),
+                     "trainer.lrr");
+}
+
+TEST(ConfigCommandTest, WrongType) {
+  ExpectOneLineError(
+      RunClinrl("config show " + kQuickstart + " --set rollout.group_size=many"),
+      "rollout.group_size: expected integer");
+}
+
+TEST(ConfigCommandTest, BadEnumValue) {
+  ExpectOneLineError(
+      RunClinrl("config show " + kQuickstart + " --set trainer.kl_estimator=k9"),
+      "trainer.kl_estimator: got 'k9', expected one of: k1, k2, k3");
+}
+
+TEST(ConfigCommandTest, BadLogLevel) {
+  ExpectOneLineError(RunClinrl("--log-level loud config show " + kQuickstart),
+                     "--log-level");
+}
+
+}  // namespace
