@@ -2,12 +2,10 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdio>
-#include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "tests/trainer/reference_runner.h"
 #include "trainer/group_advantages.h"
 
 namespace clinrl::trainer {
@@ -40,23 +38,6 @@ struct LossCase {
   std::string agg, kl;
   json spec;
 };
-
-// Runs the independent Python reference on `spec` and returns its output.
-json RunReference(const json& spec) {
-  const std::string in_path = ::testing::TempDir() + "/grpo_cases.json";
-  std::ofstream(in_path) << spec.dump();
-  const std::string command =
-      std::string(CLINRL_SYSTEM_PYTHON) + " " + CLINRL_SOURCE_DIR +
-      "/tests/trainer/reference/grpo_reference.py " + in_path;
-  FILE* pipe = popen(command.c_str(), "r");
-  EXPECT_NE(pipe, nullptr);
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  EXPECT_EQ(pclose(pipe), 0) << out;
-  return json::parse(out);
-}
 
 TEST(GrpoLossTest, MatchesIndependentReference) {
   torch::manual_seed(7);
@@ -114,7 +95,8 @@ TEST(GrpoLossTest, MatchesIndependentReference) {
       }
     }
   }
-  const json expected = RunReference(spec);
+  const json expected = clinrl::testing::RunPythonReference(
+      "tests/trainer/reference/grpo_reference.py", spec);
 
   const auto adv = GroupAdvantages({1.0, 0.0, 0.5, 0.25, 1.0, 0.0},
                                    {0, 0, 0, 1, 1, 1}, AdvantageMode::kGrpo);
