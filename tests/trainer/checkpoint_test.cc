@@ -1,0 +1,102 @@
+#include "trainer/checkpoint.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+
+namespace clinrl::trainer {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string FreshDir(const std::string& name) {
+  const std::string dir = ::testing::TempDir() + "/" + name;
+  fs::remove_all(dir);
+  return dir;
+}
+
+void WritePayload(const std::string& dir) {
+  MakeDirectories(dir + "/model");
+  std::ofstream(dir + "/model/model.safetensors") << std::string(5000, 'w');
+  std::ofstream(dir + "/optimizer.bin") << "moments";
+}
+
+std::string ExpectRefused(const std::string& dir) {
+  try {
+    OpenCheckpoint(dir);
+  } catch (const IoError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "checkpoint " << dir << " was accepted";
+  return "";
+}
+
+TEST(CheckpointTest, WriteOpenAndLatest) {
+  const std::string root = FreshDir("ckpt_ok");
+  WriteCheckpoint(root, 10, WritePayload, {{"policy_version", 10}});
+  const std::string dir =
+      WriteCheckpoint(root, 20, WritePayload, {{"policy_version", 20}});
+  EXPECT_EQ(LatestCheckpoint(root), dir);
+  const CheckpointInfo info = OpenCheckpoint(dir);
+  EXPECT_EQ(info.step, 20);
+  EXPECT_EQ(info.state["policy_version"], 20);
+  EXPECT_EQ(ReadFile(root + "/latest"), "step_00000020\n");
+  EXPECT_EQ(ListCheckpoints(root).size(), 2u);
+  PruneCheckpoints(root, 1);
+  EXPECT_EQ(ListCheckpoints(root), std::vector<std::string>{dir});
+}
+
+TEST(CheckpointTest, CorruptedFileIsRefusedNamingIt) {
+  const std::string root = FreshDir("ckpt_corrupt");
+  const std::string dir = WriteCheckpoint(root, 1, WritePayload, {});
+  {
+    std::fstream f(dir + "/model/model.safetensors",
+                   std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(1234);
+    f.put('X');
+  }
+  const std::string e = ExpectRefused(dir);
+  EXPECT_NE(e.find("model/model.safetensors"), std::string::npos) << e;
+  EXPECT_NE(e.find("CRC-32C"), std::string::npos) << e;
+}
+
+TEST(CheckpointTest, TruncatedAndMissingFilesAreRefused) {
+  const std::string root = FreshDir("ckpt_trunc");
+  const std::string dir = WriteCheckpoint(root, 1, WritePayload, {});
+  fs::resize_file(dir + "/model/model.safetensors", 100);
+  EXPECT_NE(ExpectRefused(dir).find("truncated"), std::string::npos);
+  const std::string dir2 = WriteCheckpoint(root, 2, WritePayload, {});
+  fs::remove(dir2 + "/optimizer.bin");
+  EXPECT_NE(ExpectRefused(dir2).find("optimizer.bin is missing"),
+            std::string::npos);
+}
+
+TEST(CheckpointTest, HalfWrittenCheckpointIsNeverPickedNorLoaded) {
+  const std::string root = FreshDir("ckpt_half");
+  const std::string good = WriteCheckpoint(root, 5, WritePayload, {});
+  // A crash while the payload was being written: the temporary folder stays.
+  EXPECT_THROW(WriteCheckpoint(
+                   root, 6,
+                   [](const std::string& dir) {
+                     WritePayload(dir);
+                     throw IoError("disk full (simulated)");
+                   },
+                   {}),
+               IoError);
+  EXPECT_EQ(LatestCheckpoint(root), good);
+  // A step folder without its manifest (copied by hand, interrupted) is refused.
+  MakeDirectories(root + "/step_00000007");
+  WritePayload(root + "/step_00000007");
+  EXPECT_EQ(LatestCheckpoint(root), good);
+  EXPECT_NE(ExpectRefused(root + "/step_00000007").find("no manifest.json"),
+            std::string::npos);
+  std::ofstream(good + "/manifest.json") << "{\"files\": ";
+  EXPECT_NE(ExpectRefused(good).find("not a valid manifest"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace clinrl::trainer

@@ -1,0 +1,190 @@
+#include "trainer/checkpoint.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "core/atomic_file.h"
+#include "core/crc32c.h"
+#include "core/error.h"
+#include "core/log.h"
+
+namespace clinrl::trainer {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kManifest = "manifest.json";
+constexpr const char* kStepPrefix = "step_";
+
+std::string StepFolderName(int64_t step) {
+  return fmt::format("{}{:08d}", kStepPrefix, step);
+}
+
+struct FileDigest {
+  uint64_t size = 0;
+  uint32_t crc = 0;
+};
+
+FileDigest DigestFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError(fmt::format("cannot open {} for reading", path));
+  FileDigest d;
+  std::vector<char> buffer(1 << 20);
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    const std::streamsize n = in.gcount();
+    if (n <= 0) break;
+    d.crc = Crc32c(buffer.data(), static_cast<size_t>(n), d.crc);
+    d.size += static_cast<uint64_t>(n);
+  }
+  if (in.bad()) throw IoError(fmt::format("error reading {}", path));
+  return d;
+}
+
+// fsync of one file, so the manifest never describes bytes still in cache.
+void SyncFile(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  CLINRL_CHECK_ERRNO(f != nullptr, "fopen", "syncing {}", path);
+  const int rc = ::fsync(fileno(f));
+  std::fclose(f);
+  CLINRL_CHECK_ERRNO(rc == 0, "fsync", "syncing {}", path);
+}
+
+bool ParseStep(const std::string& name, int64_t* step) {
+  if (name.rfind(kStepPrefix, 0) != 0) return false;
+  const std::string digits = name.substr(std::char_traits<char>::length(kStepPrefix));
+  if (digits.empty() ||
+      !std::all_of(digits.begin(), digits.end(), ::isdigit)) {
+    return false;
+  }
+  *step = std::stoll(digits);
+  return true;
+}
+
+}  // namespace
+
+std::string WriteCheckpoint(
+    const std::string& checkpoints_dir, int64_t step,
+    const std::function<void(const std::string& dir)>& write_files,
+    const json& state) {
+  MakeDirectories(checkpoints_dir);
+  const std::string final_dir = checkpoints_dir + "/" + StepFolderName(step);
+  const std::string tmp_dir =
+      fmt::format("{}.tmp-{}", final_dir, static_cast<long>(::getpid()));
+  std::error_code ec;
+  fs::remove_all(tmp_dir, ec);
+  MakeDirectories(tmp_dir);
+  write_files(tmp_dir);
+
+  json files = json::object();
+  std::vector<std::string> dirs = {tmp_dir};
+  for (const auto& entry : fs::recursive_directory_iterator(tmp_dir)) {
+    if (entry.is_directory()) {
+      dirs.push_back(entry.path().string());
+      continue;
+    }
+    if (!entry.is_regular_file()) continue;
+    const std::string rel = fs::relative(entry.path(), tmp_dir).string();
+    SyncFile(entry.path().string());
+    const FileDigest d = DigestFile(entry.path().string());
+    files[rel] = {{"size", d.size}, {"crc32c", d.crc}};
+  }
+  for (const auto& d : dirs) SyncDirectory(d);
+  const json manifest = {{"format", "clinrl-checkpoint-1"},
+                         {"step", step},
+                         {"files", files},
+                         {"state", state}};
+  WriteFileAtomic(tmp_dir + "/" + kManifest, manifest.dump(2) + "\n");
+
+  if (fs::exists(final_dir)) fs::remove_all(final_dir);
+  fs::rename(tmp_dir, final_dir, ec);
+  if (ec) {
+    throw IoError(fmt::format("cannot rename {} to {}: {}", tmp_dir, final_dir,
+                              ec.message()));
+  }
+  SyncDirectory(checkpoints_dir);
+  WriteFileAtomic(checkpoints_dir + "/latest", StepFolderName(step) + "\n");
+  return final_dir;
+}
+
+CheckpointInfo OpenCheckpoint(const std::string& dir) {
+  const std::string manifest_path = dir + "/" + kManifest;
+  if (!fs::exists(manifest_path)) {
+    throw IoError(fmt::format(
+        "checkpoint {}: no {} (an interrupted write?); refusing to load it",
+        dir, kManifest));
+  }
+  json manifest = json::parse(ReadFile(manifest_path), nullptr, false);
+  if (manifest.is_discarded() || !manifest.is_object() ||
+      !manifest.contains("files") || !manifest["files"].is_object() ||
+      !manifest.contains("step")) {
+    throw IoError(fmt::format("checkpoint {}: {} is not a valid manifest", dir,
+                              kManifest));
+  }
+  for (auto it = manifest["files"].begin(); it != manifest["files"].end(); ++it) {
+    const std::string path = dir + "/" + it.key();
+    if (!fs::exists(path)) {
+      throw IoError(fmt::format("checkpoint {}: file {} is missing", dir, it.key()));
+    }
+    const FileDigest d = DigestFile(path);
+    const uint64_t want_size = it.value().value("size", uint64_t{0});
+    const uint32_t want_crc = it.value().value("crc32c", uint32_t{0});
+    if (d.size != want_size) {
+      throw IoError(fmt::format(
+          "checkpoint {}: file {} has {} bytes, the manifest says {} "
+          "(truncated?); refusing to load it",
+          dir, it.key(), d.size, want_size));
+    }
+    if (d.crc != want_crc) {
+      throw IoError(fmt::format(
+          "checkpoint {}: file {} fails its CRC-32C check ({:08x}, expected "
+          "{:08x}): corrupted; refusing to load it",
+          dir, it.key(), d.crc, want_crc));
+    }
+  }
+  CheckpointInfo info;
+  info.dir = dir;
+  info.step = manifest["step"].get<int64_t>();
+  info.state = manifest.value("state", json::object());
+  return info;
+}
+
+std::vector<std::string> ListCheckpoints(const std::string& checkpoints_dir) {
+  std::vector<std::pair<int64_t, std::string>> found;
+  std::error_code ec;
+  if (!fs::is_directory(checkpoints_dir, ec)) return {};
+  for (const auto& entry : fs::directory_iterator(checkpoints_dir)) {
+    int64_t step = 0;
+    if (entry.is_directory() &&
+        ParseStep(entry.path().filename().string(), &step) &&
+        fs::exists(entry.path() / kManifest)) {
+      found.emplace_back(step, entry.path().string());
+    }
+  }
+  std::sort(found.begin(), found.end());
+  std::vector<std::string> out;
+  for (auto& f : found) out.push_back(std::move(f.second));
+  return out;
+}
+
+std::string LatestCheckpoint(const std::string& checkpoints_dir) {
+  const auto all = ListCheckpoints(checkpoints_dir);
+  return all.empty() ? "" : all.back();
+}
+
+void PruneCheckpoints(const std::string& checkpoints_dir, int64_t keep) {
+  CLINRL_CHECK(keep >= 1, "PruneCheckpoints: keep must be >= 1, got {}", keep);
+  const auto all = ListCheckpoints(checkpoints_dir);
+  for (size_t i = 0; i + static_cast<size_t>(keep) < all.size(); ++i) {
+    std::error_code ec;
+    fs::remove_all(all[i], ec);
+    if (ec) CLINRL_LOG_WARN("could not prune {}: {}", all[i], ec.message());
+  }
+}
+
+}  // namespace clinrl::trainer

@@ -1,0 +1,49 @@
+// Crash-safe checkpoints. A checkpoint is a folder `step_NNNNNNNN/` holding
+// whatever the learner writes (model folder, optimizer state, RNG streams)
+// plus `manifest.json`, written last, with the size and CRC-32C of every
+// file and the trainer state. The folder is built under a temporary name and
+// renamed into place, so a crash mid-write leaves no folder that looks like a
+// checkpoint; a file that changed after writing fails its CRC and the whole
+// checkpoint is refused with an error naming the file.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace clinrl::trainer {
+
+struct CheckpointInfo {
+  std::string dir;  // the step folder
+  int64_t step = 0;
+  nlohmann::json state;  // the trainer state stored in the manifest
+};
+
+// Writes checkpoint `step` under `checkpoints_dir`: `write_files(tmp)` writes
+// the payload into a temporary folder, then the manifest (with `state`) is
+// written and fsynced, the folder renamed to step_NNNNNNNN and `latest`
+// updated atomically. Returns the final folder.
+std::string WriteCheckpoint(
+    const std::string& checkpoints_dir, int64_t step,
+    const std::function<void(const std::string& dir)>& write_files,
+    const nlohmann::json& state);
+
+// Verifies every file of the manifest (present, same size, same CRC-32C) and
+// returns the stored state. Throws IoError naming the checkpoint and the
+// file for anything missing, truncated or corrupted.
+CheckpointInfo OpenCheckpoint(const std::string& dir);
+
+// The newest complete checkpoint folder under `checkpoints_dir`, or "" when
+// there is none. Temporary folders of interrupted writes are ignored.
+std::string LatestCheckpoint(const std::string& checkpoints_dir);
+
+// Step folders under `checkpoints_dir`, oldest first.
+std::vector<std::string> ListCheckpoints(const std::string& checkpoints_dir);
+
+// Deletes all but the newest `keep` checkpoints (keep >= 1).
+void PruneCheckpoints(const std::string& checkpoints_dir, int64_t keep);
+
+}  // namespace clinrl::trainer
