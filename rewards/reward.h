@@ -8,10 +8,9 @@
 //    "success": "dx"}   // the component whose score >= 1 counts as a success
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/trajectory.h"
 

@@ -42,9 +42,9 @@ std::unique_ptr<Reward> RewardRegistry::Create(const std::string& name) const {
   }
   std::string known;
   for (const auto& n : Names()) known += (known.empty() ? "" : ", ") + n;
-  throw NotFound(fmt::format(
-      "reward plug-in '{}' is not registered; registered: {}", name,
-      known.empty() ? "(none)" : known));
+  throw NotFound(
+      fmt::format("reward plug-in '{}' is not registered; registered: {}", name,
+                  known.empty() ? "(none)" : known));
 }
 
 }  // namespace clinrl::rewards

@@ -1,5 +1,6 @@
 // Reward plug-ins by name. Built-ins register next to their code:
-//   CLINRL_REGISTER_REWARD(icd10, [] { return std::make_unique<Icd10Reward>(); });
+//   CLINRL_REGISTER_REWARD(icd10, [] { return std::make_unique<Icd10Reward>();
+//   });
 // and shared libraries listed in `rewards.plugins` register from their own
 // static initialisers when loaded (LoadRewardPlugin).
 #pragma once
@@ -36,6 +37,6 @@ struct RegisterReward {
 
 }  // namespace clinrl::rewards
 
-#define CLINRL_REGISTER_REWARD(id, factory)                               \
+#define CLINRL_REGISTER_REWARD(id, factory)                                 \
   static ::clinrl::rewards::RegisterReward clinrl_reward_registration_##id( \
       #id, factory)

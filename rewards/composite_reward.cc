@@ -1,0 +1,347 @@
+#include "rewards/composite_reward.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "core/error.h"
+#include "rewards/deadline_executor.h"
+#include "rewards/reward_registry.h"
+#include "rewards/reward_spec.h"
+
+namespace clinrl::rewards {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using json = nlohmann::json;
+
+// Plug-ins are stateless scorers (Score is const), so one instance per name
+// serves every thread; it lives as long as the process because a timed-out
+// task may still be running inside it.
+std::shared_ptr<const Reward> PluginInstance(const std::string& name) {
+  static std::mutex mutex;
+  static auto* instances =
+      new std::map<std::string, std::shared_ptr<const Reward>>();
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = instances->find(name);
+  if (it != instances->end()) return it->second;
+  std::shared_ptr<const Reward> made = RewardRegistry::Global().Create(name);
+  instances->emplace(name, made);
+  return made;
+}
+
+// One component's work: a single result, or one per group member.
+using ComponentTask = std::function<std::vector<ScoreResult>()>;
+
+struct Outcome {
+  bool finished = false;  // the task returned or threw
+  bool timed_out = false;
+  std::vector<ScoreResult> results;
+  std::string error_code;
+  std::string error_message;
+};
+
+void RunGuarded(const ComponentTask& task, Outcome* out) {
+  try {
+    out->results = task();
+  } catch (const Error& e) {
+    out->error_code = e.code();
+    out->error_message = e.what();
+  } catch (const std::exception& e) {
+    out->error_code = "internal";
+    out->error_message = e.what();
+  } catch (...) {
+    out->error_code = "internal";
+    out->error_message = "plug-in threw a non-std::exception";
+  }
+  out->finished = true;
+}
+
+// Runs every task, each with its own deadline; returns when each has
+// finished or overrun. Overrunning tasks keep running on the executor and
+// their late results are dropped.
+std::vector<Outcome> RunComponents(std::vector<ComponentTask> tasks,
+                                   const std::vector<int64_t>& timeouts_ms) {
+  const size_t n = tasks.size();
+  bool any_deadline = false;
+  for (int64_t t : timeouts_ms) any_deadline |= t > 0;
+  if (!any_deadline) {
+    std::vector<Outcome> outcomes(n);
+    for (size_t i = 0; i < n; ++i) RunGuarded(tasks[i], &outcomes[i]);
+    return outcomes;
+  }
+
+  struct Shared {
+    std::mutex mutex;
+    std::condition_variable done;
+    std::vector<Outcome> outcomes;
+  };
+  auto shared = std::make_shared<Shared>();
+  shared->outcomes.resize(n);
+  const auto start = Clock::now();
+  std::vector<Clock::time_point> deadlines(n);
+  std::vector<bool> inline_task(n, false);
+  for (size_t i = 0; i < n; ++i) {
+    deadlines[i] = start + std::chrono::milliseconds(timeouts_ms[i]);
+    if (timeouts_ms[i] <= 0) {
+      inline_task[i] = true;
+      continue;
+    }
+    DeadlineExecutor::Shared().Post([shared, i, task = std::move(tasks[i])] {
+      Outcome local;
+      RunGuarded(task, &local);
+      std::lock_guard<std::mutex> lock(shared->mutex);
+      if (shared->outcomes[i].timed_out) return;
+      shared->outcomes[i] = std::move(local);
+      shared->done.notify_all();
+    });
+  }
+  // Components without a deadline run here while the others proceed.
+  for (size_t i = 0; i < n; ++i) {
+    if (!inline_task[i]) continue;
+    Outcome local;
+    RunGuarded(tasks[i], &local);
+    std::lock_guard<std::mutex> lock(shared->mutex);
+    shared->outcomes[i] = std::move(local);
+  }
+
+  std::unique_lock<std::mutex> lock(shared->mutex);
+  for (;;) {
+    const auto now = Clock::now();
+    bool pending = false;
+    Clock::time_point next = Clock::time_point::max();
+    for (size_t i = 0; i < n; ++i) {
+      Outcome& o = shared->outcomes[i];
+      if (o.finished || o.timed_out) continue;
+      if (now >= deadlines[i]) {
+        o.timed_out = true;
+        o.error_code = "timeout";
+        o.error_message =
+            fmt::format("did not finish within {} ms", timeouts_ms[i]);
+        continue;
+      }
+      pending = true;
+      next = std::min(next, deadlines[i]);
+    }
+    if (!pending) break;
+    shared->done.wait_until(lock, next);
+  }
+  // Copy out under the lock: a late task may still touch its slot's flag.
+  return shared->outcomes;
+}
+
+RewardComponent ErrorComponent(const ComponentSpec& c, const Outcome& o) {
+  RewardComponent rc;
+  rc.score = 0.0;
+  rc.weight = c.weight;
+  rc.details = {{"error",
+                 {{"code", o.error_code},
+                  {"message", o.error_message},
+                  {"plugin", c.plugin}}}};
+  return rc;
+}
+
+struct PreparedSpec {
+  RewardSpec spec;
+  std::vector<std::shared_ptr<const Reward>> plugins;
+};
+
+PreparedSpec Prepare(const json& reward_spec, const std::string& path) {
+  PreparedSpec p;
+  p.spec = ParseRewardSpec(reward_spec, path);
+  for (size_t i = 0; i < p.spec.components.size(); ++i) {
+    const ComponentSpec& c = p.spec.components[i];
+    std::shared_ptr<const Reward> plugin;
+    try {
+      plugin = PluginInstance(c.plugin);
+      plugin->ValidateParams(c.params);
+    } catch (const Error& e) {
+      throw BadRequest(fmt::format("{}.components[{}] (\"{}\", plug-in {}): {}",
+                                   path, i, c.name, c.plugin, e.what()));
+    }
+    p.plugins.push_back(std::move(plugin));
+  }
+  return p;
+}
+
+int64_t TimeoutFor(const ComponentSpec& c, const ScoreOptions& options) {
+  return c.timeout_ms >= 0 ? c.timeout_ms : options.timeout_ms;
+}
+
+double Total(const RewardResult& r) {
+  double total = 0.0;
+  for (const auto& [name, c] : r.components) total += c.weight * c.score;
+  return total;
+}
+
+}  // namespace
+
+RewardResult ScoreTrajectory(std::shared_ptr<const Trajectory> trajectory,
+                             const ScoreOptions& options) {
+  CLINRL_CHECK(trajectory != nullptr, "ScoreTrajectory: null trajectory");
+  auto prepared = std::make_shared<const PreparedSpec>(
+      Prepare(trajectory->reward_spec, "trajectory.reward_spec"));
+  const auto& components = prepared->spec.components;
+  std::vector<ComponentTask> tasks;
+  std::vector<int64_t> timeouts;
+  for (size_t i = 0; i < components.size(); ++i) {
+    timeouts.push_back(TimeoutFor(components[i], options));
+    tasks.push_back([prepared, trajectory, i]() -> std::vector<ScoreResult> {
+      const Reward& plugin = *prepared->plugins[i];
+      const json& params = prepared->spec.components[i].params;
+      if (plugin.group_level()) {
+        return plugin.ScoreGroup({trajectory.get()}, params);
+      }
+      return {plugin.Score(*trajectory, params)};
+    });
+  }
+  const auto outcomes = RunComponents(std::move(tasks), timeouts);
+  RewardResult result;
+  for (size_t i = 0; i < components.size(); ++i) {
+    const ComponentSpec& c = components[i];
+    const Outcome& o = outcomes[i];
+    if (!o.error_code.empty()) {
+      result.components[c.name] = ErrorComponent(c, o);
+    } else if (o.results.size() != 1) {
+      Outcome bad = o;
+      bad.error_code = "internal";
+      bad.error_message =
+          fmt::format("plug-in returned {} results for 1", o.results.size());
+      result.components[c.name] = ErrorComponent(c, bad);
+    } else {
+      RewardComponent rc;
+      rc.score = o.results[0].score;
+      rc.weight = c.weight;
+      rc.details = o.results[0].details;
+      result.components[c.name] = std::move(rc);
+    }
+  }
+  result.total = Total(result);
+  return result;
+}
+
+RewardResult ScoreTrajectory(const Trajectory& trajectory,
+                             const ScoreOptions& options) {
+  return ScoreTrajectory(std::make_shared<const Trajectory>(trajectory),
+                         options);
+}
+
+std::vector<RewardResult> ScoreGroup(const std::vector<Trajectory>& group,
+                                     const ScoreOptions& options) {
+  if (group.empty()) return {};
+  auto members = std::make_shared<const std::vector<Trajectory>>(group);
+  std::vector<std::shared_ptr<const PreparedSpec>> prepared;
+  for (size_t g = 0; g < members->size(); ++g) {
+    prepared.push_back(std::make_shared<const PreparedSpec>(Prepare(
+        (*members)[g].reward_spec, fmt::format("group[{}].reward_spec", g))));
+    const auto& first = prepared[0]->spec.components;
+    const auto& mine = prepared[g]->spec.components;
+    bool same = first.size() == mine.size();
+    for (size_t i = 0; same && i < first.size(); ++i) {
+      same = first[i].name == mine[i].name && first[i].plugin == mine[i].plugin;
+    }
+    if (!same) {
+      throw BadRequest(fmt::format(
+          "group[{}].reward_spec.components: expected the same component "
+          "names and plug-ins as group[0] (a group shares one task)",
+          g));
+    }
+  }
+
+  // Task list: group-level components once, then each member's own.
+  struct Slot {
+    size_t component;
+    int64_t member;  // -1: the whole group
+  };
+  std::vector<Slot> slots;
+  std::vector<ComponentTask> tasks;
+  std::vector<int64_t> timeouts;
+  const auto& components = prepared[0]->spec.components;
+  for (size_t i = 0; i < components.size(); ++i) {
+    const int64_t timeout = TimeoutFor(components[i], options);
+    if (prepared[0]->plugins[i]->group_level()) {
+      slots.push_back({i, -1});
+      timeouts.push_back(timeout);
+      tasks.push_back([p = prepared[0], members, i] {
+        std::vector<const Trajectory*> ptrs;
+        for (const auto& t : *members) ptrs.push_back(&t);
+        return p->plugins[i]->ScoreGroup(ptrs, p->spec.components[i].params);
+      });
+      continue;
+    }
+    for (size_t g = 0; g < members->size(); ++g) {
+      slots.push_back({i, static_cast<int64_t>(g)});
+      timeouts.push_back(TimeoutFor(prepared[g]->spec.components[i], options));
+      tasks.push_back(
+          [p = prepared[g], members, i, g]() -> std::vector<ScoreResult> {
+            return {p->plugins[i]->Score((*members)[g],
+                                         p->spec.components[i].params)};
+          });
+    }
+  }
+  const auto outcomes = RunComponents(std::move(tasks), timeouts);
+
+  std::vector<RewardResult> results(members->size());
+  for (size_t s = 0; s < slots.size(); ++s) {
+    const size_t i = slots[s].component;
+    const Outcome& o = outcomes[s];
+    const size_t expected = slots[s].member < 0 ? members->size() : 1;
+    Outcome checked = o;
+    if (o.error_code.empty() && o.results.size() != expected) {
+      checked.error_code = "internal";
+      checked.error_message = fmt::format("plug-in returned {} results for {}",
+                                          o.results.size(), expected);
+    }
+    for (size_t k = 0; k < expected; ++k) {
+      const size_t g = slots[s].member < 0 ? k : slots[s].member;
+      const ComponentSpec& c = prepared[g]->spec.components[i];
+      if (!checked.error_code.empty()) {
+        results[g].components[c.name] = ErrorComponent(c, checked);
+        continue;
+      }
+      RewardComponent rc;
+      rc.score = checked.results[k].score;
+      rc.weight = c.weight;
+      rc.details = checked.results[k].details;
+      results[g].components[c.name] = std::move(rc);
+    }
+  }
+  for (auto& r : results) r.total = Total(r);
+  return results;
+}
+
+bool IsFlagged(const RewardResult& result) {
+  for (const auto& [name, c] : result.components) {
+    if (c.details.is_object() && c.details.contains("error")) return true;
+  }
+  return false;
+}
+
+json ComponentErrors(const RewardResult& result) {
+  json errors = json::array();
+  for (const auto& [name, c] : result.components) {
+    if (!c.details.is_object() || !c.details.contains("error")) continue;
+    const json& e = c.details["error"];
+    errors.push_back({{"component", name},
+                      {"code", e.value("code", "internal")},
+                      {"message", e.value("message", "")}});
+  }
+  return errors;
+}
+
+bool IsSuccess(const RewardResult& result, const json& reward_spec) {
+  if (!reward_spec.is_object() || !reward_spec.contains("success") ||
+      !reward_spec["success"].is_string()) {
+    return false;
+  }
+  auto it = result.components.find(reward_spec["success"].get<std::string>());
+  if (it == result.components.end()) return false;
+  return !(it->second.details.is_object() &&
+           it->second.details.contains("error")) &&
+         it->second.score >= 1.0;
+}
+
+}  // namespace clinrl::rewards

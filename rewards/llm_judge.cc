@@ -1,0 +1,289 @@
+#include "rewards/llm_judge.h"
+
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/wire.h"
+
+namespace clinrl::rewards {
+namespace {
+
+struct VerdictCache {
+  std::mutex mutex;
+  std::unordered_map<std::string, CriterionVerdict> verdicts;
+  std::atomic<int64_t> hits{0};
+  std::atomic<int64_t> misses{0};
+  std::atomic<int64_t> requests{0};
+};
+
+VerdictCache& Cache() {
+  static auto* cache = new VerdictCache();
+  return *cache;
+}
+
+constexpr size_t kMaxCachedVerdicts = 200000;
+
+std::string CacheKey(const std::string& model, const std::string& conversation,
+                     const RubricCriterion& c) {
+  // \x1f (unit separator) cannot be confused with text in either part.
+  return model + '\x1f' + conversation + '\x1f' + c.criterion + '\x1f' +
+         fmt::format("{}", c.points);
+}
+
+std::string RenderConversation(const std::vector<Message>& conversation) {
+  std::string out;
+  for (const auto& m : conversation) {
+    if (!out.empty()) out += "\n\n";
+    out += m.role + ": " + m.content;
+  }
+  return out;
+}
+
+// Splits "http://host:port/prefix" into the scheme+authority httplib wants
+// and a path prefix to put before options.path.
+std::pair<std::string, std::string> SplitUrl(const std::string& url) {
+  const size_t scheme = url.find("://");
+  const size_t path_at =
+      url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+  if (path_at == std::string::npos) return {url, ""};
+  std::string prefix = url.substr(path_at);
+  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+  return {url.substr(0, path_at), prefix};
+}
+
+}  // namespace
+
+LlmJudgeOptions ParseLlmJudgeOptions(const nlohmann::json& judge,
+                                     const std::string& path) {
+  const wire::Fields f(judge, path);
+  LlmJudgeOptions o;
+  o.url = f.String("url");
+  if (o.url.rfind("http://", 0) != 0 && o.url.rfind("https://", 0) != 0) {
+    throw BadRequest(fmt::format(
+        "{}.url: expected an http:// or https:// base URL, got \"{}\"", path,
+        o.url));
+  }
+  o.path = f.String("path", o.path);
+  o.model = f.String("model", o.model);
+  o.api_key_env = f.String("api_key_env", o.api_key_env);
+  o.max_retries = f.Int("max_retries", o.max_retries);
+  o.concurrency = f.Int("concurrency", o.concurrency);
+  o.timeout_ms = f.Int("timeout_ms", o.timeout_ms);
+  o.temperature = f.Double("temperature", o.temperature);
+  o.max_tokens = f.Int("max_tokens", o.max_tokens);
+  if (o.max_retries < 0 || o.concurrency < 1 || o.timeout_ms < 1 ||
+      o.max_tokens < 1) {
+    throw BadRequest(fmt::format(
+        "{}: expected max_retries >= 0, concurrency >= 1, timeout_ms >= 1, "
+        "max_tokens >= 1; got {}, {}, {}, {}",
+        path, o.max_retries, o.concurrency, o.timeout_ms, o.max_tokens));
+  }
+  return o;
+}
+
+std::string JudgePrompt(const std::vector<Message>& conversation,
+                        const RubricCriterion& criterion) {
+  return fmt::format(
+      "You are grading the last assistant reply in a health conversation "
+      "against one criterion written by a physician.\n\n"
+      "# Conversation\n{}\n\n"
+      "# Criterion\n[{:+g} points] {}\n\n"
+      "# How to answer\n"
+      "Decide whether the LAST assistant reply meets the criterion. Some "
+      "criteria describe something a reply should NOT do (they carry "
+      "negative points): for those, answer whether the reply does that "
+      "undesirable thing, so criteria_met = true means it does. A criterion "
+      "that gives examples (\"such as\", \"for example\") is met when the "
+      "reply meets its intent; it need not list every example. A required "
+      "element that is only partly present is not met.\n"
+      "Answer with one JSON object and nothing else:\n"
+      "{{\"explanation\": \"<one or two sentences>\", \"criteria_met\": "
+      "<true or false>}}",
+      RenderConversation(conversation), criterion.points, criterion.criterion);
+}
+
+CriterionVerdict ParseJudgeReply(const std::string& content) {
+  const size_t open = content.find('{');
+  const size_t close = content.rfind('}');
+  if (open == std::string::npos || close == std::string::npos || close < open) {
+    throw BadRequest(
+        fmt::format("judge reply: expected a JSON object, got \"{}\"",
+                    content.substr(0, 120)));
+  }
+  const auto parsed = nlohmann::json::parse(
+      content.substr(open, close - open + 1), nullptr, false);
+  if (parsed.is_discarded() || !parsed.is_object()) {
+    throw BadRequest(fmt::format("judge reply: not valid JSON: \"{}\"",
+                                 content.substr(0, 120)));
+  }
+  auto it = parsed.find("criteria_met");
+  if (it == parsed.end() || !it->is_boolean()) {
+    throw BadRequest(
+        fmt::format("judge reply.criteria_met: expected a boolean, got {}",
+                    it == parsed.end() ? std::string("nothing") : it->dump()));
+  }
+  CriterionVerdict v;
+  v.met = it->get<bool>();
+  auto e = parsed.find("explanation");
+  if (e != parsed.end() && e->is_string())
+    v.explanation = e->get<std::string>();
+  return v;
+}
+
+namespace {
+
+CriterionVerdict AskJudge(httplib::Client& client, const std::string& path,
+                          const std::string& api_key,
+                          const std::vector<Message>& conversation,
+                          const RubricCriterion& criterion,
+                          const LlmJudgeOptions& options) {
+  const nlohmann::json body = {
+      {"model", options.model},
+      {"messages",
+       {{{"role", "user"}, {"content", JudgePrompt(conversation, criterion)}}}},
+      {"temperature", options.temperature},
+      {"max_tokens", options.max_tokens}};
+  httplib::Headers headers;
+  if (!api_key.empty()) headers.emplace("Authorization", "Bearer " + api_key);
+  std::string last_problem;
+  for (int64_t attempt = 0; attempt <= options.max_retries; ++attempt) {
+    if (attempt > 0) {
+      // Back off a little so a judge that is briefly overloaded recovers.
+      std::this_thread::sleep_for(
+          std::chrono::milliseconds(std::min<int64_t>(50 << attempt, 2000)));
+    }
+    Cache().requests++;
+    auto res = client.Post(path, headers, body.dump(), "application/json");
+    if (!res) {
+      last_problem = "request failed: " + httplib::to_string(res.error());
+      continue;
+    }
+    if (res->status != 200) {
+      last_problem =
+          fmt::format("HTTP {}: {}", res->status, res->body.substr(0, 200));
+      continue;
+    }
+    try {
+      const auto reply = nlohmann::json::parse(res->body);
+      const wire::Fields top(reply, "judge response");
+      const auto& choices = top.Array("choices");
+      if (choices.empty()) throw BadRequest("judge response.choices: empty");
+      const wire::Fields choice(choices[0], "judge response.choices[0]");
+      const wire::Fields message(choice.Object("message"),
+                                 "judge response.choices[0].message");
+      return ParseJudgeReply(message.String("content"));
+    } catch (const nlohmann::json::exception& e) {
+      last_problem = std::string("response body is not JSON: ") + e.what();
+    } catch (const BadRequest& e) {
+      last_problem = e.what();
+    }
+    CLINRL_LOG_DEBUG("llm_judge attempt {} for \"{}\": {}", attempt + 1,
+                     criterion.criterion, last_problem);
+  }
+  throw InternalError(fmt::format(
+      "llm_judge {}{}: no valid verdict for criterion \"{}\" after {} "
+      "attempts; last problem: {}",
+      options.url, options.path, criterion.criterion, options.max_retries + 1,
+      last_problem));
+}
+
+}  // namespace
+
+std::vector<CriterionVerdict> JudgeCriteria(
+    const std::vector<Message>& conversation,
+    const std::vector<RubricCriterion>& criteria,
+    const LlmJudgeOptions& options) {
+  const std::string rendered = RenderConversation(conversation);
+  std::vector<CriterionVerdict> verdicts(criteria.size());
+  std::vector<size_t> todo;
+  {
+    VerdictCache& cache = Cache();
+    std::lock_guard<std::mutex> lock(cache.mutex);
+    for (size_t i = 0; i < criteria.size(); ++i) {
+      auto it =
+          cache.verdicts.find(CacheKey(options.model, rendered, criteria[i]));
+      if (it != cache.verdicts.end()) {
+        verdicts[i] = it->second;
+        cache.hits++;
+      } else {
+        todo.push_back(i);
+        cache.misses++;
+      }
+    }
+  }
+  if (todo.empty()) return verdicts;
+
+  std::string api_key;
+  if (!options.api_key_env.empty()) {
+    const char* value = std::getenv(options.api_key_env.c_str());
+    if (value == nullptr) {
+      throw BadRequest(fmt::format(
+          "params.judge.api_key_env: environment variable {} is not set",
+          options.api_key_env));
+    }
+    api_key = value;
+  }
+  const auto [base, prefix] = SplitUrl(options.url);
+  const std::string path = prefix + options.path;
+
+  std::atomic<size_t> next{0};
+  std::mutex error_mutex;
+  std::string first_error;
+  auto worker = [&] {
+    // httplib clients are not thread-safe: one per thread, kept alive across
+    // the criteria it grades.
+    httplib::Client client(base);
+    const auto ms = std::chrono::milliseconds(options.timeout_ms);
+    client.set_connection_timeout(ms);
+    client.set_read_timeout(ms);
+    client.set_write_timeout(ms);
+    client.set_keep_alive(true);
+    for (size_t k = next++; k < todo.size(); k = next++) {
+      const size_t i = todo[k];
+      try {
+        verdicts[i] =
+            AskJudge(client, path, api_key, conversation, criteria[i], options);
+        VerdictCache& cache = Cache();
+        std::lock_guard<std::mutex> lock(cache.mutex);
+        if (cache.verdicts.size() >= kMaxCachedVerdicts) cache.verdicts.clear();
+        cache.verdicts[CacheKey(options.model, rendered, criteria[i])] =
+            verdicts[i];
+      } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (first_error.empty()) first_error = e.what();
+      }
+    }
+  };
+  const size_t n_threads =
+      std::min<size_t>(static_cast<size_t>(options.concurrency), todo.size());
+  std::vector<std::thread> threads;
+  for (size_t t = 1; t < n_threads; ++t) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+  if (!first_error.empty()) throw InternalError(first_error);
+  return verdicts;
+}
+
+JudgeCacheStats GetJudgeCacheStats() {
+  VerdictCache& cache = Cache();
+  return {cache.hits.load(), cache.misses.load(), cache.requests.load()};
+}
+
+void ClearJudgeCache() {
+  VerdictCache& cache = Cache();
+  std::lock_guard<std::mutex> lock(cache.mutex);
+  cache.verdicts.clear();
+  cache.hits = 0;
+  cache.misses = 0;
+  cache.requests = 0;
+}
+
+}  // namespace clinrl::rewards

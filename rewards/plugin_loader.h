@@ -1,0 +1,31 @@
+// Reward plug-ins from shared libraries (config: rewards.plugins). A plug-in
+// library registers its rewards with CLINRL_REGISTER_REWARD from static
+// initialisers, which run inside dlopen; it resolves RewardRegistry::Global()
+// from the executable (linked with -rdynamic), so it must not link
+// clinrl_rewards itself. It also exports
+//   extern "C" int clinrl_reward_plugin_abi() { return
+//   CLINRL_REWARD_PLUGIN_ABI; }
+// so a library built against another version of reward.h is refused before
+// any of its rewards is used.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#define CLINRL_REWARD_PLUGIN_ABI 1
+
+namespace clinrl::rewards {
+
+struct LoadedPlugin {
+  std::string path;
+  std::vector<std::string> rewards;  // names it registered
+};
+
+// dlopen(RTLD_NOW | RTLD_LOCAL). Throws IoError naming the file and dlerror()
+// when it cannot be loaded or lacks the ABI symbol, BadRequest on an ABI
+// mismatch. Loading the same path twice is a no-op returning the first load.
+LoadedPlugin LoadRewardPlugin(const std::string& path);
+std::vector<LoadedPlugin> LoadRewardPlugins(
+    const std::vector<std::string>& paths);
+
+}  // namespace clinrl::rewards
