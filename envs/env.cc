@@ -25,8 +25,8 @@ json ToJson(const EnvSpec& s) {
 
 Observation ObservationFromJson(const json& j, const std::string& path) {
   if (!j.is_array()) {
-    throw BadRequest(fmt::format("{}: expected an array of chat messages, got {}",
-                                 path, j.type_name()));
+    throw BadRequest(fmt::format(
+        "{}: expected an array of chat messages, got {}", path, j.type_name()));
   }
   Observation out;
   for (size_t i = 0; i < j.size(); ++i) {
@@ -46,9 +46,10 @@ EnvSpec EnvSpecFromJson(const json& j) {
   const json& splits = f.Object("splits");
   for (auto it = splits.begin(); it != splits.end(); ++it) {
     if (!it.value().is_number_integer()) {
-      throw BadRequest(fmt::format("spec.splits.{}: expected an integer task "
-                                   "count, got {}",
-                                   it.key(), it.value().dump()));
+      throw BadRequest(
+          fmt::format("spec.splits.{}: expected an integer task "
+                      "count, got {}",
+                      it.key(), it.value().dump()));
     }
     s.splits[it.key()] = it.value().get<int64_t>();
   }

@@ -39,7 +39,8 @@ std::unique_ptr<ScriptedPolicy> ScriptedPolicyRegistry::Create(
     if (e.env == env && e.policy == policy) return e.factory(seed, options);
   }
   std::string known;
-  for (const auto& p : PoliciesFor(env)) known += (known.empty() ? "" : ", ") + p;
+  for (const auto& p : PoliciesFor(env))
+    known += (known.empty() ? "" : ", ") + p;
   throw NotFound(fmt::format(
       "--policy '{}': no such scripted policy for env '{}'; available: {}",
       policy, env, known.empty() ? "(none)" : known));

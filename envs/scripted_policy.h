@@ -34,11 +34,9 @@ class ScriptedPolicyRegistry {
   void Register(const std::string& env, const std::string& policy,
                 ScriptedPolicyFactory factory);
   // Throws NotFound listing the policies registered for `env`.
-  std::unique_ptr<ScriptedPolicy> Create(const std::string& env,
-                                         const std::string& policy,
-                                         uint64_t seed,
-                                         const json& options = json::object())
-      const;
+  std::unique_ptr<ScriptedPolicy> Create(
+      const std::string& env, const std::string& policy, uint64_t seed,
+      const json& options = json::object()) const;
   std::vector<std::string> PoliciesFor(const std::string& env) const;
 
  private:
@@ -58,6 +56,6 @@ struct RegisterScriptedPolicy {
 
 }  // namespace clinrl::envs
 
-#define CLINRL_REGISTER_SCRIPTED_POLICY(env, policy, factory)         \
-  static ::clinrl::envs::RegisterScriptedPolicy                       \
+#define CLINRL_REGISTER_SCRIPTED_POLICY(env, policy, factory) \
+  static ::clinrl::envs::RegisterScriptedPolicy               \
       clinrl_scripted_policy_##env##_##policy(#env, #policy, factory)

@@ -1,0 +1,30 @@
+// The MedAgentBench action grammar, one action per turn:
+//   GET url?param=value&...
+//   POST url            (first line), then the JSON body on the next lines
+//   FINISH([answer1, answer2, ...])
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace clinrl::envs::ehr {
+
+struct AgentAction {
+  enum class Kind { kGet, kPost, kFinish, kInvalid };
+  Kind kind = Kind::kInvalid;
+  std::string url;            // GET / POST, as written
+  std::string body;           // POST
+  nlohmann::json answer;      // FINISH: the array
+  std::string error;          // kInvalid: what was wrong, for the agent
+};
+
+AgentAction ParseAgentAction(const std::string& text);
+
+// Splits `url` against the API base the agent was given: "Observation?x=1"
+// -> path "Observation", query "x=1". Returns false (and says why in
+// `error`) for a URL on another server.
+bool SplitApiUrl(const std::string& url, const std::string& api_base,
+                 std::string* path, std::string* query, std::string* error);
+
+}  // namespace clinrl::envs::ehr

@@ -1,0 +1,50 @@
+// One loaded synthetic record per process and source, shared by every env
+// session: the resources, the embedded FHIR store over them (made on first
+// use), and the task lists per (split, mode).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "envs/ehr_fhir/ehr_tasks.h"
+#include "envs/ehr_fhir/fhir_service.h"
+#include "envs/ehr_fhir/fhir_store.h"
+
+namespace clinrl::envs::ehr {
+
+// The API base agents are shown for the embedded server (MedAgentBench's).
+inline constexpr const char* kEmbeddedApiBase = "http://localhost:8080/fhir/";
+
+struct EhrRecordSource {
+  std::string data_dir;  // NDJSON from `clinrl ehr synth`; "" = generate
+  int64_t patients = 100;
+  uint64_t seed = 0;
+};
+
+class EhrRecord {
+ public:
+  explicit EhrRecord(std::vector<json> resources);
+  const std::vector<json>& resources() const { return resources_; }
+  // The embedded server, loaded on first call.
+  const FhirService& Service();
+  const std::vector<EhrTask>& Tasks(const std::string& split,
+                                    const std::string& mode);
+
+ private:
+  std::vector<json> resources_;
+  std::mutex mu_;
+  std::unique_ptr<FhirStore> store_;
+  std::unique_ptr<FhirService> service_;
+  std::map<std::pair<std::string, std::string>, std::vector<EhrTask>> tasks_;
+};
+
+// Cached per source for the life of the process.
+std::shared_ptr<EhrRecord> SharedEhrRecord(const EhrRecordSource& source);
+
+}  // namespace clinrl::envs::ehr

@@ -1,0 +1,56 @@
+// The one grader of EHR episodes, shared by the env (its final
+// info.metrics.correct) and the reward plug-in "ehr_task"; it depends on core
+// only, so rewards/ may link it without depending on the env.
+//
+// Answer key (the "params" of the task's reward spec component):
+//   {"family": "mg_replacement", "mode": "strict_r4" | "medagentbench",
+//    "patient": "S1234567", "task_clock": "2023-11-13T10:15:00+00:00",
+//    "answer": {"check": true, "expected": [1.4], "accept_empty": true,
+//               "tolerance": 1e-6},
+//    "required_writes": [{"kind": "medication_order", ...}, ...]}
+// Every executed write must match a distinct required write; anything else
+// is a forbidden write. Kinds and their fields:
+//   vital_sign:       patient, systolic, diastolic, value_string, effective
+//   medication_order: patient, ndc, dose {value, ucum, unit}, route
+//                     ("IV"|"oral"), route_snomed, infusion_hours (or null),
+//                     authored_on
+//   service_request:  patient, system, code, priority, occurrence (or null),
+//                     note (or null), authored_on
+//
+// Episode (what the agent did, from the env's final step info "ehr"):
+//   {"finish": [..] or null, "writes": [{"resourceType", "body", "status"}]}
+// Only writes with status 201 changed the record and are graded.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace clinrl::envs::ehr {
+
+using nlohmann::json;
+
+inline constexpr const char* kStrictR4 = "strict_r4";
+inline constexpr const char* kMedAgentBench = "medagentbench";
+
+// Throws BadRequest naming the field when the answer key is malformed.
+void ValidateAnswerKey(const json& key);
+
+// {"correct": bool, "answer_ok": bool, "writes_ok": bool, "reasons": [..],
+//  "matched_writes": n, "required_writes": n, "extra_writes": n}
+json GradeEpisode(const json& key, const json& episode);
+
+// Problems of one write body against one required write in a grading mode;
+// empty when it satisfies it.
+std::vector<std::string> CheckWrite(const json& required, const json& body,
+                                    const std::string& mode);
+
+// A body the grader accepts for `required` in `mode` (the oracle posts it).
+json CanonicalWrite(const json& required, const std::string& mode);
+
+// "FINISH([...])" -> the array, or nullopt-like null json when the text is
+// not a FINISH call with a JSON array inside.
+json ParseFinish(const std::string& action);
+
+}  // namespace clinrl::envs::ehr

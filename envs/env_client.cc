@@ -1,0 +1,343 @@
+#include "envs/env_client.h"
+
+#include <cstring>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/wire.h"
+#include "envs/zmq_context.h"
+
+namespace clinrl::envs {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t MicrosSince(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t)
+      .count();
+}
+
+[[noreturn]] void ThrowReplyError(const EnvReply& reply) {
+  const std::string text = fmt::format(
+      "env {} ({}): {}", EnvOpName(reply.op),
+      reply.session.empty() ? reply.env : reply.session, reply.error_message);
+  if (reply.error_code == "bad_request") throw BadRequest(text);
+  if (reply.error_code == "not_found") throw NotFound(text);
+  if (reply.error_code == "timeout") throw Timeout(text);
+  throw InternalError(text);
+}
+
+}  // namespace
+
+const char* EnvOpName(EnvOp op) {
+  switch (op) {
+    case EnvOp::kSpec:
+      return "spec";
+    case EnvOp::kReset:
+      return "reset";
+    case EnvOp::kStep:
+      return "step";
+    case EnvOp::kClose:
+      return "close";
+    case EnvOp::kHealth:
+      return "health";
+  }
+  return "?";
+}
+
+EnvClient::EnvClient(EnvClientOptions options) : options_(std::move(options)) {
+  CheckEndpoint(options_.endpoint, "env client endpoint");
+  if (options_.request_timeout_ms < 1) {
+    throw BadRequest(fmt::format(
+        "env client request_timeout_ms: got {}, expected at least 1",
+        options_.request_timeout_ms));
+  }
+  Connect();
+}
+
+EnvClient::~EnvClient() = default;
+
+void EnvClient::Connect() {
+  try {
+    socket_ = std::make_unique<zmq::socket_t>(SharedZmqContext(),
+                                              zmq::socket_type::dealer);
+    socket_->set(zmq::sockopt::linger, 0);
+    socket_->set(zmq::sockopt::sndhwm, 0);
+    socket_->set(zmq::sockopt::rcvhwm, 0);
+    // A restarted server is found again within a second.
+    socket_->set(zmq::sockopt::reconnect_ivl, 50);
+    socket_->set(zmq::sockopt::reconnect_ivl_max, 1000);
+    // Detects a peer that vanished without closing TCP (host or link down).
+    socket_->set(zmq::sockopt::heartbeat_ivl, 1000);
+    socket_->set(zmq::sockopt::heartbeat_timeout, 5000);
+    socket_->connect(options_.endpoint);
+  } catch (const zmq::error_t& e) {
+    socket_.reset();
+    ThrowZmqError(
+        e, fmt::format("connecting env client to '{}'", options_.endpoint));
+  }
+}
+
+void EnvClient::Reconnect() {
+  for (auto& [id, p] : pending_) {
+    EnvReply reply;
+    reply.request_id = id;
+    reply.op = p.op;
+    reply.session = p.session;
+    reply.env = p.env;
+    reply.session_lost = !p.session.empty();
+    reply.error_code = "timeout";
+    reply.error_message = "dropped by a client reconnect";
+    ready_.push_back(std::move(reply));
+  }
+  pending_.clear();
+  socket_.reset();
+  Connect();
+}
+
+uint64_t EnvClient::Send(EnvOp op, const json& request, std::string session,
+                         std::string env) {
+  const uint64_t id = next_id_++;
+  const std::string body = request.dump();
+  try {
+    socket_->send(zmq::buffer(&id, sizeof(id)), zmq::send_flags::sndmore);
+    socket_->send(zmq::message_t(), zmq::send_flags::sndmore);
+    socket_->send(zmq::buffer(body), zmq::send_flags::none);
+  } catch (const zmq::error_t& e) {
+    ThrowZmqError(e, fmt::format("sending env {} to '{}'", EnvOpName(op),
+                                 options_.endpoint));
+  }
+  pending_.emplace(
+      id, Pending{op, std::move(session), std::move(env), Clock::now()});
+  return id;
+}
+
+uint64_t EnvClient::SubmitSpec(const std::string& env) {
+  return Send(EnvOp::kSpec, {{"op", "spec"}, {"env", env}}, "", env);
+}
+
+uint64_t EnvClient::SubmitReset(const std::string& env,
+                                const ResetRequest& request,
+                                const std::string& session) {
+  json j = {{"op", "reset"},
+            {"env", env},
+            {"split", request.split},
+            {"options", request.options}};
+  if (request.task_index) j["task_index"] = *request.task_index;
+  if (request.seed) j["seed"] = *request.seed;
+  if (!session.empty()) j["session"] = session;
+  return Send(EnvOp::kReset, j, session, env);
+}
+
+uint64_t EnvClient::SubmitStep(const std::string& session,
+                               const std::string& action) {
+  return Send(EnvOp::kStep,
+              {{"op", "step"}, {"session", session}, {"action", action}},
+              session, "");
+}
+
+uint64_t EnvClient::SubmitClose(const std::string& session) {
+  return Send(EnvOp::kClose, {{"op", "close"}, {"session", session}}, session,
+              "");
+}
+
+uint64_t EnvClient::SubmitHealth() {
+  return Send(EnvOp::kHealth, {{"op", "health"}}, "", "");
+}
+
+EnvReply EnvClient::Complete(uint64_t id, Pending p, const char* data,
+                             size_t size) {
+  EnvReply r;
+  r.request_id = id;
+  r.op = p.op;
+  r.session = std::move(p.session);
+  r.env = std::move(p.env);
+  r.latency_us = MicrosSince(p.sent);
+  try {
+    r.body = json::parse(data, data + size);
+    wire::Fields f(r.body, "reply");
+    r.ok = f.Bool("ok");
+    if (!r.ok) {
+      const wire::Fields e(f.Object("error"), "reply.error");
+      r.error_code = e.String("code");
+      r.error_message = e.String("message", "");
+      // not_found on a session: the server no longer has it.
+      r.session_lost = r.error_code == "not_found" && !r.session.empty();
+      return r;
+    }
+    if (r.op == EnvOp::kReset) {
+      r.session = f.String("session");
+      r.observation =
+          ObservationFromJson(f.Get("observation"), "reply.observation");
+      r.info = f.Has("info") ? f.Object("info") : json::object();
+    } else if (r.op == EnvOp::kStep) {
+      r.observation =
+          ObservationFromJson(f.Get("observation"), "reply.observation");
+      r.reward = f.Double("reward");
+      r.terminated = f.Bool("terminated");
+      r.truncated = f.Bool("truncated");
+      r.info = f.Has("info") ? f.Object("info") : json::object();
+    }
+  } catch (const std::exception& e) {
+    // A reply this client cannot read is the server's fault, not the
+    // caller's: it completes as an internal error and the loop goes on.
+    r.ok = false;
+    r.error_code = "internal";
+    r.error_message = fmt::format("unreadable reply: {}", e.what());
+  }
+  return r;
+}
+
+void EnvClient::Drain() {
+  while (true) {
+    std::vector<zmq::message_t> frames;
+    try {
+      while (true) {
+        zmq::message_t frame;
+        if (!socket_->recv(frame, zmq::recv_flags::dontwait)) break;
+        const bool more = frame.more();
+        frames.push_back(std::move(frame));
+        if (!more) break;
+      }
+    } catch (const zmq::error_t& e) {
+      ThrowZmqError(e, fmt::format("receiving from '{}'", options_.endpoint));
+    }
+    if (frames.empty()) return;
+    if (frames.size() != 3 || frames[0].size() != sizeof(uint64_t)) {
+      CLINRL_LOG_WARN("env client: dropped a reply with {} frames from {}",
+                      frames.size(), options_.endpoint);
+      continue;
+    }
+    uint64_t id = 0;
+    std::memcpy(&id, frames[0].data(), sizeof(id));
+    auto it = pending_.find(id);
+    // A late reply to a request already reported as timed out.
+    if (it == pending_.end()) continue;
+    Pending p = std::move(it->second);
+    pending_.erase(it);
+    ready_.push_back(Complete(id, std::move(p),
+                              static_cast<const char*>(frames[2].data()),
+                              frames[2].size()));
+  }
+}
+
+void EnvClient::ExpireTimedOut() {
+  const auto now = Clock::now();
+  const auto timeout = std::chrono::milliseconds(options_.request_timeout_ms);
+  while (!pending_.empty() && now - pending_.begin()->second.sent >= timeout) {
+    auto it = pending_.begin();
+    EnvReply r;
+    r.request_id = it->first;
+    r.op = it->second.op;
+    r.session = std::move(it->second.session);
+    r.env = std::move(it->second.env);
+    r.latency_us = MicrosSince(it->second.sent);
+    r.session_lost = !r.session.empty();
+    r.error_code = "timeout";
+    r.error_message =
+        fmt::format("no reply from {} within {} ms", options_.endpoint,
+                    options_.request_timeout_ms);
+    pending_.erase(it);
+    ready_.push_back(std::move(r));
+  }
+}
+
+std::vector<EnvReply> EnvClient::Collect(size_t min_replies, int64_t wait_ms) {
+  const auto deadline = Clock::now() + std::chrono::milliseconds(wait_ms);
+  while (true) {
+    Drain();
+    ExpireTimedOut();
+    if (ready_.size() >= min_replies || pending_.empty()) break;
+    const auto now = Clock::now();
+    if (now >= deadline) break;
+    auto until = deadline;
+    const auto expiry = pending_.begin()->second.sent +
+                        std::chrono::milliseconds(options_.request_timeout_ms);
+    if (expiry < until) until = expiry;
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(until - now)
+            .count() +
+        1;
+    zmq::pollitem_t item = {socket_->handle(), 0, ZMQ_POLLIN, 0};
+    try {
+      zmq::poll(&item, 1, std::chrono::milliseconds(ms));
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) ThrowZmqError(e, "polling the env client socket");
+    }
+  }
+  std::vector<EnvReply> out(std::make_move_iterator(ready_.begin()),
+                            std::make_move_iterator(ready_.end()));
+  ready_.clear();
+  return out;
+}
+
+EnvReply EnvClient::Wait(uint64_t request_id) {
+  while (true) {
+    for (auto it = ready_.begin(); it != ready_.end(); ++it) {
+      if (it->request_id == request_id) {
+        EnvReply r = std::move(*it);
+        ready_.erase(it);
+        if (!r.ok) ThrowReplyError(r);
+        return r;
+      }
+    }
+    CLINRL_CHECK(pending_.count(request_id) == 1,
+                 "env client: request {} is neither in flight nor ready",
+                 request_id);
+    const auto expiry = pending_.begin()->second.sent +
+                        std::chrono::milliseconds(options_.request_timeout_ms);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        expiry - Clock::now())
+                        .count() +
+                    1;
+    zmq::pollitem_t item = {socket_->handle(), 0, ZMQ_POLLIN, 0};
+    try {
+      zmq::poll(&item, 1, std::chrono::milliseconds(std::max<int64_t>(ms, 0)));
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) ThrowZmqError(e, "polling the env client socket");
+    }
+    Drain();
+    ExpireTimedOut();
+  }
+}
+
+EnvSpec EnvClient::Spec(const std::string& env) {
+  EnvReply r = Wait(SubmitSpec(env));
+  json fields = r.body;
+  fields.erase("ok");
+  return EnvSpecFromJson(fields);
+}
+
+std::string EnvClient::Reset(const std::string& env,
+                             const ResetRequest& request, ResetResult* result) {
+  EnvReply r = Wait(SubmitReset(env, request));
+  if (result != nullptr) {
+    result->observation = std::move(r.observation);
+    result->info = std::move(r.info);
+  }
+  return r.session;
+}
+
+StepResult EnvClient::Step(const std::string& session,
+                           const std::string& action) {
+  EnvReply r = Wait(SubmitStep(session, action));
+  StepResult s;
+  s.observation = std::move(r.observation);
+  s.reward = r.reward;
+  s.terminated = r.terminated;
+  s.truncated = r.truncated;
+  s.info = std::move(r.info);
+  return s;
+}
+
+void EnvClient::Close(const std::string& session) {
+  Wait(SubmitClose(session));
+}
+
+json EnvClient::Health() {
+  EnvReply r = Wait(SubmitHealth());
+  return std::move(r.body);
+}
+
+}  // namespace clinrl::envs

@@ -1,0 +1,124 @@
+// Client of the env protocol. Requests are pipelined on one DEALER socket:
+// Submit* queues a request and returns its id at once, Collect returns replies
+// in the order they complete, so a rollout worker drives thousands of
+// sessions and the slowest episode does not stall the others. Blocking
+// wrappers (Spec, Reset, Step, Close, Health) sit on top.
+//
+// A request unanswered within the timeout completes with error "timeout" and
+// its session is reported lost; ZeroMQ reconnects to a restarted server on
+// its own, and that server answers not_found (also "lost") for sessions of
+// the dead one, so the caller drops them and starts new episodes.
+//
+// One client belongs to one thread (ZeroMQ sockets are not thread-safe).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+#include <zmq.hpp>
+
+#include "envs/env.h"
+
+namespace clinrl::envs {
+
+struct EnvClientOptions {
+  std::string endpoint;
+  int64_t request_timeout_ms = 30000;
+};
+
+enum class EnvOp { kSpec, kReset, kStep, kClose, kHealth };
+const char* EnvOpName(EnvOp op);
+
+struct EnvReply {
+  uint64_t request_id = 0;
+  EnvOp op = EnvOp::kStep;
+  // step/close: the session asked about; reset: the new session (when ok).
+  std::string session;
+  std::string env;  // spec/reset: the env asked for
+  bool ok = false;
+  // The session is gone (server restarted, session reclaimed, or no answer
+  // within the timeout): do not send it more steps.
+  bool session_lost = false;
+  std::string error_code;  // bad_request | not_found | timeout | internal
+  std::string error_message;
+  // Filled for ok reset (observation, info) and ok step replies.
+  Observation observation;
+  double reward = 0.0;
+  bool terminated = false;
+  bool truncated = false;
+  json info = json::object();
+  json body;  // the whole reply (spec and health fields)
+  int64_t latency_us = 0;
+};
+
+class EnvClient {
+ public:
+  explicit EnvClient(EnvClientOptions options);
+  ~EnvClient();
+  EnvClient(const EnvClient&) = delete;
+  EnvClient& operator=(const EnvClient&) = delete;
+
+  uint64_t SubmitSpec(const std::string& env);
+  // `session` given: resets that session in place instead of opening one.
+  uint64_t SubmitReset(const std::string& env, const ResetRequest& request,
+                       const std::string& session = "");
+  uint64_t SubmitStep(const std::string& session, const std::string& action);
+  uint64_t SubmitClose(const std::string& session);
+  uint64_t SubmitHealth();
+
+  // Returns replies as they complete: waits until `min_replies` are ready
+  // (or nothing is in flight any more) or `wait_ms` passes, whichever is
+  // first, then returns everything that is ready (maybe more than asked).
+  std::vector<EnvReply> Collect(size_t min_replies, int64_t wait_ms);
+  size_t in_flight() const { return pending_.size(); }
+
+  // Blocking calls: throw the typed error of an error reply (Timeout when no
+  // reply came in time). Replies to other requests that arrive meanwhile are
+  // kept for Collect.
+  EnvSpec Spec(const std::string& env);
+  // Returns the new session id and the first observation.
+  std::string Reset(const std::string& env, const ResetRequest& request,
+                    ResetResult* result);
+  StepResult Step(const std::string& session, const std::string& action);
+  void Close(const std::string& session);
+  json Health();
+  // Waits for one submitted request; throws on an error reply.
+  EnvReply Wait(uint64_t request_id);
+
+  // Drops the socket and every request in flight (each completes as lost)
+  // and connects afresh.
+  void Reconnect();
+  const std::string& endpoint() const { return options_.endpoint; }
+
+ private:
+  struct Pending {
+    EnvOp op;
+    std::string session;
+    std::string env;
+    std::chrono::steady_clock::time_point sent;
+  };
+
+  void Connect();
+  uint64_t Send(EnvOp op, const json& request, std::string session,
+                std::string env);
+  // Reads every reply waiting on the socket into ready_ (no blocking).
+  void Drain();
+  void ExpireTimedOut();
+  EnvReply Complete(uint64_t id, Pending pending, const char* data,
+                    size_t size);
+
+  EnvClientOptions options_;
+  std::unique_ptr<zmq::socket_t> socket_;
+  uint64_t next_id_ = 1;
+  // Request ids grow with send time and the timeout is one value, so the
+  // first entry is always the next to expire.
+  std::map<uint64_t, Pending> pending_;
+  std::deque<EnvReply> ready_;
+};
+
+}  // namespace clinrl::envs
