@@ -1,0 +1,244 @@
+#include "rewards/reward_client.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/wire.h"
+#include "rewards/reward_wire.h"
+#include "rewards/reward_zmq.h"
+
+namespace clinrl::rewards {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using json = nlohmann::json;
+
+[[noreturn]] void ThrowReplyError(const RewardReply& reply) {
+  const std::string text =
+      fmt::format("reward service: {}", reply.error_message);
+  if (reply.error_code == "bad_request") throw BadRequest(text);
+  if (reply.error_code == "not_found") throw NotFound(text);
+  if (reply.error_code == "timeout") throw Timeout(text);
+  throw InternalError(text);
+}
+
+void FillReply(RewardReply* reply, const char* data, size_t size) {
+  json body = json::parse(data, data + size, nullptr, false);
+  if (body.is_discarded() || !body.is_object() || !body.contains("ok") ||
+      !body["ok"].is_boolean()) {
+    reply->ok = false;
+    reply->error_code = "internal";
+    reply->error_message = "reply is not a JSON object with a boolean \"ok\"";
+    return;
+  }
+  reply->ok = body["ok"].get<bool>();
+  if (!reply->ok) {
+    const json& e = body.value("error", json::object());
+    reply->error_code = e.value("code", "internal");
+    reply->error_message = e.value("message", "(no message)");
+  } else {
+    try {
+      if (body.contains("results")) {
+        const json& list = body["results"];
+        for (size_t i = 0; i < list.size(); ++i) {
+          reply->results.push_back(RewardResultFromJson(
+              list[i], fmt::format("reply.results[{}]", i)));
+          reply->flagged.push_back(list[i].value("flagged", false));
+        }
+      } else if (body.contains("components")) {
+        reply->results.push_back(RewardResultFromJson(body, "reply"));
+        reply->flagged.push_back(body.value("flagged", false));
+      }
+    } catch (const Error& e) {
+      reply->ok = false;
+      reply->error_code = "internal";
+      reply->error_message = e.what();
+    }
+  }
+  reply->body = std::move(body);
+}
+
+}  // namespace
+
+RewardClient::RewardClient(RewardClientOptions options)
+    : options_(std::move(options)) {
+  CheckRewardEndpoint(options_.endpoint, "reward client endpoint");
+  if (options_.request_timeout_ms < 1) {
+    throw BadRequest(
+        fmt::format("reward client request_timeout_ms: expected >= 1, got {}",
+                    options_.request_timeout_ms));
+  }
+  try {
+    socket_ = std::make_unique<zmq::socket_t>(RewardZmqContext(),
+                                              zmq::socket_type::dealer);
+    socket_->set(zmq::sockopt::linger, 0);
+    socket_->set(zmq::sockopt::sndhwm, 0);
+    socket_->set(zmq::sockopt::rcvhwm, 0);
+    socket_->set(zmq::sockopt::reconnect_ivl, 50);
+    socket_->set(zmq::sockopt::reconnect_ivl_max, 1000);
+    socket_->connect(options_.endpoint);
+  } catch (const zmq::error_t& e) {
+    ThrowZmqError(e, fmt::format("connecting the reward client to \"{}\"",
+                                 options_.endpoint));
+  }
+}
+
+RewardClient::~RewardClient() = default;
+
+uint64_t RewardClient::Send(const std::string& body) {
+  const uint64_t id = next_id_++;
+  try {
+    // [request id][empty delimiter][body]: the server's REP workers return
+    // everything before the delimiter untouched, so the id comes back.
+    socket_->send(zmq::buffer(&id, sizeof(id)), zmq::send_flags::sndmore);
+    socket_->send(zmq::message_t(), zmq::send_flags::sndmore);
+    socket_->send(zmq::buffer(body), zmq::send_flags::none);
+  } catch (const zmq::error_t& e) {
+    ThrowZmqError(e, fmt::format("sending a reward request to \"{}\"",
+                                 options_.endpoint));
+  }
+  pending_.emplace(id, Clock::now());
+  return id;
+}
+
+uint64_t RewardClient::SubmitScore(const Trajectory& trajectory) {
+  return Send(json{{"op", "score"}, {"trajectory", ToJson(trajectory)}}.dump());
+}
+
+uint64_t RewardClient::SubmitScoreGroup(const std::vector<Trajectory>& group) {
+  json list = json::array();
+  for (const auto& t : group) list.push_back(ToJson(t));
+  return Send(
+      json{{"op", "score_group"}, {"trajectories", std::move(list)}}.dump());
+}
+
+uint64_t RewardClient::SubmitHealth() {
+  return Send(json{{"op", "health"}}.dump());
+}
+
+uint64_t RewardClient::SubmitRaw(const std::string& body) { return Send(body); }
+
+void RewardClient::Drain(int64_t wait_ms) {
+  zmq::pollitem_t item{socket_->handle(), 0, ZMQ_POLLIN, 0};
+  try {
+    if (zmq::poll(&item, 1, std::chrono::milliseconds(wait_ms)) == 0) return;
+    for (;;) {
+      std::vector<zmq::message_t> frames;
+      zmq::message_t frame;
+      if (!socket_->recv(frame, zmq::recv_flags::dontwait)) break;
+      frames.push_back(std::move(frame));
+      while (frames.back().more()) {
+        zmq::message_t next;
+        if (!socket_->recv(next, zmq::recv_flags::none)) break;
+        frames.push_back(std::move(next));
+      }
+      if (frames.size() != 3 || frames[0].size() != sizeof(uint64_t)) {
+        CLINRL_LOG_WARN("reward client: dropped a reply with {} frames",
+                        frames.size());
+        continue;
+      }
+      uint64_t id = 0;
+      std::memcpy(&id, frames[0].data(), sizeof(id));
+      auto it = pending_.find(id);
+      if (it == pending_.end()) continue;  // already timed out
+      RewardReply reply;
+      reply.request_id = id;
+      reply.latency_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                             Clock::now() - it->second)
+                             .count();
+      pending_.erase(it);
+      FillReply(&reply, static_cast<const char*>(frames[2].data()),
+                frames[2].size());
+      ready_.push_back(std::move(reply));
+    }
+  } catch (const zmq::error_t& e) {
+    ThrowZmqError(e, fmt::format("receiving reward replies from \"{}\"",
+                                 options_.endpoint));
+  }
+}
+
+void RewardClient::ExpireTimedOut() {
+  const auto now = Clock::now();
+  const auto limit = std::chrono::milliseconds(options_.request_timeout_ms);
+  while (!pending_.empty() && now - pending_.begin()->second >= limit) {
+    RewardReply reply;
+    reply.request_id = pending_.begin()->first;
+    reply.ok = false;
+    reply.error_code = "timeout";
+    reply.error_message =
+        fmt::format("no reply from {} within {} ms", options_.endpoint,
+                    options_.request_timeout_ms);
+    reply.latency_us = options_.request_timeout_ms * 1000;
+    pending_.erase(pending_.begin());
+    ready_.push_back(std::move(reply));
+  }
+}
+
+std::vector<RewardReply> RewardClient::Collect(size_t min_replies,
+                                               int64_t wait_ms) {
+  const auto deadline = Clock::now() + std::chrono::milliseconds(wait_ms);
+  Drain(0);
+  ExpireTimedOut();
+  while (ready_.size() < min_replies && !pending_.empty()) {
+    const auto now = Clock::now();
+    if (now >= deadline) break;
+    // Wake for the earlier of the caller's deadline and the next expiry.
+    auto until = std::min(
+        deadline, pending_.begin()->second +
+                      std::chrono::milliseconds(options_.request_timeout_ms));
+    const int64_t ms = std::max<int64_t>(
+        1, std::chrono::duration_cast<std::chrono::milliseconds>(until - now)
+               .count());
+    Drain(ms);
+    ExpireTimedOut();
+  }
+  std::vector<RewardReply> out(std::make_move_iterator(ready_.begin()),
+                               std::make_move_iterator(ready_.end()));
+  ready_.clear();
+  return out;
+}
+
+RewardReply RewardClient::Wait(uint64_t request_id) {
+  for (;;) {
+    for (auto it = ready_.begin(); it != ready_.end(); ++it) {
+      if (it->request_id == request_id) {
+        RewardReply reply = std::move(*it);
+        ready_.erase(it);
+        if (!reply.ok) ThrowReplyError(reply);
+        return reply;
+      }
+    }
+    CLINRL_CHECK(pending_.count(request_id),
+                 "reward client: request {} is not in flight", request_id);
+    Drain(10);
+    ExpireTimedOut();
+  }
+}
+
+RewardResult RewardClient::Score(const Trajectory& trajectory) {
+  RewardReply reply = Wait(SubmitScore(trajectory));
+  if (reply.results.size() != 1) {
+    throw InternalError(
+        fmt::format("reward service: score reply holds {} results, expected 1",
+                    reply.results.size()));
+  }
+  return std::move(reply.results[0]);
+}
+
+std::vector<RewardResult> RewardClient::ScoreGroup(
+    const std::vector<Trajectory>& group) {
+  RewardReply reply = Wait(SubmitScoreGroup(group));
+  if (reply.results.size() != group.size()) {
+    throw InternalError(
+        fmt::format("reward service: score_group reply holds {} results for {} "
+                    "trajectories",
+                    reply.results.size(), group.size()));
+  }
+  return std::move(reply.results);
+}
+
+nlohmann::json RewardClient::Health() { return Wait(SubmitHealth()).body; }
+
+}  // namespace clinrl::rewards
