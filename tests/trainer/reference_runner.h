@@ -12,6 +12,9 @@
 
 namespace clinrl::testing {
 
+inline nlohmann::json RunPythonReferenceArgs(const std::string& script,
+                                             const std::string& args);
+
 inline nlohmann::json RunPythonReference(const std::string& script,
                                          const nlohmann::json& input) {
   const std::string in_path =
@@ -19,8 +22,14 @@ inline nlohmann::json RunPythonReference(const std::string& script,
       ::testing::UnitTest::GetInstance()->current_test_info()->name() +
       "_input.json";
   std::ofstream(in_path) << input.dump();
+  return RunPythonReferenceArgs(script, in_path);
+}
+
+// Runs `script ARGS` and parses its stdout as JSON.
+inline nlohmann::json RunPythonReferenceArgs(const std::string& script,
+                                             const std::string& args) {
   const std::string command = std::string(CLINRL_SYSTEM_PYTHON) + " " +
-                              CLINRL_SOURCE_DIR + "/" + script + " " + in_path;
+                              CLINRL_SOURCE_DIR + "/" + script + " " + args;
   FILE* pipe = popen(command.c_str(), "r");
   EXPECT_NE(pipe, nullptr) << command;
   if (!pipe) return {};
