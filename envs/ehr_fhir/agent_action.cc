@@ -1,8 +1,8 @@
 #include "envs/ehr_fhir/agent_action.h"
 
-#include <cctype>
-
 #include <fmt/format.h>
+
+#include <cctype>
 
 #include "envs/ehr_fhir/grading/task_grader.h"
 
@@ -41,11 +41,13 @@ AgentAction ParseAgentAction(const std::string& raw) {
   }
   if (text.rfind("POST ", 0) == 0) {
     const size_t nl = text.find('\n');
-    a.url = Trim(text.substr(5, nl == std::string::npos ? std::string::npos : nl - 5));
+    a.url = Trim(
+        text.substr(5, nl == std::string::npos ? std::string::npos : nl - 5));
     a.body = nl == std::string::npos ? "" : Trim(text.substr(nl + 1));
     if (a.url.empty() || a.body.empty()) {
-      a.error = "POST expects the URL on the first line and a JSON body on the "
-                "following lines";
+      a.error =
+          "POST expects the URL on the first line and a JSON body on the "
+          "following lines";
       return a;
     }
     a.kind = AgentAction::Kind::kPost;
@@ -60,8 +62,9 @@ AgentAction ParseAgentAction(const std::string& raw) {
     a.kind = AgentAction::Kind::kFinish;
     return a;
   }
-  a.error = "the reply must be exactly one of: GET url?params, POST url followed "
-            "by a JSON body, or FINISH([answers])";
+  a.error =
+      "the reply must be exactly one of: GET url?params, POST url followed "
+      "by a JSON body, or FINISH([answers])";
   return a;
 }
 
@@ -71,9 +74,10 @@ bool SplitApiUrl(const std::string& url, const std::string& api_base,
   if (rest.rfind(api_base, 0) == 0) {
     rest = rest.substr(api_base.size());
   } else if (rest.rfind("http://", 0) == 0 || rest.rfind("https://", 0) == 0) {
-    *error = fmt::format("URL '{}' is not on the FHIR server; use {} as the "
-                         "API base",
-                         url, api_base);
+    *error = fmt::format(
+        "URL '{}' is not on the FHIR server; use {} as the "
+        "API base",
+        url, api_base);
     return false;
   }
   const size_t q = rest.find('?');

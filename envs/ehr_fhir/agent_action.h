@@ -4,19 +4,18 @@
 //   FINISH([answer1, answer2, ...])
 #pragma once
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace clinrl::envs::ehr {
 
 struct AgentAction {
   enum class Kind { kGet, kPost, kFinish, kInvalid };
   Kind kind = Kind::kInvalid;
-  std::string url;            // GET / POST, as written
-  std::string body;           // POST
-  nlohmann::json answer;      // FINISH: the array
-  std::string error;          // kInvalid: what was wrong, for the agent
+  std::string url;        // GET / POST, as written
+  std::string body;       // POST
+  nlohmann::json answer;  // FINISH: the array
+  std::string error;      // kInvalid: what was wrong, for the agent
 };
 
 AgentAction ParseAgentAction(const std::string& text);

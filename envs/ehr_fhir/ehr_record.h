@@ -6,11 +6,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "envs/ehr_fhir/ehr_tasks.h"
 #include "envs/ehr_fhir/fhir_service.h"

@@ -1,11 +1,11 @@
 #include "envs/ehr_fhir/ehr_tasks.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
-
-#include <fmt/format.h>
 
 #include "core/error.h"
 #include "envs/ehr_fhir/fhir_time.h"
@@ -59,7 +59,8 @@ std::vector<PatientFacts> Facts(const std::vector<json>& record) {
   }
   for (const auto& r : record) {
     if (r.value("resourceType", "") != "Observation") continue;
-    const std::string ref = r.value("subject", json::object()).value("reference", "");
+    const std::string ref =
+        r.value("subject", json::object()).value("reference", "");
     auto it = by_id.find(ref.size() > 8 ? ref.substr(8) : "");
     if (it == by_id.end() || !r.contains("valueQuantity")) continue;
     const json& codings = r["code"].value("coding", json::array());
@@ -73,8 +74,9 @@ std::vector<PatientFacts> Facts(const std::vector<json>& record) {
   std::vector<PatientFacts> out;
   for (auto& [id, p] : by_id) {
     for (auto& [code, series] : p.labs) {
-      std::stable_sort(series.begin(), series.end(),
-                       [](const auto& a, const auto& b) { return a.time < b.time; });
+      std::stable_sort(
+          series.begin(), series.end(),
+          [](const auto& a, const auto& b) { return a.time < b.time; });
     }
     out.push_back(std::move(p));
   }
@@ -108,7 +110,8 @@ struct Candidate {
 };
 
 const char* kReferralTexts[] = {
-    "Situation: acute left knee injury. Background: left knee pain and swelling "
+    "Situation: acute left knee injury. Background: left knee pain and "
+    "swelling "
     "after a fall 3 days ago. Assessment: decreased range of motion, possible "
     "meniscal tear. Recommendation: orthopedic evaluation and MRI.",
     "Situation: chronic right hip pain. Background: progressive pain for 8 "
@@ -123,9 +126,9 @@ const char* kReferralTexts[] = {
 
 const std::vector<std::string>& TaskFamilies() {
   static const std::vector<std::string> kFamilies = {
-      "patient_lookup", "patient_age",     "record_vital",
-      "latest_lab_24h", "mg_replacement",  "average_24h",
-      "most_recent_value", "referral",     "k_replacement_with_followup",
+      "patient_lookup",    "patient_age",    "record_vital",
+      "latest_lab_24h",    "mg_replacement", "average_24h",
+      "most_recent_value", "referral",       "k_replacement_with_followup",
       "a1c_reorder"};
   return kFamilies;
 }
@@ -134,14 +137,16 @@ std::vector<EhrTask> BuildTasks(const std::vector<json>& record,
                                 const std::string& split,
                                 const std::string& mode) {
   if (split != "train" && split != "test") {
-    throw BadRequest(fmt::format("split: expected \"train\" or \"test\", got \"{}\"", split));
+    throw BadRequest(fmt::format(
+        "split: expected \"train\" or \"test\", got \"{}\"", split));
   }
   const std::vector<PatientFacts> all = Facts(record);
   const std::string clock = kTaskClock;
   const int64_t now = ParseFhirTime(clock)->lo;
   const int64_t day_ago = now - kDay;
   std::map<std::pair<std::string, std::string>, int> name_dob_count;
-  for (const auto& p : all) ++name_dob_count[{p.given + " " + p.family, p.birth_date}];
+  for (const auto& p : all)
+    ++name_dob_count[{p.given + " " + p.family, p.birth_date}];
 
   // A patient belongs to one split for good: 30% of patients are test.
   std::vector<const PatientFacts*> patients;
@@ -152,8 +157,10 @@ std::vector<EhrTask> BuildTasks(const std::vector<json>& record,
 
   auto key = [&](const std::string& family, const std::string& patient,
                  json answer, json writes) {
-    return json{{"family", family},      {"mode", mode},
-                {"patient", patient},    {"task_clock", clock},
+    return json{{"family", family},
+                {"mode", mode},
+                {"patient", patient},
+                {"task_clock", clock},
                 {"answer", std::move(answer)},
                 {"required_writes", std::move(writes)}};
   };
@@ -172,7 +179,8 @@ std::vector<EhrTask> BuildTasks(const std::vector<json>& record,
       const std::string mrn_q = fmt::format("patient {}", id);
       ++variant;
       if (family == "patient_lookup") {
-        if (name_dob_count[{p->given + " " + p->family, p->birth_date}] != 1) continue;
+        if (name_dob_count[{p->given + " " + p->family, p->birth_date}] != 1)
+          continue;
         const bool missing = variant % 3 == 0;
         std::string dob = p->birth_date;
         if (missing) {
@@ -184,20 +192,23 @@ std::vector<EhrTask> BuildTasks(const std::vector<json>& record,
         cands.push_back(
             {missing ? "missing" : "found",
              {family, id,
-              fmt::format("What is the MRN of the patient named {} {} with date "
-                          "of birth {}? If no such patient exists, the answer "
-                          "is \"Patient not found\".",
-                          p->given, p->family, dob),
+              fmt::format(
+                  "What is the MRN of the patient named {} {} with date "
+                  "of birth {}? If no such patient exists, the answer "
+                  "is \"Patient not found\".",
+                  p->given, p->family, dob),
               key(family, id,
-                  Answer(true, json::array({missing ? "Patient not found" : id})),
+                  Answer(true,
+                         json::array({missing ? "Patient not found" : id})),
                   json::array())}});
       } else if (family == "patient_age") {
         cands.push_back(
             {"any",
              {family, id,
-              fmt::format("What is the age of the patient with MRN {}? It is {} "
-                          "now; give the age in whole years (rounded down).",
-                          id, clock),
+              fmt::format(
+                  "What is the age of the patient with MRN {}? It is {} "
+                  "now; give the age in whole years (rounded down).",
+                  id, clock),
               key(family, id,
                   Answer(true, json::array({AgeInYears(p->birth_date, now)})),
                   json::array())}});
@@ -225,11 +236,12 @@ std::vector<EhrTask> BuildTasks(const std::vector<json>& record,
         cands.push_back(
             {m ? "recent" : "none",
              {family, id,
-              fmt::format("What is the most recent magnesium level of {} within "
-                          "the last 24 hours? It is {} now. Answer with one "
-                          "number in mg/dL, or -1 if there is no measurement "
-                          "within the last 24 hours.",
-                          mrn_q, clock),
+              fmt::format(
+                  "What is the most recent magnesium level of {} within "
+                  "the last 24 hours? It is {} now. Answer with one "
+                  "number in mg/dL, or -1 if there is no measurement "
+                  "within the last 24 hours.",
+                  mrn_q, clock),
               key(family, id, Answer(true, json::array({m ? m->value : -1.0})),
                   json::array())}});
       } else if (family == "mg_replacement") {
@@ -238,27 +250,31 @@ std::vector<EhrTask> BuildTasks(const std::vector<json>& record,
         std::string branch = m ? "normal" : "none";
         if (m && m->value <= 1.9) {
           const double grams = m->value < 1.0 ? 4 : m->value < 1.5 ? 2 : 1;
-          writes.push_back({{"kind", "medication_order"},
-                            {"patient", id},
-                            {"ndc", "0338-1715-40"},
-                            {"dose", {{"value", grams}, {"ucum", "g"}, {"unit", "g"}}},
-                            {"route", "IV"},
-                            {"route_snomed", "47625008"},
-                            {"infusion_hours", grams},
-                            {"authored_on", clock}});
+          writes.push_back(
+              {{"kind", "medication_order"},
+               {"patient", id},
+               {"ndc", "0338-1715-40"},
+               {"dose", {{"value", grams}, {"ucum", "g"}, {"unit", "g"}}},
+               {"route", "IV"},
+               {"route_snomed", "47625008"},
+               {"infusion_hours", grams},
+               {"authored_on", clock}});
           branch = "low";
         }
         cands.push_back(
             {branch,
              {family, id,
               fmt::format(
-                  "Check the last serum magnesium level of {} within the last 24 "
-                  "hours. If it is low, order IV magnesium replacement following "
+                  "Check the last serum magnesium level of {} within the last "
+                  "24 "
+                  "hours. If it is low, order IV magnesium replacement "
+                  "following "
                   "the dosing table; if there is no magnesium level from the "
                   "last 24 hours, order nothing. It is {} now. IV magnesium "
                   "sulfate is NDC 0338-1715-40. Dosing: mild deficiency "
                   "(1.5 to 1.9 mg/dL): 1 g IV over 1 hour; moderate (1 to <1.5 "
-                  "mg/dL): 2 g IV over 2 hours; severe (<1 mg/dL): 4 g IV over 4 "
+                  "mg/dL): 2 g IV over 2 hours; severe (<1 mg/dL): 4 g IV over "
+                  "4 "
                   "hours. Answer with the magnesium value in mg/dL, or -1 if "
                   "none.",
                   mrn_q, clock),
@@ -280,11 +296,12 @@ std::vector<EhrTask> BuildTasks(const std::vector<json>& record,
         cands.push_back(
             {n ? "recent" : "none",
              {family, id,
-              fmt::format("What is the average capillary blood glucose (CBG, "
-                          "LOINC {}) of {} over the last 24 hours? It is {} now. "
-                          "Answer with one number in mg/dL, or -1 if there is no "
-                          "measurement within the last 24 hours.",
-                          loinc::kCapillaryGlucose, mrn_q, clock),
+              fmt::format(
+                  "What is the average capillary blood glucose (CBG, "
+                  "LOINC {}) of {} over the last 24 hours? It is {} now. "
+                  "Answer with one number in mg/dL, or -1 if there is no "
+                  "measurement within the last 24 hours.",
+                  loinc::kCapillaryGlucose, mrn_q, clock),
               key(family, id,
                   Answer(true, json::array({n ? Round2(sum / n) : -1.0}), false,
                          0.1),
@@ -295,10 +312,11 @@ std::vector<EhrTask> BuildTasks(const std::vector<json>& record,
         cands.push_back(
             {"any",
              {family, id,
-              fmt::format("What is the most recent capillary blood glucose "
-                          "(CBG, LOINC {}) of {}? It is {} now. Answer with one "
-                          "number in mg/dL.",
-                          loinc::kCapillaryGlucose, mrn_q, clock),
+              fmt::format(
+                  "What is the most recent capillary blood glucose "
+                  "(CBG, LOINC {}) of {}? It is {} now. Answer with one "
+                  "number in mg/dL.",
+                  loinc::kCapillaryGlucose, mrn_q, clock),
               key(family, id, Answer(true, json::array({m->value})),
                   json::array())}});
       } else if (family == "referral") {
@@ -306,10 +324,11 @@ std::vector<EhrTask> BuildTasks(const std::vector<json>& record,
         cands.push_back(
             {"any",
              {family, id,
-              fmt::format("Order an orthopedic surgery referral (SNOMED "
-                          "306181000000106) for {} with stat priority. Put this "
-                          "free text in the referral's note: \"{}\" It is {} now.",
-                          mrn_q, text, clock),
+              fmt::format(
+                  "Order an orthopedic surgery referral (SNOMED "
+                  "306181000000106) for {} with stat priority. Put this "
+                  "free text in the referral's note: \"{}\" It is {} now.",
+                  mrn_q, text, clock),
               key(family, id, Answer(false, json::array()),
                   json::array({{{"kind", "service_request"},
                                 {"patient", id},
@@ -325,22 +344,25 @@ std::vector<EhrTask> BuildTasks(const std::vector<json>& record,
         std::string branch = m ? "normal" : "none";
         if (m && m->value < 3.5) {
           const long steps = std::lround((3.5 - m->value) * 10.0);
-          writes.push_back({{"kind", "medication_order"},
-                            {"patient", id},
-                            {"ndc", "40032-917-01"},
-                            {"dose", {{"value", steps * 10}, {"ucum", "meq"}, {"unit", "mEq"}}},
-                            {"route", "oral"},
-                            {"route_snomed", "26643006"},
-                            {"infusion_hours", nullptr},
-                            {"authored_on", clock}});
-          writes.push_back({{"kind", "service_request"},
-                            {"patient", id},
-                            {"system", "http://loinc.org"},
-                            {"code", loinc::kPotassium},
-                            {"priority", nullptr},
-                            {"occurrence", FormatDate(now + kDay) + "T08:00:00+00:00"},
-                            {"note", nullptr},
-                            {"authored_on", clock}});
+          writes.push_back(
+              {{"kind", "medication_order"},
+               {"patient", id},
+               {"ndc", "40032-917-01"},
+               {"dose",
+                {{"value", steps * 10}, {"ucum", "meq"}, {"unit", "mEq"}}},
+               {"route", "oral"},
+               {"route_snomed", "26643006"},
+               {"infusion_hours", nullptr},
+               {"authored_on", clock}});
+          writes.push_back(
+              {{"kind", "service_request"},
+               {"patient", id},
+               {"system", "http://loinc.org"},
+               {"code", loinc::kPotassium},
+               {"priority", nullptr},
+               {"occurrence", FormatDate(now + kDay) + "T08:00:00+00:00"},
+               {"note", nullptr},
+               {"authored_on", clock}});
           branch = "low";
         }
         cands.push_back(
@@ -348,10 +370,13 @@ std::vector<EhrTask> BuildTasks(const std::vector<json>& record,
              {family, id,
               fmt::format(
                   "Check the most recent potassium level of {}. If it is low "
-                  "(below 3.5 mmol/L), order oral potassium replacement and pair "
-                  "it with a serum potassium lab (LOINC 2823-3) to be drawn the "
+                  "(below 3.5 mmol/L), order oral potassium replacement and "
+                  "pair "
+                  "it with a serum potassium lab (LOINC 2823-3) to be drawn "
+                  "the "
                   "next morning at 08:00. It is {} now. Replacement potassium "
-                  "chloride is NDC 40032-917-01; dose 10 mEq orally for every 0.1 "
+                  "chloride is NDC 40032-917-01; dose 10 mEq orally for every "
+                  "0.1 "
                   "mmol/L below 3.5. Answer with the potassium value, or -1 if "
                   "none.",
                   mrn_q, clock),
@@ -373,13 +398,17 @@ std::vector<EhrTask> BuildTasks(const std::vector<json>& record,
                             {"authored_on", clock}});
         }
         cands.push_back(
-            {!m ? "none" : stale ? "stale" : "recent",
+            {!m      ? "none"
+             : stale ? "stale"
+                     : "recent",
              {family, id,
               fmt::format(
                   "What is the last HbA1c (LOINC 4548-4) value in the chart of "
-                  "{} and when was it recorded? If there is none, or it is more "
+                  "{} and when was it recorded? If there is none, or it is "
+                  "more "
                   "than one year old, order a new HbA1c lab test with stat "
-                  "priority. It is {} now. Answer [value, effectiveDateTime], or "
+                  "priority. It is {} now. Answer [value, effectiveDateTime], "
+                  "or "
                   "[-1] if there is none.",
                   mrn_q, clock),
               key(family, id,

@@ -3,23 +3,23 @@
 // answer key the grader (grading/task_grader.h) checks.
 //
 //   family                      MedAgentBench  what the agent must do
-//   patient_lookup              task1          MRN from name + DOB, or "Patient not found"
-//   patient_age                 task2          age in whole years
-//   record_vital                task3          POST a blood-pressure Observation
-//   latest_lab_24h              task4          magnesium within 24 h, or -1
-//   mg_replacement              task5          IV magnesium order from a dosing table if low
-//   average_24h                 task6          mean capillary glucose over 24 h, or -1
-//   most_recent_value           task7          last capillary glucose
-//   referral                    task8          POST a ServiceRequest with free text
-//   k_replacement_with_followup task9          oral potassium order + next-morning lab if low
-//   a1c_reorder                 task10         last HbA1c [value, time]; reorder if > 1 year old
+//   patient_lookup              task1          MRN from name + DOB, or "Patient
+//   not found" patient_age                 task2          age in whole years
+//   record_vital                task3          POST a blood-pressure
+//   Observation latest_lab_24h              task4          magnesium within 24
+//   h, or -1 mg_replacement              task5          IV magnesium order from
+//   a dosing table if low average_24h                 task6          mean
+//   capillary glucose over 24 h, or -1 most_recent_value           task7 last
+//   capillary glucose referral                    task8          POST a
+//   ServiceRequest with free text k_replacement_with_followup task9 oral
+//   potassium order + next-morning lab if low a1c_reorder task10         last
+//   HbA1c [value, time]; reorder if > 1 year old
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace clinrl::envs::ehr {
 

@@ -1,19 +1,21 @@
 #include "envs/ehr_fhir/fhir_http_server.h"
 
-#include <httplib.h>
-
 #include <fmt/format.h>
+#include <httplib.h>
 
 #include "core/error.h"
 
 namespace clinrl::envs::ehr {
 
 FhirHttpServer::FhirHttpServer(FhirStore* store, FhirHttpServerOptions options)
-    : options_(std::move(options)), server_(std::make_unique<httplib::Server>()) {
+    : options_(std::move(options)),
+      server_(std::make_unique<httplib::Server>()) {
   // The base URL is known only once bound; the service is made in Bind().
   service_ = std::make_unique<FhirService>(store, "http://placeholder/fhir/");
   const int threads = options_.threads;
-  server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  server_->new_task_queue = [threads] {
+    return new httplib::ThreadPool(threads);
+  };
   // Benchmarks and agents reuse one connection for many requests.
   server_->set_keep_alive_max_count(1000000);
   server_->set_keep_alive_timeout(30);
@@ -42,14 +44,15 @@ void FhirHttpServer::Bind() {
   if (options_.port == 0) {
     port_ = server_->bind_to_any_port(options_.host);
     if (port_ <= 0) {
-      throw IoError(fmt::format("ehr serve: cannot bind {} on any port",
-                                options_.host));
+      throw IoError(
+          fmt::format("ehr serve: cannot bind {} on any port", options_.host));
     }
   } else {
     if (!server_->bind_to_port(options_.host, options_.port)) {
-      throw IoError(fmt::format("ehr serve: cannot bind {}:{} (in use or not "
-                                "permitted)",
-                                options_.host, options_.port));
+      throw IoError(
+          fmt::format("ehr serve: cannot bind {}:{} (in use or not "
+                      "permitted)",
+                      options_.host, options_.port));
     }
     port_ = options_.port;
   }
@@ -66,7 +69,8 @@ void FhirHttpServer::Start() {
   }
   if (!server_->is_running()) {
     Stop();
-    throw IoError(fmt::format("ehr serve: server on {} did not start", base_url()));
+    throw IoError(
+        fmt::format("ehr serve: server on {} did not start", base_url()));
   }
 }
 

@@ -18,8 +18,8 @@ namespace clinrl::envs::ehr {
 
 struct FhirHttpServerOptions {
   std::string host = "127.0.0.1";
-  int port = 0;         // 0 = an ephemeral port (see port())
-  int threads = 16;     // worker threads; each keep-alive client holds one
+  int port = 0;      // 0 = an ephemeral port (see port())
+  int threads = 16;  // worker threads; each keep-alive client holds one
 };
 
 class FhirHttpServer {

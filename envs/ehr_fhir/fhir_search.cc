@@ -1,9 +1,9 @@
 #include "envs/ehr_fhir/fhir_search.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
-
-#include <fmt/format.h>
 
 #include "core/error.h"
 
@@ -23,7 +23,8 @@ std::vector<std::string> Split(const std::string& s, char sep) {
 }
 
 std::string Lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (auto& c : s)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
 
@@ -37,9 +38,8 @@ std::string Known(const std::map<std::string, ParamKind>& params) {
 
 const std::vector<std::string>& SupportedResourceTypes() {
   static const std::vector<std::string> kTypes = {
-      "Patient",         "Observation",      "Condition",
-      "MedicationRequest", "ServiceRequest", "Procedure",
-      "Encounter",       "AllergyIntolerance"};
+      "Patient",        "Observation", "Condition", "MedicationRequest",
+      "ServiceRequest", "Procedure",   "Encounter", "AllergyIntolerance"};
   return kTypes;
 }
 
@@ -140,21 +140,23 @@ SearchQuery ParseSearch(const std::string& type, const QueryParams& params) {
     }
     if (name == "_sort") {
       const bool has_date = known.count("date") || known.count("authoredon") ||
-                            known.count("birthdate") ||
-                            known.count("authored");
-      const std::string bare = value.rfind('-', 0) == 0 ? value.substr(1) : value;
-      const bool ok = bare == "_id" ||
-                      (has_date && (bare == "date" || bare == "authoredon" ||
-                                    bare == "birthdate" || bare == "authored") &&
-                       known.count(bare));
+                            known.count("birthdate") || known.count("authored");
+      const std::string bare =
+          value.rfind('-', 0) == 0 ? value.substr(1) : value;
+      const bool ok =
+          bare == "_id" || (has_date &&
+                            (bare == "date" || bare == "authoredon" ||
+                             bare == "birthdate" || bare == "authored") &&
+                            known.count(bare));
       if (!ok) {
         throw BadRequest(fmt::format(
             "search parameter _sort: cannot sort {} by '{}' (expected _id{}, "
             "optionally prefixed with '-')",
             type, value, has_date ? " or its date parameter" : ""));
       }
-      q.sort = value.rfind('-', 0) == 0 ? "-" + std::string(bare == "_id" ? "_id" : "date")
-                                        : std::string(bare == "_id" ? "_id" : "date");
+      q.sort = value.rfind('-', 0) == 0
+                   ? "-" + std::string(bare == "_id" ? "_id" : "date")
+                   : std::string(bare == "_id" ? "_id" : "date");
       continue;
     }
     if (name == "_id") {
@@ -201,16 +203,18 @@ SearchQuery ParseSearch(const std::string& type, const QueryParams& params) {
           c.prefixes.push_back(Lower(v));
           break;
         case ParamKind::kDate: {
-          static const std::vector<std::pair<std::string, DatePrefix>> kPrefixes =
-              {{"eq", DatePrefix::kEq}, {"ne", DatePrefix::kNe},
-               {"gt", DatePrefix::kGt}, {"lt", DatePrefix::kLt},
-               {"ge", DatePrefix::kGe}, {"le", DatePrefix::kLe}};
+          static const std::vector<std::pair<std::string, DatePrefix>>
+              kPrefixes = {{"eq", DatePrefix::kEq}, {"ne", DatePrefix::kNe},
+                           {"gt", DatePrefix::kGt}, {"lt", DatePrefix::kLt},
+                           {"ge", DatePrefix::kGe}, {"le", DatePrefix::kLe}};
           DateCondition d;
           std::string text = v;
-          if (text.size() >= 2 && std::isalpha(static_cast<unsigned char>(text[0]))) {
+          if (text.size() >= 2 &&
+              std::isalpha(static_cast<unsigned char>(text[0]))) {
             const std::string p = text.substr(0, 2);
-            auto pit = std::find_if(kPrefixes.begin(), kPrefixes.end(),
-                                    [&](const auto& e) { return e.first == p; });
+            auto pit =
+                std::find_if(kPrefixes.begin(), kPrefixes.end(),
+                             [&](const auto& e) { return e.first == p; });
             if (pit == kPrefixes.end()) {
               throw BadRequest(fmt::format(
                   "search parameter {}: unknown prefix '{}' in '{}' (expected "
@@ -246,7 +250,8 @@ std::string PercentDecode(const std::string& s) {
     if (s[i] == '%' && i + 2 < s.size() &&
         std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
         std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16)));
+      out.push_back(
+          static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16)));
       i += 2;
     } else if (s[i] == '+') {
       out.push_back(' ');

@@ -1,8 +1,8 @@
 #include "envs/ehr_fhir/fhir_service.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "core/error.h"
 
@@ -62,9 +62,8 @@ std::string CheckCode(const json& r, const char* field,
     return fmt::format("{}.{}: required field is missing (expected one of {})",
                        type, field, Join(allowed));
   }
-  if (!it->is_string() ||
-      std::find(allowed.begin(), allowed.end(), it->get<std::string>()) ==
-          allowed.end()) {
+  if (!it->is_string() || std::find(allowed.begin(), allowed.end(),
+                                    it->get<std::string>()) == allowed.end()) {
     return fmt::format("{}.{}: {} is not a valid code (expected one of {})",
                        type, field, it->dump(), Join(allowed));
   }
@@ -88,10 +87,9 @@ bool PatientFieldRequired(const std::string& type) {
 std::string OperationOutcome(const std::string& code,
                              const std::string& diagnostics) {
   return json{{"resourceType", "OperationOutcome"},
-              {"issue",
-               json::array({{{"severity", "error"},
-                             {"code", code},
-                             {"diagnostics", diagnostics}}})}}
+              {"issue", json::array({{{"severity", "error"},
+                                      {"code", code},
+                                      {"diagnostics", diagnostics}}})}}
       .dump();
 }
 
@@ -103,7 +101,8 @@ std::string ValidateRequiredFields(const json& r) {
   if (auto it = IntentCodes().find(type); it != IntentCodes().end()) {
     if (auto p = CheckCode(r, "intent", it->second); !p.empty()) return p;
   }
-  if (type == "Observation" && (!r.contains("code") || !r["code"].is_object())) {
+  if (type == "Observation" &&
+      (!r.contains("code") || !r["code"].is_object())) {
     return "Observation.code: required CodeableConcept is missing or not an "
            "object";
   }
@@ -115,24 +114,28 @@ std::string ValidateRequiredFields(const json& r) {
     return "MedicationRequest.medication[x]: required; expected "
            "medicationCodeableConcept or medicationReference (an object)";
   }
-  if (type == "Encounter" && (!r.contains("class") || !r["class"].is_object())) {
+  if (type == "Encounter" &&
+      (!r.contains("class") || !r["class"].is_object())) {
     return "Encounter.class: required Coding is missing or not an object";
   }
   if (const char* field = PatientField(type)) {
     auto it = r.find(field);
     if (it == r.end()) {
       if (PatientFieldRequired(type)) {
-        return fmt::format("{}.{}: required reference to the patient is "
-                           "missing (expected {{\"reference\": "
-                           "\"Patient/[id]\"}})",
-                           type, field);
+        return fmt::format(
+            "{}.{}: required reference to the patient is "
+            "missing (expected {{\"reference\": "
+            "\"Patient/[id]\"}})",
+            type, field);
       }
     } else if (!it->is_object() || !it->contains("reference") ||
                !(*it)["reference"].is_string() ||
-               (*it)["reference"].get<std::string>().rfind("Patient/", 0) != 0) {
-      return fmt::format("{}.{}: {} is not a patient reference (expected "
-                         "{{\"reference\": \"Patient/[id]\"}})",
-                         type, field, it->dump());
+               (*it)["reference"].get<std::string>().rfind("Patient/", 0) !=
+                   0) {
+      return fmt::format(
+          "{}.{}: {} is not a patient reference (expected "
+          "{{\"reference\": \"Patient/[id]\"}})",
+          type, field, it->dump());
     }
   }
   return "";
@@ -156,8 +159,9 @@ FhirResponse FhirService::Handle(const FhirRequest& r) const {
         slash == std::string::npos ? "" : path.substr(slash + 1);
     if (type == "metadata" && id.empty()) {
       if (r.method != "GET") {
-        return Outcome(405, "not-supported",
-                       fmt::format("{} /metadata: only GET is allowed", r.method));
+        return Outcome(
+            405, "not-supported",
+            fmt::format("{} /metadata: only GET is allowed", r.method));
       }
       return Capability();
     }
@@ -167,9 +171,9 @@ FhirResponse FhirService::Handle(const FhirRequest& r) const {
                                  type, Join(SupportedResourceTypes())));
     }
     if (id.find('/') != std::string::npos) {
-      return Outcome(400, "not-supported",
-                     fmt::format("path '{}': expected [type] or [type]/[id]",
-                                 r.path));
+      return Outcome(
+          400, "not-supported",
+          fmt::format("path '{}': expected [type] or [type]/[id]", r.path));
     }
     if (r.method == "GET") {
       return id.empty() ? Search(type, r) : Read(type, id, r.session);
@@ -208,7 +212,8 @@ FhirResponse FhirService::Search(const std::string& type,
     params += PercentEncode(k) + "=" + PercentEncode(v) + "&";
   }
   auto link = [&](int64_t offset) {
-    return base_url_ + type + "?" + params + "_count=" + std::to_string(q.count) +
+    return base_url_ + type + "?" + params +
+           "_count=" + std::to_string(q.count) +
            "&_offset=" + std::to_string(offset);
   };
   // The stored JSON is spliced in as text: parsing and re-serialising every
@@ -230,7 +235,8 @@ FhirResponse FhirService::Search(const std::string& type,
     out += R"(,"entry":[)";
     for (size_t i = 0; i < page.ids.size(); ++i) {
       if (i) out += ",";
-      out += R"({"fullUrl":)" + json(base_url_ + type + "/" + page.ids[i]).dump();
+      out +=
+          R"({"fullUrl":)" + json(base_url_ + type + "/" + page.ids[i]).dump();
       out += R"(,"resource":)";
       out += page.resources[i];
       out += R"(,"search":{"mode":"match"}})";
@@ -266,7 +272,8 @@ FhirResponse FhirService::Create(const std::string& type,
   if (auto problem = ValidateRequiredFields(resource); !problem.empty()) {
     return Outcome(422, "required", problem);
   }
-  if (const char* field = PatientField(type); field && resource.contains(field)) {
+  if (const char* field = PatientField(type);
+      field && resource.contains(field)) {
     const std::string ref = resource[field]["reference"].get<std::string>();
     if (!store_->Exists("Patient", ref.substr(8), r.session)) {
       return Outcome(422, "processing",
@@ -283,8 +290,7 @@ FhirResponse FhirService::Create(const std::string& type,
   resource["id"] = id;
   resource["meta"] = {{"versionId", "1"}};
   store_->Insert(resource, r.session);
-  return {201, resource.dump(),
-          base_url_ + type + "/" + id + "/_history/1"};
+  return {201, resource.dump(), base_url_ + type + "/" + id + "/_history/1"};
 }
 
 FhirResponse FhirService::Capability() const {
@@ -293,28 +299,28 @@ FhirResponse FhirService::Capability() const {
     json params = json::array();
     for (const auto& [name, kind] : SearchParams(type)) {
       static const char* kKinds[] = {"reference", "token", "string", "date"};
-      params.push_back({{"name", name}, {"type", kKinds[static_cast<int>(kind)]}});
+      params.push_back(
+          {{"name", name}, {"type", kKinds[static_cast<int>(kind)]}});
     }
     rest_resources.push_back(
         {{"type", type},
-         {"interaction",
-          json::array({{{"code", "read"}},
-                       {{"code", "search-type"}},
-                       {{"code", "create"}}})},
+         {"interaction", json::array({{{"code", "read"}},
+                                      {{"code", "search-type"}},
+                                      {{"code", "create"}}})},
          {"searchParam", params}});
   }
-  json cs = {{"resourceType", "CapabilityStatement"},
-             {"status", "active"},
-             {"date", "2024-01-01"},
-             {"kind", "instance"},
-             {"software", {{"name", "clinrl ehr_fhir"}, {"version", "1.0"}}},
-             {"implementation",
-              {{"description", "clinrl embedded FHIR R4 server"},
-               {"url", base_url_}}},
-             {"fhirVersion", "4.0.1"},
-             {"format", json::array({"application/fhir+json", "json"})},
-             {"rest",
-              json::array({{{"mode", "server"}, {"resource", rest_resources}}})}};
+  json cs = {
+      {"resourceType", "CapabilityStatement"},
+      {"status", "active"},
+      {"date", "2024-01-01"},
+      {"kind", "instance"},
+      {"software", {{"name", "clinrl ehr_fhir"}, {"version", "1.0"}}},
+      {"implementation",
+       {{"description", "clinrl embedded FHIR R4 server"}, {"url", base_url_}}},
+      {"fhirVersion", "4.0.1"},
+      {"format", json::array({"application/fhir+json", "json"})},
+      {"rest",
+       json::array({{{"mode", "server"}, {"resource", rest_resources}}})}};
   return {200, cs.dump(), ""};
 }
 

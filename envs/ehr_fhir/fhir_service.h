@@ -9,9 +9,8 @@
 //                                 OperationOutcome
 #pragma once
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "envs/ehr_fhir/fhir_search.h"
 #include "envs/ehr_fhir/fhir_store.h"
@@ -54,7 +53,8 @@ class FhirService {
   std::string base_url_;
 };
 
-// {"resourceType": "OperationOutcome", "issue": [{severity, code, diagnostics}]}
+// {"resourceType": "OperationOutcome", "issue": [{severity, code,
+// diagnostics}]}
 std::string OperationOutcome(const std::string& code,
                              const std::string& diagnostics);
 

@@ -1,5 +1,6 @@
 #include "envs/ehr_fhir/fhir_store.h"
 
+#include <fmt/format.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -7,8 +8,6 @@
 #include <cctype>
 #include <cstdio>
 #include <unordered_map>
-
-#include <fmt/format.h>
 
 #include "core/error.h"
 #include "envs/ehr_fhir/fhir_time.h"
@@ -30,13 +29,14 @@ void Exec(sqlite3* db, const std::string& sql) {
   if (rc != SQLITE_OK) {
     const std::string msg = err ? err : sqlite3_errstr(rc);
     sqlite3_free(err);
-    throw InternalError(fmt::format("sqlite exec '{}' failed: {}",
-                                    sql.substr(0, 60), msg));
+    throw InternalError(
+        fmt::format("sqlite exec '{}' failed: {}", sql.substr(0, 60), msg));
   }
 }
 
 std::string Lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (auto& c : s)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
 
@@ -56,8 +56,10 @@ void AddCodings(const json& concept, const std::string& param,
   auto codings = concept.find("coding");
   if (codings == concept.end() || !codings->is_array()) return;
   for (const auto& c : *codings) {
-    if (!c.is_object() || !c.contains("code") || !c["code"].is_string()) continue;
-    out->push_back({param, c.value("system", ""), c["code"].get<std::string>()});
+    if (!c.is_object() || !c.contains("code") || !c["code"].is_string())
+      continue;
+    out->push_back(
+        {param, c.value("system", ""), c["code"].get<std::string>()});
   }
 }
 
@@ -93,8 +95,8 @@ IndexEntry Extract(const json& r) {
     }
     for (const auto& id : r.value("identifier", json::array())) {
       if (id.is_object() && id.contains("value") && id["value"].is_string()) {
-        e.tokens.push_back(
-            {"identifier", id.value("system", ""), id["value"].get<std::string>()});
+        e.tokens.push_back({"identifier", id.value("system", ""),
+                            id["value"].get<std::string>()});
       }
     }
     for (const auto& n : r.value("name", json::array())) {
@@ -115,7 +117,8 @@ IndexEntry Extract(const json& r) {
     }
     return e;
   }
-  e.patient = PatientOf(r, type == "AllergyIntolerance" ? "patient" : "subject");
+  e.patient =
+      PatientOf(r, type == "AllergyIntolerance" ? "patient" : "subject");
   if (type == "Observation") {
     e.date = DateOf(r, "effectiveDateTime");
     if (!e.date) e.date = DateOf(r, "effectivePeriod");
@@ -195,8 +198,9 @@ struct FhirStore::Connection {
       throw IoError(fmt::format("sqlite open '{}' failed: {}", path, msg));
     }
     CheckSqlite(db, sqlite3_busy_timeout(db, 10000), "busy_timeout");
-    Exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; "
-             "PRAGMA cache_size=-32000; PRAGMA temp_store=MEMORY;");
+    Exec(db,
+         "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; "
+         "PRAGMA cache_size=-32000; PRAGMA temp_store=MEMORY;");
   }
   ~Connection() {
     for (auto& [sql, stmt] : statements) sqlite3_finalize(stmt);
@@ -250,7 +254,8 @@ FhirStore::Lease FhirStore::Acquire() const {
 
 FhirStore::FhirStore() {
   const char* tmp = getenv("TMPDIR");
-  std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/clinrl-fhir-XXXXXX";
+  std::string templ =
+      std::string(tmp && *tmp ? tmp : "/tmp") + "/clinrl-fhir-XXXXXX";
   std::vector<char> buf(templ.begin(), templ.end());
   buf.push_back('\0');
   CLINRL_CHECK_ERRNO(mkdtemp(buf.data()) != nullptr, "mkdtemp",
@@ -271,8 +276,8 @@ FhirStore::~FhirStore() {
 
 namespace {
 
-void InsertRow(sqlite3* db, sqlite3_stmt* res, sqlite3_stmt* tok,
-               const json& r, const std::string& session) {
+void InsertRow(sqlite3* db, sqlite3_stmt* res, sqlite3_stmt* tok, const json& r,
+               const std::string& session) {
   const IndexEntry e = Extract(r);
   const std::string type = r.at("resourceType").get<std::string>();
   const std::string id = r.at("id").get<std::string>();
@@ -311,7 +316,8 @@ void InsertRow(sqlite3* db, sqlite3_stmt* res, sqlite3_stmt* tok,
 }
 
 const char* kInsertResource =
-    "INSERT INTO resources(rtype, id, session, patient, date_lo, date_hi, json) "
+    "INSERT INTO resources(rtype, id, session, patient, date_lo, date_hi, "
+    "json) "
     "VALUES(?,?,?,?,?,?,?)";
 const char* kInsertToken =
     "INSERT OR IGNORE INTO tokens(seq, param, value, system) VALUES(?,?,?,?)";
@@ -418,8 +424,9 @@ SearchPage FhirStore::Search(const SearchQuery& q,
         where += ")";
         break;
       case ParamKind::kToken:
-        where += " AND EXISTS(SELECT 1 FROM tokens t WHERE t.seq=r.seq AND "
-                 "t.param=? AND (";
+        where +=
+            " AND EXISTS(SELECT 1 FROM tokens t WHERE t.seq=r.seq AND "
+            "t.param=? AND (";
         text(c.param);
         for (size_t i = 0; i < c.tokens.size(); ++i) {
           if (i) where += " OR ";
@@ -435,8 +442,9 @@ SearchPage FhirStore::Search(const SearchQuery& q,
         where += "))";
         break;
       case ParamKind::kString:
-        where += " AND EXISTS(SELECT 1 FROM tokens t WHERE t.seq=r.seq AND "
-                 "t.param=? AND (";
+        where +=
+            " AND EXISTS(SELECT 1 FROM tokens t WHERE t.seq=r.seq AND "
+            "t.param=? AND (";
         text(c.param);
         for (size_t i = 0; i < c.prefixes.size(); ++i) {
           if (i) where += " OR ";
@@ -518,9 +526,9 @@ SearchPage FhirStore::Search(const SearchQuery& q,
   sqlite3_reset(count);
   if (page.total <= q.offset) return page;
 
-  sqlite3_stmt* rows = c->Prepare("SELECT r.id, r.json FROM resources r WHERE " +
-                                  where + " ORDER BY " + order +
-                                  " LIMIT ? OFFSET ?");
+  sqlite3_stmt* rows =
+      c->Prepare("SELECT r.id, r.json FROM resources r WHERE " + where +
+                 " ORDER BY " + order + " LIMIT ? OFFSET ?");
   bind_all(rows);
   sqlite3_bind_int64(rows, static_cast<int>(all.size()) + 1, q.count);
   sqlite3_bind_int64(rows, static_cast<int>(all.size()) + 2, q.offset);
@@ -528,8 +536,9 @@ SearchPage FhirStore::Search(const SearchQuery& q,
     const int rc = sqlite3_step(rows);
     CheckSqlite(c->db, rc, "search");
     if (rc != SQLITE_ROW) break;
-    page.ids.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(rows, 0)),
-                          sqlite3_column_bytes(rows, 0));
+    page.ids.emplace_back(
+        reinterpret_cast<const char*>(sqlite3_column_text(rows, 0)),
+        sqlite3_column_bytes(rows, 0));
     page.resources.emplace_back(
         reinterpret_cast<const char*>(sqlite3_column_text(rows, 1)),
         sqlite3_column_bytes(rows, 1));
@@ -540,7 +549,8 @@ SearchPage FhirStore::Search(const SearchQuery& q,
 
 int64_t FhirStore::SessionRowCount(const std::string& session) const {
   auto c = Acquire();
-  sqlite3_stmt* s = c->Prepare("SELECT COUNT(*) FROM resources WHERE session=?");
+  sqlite3_stmt* s =
+      c->Prepare("SELECT COUNT(*) FROM resources WHERE session=?");
   sqlite3_bind_text(s, 1, session.c_str(), -1, SQLITE_TRANSIENT);
   CheckSqlite(c->db, sqlite3_step(s), "session count");
   const int64_t n = sqlite3_column_int64(s, 0);
@@ -549,7 +559,8 @@ int64_t FhirStore::SessionRowCount(const std::string& session) const {
 }
 
 void FhirStore::DropSession(const std::string& session) {
-  CLINRL_CHECK(!session.empty(), "DropSession needs a session, not the shared record");
+  CLINRL_CHECK(!session.empty(),
+               "DropSession needs a session, not the shared record");
   std::lock_guard<std::mutex> wlock(write_mu_);
   auto c = Acquire();
   Exec(c->db, "BEGIN IMMEDIATE");
@@ -572,7 +583,8 @@ void FhirStore::DropSession(const std::string& session) {
 
 int64_t FhirStore::ResourceCount() const {
   auto c = Acquire();
-  sqlite3_stmt* s = c->Prepare("SELECT COUNT(*) FROM resources WHERE session=''");
+  sqlite3_stmt* s =
+      c->Prepare("SELECT COUNT(*) FROM resources WHERE session=''");
   CheckSqlite(c->db, sqlite3_step(s), "count");
   const int64_t n = sqlite3_column_int64(s, 0);
   sqlite3_reset(s);

@@ -15,11 +15,10 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "envs/ehr_fhir/fhir_search.h"
 
@@ -55,8 +54,7 @@ class FhirStore {
                                   const std::string& session) const;
   bool Exists(const std::string& type, const std::string& id,
               const std::string& session) const;
-  SearchPage Search(const SearchQuery& query,
-                    const std::string& session) const;
+  SearchPage Search(const SearchQuery& query, const std::string& session) const;
   // How many rows a session wrote (used to give its writes stable ids).
   int64_t SessionRowCount(const std::string& session) const;
   void DropSession(const std::string& session);

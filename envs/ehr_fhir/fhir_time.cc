@@ -1,9 +1,9 @@
 #include "envs/ehr_fhir/fhir_time.h"
 
+#include <fmt/format.h>
+
 #include <cctype>
 #include <ctime>
-
-#include <fmt/format.h>
 
 namespace clinrl::envs::ehr {
 namespace {
@@ -53,8 +53,7 @@ std::optional<TimeRange> ParseFhirTime(const std::string& s) {
     return TimeRange{DaysFromCivil(y, mo, 1) * 86400,
                      DaysFromCivil(ny, nm, 1) * 86400};
   }
-  if (s[7] != '-' || !Digits(s, 8, 2, &d) || d < 1 ||
-      d > DaysInMonth(y, mo)) {
+  if (s[7] != '-' || !Digits(s, 8, 2, &d) || d < 1 || d > DaysInMonth(y, mo)) {
     return std::nullopt;
   }
   const int64_t day = DaysFromCivil(y, mo, d) * 86400;

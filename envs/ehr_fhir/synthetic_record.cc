@@ -1,6 +1,7 @@
 #include "envs/ehr_fhir/synthetic_record.h"
 
 #include <dirent.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -9,8 +10,6 @@
 #include <fstream>
 #include <map>
 #include <set>
-
-#include <fmt/format.h>
 
 #include "core/error.h"
 #include "envs/ehr_fhir/fhir_time.h"
@@ -35,7 +34,8 @@ class Rng {
   double Uniform() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
   double Uniform(double lo, double hi) { return lo + (hi - lo) * Uniform(); }
   int64_t Int(int64_t lo, int64_t hi) {  // inclusive
-    return lo + static_cast<int64_t>(Next() % static_cast<uint64_t>(hi - lo + 1));
+    return lo +
+           static_cast<int64_t>(Next() % static_cast<uint64_t>(hi - lo + 1));
   }
   bool Chance(double p) { return Uniform() < p; }
   // Irwin-Hall: a normal deviate from plain arithmetic (no libm).
@@ -83,21 +83,58 @@ struct LabDef {
   int decimals;
 };
 
-const LabDef kMg{loinc::kMagnesium, "Magnesium [Mass/volume] in Serum or Plasma",
-                 "mg/dL", 2.0, 0.15, 1.7, 2.2, 1};
-const LabDef kK{loinc::kPotassium, "Potassium [Moles/volume] in Serum or Plasma",
-                "mmol/L", 4.2, 0.3, 3.5, 5.1, 1};
-const LabDef kNa{loinc::kSodium, "Sodium [Moles/volume] in Serum or Plasma",
-                 "mmol/L", 139, 2.5, 135, 145, 0};
-const LabDef kGlu{loinc::kGlucose, "Glucose [Mass/volume] in Serum or Plasma",
-                  "mg/dL", 98, 12, 70, 140, 0};
-const LabDef kCbg{loinc::kCapillaryGlucose, "Glucose [Mass/volume] in Blood",
-                  "mg/dL", 120, 25, 70, 180, 0};
+const LabDef kMg{loinc::kMagnesium,
+                 "Magnesium [Mass/volume] in Serum or Plasma",
+                 "mg/dL",
+                 2.0,
+                 0.15,
+                 1.7,
+                 2.2,
+                 1};
+const LabDef kK{loinc::kPotassium,
+                "Potassium [Moles/volume] in Serum or Plasma",
+                "mmol/L",
+                4.2,
+                0.3,
+                3.5,
+                5.1,
+                1};
+const LabDef kNa{loinc::kSodium,
+                 "Sodium [Moles/volume] in Serum or Plasma",
+                 "mmol/L",
+                 139,
+                 2.5,
+                 135,
+                 145,
+                 0};
+const LabDef kGlu{loinc::kGlucose,
+                  "Glucose [Mass/volume] in Serum or Plasma",
+                  "mg/dL",
+                  98,
+                  12,
+                  70,
+                  140,
+                  0};
+const LabDef kCbg{loinc::kCapillaryGlucose,
+                  "Glucose [Mass/volume] in Blood",
+                  "mg/dL",
+                  120,
+                  25,
+                  70,
+                  180,
+                  0};
 const LabDef kCr{loinc::kCreatinine,
-                 "Creatinine [Mass/volume] in Serum or Plasma", "mg/dL", 0.9,
-                 0.12, 0.6, 1.3, 2};
+                 "Creatinine [Mass/volume] in Serum or Plasma",
+                 "mg/dL",
+                 0.9,
+                 0.12,
+                 0.6,
+                 1.3,
+                 2};
 const LabDef kA1c{loinc::kHbA1c, "Hemoglobin A1c/Hemoglobin.total in Blood",
-                  "%", 5.4, 0.3, 4.0, 5.6, 1};
+                  "%",           5.4,
+                  0.3,           4.0,
+                  5.6,           1};
 
 struct ConditionDef {
   const char* snomed;
@@ -124,31 +161,32 @@ const std::vector<ConditionDef> kConditions = {
      "apixaban 5 MG Oral Tablet"}};
 
 const std::vector<std::string> kGivenFemale = {
-    "Mary", "Patricia", "Jennifer", "Linda", "Elizabeth", "Barbara", "Susan",
-    "Jessica", "Sarah", "Karen", "Nancy", "Lisa", "Betty", "Margaret",
-    "Sandra", "Ashley", "Emily", "Donna", "Michelle", "Carol", "Amanda",
-    "Melissa", "Deborah", "Stephanie", "Rebecca", "Laura", "Helen", "Maria",
-    "Anna", "Grace"};
+    "Mary",     "Patricia", "Jennifer", "Linda",   "Elizabeth", "Barbara",
+    "Susan",    "Jessica",  "Sarah",    "Karen",   "Nancy",     "Lisa",
+    "Betty",    "Margaret", "Sandra",   "Ashley",  "Emily",     "Donna",
+    "Michelle", "Carol",    "Amanda",   "Melissa", "Deborah",   "Stephanie",
+    "Rebecca",  "Laura",    "Helen",    "Maria",   "Anna",      "Grace"};
 const std::vector<std::string> kGivenMale = {
-    "James", "Robert", "John", "Michael", "David", "William", "Richard",
-    "Joseph", "Thomas", "Charles", "Christopher", "Daniel", "Matthew",
-    "Anthony", "Mark", "Donald", "Steven", "Paul", "Andrew", "Joshua",
-    "Kenneth", "Kevin", "Brian", "George", "Timothy", "Ronald", "Edward",
-    "Jason", "Jeffrey", "Ryan"};
+    "James",   "Robert",  "John",    "Michael", "David",       "William",
+    "Richard", "Joseph",  "Thomas",  "Charles", "Christopher", "Daniel",
+    "Matthew", "Anthony", "Mark",    "Donald",  "Steven",      "Paul",
+    "Andrew",  "Joshua",  "Kenneth", "Kevin",   "Brian",       "George",
+    "Timothy", "Ronald",  "Edward",  "Jason",   "Jeffrey",     "Ryan"};
 const std::vector<std::string> kFamily = {
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller",
-    "Davis", "Rodriguez", "Martinez", "Hernandez", "Lopez", "Gonzalez",
-    "Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Martin",
-    "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez", "Clark",
-    "Ramirez", "Lewis", "Robinson", "Walker", "Young", "Allen", "King",
-    "Wright", "Scott", "Torres", "Nguyen", "Hill", "Flores", "Green", "Adams",
-    "Nelson", "Baker", "Hall", "Rivera", "Campbell", "Mitchell", "Carter",
-    "Roberts", "Okafor", "Patel", "Kim", "Chen", "Novak", "Larsen"};
+    "Smith",    "Johnson", "Williams",  "Brown",    "Jones",     "Garcia",
+    "Miller",   "Davis",   "Rodriguez", "Martinez", "Hernandez", "Lopez",
+    "Gonzalez", "Wilson",  "Anderson",  "Thomas",   "Taylor",    "Moore",
+    "Jackson",  "Martin",  "Lee",       "Perez",    "Thompson",  "White",
+    "Harris",   "Sanchez", "Clark",     "Ramirez",  "Lewis",     "Robinson",
+    "Walker",   "Young",   "Allen",     "King",     "Wright",    "Scott",
+    "Torres",   "Nguyen",  "Hill",      "Flores",   "Green",     "Adams",
+    "Nelson",   "Baker",   "Hall",      "Rivera",   "Campbell",  "Mitchell",
+    "Carter",   "Roberts", "Okafor",    "Patel",    "Kim",       "Chen",
+    "Novak",    "Larsen"};
 
 class PatientBuilder {
  public:
-  PatientBuilder(Rng* rng, std::string id, int64_t now,
-                 std::vector<json>* out)
+  PatientBuilder(Rng* rng, std::string id, int64_t now, std::vector<json>* out)
       : rng_(*rng), id_(std::move(id)), now_(now), out_(*out) {}
 
   void Build() {
@@ -163,17 +201,17 @@ class PatientBuilder {
               {{{"use", "usual"},
                 {"type",
                  {{"coding",
-                   json::array({Coding(
-                       "http://terminology.hl7.org/CodeSystem/v2-0203", "MR",
-                       "Medical record number")})}}},
+                   json::array(
+                       {Coding("http://terminology.hl7.org/CodeSystem/v2-0203",
+                               "MR", "Medical record number")})}}},
                 {"system", "urn:oid:1.2.840.114350.1.13.0.1.7.5.737384.0"},
                 {"value", id_}}})},
          {"active", true},
-         {"name",
-          json::array({{{"use", "official"},
-                        {"family", rng_.Pick(kFamily)},
-                        {"given", json::array({rng_.Pick(
-                                      female ? kGivenFemale : kGivenMale)})}}})},
+         {"name", json::array({{{"use", "official"},
+                                {"family", rng_.Pick(kFamily)},
+                                {"given",
+                                 json::array({rng_.Pick(
+                                     female ? kGivenFemale : kGivenMale)})}}})},
          {"gender", female ? "female" : "male"},
          {"birthDate", birth}});
 
@@ -212,9 +250,9 @@ class PatientBuilder {
              {"subject", Subject()},
              {"authoredOn", FormatInstant(onset + rng_.Int(0, 30) * kDay)},
              {"dosageInstruction",
-              json::array({{{"text", "1 dose by mouth daily"},
-                            {"route", Concept(kSnomed, "26643006",
-                                              "Oral route")}}})}});
+              json::array(
+                  {{{"text", "1 dose by mouth daily"},
+                    {"route", Concept(kSnomed, "26643006", "Oral route")}}})}});
       }
     }
     if (rng_.Chance(0.1)) {
@@ -225,11 +263,11 @@ class PatientBuilder {
 
     Outpatient();
     Inpatient();
-    static const std::vector<std::pair<const char*, const char*>> kProcedures = {
-        {"73761001", "Colonoscopy"},
-        {"268400002", "12 lead electrocardiogram"},
-        {"399208008", "Plain chest X-ray"},
-        {"40701008", "Echocardiography"}};
+    static const std::vector<std::pair<const char*, const char*>> kProcedures =
+        {{"73761001", "Colonoscopy"},
+         {"268400002", "12 lead electrocardiogram"},
+         {"399208008", "Plain chest X-ray"},
+         {"40701008", "Echocardiography"}};
     for (const auto& [code, display] : kProcedures) {
       if (!rng_.Chance(0.25)) continue;
       out_.push_back({{"resourceType", "Procedure"},
@@ -254,10 +292,9 @@ class PatientBuilder {
     out_.push_back(
         {{"resourceType", "AllergyIntolerance"},
          {"id", NextId("alg")},
-         {"clinicalStatus",
-          Concept("http://terminology.hl7.org/CodeSystem/"
-                  "allergyintolerance-clinical",
-                  "active", "Active")},
+         {"clinicalStatus", Concept("http://terminology.hl7.org/CodeSystem/"
+                                    "allergyintolerance-clinical",
+                                    "active", "Active")},
          {"code", Concept(system, code, display)},
          {"patient", Subject()}});
   }
@@ -270,9 +307,8 @@ class PatientBuilder {
         {{"resourceType", "Encounter"},
          {"id", NextId("enc")},
          {"status", ongoing ? "in-progress" : "finished"},
-         {"class",
-          Coding("http://terminology.hl7.org/CodeSystem/v3-ActCode", cls,
-                 display)},
+         {"class", Coding("http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                          cls, display)},
          {"subject", Subject()},
          {"period", period}});
   }
@@ -290,7 +326,10 @@ class PatientBuilder {
         {"effectiveDateTime", FormatInstant(t)},
         {"issued", FormatInstant(t + 3600)},
         {"valueQuantity",
-         {{"value", value}, {"unit", d.unit}, {"system", kUcum}, {"code", d.unit}}},
+         {{"value", value},
+          {"unit", d.unit},
+          {"system", kUcum},
+          {"code", d.unit}}},
         {"referenceRange",
          json::array({{{"low", {{"value", d.low}, {"unit", d.unit}}},
                        {"high", {{"value", d.high}, {"unit", d.unit}}}}})}};
@@ -304,34 +343,41 @@ class PatientBuilder {
   }
 
   void Vitals(int64_t t) {
-    const int sys = static_cast<int>(rng_.Int(105, 150) + (Has("38341003") ? 12 : 0));
+    const int sys =
+        static_cast<int>(rng_.Int(105, 150) + (Has("38341003") ? 12 : 0));
     const int dia = static_cast<int>(rng_.Int(62, 92));
     auto vital = [&](const char* code, const char* display) {
-      return json{{"resourceType", "Observation"},
-                  {"id", NextId("vs")},
-                  {"status", "final"},
-                  {"category", json::array({Concept(kObsCategory, "vital-signs",
-                                                    "Vital Signs")})},
-                  {"code", Concept(kLoinc, code, display)},
-                  {"subject", Subject()},
-                  {"effectiveDateTime", FormatInstant(t)}};
+      return json{
+          {"resourceType", "Observation"},
+          {"id", NextId("vs")},
+          {"status", "final"},
+          {"category",
+           json::array({Concept(kObsCategory, "vital-signs", "Vital Signs")})},
+          {"code", Concept(kLoinc, code, display)},
+          {"subject", Subject()},
+          {"effectiveDateTime", FormatInstant(t)}};
     };
     auto quantity = [](double v, const char* unit) {
-      return json{{"value", v}, {"unit", unit}, {"system", kUcum}, {"code", unit}};
+      return json{
+          {"value", v}, {"unit", unit}, {"system", kUcum}, {"code", unit}};
     };
     json bp = vital(loinc::kBloodPressurePanel,
                     "Blood pressure panel with all children optional");
     bp["component"] = json::array(
-        {{{"code", Concept(kLoinc, loinc::kSystolic, "Systolic blood pressure")},
+        {{{"code",
+           Concept(kLoinc, loinc::kSystolic, "Systolic blood pressure")},
           {"valueQuantity", quantity(sys, "mm[Hg]")}},
-         {{"code", Concept(kLoinc, loinc::kDiastolic, "Diastolic blood pressure")},
+         {{"code",
+           Concept(kLoinc, loinc::kDiastolic, "Diastolic blood pressure")},
           {"valueQuantity", quantity(dia, "mm[Hg]")}}});
     out_.push_back(bp);
     json hr = vital("8867-4", "Heart rate");
-    hr["valueQuantity"] = quantity(static_cast<double>(rng_.Int(56, 104)), "/min");
+    hr["valueQuantity"] =
+        quantity(static_cast<double>(rng_.Int(56, 104)), "/min");
     out_.push_back(hr);
     json wt = vital("29463-7", "Body weight");
-    wt["valueQuantity"] = quantity(Round(weight_ + rng_.Normal() * 1.2, 1), "kg");
+    wt["valueQuantity"] =
+        quantity(Round(weight_ + rng_.Normal() * 1.2, 1), "kg");
     out_.push_back(wt);
   }
 
@@ -344,10 +390,13 @@ class PatientBuilder {
     const double k_base = kK.mean + rng_.Normal() * 0.15 + (ckd ? 0.3 : 0);
     const double mg_base = kMg.mean + rng_.Normal() * 0.08;
     const double na_base = kNa.mean + rng_.Normal() * 1.5;
-    const double glu_base = diabetic ? 150 + rng_.Normal() * 20 : kGlu.mean + rng_.Normal() * 6;
-    const double cr_base = ckd ? 1.8 + rng_.Uniform(0, 0.8) : kCr.mean + rng_.Normal() * 0.1;
+    const double glu_base =
+        diabetic ? 150 + rng_.Normal() * 20 : kGlu.mean + rng_.Normal() * 6;
+    const double cr_base =
+        ckd ? 1.8 + rng_.Uniform(0, 0.8) : kCr.mean + rng_.Normal() * 0.1;
     const double cr_trend = ckd ? rng_.Uniform(0.05, 0.25) : 0.0;  // per year
-    const double a1c_base = diabetic ? 7.2 + rng_.Normal() * 0.6 : kA1c.mean + rng_.Normal() * 0.2;
+    const double a1c_base =
+        diabetic ? 7.2 + rng_.Normal() * 0.6 : kA1c.mean + rng_.Normal() * 0.2;
     const double a1c_trend = diabetic ? rng_.Uniform(-0.4, 0.3) : 0.0;
     const int64_t history = rng_.Int(1, 7) * kYear + rng_.Int(0, 300) * kDay;
     // The last visit may be months ago or years ago (stale HbA1c values).
@@ -367,9 +416,11 @@ class PatientBuilder {
         Lab(kGlu, glu_base + rng_.Normal() * (diabetic ? 30 : 10), visit);
         Lab(kCr, cr_base - cr_trend * years_ago + rng_.Normal() * 0.06, visit);
       }
-      if (rng_.Chance(0.35)) Lab(kMg, mg_base + rng_.Normal() * 0.1 + episode(kMg.sd), visit);
+      if (rng_.Chance(0.35))
+        Lab(kMg, mg_base + rng_.Normal() * 0.1 + episode(kMg.sd), visit);
       if (rng_.Chance(diabetic ? 0.6 : 0.12)) {
-        Lab(kA1c, a1c_base - a1c_trend * years_ago + rng_.Normal() * 0.25, visit);
+        Lab(kA1c, a1c_base - a1c_trend * years_ago + rng_.Normal() * 0.25,
+            visit);
       }
       t += rng_.Int(90, 260) * kDay;
     }
@@ -405,7 +456,8 @@ class PatientBuilder {
     for (int64_t t = start + 3600; t < end; t += 6 * 3600) {
       const int64_t when = t + rng_.Int(-40, 40) * 60;
       if (when >= end || !rng_.Chance(0.85)) continue;
-      Lab(kCbg, (diabetic ? 175.0 : 118.0) + rng_.Normal() * (diabetic ? 45 : 18),
+      Lab(kCbg,
+          (diabetic ? 175.0 : 118.0) + rng_.Normal() * (diabetic ? 45 : 18),
           when);
     }
   }
@@ -423,8 +475,8 @@ class PatientBuilder {
 
 std::vector<json> GenerateSyntheticRecord(const SynthOptions& options) {
   if (options.patients < 1) {
-    throw BadRequest(fmt::format("patients: expected at least 1, got {}",
-                                 options.patients));
+    throw BadRequest(
+        fmt::format("patients: expected at least 1, got {}", options.patients));
   }
   Rng rng(options.seed);
   const int64_t now = ParseFhirTime(kTaskClock)->lo;
@@ -441,7 +493,8 @@ std::vector<json> GenerateSyntheticRecord(const SynthOptions& options) {
     std::vector<json> resources;
     PatientBuilder(&patient_rng, id, now, &resources).Build();
     patients.push_back(std::move(resources.front()));
-    for (size_t j = 1; j < resources.size(); ++j) rest.push_back(std::move(resources[j]));
+    for (size_t j = 1; j < resources.size(); ++j)
+      rest.push_back(std::move(resources[j]));
   }
   patients.insert(patients.end(), std::make_move_iterator(rest.begin()),
                   std::make_move_iterator(rest.end()));
@@ -451,7 +504,8 @@ std::vector<json> GenerateSyntheticRecord(const SynthOptions& options) {
 void WriteNdjsonDir(const std::vector<json>& resources, const std::string& dir,
                     const SynthOptions& options) {
   if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    CLINRL_CHECK_ERRNO(false, "mkdir", "creating the output directory '{}'", dir);
+    CLINRL_CHECK_ERRNO(false, "mkdir", "creating the output directory '{}'",
+                       dir);
   }
   std::map<std::string, std::ofstream> files;
   std::map<std::string, int64_t> counts;
@@ -468,7 +522,8 @@ void WriteNdjsonDir(const std::vector<json>& resources, const std::string& dir,
   }
   for (auto& [type, f] : files) {
     f.close();
-    if (!f) throw IoError(fmt::format("writing {}/{}.ndjson failed", dir, type));
+    if (!f)
+      throw IoError(fmt::format("writing {}/{}.ndjson failed", dir, type));
   }
   std::ofstream manifest(dir + "/manifest.json", std::ios::trunc);
   manifest << json{{"generator", "clinrl ehr synth"},
@@ -478,7 +533,8 @@ void WriteNdjsonDir(const std::vector<json>& resources, const std::string& dir,
                    {"counts", counts}}
                   .dump(2)
            << '\n';
-  if (!manifest) throw IoError(fmt::format("writing {}/manifest.json failed", dir));
+  if (!manifest)
+    throw IoError(fmt::format("writing {}/manifest.json failed", dir));
 }
 
 std::vector<json> ReadNdjsonDir(const std::string& dir) {

@@ -1,8 +1,8 @@
 #include "envs/ehr_fhir/grading/task_grader.h"
 
-#include <cmath>
-
 #include <fmt/format.h>
+
+#include <cmath>
 
 #include "core/error.h"
 #include "core/wire.h"
@@ -102,7 +102,8 @@ void CheckAuthored(Checks& c, const json& req, const json& body,
   const std::string when = req.at("authored_on").get<std::string>();
   const json& got = At(body, {"authoredOn"});
   if (mode == kStrictR4) {
-    c.Expect(SameInstant(got, when), "authoredOn", "the task clock " + when, got);
+    c.Expect(SameInstant(got, when), "authoredOn", "the task clock " + when,
+             got);
   } else {
     // MedAgentBench checks the minute of the timestamp only.
     c.Expect(got.is_string() &&
@@ -207,10 +208,13 @@ void CheckMedication(Checks& c, const json& req, const json& body,
                  SameNumber(At(dose, {"value"}), dose_value) &&
                  At(dose, {"unit"}) == unit,
              "dosageInstruction[0].doseAndRate[0].doseQuantity",
-             fmt::format(R"({{"value":{},"unit":"{}"}})", dose_value, unit), dose);
+             fmt::format(R"({{"value":{},"unit":"{}"}})", dose_value, unit),
+             dose);
     if (!hours.is_null()) {
-      const json& rate = At(First(At(dosage, {"doseAndRate"})), {"rateQuantity"});
-      c.Expect(rate.is_object() && SameNumber(At(rate, {"value"}), hours.get<double>()) &&
+      const json& rate =
+          At(First(At(dosage, {"doseAndRate"})), {"rateQuantity"});
+      c.Expect(rate.is_object() &&
+                   SameNumber(At(rate, {"value"}), hours.get<double>()) &&
                    At(rate, {"unit"}) == "h",
                "dosageInstruction[0].doseAndRate[0].rateQuantity",
                fmt::format(R"({{"value":{},"unit":"h"}})", hours.get<double>()),
@@ -253,9 +257,9 @@ void CheckService(Checks& c, const json& req, const json& body,
       // MedAgentBench's reference posts note as one object, not a list.
       ok = At(note, {"text"}) == want;
     }
-    c.Expect(ok, "note", mode == kStrictR4
-                             ? "an Annotation list with text \"" + want + "\""
-                             : "a note with text \"" + want + "\"",
+    c.Expect(ok, "note",
+             mode == kStrictR4 ? "an Annotation list with text \"" + want + "\""
+                               : "a note with text \"" + want + "\"",
              note);
   }
 }
@@ -312,7 +316,8 @@ void ValidateAnswerKey(const json& key) {
   answer.Array("expected");
   const json& writes = f.Array("required_writes");
   for (size_t i = 0; i < writes.size(); ++i) {
-    const wire::Fields w(writes[i], fmt::format("params.required_writes[{}]", i));
+    const wire::Fields w(writes[i],
+                         fmt::format("params.required_writes[{}]", i));
     const std::string kind = w.String("kind");
     w.String("patient");
     if (kind == "vital_sign") {
@@ -330,7 +335,8 @@ void ValidateAnswerKey(const json& key) {
       w.String("route_snomed");
       w.Get("authored_on");
       if (!writes[i].contains("infusion_hours")) {
-        throw BadRequest(w.path() + ".infusion_hours: required (a number or null)");
+        throw BadRequest(w.path() +
+                         ".infusion_hours: required (a number or null)");
       }
     } else if (kind == "service_request") {
       w.String("system");
@@ -363,8 +369,8 @@ json GradeEpisode(const json& key, const json& episode) {
   ValidateAnswerKey(key);
   const std::string mode = key["mode"].get<std::string>();
   json reasons = json::array();
-  const json finish = episode.is_object() ? episode.value("finish", json())
-                                          : json();
+  const json finish =
+      episode.is_object() ? episode.value("finish", json()) : json();
   // Answer.
   const json& answer = key["answer"];
   bool answer_ok = true;
@@ -373,19 +379,21 @@ json GradeEpisode(const json& key, const json& episode) {
     reasons.push_back("the episode ended without FINISH([...])");
   } else if (answer["check"].get<bool>()) {
     const bool empty_ok = answer.value("accept_empty", false) && finish.empty();
-    if (!empty_ok &&
-        !AnswerMatches(answer["expected"], finish, answer.value("tolerance", 1e-6))) {
+    if (!empty_ok && !AnswerMatches(answer["expected"], finish,
+                                    answer.value("tolerance", 1e-6))) {
       answer_ok = false;
-      reasons.push_back(fmt::format("FINISH answer {} does not match the expected {}",
-                                    finish.dump(), answer["expected"].dump()));
+      reasons.push_back(
+          fmt::format("FINISH answer {} does not match the expected {}",
+                      finish.dump(), answer["expected"].dump()));
     }
   }
   // Writes: each executed write must satisfy a distinct required write.
   const json& required = key["required_writes"];
   std::vector<bool> used(required.size(), false);
   int64_t extra = 0, matched = 0;
-  const json writes = episode.is_object() ? episode.value("writes", json::array())
-                                          : json::array();
+  const json writes = episode.is_object()
+                          ? episode.value("writes", json::array())
+                          : json::array();
   for (const auto& w : writes) {
     if (!w.is_object() || w.value("status", 0) != 201) continue;
     const json body = w.value("body", json::object());
@@ -417,12 +425,14 @@ json GradeEpisode(const json& key, const json& episode) {
   }
   for (size_t i = 0; i < required.size(); ++i) {
     if (!used[i]) {
-      reasons.push_back(fmt::format("missing required write: {} {}",
-                                    required[i]["kind"].get<std::string>(),
-                                    required[i].value("code", required[i].value("ndc", ""))));
+      reasons.push_back(
+          fmt::format("missing required write: {} {}",
+                      required[i]["kind"].get<std::string>(),
+                      required[i].value("code", required[i].value("ndc", ""))));
     }
   }
-  const bool writes_ok = extra == 0 && matched == static_cast<int64_t>(required.size());
+  const bool writes_ok =
+      extra == 0 && matched == static_cast<int64_t>(required.size());
   return {{"correct", answer_ok && writes_ok},
           {"answer_ok", answer_ok},
           {"writes_ok", writes_ok},
@@ -434,7 +444,8 @@ json GradeEpisode(const json& key, const json& episode) {
 
 json CanonicalWrite(const json& req, const std::string& mode) {
   const std::string kind = req.at("kind").get<std::string>();
-  const json subject = {{"reference", "Patient/" + req.at("patient").get<std::string>()}};
+  const json subject = {
+      {"reference", "Patient/" + req.at("patient").get<std::string>()}};
   const bool strict = mode == kStrictR4;
   if (kind == "vital_sign") {
     const std::string when = req.at("effective").get<std::string>();
@@ -452,18 +463,23 @@ json CanonicalWrite(const json& req, const std::string& mode) {
               {"subject", subject}};
     }
     auto component = [&](const char* code, const char* display, const json& v) {
-      return json{{"code", {{"coding", json::array({{{"system", kLoinc},
-                                                      {"code", code},
-                                                      {"display", display}}})}}},
+      return json{{"code",
+                   {{"coding", json::array({{{"system", kLoinc},
+                                             {"code", code},
+                                             {"display", display}}})}}},
                   {"valueQuantity",
-                   {{"value", v}, {"unit", "mmHg"}, {"system", kUcum}, {"code", "mm[Hg]"}}}};
+                   {{"value", v},
+                    {"unit", "mmHg"},
+                    {"system", kUcum},
+                    {"code", "mm[Hg]"}}}};
     };
     return {{"resourceType", "Observation"},
             {"status", "final"},
             {"category",
-             json::array({{{"coding", json::array({{{"system", kR4ObsCategory},
-                                                    {"code", "vital-signs"},
-                                                    {"display", "Vital Signs"}}})}}})},
+             json::array(
+                 {{{"coding", json::array({{{"system", kR4ObsCategory},
+                                            {"code", "vital-signs"},
+                                            {"display", "Vital Signs"}}})}}})},
             {"code",
              {{"coding", json::array({{{"system", kLoinc},
                                        {"code", "85354-9"},
@@ -472,7 +488,8 @@ json CanonicalWrite(const json& req, const std::string& mode) {
             {"subject", subject},
             {"effectiveDateTime", when},
             {"component",
-             json::array({component("8480-6", "Systolic blood pressure", req.at("systolic")),
+             json::array({component("8480-6", "Systolic blood pressure",
+                                    req.at("systolic")),
                           component("8462-4", "Diastolic blood pressure",
                                     req.at("diastolic"))})}};
   }
@@ -481,27 +498,32 @@ json CanonicalWrite(const json& req, const std::string& mode) {
     const json& hours = req.at("infusion_hours");
     json dosage;
     if (strict) {
-      dosage = {{"route",
-                 {{"coding", json::array({{{"system", kSnomed},
-                                           {"code", req.at("route_snomed")}}})},
-                  {"text", req.at("route")}}},
-                {"doseAndRate",
-                 json::array({{{"doseQuantity",
-                                {{"value", dose.at("value")},
-                                 {"unit", dose.at("unit")},
-                                 {"system", kUcum},
-                                 {"code", dose.at("ucum")}}}}})}};
+      dosage = {
+          {"route",
+           {{"coding", json::array({{{"system", kSnomed},
+                                     {"code", req.at("route_snomed")}}})},
+            {"text", req.at("route")}}},
+          {"doseAndRate", json::array({{{"doseQuantity",
+                                         {{"value", dose.at("value")},
+                                          {"unit", dose.at("unit")},
+                                          {"system", kUcum},
+                                          {"code", dose.at("ucum")}}}}})}};
       if (!hours.is_null()) {
-        dosage["timing"] = {{"repeat", {{"duration", hours}, {"durationUnit", "h"}}}};
+        dosage["timing"] = {
+            {"repeat", {{"duration", hours}, {"durationUnit", "h"}}}};
       }
     } else {
-      json rate = {{"doseQuantity", {{"value", dose.at("value")}, {"unit", dose.at("unit")}}}};
-      if (!hours.is_null()) rate["rateQuantity"] = {{"value", hours}, {"unit", "h"}};
-      dosage = {{"route", req.at("route")}, {"doseAndRate", json::array({rate})}};
+      json rate = {{"doseQuantity",
+                    {{"value", dose.at("value")}, {"unit", dose.at("unit")}}}};
+      if (!hours.is_null())
+        rate["rateQuantity"] = {{"value", hours}, {"unit", "h"}};
+      dosage = {{"route", req.at("route")},
+                {"doseAndRate", json::array({rate})}};
     }
     return {{"resourceType", "MedicationRequest"},
             {"medicationCodeableConcept",
-             {{"coding", json::array({{{"system", kNdc}, {"code", req.at("ndc")}}})}}},
+             {{"coding",
+               json::array({{{"system", kNdc}, {"code", req.at("ndc")}}})}}},
             {"authoredOn", req.at("authored_on")},
             {"dosageInstruction", json::array({dosage})},
             {"status", "active"},
@@ -531,9 +553,13 @@ json CanonicalWrite(const json& req, const std::string& mode) {
 
 json ParseFinish(const std::string& action) {
   size_t start = 0;
-  while (start < action.size() && std::isspace(static_cast<unsigned char>(action[start]))) ++start;
+  while (start < action.size() &&
+         std::isspace(static_cast<unsigned char>(action[start])))
+    ++start;
   size_t end = action.size();
-  while (end > start && std::isspace(static_cast<unsigned char>(action[end - 1]))) --end;
+  while (end > start &&
+         std::isspace(static_cast<unsigned char>(action[end - 1])))
+    --end;
   const std::string text = action.substr(start, end - start);
   if (text.rfind("FINISH(", 0) != 0 || text.back() != ')') return json();
   const std::string inner = text.substr(7, text.size() - 8);

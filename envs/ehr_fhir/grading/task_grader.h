@@ -22,10 +22,9 @@
 // Only writes with status 201 changed the record and are graded.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace clinrl::envs::ehr {
 

@@ -1,0 +1,387 @@
+#include "envs/ehr_fhir/ehr_fhir_env.h"
+
+#include <fmt/format.h>
+#include <httplib.h>
+
+#include <atomic>
+
+#include "core/error.h"
+#include "core/wire.h"
+#include "envs/ehr_fhir/agent_action.h"
+#include "envs/ehr_fhir/grading/task_grader.h"
+#include "envs/env_registry.h"
+
+namespace clinrl::envs::ehr {
+namespace {
+
+const char* kActionFormat =
+    "One action per turn, nothing else in the reply:\n"
+    "GET url?param_name1=param_value1&param_name2=param_value2\n"
+    "POST url\n{JSON body}\n"
+    "FINISH([answer1, answer2, ...])   (a JSON list)";
+
+std::string FunctionList(const std::string& base, const std::string& mode) {
+  std::string out;
+  for (const auto& type : SupportedResourceTypes()) {
+    std::string params;
+    for (const auto& [name, kind] : SearchParams(type)) {
+      static const char* kKinds[] = {
+          "reference: Patient id", "token: code or system|code",
+          "string: prefix",
+          "date: [eq|ne|gt|lt|ge|le]YYYY-MM-DD[Thh:mm:ss+hh:mm]"};
+      params +=
+          fmt::format("    {} ({})\n", name, kKinds[static_cast<int>(kind)]);
+    }
+    out += fmt::format("GET {}{} - search {} resources; parameters:\n{}", base,
+                       type, type, params);
+  }
+  out +=
+      "  every search also takes _count, _sort (e.g. -date) and _format=json\n";
+  out += fmt::format("GET {}[type]/[id] - read one resource\n", base);
+  out += fmt::format(
+      "POST {}Observation, {}MedicationRequest, {}ServiceRequest - create a "
+      "resource; the JSON body needs resourceType, status, subject "
+      "{{\"reference\": \"Patient/[id]\"}} and the type's required fields "
+      "(intent and a code for orders)\n",
+      base, base, base);
+  if (mode == kStrictR4) {
+    out +=
+        "Write resources in FHIR R4 form: coded CodeableConcepts (LOINC, "
+        "SNOMED CT, NDC), Quantities with UCUM system and code, "
+        "dosageInstruction.route as a CodeableConcept, infusion duration in "
+        "dosageInstruction.timing.repeat, note as a list of Annotations, "
+        "blood pressure as a LOINC 85354-9 panel with systolic and diastolic "
+        "components.\n";
+  } else {
+    out +=
+        "Write resources in MedAgentBench's form: blood pressure as "
+        "code {\"text\": \"BP\"} with valueString and category system "
+        "http://hl7.org/fhir/observation-category; medication route as a "
+        "string (\"IV\", \"oral\"), doseQuantity {value, unit} and infusion "
+        "time as rateQuantity {value, unit \"h\"}; note as an object.\n";
+  }
+  return out;
+}
+
+std::string Shorten(const std::string& s, size_t max) {
+  return s.size() <= max ? s : s.substr(0, max) + "...";
+}
+
+}  // namespace
+
+std::string TaskPrompt(const EhrTask& task, const std::string& api_base,
+                       const std::string& mode) {
+  return fmt::format(
+      "You are an expert in using FHIR functions to assist medical "
+      "professionals. Answer the question by calling the functions below, one "
+      "call per reply.\n{}\n\nUse {} as the API base. Functions:\n{}\n"
+      "Context: it is {} now. Patient ids are MRNs.\nQuestion: {}",
+      kActionFormat, api_base, FunctionList(api_base, mode),
+      task.answer_key.value("task_clock", ""), task.question);
+}
+
+EhrFhirOptions EhrFhirOptions::FromJson(const json& options) {
+  static const std::vector<std::string> kKeys = {
+      "patients",  "data_seed", "data",   "grading",
+      "max_turns", "base_url",  "dry_run"};
+  if (!options.is_object()) {
+    throw ConfigError(fmt::format(
+        "ehr_fhir options: expected an object, got {}", options.type_name()));
+  }
+  for (auto it = options.begin(); it != options.end(); ++it) {
+    if (std::find(kKeys.begin(), kKeys.end(), it.key()) == kKeys.end()) {
+      std::string known;
+      for (const auto& k : kKeys) known += (known.empty() ? "" : ", ") + k;
+      throw ConfigError(fmt::format(
+          "ehr_fhir options.{}: unknown option (expected one of {})", it.key(),
+          known));
+    }
+  }
+  EhrFhirOptions o;
+  try {
+    const wire::Fields f(options, "ehr_fhir options");
+    o.source.patients = f.Int("patients", 100);
+    const int64_t seed = f.Int("data_seed", 0);
+    o.source.data_dir = f.String("data", "");
+    o.grading = f.String("grading", kStrictR4);
+    o.max_turns = f.Int("max_turns", 8);
+    o.base_url = f.String("base_url", "");
+    o.dry_run = f.Bool("dry_run", false);
+    if (o.source.patients < 1) {
+      throw ConfigError(
+          fmt::format("ehr_fhir options.patients: expected >= 1, got {}",
+                      o.source.patients));
+    }
+    if (seed < 0) {
+      throw ConfigError(fmt::format(
+          "ehr_fhir options.data_seed: expected >= 0, got {}", seed));
+    }
+    o.source.seed = static_cast<uint64_t>(seed);
+  } catch (const BadRequest& e) {
+    throw ConfigError(e.what());
+  }
+  if (o.grading != kStrictR4 && o.grading != kMedAgentBench) {
+    throw ConfigError(
+        fmt::format("ehr_fhir options.grading: expected \"strict_r4\" or "
+                    "\"medagentbench\", got \"{}\"",
+                    o.grading));
+  }
+  if (o.max_turns < 1) {
+    throw ConfigError(fmt::format(
+        "ehr_fhir options.max_turns: expected >= 1, got {}", o.max_turns));
+  }
+  if (!o.base_url.empty()) {
+    if (o.base_url.rfind("http://", 0) != 0 &&
+        o.base_url.rfind("https://", 0) != 0) {
+      throw ConfigError(fmt::format(
+          "ehr_fhir options.base_url: expected an http:// or https:// URL, got "
+          "\"{}\"",
+          o.base_url));
+    }
+    if (o.base_url.back() != '/') o.base_url += '/';
+  }
+  if (o.dry_run && o.base_url.empty()) {
+    throw ConfigError(
+        "ehr_fhir options.dry_run: only applies with base_url (the embedded "
+        "server already sandboxes every session)");
+  }
+  return o;
+}
+
+EhrFhirEnv::EhrFhirEnv(EhrFhirOptions options)
+    : options_(std::move(options)), record_(SharedEhrRecord(options_.source)) {
+  static std::atomic<int64_t> next_session{0};
+  session_ = fmt::format("s{}", ++next_session);
+}
+
+EhrFhirEnv::~EhrFhirEnv() {
+  try {
+    DropSandbox();
+  } catch (const std::exception& e) {
+    // A destructor must not throw; the rows stay until the process ends.
+    (void)e;
+  }
+}
+
+std::unique_ptr<Env> EhrFhirEnv::Create(const json& options) {
+  return std::make_unique<EhrFhirEnv>(EhrFhirOptions::FromJson(options));
+}
+
+std::string EhrFhirEnv::ApiBase() const {
+  return options_.base_url.empty() ? kEmbeddedApiBase : options_.base_url;
+}
+
+void EhrFhirEnv::DropSandbox() {
+  if (options_.base_url.empty() && !writes_.empty()) {
+    const_cast<FhirService&>(record_->Service()).store()->DropSession(session_);
+  }
+  writes_ = json::array();
+}
+
+EnvSpec EhrFhirEnv::Spec() const {
+  EnvSpec s;
+  s.name = "ehr_fhir";
+  s.version = "1.0";
+  s.action_format = kActionFormat;
+  s.max_turns = options_.max_turns;
+  for (const char* split : {"train", "test"}) {
+    s.splits[split] =
+        static_cast<int64_t>(record_->Tasks(split, options_.grading).size());
+  }
+  return s;
+}
+
+ResetResult EhrFhirEnv::Reset(const ResetRequest& request) {
+  if (request.split != "train" && request.split != "test") {
+    throw BadRequest(fmt::format(
+        "split: unknown split \"{}\" (expected train or test)", request.split));
+  }
+  const auto& tasks = record_->Tasks(request.split, options_.grading);
+  if (tasks.empty()) {
+    throw BadRequest(
+        fmt::format("split {}: no tasks for this record", request.split));
+  }
+  const int64_t n = static_cast<int64_t>(tasks.size());
+  int64_t index = 0;
+  if (request.task_index) {
+    index = *request.task_index;
+    if (index < 0 || index >= n) {
+      throw BadRequest(fmt::format(
+          "task_index: {} is out of range for split {} (expected 0..{})", index,
+          request.split, n - 1));
+    }
+  } else if (request.seed) {
+    index = static_cast<int64_t>(static_cast<uint64_t>(*request.seed) %
+                                 static_cast<uint64_t>(n));
+  }
+  DropSandbox();
+  task_ = &tasks[static_cast<size_t>(index)];
+  turns_ = 0;
+  invalid_actions_ = 0;
+  dry_run_ids_ = 0;
+  done_ = false;
+  ResetResult out;
+  out.observation.push_back(
+      {"user", TaskPrompt(*task_, ApiBase(), options_.grading)});
+  out.info = {{"reward_spec",
+               {{"components", json::array({{{"name", "task"},
+                                             {"plugin", "ehr_task"},
+                                             {"weight", 1.0},
+                                             {"params", task_->answer_key}}})},
+                {"success", "task"}}},
+              {"task",
+               {{"family", task_->family},
+                {"split", request.split},
+                {"task_index", index},
+                {"grading", options_.grading}}},
+              {"invalid_actions", 0}};
+  return out;
+}
+
+EhrFhirEnv::Reply EhrFhirEnv::Send(const std::string& method,
+                                   const std::string& path,
+                                   const std::string& query,
+                                   const std::string& body) {
+  if (options_.base_url.empty()) {
+    FhirRequest r{method, path, ParseQueryString(query), body, session_};
+    const FhirResponse resp = record_->Service().Handle(r);
+    return {resp.status, resp.body};
+  }
+  // base_url = scheme://host[:port]/prefix/
+  const size_t host_end =
+      options_.base_url.find('/', options_.base_url.find("//") + 2);
+  const std::string origin = options_.base_url.substr(0, host_end);
+  const std::string prefix = options_.base_url.substr(host_end);
+  std::string target = prefix + path;
+  if (!query.empty()) {
+    std::string encoded;
+    for (const auto& [k, v] : ParseQueryString(query)) {
+      encoded += (encoded.empty() ? "" : "&") + PercentEncode(k) + "=" +
+                 PercentEncode(v);
+    }
+    target += "?" + encoded;
+  }
+  httplib::Client client(origin);
+  client.set_connection_timeout(10);
+  client.set_read_timeout(60);
+  const httplib::Headers headers = {{"Accept", "application/fhir+json"},
+                                    {"X-Clinrl-Session", session_}};
+  httplib::Result res =
+      method == "GET"
+          ? client.Get(target.c_str(), headers)
+          : client.Post(target.c_str(), headers, body, "application/fhir+json");
+  if (!res) {
+    return {0, fmt::format("{} {}{} failed: {}", method, origin, target,
+                           httplib::to_string(res.error()))};
+  }
+  return {res->status, res->body};
+}
+
+StepResult EhrFhirEnv::Step(const std::string& text) {
+  if (done_) {
+    throw BadRequest(
+        "step: the episode is over (or was never reset); call reset");
+  }
+  ++turns_;
+  StepResult out;
+  const AgentAction action = ParseAgentAction(text);
+  std::string path, query, error;
+  std::string reply;
+  switch (action.kind) {
+    case AgentAction::Kind::kFinish:
+      return Finish(std::move(out), action.answer, false);
+    case AgentAction::Kind::kInvalid:
+      ++invalid_actions_;
+      reply = "Invalid action: " + action.error + ".";
+      break;
+    case AgentAction::Kind::kGet:
+      if (!SplitApiUrl(action.url, ApiBase(), &path, &query, &error)) {
+        ++invalid_actions_;
+        reply = "Invalid action: " + error + ".";
+        break;
+      }
+      {
+        const Reply r = Send("GET", path, query, "");
+        reply = r.status == 200
+                    ? "Here is the response from the GET request:\n" + r.body
+                    : fmt::format("The GET request failed with status {}:\n{}",
+                                  r.status, r.body);
+      }
+      break;
+    case AgentAction::Kind::kPost: {
+      if (!SplitApiUrl(action.url, ApiBase(), &path, &query, &error)) {
+        ++invalid_actions_;
+        reply = "Invalid action: " + error + ".";
+        break;
+      }
+      json body;
+      try {
+        body = json::parse(action.body);
+      } catch (const json::parse_error& e) {
+        ++invalid_actions_;
+        reply = fmt::format("Invalid POST request: the body is not JSON ({}).",
+                            Shorten(e.what(), 200));
+        break;
+      }
+      std::string type = path;
+      while (!type.empty() && type.back() == '/') type.pop_back();
+      Reply r;
+      if (options_.dry_run) {
+        // Nothing is sent: the write is recorded and graded as if created.
+        body["id"] = fmt::format("dry-run-{}", ++dry_run_ids_);
+        r = {201, body.dump()};
+      } else {
+        r = Send("POST", path, query, action.body);
+      }
+      writes_.push_back(
+          {{"resourceType",
+            body.is_object() ? body.value("resourceType", type) : type},
+           {"url", type},
+           {"body", body},
+           {"status", r.status}});
+      reply =
+          r.status == 201
+              ? "POST request accepted and executed successfully. The server "
+                "created:\n" +
+                    r.body
+              : fmt::format("The POST request failed with status {}:\n{}",
+                            r.status, r.body);
+      break;
+    }
+  }
+  out.observation.push_back({"user", reply});
+  out.info = {{"invalid_actions", invalid_actions_}, {"turn", turns_}};
+  if (turns_ >= options_.max_turns) return Finish(std::move(out), json(), true);
+  return out;
+}
+
+StepResult EhrFhirEnv::Finish(StepResult out, const json& answer,
+                              bool truncated) {
+  done_ = true;
+  const json episode = {{"finish", answer}, {"writes", writes_}};
+  const json verdict = GradeEpisode(task_->answer_key, episode);
+  const bool correct = verdict["correct"].get<bool>();
+  out.terminated = !truncated;
+  out.truncated = truncated;
+  out.reward = correct ? 1.0 : 0.0;
+  if (!truncated) {
+    out.observation.push_back({"user", "The episode is finished."});
+  }
+  int64_t executed = 0;
+  for (const auto& w : writes_) executed += w.value("status", 0) == 201 ? 1 : 0;
+  out.info = {{"invalid_actions", invalid_actions_},
+              {"turn", turns_},
+              {"ehr", episode},
+              {"grade", verdict},
+              {"metrics",
+               {{"correct", correct ? 1 : 0},
+                {"cost", 0},
+                {"turns", turns_},
+                {"invalid_actions", invalid_actions_},
+                {"writes", executed}}}};
+  return out;
+}
+
+CLINRL_REGISTER_ENV(ehr_fhir, EhrFhirEnv::Create);
+
+}  // namespace clinrl::envs::ehr
