@@ -31,8 +31,10 @@ endfunction()
 # that the same library may also reach the target transitively.
 function(clinrl_link_whole target)
   foreach(lib ${ARGN})
+    # One SHELL: group per archive: CMake de-duplicates repeated plain link
+    # options, which would leave every archive after the first unwrapped.
     target_link_options(${target} PRIVATE
-      "LINKER:--whole-archive" "$<TARGET_FILE:${lib}>" "LINKER:--no-whole-archive")
+      "SHELL:-Wl,--whole-archive $<TARGET_FILE:${lib}> -Wl,--no-whole-archive")
     target_link_libraries(${target} PRIVATE ${lib})
   endforeach()
 endfunction()

@@ -95,9 +95,16 @@ ResetResult EchoEnv::Reset(const ResetRequest& request) {
   ResetResult r;
   r.observation = {{"system", "You are a test agent. " + Spec().action_format},
                    {"user", kPromptPrefix + word_}};
-  r.info = {{"task_index", index},
-            {"reward_spec", {{"answer", word_}}},
-            {"invalid_actions", 0}};
+  // The reward spec of rewards/reward.h: the last action must be the word.
+  r.info = {
+      {"task_index", index},
+      {"reward_spec",
+       {{"components", json::array({{{"name", "word"},
+                                     {"plugin", "exact_match"},
+                                     {"weight", 1.0},
+                                     {"params", {{"expected", word_}}}}})},
+        {"success", "word"}}},
+      {"invalid_actions", 0}};
   return r;
 }
 

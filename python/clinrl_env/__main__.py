@@ -1,0 +1,76 @@
+"""python3 -m clinrl_env serve --env MODULE:FACTORY [--name NAME] --endpoint E
+
+Serves the env that MODULE:FACTORY makes (a class or a function taking the
+``--options`` JSON as keyword arguments) over the clinrl env protocol. Repeat
+--env (and --name) to serve several envs from one process.
+"""
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+
+from clinrl_env.server import EnvServer, install_stop_signals
+
+
+def load_factory(spec):
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise SystemExit("--env %r: expected MODULE:FACTORY, e.g. "
+                         "clinrl_env.triage_quiz:TriageQuizEnv" % spec)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise SystemExit("--env %r: cannot import %s: %s" % (spec, module_name, e))
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise SystemExit("--env %r: module %s has no %s" % (spec, module_name,
+                                                             attr))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python3 -m clinrl_env")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve envs over ZeroMQ")
+    serve.add_argument("--env", action="append", required=True,
+                       help="MODULE:FACTORY (repeatable)")
+    serve.add_argument("--name", action="append", default=[],
+                       help="protocol name of each --env (default: the "
+                            "factory's name in lower case)")
+    serve.add_argument("--endpoint", required=True,
+                       help="tcp://*:5555, ipc:///path or inproc://name")
+    serve.add_argument("--options", default="{}",
+                       help="JSON keyword arguments for every factory")
+    serve.add_argument("--idle-timeout-s", type=float, default=600.0)
+    serve.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="[%(asctime)s] [%(levelname)s] %(message)s")
+    if args.name and len(args.name) != len(args.env):
+        raise SystemExit("--name: given %d times for %d --env; give one per "
+                         "--env or none" % (len(args.name), len(args.env)))
+    try:
+        options = json.loads(args.options)
+    except ValueError as e:
+        raise SystemExit("--options: not valid JSON: %s" % e)
+    if not isinstance(options, dict):
+        raise SystemExit("--options: expected a JSON object, got %r" % options)
+    factories = {}
+    for i, spec in enumerate(args.env):
+        factory = load_factory(spec)
+        name = args.name[i] if args.name else spec.partition(":")[2].lower()
+        factories[name] = factory
+    server = EnvServer(factories, args.endpoint,
+                       env_options={n: options for n in factories},
+                       idle_timeout_s=args.idle_timeout_s)
+    install_stop_signals(server)
+    logging.info("serving %s on %s", ", ".join(sorted(factories)),
+                 server.endpoint)
+    server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""The echo env in Python: the same game as the C++ echo env (envs/echo/),
+used to measure the Python adapter's own cost."""
+
+WORDS = ["fever", "cough", "rash", "syncope", "dyspnea", "angina", "edema",
+         "jaundice", "vertigo"]
+
+
+class EchoEnv:
+    version = "1.0"
+    action_format = ("Reply with exactly the word you are asked for. Other "
+                     "text is echoed back; an empty reply is an invalid action.")
+    splits = {"train": 1000, "test": 100}
+
+    def __init__(self, max_turns=8):
+        self.max_turns = int(max_turns)
+        self.word = None
+        self.turns = 0
+        self.invalid = 0
+
+    def reset(self, seed=None, options=None):
+        options = options or {}
+        split = options.get("split", "train")
+        if split not in self.splits:
+            raise ValueError("reset.split: got %r, expected one of: train, test"
+                             % split)
+        index = options.get("task_index")
+        if index is None:
+            index = (seed or 0) % self.splits[split]
+        if not 0 <= index < self.splits[split]:
+            raise ValueError("reset.task_index: got %d, expected 0..%d"
+                             % (index, self.splits[split] - 1))
+        shift = 4 if split == "test" else 0
+        self.word = "%s-%d" % (WORDS[(index + shift) % len(WORDS)], index)
+        self.turns = 0
+        self.invalid = 0
+        return ([{"role": "system", "content": self.action_format},
+                 {"role": "user", "content": "Say the word: " + self.word}],
+                {"task_index": index, "invalid_actions": 0})
+
+    def step(self, action):
+        self.turns += 1
+        reward, terminated = 0.0, False
+        if not action.strip():
+            self.invalid += 1
+            obs = "Invalid action: the reply is empty; expected a word."
+        elif action == self.word:
+            reward, terminated, obs = 1.0, True, "Correct."
+        else:
+            obs = action
+        truncated = not terminated and self.turns >= self.max_turns
+        info = {"turn": self.turns, "invalid_actions": self.invalid}
+        if terminated or truncated:
+            info["metrics"] = {"correct": 1.0 if terminated else 0.0,
+                               "cost": 0.0}
+        return obs, reward, terminated, truncated, info

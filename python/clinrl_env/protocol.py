@@ -1,0 +1,88 @@
+"""The env protocol's shapes (docs/envs.md): errors, specs, chat messages."""
+
+import json
+
+
+class ProtocolError(Exception):
+    """An error reply: ``code`` is the wire code of the env protocol."""
+
+    code = "internal"
+
+
+class BadRequest(ProtocolError):
+    """The request (or a reset argument such as the split) is wrong.
+
+    Envs raise it from ``reset`` for an unknown split or task index; the
+    message should name the field, the value and what was expected.
+    """
+
+    code = "bad_request"
+
+
+class NotFound(ProtocolError):
+    code = "not_found"
+
+
+def ok_reply(**fields):
+    fields["ok"] = True
+    return fields
+
+
+def error_reply(code, message):
+    return {"ok": False, "error": {"code": code, "message": message}}
+
+
+def to_messages(observation, path="observation"):
+    """Turns what a gymnasium env returns as an observation into chat messages.
+
+    A string becomes one ``user`` message, a ``{role, content}`` dict one
+    message, and a list of those is taken as is.
+    """
+    if isinstance(observation, str):
+        return [{"role": "user", "content": observation}]
+    if isinstance(observation, dict):
+        observation = [observation]
+    if not isinstance(observation, (list, tuple)):
+        raise TypeError(
+            "%s: expected a string, a {role, content} dict or a list of them, "
+            "got %s" % (path, type(observation).__name__))
+    messages = []
+    for i, m in enumerate(observation):
+        if isinstance(m, str):
+            messages.append({"role": "user", "content": m})
+            continue
+        if (not isinstance(m, dict) or not isinstance(m.get("role"), str) or
+                not isinstance(m.get("content"), str)):
+            raise TypeError("%s[%d]: expected {role: str, content: str}, got %r"
+                            % (path, i, m))
+        messages.append({"role": m["role"], "content": m["content"]})
+    return messages
+
+
+def env_spec(env, name):
+    """The protocol's spec of an env object.
+
+    Taken from ``env.clinrl_spec`` (a dict, or a method returning one) when the
+    env has it, else from the attributes ``version``, ``action_format``,
+    ``max_turns`` and ``splits``, falling back to gymnasium's
+    ``spec.max_episode_steps`` for the turn budget.
+    """
+    spec = getattr(env, "clinrl_spec", None)
+    if callable(spec):
+        spec = spec()
+    spec = dict(spec or {})
+    max_turns = getattr(env, "max_turns", None)
+    gym_spec = getattr(env, "spec", None)
+    if max_turns is None and gym_spec is not None:
+        max_turns = getattr(gym_spec, "max_episode_steps", None)
+    spec.setdefault("name", name)
+    spec.setdefault("version", str(getattr(env, "version", "0")))
+    spec.setdefault("action_format", str(getattr(env, "action_format", "")))
+    spec.setdefault("max_turns", int(max_turns or 1))
+    spec.setdefault("splits", dict(getattr(env, "splits", {"train": 1})))
+    if not isinstance(spec["splits"], dict) or not all(
+            isinstance(v, int) for v in spec["splits"].values()):
+        raise TypeError("spec.splits of env '%s': expected {split: task count}"
+                        % name)
+    json.dumps(spec)  # fail here, not in a reply, if it is not JSON
+    return spec

@@ -1,0 +1,276 @@
+"""A ZeroMQ ROUTER server for gymnasium-style envs, speaking the env protocol.
+
+Frames: everything up to the first empty frame is the routing envelope and is
+echoed back, so REQ clients and the pipelining C++ DEALER client both work.
+One thread: Python envs are served one request at a time, which is what the
+GIL would allow anyway; run more server processes for more throughput.
+"""
+
+import binascii
+import json
+import logging
+import os
+import signal
+import time
+
+import zmq
+
+from clinrl_env.protocol import (BadRequest, NotFound, ProtocolError,
+                                 env_spec, error_reply, ok_reply, to_messages)
+
+log = logging.getLogger("clinrl_env")
+
+OPS = "spec, reset, step, close, health"
+
+
+def _float(value, what):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError("%s: expected a number, got %r" % (what, value))
+
+
+class _Session:
+    __slots__ = ("env", "name", "last_used")
+
+    def __init__(self, env, name):
+        self.env = env
+        self.name = name
+        self.last_used = time.monotonic()
+
+
+class EnvServer:
+    """Serves envs made by ``factories`` ({name: callable(**options)})."""
+
+    def __init__(self, factories, endpoint, env_options=None,
+                 idle_timeout_s=600.0, context=None):
+        if not factories:
+            raise ValueError("EnvServer: no envs to serve")
+        self.factories = dict(factories)
+        self.env_options = dict(env_options or {})
+        self.idle_timeout_s = float(idle_timeout_s)
+        self.specs = {}
+        self.spare = {}
+        for name in self.factories:
+            env = self._make(name)
+            self.specs[name] = env_spec(env, name)
+            self.spare[name] = [env]
+        self.sessions = {}
+        self.prefix = binascii.hexlify(os.urandom(6)).decode()
+        self.counter = 0
+        self.started = time.monotonic()
+        self.requests = 0
+        self.errors = 0
+        self.reclaimed = 0
+        self.context = context or zmq.Context.instance()
+        self.socket = self.context.socket(zmq.ROUTER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.bind(endpoint)
+        self.endpoint = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
+        self._stop = False
+
+    def _make(self, name):
+        return self.factories[name](**self.env_options.get(name, {}))
+
+    # -- ops ---------------------------------------------------------------
+
+    def _env_name(self, request):
+        name = request.get("env")
+        if name is None:
+            if len(self.factories) == 1:
+                return next(iter(self.factories))
+            raise BadRequest("request.env: required when the server plays "
+                             "several envs; one of %s" %
+                             ", ".join(sorted(self.factories)))
+        if not isinstance(name, str):
+            raise BadRequest("request.env: expected a string, got %r" % name)
+        if name not in self.factories:
+            raise NotFound("request.env: '%s' is not served here; served "
+                           "envs: %s" % (name, ", ".join(sorted(self.factories))))
+        return name
+
+    def _session(self, request):
+        sid = request.get("session")
+        if not isinstance(sid, str):
+            raise BadRequest("request.session: expected a string, got %r" % sid)
+        session = self.sessions.get(sid)
+        if session is None:
+            raise NotFound("request.session: no session '%s' (closed, "
+                           "reclaimed after idling, or of another server "
+                           "instance)" % sid)
+        return session
+
+    def _reset(self, request):
+        split = request.get("split", "train")
+        if not isinstance(split, str):
+            raise BadRequest("request.split: expected a string, got %r" % split)
+        options = request.get("options") or {}
+        if not isinstance(options, dict):
+            raise BadRequest("request.options: expected an object, got %r"
+                             % options)
+        options = dict(options)
+        options["split"] = split
+        for field in ("task_index", "seed"):
+            value = request.get(field)
+            if value is not None and (not isinstance(value, int) or
+                                      isinstance(value, bool)):
+                raise BadRequest("request.%s: expected an integer, got %r"
+                                 % (field, value))
+        if request.get("task_index") is not None:
+            options["task_index"] = request["task_index"]
+        if "session" in request:
+            session = self._session(request)
+            name, env = session.name, session.env
+        else:
+            name = self._env_name(request)
+            spares = self.spare[name]
+            env = spares.pop() if spares else self._make(name)
+            session = None
+        try:
+            obs, info = env.reset(seed=request.get("seed"), options=options)
+        except (BadRequest, ValueError, KeyError) as e:
+            if session is None:
+                self.spare[name].append(env)
+            raise BadRequest("env '%s' reset: %s" % (name, e))
+        if session is None:
+            self.counter += 1
+            session = _Session(env, name)
+            sid = "%s-%d" % (self.prefix, self.counter)
+            self.sessions[sid] = session
+        else:
+            sid = request["session"]
+            session.last_used = time.monotonic()
+        return ok_reply(session=sid, observation=to_messages(obs),
+                        info=dict(info or {}))
+
+    def _step(self, request):
+        session = self._session(request)
+        action = request.get("action")
+        if not isinstance(action, str):
+            raise BadRequest("request.action: expected a string, got %r"
+                             % (action,))
+        session.last_used = time.monotonic()
+        try:
+            obs, reward, terminated, truncated, info = session.env.step(action)
+        except ProtocolError:
+            raise
+        except Exception as e:  # the env's own bug: an error reply, not a crash
+            raise ProtocolError("env '%s' step raised %s: %s"
+                                % (session.name, type(e).__name__, e))
+        return ok_reply(observation=to_messages(obs),
+                        reward=_float(reward, "step reward"),
+                        terminated=bool(terminated), truncated=bool(truncated),
+                        info=dict(info or {}))
+
+    def _close(self, request):
+        sid = request.get("session")
+        session = self.sessions.pop(sid, None) if isinstance(sid, str) else None
+        if session is None:
+            raise NotFound("request.session: no session %r to close" % (sid,))
+        self._recycle(session)
+        return ok_reply()
+
+    def _recycle(self, session):
+        spares = self.spare[session.name]
+        if len(spares) < 256:
+            spares.append(session.env)
+        else:
+            close = getattr(session.env, "close", None)
+            if callable(close):
+                close()
+
+    def handle(self, body):
+        """One request (bytes) in, one reply (dict) out; never raises."""
+        self.requests += 1
+        request = None
+        try:
+            try:
+                request = json.loads(body)
+            except ValueError as e:
+                raise BadRequest("request: not valid JSON (%s); expected an "
+                                 "object with an \"op\"" % e)
+            if not isinstance(request, dict):
+                raise BadRequest("request: expected a JSON object, got %s"
+                                 % type(request).__name__)
+            op = request.get("op")
+            if op == "step":
+                reply = self._step(request)
+            elif op == "reset":
+                reply = self._reset(request)
+            elif op == "close":
+                reply = self._close(request)
+            elif op == "spec":
+                reply = ok_reply(**self.specs[self._env_name(request)])
+            elif op == "health":
+                reply = ok_reply(sessions=len(self.sessions),
+                                 uptime_s=time.monotonic() - self.started,
+                                 envs=sorted(self.factories),
+                                 requests=self.requests, errors=self.errors,
+                                 reclaimed=self.reclaimed)
+            elif op is None:
+                raise BadRequest("request.op: required field is missing")
+            else:
+                raise BadRequest("request.op: unknown op %r; expected one of %s"
+                                 % (op, OPS))
+        except ProtocolError as e:
+            reply = error_reply(e.code, str(e))
+        except Exception as e:
+            reply = error_reply("internal", "%s: %s" % (type(e).__name__, e))
+        if not reply["ok"]:
+            self.errors += 1
+        if isinstance(request, dict) and "id" in request:
+            reply["id"] = request["id"]
+        return reply
+
+    def reclaim_idle(self):
+        if self.idle_timeout_s <= 0:
+            return 0
+        cutoff = time.monotonic() - self.idle_timeout_s
+        idle = [sid for sid, s in self.sessions.items() if s.last_used < cutoff]
+        for sid in idle:
+            self._recycle(self.sessions.pop(sid))
+        self.reclaimed += len(idle)
+        return len(idle)
+
+    # -- transport ---------------------------------------------------------
+
+    def stop(self):
+        self._stop = True
+
+    def serve_forever(self):
+        sweep = min(1.0, self.idle_timeout_s / 4) if self.idle_timeout_s > 0 \
+            else 1.0
+        next_sweep = time.monotonic() + sweep
+        poller = zmq.Poller()
+        poller.register(self.socket, zmq.POLLIN)
+        sock = self.socket
+        while not self._stop:
+            if poller.poll(100):
+                # Drain the burst before polling again.
+                while True:
+                    try:
+                        frames = sock.recv_multipart(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    if len(frames) < 2:
+                        continue
+                    reply = json.dumps(self.handle(frames[-1])).encode()
+                    frames[-1] = reply
+                    try:
+                        sock.send_multipart(frames, zmq.NOBLOCK)
+                    except zmq.ZMQError as e:
+                        log.warning("reply dropped: %s", e)
+            now = time.monotonic()
+            if now >= next_sweep:
+                n = self.reclaim_idle()
+                if n:
+                    log.info("reclaimed %d idle sessions", n)
+                next_sweep = now + sweep
+        sock.close(0)
+
+
+def install_stop_signals(server):
+    def stop(signum, frame):
+        server.stop()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)

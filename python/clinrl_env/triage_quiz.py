@@ -1,0 +1,129 @@
+"""An example clinical env in Python: a short emergency-triage quiz.
+
+Each task is a patient arriving at the emergency department. The agent may ask
+for the vital signs or the history (each question costs one unit) and must
+assign an Emergency Severity Index level, 1 (resuscitation) to 5 (non-urgent).
+Written against gymnasium's API only; served with
+``python3 -m clinrl_env serve --env clinrl_env.triage_quiz:TriageQuizEnv``.
+"""
+
+import random
+import re
+
+# (chief complaint, vital signs, history, ESI level). Levels follow the ESI
+# handbook's decision points: immediate life-saving intervention (1), high
+# risk or severe pain/distress (2), two or more resources (3), one (4), none (5).
+CASES = [
+    ("58-year-old man with crushing chest pain for 30 minutes, sweating.",
+     "HR 112, BP 94/60, RR 24, SpO2 91%.",
+     "Smoker, hypertension, diabetes.", 2),
+    ("24-year-old woman with a sprained-looking ankle after a fall.",
+     "HR 84, BP 122/76, RR 14, SpO2 99%.",
+     "Healthy; can bear weight with pain.", 4),
+    ("70-year-old woman found unresponsive, breathing slowly.",
+     "HR 44, BP 70/40, RR 6, SpO2 82%.",
+     "On opioids for back pain.", 1),
+    ("35-year-old man with a sore throat for two days.",
+     "HR 78, BP 118/70, RR 14, SpO2 99%, T 37.6 C.",
+     "No difficulty swallowing or breathing.", 5),
+    ("45-year-old woman with right lower abdominal pain and vomiting.",
+     "HR 98, BP 128/80, RR 18, SpO2 98%, T 38.1 C.",
+     "Pain started around the umbilicus yesterday.", 3),
+    ("8-year-old boy with a cut on his finger, bleeding controlled.",
+     "HR 90, BP 104/66, RR 18, SpO2 100%.",
+     "Up-to-date vaccinations.", 4),
+    ("66-year-old man with sudden left arm weakness and slurred speech.",
+     "HR 88, BP 182/100, RR 16, SpO2 97%.",
+     "Symptoms began 40 minutes ago.", 2),
+    ("29-year-old woman with a rash after starting an antibiotic; throat "
+     "tightness and wheeze.",
+     "HR 124, BP 80/50, RR 28, SpO2 89%.",
+     "Started amoxicillin this morning.", 1),
+    ("52-year-old man requesting a prescription refill for blood pressure "
+     "tablets.",
+     "HR 72, BP 138/86, RR 12, SpO2 99%.",
+     "Ran out yesterday; no symptoms.", 5),
+]
+TRAIN = list(range(6))
+TEST = list(range(6, 9))
+ACTION = re.compile(r"^\s*(?:ASK\s+(vitals|history)|ANSWER:\s*ESI\s*([1-5]))"
+                    r"\s*\.?\s*$", re.IGNORECASE)
+
+
+class TriageQuizEnv:
+    version = "1.0"
+    action_format = ("One action per turn: 'ASK vitals', 'ASK history' (each "
+                     "costs 1), or 'ANSWER: ESI <1-5>' to assign the Emergency "
+                     "Severity Index and end the episode.")
+    splits = {"train": len(TRAIN), "test": len(TEST)}
+    max_turns = 4
+
+    def __init__(self, max_turns=4):
+        if not isinstance(max_turns, int) or max_turns < 1:
+            raise ValueError("options.max_turns: got %r, expected an integer "
+                             ">= 1" % (max_turns,))
+        self.max_turns = max_turns
+        self.case = None
+
+    def reset(self, seed=None, options=None):
+        options = options or {}
+        split = options.get("split", "train")
+        if split not in self.splits:
+            raise ValueError("reset.split: got %r, expected one of: %s"
+                             % (split, ", ".join(sorted(self.splits))))
+        tasks = TRAIN if split == "train" else TEST
+        index = options.get("task_index")
+        if index is None:
+            index = random.Random(seed).randrange(len(tasks))
+        if not 0 <= index < len(tasks):
+            raise ValueError("reset.task_index: got %d, expected 0..%d for "
+                             "split %r" % (index, len(tasks) - 1, split))
+        self.case = CASES[tasks[index]]
+        self.turns = 0
+        self.cost = 0
+        self.invalid = 0
+        self.done = False
+        expected = "ESI %d" % self.case[3]
+        info = {
+            "task_index": index,
+            "invalid_actions": 0,
+            "reward_spec": {
+                "components": [{"name": "triage", "plugin": "exact_match",
+                                "weight": 1.0,
+                                "params": {"expected": [expected]}}],
+                "success": "triage",
+            },
+        }
+        return ([{"role": "system", "content": "You are an emergency triage "
+                  "nurse. " + self.action_format},
+                 {"role": "user", "content": self.case[0]}], info)
+
+    def step(self, action):
+        if self.case is None or self.done:
+            raise RuntimeError("step before reset or after the episode ended")
+        self.turns += 1
+        reward, terminated, correct = 0.0, False, None
+        match = ACTION.match(action)
+        if match is None:
+            self.invalid += 1
+            obs = ("Invalid action %r: expected 'ASK vitals', 'ASK history' "
+                   "or 'ANSWER: ESI <1-5>'." % action[:80])
+        elif match.group(1):
+            self.cost += 1
+            field = match.group(1).lower()
+            obs = self.case[1] if field == "vitals" else self.case[2]
+        else:
+            level = int(match.group(2))
+            correct = level == self.case[3]
+            reward = 1.0 if correct else 0.0
+            terminated = True
+            obs = "Triage recorded: ESI %d." % level
+        truncated = not terminated and self.turns >= self.max_turns
+        self.done = terminated or truncated
+        info = {"turn": self.turns, "invalid_actions": self.invalid,
+                "cost": self.cost}
+        if self.done:
+            info["metrics"] = {"correct": 1.0 if correct else 0.0,
+                               "cost": float(self.cost)}
+        return ([{"role": "user", "content": obs}], reward, terminated,
+                truncated, info)

@@ -1,0 +1,294 @@
+// The env part of the shared conformance suite (STYLE.md rule 2): every env in
+// EnvRegistry::Global(), plus the Python example env served over ZeroMQ,
+// goes through the same checks. An env gets them for free by registering.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+
+#include <cmath>
+#include <filesystem>
+#include <random>
+
+#include "core/error.h"
+#include "envs/child_process.h"
+#include "envs/env_client.h"
+#include "envs/env_registry.h"
+#include "envs/env_server.h"
+#include "envs/remote_env.h"
+#include "envs/zmq_context.h"
+
+namespace clinrl::envs {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The Python example env runs as its own process; the name it has here.
+constexpr const char* kPythonEnv = "python_triage_quiz";
+constexpr const char* kPythonEnvName = "triage_quiz";
+
+// Starts the Python env server on first use; it is killed at exit.
+class PythonServer {
+ public:
+  static PythonServer& Get() {
+    static PythonServer server;
+    return server;
+  }
+  const std::string& endpoint() const { return endpoint_; }
+
+ private:
+  PythonServer() {
+    std::string dir =
+        (std::filesystem::temp_directory_path() / "clinrl-conformance-XXXXXX")
+            .string();
+    CLINRL_CHECK_ERRNO(mkdtemp(dir.data()) != nullptr, "mkdtemp",
+                       "making a socket folder");
+    endpoint_ = "ipc://" + dir + "/python.sock";
+    process_ = std::make_unique<ChildProcess>(
+        std::vector<std::string>{
+            CLINRL_SYSTEM_PYTHON, "-m", "clinrl_env", "serve", "--env",
+            "clinrl_env.triage_quiz:TriageQuizEnv", "--name", kPythonEnvName,
+            "--endpoint", endpoint_, "--log-level", "warning"},
+        std::map<std::string, std::string>{
+            {"PYTHONPATH", std::string(CLINRL_SOURCE_DIR) + "/python"}});
+    EnvClient client({endpoint_, 500});
+    const auto deadline = Clock::now() + std::chrono::seconds(20);
+    while (true) {
+      try {
+        client.Health();
+        return;
+      } catch (const Timeout&) {
+        if (Clock::now() > deadline || !process_->running()) {
+          throw IoError("the Python env server did not start at " + endpoint_);
+        }
+      }
+    }
+  }
+  std::string endpoint_;
+  std::unique_ptr<ChildProcess> process_;
+};
+
+std::vector<std::string> EnvsUnderTest() {
+  std::vector<std::string> names = EnvRegistry::Global().Names();
+  names.push_back(kPythonEnv);
+  return names;
+}
+
+class EnvConformance : public ::testing::TestWithParam<std::string> {
+ protected:
+  bool python() const { return GetParam() == kPythonEnv; }
+  std::string served_name() const {
+    return python() ? kPythonEnvName : GetParam();
+  }
+
+  std::unique_ptr<Env> MakeEnv() const {
+    if (python()) {
+      return std::make_unique<RemoteEnv>(PythonServer::Get().endpoint(),
+                                         kPythonEnvName, 10000);
+    }
+    return EnvRegistry::Global().Create(GetParam(), json::object());
+  }
+
+  // A seeded stream of actions an agent might send: words of the action
+  // format, numbers, empty and junk text.
+  static std::string RandomAction(std::mt19937_64& rng,
+                                  const std::string& action_format) {
+    std::vector<std::string> words;
+    std::string word;
+    for (char c : action_format + " ") {
+      if (std::isalnum(static_cast<unsigned char>(c)) || c == ':' || c == '_') {
+        word += c;
+      } else if (!word.empty()) {
+        words.push_back(word);
+        word.clear();
+      }
+    }
+    switch (rng() % 5) {
+      case 0:
+        return "";
+      case 1:
+        return "}{\x01 not an action \xff";
+      default: {
+        std::string a;
+        const int n = 1 + static_cast<int>(rng() % 4);
+        for (int i = 0; i < n && !words.empty(); ++i) {
+          a += (i ? " " : "") + words[rng() % words.size()];
+        }
+        if (rng() % 2) a += " " + std::to_string(rng() % 10);
+        return a;
+      }
+    }
+  }
+
+  static void CheckObservation(const Observation& o, const std::string& what) {
+    for (size_t i = 0; i < o.size(); ++i) {
+      EXPECT_FALSE(o[i].role.empty()) << what << "[" << i << "] has no role";
+    }
+  }
+};
+
+TEST_P(EnvConformance, SpecIsWellFormed) {
+  auto env = MakeEnv();
+  const EnvSpec s = env->Spec();
+  EXPECT_EQ(s.name, served_name());
+  EXPECT_FALSE(s.version.empty());
+  EXPECT_FALSE(s.action_format.empty());
+  EXPECT_GE(s.max_turns, 1);
+  ASSERT_FALSE(s.splits.empty());
+  for (const auto& [split, count] : s.splits) {
+    EXPECT_FALSE(split.empty());
+    EXPECT_GE(count, 1) << "split " << split;
+  }
+  EXPECT_EQ(EnvSpecFromJson(json::parse(ToJson(s).dump())).max_turns,
+            s.max_turns);
+}
+
+TEST_P(EnvConformance, RandomActionsReachTheEndOfEveryEpisode) {
+  auto env = MakeEnv();
+  const EnvSpec spec = env->Spec();
+  std::mt19937_64 rng(std::hash<std::string>()(GetParam()));
+  for (const auto& [split, count] : spec.splits) {
+    for (int episode = 0; episode < 2; ++episode) {
+      ResetRequest req;
+      req.split = split;
+      if (episode == 0) {
+        req.task_index = count - 1;
+      } else {
+        req.seed = static_cast<int64_t>(rng() % 1000);
+      }
+      ResetResult reset = env->Reset(req);
+      ASSERT_FALSE(reset.observation.empty()) << split;
+      CheckObservation(reset.observation, "reset.observation");
+      EXPECT_TRUE(reset.info.is_object());
+      bool done = false;
+      int64_t turns = 0;
+      while (!done && turns < spec.max_turns) {
+        StepResult s = env->Step(RandomAction(rng, spec.action_format));
+        ++turns;
+        CheckObservation(s.observation, "step.observation");
+        EXPECT_TRUE(std::isfinite(s.reward));
+        EXPECT_TRUE(s.info.is_object());
+        EXPECT_FALSE(s.terminated && s.truncated) << "an episode ends one way";
+        done = s.terminated || s.truncated;
+      }
+      EXPECT_TRUE(done) << "split " << split << ": no end within max_turns "
+                        << spec.max_turns;
+    }
+  }
+}
+
+TEST_P(EnvConformance, InvalidActionsAreCountedNotFatal) {
+  auto env = MakeEnv();
+  const EnvSpec spec = env->Spec();
+  ResetRequest req;
+  req.split = spec.splits.begin()->first;
+  req.task_index = 0;
+  env->Reset(req);
+  StepResult s = env->Step("");
+  ASSERT_TRUE(s.info.contains("invalid_actions"))
+      << "an empty action must be counted in info.invalid_actions: "
+      << s.info.dump();
+  EXPECT_GE(s.info["invalid_actions"].get<int64_t>(), 1);
+  EXPECT_FALSE(s.observation.empty()) << "the env says what was wrong";
+  if (!s.terminated && !s.truncated) {
+    StepResult junk = env->Step(std::string("\xff\xfe{{{\x01", 6));
+    EXPECT_TRUE(junk.info.is_object());
+  }
+}
+
+TEST_P(EnvConformance, SameSeedGivesTheSameEpisode) {
+  const EnvSpec spec = MakeEnv()->Spec();
+  auto play = [&](const ResetRequest& req) {
+    auto env = MakeEnv();
+    std::mt19937_64 rng(42);
+    json record = json::array();
+    ResetResult r = env->Reset(req);
+    record.push_back({ToJson(r.observation), r.info});
+    for (int64_t t = 0; t < spec.max_turns; ++t) {
+      StepResult s = env->Step(RandomAction(rng, spec.action_format));
+      record.push_back(
+          {ToJson(s.observation), s.reward, s.terminated, s.truncated, s.info});
+      if (s.terminated || s.truncated) break;
+    }
+    return record;
+  };
+  ResetRequest by_seed;
+  by_seed.split = spec.splits.begin()->first;
+  by_seed.seed = 1234;
+  EXPECT_EQ(play(by_seed), play(by_seed));
+  ResetRequest by_index = by_seed;
+  by_index.seed.reset();
+  by_index.task_index = 0;
+  EXPECT_EQ(play(by_index), play(by_index));
+}
+
+TEST_P(EnvConformance, ObservationsAndInfoRoundTripThroughJson) {
+  auto env = MakeEnv();
+  const EnvSpec spec = env->Spec();
+  ResetRequest req;
+  req.split = spec.splits.begin()->first;
+  req.task_index = 0;
+  ResetResult r = env->Reset(req);
+  const std::string text = ToJson(r.observation).dump();
+  EXPECT_EQ(ObservationFromJson(json::parse(text), "observation"),
+            r.observation);
+  EXPECT_EQ(json::parse(r.info.dump()), r.info);
+  StepResult s = env->Step("hello");
+  EXPECT_EQ(ObservationFromJson(json::parse(ToJson(s.observation).dump()),
+                                "observation"),
+            s.observation);
+  EXPECT_EQ(json::parse(s.info.dump()), s.info);
+}
+
+TEST_P(EnvConformance, BadResetArgumentsAreBadRequests) {
+  auto env = MakeEnv();
+  const EnvSpec spec = env->Spec();
+  ResetRequest req;
+  req.split = "no-such-split";
+  EXPECT_THROW(env->Reset(req), BadRequest);
+  req.split = spec.splits.begin()->first;
+  req.task_index = spec.splits.begin()->second;
+  EXPECT_THROW(env->Reset(req), BadRequest);
+}
+
+TEST_P(EnvConformance, CloseReleasesTheSession) {
+  std::unique_ptr<EnvServer> server;
+  std::string endpoint;
+  if (python()) {
+    endpoint = PythonServer::Get().endpoint();
+  } else {
+    EnvServerOptions o;
+    o.service.envs = {GetParam()};
+    o.endpoint = UniqueInprocEndpoint("conformance");
+    o.workers = 1;
+    server = std::make_unique<EnvServer>(o);
+    server->Start();
+    endpoint = server->bound_endpoint();
+  }
+  EnvClient client({endpoint, 10000});
+  const int64_t before = client.Health()["sessions"].get<int64_t>();
+  ResetRequest req;
+  req.split = client.Spec(served_name()).splits.begin()->first;
+  const std::string session = client.Reset(served_name(), req, nullptr);
+  EXPECT_EQ(client.Health()["sessions"].get<int64_t>(), before + 1);
+  client.Close(session);
+  EXPECT_EQ(client.Health()["sessions"].get<int64_t>(), before);
+  client.SubmitStep(session, "anything");
+  auto replies = client.Collect(1, 10000);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].error_code, "not_found");
+  EXPECT_TRUE(replies[0].session_lost);
+}
+
+INSTANTIATE_TEST_SUITE_P(Envs, EnvConformance,
+                         ::testing::ValuesIn(EnvsUnderTest()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           std::string name = info.param;
+                           for (char& c : name) {
+                             if (!std::isalnum(static_cast<unsigned char>(c)))
+                               c = '_';
+                           }
+                           return name;
+                         });
+
+}  // namespace
+}  // namespace clinrl::envs
