@@ -45,8 +45,8 @@ void PhraseMatcher::Add(const std::string& phrase, int concept_id,
   auto words = NormalizedWords(phrase);
   if (words.empty()) {
     throw ConfigError(fmt::format(
-        "{}: phrase \"{}\" is empty after normalisation; expected words",
-        what, phrase));
+        "{}: phrase \"{}\" is empty after normalisation; expected words", what,
+        phrase));
   }
   for (const auto& p : phrases_) {
     if (p.words == words) {

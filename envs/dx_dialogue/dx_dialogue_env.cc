@@ -1,0 +1,466 @@
+#include "envs/dx_dialogue/dx_dialogue_env.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+
+#include "core/error.h"
+#include "core/wire.h"
+#include "envs/dx_dialogue/dx_action.h"
+#include "envs/env_registry.h"
+
+namespace clinrl::envs::dx {
+
+const char kDxActionFormat[] =
+    "One action per turn: ASK: <symptom> | EXAM: <system> | TEST: <test> | "
+    "DISPOSITION: <home|clinic|emergency> | DIAGNOSIS: <condition>";
+
+namespace {
+
+const char kSystemPrompt[] =
+    "You are a doctor. Find the diagnosis in few turns at low cost. "
+    "One action per turn: ASK: <symptom> | EXAM: <system> | TEST: <test> | "
+    "DISPOSITION: <home|clinic|emergency> | DIAGNOSIS: <condition>";
+
+const char kInvalidAction[] =
+    "Invalid action. Use ASK: <symptom>, EXAM: <system>, TEST: <test>, "
+    "DISPOSITION: <home|clinic|emergency> or DIAGNOSIS: <condition>.";
+
+double RequireProbability(const wire::Fields& f, const char* key,
+                          double fallback) {
+  const double p = f.Double(key, fallback);
+  if (!(p >= 0.0 && p <= 1.0)) {
+    throw ConfigError(fmt::format(
+        "{}.{}: expected a probability in [0, 1], got {}", f.path(), key, p));
+  }
+  return p;
+}
+
+void RejectUnknown(const json& j, const std::string& path,
+                   const std::vector<std::string>& known) {
+  for (const auto& [key, value] : j.items()) {
+    if (std::find(known.begin(), known.end(), key) == known.end()) {
+      std::string list;
+      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+      throw ConfigError(fmt::format("{}.{}: unknown option; expected one of {}",
+                                    path, key, list));
+    }
+  }
+}
+
+std::string DispositionOf(const std::string& text) {
+  const std::string t = " " + NormalizeText(text) + " ";
+  auto has = [&](const char* w) {
+    return t.find(std::string(" ") + w + " ") != std::string::npos;
+  };
+  for (const char* w : {"emergency", "er", "ed", "hospital", "admit", "urgent",
+                        "ambulance", "911", "resus"}) {
+    if (has(w)) return "emergency";
+  }
+  for (const char* w : {"clinic", "outpatient", "follow", "gp", "primary",
+                        "specialist", "referral"}) {
+    if (has(w)) return "clinic";
+  }
+  for (const char* w : {"home", "discharge", "self", "reassure"}) {
+    if (has(w)) return "home";
+  }
+  return "";
+}
+
+std::string FormatVitals(const VitalSigns& v) {
+  return fmt::format("T {:.1f} C, HR {}, BP {}/{}, RR {}, SpO2 {}%",
+                     v.temperature_c, v.heart_rate, v.systolic, v.diastolic,
+                     v.respiratory_rate, v.spo2);
+}
+
+// Whitespace- and comma-separated words with their dots kept, for ICD-10
+// codes ("I21.9," -> "I21.9").
+std::vector<std::string> CodeCandidates(const std::string& text) {
+  std::vector<std::string> out;
+  std::string word;
+  for (char c : text + " ") {
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '.') {
+      word.push_back(c);
+    } else if (!word.empty()) {
+      while (!word.empty() && word.back() == '.') word.pop_back();
+      if (!word.empty()) out.push_back(word);
+      word.clear();
+    }
+  }
+  return out;
+}
+
+std::string Capitalized(std::string s) {
+  if (!s.empty() && s[0] >= 'a' && s[0] <= 'z') {
+    s[0] = static_cast<char>(s[0] - 'a' + 'A');
+  }
+  return s;
+}
+
+}  // namespace
+
+DxDialogueOptions DxDialogueOptions::FromJson(const json& j,
+                                              const std::string& path,
+                                              const DxDialogueOptions& base,
+                                              bool per_episode) {
+  if (!j.is_object()) {
+    throw ConfigError(
+        fmt::format("{}: expected a JSON object, got {}", path, j.dump()));
+  }
+  if (per_episode) {
+    RejectUnknown(j, path, {"persona", "noise", "max_turns"});
+  } else {
+    RejectUnknown(j, path,
+                  {"persona", "noise", "max_turns", "cost_budget",
+                   "knowledge_base", "patient"});
+  }
+  DxDialogueOptions o = base;
+  try {
+    const wire::Fields f(j, path);
+    if (f.Has("persona")) {
+      o.patient.persona = ParsePersona(f.String("persona"), path + ".persona");
+    }
+    if (f.Has("noise")) {
+      const json& n = f.Object("noise");
+      RejectUnknown(n, path + ".noise",
+                    {"vague", "deny_one", "lay_terms", "irrelevant"});
+      const wire::Fields nf(n, path + ".noise");
+      o.patient.noise.vague = RequireProbability(nf, "vague", 0.0);
+      o.patient.noise.deny_one = nf.Bool("deny_one", false);
+      o.patient.noise.lay_terms = nf.Bool("lay_terms", false);
+      o.patient.noise.irrelevant = RequireProbability(nf, "irrelevant", 0.0);
+    }
+    o.max_turns = f.Int("max_turns", o.max_turns);
+    if (o.max_turns < 2 || o.max_turns > 64) {
+      throw ConfigError(
+          fmt::format("{}.max_turns: expected an integer in [2, 64], got {}",
+                      path, o.max_turns));
+    }
+    o.cost_budget = f.Double("cost_budget", o.cost_budget);
+    if (!(o.cost_budget > 0.0) || !std::isfinite(o.cost_budget)) {
+      throw ConfigError(
+          fmt::format("{}.cost_budget: expected a number > 0, got {}", path,
+                      o.cost_budget));
+    }
+    o.knowledge_base = f.String("knowledge_base", o.knowledge_base);
+    if (f.Has("patient")) {
+      const json& p = f.Object("patient");
+      const std::string kind =
+          wire::Fields(p, path + ".patient").String("kind", "rules");
+      if (kind == "rules") {
+        RejectUnknown(p, path + ".patient", {"kind"});
+        o.llm_patient.reset();
+      } else if (kind == "llm") {
+        o.llm_patient = LlmPatientOptions::FromJson(p, path + ".patient");
+      } else {
+        throw ConfigError(fmt::format(
+            "{}.patient.kind: expected one of rules, llm, got \"{}\"", path,
+            kind));
+      }
+    }
+  } catch (const BadRequest& e) {
+    throw ConfigError(e.what());
+  }
+  return o;
+}
+
+std::unique_ptr<Env> DxDialogueEnv::Create(const json& options) {
+  return std::make_unique<DxDialogueEnv>(DxDialogueOptions::FromJson(
+      options, "options", DxDialogueOptions{}, false));
+}
+
+DxDialogueEnv::DxDialogueEnv(DxDialogueOptions options)
+    : options_(std::move(options)), episode_options_(options_) {
+  kb_ = options_.knowledge_base.empty()
+            ? KnowledgeBase::Default()
+            : KnowledgeBase::FromFile(options_.knowledge_base);
+  bank_ = CaseBank::For(kb_);
+}
+
+EnvSpec DxDialogueEnv::Spec() const {
+  EnvSpec s;
+  s.name = "dx_dialogue";
+  s.version = "1";
+  s.action_format = kDxActionFormat;
+  s.max_turns = options_.max_turns;
+  s.splits = bank_->Sizes();
+  return s;
+}
+
+json DxDialogueEnv::RewardSpec(const ClinicalCase& c, double total_cost) const {
+  const Condition& cond = kb_->conditions[c.condition];
+  json must_ask = json::array();
+  for (int f : c.must_ask) must_ask.push_back(kb_->findings[f].name);
+  json flags = json::array();
+  for (int r : c.red_flags) flags.push_back(kb_->red_flags[r].name);
+  const bool red_flag = !c.red_flags.empty();
+  return {
+      {"components",
+       {{{"name", "diagnosis"},
+         {"plugin", "icd10"},
+         {"weight", 1.0},
+         {"params",
+          {{"expected", cond.icd10}, {"answer_field", "diagnosis_icd10"}}}},
+        {{"name", "cost"},
+         {"plugin", "cost"},
+         {"weight", 0.1},
+         {"params", {{"budget", options_.cost_budget}}}},
+        {{"name", "safety"},
+         {"plugin", "safety"},
+         {"weight", 0.5},
+         {"params",
+          {{"red_flag", red_flag}, {"required_disposition", "emergency"}}}},
+        {{"name", "format"},
+         {"plugin", "format"},
+         {"weight", 0.1},
+         {"params", {{"grammar", "dx_dialogue"}}}}}},
+      {"success", "diagnosis"},
+      {"expected_icd10", cond.icd10},
+      {"condition", cond.name},
+      {"must_ask", must_ask},
+      {"red_flag", red_flag},
+      {"red_flags", flags},
+      {"required_disposition", c.required_disposition},
+      {"total_cost", total_cost},
+  };
+}
+
+ResetResult DxDialogueEnv::Reset(const ResetRequest& request) {
+  episode_options_ = DxDialogueOptions::FromJson(
+      request.options, "options", options_, /*per_episode=*/true);
+  const int64_t size = bank_->Size(request.split);  // validates the split
+  int64_t index = 0;
+  if (request.task_index) {
+    index = *request.task_index;
+  } else if (request.seed) {
+    index = static_cast<int64_t>(MixSeed(static_cast<uint64_t>(*request.seed)) %
+                                 static_cast<uint64_t>(size));
+  }
+  case_ = &bank_->Get(request.split, index);  // validates the index
+  split_ = request.split;
+  task_index_ = index;
+  if (options_.llm_patient) {
+    patient_ = std::make_unique<LlmPatient>(
+        kb_, *case_, episode_options_.patient, *options_.llm_patient);
+  } else {
+    patient_ =
+        std::make_unique<RulePatient>(kb_, *case_, episode_options_.patient);
+  }
+  active_ = true;
+  turn_ = 0;
+  invalid_actions_ = 0;
+  cost_ = 0.0;
+  disposition_.clear();
+  asked_.clear();
+
+  RulePatient presenter(kb_, *case_, episode_options_.patient);
+  ResetResult r;
+  r.observation = {{"system", kSystemPrompt},
+                   {"user", presenter.Presentation()}};
+  r.info = BaseInfo();
+  r.info["reward_spec"] = RewardSpec(*case_, 0.0);
+  r.info["task"] = {{"split", split_}, {"task_index", task_index_}};
+  r.info["case"] = {
+      {"age", case_->age},
+      {"sex", case_->male ? "male" : "female"},
+      {"chief_complaint", kb_->findings[case_->chief_complaint].name}};
+  return r;
+}
+
+json DxDialogueEnv::BaseInfo() const {
+  return {{"turn", turn_},
+          {"max_turns", episode_options_.max_turns},
+          {"cost", cost_},
+          {"invalid_actions", invalid_actions_}};
+}
+
+std::string DxDialogueEnv::Examine(int system, json& revealed) {
+  const ExamSystem& s = kb_->systems[system];
+  cost_ += s.cost;
+  std::string present;
+  for (int f : s.signs) {
+    const bool yes = case_->Has(f);
+    revealed.push_back(
+        {{"finding", kb_->findings[f].name}, {"answer", yes ? "yes" : "no"}});
+    if (yes) present += (present.empty() ? "" : ", ") + kb_->findings[f].name;
+  }
+  if (s.name == "vitals") {
+    return fmt::format("Vitals: {}.", FormatVitals(case_->vitals));
+  }
+  return fmt::format("{}: {}.", Capitalized(s.name),
+                     present.empty() ? std::string("normal") : present);
+}
+
+StepResult DxDialogueEnv::Step(const std::string& action_text) {
+  if (!active_) {
+    throw BadRequest(
+        "step: no episode in progress (never reset, or it ended); expected "
+        "reset first");
+  }
+  ++turn_;
+  StepResult r;
+  const DxAction action = ParseAction(action_text);
+  json revealed = json::array();
+  json action_info = {{"type", ActionTypeName(action.type)}};
+  std::string text;
+  std::string patient_fallback;
+  std::string given_code;
+  std::string given_name;
+  bool invalid = false;
+
+  switch (action.type) {
+    case ActionType::kAsk: {
+      PatientReply reply = patient_->Answer(action.argument);
+      text = reply.text;
+      revealed = reply.revealed;
+      for (const auto& x : revealed)
+        asked_.insert(x["finding"].get<std::string>());
+      if (auto* llm = dynamic_cast<LlmPatient*>(patient_.get())) {
+        patient_fallback = llm->last_fallback();
+      }
+      break;
+    }
+    case ActionType::kExam: {
+      int s = kb_->system_matcher.Exact(action.argument);
+      if (s < 0) {
+        const auto m = kb_->system_matcher.Match(action.argument);
+        if (!m.empty()) s = m[0];
+      }
+      if (s < 0) {
+        invalid = true;
+        std::string names;
+        for (const auto& x : kb_->systems)
+          names += (names.empty() ? "" : ", ") + x.name;
+        text = fmt::format("Unknown exam \"{}\". Systems: {}.", action.argument,
+                           names);
+      } else {
+        action_info["target"] = kb_->systems[s].name;
+        text = Examine(s, revealed);
+      }
+      break;
+    }
+    case ActionType::kTest: {
+      int t = kb_->test_matcher.Exact(action.argument);
+      if (t < 0) {
+        const auto m = kb_->test_matcher.Match(action.argument);
+        if (!m.empty()) t = m[0];
+      }
+      if (t < 0) {
+        invalid = true;
+        text = fmt::format(
+            "Unknown test \"{}\". Order one test by name, e.g. TEST: cbc.",
+            action.argument);
+      } else {
+        const MedicalTest& test = kb_->tests[t];
+        cost_ += test.cost;
+        const std::string& result = test.results[case_->test_results[t]];
+        action_info["target"] = test.name;
+        revealed.push_back({{"test", test.name}, {"result", result}});
+        text = fmt::format("{}: {}.", test.name, result);
+      }
+      break;
+    }
+    case ActionType::kDisposition: {
+      const std::string d = DispositionOf(action.argument);
+      if (d.empty()) {
+        invalid = true;
+        text = fmt::format(
+            "Unknown disposition \"{}\". Use home, clinic or emergency.",
+            action.argument);
+      } else {
+        disposition_ = d;
+        action_info["target"] = d;
+        text = fmt::format("Disposition: {}.", d);
+      }
+      break;
+    }
+    case ActionType::kDiagnosis: {
+      int c = kb_->condition_matcher.Exact(action.argument);
+      if (c < 0) {
+        // A code anywhere in the text ("I21.9", "I21.9 acute MI").
+        for (const auto& word : CodeCandidates(action.argument)) {
+          given_code = CanonicalIcd10(word);
+          if (!given_code.empty()) break;
+        }
+        if (!given_code.empty()) c = kb_->ConditionByCode(given_code);
+      }
+      if (c < 0 && given_code.empty()) {
+        const auto m = kb_->condition_matcher.Match(action.argument);
+        if (m.size() == 1) c = m[0];
+      }
+      if (c < 0 && given_code.empty()) {
+        invalid = true;
+        text = fmt::format(
+            "Unknown diagnosis \"{}\". Name a condition or an ICD-10 code.",
+            action.argument);
+        break;
+      }
+      if (c >= 0) {
+        given_code = CanonicalIcd10(kb_->conditions[c].icd10);
+        given_name = kb_->conditions[c].name;
+      }
+      action_info["target"] = given_name.empty() ? given_code : given_name;
+      text = fmt::format("Diagnosis recorded: {}.",
+                         given_name.empty() ? action.argument : given_name);
+      r.terminated = true;
+      break;
+    }
+    case ActionType::kInvalid:
+      invalid = true;
+      text = kInvalidAction;
+      break;
+  }
+  if (invalid) {
+    ++invalid_actions_;
+    action_info["type"] = "invalid";
+  }
+  if (!r.terminated && turn_ >= episode_options_.max_turns) {
+    r.truncated = true;
+    text += " Turn limit reached.";
+  }
+  r.observation = {{"user", text}};
+  r.info = BaseInfo();
+  r.info["action"] = action_info;
+  r.info["revealed"] = revealed;
+  if (!patient_fallback.empty()) r.info["patient_fallback"] = patient_fallback;
+  if (r.terminated || r.truncated) {
+    active_ = false;
+    const Condition& truth = kb_->conditions[case_->condition];
+    const bool correct =
+        r.terminated && given_code == CanonicalIcd10(truth.icd10);
+    int64_t asked_must = 0;
+    for (int f : case_->must_ask)
+      asked_must += asked_.count(kb_->findings[f].name);
+    const double recall =
+        case_->must_ask.empty()
+            ? 1.0
+            : static_cast<double>(asked_must) / case_->must_ask.size();
+    const bool red_flag = !case_->red_flags.empty();
+    r.info["metrics"] = {
+        {"correct", correct ? 1 : 0},
+        {"cost", cost_},
+        {"turns", turn_},
+        {"invalid_actions", invalid_actions_},
+        {"red_flag", red_flag ? 1 : 0},
+        {"disposition_correct",
+         disposition_ == case_->required_disposition ? 1 : 0},
+        {"must_ask_recall", recall},
+    };
+    if (!given_code.empty()) {
+      // What the icd10 reward reads (params.answer_field): the env's own
+      // reading of the diagnosis, names and aliases resolved.
+      const int c = kb_->ConditionByCode(given_code);
+      r.info["diagnosis_icd10"] =
+          c >= 0 ? kb_->conditions[c].icd10 : given_code;
+    }
+    r.info["disposition"] =
+        disposition_.empty() ? json(nullptr) : json(disposition_);
+    r.info["answer"] = {{"condition", truth.name}, {"icd10", truth.icd10}};
+    r.info["reward_spec"] = RewardSpec(*case_, cost_);
+  }
+  return r;
+}
+
+}  // namespace clinrl::envs::dx
+
+CLINRL_REGISTER_ENV(dx_dialogue, ::clinrl::envs::dx::DxDialogueEnv::Create);

@@ -1,0 +1,71 @@
+// Scripted baselines for dx_dialogue. Both read only what an agent sees:
+// info.case (age, sex, chief complaint: the opening line), info.turn,
+// info.max_turns, info.action and info.revealed (the structured form of the
+// last observation). Neither reads info.reward_spec or info.answer.
+//
+// oracle: Bayesian history taker. Each turn it takes the ASK / EXAM / TEST
+//   with the largest expected entropy drop minus cost_weight * price; when
+//   the mode's probability reaches `confidence` or two turns are left it
+//   gives a DISPOSITION (emergency on an observed red flag or when urgent
+//   conditions hold most of the belief) and then the DIAGNOSIS (the mode).
+//   Options: epsilon (probability of a random ASK/EXAM/TEST instead, for
+//   imperfect demonstrations), confidence, cost_weight, diagnose_with
+//   (name | code), knowledge_base.
+// random: uniformly random actions over the grammar's vocabulary; diagnoses
+//   a random condition at the latest on the last turn.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+
+#include "envs/dx_dialogue/diagnostic_posterior.h"
+#include "envs/dx_dialogue/knowledge_base.h"
+#include "envs/scripted_policy.h"
+
+namespace clinrl::envs::dx {
+
+struct OraclePolicyOptions {
+  double epsilon = 0.0;
+  double confidence = 0.9;
+  double cost_weight = 0.001;  // nats of expected entropy drop per dollar
+  bool diagnose_with_code = false;
+  std::string knowledge_base;
+  static OraclePolicyOptions FromJson(const json& j);
+};
+
+class OraclePolicy : public ScriptedPolicy {
+ public:
+  OraclePolicy(uint64_t seed, OraclePolicyOptions options);
+  std::string Act(const Observation& transcript, const json& info) override;
+
+ private:
+  void Observe(const json& info);
+  std::string InformationAction();
+  std::string RandomInformationAction();
+  std::string ChooseDisposition() const;
+
+  OraclePolicyOptions options_;
+  std::shared_ptr<const KnowledgeBase> kb_;
+  DiagnosticPosterior posterior_;
+  std::mt19937_64 rng_;
+  bool started_ = false;
+  bool disposition_given_ = false;
+  std::set<std::string> done_;  // actions already taken
+  std::vector<bool> seen_present_;
+  std::vector<int> seen_results_;
+};
+
+class RandomPolicy : public ScriptedPolicy {
+ public:
+  RandomPolicy(uint64_t seed, std::shared_ptr<const KnowledgeBase> kb);
+  std::string Act(const Observation& transcript, const json& info) override;
+
+ private:
+  std::shared_ptr<const KnowledgeBase> kb_;
+  std::mt19937_64 rng_;
+};
+
+}  // namespace clinrl::envs::dx
