@@ -1,0 +1,58 @@
+// Loading reward plug-ins from shared libraries: the example plug-in
+// registers and scores; missing files and libraries without the ABI symbol
+// are refused with errors naming the file.
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "rewards/composite_reward.h"
+#include "rewards/plugin_loader.h"
+#include "rewards/reward_registry.h"
+#include "tests/rewards/test_trajectories.h"
+
+namespace clinrl::rewards {
+namespace {
+
+TEST(PluginLoader, ExamplePluginRegistersAndScores) {
+  ASSERT_FALSE(RewardRegistry::Global().Has("keyword_fraction"));
+  const LoadedPlugin p = LoadRewardPlugin(CLINRL_EXAMPLE_REWARD_PLUGIN);
+  EXPECT_EQ(p.rewards, std::vector<std::string>{"keyword_fraction"});
+  ASSERT_TRUE(RewardRegistry::Global().Has("keyword_fraction"));
+  // Loading again is a no-op (no "registered twice").
+  EXPECT_EQ(LoadRewardPlugin(CLINRL_EXAMPLE_REWARD_PLUGIN).rewards, p.rewards);
+
+  auto t = testing::MakeDialogue({"Order an ECG and a Troponin now."});
+  t.reward_spec = {
+      {"components",
+       {{{"name", "kw"}, {"plugin", "keyword_fraction"}, {"weight", 2.0},
+         {"params", {{"keywords", {"troponin", "ecg", "d-dimer", "lipase"}}}}}}}};
+  const RewardResult r = ScoreTrajectory(t);
+  EXPECT_DOUBLE_EQ(r.components.at("kw").score, 0.5);
+  EXPECT_DOUBLE_EQ(r.total, 1.0);
+  t.reward_spec["components"][0]["params"]["keywords"] = json::array();
+  try {
+    ScoreTrajectory(t);
+    FAIL();
+  } catch (const BadRequest& e) {
+    EXPECT_NE(std::string(e.what()).find("params.keywords"), std::string::npos) << e.what();
+  }
+}
+
+TEST(PluginLoader, RefusesWhatIsNotAPlugin) {
+  try {
+    LoadRewardPlugin("/nonexistent/libnothing.so");
+    FAIL();
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/libnothing.so"), std::string::npos);
+  }
+  // A real shared library that is not a reward plug-in.
+  try {
+    LoadRewardPlugin("libz.so.1");
+    FAIL();
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("clinrl_reward_plugin_abi"), std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace clinrl::rewards
