@@ -341,9 +341,7 @@ StepResult EhrFhirEnv::Step(const std::string& text) {
            {"status", r.status}});
       reply =
           r.status == 201
-              ? "POST request accepted and executed successfully. The server "
-                "created:\n" +
-                    r.body
+              ? std::string(kPostAccepted) + " The server created:\n" + r.body
               : fmt::format("The POST request failed with status {}:\n{}",
                             r.status, r.body);
       break;

@@ -18,7 +18,8 @@ FhirHttpServer::FhirHttpServer(FhirStore* store, FhirHttpServerOptions options)
   };
   // Benchmarks and agents reuse one connection for many requests.
   server_->set_keep_alive_max_count(1000000);
-  server_->set_keep_alive_timeout(30);
+  // Stop() waits for idle keep-alive connections up to this long.
+  server_->set_keep_alive_timeout(5);
   auto handle = [this](const httplib::Request& req, httplib::Response& res) {
     FhirRequest r;
     r.method = req.method;

@@ -81,6 +81,7 @@ struct LabDef {
   const char* unit;
   double mean, sd, low, high;
   int decimals;
+  double floor, ceiling;  // physiologically possible values
 };
 
 const LabDef kMg{loinc::kMagnesium,
@@ -90,7 +91,9 @@ const LabDef kMg{loinc::kMagnesium,
                  0.15,
                  1.7,
                  2.2,
-                 1};
+                 1,
+                 0.6,
+                 3.5};
 const LabDef kK{loinc::kPotassium,
                 "Potassium [Moles/volume] in Serum or Plasma",
                 "mmol/L",
@@ -98,7 +101,9 @@ const LabDef kK{loinc::kPotassium,
                 0.3,
                 3.5,
                 5.1,
-                1};
+                1,
+                2.2,
+                6.5};
 const LabDef kNa{loinc::kSodium,
                  "Sodium [Moles/volume] in Serum or Plasma",
                  "mmol/L",
@@ -106,7 +111,9 @@ const LabDef kNa{loinc::kSodium,
                  2.5,
                  135,
                  145,
-                 0};
+                 0,
+                 120,
+                 160};
 const LabDef kGlu{loinc::kGlucose,
                   "Glucose [Mass/volume] in Serum or Plasma",
                   "mg/dL",
@@ -114,7 +121,9 @@ const LabDef kGlu{loinc::kGlucose,
                   12,
                   70,
                   140,
-                  0};
+                  0,
+                  40,
+                  450};
 const LabDef kCbg{loinc::kCapillaryGlucose,
                   "Glucose [Mass/volume] in Blood",
                   "mg/dL",
@@ -122,7 +131,9 @@ const LabDef kCbg{loinc::kCapillaryGlucose,
                   25,
                   70,
                   180,
-                  0};
+                  0,
+                  40,
+                  450};
 const LabDef kCr{loinc::kCreatinine,
                  "Creatinine [Mass/volume] in Serum or Plasma",
                  "mg/dL",
@@ -130,11 +141,14 @@ const LabDef kCr{loinc::kCreatinine,
                  0.12,
                  0.6,
                  1.3,
-                 2};
+                 2,
+                 0.3,
+                 6};
 const LabDef kA1c{loinc::kHbA1c, "Hemoglobin A1c/Hemoglobin.total in Blood",
                   "%",           5.4,
                   0.3,           4.0,
-                  5.6,           1};
+                  5.6,           1,
+                  4.0,           13};
 
 struct ConditionDef {
   const char* snomed;
@@ -314,7 +328,7 @@ class PatientBuilder {
   }
 
   void Lab(const LabDef& d, double value, int64_t t) {
-    value = std::max(Round(value, d.decimals), d.decimals == 2 ? 0.1 : 0.5);
+    value = Round(std::min(std::max(value, d.floor), d.ceiling), d.decimals);
     json obs = {
         {"resourceType", "Observation"},
         {"id", NextId("lab")},

@@ -571,4 +571,35 @@ json ParseFinish(const std::string& action) {
   }
 }
 
+json EpisodeFromTranscript(
+    const std::vector<std::pair<std::string, std::string>>& turns) {
+  json episode = {{"finish", nullptr}, {"writes", json::array()}};
+  for (size_t i = 0; i < turns.size(); ++i) {
+    if (turns[i].first != "assistant") continue;
+    const std::string& text = turns[i].second;
+    const size_t start = text.find_first_not_of(" \t\r\n");
+    if (start == std::string::npos) continue;
+    if (text.compare(start, 5, "POST ") == 0) {
+      const size_t nl = text.find('\n', start);
+      json body;
+      try {
+        body = json::parse(nl == std::string::npos ? "" : text.substr(nl + 1));
+      } catch (const json::parse_error&) {
+        continue;
+      }
+      const bool accepted = i + 1 < turns.size() &&
+                            turns[i + 1].second.rfind(kPostAccepted, 0) == 0;
+      episode["writes"].push_back(
+          {{"resourceType",
+            body.is_object() ? body.value("resourceType", "") : ""},
+           {"body", body},
+           {"status", accepted ? 201 : 400}});
+    } else {
+      json answer = ParseFinish(text);
+      if (answer.is_array()) episode["finish"] = answer;
+    }
+  }
+  return episode;
+}
+
 }  // namespace clinrl::envs::ehr

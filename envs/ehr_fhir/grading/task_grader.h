@@ -24,6 +24,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace clinrl::envs::ehr {
@@ -47,6 +48,14 @@ std::vector<std::string> CheckWrite(const json& required, const json& body,
 
 // A body the grader accepts for `required` in `mode` (the oracle posts it).
 json CanonicalWrite(const json& required, const std::string& mode);
+
+// Rebuilds the episode record from a transcript of (role, content) turns
+// when the env's final info is not at hand: the last FINISH of an assistant
+// turn, and each POST whose env reply begins with kPostAccepted.
+json EpisodeFromTranscript(
+    const std::vector<std::pair<std::string, std::string>>& turns);
+inline constexpr const char* kPostAccepted =
+    "POST request accepted and executed successfully.";
 
 // "FINISH([...])" -> the array, or nullopt-like null json when the text is
 // not a FINISH call with a JSON array inside.
