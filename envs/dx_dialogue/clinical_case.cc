@@ -131,8 +131,10 @@ std::vector<int> MustAskFindings(const KnowledgeBase& kb, int condition,
     for (int r : rivals) {
       score += std::fabs(self.finding_p[f] - kb.conditions[r].finding_p[f]);
     }
-    if (!rivals.empty()) score /= static_cast<double>(rivals.size());
-    if (self.finding_listed[f] && score > 0.2) scored.push_back({-score, f});
+    // Without rivals, the likeliest findings are what a history must cover.
+    score = rivals.empty() ? self.finding_p[f]
+                           : score / static_cast<double>(rivals.size());
+    if (self.finding_listed[f] && score > 0.0) scored.push_back({-score, f});
   }
   std::sort(scored.begin(), scored.end());
   std::vector<int> out;

@@ -184,10 +184,15 @@ std::string OraclePolicy::Act(const Observation& transcript, const json& info) {
   const auto p = posterior_.Probabilities();
   const double top = *std::max_element(p.begin(), p.end());
   std::string action;
-  if (left > 2 && top < options_.confidence) {
-    action = options_.epsilon > 0 && Uniform(rng_) < options_.epsilon
-                 ? RandomInformationAction()
-                 : InformationAction();
+  if (left > 2 && top < options_.confidence && !stopping_) {
+    // An imperfect expert: a random question, exam or test, or (one time in
+    // four) a premature diagnosis.
+    if (options_.epsilon > 0 && Uniform(rng_) < options_.epsilon) {
+      stopping_ = Uniform(rng_) < 0.25;
+      if (!stopping_) action = RandomInformationAction();
+    } else {
+      action = InformationAction();
+    }
   }
   if (action.empty() && !disposition_given_ && left >= 2) {
     disposition_given_ = true;
@@ -252,4 +257,15 @@ CLINRL_REGISTER_SCRIPTED_POLICY(
           seed, path.empty()
                     ? ::clinrl::envs::dx::KnowledgeBase::Default()
                     : ::clinrl::envs::dx::KnowledgeBase::FromFile(path));
+    });
+
+// The oracle with one action in five random: demonstrations from an
+// imperfect expert, selectable from the CLI (`--policy noisy_oracle`), which
+// passes no policy options.
+CLINRL_REGISTER_SCRIPTED_POLICY(
+    dx_dialogue, noisy_oracle,
+    [](uint64_t seed, const nlohmann::json& options) {
+      auto o = ::clinrl::envs::dx::OraclePolicyOptions::FromJson(options);
+      if (!options.is_object() || !options.contains("epsilon")) o.epsilon = 0.2;
+      return std::make_unique<::clinrl::envs::dx::OraclePolicy>(seed, o);
     });

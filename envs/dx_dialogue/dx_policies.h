@@ -8,8 +8,9 @@
 //   the mode's probability reaches `confidence` or two turns are left it
 //   gives a DISPOSITION (emergency on an observed red flag or when urgent
 //   conditions hold most of the belief) and then the DIAGNOSIS (the mode).
-//   Options: epsilon (probability of a random ASK/EXAM/TEST instead, for
-//   imperfect demonstrations), confidence, cost_weight, diagnose_with
+//   Options: epsilon (per turn, the probability of a random ASK/EXAM/TEST
+//   instead or, one time in four, of wrapping up at once: imperfect
+//   demonstrations), confidence, cost_weight, diagnose_with
 //   (name | code), knowledge_base.
 // random: uniformly random actions over the grammar's vocabulary; diagnoses
 //   a random condition at the latest on the last turn.
@@ -53,6 +54,7 @@ class OraclePolicy : public ScriptedPolicy {
   std::mt19937_64 rng_;
   bool started_ = false;
   bool disposition_given_ = false;
+  bool stopping_ = false;       // an epsilon step chose to diagnose early
   std::set<std::string> done_;  // actions already taken
   std::vector<bool> seen_present_;
   std::vector<int> seen_results_;

@@ -90,9 +90,20 @@ TEST(DxPoliciesTest, OracleIsFarAboveRandomOnTheTestSplit) {
 
 TEST(DxPoliciesTest, NoisyOracleIsWorseButStillUseful) {
   const Summary clean = Evaluate("oracle", json::object(), 120);
-  const Summary noisy = Evaluate("oracle", {{"epsilon", 0.5}}, 120);
+  const Summary noisy = Evaluate("oracle", {{"epsilon", 0.3}}, 120);
+  const Summary preset = Evaluate("noisy_oracle", json::object(), 120);
   EXPECT_LT(noisy.accuracy, clean.accuracy);
+  EXPECT_LT(preset.accuracy, clean.accuracy);
   EXPECT_GT(noisy.accuracy, 0.3);
+}
+
+// Questions matter: the complaint and demographics alone (the oracle's
+// belief before it asks anything) are far from enough.
+TEST(DxPoliciesTest, DiagnosingWithoutAskingIsMuchWorse) {
+  const Summary oracle = Evaluate("oracle", json::object(), 120);
+  const Summary blind = Evaluate("oracle", {{"confidence", 0.01}}, 120);
+  EXPECT_EQ(blind.turns, 2.0);  // disposition, diagnosis
+  EXPECT_LT(blind.accuracy, oracle.accuracy - 0.3);
 }
 
 TEST(DxPoliciesTest, OracleCanAnswerWithCodes) {
@@ -105,17 +116,10 @@ TEST(DxPoliciesTest, OracleCanAnswerWithCodes) {
 
 TEST(DxPoliciesTest, SamePolicySeedPlaysTheSameEpisode) {
   auto env = EnvRegistry::Global().Create("dx_dialogue");
-  for (const char* name : {"oracle", "random"}) {
-    auto a = ScriptedPolicyRegistry::Global().Create("dx_dialogue", name, 9,
-                                                     {{"epsilon", 0.3}});
-    if (std::string(name) == "random") {
-      a = ScriptedPolicyRegistry::Global().Create("dx_dialogue", name, 9);
-    }
-    auto b =
-        std::string(name) == "random"
-            ? ScriptedPolicyRegistry::Global().Create("dx_dialogue", name, 9)
-            : ScriptedPolicyRegistry::Global().Create("dx_dialogue", name, 9,
-                                                      {{"epsilon", 0.3}});
+  for (const char* name : {"noisy_oracle", "random"}) {
+    auto& registry = ScriptedPolicyRegistry::Global();
+    auto a = registry.Create("dx_dialogue", name, 9);
+    auto b = registry.Create("dx_dialogue", name, 9);
     EXPECT_EQ(Play(*env, *a, "train", 11).final_info,
               Play(*env, *b, "train", 11).final_info)
         << name;
