@@ -1,0 +1,107 @@
+#include "policy/model_dir.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <sys/stat.h>
+#include <torch/torch.h>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+
+namespace clinrl::policy {
+namespace {
+
+std::string Shape(c10::IntArrayRef sizes) {
+  return fmt::format("[{}]", fmt::join(sizes.begin(), sizes.end(), ", "));
+}
+
+bool Exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+}  // namespace
+
+at::ScalarType ParseDtype(const std::string& name, const std::string& field) {
+  if (name == "float32") return at::kFloat;
+  if (name == "bfloat16") return at::kBFloat16;
+  if (name == "float16") return at::kHalf;
+  throw BadRequest(fmt::format(
+      "{}: '{}' is not supported; expected float32, bfloat16 or float16", field,
+      name));
+}
+
+void LoadWeights(Transformer& model, const CheckpointReader& checkpoint) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : model->named_parameters()) {
+    const std::string& name = p.key();
+    if (!checkpoint.Has(name)) {
+      throw NotFound(
+          fmt::format("checkpoint has no tensor '{}' (expected shape {})", name,
+                      Shape(p.value().sizes())));
+    }
+    const at::Tensor stored = checkpoint.Get(name);
+    if (stored.sizes() != p.value().sizes()) {
+      throw BadRequest(fmt::format(
+          "checkpoint tensor '{}' has shape {}; the config expects {}", name,
+          Shape(stored.sizes()), Shape(p.value().sizes())));
+    }
+    p.value().copy_(stored);
+  }
+}
+
+Transformer LoadModel(const std::string& dir, const ModelLoadOptions& options) {
+  const std::string config_path = dir + "/config.json";
+  if (!Exists(config_path)) {
+    throw NotFound(fmt::format("model folder '{}' has no config.json", dir));
+  }
+  const ModelConfig config = ModelConfig::FromFile(config_path);
+  Transformer model(config);
+  const CheckpointReader checkpoint(dir);
+  LoadWeights(model, checkpoint);
+  model->to(torch::Device(options.device),
+            ParseDtype(options.dtype, "policy.dtype"));
+  model->eval();
+  return model;
+}
+
+void SaveModel(Transformer& model, const std::string& dir,
+               const std::string& dtype, int64_t max_shard_bytes) {
+  const auto type = ParseDtype(dtype, "dtype");
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  for (const auto& p : model->named_parameters()) {
+    tensors.emplace_back(p.key(), p.value().detach().to(torch::kCPU, type));
+  }
+  MakeDirectories(dir);
+  SaveCheckpoint(dir, tensors, max_shard_bytes);
+  ModelConfig config = model->config();
+  config.torch_dtype = dtype;
+  WriteFileAtomic(dir + "/config.json", config.ToJson().dump(2) + "\n");
+}
+
+std::unique_ptr<Tokenizer> LoadModelTokenizer(const std::string& dir) {
+  if (Exists(dir + "/tokenizer.json")) return LoadTokenizer(dir);
+  return LoadTokenizer("byte");
+}
+
+void InitModelDir(const ModelConfig& config_in, const Tokenizer& tokenizer,
+                  const std::string& dir, uint64_t seed) {
+  ModelConfig config = config_in;
+  if (config.vocab_size < tokenizer.size()) {
+    throw BadRequest(
+        fmt::format("vocab_size: {} is smaller than the tokenizer's {} ids",
+                    config.vocab_size, tokenizer.size()));
+  }
+  if (config.eos_token_ids.empty()) {
+    config.eos_token_ids = tokenizer.DefaultStopIds();
+  }
+  Transformer model(config);
+  model->ResetParameters(seed);
+  SaveModel(model, dir, "float32");
+  tokenizer.Save(dir);
+  nlohmann::json generation = {{"eos_token_id", config.eos_token_ids},
+                               {"do_sample", true}};
+  WriteFileAtomic(dir + "/generation_config.json", generation.dump(2) + "\n");
+}
+
+}  // namespace clinrl::policy

@@ -1,0 +1,173 @@
+#include "policy/sampler.h"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <limits>
+
+#include "core/error.h"
+#include "core/wire.h"
+
+namespace clinrl::policy {
+
+void SamplingParams::Validate() const {
+  if (!(temperature >= 0) || !std::isfinite(temperature)) {
+    throw BadRequest(fmt::format(
+        "temperature: {} is not allowed; expected >= 0 (0 = greedy)",
+        temperature));
+  }
+  if (top_k < 0) {
+    throw BadRequest(fmt::format(
+        "top_k: {} is not allowed; expected >= 0 (0 = off)", top_k));
+  }
+  if (!(top_p > 0 && top_p <= 1)) {
+    throw BadRequest(
+        fmt::format("top_p: {} is not allowed; expected in (0, 1]", top_p));
+  }
+  if (max_new_tokens < 1) {
+    throw BadRequest(fmt::format(
+        "max_new_tokens: {} is not allowed; expected >= 1", max_new_tokens));
+  }
+  for (size_t i = 0; i < stop_strings.size(); ++i) {
+    if (stop_strings[i].empty()) {
+      throw BadRequest(
+          fmt::format("stop_strings[{}]: the empty string is not allowed", i));
+    }
+  }
+}
+
+SamplingParams SamplingParams::FromJson(const nlohmann::json& doc,
+                                        const std::string& where) {
+  wire::Fields f(doc, where);
+  SamplingParams p;
+  p.temperature = f.Double("temperature", p.temperature);
+  p.top_k = f.Int("top_k", p.top_k);
+  p.top_p = f.Double("top_p", p.top_p);
+  p.max_new_tokens = f.Int("max_new_tokens", p.max_new_tokens);
+  p.seed = static_cast<uint64_t>(f.Int("seed", 0));
+  if (f.Has("stop_token_ids")) p.stop_token_ids = f.IntArray("stop_token_ids");
+  if (f.Has("stop")) {
+    for (const auto& s : f.Array("stop")) {
+      if (!s.is_string()) {
+        throw BadRequest(
+            fmt::format("{}.stop: expected strings, got {}", where, s.dump()));
+      }
+      p.stop_strings.push_back(s.get<std::string>());
+    }
+  }
+  p.Validate();
+  return p;
+}
+
+namespace {
+uint64_t SplitMix64(uint64_t* x) {
+  uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+}  // namespace
+
+SequenceRng::SequenceRng(uint64_t seed, uint64_t stream) {
+  uint64_t x = seed ^ (stream * 0xD1B54A32D192ED03ull);
+  for (auto& s : s_) s = SplitMix64(&x);
+}
+
+uint64_t SequenceRng::Next() {
+  const uint64_t result = Rotl(s_[1] * 5, 7) * 9;
+  const uint64_t t = s_[1] << 17;
+  s_[2] ^= s_[0];
+  s_[3] ^= s_[1];
+  s_[1] ^= s_[2];
+  s_[0] ^= s_[3];
+  s_[2] ^= t;
+  s_[3] = Rotl(s_[3], 45);
+  return result;
+}
+
+double SequenceRng::Uniform() {
+  return static_cast<double>(Next() >> 11) * 0x1.0p-53;
+}
+
+at::Tensor FilterTopKTopP(const at::Tensor& scaled_logits, int64_t top_k,
+                          double top_p) {
+  const int64_t V = scaled_logits.size(-1);
+  const bool use_k = top_k > 0 && top_k < V;
+  const bool use_p = top_p < 1.0;
+  if (!use_k && !use_p) return scaled_logits;
+  // Stable descending sort: equal logits keep id order, so ties at the k-th
+  // place resolve to the lower id every time.
+  auto [sorted, order] = torch::sort(scaled_logits, /*stable=*/true, /*dim=*/-1,
+                                     /*descending=*/true);
+  torch::Tensor keep = torch::ones_like(sorted, torch::kBool);
+  if (use_k) keep.narrow(-1, top_k, V - top_k).fill_(false);
+  if (use_p) {
+    const torch::Tensor probs = torch::softmax(
+        sorted.masked_fill(keep.logical_not(),
+                           -std::numeric_limits<float>::infinity()),
+        -1);
+    const torch::Tensor before = probs.cumsum(-1) - probs;
+    keep &= before.lt(top_p);
+  }
+  const torch::Tensor keep_orig =
+      torch::zeros_like(keep).scatter(-1, order, keep);
+  return scaled_logits.masked_fill(keep_orig.logical_not(),
+                                   -std::numeric_limits<float>::infinity());
+}
+
+SampledTokens SampleTokens(const at::Tensor& logits,
+                           const SamplingParams& params,
+                           const std::vector<SequenceRng*>& rngs) {
+  const int64_t N = logits.size(0);
+  CLINRL_CHECK(static_cast<int64_t>(rngs.size()) == N,
+               "SampleTokens: {} rngs for {} rows", rngs.size(), N);
+  SampledTokens out;
+  out.ids.resize(N);
+  out.logprobs.resize(N);
+  torch::Tensor lf = logits.to(torch::kFloat).contiguous();
+  if (params.temperature <= 0) {
+    const torch::Tensor ids = lf.argmax(-1);
+    const torch::Tensor lp = (lf.gather(-1, ids.unsqueeze(-1)).squeeze(-1) -
+                              torch::logsumexp(lf, -1))
+                                 .cpu();
+    const torch::Tensor ids_cpu = ids.cpu();
+    for (int64_t i = 0; i < N; ++i) {
+      out.ids[i] = ids_cpu[i].item<int64_t>();
+      out.logprobs[i] = lp[i].item<float>();
+    }
+    return out;
+  }
+  const torch::Tensor scaled = lf / params.temperature;
+  const torch::Tensor lse = torch::logsumexp(scaled, -1).cpu();
+  const torch::Tensor filtered =
+      FilterTopKTopP(scaled, params.top_k, params.top_p);
+  const torch::Tensor probs = torch::softmax(filtered, -1).cpu().contiguous();
+  const torch::Tensor scaled_cpu = scaled.cpu().contiguous();
+  const int64_t V = probs.size(1);
+  for (int64_t i = 0; i < N; ++i) {
+    const float* p = probs.data_ptr<float>() + i * V;
+    const double u = rngs[i]->Uniform();
+    // Inverse CDF; rounding can leave u above the last partial sum, in which
+    // case the last token with mass is taken.
+    double acc = 0;
+    int64_t pick = -1, last_nonzero = 0;
+    for (int64_t v = 0; v < V; ++v) {
+      if (p[v] <= 0) continue;
+      last_nonzero = v;
+      acc += p[v];
+      if (u < acc) {
+        pick = v;
+        break;
+      }
+    }
+    if (pick < 0) pick = last_nonzero;
+    out.ids[i] = pick;
+    out.logprobs[i] =
+        scaled_cpu.data_ptr<float>()[i * V + pick] - lse.data_ptr<float>()[i];
+  }
+  return out;
+}
+
+}  // namespace clinrl::policy

@@ -1,0 +1,66 @@
+// One interface over the byte-level tokenizer of tiny models and Hugging Face
+// byte-level BPE tokenizer.json files (Qwen2/Qwen3/Llama 3), with the ChatML
+// chat format. Token ids map to byte strings, so decoding is exact and
+// generation can match stop strings on bytes.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace clinrl::policy {
+
+struct ChatMessage {
+  std::string role;
+  std::string content;
+};
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+
+  // Special and added tokens written in the text (`<|im_start|>`) become
+  // their ids; everything else is split into ordinary tokens.
+  virtual std::vector<int64_t> Encode(std::string_view text) const = 0;
+  // Concatenates the bytes of each token; invalid UTF-8 (a token sequence cut
+  // inside a character) becomes U+FFFD as in Hugging Face decoding.
+  std::string Decode(const std::vector<int64_t>& ids,
+                     bool skip_special = false) const;
+  // The raw bytes of one token; throws BadRequest for an unknown id.
+  virtual const std::string& TokenBytes(int64_t id) const = 0;
+  virtual bool IsSpecial(int64_t id) const = 0;
+  // Number of ids, special tokens included (the model's vocab_size may pad
+  // this up).
+  virtual int64_t size() const = 0;
+  // Id of a special or added token by its text.
+  virtual std::optional<int64_t> TokenId(const std::string& text) const = 0;
+
+  // Writes tokenizer.json and tokenizer_config.json that transformers loads.
+  virtual void Save(const std::string& dir) const = 0;
+
+  // ChatML: <|im_start|>role\ncontent<|im_end|>\n per message, then
+  // <|im_start|>assistant\n when add_generation_prompt.
+  std::string ApplyChatTemplate(const std::vector<ChatMessage>& messages,
+                                bool add_generation_prompt) const;
+  // The token that ends a turn: <|im_end|> when present, else the end-of-text
+  // token.
+  int64_t EndOfTurnId() const;
+  // Ids that stop generation by default: end of turn and end of text.
+  std::vector<int64_t> DefaultStopIds() const;
+};
+
+// "byte" for the byte-level tokenizer, else a folder with tokenizer.json.
+std::unique_ptr<Tokenizer> LoadTokenizer(const std::string& spec);
+
+// The special tokens clinrl gives a tokenizer it creates, in id order after
+// the ordinary tokens.
+const std::vector<std::string>& DefaultSpecialTokens();
+
+// The Jinja chat template written to tokenizer_config.json (ChatML).
+const char* ChatMlTemplate();
+
+}  // namespace clinrl::policy

@@ -1,0 +1,341 @@
+#include "policy/transformer.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <cmath>
+
+#include "core/error.h"
+
+namespace clinrl::policy {
+namespace {
+
+// Large enough that exp() underflows to 0, small enough that a row with no
+// allowed key (a padding query) stays finite and softmax gives no NaN.
+constexpr float kMaskedScore = -1e30f;
+
+torch::Tensor RotateHalf(const torch::Tensor& x) {
+  const int64_t half = x.size(-1) / 2;
+  return torch::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+}
+
+std::string Shape(c10::IntArrayRef sizes) {
+  return fmt::format("[{}]", fmt::join(sizes.begin(), sizes.end(), ", "));
+}
+
+torch::Tensor ApplyRotary(const torch::Tensor& x, const RotaryTables& r) {
+  return x * r.cos + RotateHalf(x) * r.sin;
+}
+
+}  // namespace
+
+RmsNormImpl::RmsNormImpl(int64_t size, double eps) : eps_(eps) {
+  weight = register_parameter("weight", torch::ones({size}));
+}
+
+torch::Tensor RmsNormImpl::forward(const torch::Tensor& x) {
+  // As transformers: statistics in float32, result cast back before the
+  // weight multiplies it.
+  const torch::Tensor xf = x.to(torch::kFloat);
+  const torch::Tensor scale =
+      torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps_);
+  return weight * (xf * scale).to(x.scalar_type());
+}
+
+AttentionImpl::AttentionImpl(const ModelConfig& c)
+    : num_heads_(c.num_attention_heads),
+      num_kv_heads_(c.num_key_value_heads),
+      head_dim_(c.HeadDim()) {
+  const int64_t q = num_heads_ * head_dim_;
+  const int64_t kv = num_kv_heads_ * head_dim_;
+  using torch::nn::LinearOptions;
+  q_proj = register_module(
+      "q_proj", torch::nn::Linear(
+                    LinearOptions(c.hidden_size, q).bias(c.attention_bias)));
+  k_proj = register_module(
+      "k_proj", torch::nn::Linear(
+                    LinearOptions(c.hidden_size, kv).bias(c.attention_bias)));
+  v_proj = register_module(
+      "v_proj", torch::nn::Linear(
+                    LinearOptions(c.hidden_size, kv).bias(c.attention_bias)));
+  o_proj = register_module(
+      "o_proj", torch::nn::Linear(LinearOptions(q, c.hidden_size).bias(false)));
+  if (c.qk_norm) {
+    q_norm = register_module("q_norm", RmsNorm(head_dim_, c.rms_norm_eps));
+    k_norm = register_module("k_norm", RmsNorm(head_dim_, c.rms_norm_eps));
+  }
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x,
+                                     const RotaryTables& rotary,
+                                     const torch::Tensor& mask_bias,
+                                     KvCache* cache, int64_t layer) {
+  const int64_t B = x.size(0), T = x.size(1);
+  const int64_t D = head_dim_, Hkv = num_kv_heads_;
+  const int64_t G = num_heads_ / num_kv_heads_;
+  torch::Tensor q = q_proj(x).view({B, T, num_heads_, D});
+  torch::Tensor k = k_proj(x).view({B, T, Hkv, D});
+  torch::Tensor v = v_proj(x).view({B, T, Hkv, D});
+  if (q_norm) {
+    q = q_norm(q);
+    k = k_norm(k);
+  }
+  q = ApplyRotary(q.transpose(1, 2), rotary);  // [B, H, T, D]
+  k = ApplyRotary(k.transpose(1, 2), rotary);  // [B, Hkv, T, D]
+  v = v.transpose(1, 2);
+  torch::Tensor keys = k, values = v;
+  if (cache != nullptr) std::tie(keys, values) = cache->Append(layer, k, v);
+  const int64_t S = keys.size(2);
+  // Grouped-query attention without repeating K/V: the G query heads that
+  // share a K/V head become G*T rows of one matrix product.
+  const torch::Tensor qg = q.reshape({B, Hkv, G * T, D});
+  torch::Tensor scores = torch::matmul(qg, keys.transpose(2, 3));
+  scores = scores.to(torch::kFloat).view({B, Hkv, G, T, S});
+  scores.mul_(1.0 / std::sqrt(static_cast<double>(D))).add_(mask_bias);
+  torch::Tensor probs = torch::softmax(scores, -1).to(values.scalar_type());
+  torch::Tensor out =
+      torch::matmul(probs.view({B, Hkv, G * T, S}), values);  // [B,Hkv,GT,D]
+  out = out.view({B, num_heads_, T, D})
+            .transpose(1, 2)
+            .reshape({B, T, num_heads_ * D});
+  return o_proj(out);
+}
+
+MlpImpl::MlpImpl(const ModelConfig& c) {
+  using torch::nn::LinearOptions;
+  gate_proj = register_module(
+      "gate_proj",
+      torch::nn::Linear(
+          LinearOptions(c.hidden_size, c.intermediate_size).bias(false)));
+  up_proj = register_module(
+      "up_proj",
+      torch::nn::Linear(
+          LinearOptions(c.hidden_size, c.intermediate_size).bias(false)));
+  down_proj = register_module(
+      "down_proj",
+      torch::nn::Linear(
+          LinearOptions(c.intermediate_size, c.hidden_size).bias(false)));
+}
+
+torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
+  return down_proj(torch::silu(gate_proj(x)).mul_(up_proj(x)));
+}
+
+DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c) {
+  self_attn = register_module("self_attn", Attention(c));
+  mlp = register_module("mlp", Mlp(c));
+  input_layernorm = register_module("input_layernorm",
+                                    RmsNorm(c.hidden_size, c.rms_norm_eps));
+  post_attention_layernorm = register_module(
+      "post_attention_layernorm", RmsNorm(c.hidden_size, c.rms_norm_eps));
+}
+
+torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x,
+                                        const RotaryTables& rotary,
+                                        const torch::Tensor& mask_bias,
+                                        KvCache* cache, int64_t layer) {
+  torch::Tensor h =
+      x + self_attn(input_layernorm(x), rotary, mask_bias, cache, layer);
+  return h + mlp(post_attention_layernorm(h));
+}
+
+DecoderStackImpl::DecoderStackImpl(const ModelConfig& c) {
+  embed_tokens = register_module(
+      "embed_tokens", torch::nn::Embedding(c.vocab_size, c.hidden_size));
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    layers->push_back(DecoderLayer(c));
+  }
+  norm = register_module("norm", RmsNorm(c.hidden_size, c.rms_norm_eps));
+}
+
+TransformerImpl::TransformerImpl(const TransformerOptions& options)
+    : options_(options) {
+  const ModelConfig& c = options_.config();
+  model = register_module("model", DecoderStack(c));
+  if (!c.tie_word_embeddings) {
+    lm_head = register_module(
+        "lm_head",
+        torch::nn::Linear(
+            torch::nn::LinearOptions(c.hidden_size, c.vocab_size).bias(false)));
+  }
+  // inv_freq as transformers computes it (float32, base ** (2i / D)), with
+  // the Llama 3.1 frequency scaling when the config asks for it.
+  const int64_t D = c.HeadDim();
+  inv_freq_ = 1.0 / torch::pow(torch::tensor(c.rope_theta, torch::kDouble),
+                               torch::arange(0, D, 2, torch::kDouble) / D);
+  inv_freq_ = inv_freq_.to(torch::kFloat);
+  if (c.rope_scaling_factor > 0) {
+    const double low_wavelen =
+        c.rope_original_max_position / c.rope_low_freq_factor;
+    const double high_wavelen =
+        c.rope_original_max_position / c.rope_high_freq_factor;
+    const torch::Tensor wavelen = 2 * M_PI / inv_freq_;
+    torch::Tensor scaled = torch::where(
+        wavelen > low_wavelen, inv_freq_ / c.rope_scaling_factor, inv_freq_);
+    const torch::Tensor smooth =
+        (c.rope_original_max_position / wavelen - c.rope_low_freq_factor) /
+        (c.rope_high_freq_factor - c.rope_low_freq_factor);
+    const torch::Tensor smoothed =
+        (1 - smooth) * scaled / c.rope_scaling_factor + smooth * scaled;
+    const torch::Tensor medium =
+        (wavelen >= high_wavelen).logical_and(wavelen <= low_wavelen);
+    inv_freq_ = torch::where(medium, smoothed, scaled);
+  }
+}
+
+RotaryTables TransformerImpl::Rotary(const torch::Tensor& positions) {
+  if (inv_freq_.device() != positions.device()) {
+    inv_freq_ = inv_freq_.to(positions.device());
+  }
+  const torch::Tensor freqs =
+      positions.to(torch::kFloat).unsqueeze(-1) * inv_freq_;  // [B, T, D/2]
+  const torch::Tensor emb = torch::cat({freqs, freqs}, -1).unsqueeze(1);
+  const auto dtype = model->embed_tokens->weight.scalar_type();
+  return {emb.cos().to(dtype), emb.sin().to(dtype)};
+}
+
+torch::Tensor TransformerImpl::PositionsFromMask(
+    const torch::Tensor& key_mask) {
+  const torch::Tensor m = key_mask.to(torch::kLong);
+  return (m.cumsum(1) - m).clamp_min(0);
+}
+
+torch::Tensor TransformerImpl::Hidden(const torch::Tensor& input_ids,
+                                      const torch::Tensor& positions_in,
+                                      const torch::Tensor& key_mask_in,
+                                      KvCache* cache) {
+  if (input_ids.dim() != 2) {
+    throw BadRequest(fmt::format("input_ids: expected [batch, time], got {}",
+                                 Shape(input_ids.sizes())));
+  }
+  const int64_t B = input_ids.size(0), T = input_ids.size(1);
+  const int64_t start = cache != nullptr ? cache->length() : 0;
+  const int64_t S = start + T;
+  const auto device = input_ids.device();
+  torch::Tensor key_mask = key_mask_in;
+  if (!key_mask.defined()) {
+    key_mask = torch::ones({B, S}, torch::dtype(torch::kBool).device(device));
+  }
+  if (key_mask.dim() != 2 || key_mask.size(0) != B || key_mask.size(1) != S) {
+    throw BadRequest(fmt::format(
+        "key_mask: expected [{}, {}] (batch, cached + new slots), got {}", B, S,
+        Shape(key_mask.sizes())));
+  }
+  key_mask = key_mask.to(torch::kBool);
+  torch::Tensor positions = positions_in;
+  if (!positions.defined()) {
+    positions = PositionsFromMask(key_mask).narrow(1, start, T);
+  }
+  if (positions.sizes() != input_ids.sizes()) {
+    throw BadRequest(fmt::format("positions: expected {}, got {}",
+                                 Shape(input_ids.sizes()),
+                                 Shape(positions.sizes())));
+  }
+  const int64_t max_pos = config().max_position_embeddings;
+  if (T > 0 && positions.max().item<int64_t>() >= max_pos) {
+    throw BadRequest(
+        fmt::format("positions: {} reaches max_position_embeddings {}",
+                    positions.max().item<int64_t>(), max_pos));
+  }
+  // Causal and padding mask as an additive bias [B, 1, 1, T, S].
+  const torch::Tensor query_slot =
+      torch::arange(start, S, torch::dtype(torch::kLong).device(device));
+  const torch::Tensor key_slot =
+      torch::arange(0, S, torch::dtype(torch::kLong).device(device));
+  const torch::Tensor allowed =
+      key_slot.view({1, 1, S}).le(query_slot.view({1, T, 1})) &
+      key_mask.view({B, 1, S});
+  const torch::Tensor mask_bias =
+      torch::zeros({B, T, S}, torch::dtype(torch::kFloat).device(device))
+          .masked_fill_(allowed.logical_not(), kMaskedScore)
+          .view({B, 1, 1, T, S});
+
+  const RotaryTables rotary = Rotary(positions);
+  torch::Tensor h = model->embed_tokens(input_ids);
+  int64_t layer = 0;
+  for (const auto& module : *model->layers) {
+    h = module->as<DecoderLayer>()->forward(h, rotary, mask_bias, cache,
+                                            layer++);
+  }
+  if (cache != nullptr) cache->Advance(T);
+  return model->norm(h);
+}
+
+torch::Tensor TransformerImpl::Logits(const torch::Tensor& hidden) {
+  if (lm_head) return lm_head(hidden);
+  return torch::matmul(hidden, model->embed_tokens->weight.t());
+}
+
+torch::Tensor TransformerImpl::forward(const torch::Tensor& input_ids,
+                                       const torch::Tensor& positions,
+                                       const torch::Tensor& key_mask,
+                                       KvCache* cache) {
+  return Logits(Hidden(input_ids, positions, key_mask, cache));
+}
+
+KvCache TransformerImpl::MakeCache(int64_t batch, int64_t capacity) const {
+  const ModelConfig& c = config();
+  const auto& w = model->embed_tokens->weight;
+  return KvCache(c.num_hidden_layers, batch, c.num_key_value_heads, capacity,
+                 c.HeadDim(),
+                 torch::TensorOptions().dtype(w.dtype()).device(w.device()));
+}
+
+void TransformerImpl::ResetParameters(uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  auto gen = at::detail::createCPUGenerator(seed);
+  for (auto& p : named_parameters()) {
+    const std::string& name = p.key();
+    torch::Tensor& t = p.value();
+    const bool is_norm = name.find("norm") != std::string::npos;
+    const bool is_bias =
+        name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
+    if (is_norm) {
+      t.fill_(1.0);
+    } else if (is_bias) {
+      t.zero_();
+    } else {
+      torch::Tensor cpu = torch::empty(t.sizes(), torch::kFloat);
+      cpu.normal_(0.0, 0.02, gen);
+      t.copy_(cpu);
+    }
+  }
+}
+
+torch::Tensor GatherLogProbs(const torch::Tensor& logits,
+                             const torch::Tensor& targets) {
+  const torch::Tensor lf = logits.to(torch::kFloat);
+  const torch::Tensor picked = lf.gather(-1, targets.unsqueeze(-1)).squeeze(-1);
+  return picked - torch::logsumexp(lf, -1);
+}
+
+torch::Tensor SequenceLogProbs(Transformer& model,
+                               const torch::Tensor& input_ids,
+                               const torch::Tensor& attention_mask) {
+  torch::Tensor mask = attention_mask;
+  if (!mask.defined()) mask = torch::ones_like(input_ids, torch::kBool);
+  mask = mask.to(torch::kBool);
+  const int64_t T = input_ids.size(1);
+  const torch::Tensor logits = model->forward(input_ids, {}, mask);
+  const torch::Tensor lp =
+      GatherLogProbs(logits.narrow(1, 0, T - 1), input_ids.narrow(1, 1, T - 1));
+  return lp.masked_fill(mask.narrow(1, 1, T - 1).logical_not(), 0.0);
+}
+
+int64_t SetComputeThreads(int64_t threads) {
+  if (threads < 0) {
+    throw BadRequest(fmt::format(
+        "threads: {} is not allowed; expected 0 (all cores) or more", threads));
+  }
+  if (threads == 0) {
+    const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
+    threads = cores > 0 ? cores : 1;
+  }
+  at::set_num_threads(static_cast<int>(threads));
+  return at::get_num_threads();
+}
+
+}  // namespace clinrl::policy

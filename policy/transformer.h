@@ -1,0 +1,156 @@
+// Decoder-only transformer of the Llama / Qwen2 / Qwen3 family: RMSNorm,
+// rotary embeddings, grouped-query attention, SwiGLU MLP, optional q/k/v bias
+// and q/k norms, optional tied embeddings. Submodules carry the Hugging Face
+// names, so named_parameters() lists `model.layers.0.self_attn.q_proj.weight`,
+// ..., `lm_head.weight` and checkpoints load in transformers and vLLM.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "policy/kv_cache.h"
+#include "policy/model_config.h"
+
+namespace clinrl::policy {
+
+struct TransformerOptions {
+  /* implicit */ TransformerOptions(ModelConfig config)
+      : config_(std::move(config)) {}
+  TORCH_ARG(ModelConfig, config);
+};
+
+class RmsNormImpl : public torch::nn::Module {
+ public:
+  RmsNormImpl(int64_t size, double eps);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight;
+
+ private:
+  double eps_;
+};
+TORCH_MODULE(RmsNorm);
+
+// Rotary tables for one forward: cos and sin, [B, 1, T, D].
+struct RotaryTables {
+  torch::Tensor cos;
+  torch::Tensor sin;
+};
+
+class AttentionImpl : public torch::nn::Module {
+ public:
+  explicit AttentionImpl(const ModelConfig& config);
+  // x [B, T, hidden]; mask_bias [B, 1, 1, T, S] (0 or a large negative);
+  // with a cache, keys and values of this call are appended at its length.
+  torch::Tensor forward(const torch::Tensor& x, const RotaryTables& rotary,
+                        const torch::Tensor& mask_bias, KvCache* cache,
+                        int64_t layer);
+
+  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr},
+      o_proj{nullptr};
+  RmsNorm q_norm{nullptr}, k_norm{nullptr};  // Qwen3 only
+
+ private:
+  int64_t num_heads_, num_kv_heads_, head_dim_;
+};
+TORCH_MODULE(Attention);
+
+class MlpImpl : public torch::nn::Module {
+ public:
+  explicit MlpImpl(const ModelConfig& config);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+};
+TORCH_MODULE(Mlp);
+
+class DecoderLayerImpl : public torch::nn::Module {
+ public:
+  explicit DecoderLayerImpl(const ModelConfig& config);
+  torch::Tensor forward(const torch::Tensor& x, const RotaryTables& rotary,
+                        const torch::Tensor& mask_bias, KvCache* cache,
+                        int64_t layer);
+  Attention self_attn{nullptr};
+  Mlp mlp{nullptr};
+  RmsNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+};
+TORCH_MODULE(DecoderLayer);
+
+// The `model.` prefix of the Hugging Face names.
+class DecoderStackImpl : public torch::nn::Module {
+ public:
+  explicit DecoderStackImpl(const ModelConfig& config);
+  torch::nn::Embedding embed_tokens{nullptr};
+  torch::nn::ModuleList layers{nullptr};
+  RmsNorm norm{nullptr};
+};
+TORCH_MODULE(DecoderStack);
+
+class TransformerImpl : public torch::nn::Module {
+ public:
+  explicit TransformerImpl(const TransformerOptions& options);
+
+  // Logits [B, T, vocab] for token ids [B, T].
+  //   positions [B, T] int64: rotary positions; default: the count of real
+  //     tokens before each slot, from key_mask.
+  //   key_mask [B, S] bool/int: which slots hold real tokens (S = cached
+  //     slots + T); default: all. Padding may sit left or right.
+  //   cache: keys/values of earlier slots; this call appends its own.
+  torch::Tensor forward(const torch::Tensor& input_ids,
+                        const torch::Tensor& positions = {},
+                        const torch::Tensor& key_mask = {},
+                        KvCache* cache = nullptr);
+  // Final-norm hidden states [B, T, hidden]; same arguments as forward.
+  torch::Tensor Hidden(const torch::Tensor& input_ids,
+                       const torch::Tensor& positions = {},
+                       const torch::Tensor& key_mask = {},
+                       KvCache* cache = nullptr);
+  // Logits for hidden states [..., hidden].
+  torch::Tensor Logits(const torch::Tensor& hidden);
+
+  // A cache sized for this model.
+  KvCache MakeCache(int64_t batch, int64_t capacity) const;
+
+  // Positions implied by a key mask [B, S]: real tokens count from 0, padding
+  // slots get the position of the next real token (any value works there).
+  static torch::Tensor PositionsFromMask(const torch::Tensor& key_mask);
+
+  // Random init as transformers does: normal(0, 0.02) weights, zero biases,
+  // unit norms.
+  void ResetParameters(uint64_t seed);
+
+  const ModelConfig& config() const { return options_.config(); }
+  TransformerOptions options() const { return options_; }
+
+  DecoderStack model{nullptr};
+  torch::nn::Linear lm_head{nullptr};  // null when tie_word_embeddings
+
+ private:
+  RotaryTables Rotary(const torch::Tensor& positions);
+  TransformerOptions options_;
+  torch::Tensor inv_freq_;  // [D/2] float32, not a parameter (as in HF)
+};
+TORCH_MODULE(Transformer);
+
+// log p(targets) under logits: logits [..., V], targets [...] int64 ->
+// float32 [...]. Computed as logit - logsumexp without a [.., V] log-softmax.
+torch::Tensor GatherLogProbs(const torch::Tensor& logits,
+                             const torch::Tensor& targets);
+
+// Per-token log-probs of ids[:, 1:] given their prefixes, for the learner:
+// input_ids [B, T], attention_mask [B, T] (1 = real token, any padding side).
+// Returns float32 [B, T - 1]; entries whose target is padding are 0.
+torch::Tensor SequenceLogProbs(Transformer& model,
+                               const torch::Tensor& input_ids,
+                               const torch::Tensor& attention_mask = {});
+
+// Sets LibTorch's intra-op thread count; 0 = all online cores. Returns the
+// count in effect.
+int64_t SetComputeThreads(int64_t threads);
+
+}  // namespace clinrl::policy

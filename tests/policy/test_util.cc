@@ -1,0 +1,50 @@
+#include "tests/policy/test_util.h"
+
+#include <stdlib.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <stdexcept>
+
+namespace clinrl::policy::testing {
+
+TempDir::TempDir() {
+  const char* base = std::getenv("TMPDIR");
+  std::string pattern =
+      std::string(base ? base : "/tmp") + "/clinrl_policy_XXXXXX";
+  if (::mkdtemp(pattern.data()) == nullptr) {
+    throw std::runtime_error("mkdtemp failed for " + pattern);
+  }
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+ModelConfig TinyConfig(const std::string& model_type) {
+  ModelConfig c;
+  c.model_type = model_type;
+  c.hidden_size = 64;
+  c.intermediate_size = 160;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.vocab_size = 300;
+  c.max_position_embeddings = 512;
+  c.rms_norm_eps = 1e-6;
+  c.rope_theta = model_type == "llama" ? 500000.0 : 10000.0;
+  c.tie_word_embeddings = model_type != "llama";
+  c.attention_bias = model_type == "qwen2";
+  c.qk_norm = model_type == "qwen3";
+  return c;
+}
+
+int RunShell(const std::string& command) {
+  const int status = std::system(command.c_str());
+  if (status == -1) return -1;
+  return WEXITSTATUS(status);
+}
+
+}  // namespace clinrl::policy::testing

@@ -1,0 +1,28 @@
+// Shared fixtures of the policy tests: temporary folders and tiny configs.
+#pragma once
+
+#include <string>
+
+#include "policy/model_config.h"
+
+namespace clinrl::policy::testing {
+
+// A fresh folder under $TMPDIR (or /tmp), removed by the destructor.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// A small config of the given family: GQA (4 query heads on 2 K/V heads),
+// Qwen2 biases, Qwen3 q/k norms, Llama untied embeddings.
+ModelConfig TinyConfig(const std::string& model_type);
+
+// Runs a shell command; returns its exit status.
+int RunShell(const std::string& command);
+
+}  // namespace clinrl::policy::testing
