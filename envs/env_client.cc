@@ -99,7 +99,10 @@ void EnvClient::Reconnect() {
 uint64_t EnvClient::Send(EnvOp op, const json& request, std::string session,
                          std::string env) {
   const uint64_t id = next_id_++;
-  const std::string body = request.dump();
+  // Agent text may hold invalid UTF-8 (a sample cut inside a multi-byte
+  // character): it travels with U+FFFD in place of the bad bytes.
+  const std::string body =
+      request.dump(-1, ' ', false, json::error_handler_t::replace);
   try {
     socket_->send(zmq::buffer(&id, sizeof(id)), zmq::send_flags::sndmore);
     socket_->send(zmq::message_t(), zmq::send_flags::sndmore);

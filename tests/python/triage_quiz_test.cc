@@ -1,0 +1,112 @@
+// The C++ client drives the Python example env (python/clinrl_env) served by
+// its own process: every answer to every training case, pipelined, and the
+// server killed mid-episode.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+
+#include <filesystem>
+
+#include "core/error.h"
+#include "envs/child_process.h"
+#include "envs/env_client.h"
+
+namespace clinrl::envs {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct PythonTriageServer {
+  PythonTriageServer() {
+    std::string dir =
+        (std::filesystem::temp_directory_path() / "clinrl-py-triage-XXXXXX")
+            .string();
+    CLINRL_CHECK_ERRNO(mkdtemp(dir.data()) != nullptr, "mkdtemp",
+                       "making a socket folder");
+    endpoint = "ipc://" + dir + "/triage.sock";
+    process = std::make_unique<ChildProcess>(
+        std::vector<std::string>{
+            CLINRL_SYSTEM_PYTHON, "-m", "clinrl_env", "serve", "--env",
+            "clinrl_env.triage_quiz:TriageQuizEnv", "--name", "triage_quiz",
+            "--endpoint", endpoint, "--log-level", "warning"},
+        std::map<std::string, std::string>{
+            {"PYTHONPATH", std::string(CLINRL_SOURCE_DIR) + "/python"}});
+  }
+  std::string endpoint;
+  std::unique_ptr<ChildProcess> process;
+};
+
+void AwaitServer(EnvClient& client) {
+  const auto deadline = Clock::now() + std::chrono::seconds(20);
+  while (Clock::now() < deadline) {
+    try {
+      client.Health();
+      return;
+    } catch (const Timeout&) {
+    }
+  }
+  FAIL() << "the Python server never answered";
+}
+
+TEST(PythonTriageQuiz, EveryAnswerToEveryCaseExactlyOneIsRight) {
+  PythonTriageServer server;
+  EnvClient client({server.endpoint, 1000});
+  AwaitServer(client);
+  const EnvSpec spec = client.Spec("triage_quiz");
+  EXPECT_EQ(spec.splits.at("train"), 6);
+  // 6 cases x 5 levels = 30 concurrent sessions.
+  std::map<uint64_t, std::pair<int, int>> reset_of;
+  for (int task = 0; task < 6; ++task) {
+    for (int level = 1; level <= 5; ++level) {
+      ResetRequest req;
+      req.task_index = task;
+      reset_of[client.SubmitReset("triage_quiz", req)] = {task, level};
+    }
+  }
+  std::map<std::string, std::pair<int, int>> session_of;
+  std::map<int, double> reward_sum;
+  std::map<int, int> right_level;
+  while (client.in_flight() > 0) {
+    for (const EnvReply& r : client.Collect(1, 5000)) {
+      ASSERT_TRUE(r.ok) << r.error_message;
+      if (r.op == EnvOp::kReset) {
+        const auto [task, level] = reset_of.at(r.request_id);
+        session_of[r.session] = {task, level};
+        EXPECT_EQ(r.info["reward_spec"]["success"], "triage");
+        client.SubmitStep(r.session, "ANSWER: ESI " + std::to_string(level));
+      } else if (r.op == EnvOp::kStep) {
+        EXPECT_TRUE(r.terminated);
+        const auto [task, level] = session_of.at(r.session);
+        reward_sum[task] += r.reward;
+        if (r.reward == 1.0) right_level[task] = level;
+        EXPECT_EQ(r.info["metrics"]["correct"].get<double>(), r.reward);
+        client.SubmitClose(r.session);
+      }
+    }
+  }
+  for (int task = 0; task < 6; ++task) {
+    EXPECT_EQ(reward_sum[task], 1.0) << "task " << task;
+  }
+  // Levels from the case list in python/clinrl_env/triage_quiz.py.
+  EXPECT_EQ(right_level, (std::map<int, int>{
+                             {0, 2}, {1, 4}, {2, 1}, {3, 5}, {4, 3}, {5, 4}}));
+  EXPECT_EQ(client.Health()["sessions"], 0);
+}
+
+TEST(PythonTriageQuiz, KilledServerLosesItsSessionsWithinTheTimeout) {
+  PythonTriageServer server;
+  EnvClient client({server.endpoint, 300});
+  AwaitServer(client);
+  const std::string s = client.Reset("triage_quiz", {}, nullptr);
+  server.process->Stop(SIGKILL);
+  const auto start = Clock::now();
+  client.SubmitStep(s, "ASK vitals");
+  auto replies = client.Collect(1, 5000);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].error_code, "timeout");
+  EXPECT_TRUE(replies[0].session_lost);
+  EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(1000));
+}
+
+}  // namespace
+}  // namespace clinrl::envs
