@@ -1,7 +1,9 @@
 #include "rewards/composite_reward.h"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -60,15 +62,22 @@ void RunGuarded(const ComponentTask& task, Outcome* out) {
   out->finished = true;
 }
 
-// Runs every task, each with its own deadline; returns when each has
-// finished or overrun. Overrunning tasks keep running on the executor and
-// their late results are dropped.
+// Runs every task, each with its own deadline measured from when it starts;
+// returns when each has finished or overrun. The tasks run one after another
+// on one executor thread (one thread hand-off per trajectory, not one per
+// component). When a task overruns, the caller records a timeout, abandons
+// that thread to the stuck task, and starts a fresh runner on the tasks not
+// yet started; the stuck task's late result is dropped.
 std::vector<Outcome> RunComponents(std::vector<ComponentTask> tasks,
                                    const std::vector<int64_t>& timeouts_ms) {
   const size_t n = tasks.size();
-  bool any_deadline = false;
-  for (int64_t t : timeouts_ms) any_deadline |= t > 0;
-  if (!any_deadline) {
+  std::vector<size_t> deadline_tasks;
+  int64_t max_timeout = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (timeouts_ms[i] > 0) deadline_tasks.push_back(i);
+    max_timeout = std::max(max_timeout, timeouts_ms[i]);
+  }
+  if (deadline_tasks.empty()) {
     std::vector<Outcome> outcomes(n);
     for (size_t i = 0; i < n; ++i) RunGuarded(tasks[i], &outcomes[i]);
     return outcomes;
@@ -76,60 +85,97 @@ std::vector<Outcome> RunComponents(std::vector<ComponentTask> tasks,
 
   struct Shared {
     std::mutex mutex;
-    std::condition_variable done;
+    std::condition_variable progress;
     std::vector<Outcome> outcomes;
+    std::vector<ComponentTask> tasks;
+    std::vector<size_t> order;  // deadline tasks, in run order
+    int64_t generation = 0;     // bumped when a runner is abandoned
+    size_t next = 0;            // position in `order` of the next to start
+    size_t running = SIZE_MAX;  // task index now running, if any
+    Clock::time_point started;
+    Clock::time_point last_change = Clock::now();
   };
   auto shared = std::make_shared<Shared>();
   shared->outcomes.resize(n);
-  const auto start = Clock::now();
-  std::vector<Clock::time_point> deadlines(n);
-  std::vector<bool> inline_task(n, false);
-  for (size_t i = 0; i < n; ++i) {
-    deadlines[i] = start + std::chrono::milliseconds(timeouts_ms[i]);
-    if (timeouts_ms[i] <= 0) {
-      inline_task[i] = true;
-      continue;
-    }
-    DeadlineExecutor::Shared().Post([shared, i, task = std::move(tasks[i])] {
-      Outcome local;
-      RunGuarded(task, &local);
-      std::lock_guard<std::mutex> lock(shared->mutex);
-      if (shared->outcomes[i].timed_out) return;
-      shared->outcomes[i] = std::move(local);
-      shared->done.notify_all();
+  shared->order = deadline_tasks;
+  shared->tasks = std::move(tasks);
+
+  auto start_runner = [shared](int64_t generation) {
+    DeadlineExecutor::Shared().Post([shared, generation] {
+      std::unique_lock<std::mutex> lock(shared->mutex);
+      while (shared->generation == generation &&
+             shared->next < shared->order.size()) {
+        const size_t i = shared->order[shared->next++];
+        shared->running = i;
+        shared->started = Clock::now();
+        shared->last_change = shared->started;
+        lock.unlock();
+        Outcome local;
+        RunGuarded(shared->tasks[i], &local);
+        lock.lock();
+        if (shared->generation != generation) return;  // abandoned
+        shared->outcomes[i] = std::move(local);
+        shared->running = SIZE_MAX;
+        shared->last_change = Clock::now();
+        shared->progress.notify_all();
+      }
     });
-  }
-  // Components without a deadline run here while the others proceed.
+  };
+  start_runner(0);
+
+  // Components without a deadline run here while the runner proceeds.
   for (size_t i = 0; i < n; ++i) {
-    if (!inline_task[i]) continue;
+    if (timeouts_ms[i] > 0) continue;
     Outcome local;
-    RunGuarded(tasks[i], &local);
+    RunGuarded(shared->tasks[i], &local);
     std::lock_guard<std::mutex> lock(shared->mutex);
     shared->outcomes[i] = std::move(local);
   }
 
   std::unique_lock<std::mutex> lock(shared->mutex);
   for (;;) {
-    const auto now = Clock::now();
-    bool pending = false;
-    Clock::time_point next = Clock::time_point::max();
-    for (size_t i = 0; i < n; ++i) {
-      Outcome& o = shared->outcomes[i];
-      if (o.finished || o.timed_out) continue;
-      if (now >= deadlines[i]) {
-        o.timed_out = true;
-        o.error_code = "timeout";
-        o.error_message =
-            fmt::format("did not finish within {} ms", timeouts_ms[i]);
+    bool all_done = true;
+    for (size_t i : deadline_tasks)
+      all_done &= shared->outcomes[i].finished || shared->outcomes[i].timed_out;
+    if (all_done) break;
+    if (shared->running == SIZE_MAX) {
+      // Between two tasks, or the runner has not started: normally a matter
+      // of microseconds. Should the executor be saturated by stuck plug-ins,
+      // give up on what has not started after the longest timeout.
+      const auto deadline =
+          shared->last_change + std::chrono::milliseconds(max_timeout);
+      if (Clock::now() < deadline) {
+        shared->progress.wait_until(lock, deadline);
         continue;
       }
-      pending = true;
-      next = std::min(next, deadlines[i]);
+      for (size_t i : deadline_tasks) {
+        Outcome& o = shared->outcomes[i];
+        if (o.finished || o.timed_out) continue;
+        o.timed_out = true;
+        o.error_code = "timeout";
+        o.error_message = fmt::format(
+            "not started within {} ms: every scoring thread is busy",
+            max_timeout);
+      }
+      ++shared->generation;
+      break;
     }
-    if (!pending) break;
-    shared->done.wait_until(lock, next);
+    const size_t i = shared->running;
+    const auto deadline =
+        shared->started + std::chrono::milliseconds(timeouts_ms[i]);
+    if (Clock::now() < deadline) {
+      shared->progress.wait_until(lock, deadline);
+      continue;
+    }
+    Outcome& o = shared->outcomes[i];
+    o.timed_out = true;
+    o.error_code = "timeout";
+    o.error_message =
+        fmt::format("did not finish within {} ms", timeouts_ms[i]);
+    shared->running = SIZE_MAX;
+    start_runner(++shared->generation);
   }
-  // Copy out under the lock: a late task may still touch its slot's flag.
+  // Copy out under the lock: an abandoned runner may still look at it.
   return shared->outcomes;
 }
 

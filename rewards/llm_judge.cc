@@ -31,11 +31,12 @@ VerdictCache& Cache() {
 
 constexpr size_t kMaxCachedVerdicts = 200000;
 
-std::string CacheKey(const std::string& model, const std::string& conversation,
+std::string CacheKey(const LlmJudgeOptions& o, const std::string& conversation,
                      const RubricCriterion& c) {
-  // \x1f (unit separator) cannot be confused with text in either part.
-  return model + '\x1f' + conversation + '\x1f' + c.criterion + '\x1f' +
-         fmt::format("{}", c.points);
+  // \x1f (unit separator) cannot be confused with text in either part. The
+  // judge (endpoint and model) is part of the key: two judges may disagree.
+  return o.url + o.path + '\x1f' + o.model + '\x1f' + conversation + '\x1f' +
+         c.criterion + '\x1f' + fmt::format("{}", c.points);
 }
 
 std::string RenderConversation(const std::vector<Message>& conversation) {
@@ -114,9 +115,10 @@ CriterionVerdict ParseJudgeReply(const std::string& content) {
   const size_t open = content.find('{');
   const size_t close = content.rfind('}');
   if (open == std::string::npos || close == std::string::npos || close < open) {
-    throw BadRequest(
-        fmt::format("judge reply: expected a JSON object, got \"{}\"",
-                    content.substr(0, 120)));
+    throw BadRequest(fmt::format(
+        "judge reply: expected a JSON object with a boolean \"criteria_met\", "
+        "got \"{}\"",
+        content.substr(0, 120)));
   }
   const auto parsed = nlohmann::json::parse(
       content.substr(open, close - open + 1), nullptr, false);
@@ -208,8 +210,7 @@ std::vector<CriterionVerdict> JudgeCriteria(
     VerdictCache& cache = Cache();
     std::lock_guard<std::mutex> lock(cache.mutex);
     for (size_t i = 0; i < criteria.size(); ++i) {
-      auto it =
-          cache.verdicts.find(CacheKey(options.model, rendered, criteria[i]));
+      auto it = cache.verdicts.find(CacheKey(options, rendered, criteria[i]));
       if (it != cache.verdicts.end()) {
         verdicts[i] = it->second;
         cache.hits++;
@@ -254,8 +255,7 @@ std::vector<CriterionVerdict> JudgeCriteria(
         VerdictCache& cache = Cache();
         std::lock_guard<std::mutex> lock(cache.mutex);
         if (cache.verdicts.size() >= kMaxCachedVerdicts) cache.verdicts.clear();
-        cache.verdicts[CacheKey(options.model, rendered, criteria[i])] =
-            verdicts[i];
+        cache.verdicts[CacheKey(options, rendered, criteria[i])] = verdicts[i];
       } catch (const std::exception& e) {
         std::lock_guard<std::mutex> lock(error_mutex);
         if (first_error.empty()) first_error = e.what();

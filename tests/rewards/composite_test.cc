@@ -40,12 +40,14 @@ class ThrowingReward : public Reward {
   }
 };
 
-CLINRL_REGISTER_REWARD(test_slow, [] { return std::make_unique<SlowReward>(); });
+CLINRL_REGISTER_REWARD(test_slow,
+                       [] { return std::make_unique<SlowReward>(); });
 CLINRL_REGISTER_REWARD(test_throwing,
                        [] { return std::make_unique<ThrowingReward>(); });
 
 Trajectory Diagnosed() {
-  auto t = MakeDialogue({"TEST: troponin", "DIAGNOSIS: I21.9\nDISPOSITION: emergency"}, 8);
+  auto t = MakeDialogue(
+      {"TEST: troponin", "DIAGNOSIS: I21.9\nDISPOSITION: emergency"}, 8);
   t.info = {{"metrics", {{"cost", 50.0}}}};
   return t;
 }
@@ -54,11 +56,16 @@ TEST(CompositeReward, WeightedSumWithEveryComponentReported) {
   auto t = Diagnosed();
   t.reward_spec = {
       {"components",
-       {{{"name", "dx"}, {"plugin", "icd10"}, {"weight", 2.0},
+       {{{"name", "dx"},
+         {"plugin", "icd10"},
+         {"weight", 2.0},
          {"params", {{"expected", "I21.4"}}}},  // category: 0.5
-        {{"name", "cost"}, {"plugin", "cost"}, {"weight", 0.5},
+        {{"name", "cost"},
+         {"plugin", "cost"},
+         {"weight", 0.5},
          {"params", {{"budget", 200}}}},  // -0.25
-        {{"name", "safety"}, {"plugin", "safety"},
+        {{"name", "safety"},
+         {"plugin", "safety"},
          {"params", {{"red_flag", true}}}}}},  // 0, weight defaults to 1
       {"success", "dx"}};
   for (int64_t timeout : {0, 5000}) {
@@ -86,8 +93,9 @@ TEST(CompositeReward, MalformedSpecsGetErrorsNamingTheField) {
        "components[0].weight"},
       {{{"components", {{{"plugin", "icd10"}, {"params", {{"expected", 5}}}}}}},
        "params.expected"},
-      {{{"components", {{{"plugin", "cost"}, {"params", {{"budget", 1}}}},
-                        {{"plugin", "cost"}, {"params", {{"budget", 2}}}}}}},
+      {{{"components",
+         {{{"plugin", "cost"}, {"params", {{"budget", 1}}}},
+          {{"plugin", "cost"}, {"params", {{"budget", 2}}}}}}},
        "used twice"},
       {{{"components", {{{"plugin", "cost"}, {"params", {{"budget", 1}}}}}},
         {"success", "dx"}},
@@ -108,11 +116,17 @@ TEST(CompositeReward, SlowAndThrowingPluginsLoseNothingElse) {
   auto t = Diagnosed();
   t.reward_spec = {
       {"components",
-       {{{"name", "dx"}, {"plugin", "icd10"}, {"params", {{"expected", "I21.9"}}}},
-        {{"name", "slow"}, {"plugin", "test_slow"}, {"weight", 5.0},
+       {{{"name", "dx"},
+         {"plugin", "icd10"},
+         {"params", {{"expected", "I21.9"}}}},
+        {{"name", "slow"},
+         {"plugin", "test_slow"},
+         {"weight", 5.0},
          {"params", {{"ms", 3000}}}},
         {{"name", "boom"}, {"plugin", "test_throwing"}, {"weight", 5.0}},
-        {{"name", "fmt"}, {"plugin", "format"}, {"weight", 0.5},
+        {{"name", "fmt"},
+         {"plugin", "format"},
+         {"weight", 0.5},
          {"params", {{"grammar", "dx_dialogue"}}}}}}};
   ScoreOptions options;
   options.timeout_ms = 200;
@@ -130,8 +144,10 @@ TEST(CompositeReward, SlowAndThrowingPluginsLoseNothingElse) {
   EXPECT_DOUBLE_EQ(r.components.at("fmt").score, 1.0);
   EXPECT_EQ(r.components.at("slow").details["error"]["code"], "timeout");
   EXPECT_EQ(r.components.at("boom").details["error"]["code"], "internal");
-  EXPECT_NE(r.components.at("boom").details["error"]["message"].get<std::string>().find(
-                "scorer exploded"),
+  EXPECT_NE(r.components.at("boom")
+                .details["error"]["message"]
+                .get<std::string>()
+                .find("scorer exploded"),
             std::string::npos);
   EXPECT_DOUBLE_EQ(r.components.at("slow").weight, 5.0);
   EXPECT_DOUBLE_EQ(r.total, 1.0 + 0.5);
@@ -147,8 +163,8 @@ TEST(CompositeReward, SlowAndThrowingPluginsLoseNothingElse) {
   options.timeout_ms = 5000;
   const auto start2 = Clock::now();
   const RewardResult r2 = ScoreTrajectory(t, options);
-  EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(
-                Clock::now() - start2)
+  EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() -
+                                                                  start2)
                 .count(),
             900);
   EXPECT_EQ(r2.components.at("slow").details["error"]["code"], "timeout");
@@ -156,10 +172,14 @@ TEST(CompositeReward, SlowAndThrowingPluginsLoseNothingElse) {
 
 TEST(CompositeReward, DeterministicAcrossCalls) {
   auto t = Diagnosed();
-  t.reward_spec = {{"components",
-                    {{{"name", "dx"}, {"plugin", "icd10"}, {"params", {{"expected", "I21.4"}}}},
-                     {{"name", "len"}, {"plugin", "length"},
-                      {"params", {{"max_tokens", 20}, {"buffer_tokens", 8}}}}}}};
+  t.reward_spec = {
+      {"components",
+       {{{"name", "dx"},
+         {"plugin", "icd10"},
+         {"params", {{"expected", "I21.4"}}}},
+        {{"name", "len"},
+         {"plugin", "length"},
+         {"params", {{"max_tokens", 20}, {"buffer_tokens", 8}}}}}}};
   const RewardResult a = ScoreTrajectory(t);
   for (int i = 0; i < 20; ++i) EXPECT_EQ(ScoreTrajectory(t), a);
   // 2 policy turns x 8 tokens = 16; soft limit 12: -(16 - 12) / 8 = -0.5.
@@ -167,10 +187,13 @@ TEST(CompositeReward, DeterministicAcrossCalls) {
 }
 
 TEST(CompositeReward, GroupLevelComponentsSeeTheWholeGroup) {
-  const json spec = {
-      {"components",
-       {{{"name", "dx"}, {"plugin", "icd10"}, {"params", {{"expected", "I21.9"}}}},
-        {{"name", "diverse"}, {"plugin", "answer_diversity"}, {"weight", 0.1}}}}};
+  const json spec = {{"components",
+                      {{{"name", "dx"},
+                        {"plugin", "icd10"},
+                        {"params", {{"expected", "I21.9"}}}},
+                       {{"name", "diverse"},
+                        {"plugin", "answer_diversity"},
+                        {"weight", 0.1}}}}};
   std::vector<Trajectory> group;
   for (const char* dx : {"I21.9", "I21.9", "I21.4", "J18.9"}) {
     auto t = MakeDialogue({std::string("DIAGNOSIS: ") + dx});
@@ -183,14 +206,18 @@ TEST(CompositeReward, GroupLevelComponentsSeeTheWholeGroup) {
   const double diverse[] = {0.5, 0.5, 1.0, 1.0};
   for (size_t i = 0; i < 4; ++i) {
     EXPECT_DOUBLE_EQ(results[i].components.at("dx").score, dx[i]) << i;
-    EXPECT_DOUBLE_EQ(results[i].components.at("diverse").score, diverse[i]) << i;
+    EXPECT_DOUBLE_EQ(results[i].components.at("diverse").score, diverse[i])
+        << i;
     EXPECT_DOUBLE_EQ(results[i].total, dx[i] + 0.1 * diverse[i]) << i;
   }
   // Alone, a member is its own group of one.
-  EXPECT_DOUBLE_EQ(ScoreTrajectory(group[0]).components.at("diverse").score, 1.0);
+  EXPECT_DOUBLE_EQ(ScoreTrajectory(group[0]).components.at("diverse").score,
+                   1.0);
   // Members must share the component list.
-  group[2].reward_spec = {{"components", {{{"name", "x"}, {"plugin", "format"},
-                                           {"params", {{"grammar", "json"}}}}}}};
+  group[2].reward_spec = {{"components",
+                           {{{"name", "x"},
+                             {"plugin", "format"},
+                             {"params", {{"grammar", "json"}}}}}}};
   EXPECT_THROW(ScoreGroup(group), BadRequest);
 }
 

@@ -1,6 +1,8 @@
 // The llm_judge matcher against a local OpenAI-compatible endpoint started by
 // the test (127.0.0.1, ephemeral port): the protocol, retries on malformed
 // replies, concurrency, the cache, and failure reporting.
+#include "rewards/llm_judge.h"
+
 #include <gtest/gtest.h>
 #include <httplib.h>
 
@@ -13,7 +15,6 @@
 
 #include "core/error.h"
 #include "rewards/composite_reward.h"
-#include "rewards/llm_judge.h"
 #include "tests/rewards/test_trajectories.h"
 
 namespace clinrl::rewards {
@@ -27,10 +28,10 @@ using json = nlohmann::json;
 class FakeJudge {
  public:
   FakeJudge() {
-    server_.Post("/v1/chat/completions", [this](const httplib::Request& req,
-                                                httplib::Response& res) {
-      Handle(req, res);
-    });
+    server_.Post("/v1/chat/completions",
+                 [this](const httplib::Request& req, httplib::Response& res) {
+                   Handle(req, res);
+                 });
     port_ = server_.bind_to_any_port("127.0.0.1");
     EXPECT_GT(port_, 0);
     thread_ = std::thread([this] { server_.listen_after_bind(); });
@@ -43,7 +44,9 @@ class FakeJudge {
     thread_.join();
   }
 
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(port_);
+  }
   int requests() const { return requests_; }
   int max_active() const { return max_active_; }
   std::string last_auth() {
@@ -84,14 +87,18 @@ class FakeJudge {
     } else {
       const std::string word = criterion.substr(criterion.rfind(' ') + 1);
       const bool met = conversation.find(word) != std::string::npos;
-      content = "```json\n" +
-                json{{"explanation", "checked for " + word}, {"criteria_met", met}}.dump() +
-                "\n```";
+      content =
+          "```json\n" +
+          json{{"explanation", "checked for " + word}, {"criteria_met", met}}
+              .dump() +
+          "\n```";
     }
     const json reply = {
         {"id", "x"},
         {"object", "chat.completion"},
-        {"choices", {{{"index", 0}, {"message", {{"role", "assistant"}, {"content", content}}}}}}};
+        {"choices",
+         {{{"index", 0},
+           {"message", {{"role", "assistant"}, {"content", content}}}}}}};
     res.set_content(reply.dump(), "application/json");
     --active_;
   }
@@ -164,8 +171,8 @@ TEST(LlmJudge, RetriesMalformedRepliesAndReportsFailures) {
   options.url = judge.url();
   options.max_retries = 2;
   const auto conversation = Conversation("aspirin now");
-  const auto verdicts =
-      JudgeCriteria(conversation, {Crit("flaky: Mentions aspirin", 5)}, options);
+  const auto verdicts = JudgeCriteria(
+      conversation, {Crit("flaky: Mentions aspirin", 5)}, options);
   EXPECT_TRUE(verdicts[0].met);
   EXPECT_EQ(judge.requests(), 2);  // one malformed, one good
   try {
@@ -189,13 +196,16 @@ TEST(LlmJudge, UnreachableEndpointFailsNamingIt) {
     JudgeCriteria(Conversation("x"), {Crit("Mentions x", 1)}, options);
     FAIL();
   } catch (const InternalError& e) {
-    EXPECT_NE(std::string(e.what()).find("127.0.0.1:1"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("127.0.0.1:1"), std::string::npos)
+        << e.what();
   }
 }
 
 TEST(LlmJudge, ParsesRepliesStrictly) {
-  EXPECT_TRUE(ParseJudgeReply(R"({"explanation": "ok", "criteria_met": true})").met);
-  EXPECT_FALSE(ParseJudgeReply("Sure!\n```json\n{\"criteria_met\": false}\n```").met);
+  EXPECT_TRUE(
+      ParseJudgeReply(R"({"explanation": "ok", "criteria_met": true})").met);
+  EXPECT_FALSE(
+      ParseJudgeReply("Sure!\n```json\n{\"criteria_met\": false}\n```").met);
   EXPECT_THROW(ParseJudgeReply(R"({"criteria_met": "yes"})"), BadRequest);
   EXPECT_THROW(ParseJudgeReply("no json here"), BadRequest);
   EXPECT_THROW(ParseJudgeReply("{broken"), BadRequest);
@@ -205,11 +215,13 @@ TEST(LlmJudge, RubricPluginThroughTheJudgeWithApiKey) {
   FakeJudge judge;
   ClearJudgeCache();
   ::setenv("CLINRL_TEST_JUDGE_KEY", "sk-test-123", 1);
-  auto t = testing::MakeDialogue({"ASK: how long?", "Chew aspirin and call an ambulance."});
+  auto t = testing::MakeDialogue(
+      {"ASK: how long?", "Chew aspirin and call an ambulance."});
   t.reward_spec = testing::OneComponentSpec(
       "rubric",
       {{"matcher", "llm_judge"},
-       {"judge", {{"url", judge.url()}, {"api_key_env", "CLINRL_TEST_JUDGE_KEY"}}},
+       {"judge",
+        {{"url", judge.url()}, {"api_key_env", "CLINRL_TEST_JUDGE_KEY"}}},
        {"rubrics",
         {{{"criterion", "Mentions aspirin"}, {"points", 5}},
          {{"criterion", "Mentions ECG"}, {"points", 5}},

@@ -1,11 +1,12 @@
 // Loading reward plug-ins from shared libraries: the example plug-in
 // registers and scores; missing files and libraries without the ABI symbol
 // are refused with errors naming the file.
+#include "rewards/plugin_loader.h"
+
 #include <gtest/gtest.h>
 
 #include "core/error.h"
 #include "rewards/composite_reward.h"
-#include "rewards/plugin_loader.h"
 #include "rewards/reward_registry.h"
 #include "tests/rewards/test_trajectories.h"
 
@@ -23,8 +24,11 @@ TEST(PluginLoader, ExamplePluginRegistersAndScores) {
   auto t = testing::MakeDialogue({"Order an ECG and a Troponin now."});
   t.reward_spec = {
       {"components",
-       {{{"name", "kw"}, {"plugin", "keyword_fraction"}, {"weight", 2.0},
-         {"params", {{"keywords", {"troponin", "ecg", "d-dimer", "lipase"}}}}}}}};
+       {{{"name", "kw"},
+         {"plugin", "keyword_fraction"},
+         {"weight", 2.0},
+         {"params",
+          {{"keywords", {"troponin", "ecg", "d-dimer", "lipase"}}}}}}}};
   const RewardResult r = ScoreTrajectory(t);
   EXPECT_DOUBLE_EQ(r.components.at("kw").score, 0.5);
   EXPECT_DOUBLE_EQ(r.total, 1.0);
@@ -33,7 +37,8 @@ TEST(PluginLoader, ExamplePluginRegistersAndScores) {
     ScoreTrajectory(t);
     FAIL();
   } catch (const BadRequest& e) {
-    EXPECT_NE(std::string(e.what()).find("params.keywords"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("params.keywords"), std::string::npos)
+        << e.what();
   }
 }
 
@@ -42,14 +47,16 @@ TEST(PluginLoader, RefusesWhatIsNotAPlugin) {
     LoadRewardPlugin("/nonexistent/libnothing.so");
     FAIL();
   } catch (const IoError& e) {
-    EXPECT_NE(std::string(e.what()).find("/nonexistent/libnothing.so"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/libnothing.so"),
+              std::string::npos);
   }
   // A real shared library that is not a reward plug-in.
   try {
     LoadRewardPlugin("libz.so.1");
     FAIL();
   } catch (const IoError& e) {
-    EXPECT_NE(std::string(e.what()).find("clinrl_reward_plugin_abi"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("clinrl_reward_plugin_abi"),
+              std::string::npos)
         << e.what();
   }
 }

@@ -2,6 +2,8 @@
 // 127.0.0.1): scoring, groups, pipelined requests, bad messages that get
 // error replies and leave the server serving, and a slow plus a throwing
 // plug-in that come back in time with the other components intact.
+#include "rewards/reward_server.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -12,7 +14,6 @@
 #include "core/error.h"
 #include "rewards/reward_client.h"
 #include "rewards/reward_registry.h"
-#include "rewards/reward_server.h"
 #include "rewards/reward_wire.h"
 #include "tests/rewards/test_trajectories.h"
 
@@ -25,7 +26,8 @@ class SleepyReward : public Reward {
  public:
   void ValidateParams(const json&) const override {}
   ScoreResult Score(const Trajectory&, const json& params) const override {
-    std::this_thread::sleep_for(std::chrono::milliseconds(params.value("ms", 2000)));
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(params.value("ms", 2000)));
     return {1.0, json::object()};
   }
 };
@@ -36,15 +38,21 @@ class FailingReward : public Reward {
     throw std::logic_error("bad plug-in");
   }
 };
-CLINRL_REGISTER_REWARD(server_test_sleepy, [] { return std::make_unique<SleepyReward>(); });
-CLINRL_REGISTER_REWARD(server_test_failing, [] { return std::make_unique<FailingReward>(); });
+CLINRL_REGISTER_REWARD(server_test_sleepy,
+                       [] { return std::make_unique<SleepyReward>(); });
+CLINRL_REGISTER_REWARD(server_test_failing,
+                       [] { return std::make_unique<FailingReward>(); });
 
 Trajectory Scored(const std::string& dx) {
   auto t = testing::MakeDialogue({"TEST: ecg", "DIAGNOSIS: " + dx});
   t.info = {{"metrics", {{"cost", 20}}}};
   t.reward_spec = {{"components",
-                    {{{"name", "dx"}, {"plugin", "icd10"}, {"params", {{"expected", "I21.9"}}}},
-                     {{"name", "cost"}, {"plugin", "cost"}, {"weight", 0.5},
+                    {{{"name", "dx"},
+                      {"plugin", "icd10"},
+                      {"params", {{"expected", "I21.9"}}}},
+                     {{"name", "cost"},
+                      {"plugin", "cost"},
+                      {"weight", 0.5},
                       {"params", {{"budget", 100}}}}}},
                    {"success", "dx"}};
   return t;
@@ -98,7 +106,8 @@ TEST_P(RewardServerTest, ScoresPipelinedRequestsAndSurvivesBadMessages) {
       ASSERT_TRUE(expect.count(reply.request_id)) << reply.request_id;
       EXPECT_FALSE(reply.ok);
       EXPECT_EQ(reply.error_code, "bad_request") << reply.error_message;
-      EXPECT_NE(reply.error_message.find(expect[reply.request_id]), std::string::npos)
+      EXPECT_NE(reply.error_message.find(expect[reply.request_id]),
+                std::string::npos)
           << reply.error_message;
       ++seen;
     }
@@ -110,7 +119,9 @@ TEST_P(RewardServerTest, ScoresPipelinedRequestsAndSurvivesBadMessages) {
   std::map<uint64_t, double> want;
   const char* codes[] = {"I21.9", "I21.4", "J18.9"};
   for (int i = 0; i < 64; ++i) {
-    want[client.SubmitScore(Scored(codes[i % 3]))] = i % 3 == 0 ? 1.0 : i % 3 == 1 ? 0.5 : 0.0;
+    want[client.SubmitScore(Scored(codes[i % 3]))] = i % 3 == 0   ? 1.0
+                                                     : i % 3 == 1 ? 0.5
+                                                                  : 0.0;
   }
   size_t got = 0;
   while (got < want.size()) {
@@ -119,7 +130,8 @@ TEST_P(RewardServerTest, ScoresPipelinedRequestsAndSurvivesBadMessages) {
     for (const auto& reply : replies) {
       ASSERT_TRUE(reply.ok) << reply.error_message;
       ASSERT_EQ(reply.results.size(), 1u);
-      EXPECT_DOUBLE_EQ(reply.results[0].components.at("dx").score, want.at(reply.request_id));
+      EXPECT_DOUBLE_EQ(reply.results[0].components.at("dx").score,
+                       want.at(reply.request_id));
       ++got;
     }
   }
@@ -135,9 +147,11 @@ TEST(RewardServer, SlowAndThrowingPluginsReturnInTimeWithOtherComponents) {
   RewardServer server({"inproc://reward-server-slow", 2, 150});
   RewardClient client({server.endpoint(), 5000});
   auto t = Scored("I21.9");
+  t.reward_spec["components"].push_back({{"name", "sleepy"},
+                                         {"plugin", "server_test_sleepy"},
+                                         {"params", {{"ms", 3000}}}});
   t.reward_spec["components"].push_back(
-      {{"name", "sleepy"}, {"plugin", "server_test_sleepy"}, {"params", {{"ms", 3000}}}});
-  t.reward_spec["components"].push_back({{"name", "failing"}, {"plugin", "server_test_failing"}});
+      {{"name", "failing"}, {"plugin", "server_test_failing"}});
   const auto start = Clock::now();
   // Four at once on two workers: each holds its worker ~150 ms, not 3 s.
   std::vector<uint64_t> ids;
@@ -148,8 +162,9 @@ TEST(RewardServer, SlowAndThrowingPluginsReturnInTimeWithOtherComponents) {
     ASSERT_FALSE(batch.empty());
     for (auto& r : batch) replies.push_back(std::move(r));
   }
-  const auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      Clock::now() - start)
+                      .count();
   EXPECT_LT(ms, 1500);
   for (const auto& reply : replies) {
     ASSERT_TRUE(reply.ok) << reply.error_message;
@@ -170,7 +185,8 @@ TEST(RewardServer, SlowAndThrowingPluginsReturnInTimeWithOtherComponents) {
 TEST(RewardServer, GroupsAndClientTimeouts) {
   RewardServer server({"inproc://reward-server-group", 1, 5000});
   RewardClient client({server.endpoint(), 10000});
-  std::vector<Trajectory> group = {Scored("I21.9"), Scored("I21.0"), Scored("A00")};
+  std::vector<Trajectory> group = {Scored("I21.9"), Scored("I21.0"),
+                                   Scored("A00")};
   const auto results = client.ScoreGroup(group);
   ASSERT_EQ(results.size(), 3u);
   EXPECT_DOUBLE_EQ(results[0].components.at("dx").score, 1.0);
@@ -181,8 +197,9 @@ TEST(RewardServer, GroupsAndClientTimeouts) {
   // timeout reply of its own, and the late answer is dropped.
   RewardClient impatient({server.endpoint(), 100});
   auto slow = Scored("I21.9");
-  slow.reward_spec["components"].push_back(
-      {{"name", "sleepy"}, {"plugin", "server_test_sleepy"}, {"params", {{"ms", 400}}}});
+  slow.reward_spec["components"].push_back({{"name", "sleepy"},
+                                            {"plugin", "server_test_sleepy"},
+                                            {"params", {{"ms", 400}}}});
   EXPECT_THROW(impatient.Score(slow), Timeout);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   EXPECT_TRUE(impatient.Collect(0, 0).empty());
@@ -200,7 +217,8 @@ TEST(RewardWire, ResultRoundTrip) {
   RewardResult r;
   r.total = 1.25;
   r.components["a"] = {0.5, 2.0, {{"x", 1}}};
-  r.components["b"] = {0.0, 1.0, {{"error", {{"code", "timeout"}, {"message", "m"}}}}};
+  r.components["b"] = {
+      0.0, 1.0, {{"error", {{"code", "timeout"}, {"message", "m"}}}}};
   const json j = RewardResultToJson(r);
   EXPECT_EQ(j["flagged"], true);
   EXPECT_EQ(RewardResultFromJson(json::parse(j.dump()), "reply"), r);

@@ -1,11 +1,12 @@
 // HealthBench's formula on crafted rows, the clip-after-mean rule, tag
 // scores, and the rule matcher's negation handling. Expected values are
 // computed by hand in the comments.
+#include "rewards/rubric.h"
+
 #include <gtest/gtest.h>
 
 #include "core/error.h"
 #include "rewards/reward_registry.h"
-#include "rewards/rubric.h"
 #include "rewards/rule_matcher.h"
 #include "tests/rewards/test_trajectories.h"
 
@@ -42,8 +43,8 @@ TEST(Rubric, ExampleScoreCountsNegativeCriteria) {
 TEST(Rubric, ExampleScoreMayBeNegativeAndNeverAboveOne) {
   EXPECT_DOUBLE_EQ(ScoreExample(Criteria({4, -10}, {}), {false, true}).score,
                    -2.5);
-  EXPECT_DOUBLE_EQ(ScoreExample(Criteria({6, 2, -5}, {}), {true, true, false}).score,
-                   1.0);
+  EXPECT_DOUBLE_EQ(
+      ScoreExample(Criteria({6, 2, -5}, {}), {true, true, false}).score, 1.0);
   EXPECT_DOUBLE_EQ(ScoreExample(Criteria({6, 2}, {}), {false, false}).score,
                    0.0);
 }
@@ -51,24 +52,27 @@ TEST(Rubric, ExampleScoreMayBeNegativeAndNeverAboveOne) {
 TEST(Rubric, SetScoreClipsAfterTheMean) {
   const ExampleScore a = ScoreExample(Criteria({10, 5, -8, 3}, {}),
                                       {true, false, true, true});  // 5/18
-  const ExampleScore b = ScoreExample(Criteria({4, -10}, {}), {false, true});  // -2.5
-  const ExampleScore c = ScoreExample(Criteria({6, 2}, {}), {true, true});     // 1
+  const ExampleScore b =
+      ScoreExample(Criteria({4, -10}, {}), {false, true});  // -2.5
+  const ExampleScore c = ScoreExample(Criteria({6, 2}, {}), {true, true});  // 1
   // mean(5/18, -2.5, 1) = -0.4074 -> clipped to 0. Clipping each example
   // first would give (5/18 + 0 + 1) / 3 = 0.426: that is the bug to avoid.
   EXPECT_DOUBLE_EQ(AggregateScores({a, b, c}, {}).overall, 0.0);
   // mean(5/18, 1) = 0.638888...
-  EXPECT_DOUBLE_EQ(AggregateScores({a, c}, {}).overall, (5.0 / 18.0 + 1.0) / 2.0);
+  EXPECT_DOUBLE_EQ(AggregateScores({a, c}, {}).overall,
+                   (5.0 / 18.0 + 1.0) / 2.0);
   // mean(-2.5, 1, 1, 1, 1) = 0.3: a negative example pulls the mean down
   // by its full amount.
   EXPECT_DOUBLE_EQ(AggregateScores({b, c, c, c, c}, {}).overall, 0.3);
 }
 
 TEST(Rubric, ThemeAndAxisScoresAreClippedMeansOverTheirExamples) {
-  const ExampleScore a = ScoreExample(
-      Criteria({10, -8}, {"axis:accuracy", "axis:accuracy"}), {true, true});  // 0.2
-  const ExampleScore b = ScoreExample(
-      Criteria({5, 5}, {"axis:accuracy", "axis:communication"}),
-      {false, true});  // 0.5; accuracy 0, communication 1
+  const ExampleScore a =
+      ScoreExample(Criteria({10, -8}, {"axis:accuracy", "axis:accuracy"}),
+                   {true, true});  // 0.2
+  const ExampleScore b =
+      ScoreExample(Criteria({5, 5}, {"axis:accuracy", "axis:communication"}),
+                   {false, true});  // 0.5; accuracy 0, communication 1
   const SetScore s = AggregateScores(
       {a, b}, {{"theme:emergency_referrals"}, {"theme:hedging"}});
   EXPECT_DOUBLE_EQ(s.overall, 0.35);
@@ -82,17 +86,21 @@ TEST(Rubric, ThemeAndAxisScoresAreClippedMeansOverTheirExamples) {
 
 TEST(Rubric, ParseErrorsNameTheField) {
   try {
-    ParseCriteria(json::array({{{"criterion", "x"}, {"points", "ten"}}}), "rubrics");
+    ParseCriteria(json::array({{{"criterion", "x"}, {"points", "ten"}}}),
+                  "rubrics");
     FAIL();
   } catch (const BadRequest& e) {
-    EXPECT_NE(std::string(e.what()).find("rubrics[0].points"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("rubrics[0].points"),
+              std::string::npos)
         << e.what();
   }
   try {
-    ParseCriteria(json::array({{{"criterion", "x"}, {"points", -3}}}), "rubrics");
+    ParseCriteria(json::array({{{"criterion", "x"}, {"points", -3}}}),
+                  "rubrics");
     FAIL();
   } catch (const BadRequest& e) {
-    EXPECT_NE(std::string(e.what()).find("points > 0"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("points > 0"), std::string::npos)
+        << e.what();
   }
 }
 
@@ -129,13 +137,15 @@ TEST(RuleMatcher, NegatedMentionsDoNotCount) {
 }
 
 TEST(RuleMatcher, AllAnyNoneRegexAndSynonyms) {
-  const json m = {{"all", {"heart attack", "call 911"}},
-                  {"synonyms", {{"heart attack", {"mi", "myocardial infarction"}}}}};
+  const json m = {
+      {"all", {"heart attack", "call 911"}},
+      {"synonyms", {{"heart attack", {"mi", "myocardial infarction"}}}}};
   EXPECT_TRUE(Met("This could be an MI; call 911.", m));
   EXPECT_FALSE(Met("This could be an MI.", m));
   RuleMatcherOptions shared;
   shared.synonyms = {{"call 911", {"call an ambulance"}}};
-  EXPECT_TRUE(Met("Myocardial infarction is likely: call an ambulance.", m, shared));
+  EXPECT_TRUE(
+      Met("Myocardial infarction is likely: call an ambulance.", m, shared));
   const json none = {{"none", {"wait and see"}}};
   EXPECT_TRUE(Met("Go now.", none));
   EXPECT_FALSE(Met("Let's wait and see.", none));
@@ -169,24 +179,31 @@ TEST(RuleMatcher, DeclarationErrorsNameTheCriterion) {
       ValidateRules({ok, criterion}, {}, "rubrics");
       FAIL() << field;
     } catch (const BadRequest& e) {
-      EXPECT_NE(std::string(e.what()).find(field), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(field), std::string::npos)
+          << e.what();
     }
   }
 }
 
 TEST(RubricReward, ScoresTheLastPolicyTurn) {
-  const json params = {
-      {"rubrics",
-       {{{"criterion", "Advises emergency care"}, {"points", 10},
-         {"tags", {"axis:accuracy"}}, {"match", {{"any", {"call 911", "emergency"}}}}},
-        {{"criterion", "Mentions aspirin"}, {"points", 5},
-         {"tags", {"axis:completeness"}}, {"match", {{"any", {"aspirin"}}}}},
-        {{"criterion", "Suggests waiting"}, {"points", -6},
-         {"tags", {"axis:accuracy"}}, {"match", {{"any", {"wait"}}}}}}}};
+  const json params = {{"rubrics",
+                        {{{"criterion", "Advises emergency care"},
+                          {"points", 10},
+                          {"tags", {"axis:accuracy"}},
+                          {"match", {{"any", {"call 911", "emergency"}}}}},
+                         {{"criterion", "Mentions aspirin"},
+                          {"points", 5},
+                          {"tags", {"axis:completeness"}},
+                          {"match", {{"any", {"aspirin"}}}}},
+                         {{"criterion", "Suggests waiting"},
+                          {"points", -6},
+                          {"tags", {"axis:accuracy"}},
+                          {"match", {{"any", {"wait"}}}}}}}};
   auto reward = RewardRegistry::Global().Create("rubric");
   reward->ValidateParams(params);
   const auto t = testing::MakeDialogue(
-      {"ASK: how long?", "Call 911 now; you could wait for the ambulance seated."});
+      {"ASK: how long?",
+       "Call 911 now; you could wait for the ambulance seated."});
   const auto r = reward->Score(t, params);
   // met: +10, -6 -> 4 / 15
   EXPECT_DOUBLE_EQ(r.score, 4.0 / 15.0);

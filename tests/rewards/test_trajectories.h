@@ -1,10 +1,9 @@
 // Small trajectories for the reward tests.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/trajectory.h"
 

@@ -1,0 +1,183 @@
+// `clinrl reward serve|score|plugins`: the reward service, offline scoring of
+// a trajectories file, and the list of registered plug-ins.
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+#include "cli/command_registry.h"
+#include "core/clinrl_config.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "core/jsonl.h"
+#include "core/trajectory.h"
+#include "rewards/composite_reward.h"
+#include "rewards/plugin_loader.h"
+#include "rewards/reward_client.h"
+#include "rewards/reward_registry.h"
+#include "rewards/reward_server.h"
+#include "rewards/reward_wire.h"
+
+namespace clinrl::cli {
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void OnSignal(int) { g_stop = true; }
+
+struct RewardArgs {
+  std::string config;
+  std::vector<std::string> overrides;
+  std::string endpoint;
+  int64_t workers = -1;
+  int64_t timeout_ms = -1;
+  std::vector<std::string> plugins;
+};
+
+void AddCommonOptions(CLI::App* cmd, RewardArgs* args, bool serving) {
+  cmd->add_option("--config", args->config,
+                  "run config whose `rewards` section supplies the defaults");
+  cmd->add_option("--set", args->overrides, "override a config key (k=v)");
+  cmd->add_option("--plugin", args->plugins,
+                  "shared library with more rewards (repeatable; added to "
+                  "rewards.plugins)");
+  cmd->add_option("--timeout-ms", args->timeout_ms,
+                  "per-component timeout (default rewards.timeout_ms)");
+  if (serving) {
+    cmd->add_option("--endpoint", args->endpoint,
+                    "endpoint to bind (default rewards.endpoint)");
+    cmd->add_option("--workers", args->workers,
+                    "scoring threads (default rewards.workers)");
+  } else {
+    cmd->add_option("--endpoint", args->endpoint,
+                    "score through the service at this endpoint instead of "
+                    "in-process");
+  }
+}
+
+RewardsConfig Resolve(const RewardArgs& args) {
+  RewardsConfig rewards;
+  if (!args.config.empty()) {
+    rewards = config::ResolveConfig<ClinrlConfig>(args.config, args.overrides)
+                  .rewards;
+  } else if (!args.overrides.empty()) {
+    throw BadRequest("--set: needs --config");
+  }
+  if (!args.endpoint.empty()) rewards.endpoint = args.endpoint;
+  if (args.workers >= 0) rewards.workers = args.workers;
+  if (args.timeout_ms >= 0) rewards.timeout_ms = args.timeout_ms;
+  for (const auto& p : args.plugins) rewards.plugins.push_back(p);
+  rewards::LoadRewardPlugins(rewards.plugins);
+  return rewards;
+}
+
+void AddRewardCommands(CLI::App& app) {
+  auto* reward = app.add_subcommand("reward", "the reward service (rewards/)");
+  reward->require_subcommand(1);
+
+  auto* serve = reward->add_subcommand(
+      "serve", "score trajectories sent over ZeroMQ until SIGINT/SIGTERM");
+  auto serve_args = std::make_shared<RewardArgs>();
+  auto exit_after_s = std::make_shared<double>(0.0);
+  AddCommonOptions(serve, serve_args.get(), true);
+  serve->add_option("--exit-after-s", *exit_after_s,
+                    "stop after this many seconds (0 = run until a signal)");
+  serve->callback([serve_args, exit_after_s] {
+    const int rc = RunCommand([&] {
+      const RewardsConfig cfg = Resolve(*serve_args);
+      if (cfg.endpoint.empty()) {
+        throw BadRequest(
+            "--endpoint: required (or rewards.endpoint in --config), e.g. "
+            "tcp://*:5556");
+      }
+      std::signal(SIGINT, OnSignal);
+      std::signal(SIGTERM, OnSignal);
+      rewards::RewardServer server({cfg.endpoint, cfg.workers, cfg.timeout_ms});
+      // Scripts wait for this line before they connect.
+      std::cout << nlohmann::json{{"serving", server.endpoint()},
+                                  {"workers", cfg.workers},
+                                  {"timeout_ms", cfg.timeout_ms}}
+                       .dump()
+                << std::endl;
+      const auto start = std::chrono::steady_clock::now();
+      while (!g_stop) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        if (*exit_after_s > 0 && std::chrono::duration<double>(
+                                     std::chrono::steady_clock::now() - start)
+                                         .count() >= *exit_after_s) {
+          break;
+        }
+      }
+      server.Stop();
+      const auto& s = server.stats();
+      std::cout << nlohmann::json{{"requests", s.requests.load()},
+                                  {"scored", s.scored.load()},
+                                  {"flagged", s.flagged.load()},
+                                  {"errors", s.errors.load()}}
+                       .dump()
+                << std::endl;
+    });
+    if (rc != 0) std::exit(rc);
+  });
+
+  auto* score = reward->add_subcommand(
+      "score",
+      "score a trajectories.jsonl file; prints one JSON line per trajectory");
+  auto score_args = std::make_shared<RewardArgs>();
+  auto input = std::make_shared<std::string>();
+  AddCommonOptions(score, score_args.get(), false);
+  score->add_option("trajectories", *input, "trajectories JSONL file")
+      ->required();
+  score->callback([score_args, input] {
+    const int rc = RunCommand([&] {
+      const RewardsConfig cfg = Resolve(*score_args);
+      std::unique_ptr<rewards::RewardClient> client;
+      if (!score_args->endpoint.empty()) {
+        client = std::make_unique<rewards::RewardClient>(
+            rewards::RewardClientOptions{score_args->endpoint,
+                                         cfg.timeout_ms * 4 + 1000});
+      }
+      rewards::ScoreOptions options;
+      options.timeout_ms = cfg.timeout_ms;
+      ReadJsonl(*input, [&](const nlohmann::json& row, int64_t line) {
+        Trajectory t;
+        try {
+          t = TrajectoryFromJson(row);
+        } catch (const Error& e) {
+          throw BadRequest(
+              fmt::format("{} line {}: {}", *input, line, e.what()));
+        }
+        const RewardResult r =
+            client ? client->Score(t) : rewards::ScoreTrajectory(t, options);
+        nlohmann::json out = rewards::RewardResultToJson(r);
+        out["episode_id"] = t.episode_id;
+        out["success"] = rewards::IsSuccess(r, t.reward_spec);
+        std::cout << out.dump() << "\n";
+      });
+    });
+    if (rc != 0) std::exit(rc);
+  });
+
+  auto* plugins = reward->add_subcommand(
+      "plugins",
+      "list the registered reward plug-ins (after loading any "
+      "--plugin libraries)");
+  auto plugin_args = std::make_shared<RewardArgs>();
+  AddCommonOptions(plugins, plugin_args.get(), false);
+  plugins->callback([plugin_args] {
+    const int rc = RunCommand([&] {
+      Resolve(*plugin_args);
+      std::cout
+          << nlohmann::json(rewards::RewardRegistry::Global().Names()).dump()
+          << std::endl;
+    });
+    if (rc != 0) std::exit(rc);
+  });
+}
+
+}  // namespace
+
+CLINRL_REGISTER_COMMAND(reward, AddRewardCommands);
+
+}  // namespace clinrl::cli
