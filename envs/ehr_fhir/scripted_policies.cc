@@ -3,9 +3,13 @@
 //                 that checks the graders, not an agent) and posts exactly
 //                 the required writes, then FINISHes with the expected answer;
 //   finish_empty  always answers FINISH([]): it succeeds exactly on the tasks
-//                 whose right course is to do nothing.
+//                 whose right course is to do nothing;
+//   random        a seeded lower baseline: GETs on the task's patient, the
+//                 odd malformed action, then a random FINISH.
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
 #include <memory>
 
 #include "core/error.h"
@@ -60,6 +64,57 @@ class OraclePolicy : public ScriptedPolicy {
   bool planned_ = false;
 };
 
+class RandomPolicy : public ScriptedPolicy {
+ public:
+  explicit RandomPolicy(uint64_t seed)
+      : state_(seed * 0x9E3779B97F4A7C15ULL + 7) {}
+  std::string Act(const Observation& transcript, const json&) override {
+    std::string patient = "S0000000";
+    if (!transcript.empty()) {
+      const std::string& q = transcript.front().content;
+      const size_t at = q.rfind("Question:");
+      for (size_t i = at == std::string::npos ? 0 : at; i + 8 <= q.size();
+           ++i) {
+        if (q[i] == 'S' &&
+            std::all_of(q.begin() + static_cast<long>(i) + 1,
+                        q.begin() + static_cast<long>(i) + 8, [](char c) {
+                          return std::isdigit(static_cast<unsigned char>(c));
+                        })) {
+          patient = q.substr(i, 8);
+          break;
+        }
+      }
+    }
+    static const char* kCodes[] = {"19123-9", "2823-3", "2339-0", "4548-4",
+                                   "2951-2"};
+    switch (Next() % 6) {
+      case 0:
+        return fmt::format("GET {}Patient?identifier={}", kEmbeddedApiBase,
+                           patient);
+      case 1:
+      case 2:
+        return fmt::format("GET {}Observation?patient={}&code={}&_sort=-date",
+                           kEmbeddedApiBase, patient, kCodes[Next() % 5]);
+      case 3:
+        return "I am not sure what to do.";
+      case 4:
+        return "FINISH([])";
+      default:
+        return fmt::format("FINISH([{}])",
+                           static_cast<double>(Next() % 100) / 10.0);
+    }
+  }
+
+ private:
+  uint64_t Next() {
+    uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  }
+  uint64_t state_;
+};
+
 class FinishEmptyPolicy : public ScriptedPolicy {
  public:
   std::string Act(const Observation&, const json&) override {
@@ -71,6 +126,11 @@ CLINRL_REGISTER_SCRIPTED_POLICY(ehr_fhir, oracle,
                                 [](uint64_t, const json&)
                                     -> std::unique_ptr<ScriptedPolicy> {
                                   return std::make_unique<OraclePolicy>();
+                                });
+CLINRL_REGISTER_SCRIPTED_POLICY(ehr_fhir, random,
+                                [](uint64_t seed, const json&)
+                                    -> std::unique_ptr<ScriptedPolicy> {
+                                  return std::make_unique<RandomPolicy>(seed);
                                 });
 CLINRL_REGISTER_SCRIPTED_POLICY(ehr_fhir, finish_empty,
                                 [](uint64_t, const json&)
