@@ -145,6 +145,7 @@ nlohmann::json RunEhrBench(const BenchOptions& o) {
   for (int64_t c = 0; c < clients; ++c) {
     auto client = std::make_unique<httplib::Client>("127.0.0.1", server.port());
     client->set_keep_alive(true);
+    client->set_tcp_nodelay(true);
     http_clients.push_back(std::move(client));
   }
   const nlohmann::json http =

@@ -264,6 +264,7 @@ EhrFhirEnv::Reply EhrFhirEnv::Send(const std::string& method,
   httplib::Client client(origin);
   client.set_connection_timeout(10);
   client.set_read_timeout(60);
+  client.set_tcp_nodelay(true);
   const httplib::Headers headers = {{"Accept", "application/fhir+json"},
                                     {"X-Clinrl-Session", session_}};
   httplib::Result res =

@@ -18,6 +18,9 @@ FhirHttpServer::FhirHttpServer(FhirStore* store, FhirHttpServerOptions options)
   };
   // Benchmarks and agents reuse one connection for many requests.
   server_->set_keep_alive_max_count(1000000);
+  // Small request/response pairs on a kept-alive connection: without
+  // TCP_NODELAY, Nagle's algorithm and delayed ACKs add ~40 ms to each.
+  server_->set_tcp_nodelay(true);
   // Stop() waits for idle keep-alive connections up to this long.
   server_->set_keep_alive_timeout(5);
   auto handle = [this](const httplib::Request& req, httplib::Response& res) {
