@@ -110,6 +110,46 @@ struct OverlongConfig {
   }
 };
 
+struct SftConfig {
+  std::string demos;  // JSONL of demonstrations; empty = generate them
+  std::string demo_policy = "oracle";
+  nlohmann::json demo_policy_options = nlohmann::json::object();
+  int64_t demo_episodes = 2000;
+  int64_t steps = 200;
+  int64_t batch_size = 32;
+  double lr = 1e-3;
+  int64_t warmup_steps = 10;
+  int64_t eval_every = 50;
+
+  template <class V>
+  void Visit(V& v) {
+    v("demos", demos, "demonstration JSONL; empty = play demo_policy");
+    v("demo_policy", demo_policy, "scripted policy that writes the demos");
+    v("demo_policy_options", demo_policy_options,
+      "options of the scripted policy (e.g. noise)");
+    v.AtLeast("demo_episodes", demo_episodes, int64_t{1});
+    v.AtLeast("steps", steps, int64_t{0}, "SFT optimizer steps");
+    v.AtLeast("batch_size", batch_size, int64_t{1}, "sequences per step");
+    v.AtLeast("lr", lr, 0.0, "SFT peak learning rate");
+    v.AtLeast("warmup_steps", warmup_steps, int64_t{0});
+    v.AtLeast("eval_every", eval_every, int64_t{0},
+              "validation every N steps; the best weights are kept");
+  }
+};
+
+struct EvalConfig {
+  int64_t validation_episodes = 64;
+  int64_t test_episodes = 200;
+
+  template <class V>
+  void Visit(V& v) {
+    v.AtLeast("validation_episodes", validation_episodes, int64_t{1},
+              "greedy episodes per validation");
+    v.AtLeast("test_episodes", test_episodes, int64_t{1},
+              "greedy episodes of the final test evaluation");
+  }
+};
+
 struct TrainerConfig {
   std::vector<std::string> stages = {"grpo"};
   int64_t steps = 100;
@@ -131,7 +171,10 @@ struct TrainerConfig {
   double tis_cap = 2.0;
   double entropy_coef = 0.0;
   int64_t checkpoint_every = 0;
+  int64_t keep_checkpoints = 3;
   int64_t eval_every = 0;
+  int64_t trajectory_sample_every = 1;
+  SftConfig sft;
 
   template <class V>
   void Visit(V& v) {
@@ -156,7 +199,11 @@ struct TrainerConfig {
     v.AtLeast("tis_cap", tis_cap, 0.0, "truncated importance weight cap");
     v("entropy_coef", entropy_coef, "entropy bonus coefficient");
     v.AtLeast("checkpoint_every", checkpoint_every, int64_t{0});
+    v.AtLeast("keep_checkpoints", keep_checkpoints, int64_t{1});
     v.AtLeast("eval_every", eval_every, int64_t{0});
+    v.AtLeast("trajectory_sample_every", trajectory_sample_every, int64_t{0},
+              "write every Nth trajectory to trajectories.jsonl, 0 = none");
+    v("sft", sft, "the SFT stage");
   }
 };
 
@@ -187,6 +234,7 @@ struct ClinrlConfig {
   RolloutConfig rollout;
   TrainerConfig trainer;
   DistributedConfig distributed;
+  EvalConfig eval;
 
   template <class V>
   void Visit(V& v) {
@@ -197,6 +245,7 @@ struct ClinrlConfig {
     v("rollout", rollout);
     v("trainer", trainer);
     v("distributed", distributed);
+    v("eval", eval);
   }
 };
 

@@ -1,0 +1,96 @@
+#include "rollout/episode_tokens.h"
+
+#include "core/error.h"
+
+namespace clinrl::rollout {
+
+int64_t EpisodeTokens::policy_tokens() const {
+  int64_t n = 0;
+  for (uint8_t m : loss_mask) n += m;
+  return n;
+}
+
+EpisodeTokenizer::EpisodeTokenizer(const policy::Tokenizer& tokenizer)
+    : tokenizer_(tokenizer),
+      end_of_turn_(tokenizer.EndOfTurnId()),
+      turn_separator_(tokenizer.Encode("\n")) {}
+
+void EpisodeTokenizer::AppendMessages(const std::vector<Turn>& messages,
+                                      EpisodeTokens* tokens) const {
+  std::vector<policy::ChatMessage> chat;
+  chat.reserve(messages.size());
+  for (const Turn& t : messages) chat.push_back({t.role, t.content});
+  const std::vector<int64_t> ids = tokenizer_.Encode(
+      tokenizer_.ApplyChatTemplate(chat, /*add_generation_prompt=*/true));
+  tokens->ids.insert(tokens->ids.end(), ids.begin(), ids.end());
+  tokens->loss_mask.insert(tokens->loss_mask.end(), ids.size(), 0);
+  tokens->logprobs.insert(tokens->logprobs.end(), ids.size(), 0.0f);
+}
+
+void EpisodeTokenizer::AppendPolicyTurn(const std::vector<int64_t>& token_ids,
+                                        const std::vector<float>& logprobs,
+                                        EpisodeTokens* tokens) const {
+  if (token_ids.size() != logprobs.size()) {
+    throw BadRequest(fmt::format(
+        "policy turn: {} token ids but {} log-probs", token_ids.size(),
+        logprobs.size()));
+  }
+  tokens->ids.insert(tokens->ids.end(), token_ids.begin(), token_ids.end());
+  tokens->loss_mask.insert(tokens->loss_mask.end(), token_ids.size(), 1);
+  tokens->logprobs.insert(tokens->logprobs.end(), logprobs.begin(),
+                          logprobs.end());
+  std::vector<int64_t> tail;
+  if (token_ids.empty() || token_ids.back() != end_of_turn_) {
+    tail.push_back(end_of_turn_);
+  }
+  tail.insert(tail.end(), turn_separator_.begin(), turn_separator_.end());
+  tokens->ids.insert(tokens->ids.end(), tail.begin(), tail.end());
+  tokens->loss_mask.insert(tokens->loss_mask.end(), tail.size(), 0);
+  tokens->logprobs.insert(tokens->logprobs.end(), tail.size(), 0.0f);
+}
+
+EpisodeTokens EpisodeTokenizer::FromTrajectory(
+    const Trajectory& trajectory) const {
+  EpisodeTokens tokens;
+  std::vector<Turn> pending;
+  for (size_t i = 0; i < trajectory.turns.size(); ++i) {
+    const Turn& turn = trajectory.turns[i];
+    if (turn.role != kPolicyRole) {
+      pending.push_back(turn);
+      continue;
+    }
+    if (turn.token_ids.empty() && !turn.content.empty()) {
+      throw BadRequest(fmt::format(
+          "trajectory {}: turns[{}] is a policy turn without token_ids; the "
+          "learner trains only on sampled tokens",
+          trajectory.episode_id, i));
+    }
+    AppendMessages(pending, &tokens);
+    pending.clear();
+    AppendPolicyTurn(turn.token_ids, turn.logprobs, &tokens);
+  }
+  // Messages after the last policy turn (the env's final reply) are context
+  // the policy never acted on; they are not part of the training sequence.
+  return tokens;
+}
+
+EpisodeTokens EpisodeTokenizer::FromDemonstration(
+    const Trajectory& trajectory) const {
+  EpisodeTokens tokens;
+  std::vector<Turn> pending;
+  for (const Turn& turn : trajectory.turns) {
+    if (turn.role != kPolicyRole) {
+      pending.push_back(turn);
+      continue;
+    }
+    AppendMessages(pending, &tokens);
+    pending.clear();
+    std::vector<int64_t> ids = tokenizer_.Encode(turn.content);
+    // The end-of-turn token is part of what the policy must learn to emit.
+    ids.push_back(end_of_turn_);
+    AppendPolicyTurn(ids, std::vector<float>(ids.size(), 0.0f), &tokens);
+  }
+  return tokens;
+}
+
+}  // namespace clinrl::rollout

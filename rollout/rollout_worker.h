@@ -1,0 +1,82 @@
+// The rollout worker: plays G episodes for each task of a batch (GRPO
+// groups), all advanced together. Each round, every episode awaiting the
+// policy gets its next turn from one batched generation call; the actions go
+// to the env server asynchronously and the replies are collected as they
+// complete; finished episodes leave the batch. Policy turns keep their exact
+// sampled token ids and log-probs.
+//
+// Rounds are synchronous (generation waits for the round's env replies), so
+// the batch composition, and with it every sampled token, depends only on
+// the seed: a resumed run replays the same episodes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/trajectory.h"
+#include "envs/env_client.h"
+#include "policy/sampler.h"
+#include "policy/tokenizer.h"
+#include "policy/transformer.h"
+#include "rollout/episode_tokens.h"
+
+namespace clinrl::rollout {
+
+struct TaskRef {
+  std::string env;
+  std::string split = "train";
+  int64_t task_index = 0;
+  nlohmann::json options = nlohmann::json::object();  // reset options
+};
+
+struct RolloutOptions {
+  int64_t group_size = 8;
+  int64_t max_turns = 12;  // policy turns per episode
+  int64_t max_tokens_per_turn = 64;
+  int64_t max_tokens_per_episode = 1024;  // whole sequence, prompt included
+  double temperature = 1.0;
+  double top_p = 1.0;
+  int64_t top_k = 0;
+  uint64_t seed = 0;
+  int64_t reply_timeout_ms = 60000;
+};
+
+struct RolloutEpisode {
+  Trajectory trajectory;
+  EpisodeTokens tokens;  // the training sequence, equal to FromTrajectory
+};
+
+struct RolloutStats {
+  double seconds = 0;
+  double generate_seconds = 0;
+  double env_seconds = 0;
+  int64_t generated_tokens = 0;
+  int64_t rounds = 0;
+  int64_t episodes = 0;
+};
+
+class RolloutWorker {
+ public:
+  RolloutWorker(policy::Transformer model, const policy::Tokenizer& tokenizer,
+                envs::EnvClient& client, RolloutOptions options);
+
+  // Plays group_size episodes of each task. `batch_seed` makes the sampling
+  // of this batch reproducible (e.g. derived from the run seed and step).
+  // Group ids are "<batch_seed>-<task position>".
+  std::vector<RolloutEpisode> Run(const std::vector<TaskRef>& tasks,
+                                  uint64_t batch_seed, int64_t policy_version,
+                                  RolloutStats* stats = nullptr);
+
+  const RolloutOptions& options() const { return options_; }
+  void set_options(const RolloutOptions& options) { options_ = options; }
+
+ private:
+  policy::Transformer model_;
+  const policy::Tokenizer& tokenizer_;
+  EpisodeTokenizer episode_tokenizer_;
+  envs::EnvClient& client_;
+  RolloutOptions options_;
+};
+
+}  // namespace clinrl::rollout

@@ -1,0 +1,117 @@
+#include "rollout/rollout_worker.h"
+
+#include <gtest/gtest.h>
+
+#include "envs/env_pool.h"
+#include "policy/transformer.h"
+
+namespace clinrl::rollout {
+namespace {
+
+policy::Transformer TinyModel(const policy::Tokenizer& tok) {
+  policy::ModelConfig c;
+  c.hidden_size = 32;
+  c.intermediate_size = 64;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.vocab_size = tok.size();
+  c.max_position_embeddings = 2048;
+  policy::Transformer model{policy::TransformerOptions(c)};
+  model->ResetParameters(3);
+  model->eval();
+  return model;
+}
+
+class RolloutWorkerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    envs::EnvPoolOptions o;
+    o.service.envs = {"echo"};
+    o.service.env_options["echo"] = {{"max_turns", 3}};
+    o.workers = 2;
+    pool_ = std::make_unique<envs::EnvPool>(o);
+    tokenizer_ = policy::LoadTokenizer("byte");
+    model_ = TinyModel(*tokenizer_);
+  }
+
+  std::vector<RolloutEpisode> Play(uint64_t seed, RolloutStats* stats = nullptr) {
+    RolloutOptions ro;
+    ro.group_size = 3;
+    ro.max_turns = 5;
+    ro.max_tokens_per_turn = 6;
+    ro.max_tokens_per_episode = 400;
+    RolloutWorker worker(model_, *tokenizer_, pool_->client(), ro);
+    return worker.Run({{"echo", "train", 4, {}}, {"echo", "train", 9, {}}}, seed,
+                      /*policy_version=*/7, stats);
+  }
+
+  std::unique_ptr<envs::EnvPool> pool_;
+  std::unique_ptr<policy::Tokenizer> tokenizer_;
+  policy::Transformer model_{nullptr};
+};
+
+TEST_F(RolloutWorkerTest, PlaysGroupsAndKeepsSampledTokens) {
+  RolloutStats stats;
+  const auto episodes = Play(11, &stats);
+  ASSERT_EQ(episodes.size(), 6u);
+  EXPECT_EQ(stats.episodes, 6);
+  EXPECT_GT(stats.generated_tokens, 0);
+  const EpisodeTokenizer et(*tokenizer_);
+  for (size_t i = 0; i < episodes.size(); ++i) {
+    const Trajectory& t = episodes[i].trajectory;
+    SCOPED_TRACE(t.episode_id);
+    EXPECT_EQ(t.group_id, i < 3 ? "11-0" : "11-1");
+    EXPECT_EQ(t.task_index, i < 3 ? 4 : 9);
+    EXPECT_EQ(t.policy_version, 7);
+    int policy_turns = 0;
+    for (const Turn& turn : t.turns) {
+      if (turn.role != kPolicyRole) continue;
+      ++policy_turns;
+      EXPECT_FALSE(turn.token_ids.empty());
+      EXPECT_EQ(turn.token_ids.size(), turn.logprobs.size());
+      EXPECT_LE(turn.token_ids.size(), 6u);
+    }
+    // Echo truncates after 3 turns unless the random policy hit the word.
+    EXPECT_GE(policy_turns, 1);
+    EXPECT_LE(policy_turns, 3);
+    EXPECT_EQ(t.step_rewards.size(), static_cast<size_t>(policy_turns));
+    // The live token sequence is exactly what the learner rebuilds.
+    const EpisodeTokens rebuilt = et.FromTrajectory(t);
+    EXPECT_EQ(rebuilt.ids, episodes[i].tokens.ids);
+    EXPECT_EQ(rebuilt.loss_mask, episodes[i].tokens.loss_mask);
+    EXPECT_EQ(rebuilt.logprobs, episodes[i].tokens.logprobs);
+  }
+}
+
+TEST_F(RolloutWorkerTest, SameSeedSameEpisodesOtherSeedOthers) {
+  const auto a = Play(5);
+  const auto b = Play(5);
+  const auto c = Play(6);
+  ASSERT_EQ(a.size(), b.size());
+  bool any_different = false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].tokens.ids, b[i].tokens.ids);
+    EXPECT_EQ(a[i].tokens.logprobs, b[i].tokens.logprobs);
+    any_different |= a[i].tokens.ids != c[i].tokens.ids;
+  }
+  EXPECT_TRUE(any_different);
+}
+
+TEST_F(RolloutWorkerTest, SamplingLogProbsMatchTheLearnersForwardPass) {
+  const auto episodes = Play(21);
+  for (const auto& e : episodes) {
+    const auto& ids = e.tokens.ids;
+    const torch::Tensor input = torch::tensor(ids).unsqueeze(0);
+    torch::NoGradGuard no_grad;
+    const torch::Tensor logp = policy::SequenceLogProbs(model_, input)[0];
+    for (size_t t = 1; t < ids.size(); ++t) {
+      if (!e.tokens.loss_mask[t]) continue;
+      EXPECT_NEAR(logp[t - 1].item<float>(), e.tokens.logprobs[t], 1e-4)
+          << e.trajectory.episode_id << " position " << t;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace clinrl::rollout

@@ -1,0 +1,67 @@
+#include "trainer/episode_summary.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace clinrl::trainer {
+
+std::map<std::string, double> SummarizeEpisodes(
+    const std::vector<const Trajectory*>& episodes) {
+  std::map<std::string, double> out;
+  const double n = static_cast<double>(episodes.size());
+  out["episodes"] = n;
+  if (episodes.empty()) return out;
+  double sum = 0, sum_sq = 0, correct = 0, correct_n = 0, cost = 0;
+  double turns = 0, tokens = 0, max_tokens = 0, invalid = 0, flagged = 0;
+  std::map<std::string, double> component_sums;
+  std::map<std::string, double> terminations;
+  for (const Trajectory* t : episodes) {
+    sum += t->reward.total;
+    sum_sq += t->reward.total * t->reward.total;
+    for (const auto& [name, c] : t->reward.components) {
+      component_sums[name] += c.score;
+      if (c.details.is_object() && c.details.contains("error")) flagged += 1;
+    }
+    const nlohmann::json& info = t->info;
+    if (info.is_object() && info.contains("metrics") && info["metrics"].is_object()) {
+      const nlohmann::json& m = info["metrics"];
+      if (m.contains("correct") && m["correct"].is_number()) {
+        correct += m["correct"].get<double>();
+        correct_n += 1;
+      }
+      if (m.contains("cost") && m["cost"].is_number()) cost += m["cost"].get<double>();
+    }
+    double policy_turns = 0, episode_tokens = 0;
+    for (const Turn& turn : t->turns) {
+      if (turn.role == "assistant") {
+        policy_turns += 1;
+        episode_tokens += static_cast<double>(turn.token_ids.size());
+      }
+    }
+    turns += policy_turns;
+    tokens += episode_tokens;
+    max_tokens = std::max(max_tokens, episode_tokens);
+    if (info.is_object() && info.contains("invalid_actions") &&
+        info["invalid_actions"].is_number() && policy_turns > 0) {
+      invalid += info["invalid_actions"].get<double>() / policy_turns;
+    }
+    terminations[TerminationName(t->termination)] += 1;
+  }
+  const double mean = sum / n;
+  out["reward/mean"] = mean;
+  out["reward/std"] = std::sqrt(std::max(0.0, sum_sq / n - mean * mean));
+  for (const auto& [name, s] : component_sums) out["reward/" + name] = s / n;
+  if (correct_n > 0) out["accuracy"] = correct / correct_n;
+  out["cost/mean"] = cost / n;
+  out["turns/mean"] = turns / n;
+  out["length/mean"] = tokens / n;
+  out["length/max"] = max_tokens;
+  out["invalid_action_rate"] = invalid / n;
+  out["flagged"] = flagged;
+  for (const auto& [name, count] : terminations) {
+    out["termination/" + name] = count / n;
+  }
+  return out;
+}
+
+}  // namespace clinrl::trainer

@@ -1,0 +1,22 @@
+// Summary statistics of a batch of finished, scored episodes: what the
+// console line, metrics.jsonl and the evaluation tables show.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/trajectory.h"
+
+namespace clinrl::trainer {
+
+// Keys: episodes, reward/mean, reward/std, reward/<component> (component
+// means), accuracy (mean info.metrics.correct, when the env reports it),
+// cost/mean (info.metrics.cost), turns/mean (policy turns), length/mean
+// (sampled tokens per episode), length/max, invalid_action_rate (invalid
+// actions per policy turn), termination/<name> (fractions), flagged (reward
+// components that failed).
+std::map<std::string, double> SummarizeEpisodes(
+    const std::vector<const Trajectory*>& episodes);
+
+}  // namespace clinrl::trainer

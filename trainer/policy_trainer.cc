@@ -1,0 +1,263 @@
+#include "trainer/policy_trainer.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "core/error.h"
+
+namespace clinrl::trainer {
+
+namespace {
+double Seconds() {
+  return std::chrono::duration<double>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Accumulates token-weighted means of loss statistics over micro-batches.
+struct WeightedMeans {
+  std::map<std::string, double> sum;
+  double weight = 0.0;
+  void Add(const std::map<std::string, double>& values, double w) {
+    for (const auto& [k, v] : values) sum[k] += v * w;
+    weight += w;
+  }
+  void Into(std::map<std::string, double>* out) const {
+    for (const auto& [k, v] : sum) (*out)[k] = weight > 0 ? v / weight : 0.0;
+  }
+};
+}  // namespace
+
+PolicyTrainer::PolicyTrainer(policy::Transformer model,
+                             PolicyTrainerOptions options,
+                             policy::Transformer reference)
+    : model_(std::move(model)),
+      reference_(std::move(reference)),
+      options_(options) {
+  CLINRL_CHECK(options_.micro_batch >= 1, "micro_batch must be >= 1, got {}",
+               options_.micro_batch);
+  std::vector<std::pair<std::string, torch::Tensor>> params;
+  for (const auto& item : model_->named_parameters()) {
+    if (item.value().requires_grad()) params.emplace_back(item.key(), item.value());
+  }
+  optimizer_ = std::make_unique<AdamW>(std::move(params), options_.adamw);
+  if (reference_) {
+    reference_->eval();
+    for (auto& p : reference_->parameters()) p.set_requires_grad(false);
+  }
+}
+
+std::vector<torch::Tensor> PolicyTrainer::Parameters() const {
+  std::vector<torch::Tensor> out;
+  for (const auto& p : model_->parameters()) {
+    if (p.requires_grad()) out.push_back(p);
+  }
+  return out;
+}
+
+std::vector<PolicyTrainer::MicroBatch> PolicyTrainer::Split(
+    const std::vector<TrainSequence>& batch) const {
+  std::vector<MicroBatch> out;
+  for (size_t start = 0; start < batch.size();
+       start += static_cast<size_t>(options_.micro_batch)) {
+    const size_t end =
+        std::min(batch.size(), start + static_cast<size_t>(options_.micro_batch));
+    const int64_t b = static_cast<int64_t>(end - start);
+    int64_t length = 2;
+    for (size_t i = start; i < end; ++i) {
+      const TrainSequence& s = batch[i];
+      if (s.loss_mask.size() != s.ids.size() ||
+          s.rollout_logprobs.size() != s.ids.size()) {
+        throw BadRequest(fmt::format(
+            "training sequence {}: {} ids, {} mask values, {} log-probs "
+            "(expected one each per position)",
+            i, s.ids.size(), s.loss_mask.size(), s.rollout_logprobs.size()));
+      }
+      length = std::max<int64_t>(length, static_cast<int64_t>(s.ids.size()));
+    }
+    MicroBatch mb;
+    mb.ids = torch::full({b, length}, options_.pad_id, torch::kLong);
+    mb.attention = torch::zeros({b, length}, torch::kLong);
+    torch::Tensor mask = torch::zeros({b, length}, torch::kFloat32);
+    torch::Tensor rollout = torch::zeros({b, length}, torch::kFloat32);
+    mb.advantages = torch::zeros({b}, torch::kFloat32);
+    auto ids_a = mb.ids.accessor<int64_t, 2>();
+    auto att_a = mb.attention.accessor<int64_t, 2>();
+    auto mask_a = mask.accessor<float, 2>();
+    auto roll_a = rollout.accessor<float, 2>();
+    for (int64_t r = 0; r < b; ++r) {
+      const TrainSequence& s = batch[start + static_cast<size_t>(r)];
+      for (size_t t = 0; t < s.ids.size(); ++t) {
+        ids_a[r][t] = s.ids[t];
+        att_a[r][t] = 1;
+        mask_a[r][t] = s.loss_mask[t] ? 1.0f : 0.0f;
+        roll_a[r][t] = s.rollout_logprobs[t];
+      }
+      mb.advantages[r] = s.advantage;
+      mb.tokens += static_cast<int64_t>(s.ids.size());
+    }
+    // Position t of the model's output predicts token t + 1.
+    mb.mask = mask.slice(1, 1).contiguous();
+    mb.rollout = rollout.slice(1, 1).contiguous();
+    out.push_back(std::move(mb));
+  }
+  return out;
+}
+
+torch::Tensor PolicyTrainer::TargetLogProbs(policy::Transformer& model,
+                                            const MicroBatch& mb,
+                                            torch::Tensor* entropy) {
+  torch::Tensor logits = model->forward(mb.ids, {}, mb.attention).slice(1, 0, -1);
+  if (options_.temperature > 0 && options_.temperature != 1.0) {
+    logits = logits / options_.temperature;
+  }
+  const torch::Tensor targets = mb.ids.slice(1, 1);
+  if (entropy) {
+    const torch::Tensor log_p = torch::log_softmax(logits.to(torch::kFloat32), -1);
+    *entropy = -(log_p.exp() * log_p).sum(-1);
+    return log_p.gather(-1, targets.unsqueeze(-1)).squeeze(-1);
+  }
+  return policy::GatherLogProbs(logits, targets);
+}
+
+double PolicyTrainer::ApplyGradients() {
+  const std::vector<torch::Tensor> params = Parameters();
+  if (reduce_) reduce_(params);
+  const double norm = ClipGradNorm(params, options_.grad_clip);
+  optimizer_->Step(options_.schedule.At(optimizer_->step()));
+  optimizer_->ZeroGrad();
+  return norm;
+}
+
+std::map<std::string, double> PolicyTrainer::GrpoStep(
+    const std::vector<TrainSequence>& batch, int64_t policy_version) {
+  std::map<std::string, double> metrics;
+  if (batch.empty()) return metrics;
+  const double start = Seconds();
+  std::vector<MicroBatch> micro = Split(batch);
+  double policy_tokens = 0;
+  for (const auto& mb : micro) policy_tokens += mb.mask.sum().item<double>();
+  const double global_count =
+      options_.loss.aggregation == LossAggregation::kTokenMean
+          ? std::max(1.0, policy_tokens)
+          : static_cast<double>(batch.size());
+
+  bool stale = false;
+  for (const auto& s : batch) stale |= s.policy_version < policy_version;
+  const bool recompute = options_.recompute_old_logprobs ||
+                         options_.epochs_per_batch > 1 || stale;
+  std::vector<torch::Tensor> old(micro.size());
+  std::vector<torch::Tensor> ref(micro.size());
+  {
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < micro.size(); ++i) {
+      old[i] = recompute ? TargetLogProbs(model_, micro[i], nullptr)
+                         : micro[i].rollout;
+      if (reference_ && options_.loss.kl_coef > 0) {
+        ref[i] = TargetLogProbs(reference_, micro[i], nullptr);
+      }
+    }
+  }
+
+  WeightedMeans means;
+  double grad_norm = 0, loss_sum = 0, pg_sum = 0;
+  int64_t forward_tokens = 0;
+  model_->train();
+  for (int64_t epoch = 0; epoch < options_.epochs_per_batch; ++epoch) {
+    for (size_t i = 0; i < micro.size(); ++i) {
+      const MicroBatch& mb = micro[i];
+      GrpoLossInputs in;
+      const bool want_entropy =
+          options_.compute_entropy || options_.loss.entropy_coef != 0;
+      torch::Tensor entropy;
+      in.logprobs = TargetLogProbs(model_, mb, want_entropy ? &entropy : nullptr);
+      in.old_logprobs = old[i];
+      in.advantages = mb.advantages;
+      in.mask = mb.mask;
+      in.ref_logprobs = ref[i];
+      // Importance weights only matter when the denominator is not the
+      // sampling policy itself.
+      if (recompute) in.rollout_logprobs = mb.rollout;
+      in.entropy = entropy;
+      in.global_count = global_count;
+      const GrpoLossOutput out = GrpoLoss(in, options_.loss);
+      out.loss.backward();
+      loss_sum += out.loss.item<double>();
+      forward_tokens += mb.tokens;
+      if (epoch == options_.epochs_per_batch - 1) {
+        pg_sum += out.pg_loss;  // already normalised by the global count
+        means.Add({{"kl", out.kl},
+                   {"entropy", out.entropy},
+                   {"clip_frac/low", out.clip_frac_low},
+                   {"clip_frac/high", out.clip_frac_high},
+                   {"ratio/mean", out.ratio_mean},
+                   {"tis/weight_mean", out.tis_weight_mean},
+                   {"tis/clip_frac", out.tis_clip_frac}},
+                  mb.mask.sum().item<double>());
+      }
+    }
+    grad_norm = ApplyGradients();
+  }
+  means.Into(&metrics);
+  const double elapsed = Seconds() - start;
+  metrics["loss"] = loss_sum / static_cast<double>(options_.epochs_per_batch);
+  metrics["pg_loss"] = pg_sum;
+  metrics["grad_norm"] = grad_norm;
+  metrics["lr"] = options_.schedule.At(optimizer_->step() - 1);
+  metrics["train/policy_tokens"] = policy_tokens;
+  metrics["train/recomputed_old_logprobs"] = recompute ? 1.0 : 0.0;
+  metrics["throughput/train_tokens_per_s"] =
+      elapsed > 0 ? static_cast<double>(forward_tokens) / elapsed : 0.0;
+  metrics["time/learn_s"] = elapsed;
+  return metrics;
+}
+
+std::map<std::string, double> PolicyTrainer::SftStep(
+    const std::vector<TrainSequence>& batch) {
+  std::map<std::string, double> metrics;
+  if (batch.empty()) return metrics;
+  const double start = Seconds();
+  std::vector<MicroBatch> micro = Split(batch);
+  double tokens = 0;
+  for (const auto& mb : micro) tokens += mb.mask.sum().item<double>();
+  tokens = std::max(tokens, 1.0);
+  model_->train();
+  double loss_sum = 0;
+  int64_t forward_tokens = 0;
+  for (const MicroBatch& mb : micro) {
+    const torch::Tensor logp = TargetLogProbs(model_, mb, nullptr);
+    const torch::Tensor loss = -(logp * mb.mask).sum() / tokens;
+    loss.backward();
+    loss_sum += loss.item<double>();
+    forward_tokens += mb.tokens;
+  }
+  metrics["grad_norm"] = ApplyGradients();
+  metrics["loss"] = loss_sum;
+  metrics["lr"] = options_.schedule.At(optimizer_->step() - 1);
+  const double elapsed = Seconds() - start;
+  metrics["throughput/train_tokens_per_s"] =
+      elapsed > 0 ? static_cast<double>(forward_tokens) / elapsed : 0.0;
+  return metrics;
+}
+
+std::map<std::string, double> PolicyTrainer::SftEvaluate(
+    const std::vector<TrainSequence>& batch) {
+  torch::NoGradGuard no_grad;
+  model_->eval();
+  double nll = 0, correct = 0, tokens = 0;
+  for (const MicroBatch& mb : Split(batch)) {
+    const torch::Tensor logits =
+        model_->forward(mb.ids, {}, mb.attention).slice(1, 0, -1);
+    const torch::Tensor targets = mb.ids.slice(1, 1);
+    nll -= (policy::GatherLogProbs(logits, targets) * mb.mask).sum().item<double>();
+    correct += ((logits.argmax(-1) == targets).to(torch::kFloat32) * mb.mask)
+                   .sum()
+                   .item<double>();
+    tokens += mb.mask.sum().item<double>();
+  }
+  model_->train();
+  tokens = std::max(tokens, 1.0);
+  return {{"nll", nll / tokens}, {"token_accuracy", correct / tokens}};
+}
+
+}  // namespace clinrl::trainer

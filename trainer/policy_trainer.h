@@ -1,0 +1,104 @@
+// Optimisation of the policy on a batch of token sequences: GRPO updates
+// (grpo_loss.h) and SFT updates share micro-batching with gradient
+// accumulation, gradient clipping, AdamW and the LR schedule. The batch's
+// loss is normalised over the whole batch (not per micro-batch), so the
+// gradient does not depend on the micro-batch size.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "policy/transformer.h"
+#include "trainer/adamw.h"
+#include "trainer/grpo_loss.h"
+#include "trainer/lr_schedule.h"
+
+namespace clinrl::trainer {
+
+// One training sequence: the token ids of an episode, which positions are
+// trained (policy tokens), and the sampling-time log-probs of those tokens.
+struct TrainSequence {
+  std::vector<int64_t> ids;
+  std::vector<uint8_t> loss_mask;       // per position: 1 = trained token
+  std::vector<float> rollout_logprobs;  // per position; 0 where masked
+  double advantage = 0.0;               // GRPO: the sequence's advantage
+  int64_t policy_version = 0;           // the weights that sampled it
+};
+
+struct PolicyTrainerOptions {
+  int64_t micro_batch = 8;       // sequences per forward/backward
+  int64_t epochs_per_batch = 1;  // optimizer steps per GRPO batch
+  double grad_clip = 1.0;        // global norm; 0 = off
+  LrSchedule schedule;
+  AdamWOptions adamw;
+  GrpoLossOptions loss;
+  // Recompute the ratio's denominator with the current weights before the
+  // update (as verl does). Needed for several epochs per batch or stale
+  // samples; when off, the sampling-time log-probs are the denominator.
+  bool recompute_old_logprobs = false;
+  // The sampling temperature: log-probs are of softmax(logits / T), as at
+  // sampling time (0 or 1: plain softmax).
+  double temperature = 1.0;
+  bool compute_entropy = true;  // entropy metric (and bonus, when its coef != 0)
+  int64_t pad_id = 0;
+};
+
+// Sums gradients across data-parallel ranks (identity on one rank).
+using GradientReducer = std::function<void(const std::vector<torch::Tensor>&)>;
+
+class PolicyTrainer {
+ public:
+  // `reference` is the frozen model for the KL term (may be empty when
+  // loss.kl_coef == 0).
+  PolicyTrainer(policy::Transformer model, PolicyTrainerOptions options,
+                policy::Transformer reference = nullptr);
+
+  // One GRPO batch: epochs_per_batch optimizer steps. Returns metrics
+  // (loss, pg_loss, kl, entropy, clip_frac/low, clip_frac/high, grad_norm,
+  // lr, tokens, throughput/train_tokens_per_s, ...).
+  std::map<std::string, double> GrpoStep(const std::vector<TrainSequence>& batch,
+                                         int64_t policy_version);
+  // One SFT step: token-mean negative log-likelihood of the trained tokens.
+  std::map<std::string, double> SftStep(const std::vector<TrainSequence>& batch);
+  // Mean NLL and token accuracy of the trained tokens, without updating.
+  std::map<std::string, double> SftEvaluate(
+      const std::vector<TrainSequence>& batch);
+
+  void set_gradient_reducer(GradientReducer reducer) {
+    reduce_ = std::move(reducer);
+  }
+  AdamW& optimizer() { return *optimizer_; }
+  int64_t optimizer_step() const { return optimizer_->step(); }
+  policy::Transformer& model() { return model_; }
+  const PolicyTrainerOptions& options() const { return options_; }
+
+ private:
+  struct MicroBatch {
+    torch::Tensor ids;        // [b, L] int64
+    torch::Tensor attention;  // [b, L] int64, 1 = real token
+    torch::Tensor mask;       // [b, L-1] float, trained targets
+    torch::Tensor rollout;    // [b, L-1] float
+    torch::Tensor advantages; // [b]
+    int64_t tokens = 0;       // real tokens (forward cost)
+  };
+  std::vector<MicroBatch> Split(const std::vector<TrainSequence>& batch) const;
+  // Log-probs of the targets [b, L-1]; entropy [b, L-1] when asked.
+  torch::Tensor TargetLogProbs(policy::Transformer& model, const MicroBatch& mb,
+                               torch::Tensor* entropy);
+  double ApplyGradients();  // reduce, clip, AdamW step; returns grad norm
+  std::vector<torch::Tensor> Parameters() const;
+
+  policy::Transformer model_;
+  policy::Transformer reference_;
+  PolicyTrainerOptions options_;
+  std::unique_ptr<AdamW> optimizer_;
+  GradientReducer reduce_;
+};
+
+}  // namespace clinrl::trainer

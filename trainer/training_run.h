@@ -1,0 +1,58 @@
+// `clinrl train CONFIG`: the stages of a run (SFT on demonstrations, then
+// GRPO) in one process, with evaluation on the validation split during
+// training and on the test split at the end (greedy decoding), checkpoints
+// every N steps, exact resume, metrics.jsonl, trajectories.jsonl and
+// TensorBoard events in the run directory.
+//
+// Every random choice is derived from (run.seed, stage, step), never from a
+// generator that advances across steps, so a run resumed from a checkpoint
+// replays exactly the steps the uninterrupted run would have taken.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/clinrl_config.h"
+#include "core/run_dir.h"
+#include "core/trajectory.h"
+
+namespace clinrl::trainer {
+
+struct EvalResult {
+  std::string label;  // "random", "sft", "grpo", "oracle", ...
+  std::string split;
+  std::map<std::string, double> metrics;  // SummarizeEpisodes keys
+};
+
+struct TrainingRunOptions {
+  bool resume = false;       // continue from the latest checkpoint
+  int64_t stop_after = -1;   // stop (as if killed) after this many global steps
+  bool final_eval = true;    // test-split evaluation and the summary table
+  bool baselines = true;     // scripted random/oracle rows in the table
+};
+
+class TrainingRun {
+ public:
+  TrainingRun(ClinrlConfig config, TrainingRunOptions options);
+  ~TrainingRun();
+
+  // Runs the remaining stages; returns the evaluation table rows.
+  std::vector<EvalResult> Run();
+
+  // Greedy evaluation of the current policy on `episodes` tasks of `split`.
+  EvalResult Evaluate(const std::string& label, const std::string& split,
+                      int64_t episodes);
+
+  const RunDir& run_dir() const;
+  // The table printed at the end of a run.
+  static std::string FormatTable(const std::vector<EvalResult>& rows);
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
+};
+
+}  // namespace clinrl::trainer
