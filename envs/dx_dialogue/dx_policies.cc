@@ -85,8 +85,8 @@ void OraclePolicy::Observe(const json& info) {
       throw BadRequest(fmt::format(
           "info.case.chief_complaint: unknown finding \"{}\"", complaint));
     }
-    posterior_.Start(static_cast<int>(c.Int("age")), c.String("sex") == "male",
-                     cc);
+    posterior_male_ = c.String("sex") == "male";
+    posterior_.Start(static_cast<int>(c.Int("age")), posterior_male_, cc);
     seen_present_[cc] = true;
     done_.insert("ASK: " + complaint);
     started_ = true;
@@ -163,6 +163,38 @@ std::string OraclePolicy::RandomInformationAction() {
   return "TEST: " + kb_->tests[Below(rng_, kb_->tests.size())].name;
 }
 
+std::string OraclePolicy::SafetyCheck() {
+  // Before sending a patient home or to clinic, rule out the red flags the
+  // belief still allows: vital signs first, then the likeliest red-flag
+  // symptom not yet asked.
+  std::string action;
+  if (!done_.count("EXAM: vitals")) {
+    action = "EXAM: vitals";
+  } else {
+    const auto p = posterior_.Probabilities();
+    double best = 0.15;
+    for (const RedFlagRule& rule : kb_->red_flags) {
+      for (const auto* list : {&rule.all_findings, &rule.any_findings}) {
+        for (int f : *list) {
+          const std::string ask = "ASK: " + kb_->findings[f].name;
+          if (!kb_->findings[f].askable() || done_.count(ask)) continue;
+          double chance = 0.0;
+          for (size_t c = 0; c < p.size(); ++c) {
+            chance += p[c] * kb_->FindingProbability(static_cast<int>(c), f,
+                                                     posterior_male_);
+          }
+          if (chance > best) {
+            best = chance;
+            action = ask;
+          }
+        }
+      }
+    }
+  }
+  if (!action.empty()) done_.insert(action);
+  return action;
+}
+
 std::string OraclePolicy::ChooseDisposition() const {
   if (!FiredRedFlags(*kb_, seen_present_, seen_results_).empty()) {
     return "emergency";
@@ -193,6 +225,10 @@ std::string OraclePolicy::Act(const Observation& transcript, const json& info) {
     } else {
       action = InformationAction();
     }
+  }
+  if (action.empty() && !disposition_given_ && left > 2 && !stopping_ &&
+      ChooseDisposition() != "emergency") {
+    action = SafetyCheck();
   }
   if (action.empty() && !disposition_given_ && left >= 2) {
     disposition_given_ = true;

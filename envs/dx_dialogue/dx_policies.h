@@ -47,6 +47,7 @@ class OraclePolicy : public ScriptedPolicy {
   std::string InformationAction();
   std::string RandomInformationAction();
   std::string ChooseDisposition() const;
+  std::string SafetyCheck();
 
   OraclePolicyOptions options_;
   std::shared_ptr<const KnowledgeBase> kb_;
@@ -54,8 +55,9 @@ class OraclePolicy : public ScriptedPolicy {
   std::mt19937_64 rng_;
   bool started_ = false;
   bool disposition_given_ = false;
-  bool stopping_ = false;       // an epsilon step chose to diagnose early
-  std::set<std::string> done_;  // actions already taken
+  bool stopping_ = false;
+  bool posterior_male_ = false;  // an epsilon step chose to diagnose early
+  std::set<std::string> done_;   // actions already taken
   std::vector<bool> seen_present_;
   std::vector<int> seen_results_;
 };

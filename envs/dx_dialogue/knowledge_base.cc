@@ -180,6 +180,15 @@ void ParseInto(KnowledgeBase& kb, const json& j) {
     }
   }
 
+  // A red-flag finding never leaks into a condition that does not list it:
+  // a sprained back does not come with stroke signs by chance, so a red
+  // flag always belongs to the case's condition.
+  std::vector<bool> red_flag_finding(kb.findings.size(), false);
+  for (const RedFlagRule& r : kb.red_flags) {
+    for (int f : r.all_findings) red_flag_finding[f] = true;
+    for (int f : r.any_findings) red_flag_finding[f] = true;
+  }
+
   const json& conditions = root.Array("conditions");
   for (size_t i = 0; i < conditions.size(); ++i) {
     const wire::Fields f(conditions[i], fmt::format("conditions[{}]", i));
@@ -217,7 +226,7 @@ void ParseInto(KnowledgeBase& kb, const json& j) {
     c.finding_p.resize(kb.findings.size());
     c.finding_listed.assign(kb.findings.size(), false);
     for (size_t k = 0; k < kb.findings.size(); ++k) {
-      c.finding_p[k] = leak[kb.findings[k].kind];
+      c.finding_p[k] = red_flag_finding[k] ? 0.0 : leak[kb.findings[k].kind];
     }
     for (const auto& [name, p] : f.Object("findings").items()) {
       const std::string path = fmt::format("{}.findings.{}", f.path(), name);

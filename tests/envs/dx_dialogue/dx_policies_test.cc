@@ -102,7 +102,7 @@ TEST(DxPoliciesTest, NoisyOracleIsWorseButStillUseful) {
 TEST(DxPoliciesTest, DiagnosingWithoutAskingIsMuchWorse) {
   const Summary oracle = Evaluate("oracle", json::object(), 120);
   const Summary blind = Evaluate("oracle", {{"confidence", 0.01}}, 120);
-  EXPECT_EQ(blind.turns, 2.0);  // disposition, diagnosis
+  EXPECT_LT(blind.turns, 3.0);  // vital signs at most, then wrap up
   EXPECT_LT(blind.accuracy, oracle.accuracy - 0.3);
 }
 
