@@ -173,7 +173,7 @@ std::string EhrFhirEnv::ApiBase() const {
 
 void EhrFhirEnv::DropSandbox() {
   if (options_.base_url.empty() && !writes_.empty()) {
-    const_cast<FhirService&>(record_->Service()).store()->DropSession(session_);
+    record_->Service().store()->DropSession(session_);
   }
   writes_ = json::array();
 }

@@ -283,6 +283,7 @@ FhirResponse FhirService::Create(const std::string& type,
   }
   // Server-assigned ids: a session's writes are numbered within the session
   // so the same episode replays to the same ids.
+  std::lock_guard<std::mutex> lock(create_mu_);
   const int64_t n = store_->SessionRowCount(r.session) + 1;
   const std::string id = r.session.empty()
                              ? fmt::format("c{}", store_->ResourceCount() + 1)

@@ -51,6 +51,9 @@ class FhirService {
 
   FhirStore* store_;
   std::string base_url_;
+  // Id assignment reads the row count and then inserts: two creates in the
+  // same session must not interleave there.
+  mutable std::mutex create_mu_;
 };
 
 // {"resourceType": "OperationOutcome", "issue": [{severity, code,

@@ -98,5 +98,28 @@ TEST(SandboxTest, ConcurrentSessionsStayIsolated) {
   EXPECT_EQ(Total(service, "", "_count=1"), 0);
 }
 
+TEST(SandboxTest, ConcurrentCreatesInOneSessionGetDistinctIds) {
+  FhirStore store;
+  store.BulkLoad(testing::HandBuiltRecord());
+  FhirService service(&store, "http://test/fhir/");
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 10; ++i) {
+        for (const char* session : {"", "shared-by-threads"}) {
+          const auto r = service.Handle(
+              {"POST", "ServiceRequest", {}, Order("P1", "X").dump(), session});
+          if (r.status != 201) ++failures;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(Total(service, "shared-by-threads", "code=X&_count=1"), 80);
+  EXPECT_EQ(Total(service, "", "code=X&_count=1"), 40);
+}
+
 }  // namespace
 }  // namespace clinrl::envs::ehr
