@@ -314,6 +314,15 @@ std::vector<EvalResult> TrainingRun::Run() {
             }
             policy::SaveSafetensors(dir + "/optimizer.safetensors", moments);
           }
+          if (s.reference) {
+            // The KL anchor is the policy as the GRPO stage found it; a
+            // resumed run must not re-anchor to the weights it resumes.
+            std::vector<std::pair<std::string, at::Tensor>> ref;
+            for (const auto& p : s.reference->named_parameters()) {
+              ref.emplace_back(p.key(), p.value());
+            }
+            policy::SaveSafetensors(dir + "/reference.safetensors", ref);
+          }
           if (!s.best_sft_weights.empty()) {
             std::vector<std::pair<std::string, at::Tensor>> best(
                 s.best_sft_weights.begin(), s.best_sft_weights.end());
@@ -453,12 +462,20 @@ std::vector<EvalResult> TrainingRun::Run() {
       po.loss.entropy_coef = tc.entropy_coef;
       po.temperature = s.config.rollout.temperature;
       if (tc.kl_coef > 0 && !s.reference) {
-        // The frozen reference is the policy as the GRPO stage found it.
+        // The frozen reference is the policy as the GRPO stage found it (or,
+        // on resume, as the checkpoint recorded it).
         s.reference = policy::Transformer(s.model->options());
         torch::NoGradGuard no_grad;
         auto dst = s.reference->named_parameters();
-        for (const auto& p : s.model->named_parameters()) {
-          dst[p.key()].copy_(p.value());
+        const std::string latest =
+            s.options.resume ? LatestCheckpoint(s.run_dir.checkpoints()) : "";
+        if (!latest.empty() && fs::exists(latest + "/reference.safetensors")) {
+          policy::SafetensorsFile file(latest + "/reference.safetensors");
+          for (const auto& name : file.Names()) dst[name].copy_(file.Get(name));
+        } else {
+          for (const auto& p : s.model->named_parameters()) {
+            dst[p.key()].copy_(p.value());
+          }
         }
       }
       s.trainer = std::make_unique<PolicyTrainer>(s.model, po, s.reference);
