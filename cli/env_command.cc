@@ -133,6 +133,9 @@ json RunEpisodes(const EvalArgs& a, bool print_table,
     throw BadRequest(fmt::format("--n: got {}, expected >= 0", a.n));
   }
   const int64_t n = a.n == 0 ? split->second : a.n;
+  // An unknown policy fails here, before any output.
+  envs::ScriptedPolicyRegistry::Global().Create(a.env, a.policy,
+                                                static_cast<uint64_t>(a.seed));
   if (print_table) {
     std::cout << fmt::format("{:>4} {:>6} {:>5} {:>8} {:>7} {:>6} {:>7}  {}\n",
                              "ep", "task", "turns", "reward", "correct", "cost",

@@ -1,10 +1,7 @@
 #include "envs/env_server.h"
 
-#include <chrono>
-
 #include "core/error.h"
 #include "core/log.h"
-#include "core/wire.h"
 #include "envs/zmq_context.h"
 
 namespace clinrl::envs {
@@ -12,6 +9,9 @@ namespace clinrl::envs {
 namespace {
 // Reclaim sweeps run at most this often (and at least every timeout/4).
 constexpr int64_t kMaxSweepIntervalMs = 1000;
+// How long a leader blocks before it looks at the stop flag and the sweep
+// clock again.
+constexpr int64_t kPollMs = 100;
 }  // namespace
 
 EnvServer::EnvServer(EnvServerOptions options) : options_(std::move(options)) {
@@ -21,6 +21,12 @@ EnvServer::EnvServer(EnvServerOptions options) : options_(std::move(options)) {
                                  options_.workers));
   }
   handler_ = std::make_unique<EnvRequestHandler>(options_.service);
+  const double idle_s = options_.service.idle_timeout_s;
+  sweep_ms_ =
+      idle_s > 0 ? std::max<int64_t>(
+                       1, std::min<int64_t>(kMaxSweepIntervalMs,
+                                            static_cast<int64_t>(idle_s * 250)))
+                 : kMaxSweepIntervalMs;
 }
 
 EnvServer::~EnvServer() {
@@ -54,12 +60,13 @@ void EnvServer::Start() {
     ThrowZmqError(e,
                   fmt::format("binding env server to '{}'", options_.endpoint));
   }
+  next_sweep_ =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(sweep_ms_);
   stopping_ = false;
   running_ = true;
   for (int i = 0; i < options_.workers; ++i) {
     workers_.emplace_back([this, i] { WorkerLoop(i); });
   }
-  front_thread_ = std::thread([this] { FrontLoop(); });
   CLINRL_LOG_INFO("env server on {} ({} workers, envs: {})", bound_endpoint_,
                   options_.workers, fmt::join(handler_->env_names(), ","));
 }
@@ -67,113 +74,12 @@ void EnvServer::Start() {
 void EnvServer::Stop() {
   if (!running_.load()) return;
   stopping_ = true;
-  jobs_ready_.notify_all();
   for (auto& w : workers_) w.join();
   workers_.clear();
-  if (front_thread_.joinable()) front_thread_.join();
   front_.reset();
   doorbell_.reset();
-  jobs_.clear();
   replies_.clear();
-  queued_ = 0;
   running_ = false;
-}
-
-void EnvServer::FrontLoop() {
-  const double idle_s = options_.service.idle_timeout_s;
-  const int64_t sweep_ms =
-      idle_s > 0 ? std::max<int64_t>(
-                       1, std::min<int64_t>(kMaxSweepIntervalMs,
-                                            static_cast<int64_t>(idle_s * 250)))
-                 : kMaxSweepIntervalMs;
-  auto next_sweep =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(sweep_ms);
-  while (!stopping_.load()) {
-    try {
-      zmq::pollitem_t items[] = {
-          {doorbell_->handle(), 0, ZMQ_POLLIN, 0},
-          {front_->handle(), 0, ZMQ_POLLIN, 0},
-      };
-      const bool accept = queued_ < static_cast<size_t>(options_.max_queued);
-      // 100 ms at most, so Stop() is noticed without a wake-up message.
-      zmq::poll(items, accept ? 2 : 1, std::chrono::milliseconds(100));
-      if (items[0].revents & ZMQ_POLLIN) SendReplies();
-      if (accept && (items[1].revents & ZMQ_POLLIN)) DispatchFromFront();
-      const auto now = std::chrono::steady_clock::now();
-      if (now >= next_sweep) {
-        const int64_t n = handler_->ReclaimIdle();
-        if (n > 0) {
-          CLINRL_LOG_INFO("env server: reclaimed {} idle sessions", n);
-        }
-        next_sweep = now + std::chrono::milliseconds(sweep_ms);
-      }
-    } catch (const zmq::error_t& e) {
-      if (e.num() == EINTR) continue;
-      if (e.num() == ETERM) return;
-      // The front keeps serving: one failed send or receive loses one message.
-      CLINRL_LOG_ERROR("env server I/O: {} (errno {})", e.what(), e.num());
-    } catch (const std::exception& e) {
-      CLINRL_LOG_ERROR("env server I/O: {}", e.what());
-    }
-  }
-}
-
-void EnvServer::DispatchFromFront() {
-  // Drains what has arrived, so one wake-up moves a whole burst.
-  std::vector<Job> burst;
-  while (queued_ + burst.size() < static_cast<size_t>(options_.max_queued)) {
-    Job job;
-    while (true) {
-      zmq::message_t frame;
-      if (!front_->recv(frame, zmq::recv_flags::dontwait)) break;
-      const bool more = frame.more();
-      job.frames.push_back(std::move(frame));
-      if (!more) break;
-    }
-    if (job.frames.empty()) break;
-    burst.push_back(std::move(job));
-  }
-  if (burst.empty()) return;
-  queued_ += burst.size();
-  {
-    std::lock_guard<std::mutex> lock(jobs_mutex_);
-    for (auto& job : burst) jobs_.push_back(std::move(job));
-  }
-  if (burst.size() == 1) {
-    jobs_ready_.notify_one();
-  } else {
-    jobs_ready_.notify_all();
-  }
-}
-
-void EnvServer::SendReplies() {
-  // Drain the doorbell first, then the replies: a worker that queues a reply
-  // after the flag is cleared rings again, so none is left behind.
-  zmq::message_t ring;
-  while (doorbell_->recv(ring, zmq::recv_flags::dontwait)) {
-  }
-  doorbell_rung_.store(false);
-  std::vector<Job> ready;
-  {
-    std::lock_guard<std::mutex> lock(replies_mutex_);
-    ready.swap(replies_);
-  }
-  for (Job& job : ready) {
-    SendJob(job);
-    --queued_;
-  }
-}
-
-void EnvServer::SendJob(Job& job) {
-  const size_t n = job.frames.size();
-  for (size_t i = 0; i < n; ++i) {
-    const auto flags =
-        i + 1 < n ? zmq::send_flags::sndmore : zmq::send_flags::dontwait;
-    if (!front_->send(job.frames[i], flags)) {
-      CLINRL_LOG_WARN("env server: reply dropped (client gone or full)");
-      return;
-    }
-  }
 }
 
 void EnvServer::WorkerLoop(int index) {
@@ -186,34 +92,22 @@ void EnvServer::WorkerLoop(int index) {
                      e.what());
     return;
   }
+  Frames request;
   while (true) {
-    Job job;
     {
-      std::unique_lock<std::mutex> lock(jobs_mutex_);
-      jobs_ready_.wait(lock,
-                       [this] { return stopping_.load() || !jobs_.empty(); });
-      if (stopping_.load()) return;
-      job = std::move(jobs_.front());
-      jobs_.pop_front();
+      std::unique_lock<std::mutex> io(io_mutex_);
+      if (!LeadUntilRequest(&request)) return;
     }
-    // Frames: [identity][envelope...][""][body]; an identity-only prefix
-    // without the empty delimiter is a raw DEALER or a broken client.
-    size_t body = job.frames.size() - 1;
-    std::string reply;
-    if (job.frames.size() < 2) {
-      reply = wire::ErrorReply("bad_request",
-                               "request: no frames after the "
-                               "routing identity")
-                  .dump();
-    } else {
-      const zmq::message_t& request = job.frames[body];
-      reply = handler_->Handle(static_cast<const char*>(request.data()),
-                               request.size());
+    Answer(request);
+    std::unique_lock<std::mutex> io(io_mutex_, std::try_to_lock);
+    if (io.owns_lock()) {
+      // Nobody leads (every other worker is busy): answer directly.
+      SendFrames(request);
+      continue;
     }
-    job.frames[body] = zmq::message_t(reply.data(), reply.size());
     {
       std::lock_guard<std::mutex> lock(replies_mutex_);
-      replies_.push_back(std::move(job));
+      replies_.push_back(std::move(request));
     }
     if (!doorbell_rung_.exchange(true)) {
       try {
@@ -223,6 +117,88 @@ void EnvServer::WorkerLoop(int index) {
       }
     }
   }
+}
+
+bool EnvServer::LeadUntilRequest(Frames* request) {
+  while (!stopping_.load()) {
+    try {
+      SendQueuedReplies();
+      request->clear();
+      while (true) {
+        zmq::message_t frame;
+        if (!front_->recv(frame, zmq::recv_flags::dontwait)) break;
+        const bool more = frame.more();
+        request->push_back(std::move(frame));
+        if (!more) break;
+      }
+      // ROUTER always delivers [identity][at least one frame]; anything
+      // shorter is not a request and is dropped.
+      if (request->size() >= 2) return true;
+      if (std::chrono::steady_clock::now() >= next_sweep_) SweepIdleSessions();
+      zmq::pollitem_t items[] = {
+          {front_->handle(), 0, ZMQ_POLLIN, 0},
+          {doorbell_->handle(), 0, ZMQ_POLLIN, 0},
+      };
+      zmq::poll(items, 2, std::chrono::milliseconds(kPollMs));
+      if (items[1].revents & ZMQ_POLLIN) {
+        zmq::message_t ring;
+        while (doorbell_->recv(ring, zmq::recv_flags::dontwait)) {
+        }
+      }
+    } catch (const zmq::error_t& e) {
+      if (e.num() == EINTR) continue;
+      if (e.num() == ETERM) return false;
+      // The server keeps serving: one failed send or receive loses one
+      // message, which the client reports as a timeout.
+      CLINRL_LOG_ERROR("env server I/O: {} (errno {})", e.what(), e.num());
+    }
+  }
+  return false;
+}
+
+void EnvServer::SendQueuedReplies() {
+  // Clear the flag before taking the queue: a worker that queues a reply
+  // after this point rings again, so no reply waits for an unrelated wake-up.
+  doorbell_rung_.store(false);
+  std::vector<Frames> ready;
+  {
+    std::lock_guard<std::mutex> lock(replies_mutex_);
+    if (replies_.empty()) return;
+    ready.swap(replies_);
+  }
+  for (Frames& frames : ready) SendFrames(frames);
+}
+
+void EnvServer::SendFrames(Frames& frames) {
+  const size_t n = frames.size();
+  try {
+    for (size_t i = 0; i < n; ++i) {
+      const auto flags =
+          i + 1 < n ? zmq::send_flags::sndmore : zmq::send_flags::dontwait;
+      if (!front_->send(frames[i], flags)) {
+        CLINRL_LOG_WARN("env server: reply dropped (client queue full)");
+        return;
+      }
+    }
+  } catch (const zmq::error_t& e) {
+    CLINRL_LOG_WARN("env server: reply dropped: {}", e.what());
+  }
+}
+
+void EnvServer::SweepIdleSessions() {
+  const int64_t n = handler_->ReclaimIdle();
+  if (n > 0) CLINRL_LOG_INFO("env server: reclaimed {} idle sessions", n);
+  next_sweep_ =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(sweep_ms_);
+}
+
+void EnvServer::Answer(Frames& request) {
+  // [identity][envelope...][""][body], or [identity][body] from a client
+  // that sends no delimiter; the body is always the last frame.
+  zmq::message_t& body = request.back();
+  const std::string reply =
+      handler_->Handle(static_cast<const char*>(body.data()), body.size());
+  body = zmq::message_t(reply.data(), reply.size());
 }
 
 }  // namespace clinrl::envs

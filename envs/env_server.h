@@ -1,8 +1,12 @@
-// The env server (DESIGN.md env protocol): a ZeroMQ ROUTER front that one I/O
-// thread owns, and worker threads that run the requests. Requests go to the
-// workers through one shared queue, so any idle worker takes the next request
-// and a slow episode holds up only the worker running it; replies come back
-// through a second queue and a doorbell socket that the I/O thread polls.
+// The env server (DESIGN.md env protocol): one ZeroMQ ROUTER socket and a
+// pool of worker threads in a leader/follower arrangement. One worker at a
+// time (the leader) owns the socket: it sends the replies that others have
+// queued and receives the next request, then hands the socket to the next
+// idle worker and runs the request itself. So a request is parsed, run and
+// answered on one thread with no hand-off when the server is not saturated,
+// any idle worker takes the next request, and a slow episode holds up only
+// the worker running it. A worker that finishes while another leads queues
+// its reply and rings an inproc doorbell that the leader polls.
 //
 // Framing: everything up to the first empty frame is the routing envelope and
 // is echoed back unchanged, so REQ clients ([""][body]) and pipelining DEALER
@@ -11,8 +15,7 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
-#include <deque>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -28,10 +31,9 @@ struct EnvServerOptions {
   EnvServiceOptions service;
   // tcp://*:5555, ipc:///path, inproc://name (inproc needs SharedZmqContext).
   std::string endpoint = "tcp://*:5555";
+  // Requests run at the same time; when all are busy, requests wait in
+  // ZeroMQ's queues.
   int64_t workers = 2;
-  // Requests held while every worker is busy; beyond it the front stops
-  // reading and ZeroMQ's own queues push back on the clients.
-  int64_t max_queued = 65536;
 };
 
 class EnvServer {
@@ -52,35 +54,35 @@ class EnvServer {
   EnvRequestHandler& handler() { return *handler_; }
 
  private:
-  struct Job {
-    std::vector<zmq::message_t> frames;  // envelope..., "", body
-    size_t body_index = 0;               // frames[body_index] is the body
-  };
+  using Frames = std::vector<zmq::message_t>;
 
-  void FrontLoop();
   void WorkerLoop(int index);
-  void DispatchFromFront();
-  void SendReplies();
-  void SendJob(Job& job);
+  // Leads until a request arrives (true, in `request`) or the server stops.
+  // Called with io_mutex_ held.
+  bool LeadUntilRequest(Frames* request);
+  void SendQueuedReplies();
+  void SendFrames(Frames& frames);
+  void SweepIdleSessions();
+  // Replaces the body frame of `request` with the reply.
+  void Answer(Frames& request);
 
   EnvServerOptions options_;
   std::unique_ptr<EnvRequestHandler> handler_;
   std::string bound_endpoint_;
   std::string doorbell_endpoint_;
-  std::unique_ptr<zmq::socket_t> front_;
-  std::unique_ptr<zmq::socket_t> doorbell_;
-  std::thread front_thread_;
   std::vector<std::thread> workers_;
   std::atomic<bool> running_{false};
   std::atomic<bool> stopping_{false};
 
-  std::mutex jobs_mutex_;
-  std::condition_variable jobs_ready_;
-  std::deque<Job> jobs_;
-  size_t queued_ = 0;  // front thread's view of jobs not yet replied
+  // Held by the leader; guards the two sockets and the sweep clock.
+  std::mutex io_mutex_;
+  std::unique_ptr<zmq::socket_t> front_;
+  std::unique_ptr<zmq::socket_t> doorbell_;
+  std::chrono::steady_clock::time_point next_sweep_;
+  int64_t sweep_ms_ = 1000;
 
   std::mutex replies_mutex_;
-  std::vector<Job> replies_;
+  std::vector<Frames> replies_;
   std::atomic<bool> doorbell_rung_{false};
 };
 
