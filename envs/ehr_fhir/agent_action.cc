@@ -32,7 +32,9 @@ AgentAction ParseAgentAction(const std::string& raw) {
   AgentAction a;
   if (text.rfind("GET ", 0) == 0) {
     a.url = Trim(text.substr(4));
-    if (a.url.empty() || a.url.find_first_of(" \n\t") != std::string::npos) {
+    // A space inside a value ("name=Jane Doe") is what the agent meant; a
+    // second line is not part of a GET.
+    if (a.url.empty() || a.url.find('\n') != std::string::npos) {
       a.error = "GET expects one URL on the same line: GET url?param=value&...";
       return a;
     }

@@ -124,7 +124,7 @@ TEST(EhrFhirEnvTest, AnswerKeysAgreeWithFhirSearch) {
 }
 
 TEST(EhrFhirEnvTest, ProtocolDetails) {
-  auto env = EnvRegistry::Global().Create("ehr_fhir", {{"max_turns", 3}});
+  auto env = EnvRegistry::Global().Create("ehr_fhir", {{"max_turns", 4}});
   ResetRequest req;
   req.split = "test";
   req.task_index = 0;
@@ -140,6 +140,12 @@ TEST(EhrFhirEnvTest, ProtocolDetails) {
   EXPECT_FALSE(get.terminated || get.truncated);
   EXPECT_NE(get.observation[0].content.find("\"total\":1"), std::string::npos)
       << get.observation[0].content;
+  StepResult spaced = env->Step(
+      "```\nGET http://localhost:8080/fhir/Patient?identifier=" + patient +
+      "&_count=5\n```");
+  EXPECT_NE(spaced.observation[0].content.find("\"total\":1"),
+            std::string::npos)
+      << spaced.observation[0].content;
   StepResult bad = env->Step("please tell me the answer");
   EXPECT_EQ(bad.info["invalid_actions"], 1);
   EXPECT_NE(bad.observation[0].content.find("Invalid action"),
