@@ -219,6 +219,34 @@ json RunRewardBench(const BenchOptions& options) {
               << std::endl;
     return static_cast<double>(n) / s;
   };
+  // Where the service's time goes besides scoring: the JSON each request
+  // and reply costs on both sides, per trajectory.
+  double encode_us = 0.0;
+  double decode_us = 0.0;
+  {
+    const int64_t n = 500;
+    auto start = Clock::now();
+    size_t bytes = 0;
+    std::vector<std::string> wire;
+    for (int64_t i = 0; i < n; ++i) {
+      wire.push_back(
+          json{{"op", "score"}, {"trajectory", ToJson(*data[i % distinct])}}
+              .dump());
+      bytes += wire.back().size();
+    }
+    encode_us = Seconds(start) * 1e6 / static_cast<double>(n);
+    start = Clock::now();
+    for (const auto& w : wire) {
+      const json request = json::parse(w);
+      const Trajectory t = TrajectoryFromJson(request["trajectory"]);
+      if (t.turns.empty()) throw InternalError("reward bench: empty decode");
+    }
+    decode_us = Seconds(start) * 1e6 / static_cast<double>(n);
+    std::cout << fmt::format(
+                     "request: {} bytes, encode {:.1f} us, decode {:.1f} us",
+                     bytes / n, encode_us, decode_us)
+              << std::endl;
+  }
   const double inline_rate = in_process(0);
   const double deadline_rate = in_process(5000);
 
@@ -274,6 +302,8 @@ json RunRewardBench(const BenchOptions& options) {
           {"in_process_trajectories_per_s", deadline_rate},
           {"in_process_inline_trajectories_per_s", inline_rate},
           {"service_over_in_process", service_rate / deadline_rate},
+          {"request_encode_us", encode_us},
+          {"request_decode_us", decode_us},
           {"latency_ms_p50", pct(0.5)},
           {"latency_ms_p99", pct(0.99)},
           {"trajectories", count},

@@ -173,6 +173,7 @@ std::vector<Outcome> RunComponents(std::vector<ComponentTask> tasks,
     o.error_message =
         fmt::format("did not finish within {} ms", timeouts_ms[i]);
     shared->running = SIZE_MAX;
+    shared->last_change = Clock::now();  // the new runner's start-up clock
     start_runner(++shared->generation);
   }
   // Copy out under the lock: an abandoned runner may still look at it.
@@ -203,7 +204,7 @@ PreparedSpec Prepare(const json& reward_spec, const std::string& path) {
     std::shared_ptr<const Reward> plugin;
     try {
       plugin = PluginInstance(c.plugin);
-      plugin->ValidateParams(c.params);
+      plugin->ValidateParams(*c.params);
     } catch (const Error& e) {
       throw BadRequest(fmt::format("{}.components[{}] (\"{}\", plug-in {}): {}",
                                    path, i, c.name, c.plugin, e.what()));
@@ -237,7 +238,7 @@ RewardResult ScoreTrajectory(std::shared_ptr<const Trajectory> trajectory,
     timeouts.push_back(TimeoutFor(components[i], options));
     tasks.push_back([prepared, trajectory, i]() -> std::vector<ScoreResult> {
       const Reward& plugin = *prepared->plugins[i];
-      const json& params = prepared->spec.components[i].params;
+      const json& params = *prepared->spec.components[i].params;
       if (plugin.group_level()) {
         return plugin.ScoreGroup({trajectory.get()}, params);
       }
@@ -314,7 +315,7 @@ std::vector<RewardResult> ScoreGroup(const std::vector<Trajectory>& group,
       tasks.push_back([p = prepared[0], members, i] {
         std::vector<const Trajectory*> ptrs;
         for (const auto& t : *members) ptrs.push_back(&t);
-        return p->plugins[i]->ScoreGroup(ptrs, p->spec.components[i].params);
+        return p->plugins[i]->ScoreGroup(ptrs, *p->spec.components[i].params);
       });
       continue;
     }
@@ -324,7 +325,7 @@ std::vector<RewardResult> ScoreGroup(const std::vector<Trajectory>& group,
       tasks.push_back(
           [p = prepared[g], members, i, g]() -> std::vector<ScoreResult> {
             return {p->plugins[i]->Score((*members)[g],
-                                         p->spec.components[i].params)};
+                                         *p->spec.components[i].params)};
           });
     }
   }

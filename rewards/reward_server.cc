@@ -13,10 +13,35 @@ namespace {
 
 using json = nlohmann::json;
 
-json ScoreOne(const json& trajectory_json, const std::string& path,
+// TrajectoryFromJson copies reward_spec and info, and a spec holding a whole
+// rubric costs more to copy than to score: move them out of the request.
+Trajectory TakeTrajectory(json* j, const std::string& path) {
+  json spec = json::object();
+  json info = json::object();
+  if (j->is_object()) {
+    for (auto [key, target] :
+         {std::pair<const char*, json*>{"reward_spec", &spec},
+          {"info", &info}}) {
+      auto it = j->find(key);
+      if (it == j->end() || it->is_null()) continue;
+      if (!it->is_object()) {
+        throw BadRequest(fmt::format("{}.{}: expected an object, got {}", path,
+                                     key, it->type_name()));
+      }
+      *target = std::move(*it);
+      j->erase(it);
+    }
+  }
+  Trajectory t = TrajectoryFromJson(*j);
+  t.reward_spec = std::move(spec);
+  t.info = std::move(info);
+  return t;
+}
+
+json ScoreOne(json* trajectory_json, const std::string& path,
               const ScoreOptions& options, RewardServerStats* stats) {
   auto trajectory =
-      std::make_shared<const Trajectory>(TrajectoryFromJson(trajectory_json));
+      std::make_shared<const Trajectory>(TakeTrajectory(trajectory_json, path));
   const RewardResult result = ScoreTrajectory(trajectory, options);
   if (stats != nullptr) {
     stats->scored++;
@@ -27,7 +52,7 @@ json ScoreOne(const json& trajectory_json, const std::string& path,
 
 }  // namespace
 
-json HandleRewardRequest(const json& request, const ScoreOptions& options,
+json HandleRewardRequest(json request, const ScoreOptions& options,
                          RewardServerStats* stats) {
   if (stats != nullptr) stats->requests++;
   json reply;
@@ -35,13 +60,18 @@ json HandleRewardRequest(const json& request, const ScoreOptions& options,
     const wire::Fields f(request, "request");
     const std::string op = f.String("op");
     if (op == "score") {
-      reply = wire::OkReply(ScoreOne(f.Object("trajectory"),
+      f.Object("trajectory");  // type check with a clear error
+      reply = wire::OkReply(ScoreOne(&request["trajectory"],
                                      "request.trajectory", options, stats));
     } else if (op == "score_group") {
-      const json& list = f.Array("trajectories");
+      f.Array("trajectories");
+      json& list = request["trajectories"];
       std::vector<Trajectory> group;
       group.reserve(list.size());
-      for (const auto& t : list) group.push_back(TrajectoryFromJson(t));
+      for (size_t i = 0; i < list.size(); ++i) {
+        group.push_back(TakeTrajectory(
+            &list[i], fmt::format("request.trajectories[{}]", i)));
+      }
       const auto results = ScoreGroup(group, options);
       json out = json::array();
       for (const auto& r : results) {
@@ -99,7 +129,7 @@ std::string HandleRewardMessage(const std::string& bytes,
   }
   // Replies carry plug-in details, which may hold any bytes a plug-in
   // produced: replace invalid UTF-8 rather than throw while serialising.
-  return HandleRewardRequest(request, options, stats)
+  return HandleRewardRequest(std::move(request), options, stats)
       .dump(-1, ' ', false, json::error_handler_t::replace);
 }
 

@@ -35,7 +35,7 @@ struct RewardServerStats {
 };
 
 // One request in, one reply out, no transport: what each worker runs.
-nlohmann::json HandleRewardRequest(const nlohmann::json& request,
+nlohmann::json HandleRewardRequest(nlohmann::json request,
                                    const ScoreOptions& options,
                                    RewardServerStats* stats);
 // Same for raw bytes: unparseable text gets a bad_request reply.

@@ -32,7 +32,8 @@ RewardSpec ParseRewardSpec(const nlohmann::json& spec,
           at, component.name));
     }
     component.weight = c.Double("weight", 1.0);
-    if (c.Has("params")) component.params = c.Object("params");
+    static const nlohmann::json kNoParams = nlohmann::json::object();
+    component.params = c.Has("params") ? &c.Object("params") : &kNoParams;
     component.timeout_ms = c.Int("timeout_ms", -1);
     if (c.Has("timeout_ms") && component.timeout_ms < 0) {
       throw BadRequest(

@@ -13,7 +13,9 @@ struct ComponentSpec {
   std::string name;
   std::string plugin;
   double weight = 1.0;
-  nlohmann::json params = nlohmann::json::object();
+  // Points into the parsed spec (specs carry whole rubrics; copying them
+  // per trajectory would cost more than scoring): the spec must outlive it.
+  const nlohmann::json* params = nullptr;
   int64_t timeout_ms = -1;  // -1: the caller's default
 };
 
@@ -24,7 +26,7 @@ struct RewardSpec {
 
 // Errors name the path: "reward_spec.components[2].weight: expected a number,
 // got string \"x\"". Component names must be unique and non-empty; "success"
-// must name one of them.
+// must name one of them. The result points into `spec`.
 RewardSpec ParseRewardSpec(const nlohmann::json& spec,
                            const std::string& path = "reward_spec");
 
