@@ -1,11 +1,10 @@
-#include "envs/dx_dialogue/dx_policies.h"
-
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <iostream>
 
 #include "core/error.h"
+#include "envs/dx_dialogue/oracle_policy.h"
 #include "envs/env_registry.h"
 #include "envs/scripted_policy.h"
 

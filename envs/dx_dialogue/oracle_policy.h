@@ -1,0 +1,63 @@
+// The oracle baseline of dx_dialogue: a Bayesian history taker. It reads
+// only what an agent sees: info.case (age, sex, chief complaint: the opening
+// line), info.turn, info.max_turns, info.action and info.revealed (the
+// structured form of the last observation); never info.reward_spec or
+// info.answer. Each turn it takes the ASK / EXAM / TEST with the largest
+// expected entropy drop minus cost_weight * price; when the mode's
+// probability reaches `confidence` or two turns are left, it checks vital
+// signs and likely red flags (unless already urgent), gives a DISPOSITION
+// (emergency on an observed red flag or when urgent conditions hold 30% of
+// the belief) and then the DIAGNOSIS (the mode).
+// Options: epsilon (per turn, the probability of a random ASK/EXAM/TEST
+// instead or, one time in four, of wrapping up at once: imperfect
+// demonstrations), confidence, cost_weight, diagnose_with (name | code),
+// knowledge_base.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+
+#include "envs/dx_dialogue/diagnostic_posterior.h"
+#include "envs/dx_dialogue/knowledge_base.h"
+#include "envs/scripted_policy.h"
+
+namespace clinrl::envs::dx {
+
+struct OraclePolicyOptions {
+  double epsilon = 0.0;
+  double confidence = 0.9;
+  double cost_weight = 0.001;  // nats of expected entropy drop per dollar
+  bool diagnose_with_code = false;
+  std::string knowledge_base;
+  static OraclePolicyOptions FromJson(const json& j);
+};
+
+class OraclePolicy : public ScriptedPolicy {
+ public:
+  OraclePolicy(uint64_t seed, OraclePolicyOptions options);
+  std::string Act(const Observation& transcript, const json& info) override;
+
+ private:
+  void Observe(const json& info);
+  std::string InformationAction();
+  std::string RandomInformationAction();
+  std::string ChooseDisposition() const;
+  std::string SafetyCheck();
+
+  OraclePolicyOptions options_;
+  std::shared_ptr<const KnowledgeBase> kb_;
+  DiagnosticPosterior posterior_;
+  std::mt19937_64 rng_;
+  bool started_ = false;
+  bool disposition_given_ = false;
+  bool stopping_ = false;
+  bool posterior_male_ = false;  // an epsilon step chose to diagnose early
+  std::set<std::string> done_;   // actions already taken
+  std::vector<bool> seen_present_;
+  std::vector<int> seen_results_;
+};
+
+}  // namespace clinrl::envs::dx

@@ -1,0 +1,68 @@
+#include "envs/dx_dialogue/random_policy.h"
+
+#include "core/error.h"
+#include "core/wire.h"
+#include "envs/dx_dialogue/clinical_case.h"
+
+namespace clinrl::envs::dx {
+
+namespace {
+
+double Uniform(std::mt19937_64& rng) { return UnitInterval(rng()); }
+
+size_t Below(std::mt19937_64& rng, size_t n) {
+  return static_cast<size_t>(Uniform(rng) * static_cast<double>(n));
+}
+
+int64_t InfoInt(const json& info, const char* key) {
+  return wire::Fields(info, "info").Int(key);
+}
+
+}  // namespace
+
+RandomPolicy::RandomPolicy(uint64_t seed,
+                           std::shared_ptr<const KnowledgeBase> kb)
+    : kb_(std::move(kb)), rng_(MixSeed(seed ^ 0x7261ULL)) {}
+
+std::string RandomPolicy::Act(const Observation& transcript, const json& info) {
+  const int64_t turn = InfoInt(info, "turn");
+  const int64_t max_turns = InfoInt(info, "max_turns");
+  const double u = Uniform(rng_);
+  if (turn + 1 >= max_turns || u >= 0.85) {
+    return "DIAGNOSIS: " +
+           kb_->conditions[Below(rng_, kb_->conditions.size())].name;
+  }
+  if (u < 0.35) {
+    const auto askable = kb_->AskableFindings();
+    return "ASK: " + kb_->findings[askable[Below(rng_, askable.size())]].name;
+  }
+  if (u < 0.5) {
+    return "EXAM: " + kb_->systems[Below(rng_, kb_->systems.size())].name;
+  }
+  if (u < 0.7)
+    return "TEST: " + kb_->tests[Below(rng_, kb_->tests.size())].name;
+  static const char* kDispositions[] = {"home", "clinic", "emergency"};
+  return std::string("DISPOSITION: ") + kDispositions[Below(rng_, 3)];
+}
+
+}  // namespace clinrl::envs::dx
+
+CLINRL_REGISTER_SCRIPTED_POLICY(
+    dx_dialogue, random, [](uint64_t seed, const nlohmann::json& options) {
+      std::string path;
+      if (options.is_object() && !options.empty()) {
+        for (const auto& [key, value] : options.items()) {
+          if (key != "knowledge_base") {
+            throw ::clinrl::ConfigError(fmt::format(
+                "policy_options.{}: unknown option; expected knowledge_base",
+                key));
+          }
+        }
+        path = ::clinrl::wire::Fields(options, "policy_options")
+                   .String("knowledge_base", "");
+      }
+      return std::make_unique<::clinrl::envs::dx::RandomPolicy>(
+          seed, path.empty()
+                    ? ::clinrl::envs::dx::KnowledgeBase::Default()
+                    : ::clinrl::envs::dx::KnowledgeBase::FromFile(path));
+    });

@@ -1,0 +1,27 @@
+// The random baseline of dx_dialogue: uniformly random actions over the
+// grammar's vocabulary (questions, exams, tests, dispositions), and a random
+// diagnosis at the latest on the last turn. The lower bound of `clinrl env
+// eval`.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+
+#include "envs/dx_dialogue/knowledge_base.h"
+#include "envs/scripted_policy.h"
+
+namespace clinrl::envs::dx {
+
+class RandomPolicy : public ScriptedPolicy {
+ public:
+  RandomPolicy(uint64_t seed, std::shared_ptr<const KnowledgeBase> kb);
+  std::string Act(const Observation& transcript, const json& info) override;
+
+ private:
+  std::shared_ptr<const KnowledgeBase> kb_;
+  std::mt19937_64 rng_;
+};
+
+}  // namespace clinrl::envs::dx
