@@ -7,6 +7,7 @@
 
 #include <cctype>
 #include <cstdio>
+#include <filesystem>
 #include <unordered_map>
 
 #include "core/error.h"
@@ -253,9 +254,9 @@ FhirStore::Lease FhirStore::Acquire() const {
 }
 
 FhirStore::FhirStore() {
-  const char* tmp = getenv("TMPDIR");
-  std::string templ =
-      std::string(tmp && *tmp ? tmp : "/tmp") + "/clinrl-fhir-XXXXXX";
+  // temp_directory_path honours TMPDIR.
+  const std::string templ =
+      (std::filesystem::temp_directory_path() / "clinrl-fhir-XXXXXX").string();
   std::vector<char> buf(templ.begin(), templ.end());
   buf.push_back('\0');
   CLINRL_CHECK_ERRNO(mkdtemp(buf.data()) != nullptr, "mkdtemp",

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <map>
 
 #include "envs/ehr_fhir/fhir_service.h"
@@ -60,8 +61,10 @@ TEST(SyntheticRecordTest, ClinicallyShapedContent) {
 }
 
 TEST(SyntheticRecordTest, NdjsonRoundTripLoadsIntoTheServer) {
-  char templ[] = "/tmp/clinrl-synth-test-XXXXXX";
-  ASSERT_NE(mkdtemp(templ), nullptr);
+  std::string templ =
+      (std::filesystem::temp_directory_path() / "clinrl-synth-test-XXXXXX")
+          .string();
+  ASSERT_NE(mkdtemp(templ.data()), nullptr);
   const std::string dir = templ;
   const auto record = GenerateSyntheticRecord({10, 3});
   WriteNdjsonDir(record, dir, {10, 3});
