@@ -123,6 +123,8 @@ bool EnvServer::LeadUntilRequest(Frames* request) {
   while (!stopping_.load()) {
     try {
       SendQueuedReplies();
+      // Checked on every turn, so a saturated server still reclaims.
+      if (std::chrono::steady_clock::now() >= next_sweep_) SweepIdleSessions();
       request->clear();
       while (true) {
         zmq::message_t frame;
@@ -134,7 +136,6 @@ bool EnvServer::LeadUntilRequest(Frames* request) {
       // ROUTER always delivers [identity][at least one frame]; anything
       // shorter is not a request and is dropped.
       if (request->size() >= 2) return true;
-      if (std::chrono::steady_clock::now() >= next_sweep_) SweepIdleSessions();
       zmq::pollitem_t items[] = {
           {front_->handle(), 0, ZMQ_POLLIN, 0},
           {doorbell_->handle(), 0, ZMQ_POLLIN, 0},

@@ -30,6 +30,15 @@ def _float(value, what):
         raise TypeError("%s: expected a number, got %r" % (what, value))
 
 
+def _jsonable(value):
+    # numpy scalars and arrays, as gymnasium envs often return them.
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError("%s is not JSON serialisable" % type(value).__name__)
+
+
 class _Session:
     __slots__ = ("env", "name", "last_used")
 
@@ -222,6 +231,17 @@ class EnvServer:
             reply["id"] = request["id"]
         return reply
 
+    def handle_bytes(self, body):
+        """Like handle, but returns the encoded reply. Info holding values
+        JSON cannot encode becomes an internal error reply, not a crash."""
+        reply = self.handle(body)
+        try:
+            return json.dumps(reply, default=_jsonable).encode()
+        except (TypeError, ValueError) as e:
+            self.errors += 1
+            return json.dumps(error_reply(
+                "internal", "the env's reply is not JSON: %s" % e)).encode()
+
     def reclaim_idle(self):
         if self.idle_timeout_s <= 0:
             return 0
@@ -254,8 +274,7 @@ class EnvServer:
                         break
                     if len(frames) < 2:
                         continue
-                    reply = json.dumps(self.handle(frames[-1])).encode()
-                    frames[-1] = reply
+                    frames[-1] = self.handle_bytes(frames[-1])
                     try:
                         sock.send_multipart(frames, zmq.NOBLOCK)
                     except zmq.ZMQError as e:

@@ -19,7 +19,10 @@ class ExplodingEnv(EchoEnv):
     def step(self, action):
         if action == "boom":
             raise RuntimeError("the env exploded")
-        return super().step(action)
+        obs, reward, terminated, truncated, info = super().step(action)
+        if action == "unencodable":
+            info["thing"] = object()
+        return obs, reward, terminated, truncated, info
 
 
 class ServerTest(unittest.TestCase):
@@ -72,8 +75,13 @@ class ServerTest(unittest.TestCase):
         r = self.call({"op": "step", "session": sid, "action": "boom"})
         self.assertEqual(r["error"]["code"], "internal")
         self.assertIn("the env exploded", r["error"]["message"])
+        r = self.call({"op": "step", "session": sid, "action": "unencodable"})
+        self.assertEqual(r["error"]["code"], "internal")
+        self.assertIn("not JSON", r["error"]["message"])
         r = self.call({"op": "step", "session": sid, "action": "fine"})
         self.assertEqual(r["observation"][0]["content"], "fine")
+        r = self.call(b'{"op": "step", "session": "x", "action": "\xff"}')
+        self.assertEqual(r["error"]["code"], "bad_request")
 
     def test_idle_sessions_are_reclaimed(self):
         sid = self.call({"op": "reset", "env": "echo"})["session"]
