@@ -59,7 +59,8 @@ Trajectory SampleTrajectory() {
 const std::map<std::string, ConformanceCase>& Cases() {
   static const std::map<std::string, ConformanceCase> cases = {
       {"exact_match",
-       {{{{"expected", "B"}}, {{"expected", {"b", "c"}}, {"answer_field", "final.answer"}}},
+       {{{{"expected", "B"}},
+         {{"expected", {"b", "c"}}, {"answer_field", "final.answer"}}},
         {{{{"expected", 1}}, "params.expected"},
          {json::object(), "params.expected"},
          {{{"expected", "B"}, {"tag", 3}}, "params.tag"}}}},
@@ -68,14 +69,18 @@ const std::map<std::string, ConformanceCase>& Cases() {
         {{{{"expected", "Z"}}, "params.expected"},
          {{{"expected", "A"}, {"choices", 5}}, "params.choices"}}}},
       {"numeric",
-       {{{{"expected", 7.4}, {"abs_tol", 0.1}}, {{"expected", 325}, {"rel_tol", 0.01}}},
+       {{{{"expected", 7.4}, {"abs_tol", 0.1}},
+         {{"expected", 325}, {"rel_tol", 0.01}}},
         {{{{"expected", "7.4"}}, "params.expected"},
          {{{"expected", 1}, {"abs_tol", -1}}, "params.abs_tol"}}}},
       {"icd10",
-       {{{{"expected", "I21.4"}}, {{"expected", {"I21.9"}}, {"category_credit", 0.3}}},
+       {{{{"expected", "I21.4"}},
+         {{"expected", {"I21.9"}}, {"category_credit", 0.3}}},
         {{{{"expected", "chest pain"}}, "params.expected"},
-         {{{"expected", "I21.4"}, {"category_credit", 1.5}}, "params.category_credit"},
-         {{{"expected", "I21.4"}, {"aliases", {{"mi", 3}}}}, "params.aliases"}}}},
+         {{{"expected", "I21.4"}, {"category_credit", 1.5}},
+          "params.category_credit"},
+         {{{"expected", "I21.4"}, {"aliases", {{"mi", 3}}}},
+          "params.aliases"}}}},
       {"format",
        {{{{"grammar", "dx_dialogue"}},
          {{"grammar", "json"}, {"mode", "all"}},
@@ -85,45 +90,74 @@ const std::map<std::string, ConformanceCase>& Cases() {
          {{{"grammar", "json"}, {"mode", "some"}}, "params.mode"}}}},
       {"cost",
        {{{{"budget", 100}}, {{"budget", 10}, {"max_penalty", 2}}},
-        {{{{"budget", -5}}, "params.budget"}, {json::object(), "params.budget"}}}},
+        {{{{"budget", -5}}, "params.budget"},
+         {json::object(), "params.budget"}}}},
       {"length",
        {{{{"max_tokens", 16}, {"buffer_tokens", 4}}, {{"max_tokens", 100}}},
         {{{{"max_tokens", 0}}, "params.max_tokens"},
          {{{"max_tokens", 10}, {"buffer_tokens", -1}}, "params.buffer_tokens"},
          {{{"max_tokens", 10}, {"penalty", "big"}}, "params.penalty"}}}},
       {"safety",
-       {{{{"red_flag", true}}, {{"red_flag", false}, {"penalty", -2}},
-         {{"red_flag", true}, {"required_disposition", {"emergency", "ambulance"}}}},
+       {{{{"red_flag", true}},
+         {{"red_flag", false}, {"penalty", -2}},
+         {{"red_flag", true},
+          {"required_disposition", {"emergency", "ambulance"}}}},
         {{json::object(), "params.red_flag"},
-         {{{"red_flag", true}, {"required_disposition", 4}}, "params.required_disposition"}}}},
+         {{{"red_flag", true}, {"required_disposition", 4}},
+          "params.required_disposition"}}}},
       {"answer_diversity",
-       {{json::object(), {{"tag", "ANSWER"}}},
-        {{{{"tag", 1}}, "params.tag"}}}},
+       {{json::object(), {{"tag", "ANSWER"}}}, {{{{"tag", 1}}, "params.tag"}}}},
       {"rubric",
        {{{{"rubrics",
-           {{{"criterion", "Advises emergency care"}, {"points", 5},
+           {{{"criterion", "Advises emergency care"},
+             {"points", 5},
              {"match", {{"any", {"emergency", "911"}}}}},
-            {{"criterion", "Suggests waiting"}, {"points", -5},
+            {{"criterion", "Suggests waiting"},
+             {"points", -5},
              {"match", {{"any", {"wait"}}}}}}}},
          {{"rubrics",
-           {{{"criterion", "Gives aspirin dose"}, {"points", 2}, {"tags", {"axis:accuracy"}},
+           {{{"criterion", "Gives aspirin dose"},
+             {"points", 2},
+             {"tags", {"axis:accuracy"}},
              {"match", {{"all", {"aspirin"}}, {"regex", {"\\d+ ?mg"}}}}}}},
           {"clip", true}}},
         {{json::object(), "params.rubrics"},
-         {{{"rubrics", {{{"criterion", "x"}, {"points", 1}}}}}, "params.rubrics[0].match"},
-         {{{"rubrics", {{{"criterion", "x"}, {"points", -1}, {"match", {{"any", {"x"}}}}}}}},
+         {{{"rubrics", {{{"criterion", "x"}, {"points", 1}}}}},
+          "params.rubrics[0].match"},
+         {{{"rubrics",
+            {{{"criterion", "x"},
+              {"points", -1},
+              {"match", {{"any", {"x"}}}}}}}},
           "params.rubrics"},
-         {{{"rubrics", {{{"criterion", "x"}, {"points", 1}, {"match", {{"any", {"x"}}}}}}},
+         {{{"rubrics",
+            {{{"criterion", "x"}, {"points", 1}, {"match", {{"any", {"x"}}}}}}},
            {"matcher", "llm_judge"}},
           "params.judge"}}}},
+      // The EHR env's task grader (rewards/ehr_task_reward.*): an answer key
+      // with no writes; the sample trajectory never calls FINISH, so it
+      // scores 0 by the transcript path.
+      {"ehr_task",
+       {{{{"family", "lookup"},
+          {"mode", "strict_r4"},
+          {"patient", "S1"},
+          {"answer", {{"check", true}, {"expected", {7.4}}}},
+          {"required_writes", json::array()}}},
+        {{{{"family", "lookup"}, {"mode", "fhir5"}, {"patient", "S1"}},
+          "params.mode"},
+         {{{"family", "lookup"},
+           {"mode", "strict_r4"},
+           {"patient", "S1"},
+           {"answer", {{"check", "yes"}, {"expected", json::array()}}},
+           {"required_writes", json::array()}},
+          "params.answer.check"}}}},
   };
   return cases;
 }
 
 // The plug-ins clinrl ships; each must have a case above.
 const std::vector<std::string> kBuiltIns = {
-    "exact_match", "choice", "numeric", "icd10", "format", "cost",
-    "length", "safety", "answer_diversity", "rubric"};
+    "exact_match", "choice", "numeric",          "icd10", "format", "cost",
+    "length",      "safety", "answer_diversity", "rubric"};
 
 class RewardConformance : public ::testing::TestWithParam<std::string> {};
 
@@ -163,7 +197,8 @@ TEST_P(RewardConformance, SampleSpecsBehave) {
     std::vector<ScoreResult> parallel(4);
     std::vector<std::thread> threads;
     for (size_t k = 0; k < parallel.size(); ++k) {
-      threads.emplace_back([&, k] { parallel[k] = reward->Score(base, params); });
+      threads.emplace_back(
+          [&, k] { parallel[k] = reward->Score(base, params); });
     }
     for (auto& th : threads) th.join();
     for (const auto& again : parallel) {
@@ -174,7 +209,9 @@ TEST_P(RewardConformance, SampleSpecsBehave) {
     // wire the service uses) the result does not change.
     Trajectory t = base;
     t.reward_spec = {{"components",
-                      {{{"name", "c"}, {"plugin", GetParam()}, {"weight", 0.5},
+                      {{{"name", "c"},
+                        {"plugin", GetParam()},
+                        {"weight", 0.5},
                         {"params", params}}}},
                      {"success", "c"}};
     const RewardResult direct = ScoreTrajectory(t);
@@ -197,10 +234,11 @@ TEST_P(RewardConformance, SampleSpecsBehave) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllRegistered, RewardConformance,
-    ::testing::ValuesIn(RewardRegistry::Global().Names()),
-    [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(AllRegistered, RewardConformance,
+                         ::testing::ValuesIn(RewardRegistry::Global().Names()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
 
 TEST(RewardConformanceCoverage, EveryBuiltInIsRegisteredAndHasSamples) {
   for (const auto& name : kBuiltIns) {
