@@ -83,7 +83,9 @@ DxAction ParseAction(const std::string& text) {
   while (j < line.size() && (line[j] == '*' || IsSpace(line[j]))) ++j;
   if (j < line.size() && (line[j] == ':' || line[j] == '-')) ++j;
   while (j < line.size() && (line[j] == '*' || IsSpace(line[j]))) ++j;
-  action.argument = Trim(line.substr(j));
+  // Arguments are names and short questions; a runaway generation is cut
+  // so that matching stays cheap.
+  action.argument = Trim(line.substr(j, kMaxArgumentChars));
   while (!action.argument.empty() &&
          (action.argument.back() == '.' || action.argument.back() == '?' ||
           action.argument.back() == '*')) {

@@ -13,9 +13,13 @@
 // EXAMINE, ORDER, DX, DIAGNOSE, DISPO.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 namespace clinrl::envs::dx {
+
+// Longer arguments are cut to this many characters.
+constexpr size_t kMaxArgumentChars = 400;
 
 enum class ActionType {
   kAsk,

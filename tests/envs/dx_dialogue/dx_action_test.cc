@@ -38,5 +38,11 @@ TEST(DxActionTest, RejectsWhatIsNotAnAction) {
   }
 }
 
+TEST(DxActionTest, CutsRunawayArguments) {
+  const DxAction a = ParseAction("ASK: " + std::string(100000, 'x'));
+  EXPECT_EQ(a.type, ActionType::kAsk);
+  EXPECT_EQ(a.argument.size(), kMaxArgumentChars);
+}
+
 }  // namespace
 }  // namespace clinrl::envs::dx
