@@ -130,8 +130,8 @@ LoopFigures RunServer(const std::string& endpoint, int64_t workers,
 
 // The bare transport: the same request and reply JSON as an echo step, with
 // the server parsing the request and writing the reply, and nothing else.
-double RawZmqJson(const std::string& endpoint, int64_t in_flight,
-                  int64_t messages) {
+LoopFigures RawZmqJson(const std::string& endpoint, int64_t in_flight,
+                       int64_t messages) {
   zmq::context_t& context = envs::SharedZmqContext();
   zmq::socket_t router(context, zmq::socket_type::router);
   router.set(zmq::sockopt::linger, 0);
@@ -168,12 +168,18 @@ double RawZmqJson(const std::string& endpoint, int64_t in_flight,
   dealer.set(zmq::sockopt::linger, 0);
   dealer.connect(endpoint);
   uint64_t next = 0;
+  // Send times by request id, for the same latency figures as the runtime's.
+  std::vector<Clock::time_point> sent(messages + 2 * in_flight + 1);
+  std::vector<int64_t> latencies;
+  latencies.reserve(messages);
+  bool measuring = false;
   auto send_one = [&] {
     const json request = {{"op", "step"},
                           {"session", "0123456789ab-17"},
                           {"action", "bench action"}};
     const std::string text = request.dump();
     ++next;
+    sent[next] = Clock::now();
     dealer.send(zmq::buffer(&next, sizeof(next)), zmq::send_flags::sndmore);
     dealer.send(zmq::message_t(), zmq::send_flags::sndmore);
     dealer.send(zmq::buffer(text), zmq::send_flags::none);
@@ -187,9 +193,18 @@ double RawZmqJson(const std::string& endpoint, int64_t in_flight,
         json::parse(static_cast<const char*>(body.data()),
                     static_cast<const char*>(body.data()) + body.size());
     CLINRL_CHECK(reply["ok"].get<bool>(), "raw loop: bad reply");
+    uint64_t id = 0;
+    CLINRL_CHECK(request_id.size() == sizeof(id), "raw loop: bad request id");
+    std::memcpy(&id, request_id.data(), sizeof(id));
+    if (measuring) {
+      latencies.push_back(std::chrono::duration_cast<std::chrono::microseconds>(
+                              Clock::now() - sent[id])
+                              .count());
+    }
   };
   for (int64_t i = 0; i < in_flight; ++i) send_one();
   for (int64_t i = 0; i < in_flight; ++i) receive_one();  // warm-up
+  measuring = true;
   const auto start = Clock::now();
   for (int64_t i = 0; i < in_flight; ++i) send_one();
   for (int64_t done = 0; done < messages; ++done) {
@@ -200,7 +215,12 @@ double RawZmqJson(const std::string& endpoint, int64_t in_flight,
       std::chrono::duration<double>(Clock::now() - start).count();
   stop = true;
   server.join();
-  return messages / seconds;
+  LoopFigures f;
+  f.steps = messages;
+  f.steps_per_s = messages / seconds;
+  f.p50_us = Percentile(latencies, 0.50);
+  f.p99_us = Percentile(latencies, 0.99);
+  return f;
 }
 
 json RunEnvBench(const BenchOptions& options) {
@@ -221,10 +241,17 @@ json RunEnvBench(const BenchOptions& options) {
             << std::endl;
   json out;
 
-  const double raw = RawZmqJson("ipc://" + dir + "/raw.sock", sessions, steps);
-  std::cout << fmt::format("raw ZeroMQ+JSON loop (ipc): {:.0f} msg/s", raw)
+  const LoopFigures raw_loop =
+      RawZmqJson("ipc://" + dir + "/raw.sock", sessions, steps);
+  const double raw = raw_loop.steps_per_s;
+  std::cout << fmt::format(
+                   "raw ZeroMQ+JSON loop (ipc): {:.0f} msg/s, p50 "
+                   "{:.0f} us, p99 {:.0f} us",
+                   raw, raw_loop.p50_us, raw_loop.p99_us)
             << std::endl;
   out["raw_zmq_json_per_s"] = raw;
+  out["p50_us_raw"] = raw_loop.p50_us;
+  out["p99_us_raw"] = raw_loop.p99_us;
 
   {
     envs::EnvPoolOptions o;
