@@ -12,6 +12,9 @@ std::string Tokenizer::Decode(const std::vector<int64_t>& ids,
                               bool skip_special) const {
   std::string bytes;
   for (int64_t id : ids) {
+    // Models pad vocab_size past the tokenizer (Qwen: 151936 rows for 151669
+    // tokens); like Hugging Face decoding, ids without a token add nothing.
+    if (id < 0 || id >= size()) continue;
     if (skip_special && IsSpecial(id)) continue;
     bytes += TokenBytes(id);
   }

@@ -27,7 +27,8 @@ class Tokenizer {
   // their ids; everything else is split into ordinary tokens.
   virtual std::vector<int64_t> Encode(std::string_view text) const = 0;
   // Concatenates the bytes of each token; invalid UTF-8 (a token sequence cut
-  // inside a character) becomes U+FFFD as in Hugging Face decoding.
+  // inside a character) becomes U+FFFD as in Hugging Face decoding; ids
+  // outside the tokenizer (model vocab padding) decode to nothing.
   std::string Decode(const std::vector<int64_t>& ids,
                      bool skip_special = false) const;
   // The raw bytes of one token; throws BadRequest for an unknown id.

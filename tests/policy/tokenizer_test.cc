@@ -196,6 +196,7 @@ TEST(ByteTokenizerTest, BytesAreIdsAndSpecialTokensFollow) {
   EXPECT_EQ(tok->Decode(tok->Encode("naïve 😀")), "naïve 😀");
   EXPECT_EQ(tok->Decode({0xE2, 0x82}), "\xEF\xBF\xBD");  // cut character
   EXPECT_THROW(tok->TokenBytes(259), BadRequest);
+  EXPECT_EQ(tok->Decode({104, 300, 105}), "hi");
 }
 
 std::string ClinicalCorpus() {
