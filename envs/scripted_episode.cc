@@ -37,7 +37,7 @@ Trajectory PlayScriptedEpisode(Env& env, ScriptedPolicy& policy,
   ResetRequest reset;
   reset.split = request.split;
   reset.task_index = request.task_index;
-  reset.options = request.options;
+  reset.options = request.options.is_null() ? json::object() : request.options;
   ResetResult first = env.Reset(reset);
   Observation transcript;
   Append(t, transcript, first.observation);
