@@ -57,6 +57,7 @@ void PhraseMatcher::Add(const std::string& phrase, int concept_id,
           what, phrase, p.original));
     }
   }
+  by_first_word_[words[0]].push_back(phrases_.size());
   phrases_.push_back({std::move(words), phrase, concept_id});
 }
 
@@ -67,10 +68,14 @@ std::vector<int> PhraseMatcher::Match(const std::string& text) const {
     int concept_id;
   };
   std::vector<Span> spans;
-  for (const auto& p : phrases_) {
-    const size_t n = p.words.size();
-    for (size_t i = 0; i + n <= words.size(); ++i) {
-      if (std::equal(p.words.begin(), p.words.end(), words.begin() + i)) {
+  for (size_t i = 0; i < words.size(); ++i) {
+    const auto it = by_first_word_.find(words[i]);
+    if (it == by_first_word_.end()) continue;
+    for (size_t k : it->second) {
+      const Phrase& p = phrases_[k];
+      const size_t n = p.words.size();
+      if (i + n <= words.size() &&
+          std::equal(p.words.begin(), p.words.end(), words.begin() + i)) {
         spans.push_back({i, i + n, p.concept_id});
       }
     }

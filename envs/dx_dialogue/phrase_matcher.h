@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace clinrl::envs::dx {
@@ -34,6 +35,9 @@ class PhraseMatcher {
     int concept_id;
   };
   std::vector<Phrase> phrases_;
+  // Phrases by their first word: a question only tries the phrases that can
+  // start at each of its words.
+  std::unordered_map<std::string, std::vector<size_t>> by_first_word_;
 };
 
 }  // namespace clinrl::envs::dx
