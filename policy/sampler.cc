@@ -97,6 +97,25 @@ at::Tensor FilterTopKTopP(const at::Tensor& scaled_logits, int64_t top_k,
   const bool use_k = top_k > 0 && top_k < V;
   const bool use_p = top_p < 1.0;
   if (!use_k && !use_p) return scaled_logits;
+  constexpr int64_t kTopPCandidates = 1024;
+  if (use_p && !use_k && V > 4 * kTopPCandidates) {
+    // With a large vocabulary the nucleus is almost always among the top
+    // thousand tokens: when those hold p of the mass in every row, only they
+    // are sorted (a partial top-k instead of a full sort per row and step).
+    auto [values, order] = torch::topk(scaled_logits, kTopPCandidates, -1,
+                                       /*largest=*/true, /*sorted=*/true);
+    const torch::Tensor probs =
+        torch::exp(values - torch::logsumexp(scaled_logits, -1, true));
+    const torch::Tensor mass = probs.cumsum(-1);
+    if (mass.select(-1, kTopPCandidates - 1).min().item<double>() >= top_p) {
+      const torch::Tensor keep = (mass - probs).lt(top_p);
+      const torch::Tensor keep_orig =
+          torch::zeros_like(scaled_logits, torch::kBool)
+              .scatter(-1, order, keep);
+      return scaled_logits.masked_fill(keep_orig.logical_not(),
+                                       -std::numeric_limits<float>::infinity());
+    }
+  }
   // Stable descending sort: equal logits keep id order, so ties at the k-th
   // place resolve to the lower id every time.
   auto [sorted, order] = torch::sort(scaled_logits, /*stable=*/true, /*dim=*/-1,

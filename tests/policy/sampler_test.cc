@@ -70,6 +70,33 @@ TEST(SamplerTest, TopPKeepsTheSmallestPrefixReachingP) {
   EXPECT_EQ(Support(f[1]), (std::set<int64_t>{2, 4}));
 }
 
+TEST(SamplerTest, TopPOnALargeVocabularyMatchesBruteForce) {
+  // 20000 tokens: the nucleus search takes the partial-sort path, which must
+  // keep the same support as sorting everything.
+  auto gen = at::detail::createCPUGenerator(17);
+  const auto logits = torch::randn({3, 20000}, gen) * 4.0;
+  for (double p : {0.3, 0.8, 0.95}) {
+    const auto filtered = FilterTopKTopP(logits, 0, p);
+    for (int64_t r = 0; r < 3; ++r) {
+      const auto probs = torch::softmax(logits[r].to(torch::kDouble), -1);
+      std::vector<std::pair<double, int64_t>> order;
+      for (int64_t v = 0; v < 20000; ++v) {
+        order.emplace_back(probs[v].item<double>(), v);
+      }
+      std::sort(order.begin(), order.end(),
+                [](const auto& a, const auto& b) { return a.first > b.first; });
+      std::set<int64_t> want;
+      double before = 0;
+      for (const auto& [prob, id] : order) {
+        if (before >= p) break;
+        want.insert(id);
+        before += prob;
+      }
+      EXPECT_EQ(Support(filtered[r]), want) << "p " << p << " row " << r;
+    }
+  }
+}
+
 TEST(SamplerTest, SeededStreamsRepeatAndDiffer) {
   SequenceRng a(7, 0), b(7, 0), c(7, 1), d(8, 0);
   int same_c = 0, same_d = 0;
