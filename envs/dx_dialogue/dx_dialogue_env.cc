@@ -171,9 +171,7 @@ std::unique_ptr<Env> DxDialogueEnv::Create(const json& options) {
 
 DxDialogueEnv::DxDialogueEnv(DxDialogueOptions options)
     : options_(std::move(options)), episode_options_(options_) {
-  kb_ = options_.knowledge_base.empty()
-            ? KnowledgeBase::Default()
-            : KnowledgeBase::FromFile(options_.knowledge_base);
+  kb_ = KnowledgeBase::Shared(options_.knowledge_base);
   bank_ = CaseBank::For(kb_);
 }
 

@@ -367,6 +367,19 @@ std::shared_ptr<const KnowledgeBase> KnowledgeBase::Default() {
   return kb;
 }
 
+std::shared_ptr<const KnowledgeBase> KnowledgeBase::Shared(
+    const std::string& path) {
+  if (path.empty()) return Default();
+  static std::mutex mu;
+  static std::map<std::string, std::shared_ptr<const KnowledgeBase>> loaded;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = loaded.find(path);
+  if (it != loaded.end()) return it->second;
+  auto kb = FromFile(path);
+  loaded.emplace(path, kb);
+  return kb;
+}
+
 int KnowledgeBase::FindingIndex(const std::string& name) const {
   for (size_t i = 0; i < findings.size(); ++i) {
     if (findings[i].name == name) return static_cast<int>(i);

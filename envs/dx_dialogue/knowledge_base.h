@@ -77,6 +77,10 @@ class KnowledgeBase {
   static std::shared_ptr<const KnowledgeBase> FromFile(const std::string& path);
   // The knowledge base compiled into the library, parsed once.
   static std::shared_ptr<const KnowledgeBase> Default();
+  // Default() for an empty path, else FromFile(path) parsed once per path
+  // and process: every session of an env shares one knowledge base and so
+  // one case bank.
+  static std::shared_ptr<const KnowledgeBase> Shared(const std::string& path);
 
   std::vector<Finding> findings;
   std::vector<ExamSystem> systems;

@@ -11,11 +11,6 @@ namespace clinrl::envs::dx {
 
 namespace {
 
-std::shared_ptr<const KnowledgeBase> LoadKb(const std::string& path) {
-  return path.empty() ? KnowledgeBase::Default()
-                      : KnowledgeBase::FromFile(path);
-}
-
 double Uniform(std::mt19937_64& rng) { return UnitInterval(rng()); }
 
 size_t Below(std::mt19937_64& rng, size_t n) {
@@ -69,7 +64,7 @@ OraclePolicyOptions OraclePolicyOptions::FromJson(const json& j) {
 
 OraclePolicy::OraclePolicy(uint64_t seed, OraclePolicyOptions options)
     : options_(std::move(options)),
-      kb_(LoadKb(options_.knowledge_base)),
+      kb_(KnowledgeBase::Shared(options_.knowledge_base)),
       posterior_(kb_),
       rng_(MixSeed(seed)),
       seen_present_(kb_->findings.size(), false),

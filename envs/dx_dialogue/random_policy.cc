@@ -62,7 +62,5 @@ CLINRL_REGISTER_SCRIPTED_POLICY(
                    .String("knowledge_base", "");
       }
       return std::make_unique<::clinrl::envs::dx::RandomPolicy>(
-          seed, path.empty()
-                    ? ::clinrl::envs::dx::KnowledgeBase::Default()
-                    : ::clinrl::envs::dx::KnowledgeBase::FromFile(path));
+          seed, ::clinrl::envs::dx::KnowledgeBase::Shared(path));
     });

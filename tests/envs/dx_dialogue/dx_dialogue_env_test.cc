@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "core/error.h"
 #include "envs/env_registry.h"
 
@@ -219,6 +221,22 @@ TEST(DxDialogueEnvTest, PerEpisodeOptionsChangeThePatient) {
   const ResetResult again = env->Reset(Task("test", 4));
   EXPECT_EQ(again.info["max_turns"], 10);
   EXPECT_EQ(env->Step("ASK: " + cc).observation[0].content, "Yes, " + cc + ".");
+}
+
+TEST(DxDialogueEnvTest, CustomKnowledgeBaseIsLoadedOncePerPath) {
+  std::ifstream in(std::string(CLINRL_SOURCE_DIR) +
+                   "/envs/dx_dialogue/data/knowledge_base.json");
+  json kb = json::parse(in);
+  kb["tests"][0]["cost"] = 77;  // ecg
+  const std::string path = ::testing::TempDir() + "dx_custom_kb.json";
+  std::ofstream(path) << kb.dump();
+  auto a = MakeEnv({{"knowledge_base", path}});
+  auto b = MakeEnv({{"knowledge_base", path}});
+  const auto& kb_a = dynamic_cast<DxDialogueEnv&>(*a).kb();
+  EXPECT_EQ(&kb_a, &dynamic_cast<DxDialogueEnv&>(*b).kb());
+  EXPECT_NE(&kb_a, KnowledgeBase::Default().get());
+  a->Reset(Task("test", 0));
+  EXPECT_EQ(a->Step("TEST: ecg").info["cost"], 77.0);
 }
 
 }  // namespace
