@@ -4,6 +4,7 @@
 // in-process on one thread (inline, and with per-component deadlines on the
 // executor), then the full path client -> ZeroMQ (tcp loopback) -> server
 // workers -> reply, with up to `inflight` requests pipelined.
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <random>
@@ -185,6 +186,13 @@ json RunRewardBench(const BenchOptions& options) {
   const int64_t workers =
       Opt(options, "workers", options.threads > 0 ? options.threads : 2);
   const int64_t inflight = Opt(options, "inflight", 64);
+  const int64_t group_size = Opt(options, "group_size", 8);
+  if (workers < 1 || inflight < 1 || group_size < 1 || count < group_size) {
+    throw BadRequest(fmt::format(
+        "--opt: expected workers, inflight, group_size >= 1 and trajectories "
+        ">= group_size, got {}, {}, {}, {}",
+        workers, inflight, group_size, count));
+  }
   const int64_t distinct = 256;
   std::mt19937_64 rng(7);
   std::vector<std::shared_ptr<const Trajectory>> data;
@@ -251,61 +259,93 @@ json RunRewardBench(const BenchOptions& options) {
   const double deadline_rate = in_process(5000);
 
   rewards::RewardServer server({"tcp://127.0.0.1:0", workers, 5000});
-  rewards::RewardClient client({server.endpoint(), 60000});
-  client.Health();  // connected and answering before the clock starts
-  int64_t sent = 0;
-  int64_t done = 0;
-  int64_t failed = 0;
-  int64_t flagged = 0;
-  std::vector<int64_t> latencies;
-  latencies.reserve(count);
-  const auto start = Clock::now();
-  while (done < count) {
-    while (sent < count && sent - done < inflight) {
-      client.SubmitScore(*data[sent % distinct]);
-      ++sent;
-    }
-    for (auto& reply : client.Collect(1, 1000)) {
-      ++done;
-      if (!reply.ok) {
-        ++failed;
-        if (failed == 1) {
-          std::cout << "first failed reply: " << reply.error_message
-                    << std::endl;
-        }
-        continue;
-      }
-      for (bool f : reply.flagged) flagged += f;
-      latencies.push_back(reply.latency_us);
-    }
-  }
-  const double service_s = Seconds(start);
-  server.Stop();
-  std::sort(latencies.begin(), latencies.end());
-  auto pct = [&](double p) -> double {
-    if (latencies.empty()) return 0.0;
-    return static_cast<double>(
-               latencies[static_cast<size_t>(p * (latencies.size() - 1))]) /
-           1000.0;
+  // The service, driven the two ways a rollout worker can: one trajectory
+  // per request, and one GRPO group (score_group, group_size members) per
+  // request, which is how GRPO needs them scored anyway.
+  struct ServiceRun {
+    double rate = 0.0;
+    double p50_ms = 0.0;
+    double p99_ms = 0.0;
   };
-  const double service_rate = static_cast<double>(count) / service_s;
-  std::cout << fmt::format(
-                   "service: {} trajectories in {:.3f} s over tcp loopback, "
-                   "{} workers, {} in flight; {} failed, {} flagged",
-                   count, service_s, workers, inflight, failed, flagged)
-            << std::endl;
-  if (failed > 0) {
-    throw InternalError(
-        fmt::format("reward bench: {} of {} requests failed", failed, count));
-  }
-  return {{"trajectories_per_s", service_rate},
+  auto run_service = [&](int64_t group_size) {
+    rewards::RewardClient client({server.endpoint(), 60000});
+    client.Health();  // connected and answering before the clock starts
+    const int64_t requests = count / group_size;
+    const int64_t window = std::max<int64_t>(1, inflight / group_size);
+    int64_t sent = 0;
+    int64_t done = 0;
+    int64_t failed = 0;
+    int64_t flagged = 0;
+    std::vector<int64_t> latencies;
+    std::vector<Trajectory> group;
+    const auto start = Clock::now();
+    while (done < requests) {
+      while (sent < requests && sent - done < window) {
+        if (group_size == 1) {
+          client.SubmitScore(*data[sent % distinct]);
+        } else {
+          group.clear();
+          for (int64_t k = 0; k < group_size; ++k) {
+            group.push_back(*data[(sent * group_size + k) % distinct]);
+          }
+          client.SubmitScoreGroup(group);
+        }
+        ++sent;
+      }
+      for (auto& reply : client.Collect(1, 1000)) {
+        ++done;
+        if (!reply.ok ||
+            static_cast<int64_t>(reply.results.size()) != group_size) {
+          if (++failed == 1) {
+            std::cout << "first failed reply: " << reply.error_message
+                      << std::endl;
+          }
+          continue;
+        }
+        for (bool f : reply.flagged) flagged += f;
+        latencies.push_back(reply.latency_us);
+      }
+    }
+    const double seconds = Seconds(start);
+    if (failed > 0 || flagged > 0) {
+      throw InternalError(fmt::format(
+          "reward bench: {} of {} requests failed, {} results flagged", failed,
+          requests, flagged));
+    }
+    std::sort(latencies.begin(), latencies.end());
+    auto pct = [&](double p) {
+      return static_cast<double>(
+                 latencies[static_cast<size_t>(p * (latencies.size() - 1))]) /
+             1000.0;
+    };
+    ServiceRun run;
+    run.rate = static_cast<double>(requests * group_size) / seconds;
+    run.p50_ms = pct(0.5);
+    run.p99_ms = pct(0.99);
+    std::cout << fmt::format(
+                     "service, {} trajectory per request: {} trajectories in "
+                     "{:.3f} s ({:.0f}/s) over tcp loopback, {} workers, {} "
+                     "trajectories in flight; latency p50 {:.1f} ms, p99 "
+                     "{:.1f} ms",
+                     group_size, requests * group_size, seconds, run.rate,
+                     workers, window * group_size, run.p50_ms, run.p99_ms)
+              << std::endl;
+    return run;
+  };
+  const ServiceRun single = run_service(1);
+  const ServiceRun grouped = run_service(group_size);
+  server.Stop();
+  return {{"trajectories_per_s", grouped.rate},
+          {"trajectories_per_s_one_per_request", single.rate},
           {"in_process_trajectories_per_s", deadline_rate},
           {"in_process_inline_trajectories_per_s", inline_rate},
-          {"service_over_in_process", service_rate / deadline_rate},
+          {"service_over_in_process", grouped.rate / deadline_rate},
           {"request_encode_us", encode_us},
           {"request_decode_us", decode_us},
-          {"latency_ms_p50", pct(0.5)},
-          {"latency_ms_p99", pct(0.99)},
+          {"latency_ms_p50", grouped.p50_ms},
+          {"latency_ms_p99", grouped.p99_ms},
+          {"latency_ms_p50_one_per_request", single.p50_ms},
+          {"group_size", group_size},
           {"trajectories", count},
           {"workers", workers},
           {"inflight", inflight},

@@ -278,8 +278,15 @@ RewardResult ScoreTrajectory(const Trajectory& trajectory,
 
 std::vector<RewardResult> ScoreGroup(const std::vector<Trajectory>& group,
                                      const ScoreOptions& options) {
-  if (group.empty()) return {};
-  auto members = std::make_shared<const std::vector<Trajectory>>(group);
+  return ScoreGroup(std::make_shared<const std::vector<Trajectory>>(group),
+                    options);
+}
+
+std::vector<RewardResult> ScoreGroup(
+    std::shared_ptr<const std::vector<Trajectory>> members,
+    const ScoreOptions& options) {
+  CLINRL_CHECK(members != nullptr, "ScoreGroup: null group");
+  if (members->empty()) return {};
   std::vector<std::shared_ptr<const PreparedSpec>> prepared;
   for (size_t g = 0; g < members->size(); ++g) {
     prepared.push_back(std::make_shared<const PreparedSpec>(Prepare(

@@ -35,6 +35,9 @@ RewardResult ScoreTrajectory(std::shared_ptr<const Trajectory> trajectory,
 // trajectory of the group must carry the same component list.
 std::vector<RewardResult> ScoreGroup(const std::vector<Trajectory>& group,
                                      const ScoreOptions& options = {});
+std::vector<RewardResult> ScoreGroup(
+    std::shared_ptr<const std::vector<Trajectory>> group,
+    const ScoreOptions& options = {});
 
 // True when any component failed (details.error present): the trajectory is
 // flagged and its total should not be trusted as a training signal.

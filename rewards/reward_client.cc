@@ -104,14 +104,17 @@ uint64_t RewardClient::Send(const std::string& body) {
 }
 
 uint64_t RewardClient::SubmitScore(const Trajectory& trajectory) {
-  return Send(json{{"op", "score"}, {"trajectory", ToJson(trajectory)}}.dump());
+  return Send(EncodeScoreRequest(trajectory));
 }
 
 uint64_t RewardClient::SubmitScoreGroup(const std::vector<Trajectory>& group) {
-  json list = json::array();
-  for (const auto& t : group) list.push_back(ToJson(t));
-  return Send(
-      json{{"op", "score_group"}, {"trajectories", std::move(list)}}.dump());
+  std::string body = "{\"op\":\"score_group\",\"trajectories\":[";
+  for (size_t i = 0; i < group.size(); ++i) {
+    if (i > 0) body.push_back(',');
+    AppendTrajectoryJson(group[i], &body);
+  }
+  body.append("]}");
+  return Send(body);
 }
 
 uint64_t RewardClient::SubmitHealth() {

@@ -72,7 +72,9 @@ json HandleRewardRequest(json request, const ScoreOptions& options,
         group.push_back(TakeTrajectory(
             &list[i], fmt::format("request.trajectories[{}]", i)));
       }
-      const auto results = ScoreGroup(group, options);
+      const auto results = ScoreGroup(
+          std::make_shared<const std::vector<Trajectory>>(std::move(group)),
+          options);
       json out = json::array();
       for (const auto& r : results) {
         if (stats != nullptr) {

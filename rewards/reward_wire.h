@@ -16,6 +16,14 @@
 
 namespace clinrl::rewards {
 
+// The score request for one trajectory, as text: the same JSON as
+// {"op": "score", "trajectory": ToJson(t)}, written straight from the struct.
+// Building the DOM first costs more than scoring the trajectory (token ids,
+// log-probs and a whole rubric per request), and the client pays it for every
+// request it sends.
+std::string EncodeScoreRequest(const Trajectory& trajectory);
+void AppendTrajectoryJson(const Trajectory& trajectory, std::string* out);
+
 // {"total", "components", "flagged", "errors"}
 nlohmann::json RewardResultToJson(const RewardResult& result);
 // Errors name the path ("reply.components.dx.score: expected a number").

@@ -213,6 +213,27 @@ TEST(RewardServer, BadEndpointsAreRefused) {
   EXPECT_THROW(RewardClient({"udp://x", 100}), BadRequest);
 }
 
+TEST(RewardWire, EncodedRequestReadsBackAsTheSameTrajectory) {
+  Trajectory t = Scored("I21.9");
+  t.policy_version = 7;
+  t.seed = -3;
+  t.turns[1].content =
+      "quote \" backslash \\ tab \t newline \n bell \x07 caf\u00e9";
+  t.turns[2].logprobs = {-0.1f, -1e-7f, -12.375f, 0.0f};
+  t.turns[2].token_ids = {0, 151643, 7, 1};
+  t.step_rewards = {0.25, -1.0 / 3.0};
+  t.reward.total = 0.1;
+  t.reward.components["dx"] = {1.0 / 3.0, 2.0, {{"why", "x"}}};
+  t.timings = {{"generate_s", 1.5e-3}, {"env_s", 2.0}};
+  t.termination = Termination::kMaxTurns;
+  const json parsed = json::parse(EncodeScoreRequest(t));
+  EXPECT_EQ(parsed["op"], "score");
+  EXPECT_EQ(TrajectoryFromJson(parsed["trajectory"]), t);
+  // The same document the DOM writer produces (floats compared as floats).
+  EXPECT_EQ(TrajectoryFromJson(json::parse(ToJson(t).dump())),
+            TrajectoryFromJson(parsed["trajectory"]));
+}
+
 TEST(RewardWire, ResultRoundTrip) {
   RewardResult r;
   r.total = 1.25;
