@@ -190,7 +190,7 @@ TEST(EnvServer, SlowEpisodeDoesNotStallTheOthers) {
     sessions.push_back(client.Reset("misbehaving", {}, nullptr));
   }
   const auto start = Clock::now();
-  const uint64_t slow = client.SubmitStep(sessions[0], "sleep:800");
+  const uint64_t slow = client.SubmitStep(sessions[0], "sleep:2000");
   // Let the slow step reach a worker before the fast ones queue up.
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   std::set<uint64_t> fast;
@@ -203,7 +203,8 @@ TEST(EnvServer, SlowEpisodeDoesNotStallTheOthers) {
       fast_done += fast.count(r.request_id);
     }
   }
-  EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(500));
+  // Well before the slow step's 2 s, even on a loaded machine.
+  EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(1200));
   EXPECT_TRUE(client.Wait(slow).ok);
 }
 
@@ -263,7 +264,7 @@ void AwaitServer(EnvClient& client) {
 TEST(EnvServer, KilledAndRestartedServerLosesSessionsNotTheClient) {
   const std::string endpoint = "ipc://" + TempDir() + "/restart.sock";
   auto child = StartChildServer(endpoint);
-  const int64_t timeout_ms = 400;
+  const int64_t timeout_ms = 1000;
   EnvClient client({endpoint, timeout_ms});
   AwaitServer(client);
   std::vector<std::string> old_sessions;
@@ -285,7 +286,8 @@ TEST(EnvServer, KilledAndRestartedServerLosesSessionsNotTheClient) {
     }
   }
   EXPECT_EQ(lost, old_sessions.size());
-  EXPECT_LT(Clock::now() - killed, std::chrono::milliseconds(timeout_ms + 600));
+  EXPECT_LT(Clock::now() - killed,
+            std::chrono::milliseconds(timeout_ms + 2000));
 
   // A new server on the same endpoint: the client carries on with new
   // sessions and the old ones are reported lost, not hung on.

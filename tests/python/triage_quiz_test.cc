@@ -105,7 +105,7 @@ TEST(PythonTriageQuiz, KilledServerLosesItsSessionsWithinTheTimeout) {
   ASSERT_EQ(replies.size(), 1u);
   EXPECT_EQ(replies[0].error_code, "timeout");
   EXPECT_TRUE(replies[0].session_lost);
-  EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(1000));
+  EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(2500));
 }
 
 }  // namespace
