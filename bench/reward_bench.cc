@@ -17,6 +17,7 @@
 #include "rewards/composite_reward.h"
 #include "rewards/reward_client.h"
 #include "rewards/reward_server.h"
+#include "rewards/reward_wire.h"
 
 namespace clinrl::bench {
 namespace {
@@ -237,9 +238,8 @@ json RunRewardBench(const BenchOptions& options) {
     size_t bytes = 0;
     std::vector<std::string> wire;
     for (int64_t i = 0; i < n; ++i) {
-      wire.push_back(
-          json{{"op", "score"}, {"trajectory", ToJson(*data[i % distinct])}}
-              .dump());
+      // What RewardClient::SubmitScore sends.
+      wire.push_back(rewards::EncodeScoreRequest(*data[i % distinct]));
       bytes += wire.back().size();
     }
     encode_us = Seconds(start) * 1e6 / static_cast<double>(n);
