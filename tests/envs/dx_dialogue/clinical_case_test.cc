@@ -47,9 +47,8 @@ TEST(ClinicalCaseTest, CasesAreConsistentWithTheirCondition) {
       }
     }
     // Red flag status and the required disposition agree.
-    if (!c.red_flags.empty()) EXPECT_EQ(c.required_disposition, "emergency");
-    if (c.red_flags.empty())
-      EXPECT_EQ(c.required_disposition, cond.disposition);
+    EXPECT_EQ(c.required_disposition,
+              c.red_flags.empty() ? cond.disposition : "emergency");
     EXPECT_FALSE(c.must_ask.empty());
     EXPECT_LE(c.must_ask.size(), 5u);
     for (int f : c.must_ask) EXPECT_TRUE(kb->findings[f].askable());

@@ -53,7 +53,9 @@ TEST(KnowledgeBaseTest, EveryFindingHasSynonymsAndLayWords) {
   const auto kb = KnowledgeBase::Default();
   for (const auto& f : kb->findings) {
     EXPECT_FALSE(f.synonyms.empty()) << f.name;
-    if (f.askable()) EXPECT_NE(f.lay, "") << f.name;
+    if (f.askable()) {
+      EXPECT_NE(f.lay, "") << f.name;
+    }
   }
   for (const auto& t : kb->tests) EXPECT_GT(t.cost, 0) << t.name;
   for (const auto& s : kb->systems) EXPECT_GT(s.cost, 0) << s.name;
