@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <iostream>
 
 #include "bench/bench_registry.h"
@@ -165,8 +166,13 @@ nlohmann::json RunGenerateBench(const BenchOptions& options) {
   std::cout << "kv cache: " << cached_s << " s cached, " << recompute_s
             << " s recomputing, speedup " << speedup << std::endl;
 
+  // libgomp reads OMP_WAIT_POLICY once at start-up; on a machine shared with
+  // other work it changes small-op timings by an order of magnitude, so the
+  // figures say which policy they ran under.
+  const char* wait_policy = std::getenv("OMP_WAIT_POLICY");
   return {
       {"threads", threads},
+      {"omp_wait_policy", wait_policy != nullptr ? wait_policy : "default"},
       {"parameters", config.ParameterCount()},
       {"config", config.ToJson()},
       {"tokens_per_s_batch1", tps1},
