@@ -385,6 +385,12 @@ StepResult DxDialogueEnv::Step(const std::string& action_text) {
       if (c < 0 && given_code.empty()) {
         const auto m = kb_->condition_matcher.Match(action.argument);
         if (m.size() == 1) c = m[0];
+        if (m.size() > 1) {
+          // A differential is not a commitment: ask for one diagnosis.
+          invalid = true;
+          text = fmt::format("Name one diagnosis, not {}.", m.size());
+          break;
+        }
       }
       if (c < 0 && given_code.empty()) {
         invalid = true;

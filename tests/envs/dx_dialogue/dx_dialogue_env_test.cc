@@ -99,6 +99,7 @@ TEST(DxDialogueEnvTest, MalformedActionsGetACorrectiveObservation) {
                        "TEST: unicorn horn",
                        "DIAGNOSIS: banana",
                        "DISPOSITION: moon",
+                       "DIAGNOSIS: pneumonia or asthma",
                        "\xff\xfe{}\"\\"};
   int64_t n = 0;
   for (const char* action : bad) {
