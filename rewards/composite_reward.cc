@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "core/error.h"
 #include "rewards/deadline_executor.h"
@@ -191,6 +192,34 @@ RewardComponent ErrorComponent(const ComponentSpec& c, const Outcome& o) {
   return rc;
 }
 
+// Specs repeat: every trajectory of a task carries the same one, and a
+// rubric's validation costs as much as scoring it. Each thread remembers the
+// (plug-in, params) pairs it has validated; a hit needs a hash and a deep
+// equality check, so no unvalidated params ever pass for validated ones.
+bool ValidatedBefore(const std::string& plugin, const json& params,
+                     bool remember) {
+  constexpr size_t kMaxEntries = 512;
+  thread_local std::unordered_map<size_t,
+                                  std::vector<std::pair<std::string, json>>>
+      seen;
+  thread_local size_t entries = 0;
+  const size_t key =
+      std::hash<json>{}(params)*31 + std::hash<std::string>{}(plugin);
+  auto& bucket = seen[key];
+  for (const auto& [p, j] : bucket) {
+    if (p == plugin && j == params) return true;
+  }
+  if (remember) {
+    if (entries >= kMaxEntries) {
+      seen.clear();
+      entries = 0;
+    }
+    seen[key].emplace_back(plugin, params);
+    ++entries;
+  }
+  return false;
+}
+
 struct PreparedSpec {
   RewardSpec spec;
   std::vector<std::shared_ptr<const Reward>> plugins;
@@ -204,7 +233,10 @@ PreparedSpec Prepare(const json& reward_spec, const std::string& path) {
     std::shared_ptr<const Reward> plugin;
     try {
       plugin = PluginInstance(c.plugin);
-      plugin->ValidateParams(*c.params);
+      if (!ValidatedBefore(c.plugin, *c.params, false)) {
+        plugin->ValidateParams(*c.params);
+        ValidatedBefore(c.plugin, *c.params, true);
+      }
     } catch (const Error& e) {
       throw BadRequest(fmt::format("{}.components[{}] (\"{}\", plug-in {}): {}",
                                    path, i, c.name, c.plugin, e.what()));

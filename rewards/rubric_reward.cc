@@ -10,6 +10,7 @@
 //   details          "full" (default, every criterion) | "summary"
 #include <algorithm>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/error.h"
@@ -41,6 +42,26 @@ RuleMatcherOptions RuleOptions(const wire::Fields& f) {
   return o;
 }
 
+// A task's rubric is graded once per trajectory of the task: parse it once
+// per thread (a hash and a deep equality check find it again).
+const std::vector<RubricCriterion>& CachedCriteria(const json& rubrics) {
+  constexpr size_t kMaxRubrics = 256;
+  struct Entry {
+    json source;
+    std::vector<RubricCriterion> criteria;
+  };
+  thread_local std::unordered_multimap<size_t, Entry> cache;
+  const size_t key = std::hash<json>{}(rubrics);
+  auto range = cache.equal_range(key);
+  for (auto it = range.first; it != range.second; ++it) {
+    if (it->second.source == rubrics) return it->second.criteria;
+  }
+  auto criteria = ParseCriteria(rubrics, "params.rubrics");
+  if (cache.size() >= kMaxRubrics) cache.clear();
+  return cache.emplace(key, Entry{rubrics, std::move(criteria)})
+      ->second.criteria;
+}
+
 class RubricReward : public Reward {
  public:
   void ValidateParams(const json& params) const override {
@@ -67,7 +88,7 @@ class RubricReward : public Reward {
 
   ScoreResult Score(const Trajectory& t, const json& params) const override {
     const wire::Fields f(params, "params");
-    const auto criteria = ParseCriteria(f.Get("rubrics"), "params.rubrics");
+    const auto& criteria = CachedCriteria(f.Get("rubrics"));
     ScoreResult r;
     const Turn* last = LastPolicyTurn(t);
     std::vector<CriterionVerdict> verdicts;

@@ -67,6 +67,16 @@ std::vector<std::string> Words(const std::string& text) {
   return words;
 }
 
+// Terms recur in every response a rubric grades: split each once per thread.
+const std::vector<std::string>& TermWords(const std::string& term) {
+  constexpr size_t kMaxTerms = 16384;
+  thread_local std::unordered_map<std::string, std::vector<std::string>> memo;
+  auto it = memo.find(term);
+  if (it != memo.end()) return it->second;
+  if (memo.size() >= kMaxTerms) memo.clear();
+  return memo.emplace(term, Words(term)).first->second;
+}
+
 struct IndexedText {
   std::vector<std::string> words;
   std::unordered_map<std::string, std::vector<size_t>> positions;
@@ -131,13 +141,13 @@ class RuleEngine {
   // A term and its synonyms (criterion's first, then the shared ones).
   Mention FindTerm(const IndexedText& t, const std::string& term,
                    const nlohmann::json& synonyms) const {
-    Mention m = Find(t, Words(term));
+    Mention m = Find(t, TermWords(term));
     for (const nlohmann::json* table : {&synonyms, &options_.synonyms}) {
       if (!table->is_object()) continue;
       auto it = table->find(term);
       if (it == table->end()) continue;
       for (const auto& alt : *it) {
-        const Mention a = Find(t, Words(alt.get<std::string>()));
+        const Mention a = Find(t, TermWords(alt.get<std::string>()));
         m.affirmed |= a.affirmed;
         m.negated |= a.negated;
       }
