@@ -35,11 +35,13 @@ json Criterion(const std::string& text, double points, json match,
 
 // 20 criteria in the shape of HealthBench's emergency-referral rubrics: most
 // positive, four negative, with synonyms and negation-sensitive terms.
-json TwentyCriterionRubric() {
+json TwentyCriterionRubric(int64_t task) {
   json r = json::array();
-  r.push_back(Criterion(
-      "Advises calling emergency services now", 10,
-      {{"any", {"call 911", "emergency services", "ambulance"}}}, "accuracy"));
+  r.push_back(
+      Criterion("Advises calling emergency services now (task " +
+                    std::to_string(task) + ")",
+                10, {{"any", {"call 911", "emergency services", "ambulance"}}},
+                "accuracy"));
   r.push_back(Criterion(
       "Names acute coronary syndrome as the concern", 8,
       {{"any",
@@ -149,7 +151,8 @@ Trajectory Dialogue(int64_t index, std::mt19937_64& rng) {
          {"plugin", "rubric"},
          {"weight", 1.0},
          {"params",
-          {{"rubrics", TwentyCriterionRubric()}, {"details", "summary"}}}},
+          {{"rubrics", TwentyCriterionRubric(index / 8)},
+           {"details", "summary"}}}},
         {{"name", "dx"},
          {"plugin", "icd10"},
          {"weight", 1.0},
@@ -194,7 +197,10 @@ json RunRewardBench(const BenchOptions& options) {
         ">= group_size, got {}, {}, {}, {}",
         workers, inflight, group_size, count));
   }
-  const int64_t distinct = 256;
+  // Every group of 8 dialogues is one task with its own rubric (GRPO scores
+  // G completions per task), and there are more tasks than the per-thread
+  // spec caches hold, so cache misses are part of the measured rate.
+  const int64_t distinct = 4096;
   std::mt19937_64 rng(7);
   std::vector<std::shared_ptr<const Trajectory>> data;
   for (int64_t i = 0; i < distinct; ++i) {
