@@ -39,9 +39,9 @@ CommandRun Clinrl(const std::string& args) {
 }
 
 std::string TempDir() {
-  char tmpl[] = "/tmp/clinrl-reward-cli-XXXXXX";
-  EXPECT_NE(mkdtemp(tmpl), nullptr);
-  return tmpl;
+  const std::string dir = testing::MakeTempDir("clinrl-reward-cli");
+  EXPECT_FALSE(dir.empty());
+  return dir;
 }
 
 json LastJsonLine(const std::string& out) {
@@ -151,7 +151,8 @@ TEST(RewardCli, ScoreAndPluginsCommands) {
             names.end());
   EXPECT_NE(std::find(names.begin(), names.end(), "icd10"), names.end());
 
-  const CommandRun missing = Clinrl("reward plugins --plugin " + dir + "/nope.so");
+  const CommandRun missing =
+      Clinrl("reward plugins --plugin " + dir + "/nope.so");
   EXPECT_NE(missing.status, 0);
   EXPECT_NE(missing.out.find(dir + "/nope.so"), std::string::npos)
       << missing.out;

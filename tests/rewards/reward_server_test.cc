@@ -59,9 +59,9 @@ Trajectory Scored(const std::string& dx) {
 }
 
 std::string TempIpcEndpoint() {
-  char dir[] = "/tmp/clinrl-reward-test-XXXXXX";
-  EXPECT_NE(mkdtemp(dir), nullptr);
-  return std::string("ipc://") + dir + "/reward.sock";
+  const std::string dir = testing::MakeTempDir("clinrl-reward-test");
+  EXPECT_FALSE(dir.empty());
+  return "ipc://" + dir + "/reward.sock";
 }
 
 class RewardServerTest : public ::testing::TestWithParam<std::string> {

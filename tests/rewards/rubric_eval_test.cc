@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "tests/rewards/test_trajectories.h"
 
 namespace clinrl::rewards {
 namespace {
@@ -14,10 +15,7 @@ namespace {
 using json = nlohmann::json;
 
 std::string WriteLines(const std::string& name, const std::vector<json>& rows) {
-  static std::string dir = [] {
-    char tmpl[] = "/tmp/clinrl-rubric-eval-XXXXXX";
-    return std::string(mkdtemp(tmpl));
-  }();
+  static const std::string dir = testing::MakeTempDir("clinrl-rubric-eval");
   const std::string path = dir + "/" + name;
   std::ofstream out(path);
   for (const auto& r : rows) out << r.dump() << "\n";

@@ -1,6 +1,9 @@
 // Small trajectories for the reward tests.
 #pragma once
 
+#include <stdlib.h>
+
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -40,6 +43,14 @@ inline nlohmann::json OneComponentSpec(const std::string& plugin,
              {"plugin", plugin},
              {"weight", weight},
              {"params", std::move(params)}}}}};
+}
+
+// A fresh folder under the system's temporary directory.
+inline std::string MakeTempDir(const std::string& stem) {
+  std::string dir =
+      (std::filesystem::temp_directory_path() / (stem + "-XXXXXX")).string();
+  if (mkdtemp(dir.data()) == nullptr) return "";
+  return dir;
 }
 
 }  // namespace clinrl::rewards::testing
