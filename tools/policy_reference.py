@@ -96,6 +96,23 @@ def forward(cfg, w, ids, mask):
             pos[b, t] = count
             count += int(mask[b, t])
     inv = [1.0 / (cfg["rope_theta"] ** (2 * i / D)) for i in range(D // 2)]
+    scaling = cfg.get("rope_scaling") or {}
+    if scaling.get("rope_type", scaling.get("type")) == "llama3":
+        # Llama 3.1 frequency bands, per frequency in float64.
+        factor = scaling["factor"]
+        low, high = scaling["low_freq_factor"], scaling["high_freq_factor"]
+        old = scaling["original_max_position_embeddings"]
+        scaled = []
+        for f in inv:
+            wavelen = 2 * math.pi / f
+            if wavelen < old / high:
+                scaled.append(f)
+            elif wavelen > old / low:
+                scaled.append(f / factor)
+            else:
+                smooth = (old / wavelen - low) / (high - low)
+                scaled.append((1 - smooth) * f / factor + smooth * f)
+        inv = scaled
     inv = torch.tensor(inv, dtype=torch.float32)
     ang = pos.float()[:, :, None] * inv[None, None, :]
     cos, sin = torch.cos(ang)[:, None], torch.sin(ang)[:, None]  # [B,1,T,D/2]

@@ -38,6 +38,15 @@ ModelConfig TinyConfig(const std::string& model_type) {
   c.tie_word_embeddings = model_type != "llama";
   c.attention_bias = model_type == "qwen2";
   c.qk_norm = model_type == "qwen3";
+  if (model_type == "llama") {
+    // Llama 3.1 rope scaling with a short original context, so that the
+    // 8 frequencies of head_dim 16 fall in all three bands (kept, smoothed,
+    // divided by the factor).
+    c.rope_scaling_factor = 8.0;
+    c.rope_low_freq_factor = 1.0;
+    c.rope_high_freq_factor = 4.0;
+    c.rope_original_max_position = 64;
+  }
   return c;
 }
 

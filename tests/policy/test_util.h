@@ -19,7 +19,8 @@ class TempDir {
 };
 
 // A small config of the given family: GQA (4 query heads on 2 K/V heads),
-// Qwen2 biases, Qwen3 q/k norms, Llama untied embeddings.
+// Qwen2 biases, Qwen3 q/k norms, Llama untied embeddings and Llama 3.1
+// rope scaling.
 ModelConfig TinyConfig(const std::string& model_type);
 
 // Runs a shell command; returns its exit status.
