@@ -4,6 +4,7 @@
 // byte-level tokenizer and BPE training.
 #include "policy/tokenizer.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -254,6 +255,34 @@ TEST(BpeTrainerTest, ShortensClinicalTextAndRoundTrips) {
   const auto saturated = TrainBpeTokenizer(corpus, options);
   EXPECT_LT(saturated->size(), 5000);
   EXPECT_EQ(saturated->Decode(saturated->Encode(corpus)), corpus);
+}
+
+TEST(BpeTrainerTest, SavedTokenizerReadsTheSameInAnIndependentLoader) {
+  BpeTrainerOptions options;
+  options.vocab_size = 450;
+  const auto tok = TrainBpeTokenizer(ClinicalCorpus(), options);
+  TempDir dir;
+  tok->Save(dir.path());
+  const std::vector<std::string> texts = {
+      "The patient presents with chest pain radiating to the left arm.",
+      "Plan:  check HbA1c 8.2% and lipid panel\n\n  follow up",
+      "患者 naïve 😀 12345 <|im_start|>user\nhi<|im_end|>"};
+  WriteFileAtomic(dir.path() + "/input.json", nlohmann::json(texts).dump());
+  const std::string out = dir.path() + "/out.json";
+  const std::string cmd =
+      fmt::format("node {}/encode_with_reference.js {} {}/input.json > {}",
+                  kReferenceDir, dir.path(), dir.path(), out);
+  ASSERT_EQ(testing::RunShell(cmd), 0)
+      << cmd << " (node and the npm packages come from launch/setup)";
+  const auto reference = nlohmann::json::parse(ReadFile(out));
+  for (size_t i = 0; i < texts.size(); ++i) {
+    EXPECT_EQ(tok->Encode(texts[i]),
+              reference["ids"][i].get<std::vector<int64_t>>())
+        << texts[i];
+  }
+  EXPECT_EQ(reference["chat"].get<std::string>(),
+            tok->ApplyChatTemplate({{"system", "Be brief."}, {"user", "Dose?"}},
+                                   true));
 }
 
 TEST(BpeTrainerTest, BadOptionsAreNamed) {
