@@ -15,6 +15,7 @@ namespace {
 
 class AnswerDiversityReward : public Reward {
  public:
+  bool bounded_time(const json&) const override { return true; }
   void ValidateParams(const json& params) const override {
     const wire::Fields f(params, "params");
     f.String("tag", "DIAGNOSIS");

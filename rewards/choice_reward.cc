@@ -36,6 +36,7 @@ std::string StandaloneLetters(const std::string& text,
 
 class ChoiceReward : public Reward {
  public:
+  bool bounded_time(const json&) const override { return true; }
   void ValidateParams(const json& params) const override {
     const wire::Fields f(params, "params");
     const std::string choices = Choices(f);

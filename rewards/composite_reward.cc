@@ -110,6 +110,8 @@ std::vector<Outcome> RunComponents(std::vector<ComponentTask> tasks,
         shared->running = i;
         shared->started = Clock::now();
         shared->last_change = shared->started;
+        // The caller may be waiting without a deadline for a task to start.
+        shared->progress.notify_all();
         lock.unlock();
         Outcome local;
         RunGuarded(shared->tasks[i], &local);
@@ -246,8 +248,11 @@ PreparedSpec Prepare(const json& reward_spec, const std::string& path) {
   return p;
 }
 
-int64_t TimeoutFor(const ComponentSpec& c, const ScoreOptions& options) {
-  return c.timeout_ms >= 0 ? c.timeout_ms : options.timeout_ms;
+// Bounded plug-ins run inline (0) unless the spec sets a deadline itself.
+int64_t TimeoutFor(const ComponentSpec& c, const Reward& plugin,
+                   const ScoreOptions& options) {
+  if (c.timeout_ms >= 0) return c.timeout_ms;
+  return plugin.bounded_time(*c.params) ? 0 : options.timeout_ms;
 }
 
 double Total(const RewardResult& r) {
@@ -267,7 +272,8 @@ RewardResult ScoreTrajectory(std::shared_ptr<const Trajectory> trajectory,
   std::vector<ComponentTask> tasks;
   std::vector<int64_t> timeouts;
   for (size_t i = 0; i < components.size(); ++i) {
-    timeouts.push_back(TimeoutFor(components[i], options));
+    timeouts.push_back(
+        TimeoutFor(components[i], *prepared->plugins[i], options));
     tasks.push_back([prepared, trajectory, i]() -> std::vector<ScoreResult> {
       const Reward& plugin = *prepared->plugins[i];
       const json& params = *prepared->spec.components[i].params;
@@ -347,7 +353,8 @@ std::vector<RewardResult> ScoreGroup(
   std::vector<int64_t> timeouts;
   const auto& components = prepared[0]->spec.components;
   for (size_t i = 0; i < components.size(); ++i) {
-    const int64_t timeout = TimeoutFor(components[i], options);
+    const int64_t timeout =
+        TimeoutFor(components[i], *prepared[0]->plugins[i], options);
     if (prepared[0]->plugins[i]->group_level()) {
       slots.push_back({i, -1});
       timeouts.push_back(timeout);
@@ -360,7 +367,8 @@ std::vector<RewardResult> ScoreGroup(
     }
     for (size_t g = 0; g < members->size(); ++g) {
       slots.push_back({i, static_cast<int64_t>(g)});
-      timeouts.push_back(TimeoutFor(prepared[g]->spec.components[i], options));
+      timeouts.push_back(TimeoutFor(prepared[g]->spec.components[i],
+                                    *prepared[g]->plugins[i], options));
       tasks.push_back(
           [p = prepared[g], members, i, g]() -> std::vector<ScoreResult> {
             return {p->plugins[i]->Score((*members)[g],

@@ -15,6 +15,7 @@ namespace {
 
 class CostReward : public Reward {
  public:
+  bool bounded_time(const json&) const override { return true; }
   void ValidateParams(const json& params) const override {
     const wire::Fields f(params, "params");
     const double budget = f.Double("budget");

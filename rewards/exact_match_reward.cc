@@ -39,6 +39,7 @@ std::vector<std::string> ExpectedStrings(const json& params) {
 
 class ExactMatchReward : public Reward {
  public:
+  bool bounded_time(const json&) const override { return true; }
   void ValidateParams(const json& params) const override {
     const wire::Fields f(params, "params");
     for (const auto& e : ExpectedStrings(params)) {

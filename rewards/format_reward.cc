@@ -60,6 +60,10 @@ bool DxDialogueTurn(const std::string& text,
 
 class FormatReward : public Reward {
  public:
+  // std::regex backtracks: a pattern may take exponential time.
+  bool bounded_time(const json& params) const override {
+    return params.value("grammar", "") != "regex";
+  }
   void ValidateParams(const json& params) const override {
     const wire::Fields f(params, "params");
     const std::string grammar = f.String("grammar");

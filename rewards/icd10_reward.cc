@@ -96,6 +96,7 @@ std::vector<std::string> ExpectedCodes(const json& params) {
 
 class Icd10Reward : public Reward {
  public:
+  bool bounded_time(const json&) const override { return true; }
   void ValidateParams(const json& params) const override {
     const wire::Fields f(params, "params");
     ExpectedCodes(params);

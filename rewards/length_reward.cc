@@ -16,6 +16,7 @@ namespace {
 
 class LengthReward : public Reward {
  public:
+  bool bounded_time(const json&) const override { return true; }
   void ValidateParams(const json& params) const override {
     const wire::Fields f(params, "params");
     const int64_t max_tokens = f.Int("max_tokens");

@@ -83,6 +83,7 @@ std::vector<double> NumbersIn(const std::string& text) {
 
 class NumericReward : public Reward {
  public:
+  bool bounded_time(const json&) const override { return true; }
   void ValidateParams(const json& params) const override {
     const wire::Fields f(params, "params");
     const double e = f.Double("expected");

@@ -12,7 +12,8 @@
 #include <string>
 #include <vector>
 
-#define CLINRL_REWARD_PLUGIN_ABI 1
+// Bumped whenever Reward's virtual functions change (2: bounded_time).
+#define CLINRL_REWARD_PLUGIN_ABI 2
 
 namespace clinrl::rewards {
 

@@ -32,6 +32,11 @@ class Reward {
   // Deterministic: the same trajectory and params give the same score.
   virtual ScoreResult Score(const Trajectory& trajectory,
                             const json& params) const = 0;
+  // True when scoring with these params takes time bounded by the size of
+  // the trajectory (pure computation: no I/O, no backtracking regex). Such
+  // components run inline on the calling thread, skipping the deadline
+  // executor's thread hand-off; all others run under a deadline.
+  virtual bool bounded_time(const json& params) const { return false; }
   // Group-level plug-ins (computed over a GRPO group) override this; the
   // default scores each trajectory on its own.
   virtual bool group_level() const { return false; }

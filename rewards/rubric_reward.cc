@@ -64,6 +64,21 @@ const std::vector<RubricCriterion>& CachedCriteria(const json& rubrics) {
 
 class RubricReward : public Reward {
  public:
+  // The rule matcher is linear in the response, except std::regex
+  // (backtracking); the judge waits on the network.
+  bool bounded_time(const json& params) const override {
+    if (params.value("matcher", "rule") != "rule") return false;
+    auto rubrics = params.find("rubrics");
+    if (rubrics == params.end() || !rubrics->is_array()) return false;
+    for (const auto& c : *rubrics) {
+      if (!c.is_object()) return false;
+      auto match = c.find("match");
+      if (match != c.end() && match->is_object() && match->contains("regex")) {
+        return false;
+      }
+    }
+    return true;
+  }
   void ValidateParams(const json& params) const override {
     const wire::Fields f(params, "params");
     const auto criteria = ParseCriteria(f.Get("rubrics"), "params.rubrics");

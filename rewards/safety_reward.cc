@@ -42,6 +42,7 @@ std::vector<std::string> Required(const wire::Fields& f) {
 
 class SafetyReward : public Reward {
  public:
+  bool bounded_time(const json&) const override { return true; }
   void ValidateParams(const json& params) const override {
     const wire::Fields f(params, "params");
     f.Bool("red_flag");

@@ -170,6 +170,62 @@ TEST(CompositeReward, SlowAndThrowingPluginsLoseNothingElse) {
   EXPECT_EQ(r2.components.at("slow").details["error"]["code"], "timeout");
 }
 
+TEST(CompositeReward, OnlyBoundedPluginsRunInline) {
+  auto& registry = RewardRegistry::Global();
+  for (const char* name : {"exact_match", "choice", "numeric", "icd10", "cost",
+                           "length", "safety", "answer_diversity"}) {
+    EXPECT_TRUE(registry.Create(name)->bounded_time(json::object())) << name;
+  }
+  auto format = registry.Create("format");
+  EXPECT_TRUE(format->bounded_time({{"grammar", "json"}}));
+  EXPECT_FALSE(format->bounded_time({{"grammar", "regex"}, {"pattern", "a+"}}));
+  auto rubric = registry.Create("rubric");
+  const json words = {
+      {"criterion", "x"}, {"points", 1}, {"match", {{"any", {"x"}}}}};
+  const json regex = {
+      {"criterion", "y"}, {"points", 1}, {"match", {{"regex", {"y+"}}}}};
+  EXPECT_TRUE(rubric->bounded_time({{"rubrics", {words}}}));
+  EXPECT_FALSE(rubric->bounded_time({{"rubrics", {words, regex}}}));
+  EXPECT_FALSE(rubric->bounded_time({{"rubrics", {words}},
+                                     {"matcher", "llm_judge"},
+                                     {"judge", {{"url", "http://x"}}}}));
+  EXPECT_FALSE(registry.Create("test_slow")->bounded_time(json::object()));
+}
+
+TEST(CompositeReward, EveryOverrunIsCaughtWhereverItSits) {
+  // The slow component first, in the middle and last, among components that
+  // run under a deadline too: each call returns near the deadline.
+  for (int position = 0; position < 3; ++position) {
+    auto t = Diagnosed();
+    json components = json::array();
+    for (int k = 0; k < 3; ++k) {
+      if (k == position) {
+        components.push_back({{"name", "slow"},
+                              {"plugin", "test_slow"},
+                              {"timeout_ms", 40},
+                              {"params", {{"ms", 600}}}});
+      } else {
+        components.push_back({{"name", "boom" + std::to_string(k)},
+                              {"plugin", "test_throwing"},
+                              {"timeout_ms", 40}});
+      }
+    }
+    components.push_back({{"name", "dx"},
+                          {"plugin", "icd10"},
+                          {"params", {{"expected", "I21.9"}}}});
+    t.reward_spec = {{"components", components}};
+    const auto start = Clock::now();
+    const RewardResult r = ScoreTrajectory(t);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        Clock::now() - start)
+                        .count();
+    EXPECT_LT(ms, 400) << "slow component at position " << position;
+    EXPECT_EQ(r.components.at("slow").details["error"]["code"], "timeout");
+    EXPECT_EQ(ComponentErrors(r).size(), 3u);
+    EXPECT_DOUBLE_EQ(r.components.at("dx").score, 1.0);
+  }
+}
+
 TEST(CompositeReward, DeterministicAcrossCalls) {
   auto t = Diagnosed();
   t.reward_spec = {
