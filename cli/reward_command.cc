@@ -91,8 +91,10 @@ void AddRewardCommands(CLI::App& app) {
             "--endpoint: required (or rewards.endpoint in --config), e.g. "
             "tcp://*:5556");
       }
-      std::signal(SIGINT, OnSignal);
-      std::signal(SIGTERM, OnSignal);
+      for (int sig : {SIGINT, SIGTERM}) {
+        CLINRL_CHECK_ERRNO(std::signal(sig, OnSignal) != SIG_ERR, "signal",
+                           "installing the handler for signal {}", sig);
+      }
       rewards::RewardServer server({cfg.endpoint, cfg.workers, cfg.timeout_ms});
       // Scripts wait for this line before they connect.
       std::cout << nlohmann::json{{"serving", server.endpoint()},
