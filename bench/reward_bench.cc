@@ -341,16 +341,18 @@ json RunRewardBench(const BenchOptions& options) {
   const ServiceRun single = run_service(1);
   const ServiceRun grouped = run_service(group_size);
   server.Stop();
-  return {{"trajectories_per_s", grouped.rate},
-          {"trajectories_per_s_one_per_request", single.rate},
+  // The headline is the stricter figure: one trajectory per request.
+  return {{"trajectories_per_s", single.rate},
+          {"trajectories_per_s_grouped", grouped.rate},
           {"in_process_trajectories_per_s", deadline_rate},
           {"in_process_inline_trajectories_per_s", inline_rate},
-          {"service_over_in_process", grouped.rate / deadline_rate},
+          {"service_over_in_process", single.rate / deadline_rate},
           {"request_encode_us", encode_us},
           {"request_decode_us", decode_us},
-          {"latency_ms_p50", grouped.p50_ms},
-          {"latency_ms_p99", grouped.p99_ms},
-          {"latency_ms_p50_one_per_request", single.p50_ms},
+          {"latency_ms_p50", single.p50_ms},
+          {"latency_ms_p99", single.p99_ms},
+          {"latency_ms_p50_grouped", grouped.p50_ms},
+          {"latency_ms_p99_grouped", grouped.p99_ms},
           {"group_size", group_size},
           {"trajectories", count},
           {"workers", workers},
