@@ -91,6 +91,10 @@ json HandleRewardRequest(json request, const ScoreOptions& options,
         reply["scored"] = stats->scored.load();
         reply["flagged"] = stats->flagged.load();
         reply["errors"] = stats->errors.load();
+        reply["uptime_s"] =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                          stats->started)
+                .count();
       }
     } else if (op == "plugins") {
       reply = wire::OkReply({{"plugins", RewardRegistry::Global().Names()}});
@@ -137,8 +141,7 @@ std::string HandleRewardMessage(const std::string& bytes,
 
 RewardServer::RewardServer(RewardServerOptions options)
     : options_(std::move(options)),
-      stats_(std::make_unique<RewardServerStats>()),
-      started_(std::chrono::steady_clock::now()) {
+      stats_(std::make_unique<RewardServerStats>()) {
   CheckRewardEndpoint(options_.endpoint, "reward server endpoint");
   if (options_.workers < 1) {
     throw BadRequest(fmt::format(

@@ -32,6 +32,8 @@ struct RewardServerStats {
   std::atomic<int64_t> scored{0};  // trajectories
   std::atomic<int64_t> flagged{0};
   std::atomic<int64_t> errors{0};  // error replies
+  std::chrono::steady_clock::time_point started =
+      std::chrono::steady_clock::now();
 };
 
 // One request in, one reply out, no transport: what each worker runs.
@@ -68,7 +70,6 @@ class RewardServer {
   std::unique_ptr<zmq::socket_t> control_;
   std::unique_ptr<RewardServerStats> stats_;
   std::atomic<bool> stopping_{false};
-  std::chrono::steady_clock::time_point started_;
   std::thread proxy_;
   std::vector<std::thread> workers_;
 };

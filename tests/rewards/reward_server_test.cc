@@ -138,6 +138,7 @@ TEST_P(RewardServerTest, ScoresPipelinedRequestsAndSurvivesBadMessages) {
   const json health = client.Health();
   EXPECT_EQ(health["scored"], 1 + 64);
   EXPECT_EQ(health["errors"], 5);
+  EXPECT_GT(health["uptime_s"].get<double>(), 0.0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, RewardServerTest,
