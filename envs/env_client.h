@@ -52,7 +52,9 @@ struct EnvReply {
   bool terminated = false;
   bool truncated = false;
   json info = json::object();
-  json body;  // the whole reply (spec and health fields)
+  // The whole reply (spec and health fields); for reset and step, `info` has
+  // been moved out of it into `info` above.
+  json body;
   int64_t latency_us = 0;
 };
 
