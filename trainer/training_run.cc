@@ -17,6 +17,7 @@
 #include "policy/tokenizer.h"
 #include "policy/transformer.h"
 #include "rewards/composite_reward.h"
+#include "rewards/plugin_loader.h"
 #include "rollout/episode_tokens.h"
 #include "rollout/rollout_worker.h"
 #include "rollout/scripted_baselines.h"
@@ -126,6 +127,8 @@ TrainingRun::TrainingRun(ClinrlConfig config, TrainingRunOptions options)
     throw ConfigError("envs: expected at least one env entry (name, options)");
   }
   policy::SetComputeThreads(s.config.run.threads);
+  // Reward plug-ins from shared libraries register before any scoring.
+  rewards::LoadRewardPlugins(s.config.rewards.plugins);
   s.run_dir = CreateRunDir(s.config);
 
   // Policy and tokenizer.
