@@ -34,6 +34,11 @@ class PythonServer {
     return server;
   }
   const std::string& endpoint() const { return endpoint_; }
+  ~PythonServer() {
+    process_.reset();
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
 
  private:
   PythonServer() {
@@ -42,6 +47,7 @@ class PythonServer {
             .string();
     CLINRL_CHECK_ERRNO(mkdtemp(dir.data()) != nullptr, "mkdtemp",
                        "making a socket folder");
+    dir_ = dir;
     endpoint_ = "ipc://" + dir + "/python.sock";
     process_ = std::make_unique<ChildProcess>(
         std::vector<std::string>{
@@ -63,6 +69,7 @@ class PythonServer {
       }
     }
   }
+  std::string dir_;
   std::string endpoint_;
   std::unique_ptr<ChildProcess> process_;
 };

@@ -34,16 +34,25 @@ const bool kServeAsChild = [] {
   while (true) pause();
 }();
 
+// Removes the test's socket folder when the test process exits.
+struct FolderRemover {
+  std::string path;
+  ~FolderRemover() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+};
+
 std::string TempDir() {
-  static const std::string dir = [] {
+  static const FolderRemover dir_holder{[] {
     std::string templ =
         (std::filesystem::temp_directory_path() / "clinrl-env-test-XXXXXX")
             .string();
     CLINRL_CHECK_ERRNO(mkdtemp(templ.data()) != nullptr, "mkdtemp",
                        "making a temp dir");
     return templ;
-  }();
-  return dir;
+  }()};
+  return dir_holder.path;
 }
 
 EnvServerOptions ServerOn(const std::string& endpoint, int64_t workers = 2) {

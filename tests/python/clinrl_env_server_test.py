@@ -3,6 +3,7 @@ ZeroMQ socket: malformed requests, env exceptions, idle reclaim, envelopes."""
 
 import json
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -43,6 +44,7 @@ class ServerTest(unittest.TestCase):
         self.req.close(0)
         self.server.stop()
         self.thread.join(5)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def call(self, request):
         body = request if isinstance(request, bytes) else \

@@ -23,6 +23,7 @@ struct PythonTriageServer {
             .string();
     CLINRL_CHECK_ERRNO(mkdtemp(dir.data()) != nullptr, "mkdtemp",
                        "making a socket folder");
+    folder = dir;
     endpoint = "ipc://" + dir + "/triage.sock";
     process = std::make_unique<ChildProcess>(
         std::vector<std::string>{
@@ -32,6 +33,12 @@ struct PythonTriageServer {
         std::map<std::string, std::string>{
             {"PYTHONPATH", std::string(CLINRL_SOURCE_DIR) + "/python"}});
   }
+  ~PythonTriageServer() {
+    process.reset();
+    std::error_code ignored;
+    std::filesystem::remove_all(folder, ignored);
+  }
+  std::string folder;
   std::string endpoint;
   std::unique_ptr<ChildProcess> process;
 };
