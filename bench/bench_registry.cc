@@ -1,10 +1,37 @@
 #include "bench/bench_registry.h"
 
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+
 namespace clinrl::bench {
 
 std::vector<BenchCase>& BenchRegistry() {
   static std::vector<BenchCase> registry;
   return registry;
+}
+
+int64_t IntOption(const BenchOptions& options, const std::string& key,
+                  int64_t fallback) {
+  auto it = options.extra.find(key);
+  if (it == options.extra.end()) return fallback;
+  try {
+    size_t used = 0;
+    const int64_t value = std::stoll(it->second, &used);
+    if (used == it->second.size()) return value;
+  } catch (const std::exception&) {
+  }
+  throw BadRequest(
+      fmt::format("--opt {}={}: expected an integer", key, it->second));
+}
+
+double Percentile(std::vector<double> values, double q) {
+  if (values.empty()) return 0.0;
+  std::sort(values.begin(), values.end());
+  const double rank = std::ceil(q * static_cast<double>(values.size()));
+  const size_t index = static_cast<size_t>(std::max(1.0, rank)) - 1;
+  return values[std::min(index, values.size() - 1)];
 }
 
 }  // namespace clinrl::bench

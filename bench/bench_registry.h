@@ -6,10 +6,9 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace clinrl::bench {
 
@@ -19,6 +18,14 @@ struct BenchOptions {
   bool quick = false;   // smaller sizes, for smoke tests in ctest
   std::map<std::string, std::string> extra;  // --opt key=value
 };
+
+// The integer value of `--opt key=N`, or `fallback` when absent; throws
+// BadRequest naming the option when it is not an integer.
+int64_t IntOption(const BenchOptions& options, const std::string& key,
+                  int64_t fallback);
+
+// The q-quantile (0..1) of `values` by nearest rank; 0 when empty.
+double Percentile(std::vector<double> values, double q);
 
 using BenchFn = std::function<nlohmann::json(const BenchOptions&)>;
 

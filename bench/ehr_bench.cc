@@ -22,17 +22,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 namespace ehr = envs::ehr;
 
-int64_t Option(const BenchOptions& o, const char* key, int64_t fallback) {
-  auto it = o.extra.find(key);
-  if (it == o.extra.end()) return fallback;
-  try {
-    return std::stoll(it->second);
-  } catch (const std::exception&) {
-    throw BadRequest(
-        fmt::format("--opt {}={}: expected an integer", key, it->second));
-  }
-}
-
 const char* kCodes[] = {ehr::loinc::kMagnesium,  ehr::loinc::kPotassium,
                         ehr::loinc::kSodium,     ehr::loinc::kGlucose,
                         ehr::loinc::kCreatinine, ehr::loinc::kHbA1c};
@@ -45,19 +34,11 @@ std::string Query(const std::vector<std::string>& patients, uint64_t i) {
                      kCodes[(h >> 8) % 6]);
 }
 
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t idx = std::min(
-      v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
-  return v[idx];
-}
-
 nlohmann::json RunEhrBench(const BenchOptions& o) {
-  const int64_t patients = Option(o, "patients", o.quick ? 100 : 1000);
-  const int64_t clients = Option(o, "clients", 8);
+  const int64_t patients = IntOption(o, "patients", o.quick ? 100 : 1000);
+  const int64_t clients = IntOption(o, "clients", 8);
   const double seconds =
-      static_cast<double>(Option(o, "seconds", o.quick ? 1 : 5));
+      static_cast<double>(IntOption(o, "seconds", o.quick ? 1 : 5));
   if (patients < 1 || clients < 1 || seconds <= 0) {
     throw BadRequest("--opt patients, clients and seconds must be positive");
   }

@@ -37,18 +37,7 @@ struct LoopFigures {
   int64_t steps = 0;
 };
 
-int64_t Opt(const BenchOptions& o, const std::string& key, int64_t fallback) {
-  auto it = o.extra.find(key);
-  if (it == o.extra.end()) return fallback;
-  try {
-    return std::stoll(it->second);
-  } catch (const std::exception&) {
-    throw BadRequest(
-        fmt::format("--opt {}={}: expected an integer", key, it->second));
-  }
-}
-
-double Percentile(std::vector<int64_t>& v, double q) {
+double LatencyPercentile(std::vector<int64_t>& v, double q) {
   if (v.empty()) return 0;
   const size_t k = std::min(v.size() - 1, static_cast<size_t>(q * v.size()));
   std::nth_element(v.begin(), v.begin() + k, v.end());
@@ -103,8 +92,8 @@ LoopFigures DriveSessions(EnvClient& client, const std::string& env,
   LoopFigures f;
   f.steps = done;
   f.steps_per_s = done / seconds;
-  f.p50_us = Percentile(latencies, 0.50);
-  f.p99_us = Percentile(latencies, 0.99);
+  f.p50_us = LatencyPercentile(latencies, 0.50);
+  f.p99_us = LatencyPercentile(latencies, 0.99);
   return f;
 }
 
@@ -218,17 +207,18 @@ LoopFigures RawZmqJson(const std::string& endpoint, int64_t in_flight,
   LoopFigures f;
   f.steps = messages;
   f.steps_per_s = messages / seconds;
-  f.p50_us = Percentile(latencies, 0.50);
-  f.p99_us = Percentile(latencies, 0.99);
+  f.p50_us = LatencyPercentile(latencies, 0.50);
+  f.p99_us = LatencyPercentile(latencies, 0.99);
   return f;
 }
 
 json RunEnvBench(const BenchOptions& options) {
-  const int64_t sessions = Opt(options, "sessions", 64);
-  const int64_t steps = Opt(options, "steps", options.quick ? 4000 : 200000);
+  const int64_t sessions = IntOption(options, "sessions", 64);
+  const int64_t steps =
+      IntOption(options, "steps", options.quick ? 4000 : 200000);
   const int64_t python_steps =
-      Opt(options, "python_steps", options.quick ? 2000 : 30000);
-  const int64_t workers = Opt(options, "workers", 2);
+      IntOption(options, "python_steps", options.quick ? 2000 : 30000);
+  const int64_t workers = IntOption(options, "workers", 2);
   std::string dir =
       (std::filesystem::temp_directory_path() / "clinrl-env-bench-XXXXXX")
           .string();

@@ -173,24 +173,13 @@ double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
 }
 
-int64_t Opt(const BenchOptions& o, const std::string& key, int64_t fallback) {
-  auto it = o.extra.find(key);
-  if (it == o.extra.end()) return fallback;
-  try {
-    return std::stoll(it->second);
-  } catch (const std::exception&) {
-    throw BadRequest(
-        fmt::format("--opt {}={}: expected an integer", key, it->second));
-  }
-}
-
 json RunRewardBench(const BenchOptions& options) {
   const int64_t count =
-      Opt(options, "trajectories", options.quick ? 2000 : 20000);
+      IntOption(options, "trajectories", options.quick ? 2000 : 20000);
   const int64_t workers =
-      Opt(options, "workers", options.threads > 0 ? options.threads : 2);
-  const int64_t inflight = Opt(options, "inflight", 64);
-  const int64_t group_size = Opt(options, "group_size", 8);
+      IntOption(options, "workers", options.threads > 0 ? options.threads : 2);
+  const int64_t inflight = IntOption(options, "inflight", 64);
+  const int64_t group_size = IntOption(options, "group_size", 8);
   if (workers < 1 || inflight < 1 || group_size < 1 || count < group_size) {
     throw BadRequest(fmt::format(
         "--opt: expected workers, inflight, group_size >= 1 and trajectories "

@@ -31,8 +31,9 @@ int RunCommand(const std::function<void()>& body) {
 
 void AddConfigArgs(CLI::App* command, ConfigArgs* args) {
   command->add_option("config", args->path, "config JSON file")->required();
-  command->add_option("--set", args->overrides,
-                      "override a key: --set trainer.lr=3e-6 (repeatable)")
+  command
+      ->add_option("--set", args->overrides,
+                   "override a key: --set trainer.lr=3e-6 (repeatable)")
       ->take_all()
       ->allow_extra_args(false);
 }

@@ -27,8 +27,8 @@ int main(int argc, char** argv) {
 
   // Logging must be ready before any subcommand callback runs.
   app.parse_complete_callback([&] {
-    const int rc = clinrl::cli::RunCommand(
-        [&] { clinrl::InitLogging(log_level); });
+    const int rc =
+        clinrl::cli::RunCommand([&] { clinrl::InitLogging(log_level); });
     if (rc != 0) std::exit(rc);
   });
   CLI11_PARSE(app, argc, argv);

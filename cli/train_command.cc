@@ -36,7 +36,8 @@ void AddTrainCommands(CLI::App& app) {
                 << std::flush;
       const auto table = run.Run();
       if (!table.empty()) {
-        std::cout << "\n" << trainer::TrainingRun::FormatTable(table)
+        std::cout << "\n"
+                  << trainer::TrainingRun::FormatTable(table)
                   << "(test split, greedy decoding; written to " << root
                   << "/summary.json)\n";
       }

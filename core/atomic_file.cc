@@ -16,7 +16,8 @@ namespace clinrl {
 namespace fs = std::filesystem;
 
 void SyncDirectory(const std::string& dir) {
-  const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
+  const int fd =
+      ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
   CLINRL_CHECK_ERRNO(fd >= 0, "open", "syncing folder {}", dir);
   const int rc = ::fsync(fd);
   ::close(fd);
@@ -27,7 +28,8 @@ void MakeDirectories(const std::string& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) {
-    throw IoError(fmt::format("cannot create folder {}: {}", dir, ec.message()));
+    throw IoError(
+        fmt::format("cannot create folder {}: {}", dir, ec.message()));
   }
 }
 

@@ -4,10 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace clinrl {
 
@@ -60,7 +59,7 @@ struct EnvEntry {
 };
 
 struct RewardsConfig {
-  std::string endpoint;  // empty = in-process
+  std::string endpoint;              // empty = in-process
   std::vector<std::string> plugins;  // shared libraries with extra rewards
   int64_t workers = 2;
   int64_t timeout_ms = 5000;

@@ -3,10 +3,9 @@
 // defaults. Merge order: defaults < file < --set.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/config_schema.h"
 

@@ -73,9 +73,9 @@ void Reader::RejectUnknownKeys() const {
       const std::string guess = ClosestKey(head, known_);
       throw ConfigError(fmt::format(
           "--set {}: unknown key '{}'{}", path, JoinPath(path_, head),
-          guess.empty() ? ""
-                        : fmt::format(" (did you mean '{}'?)",
-                                      JoinPath(path_, guess))));
+          guess.empty()
+              ? ""
+              : fmt::format(" (did you mean '{}'?)", JoinPath(path_, guess))));
     }
   }
 }
@@ -107,8 +107,8 @@ void Reader::ApplyJsonOverrides(const std::string& path, json& value) {
         try {
           index = std::stoul(key);
         } catch (const std::exception&) {
-          throw ConfigError(fmt::format("--set {}: '{}' is not an array index",
-                                        p, key));
+          throw ConfigError(
+              fmt::format("--set {}: '{}' is not an array index", p, key));
         }
         if (index >= cursor->size()) {
           throw ConfigError(fmt::format(

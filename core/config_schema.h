@@ -15,12 +15,11 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <type_traits>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 
@@ -36,8 +35,9 @@ template <class T, class = void>
 struct IsSection : std::false_type {};
 class Reader;
 template <class T>
-struct IsSection<T, std::void_t<decltype(std::declval<T&>().Visit(
-                        std::declval<Reader&>()))>> : std::true_type {};
+struct IsSection<
+    T, std::void_t<decltype(std::declval<T&>().Visit(std::declval<Reader&>()))>>
+    : std::true_type {};
 
 template <class T>
 struct IsVector : std::false_type {};
@@ -152,14 +152,14 @@ class Reader {
 
   // A string field limited to `allowed` values.
   void Enum(const char* key, std::string& value,
-            std::initializer_list<const char*> allowed,
-            const char* doc = "") {
+            std::initializer_list<const char*> allowed, const char* doc = "") {
     (*this)(key, value, doc);
     for (const char* a : allowed) {
       if (value == a) return;
     }
     std::string list;
-    for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+    for (const char* a : allowed)
+      list += (list.empty() ? "" : ", ") + std::string(a);
     throw ConfigError(fmt::format("{}: got '{}', expected one of: {}",
                                   JoinPath(path_, key), value, list));
   }

@@ -81,10 +81,10 @@ namespace detail {
 
 // CLINRL_CHECK_ERRNO(call, "what it was doing {}", ...): for POSIX calls that
 // return -1 (or a null pointer) and set errno.
-#define CLINRL_CHECK_ERRNO(ok, call, ...)                                    \
-  do {                                                                       \
-    if (!(ok)) {                                                             \
-      ::clinrl::detail::ThrowErrno(__FILE__, __LINE__, call,                 \
-                                   ::fmt::format(__VA_ARGS__));              \
-    }                                                                        \
+#define CLINRL_CHECK_ERRNO(ok, call, ...)                       \
+  do {                                                          \
+    if (!(ok)) {                                                \
+      ::clinrl::detail::ThrowErrno(__FILE__, __LINE__, call,    \
+                                   ::fmt::format(__VA_ARGS__)); \
+    }                                                           \
   } while (0)

@@ -44,12 +44,13 @@ JsonlWriter::JsonlWriter(const std::string& path, bool fsync_each_line)
         std::FILE* f = std::fopen(path.c_str(), "ab");
         CLINRL_CHECK_ERRNO(f != nullptr, "fopen", "repairing {}", path);
         const bool ok = std::fputc('\n', f) != EOF;
-        CLINRL_CHECK_ERRNO(std::fclose(f) == 0 && ok, "fputc",
-                           "repairing {}", path);
+        CLINRL_CHECK_ERRNO(std::fclose(f) == 0 && ok, "fputc", "repairing {}",
+                           path);
       } else {
-        CLINRL_LOG_WARN("{}: cutting a torn last line of {} bytes before "
-                        "appending",
-                        path, size - keep);
+        CLINRL_LOG_WARN(
+            "{}: cutting a torn last line of {} bytes before "
+            "appending",
+            path, size - keep);
         CLINRL_CHECK_ERRNO(::truncate(path.c_str(), keep) == 0, "truncate",
                            "repairing {}", path);
       }
@@ -74,9 +75,9 @@ void JsonlWriter::Write(const nlohmann::json& value) {
   std::string line =
       value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   line.push_back('\n');
-  CLINRL_CHECK_ERRNO(std::fwrite(line.data(), 1, line.size(), file_) ==
-                         line.size(),
-                     "fwrite", "appending to {}", path_);
+  CLINRL_CHECK_ERRNO(
+      std::fwrite(line.data(), 1, line.size(), file_) == line.size(), "fwrite",
+      "appending to {}", path_);
   CLINRL_CHECK_ERRNO(std::fflush(file_) == 0, "fflush", "appending to {}",
                      path_);
   if (fsync_each_line_) Sync();
@@ -109,8 +110,8 @@ JsonlReadStats ReadJsonl(
         stats.truncated_tail = true;
         break;
       }
-      throw IoError(fmt::format("{}:{}: not a JSON line: {}", path,
-                                line_number, line.substr(0, 80)));
+      throw IoError(fmt::format("{}:{}: not a JSON line: {}", path, line_number,
+                                line.substr(0, 80)));
     }
     on_record(value, line_number);
     ++stats.lines;

@@ -7,9 +7,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <functional>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace clinrl {
 

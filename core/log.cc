@@ -12,8 +12,8 @@ void InitLogging(const std::string& level) {
   const auto parsed = spdlog::level::from_str(level);
   // from_str maps anything unknown to `off`; only accept that when asked.
   if (parsed == spdlog::level::off && level != "off") {
-    throw ConfigError(fmt::format(
-        "--log-level: got '{}', expected one of: {}", level, LogLevelNames()));
+    throw ConfigError(fmt::format("--log-level: got '{}', expected one of: {}",
+                                  level, LogLevelNames()));
   }
   auto logger = spdlog::get("clinrl");
   if (!logger) {

@@ -8,7 +8,8 @@ namespace clinrl {
 RunDir CreateRunDir(const ClinrlConfig& config) {
   RunDir dir{config.run.out_dir + "/" + config.run.name};
   MakeDirectories(dir.checkpoints());
-  WriteFileAtomic(dir.config_path(), config::WriteConfig(config).dump(2) + "\n");
+  WriteFileAtomic(dir.config_path(),
+                  config::WriteConfig(config).dump(2) + "\n");
   return dir;
 }
 

@@ -33,13 +33,12 @@ Termination ParseTermination(const std::string& name) {
 }
 
 bool Trajectory::operator==(const Trajectory& o) const {
-  return episode_id == o.episode_id && group_id == o.group_id &&
-         env == o.env && split == o.split && task_index == o.task_index &&
-         seed == o.seed && policy_version == o.policy_version &&
-         turns == o.turns && step_rewards == o.step_rewards &&
-         reward == o.reward && termination == o.termination &&
-         timings == o.timings && reward_spec == o.reward_spec &&
-         info == o.info;
+  return episode_id == o.episode_id && group_id == o.group_id && env == o.env &&
+         split == o.split && task_index == o.task_index && seed == o.seed &&
+         policy_version == o.policy_version && turns == o.turns &&
+         step_rewards == o.step_rewards && reward == o.reward &&
+         termination == o.termination && timings == o.timings &&
+         reward_spec == o.reward_spec && info == o.info;
 }
 
 json ToJson(const Trajectory& t) {
@@ -111,7 +110,8 @@ Trajectory TrajectoryFromJson(const json& j) {
       const json& comps = fr.Object("components");
       for (auto it = comps.begin(); it != comps.end(); ++it) {
         const wire::Fields fc(
-            it.value(), fmt::format("trajectory.reward.components.{}", it.key()));
+            it.value(),
+            fmt::format("trajectory.reward.components.{}", it.key()));
         RewardComponent c;
         c.score = fc.Double("score");
         c.weight = fc.Double("weight", 1.0);

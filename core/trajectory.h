@@ -6,10 +6,9 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace clinrl {
 
@@ -20,8 +19,8 @@ struct Turn {
   std::vector<float> logprobs;     // same length as token_ids
 
   bool operator==(const Turn& o) const {
-    return role == o.role && content == o.content &&
-           token_ids == o.token_ids && logprobs == o.logprobs;
+    return role == o.role && content == o.content && token_ids == o.token_ids &&
+           logprobs == o.logprobs;
   }
 };
 
@@ -75,7 +74,8 @@ struct Trajectory {
 
 nlohmann::json ToJson(const Trajectory& t);
 // Validates types and required fields; errors name the field path, e.g.
-// "trajectory.turns[3].logprobs: expected 12 values (one per token id), got 11".
+// "trajectory.turns[3].logprobs: expected 12 values (one per token id), got
+// 11".
 Trajectory TrajectoryFromJson(const nlohmann::json& j);
 
 }  // namespace clinrl

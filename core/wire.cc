@@ -15,8 +15,8 @@ std::string Shorten(const json& value) {
 Fields::Fields(const json& object, std::string path)
     : object_(object), path_(std::move(path)) {
   if (!object_.is_object()) {
-    throw BadRequest(fmt::format("{}: expected a JSON object, got {} {}",
-                                 path_, object_.type_name(), Shorten(object_)));
+    throw BadRequest(fmt::format("{}: expected a JSON object, got {} {}", path_,
+                                 object_.type_name(), Shorten(object_)));
   }
 }
 
@@ -34,8 +34,8 @@ bool Fields::Has(const char* field) const {
 const json& Fields::Get(const char* field) const {
   auto it = object_.find(field);
   if (it == object_.end() || it->is_null()) {
-    throw BadRequest(fmt::format("{}.{}: required field is missing", path_,
-                                 field));
+    throw BadRequest(
+        fmt::format("{}.{}: required field is missing", path_, field));
   }
   return *it;
 }
@@ -139,9 +139,10 @@ json ErrorReply(const std::string& code, const std::string& message) {
 }
 
 const json& CheckReply(const json& reply, const std::string& what) {
-  if (!reply.is_object() || !reply.contains("ok") || !reply["ok"].is_boolean()) {
-    throw InternalError(fmt::format("{}: reply has no boolean 'ok': {}", what,
-                                    Shorten(reply)));
+  if (!reply.is_object() || !reply.contains("ok") ||
+      !reply["ok"].is_boolean()) {
+    throw InternalError(
+        fmt::format("{}: reply has no boolean 'ok': {}", what, Shorten(reply)));
   }
   if (reply["ok"].get<bool>()) return reply;
   std::string code = "internal";

@@ -4,18 +4,18 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace clinrl::wire {
 
 using nlohmann::json;
 
-// Read-only view of one JSON object at `path` ("request", "trajectory.turns[2]").
-// Every accessor throws BadRequest naming `path.field` on a missing or
-// mistyped field; the overloads with a default return it when absent.
+// Read-only view of one JSON object at `path` ("request",
+// "trajectory.turns[2]"). Every accessor throws BadRequest naming `path.field`
+// on a missing or mistyped field; the overloads with a default return it when
+// absent.
 class Fields {
  public:
   Fields(const json& object, std::string path);

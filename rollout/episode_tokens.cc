@@ -31,9 +31,8 @@ void EpisodeTokenizer::AppendPolicyTurn(const std::vector<int64_t>& token_ids,
                                         const std::vector<float>& logprobs,
                                         EpisodeTokens* tokens) const {
   if (token_ids.size() != logprobs.size()) {
-    throw BadRequest(fmt::format(
-        "policy turn: {} token ids but {} log-probs", token_ids.size(),
-        logprobs.size()));
+    throw BadRequest(fmt::format("policy turn: {} token ids but {} log-probs",
+                                 token_ids.size(), logprobs.size()));
   }
   tokens->ids.insert(tokens->ids.end(), token_ids.begin(), token_ids.end());
   tokens->loss_mask.insert(tokens->loss_mask.end(), token_ids.size(), 1);

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/seeds.h"
 #include "policy/generator.h"
 
 namespace clinrl::rollout {
@@ -16,14 +17,6 @@ double Seconds() {
   return std::chrono::duration<double>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
-}
-
-// splitmix64: derives independent seeds for rounds of one batch.
-uint64_t Mix(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
 }
 
 enum class Phase { kAwaitReset, kAwaitPolicy, kAwaitStep, kDone };
@@ -41,7 +34,8 @@ struct Episode {
 
 std::vector<Turn> ToTurns(const envs::Observation& observation) {
   std::vector<Turn> turns;
-  for (const auto& m : observation) turns.push_back({m.role, m.content, {}, {}});
+  for (const auto& m : observation)
+    turns.push_back({m.role, m.content, {}, {}});
   return turns;
 }
 
@@ -56,10 +50,9 @@ RolloutWorker::RolloutWorker(policy::Transformer model,
       client_(client),
       options_(options) {}
 
-std::vector<RolloutEpisode> RolloutWorker::Run(const std::vector<TaskRef>& tasks,
-                                               uint64_t batch_seed,
-                                               int64_t policy_version,
-                                               RolloutStats* stats) {
+std::vector<RolloutEpisode> RolloutWorker::Run(
+    const std::vector<TaskRef>& tasks, uint64_t batch_seed,
+    int64_t policy_version, RolloutStats* stats) {
   const double start = Seconds();
   RolloutStats local;
   std::vector<Episode> episodes;
@@ -91,7 +84,8 @@ std::vector<RolloutEpisode> RolloutWorker::Run(const std::vector<TaskRef>& tasks
   // Round 0: reset every episode.
   const double env_start = Seconds();
   for (Episode& e : episodes) {
-    const TaskRef& task = tasks[e.index / static_cast<size_t>(options_.group_size)];
+    const TaskRef& task =
+        tasks[e.index / static_cast<size_t>(options_.group_size)];
     envs::ResetRequest request;
     request.split = task.split;
     request.task_index = task.task_index;
@@ -109,9 +103,9 @@ std::vector<RolloutEpisode> RolloutWorker::Run(const std::vector<TaskRef>& tasks
         Episode& e = episodes[it->second];
         waiting.erase(it);
         if (!reply.ok) {
-          CLINRL_LOG_WARN("episode {}: {} failed: {} {}", e.trajectory.episode_id,
-                          envs::EnvOpName(reply.op), reply.error_code,
-                          reply.error_message);
+          CLINRL_LOG_WARN("episode {}: {} failed: {} {}",
+                          e.trajectory.episode_id, envs::EnvOpName(reply.op),
+                          reply.error_code, reply.error_message);
           e.trajectory.info["env_error"] = {{"code", reply.error_code},
                                             {"message", reply.error_message}};
           if (reply.session_lost) e.session.clear();
@@ -141,7 +135,8 @@ std::vector<RolloutEpisode> RolloutWorker::Run(const std::vector<TaskRef>& tasks
           continue;
         }
         episode_tokenizer_.AppendMessages(observed, &e.tokens);
-        if (static_cast<int64_t>(e.tokens.size()) >= options_.max_tokens_per_episode) {
+        if (static_cast<int64_t>(e.tokens.size()) >=
+            options_.max_tokens_per_episode) {
           finish(e, Termination::kMaxTokens);
           continue;
         }
@@ -177,8 +172,9 @@ std::vector<RolloutEpisode> RolloutWorker::Run(const std::vector<TaskRef>& tasks
       params.top_k = options_.top_k;
       params.max_new_tokens = budget;
       params.stop_token_ids = stop_ids;
-      params.seed = Mix(batch_seed ^ Mix(static_cast<uint64_t>(round) * 1315423911u +
-                                         static_cast<uint64_t>(budget)));
+      params.seed = DeriveSeed(
+          batch_seed, "round",
+          static_cast<uint64_t>(round) << 20 | static_cast<uint64_t>(budget));
       torch::NoGradGuard no_grad;
       const std::vector<policy::GenerationOutput> outputs =
           policy::Generate(model_, prompts, params, &tokenizer_);
@@ -189,7 +185,8 @@ std::vector<RolloutEpisode> RolloutWorker::Run(const std::vector<TaskRef>& tasks
         const std::string text = tokenizer_.Decode(out.token_ids, true);
         e.trajectory.turns.push_back(
             {kPolicyRole, text, out.token_ids, out.logprobs});
-        episode_tokenizer_.AppendPolicyTurn(out.token_ids, out.logprobs, &e.tokens);
+        episode_tokenizer_.AppendPolicyTurn(out.token_ids, out.logprobs,
+                                            &e.tokens);
         e.policy_turns += 1;
         e.phase = Phase::kAwaitStep;
       }
@@ -198,11 +195,13 @@ std::vector<RolloutEpisode> RolloutWorker::Run(const std::vector<TaskRef>& tasks
     const double step_start = Seconds();
     for (size_t i : ready) {
       Episode& e = episodes[i];
-      if (static_cast<int64_t>(e.tokens.size()) >= options_.max_tokens_per_episode) {
+      if (static_cast<int64_t>(e.tokens.size()) >=
+          options_.max_tokens_per_episode) {
         finish(e, Termination::kMaxTokens);
         continue;
       }
-      e.request_id = client_.SubmitStep(e.session, e.trajectory.turns.back().content);
+      e.request_id =
+          client_.SubmitStep(e.session, e.trajectory.turns.back().content);
       waiting[e.request_id] = e.index;
     }
     collect();

@@ -7,8 +7,10 @@
 
 namespace clinrl::rollout {
 
-std::vector<Trajectory> PlayScriptedEpisodes(const ScriptedRunOptions& options) {
-  auto env = envs::EnvRegistry::Global().Create(options.env, options.env_options);
+std::vector<Trajectory> PlayScriptedEpisodes(
+    const ScriptedRunOptions& options) {
+  auto env =
+      envs::EnvRegistry::Global().Create(options.env, options.env_options);
   const envs::EnvSpec spec = env->Spec();
   auto split = spec.splits.find(options.split);
   if (split == spec.splits.end() || split->second <= 0) {
@@ -19,7 +21,8 @@ std::vector<Trajectory> PlayScriptedEpisodes(const ScriptedRunOptions& options) 
   out.reserve(static_cast<size_t>(options.episodes));
   for (int64_t i = 0; i < options.episodes; ++i) {
     auto policy = envs::ScriptedPolicyRegistry::Global().Create(
-        options.env, options.policy, options.seed * 1000003u + static_cast<uint64_t>(i),
+        options.env, options.policy,
+        options.seed * 1000003u + static_cast<uint64_t>(i),
         options.policy_options);
     envs::ScriptedEpisodeRequest request;
     request.env_name = options.env;

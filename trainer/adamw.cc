@@ -11,7 +11,8 @@ AdamW::AdamW(std::vector<std::pair<std::string, torch::Tensor>> params,
              AdamWOptions options)
     : options_(options) {
   for (auto& [name, p] : params) {
-    slots_.push_back({name, p, torch::zeros_like(p, torch::MemoryFormat::Contiguous),
+    slots_.push_back({name, p,
+                      torch::zeros_like(p, torch::MemoryFormat::Contiguous),
                       torch::zeros_like(p, torch::MemoryFormat::Contiguous)});
   }
 }
@@ -26,7 +27,8 @@ void AdamW::Step(double lr) {
   for (Slot& s : slots_) {
     const torch::Tensor& g = s.param.grad();
     if (!g.defined()) continue;
-    if (options_.weight_decay != 0) s.param.mul_(1.0 - lr * options_.weight_decay);
+    if (options_.weight_decay != 0)
+      s.param.mul_(1.0 - lr * options_.weight_decay);
     s.exp_avg.mul_(options_.beta1).add_(g, 1.0 - options_.beta1);
     s.exp_avg_sq.mul_(options_.beta2).addcmul_(g, g, 1.0 - options_.beta2);
     const torch::Tensor denom =
@@ -59,7 +61,8 @@ void AdamW::LoadState(const std::map<std::string, torch::Tensor>& state,
           s.name + (pair == &s.exp_avg ? ".exp_avg" : ".exp_avg_sq");
       auto it = state.find(key);
       if (it == state.end()) {
-        throw BadRequest(fmt::format("optimizer state: missing tensor '{}'", key));
+        throw BadRequest(
+            fmt::format("optimizer state: missing tensor '{}'", key));
       }
       if (it->second.sizes() != pair->sizes()) {
         std::ostringstream got, want;

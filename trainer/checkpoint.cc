@@ -57,9 +57,9 @@ void SyncFile(const std::string& path) {
 
 bool ParseStep(const std::string& name, int64_t* step) {
   if (name.rfind(kStepPrefix, 0) != 0) return false;
-  const std::string digits = name.substr(std::char_traits<char>::length(kStepPrefix));
-  if (digits.empty() ||
-      !std::all_of(digits.begin(), digits.end(), ::isdigit)) {
+  const std::string digits =
+      name.substr(std::char_traits<char>::length(kStepPrefix));
+  if (digits.empty() || !std::all_of(digits.begin(), digits.end(), ::isdigit)) {
     return false;
   }
   *step = std::stoll(digits);
@@ -126,10 +126,12 @@ CheckpointInfo OpenCheckpoint(const std::string& dir) {
     throw IoError(fmt::format("checkpoint {}: {} is not a valid manifest", dir,
                               kManifest));
   }
-  for (auto it = manifest["files"].begin(); it != manifest["files"].end(); ++it) {
+  for (auto it = manifest["files"].begin(); it != manifest["files"].end();
+       ++it) {
     const std::string path = dir + "/" + it.key();
     if (!fs::exists(path)) {
-      throw IoError(fmt::format("checkpoint {}: file {} is missing", dir, it.key()));
+      throw IoError(
+          fmt::format("checkpoint {}: file {} is missing", dir, it.key()));
     }
     const FileDigest d = DigestFile(path);
     const uint64_t want_size = it.value().value("size", uint64_t{0});

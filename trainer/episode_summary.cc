@@ -23,13 +23,15 @@ std::map<std::string, double> SummarizeEpisodes(
       if (c.details.is_object() && c.details.contains("error")) flagged += 1;
     }
     const nlohmann::json& info = t->info;
-    if (info.is_object() && info.contains("metrics") && info["metrics"].is_object()) {
+    if (info.is_object() && info.contains("metrics") &&
+        info["metrics"].is_object()) {
       const nlohmann::json& m = info["metrics"];
       if (m.contains("correct") && m["correct"].is_number()) {
         correct += m["correct"].get<double>();
         correct_n += 1;
       }
-      if (m.contains("cost") && m["cost"].is_number()) cost += m["cost"].get<double>();
+      if (m.contains("cost") && m["cost"].is_number())
+        cost += m["cost"].get<double>();
     }
     double policy_turns = 0, episode_tokens = 0;
     for (const Turn& turn : t->turns) {

@@ -20,10 +20,10 @@ LossAggregation ParseLossAggregation(const std::string& name) {
   if (name == "seq_mean_token_sum_norm") {
     return LossAggregation::kSeqMeanTokenSumNorm;
   }
-  throw ConfigError(fmt::format(
-      "trainer.loss_agg: got '{}', expected one of: token_mean, "
-      "seq_mean_token_mean, seq_mean_token_sum_norm",
-      name));
+  throw ConfigError(
+      fmt::format("trainer.loss_agg: got '{}', expected one of: token_mean, "
+                  "seq_mean_token_mean, seq_mean_token_sum_norm",
+                  name));
 }
 
 torch::Tensor KlPenalty(const torch::Tensor& logprobs,
@@ -61,9 +61,9 @@ torch::Tensor AggregateLoss(const torch::Tensor& values,
       return per_seq.mean();
     }
     case LossAggregation::kSeqMeanTokenSumNorm: {
-      const double length =
-          norm_length > 0 ? static_cast<double>(norm_length)
-                          : static_cast<double>(values.size(-1));
+      const double length = norm_length > 0
+                                ? static_cast<double>(norm_length)
+                                : static_cast<double>(values.size(-1));
       const torch::Tensor per_seq = masked.sum(-1) / length;
       if (global_count > 0) return per_seq.sum() / global_count;
       return per_seq.mean();
@@ -83,8 +83,8 @@ void CheckShape(const torch::Tensor& t, const torch::Tensor& like,
                 const char* name) {
   if (!t.defined()) return;
   if (t.sizes() != like.sizes()) {
-    throw BadRequest(fmt::format("GrpoLoss: {} has shape {}, expected {}",
-                                 name, ShapeString(t), ShapeString(like)));
+    throw BadRequest(fmt::format("GrpoLoss: {} has shape {}, expected {}", name,
+                                 ShapeString(t), ShapeString(like)));
   }
 }
 double MaskedMean(const torch::Tensor& v, const torch::Tensor& m) {
@@ -105,7 +105,8 @@ GrpoLossOutput GrpoLoss(const GrpoLossInputs& in, const GrpoLossOptions& opt) {
   CheckShape(in.entropy, in.logprobs, "entropy");
   if (!in.old_logprobs.defined() || !in.mask.defined() ||
       !in.advantages.defined()) {
-    throw BadRequest("GrpoLoss: old_logprobs, advantages and mask are required");
+    throw BadRequest(
+        "GrpoLoss: old_logprobs, advantages and mask are required");
   }
   torch::Tensor adv = in.advantages.to(in.logprobs.scalar_type());
   if (adv.dim() == 1) {
@@ -150,18 +151,17 @@ GrpoLossOutput GrpoLoss(const GrpoLossInputs& in, const GrpoLossOptions& opt) {
         KlPenalty(in.logprobs, in.ref_logprobs.detach(), opt.kl_estimator);
     out.kl = MaskedMean(kl, mask);
     if (opt.kl_coef > 0) {
-      loss = loss + opt.kl_coef * AggregateLoss(kl, mask, opt.aggregation,
-                                                in.global_count,
-                                                opt.norm_length);
+      loss =
+          loss + opt.kl_coef * AggregateLoss(kl, mask, opt.aggregation,
+                                             in.global_count, opt.norm_length);
     }
   }
   if (in.entropy.defined()) {
     out.entropy = MaskedMean(in.entropy, mask);
     if (opt.entropy_coef != 0) {
-      loss = loss - opt.entropy_coef * AggregateLoss(in.entropy, mask,
-                                                     opt.aggregation,
-                                                     in.global_count,
-                                                     opt.norm_length);
+      loss = loss -
+             opt.entropy_coef * AggregateLoss(in.entropy, mask, opt.aggregation,
+                                              in.global_count, opt.norm_length);
     }
   }
   const torch::Tensor ratio_d = ratio.detach();

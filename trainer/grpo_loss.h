@@ -15,7 +15,8 @@ enum class KlEstimator { kK1, kK2, kK3 };
 enum class LossAggregation {
   kTokenMean,            // every token of the batch weighs the same
   kSeqMeanTokenMean,     // mean over sequences of each sequence's token mean
-  kSeqMeanTokenSumNorm,  // mean over sequences of token sums / a constant (Dr. GRPO)
+  kSeqMeanTokenSumNorm,  // mean over sequences of token sums / a constant (Dr.
+                         // GRPO)
 };
 
 KlEstimator ParseKlEstimator(const std::string& name);
@@ -35,8 +36,7 @@ torch::Tensor KlPenalty(const torch::Tensor& logprobs,
 // (0 = the mask's width T).
 torch::Tensor AggregateLoss(const torch::Tensor& values,
                             const torch::Tensor& mask, LossAggregation mode,
-                            double global_count = 0.0,
-                            int64_t norm_length = 0);
+                            double global_count = 0.0, int64_t norm_length = 0);
 
 struct GrpoLossOptions {
   double clip_low = 0.2;
@@ -50,10 +50,10 @@ struct GrpoLossOptions {
 };
 
 struct GrpoLossInputs {
-  torch::Tensor logprobs;      // [B, T] current policy, carries the graph
-  torch::Tensor old_logprobs;  // [B, T] the ratio's denominator (no grad)
-  torch::Tensor advantages;    // [B] per sequence, or [B, T] per token
-  torch::Tensor mask;          // [B, T] 1 on policy tokens, 0 elsewhere
+  torch::Tensor logprobs;          // [B, T] current policy, carries the graph
+  torch::Tensor old_logprobs;      // [B, T] the ratio's denominator (no grad)
+  torch::Tensor advantages;        // [B] per sequence, or [B, T] per token
+  torch::Tensor mask;              // [B, T] 1 on policy tokens, 0 elsewhere
   torch::Tensor ref_logprobs;      // optional [B, T], for the KL term
   torch::Tensor rollout_logprobs;  // optional [B, T], sampling-time log-probs
   torch::Tensor entropy;           // optional [B, T], for the entropy bonus
@@ -63,8 +63,8 @@ struct GrpoLossInputs {
 struct GrpoLossOutput {
   torch::Tensor loss;  // scalar, differentiable
   double pg_loss = 0.0;
-  double kl = 0.0;       // mean over policy tokens
-  double entropy = 0.0;  // mean over policy tokens
+  double kl = 0.0;              // mean over policy tokens
+  double entropy = 0.0;         // mean over policy tokens
   double clip_frac_low = 0.0;   // tokens whose ratio hit 1 - clip_low (A < 0)
   double clip_frac_high = 0.0;  // tokens whose ratio hit 1 + clip_high (A > 0)
   double ratio_mean = 0.0;

@@ -11,8 +11,9 @@ double LrSchedule::At(int64_t step) const {
            static_cast<double>(warmup_steps);
   }
   const int64_t decay_steps = std::max<int64_t>(1, total_steps - warmup_steps);
-  const double progress = std::min(
-      1.0, static_cast<double>(step - warmup_steps) / static_cast<double>(decay_steps));
+  const double progress =
+      std::min(1.0, static_cast<double>(step - warmup_steps) /
+                        static_cast<double>(decay_steps));
   const double cosine = 0.5 * (1.0 + std::cos(M_PI * progress));
   return peak_lr * (min_lr_ratio + (1.0 - min_lr_ratio) * cosine);
 }

@@ -1,10 +1,10 @@
 #include "trainer/metrics_logger.h"
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <cmath>
 #include <vector>
-
-#include <fmt/format.h>
 
 namespace clinrl::trainer {
 

@@ -38,7 +38,8 @@ PolicyTrainer::PolicyTrainer(policy::Transformer model,
                options_.micro_batch);
   std::vector<std::pair<std::string, torch::Tensor>> params;
   for (const auto& item : model_->named_parameters()) {
-    if (item.value().requires_grad()) params.emplace_back(item.key(), item.value());
+    if (item.value().requires_grad())
+      params.emplace_back(item.key(), item.value());
   }
   optimizer_ = std::make_unique<AdamW>(std::move(params), options_.adamw);
   if (reference_) {
@@ -60,8 +61,8 @@ std::vector<PolicyTrainer::MicroBatch> PolicyTrainer::Split(
   std::vector<MicroBatch> out;
   for (size_t start = 0; start < batch.size();
        start += static_cast<size_t>(options_.micro_batch)) {
-    const size_t end =
-        std::min(batch.size(), start + static_cast<size_t>(options_.micro_batch));
+    const size_t end = std::min(
+        batch.size(), start + static_cast<size_t>(options_.micro_batch));
     const int64_t b = static_cast<int64_t>(end - start);
     int64_t length = 2;
     for (size_t i = start; i < end; ++i) {
@@ -107,13 +108,15 @@ std::vector<PolicyTrainer::MicroBatch> PolicyTrainer::Split(
 torch::Tensor PolicyTrainer::TargetLogProbs(policy::Transformer& model,
                                             const MicroBatch& mb,
                                             torch::Tensor* entropy) {
-  torch::Tensor logits = model->forward(mb.ids, {}, mb.attention).slice(1, 0, -1);
+  torch::Tensor logits =
+      model->forward(mb.ids, {}, mb.attention).slice(1, 0, -1);
   if (options_.temperature > 0 && options_.temperature != 1.0) {
     logits = logits / options_.temperature;
   }
   const torch::Tensor targets = mb.ids.slice(1, 1);
   if (entropy) {
-    const torch::Tensor log_p = torch::log_softmax(logits.to(torch::kFloat32), -1);
+    const torch::Tensor log_p =
+        torch::log_softmax(logits.to(torch::kFloat32), -1);
     *entropy = -(log_p.exp() * log_p).sum(-1);
     return log_p.gather(-1, targets.unsqueeze(-1)).squeeze(-1);
   }
@@ -144,8 +147,8 @@ std::map<std::string, double> PolicyTrainer::GrpoStep(
 
   bool stale = false;
   for (const auto& s : batch) stale |= s.policy_version < policy_version;
-  const bool recompute = options_.recompute_old_logprobs ||
-                         options_.epochs_per_batch > 1 || stale;
+  const bool recompute =
+      options_.recompute_old_logprobs || options_.epochs_per_batch > 1 || stale;
   std::vector<torch::Tensor> old(micro.size());
   std::vector<torch::Tensor> ref(micro.size());
   {
@@ -170,7 +173,8 @@ std::map<std::string, double> PolicyTrainer::GrpoStep(
       const bool want_entropy =
           options_.compute_entropy || options_.loss.entropy_coef != 0;
       torch::Tensor entropy;
-      in.logprobs = TargetLogProbs(model_, mb, want_entropy ? &entropy : nullptr);
+      in.logprobs =
+          TargetLogProbs(model_, mb, want_entropy ? &entropy : nullptr);
       in.old_logprobs = old[i];
       in.advantages = mb.advantages;
       in.mask = mb.mask;
@@ -249,7 +253,9 @@ std::map<std::string, double> PolicyTrainer::SftEvaluate(
     const torch::Tensor logits =
         model_->forward(mb.ids, {}, mb.attention).slice(1, 0, -1);
     const torch::Tensor targets = mb.ids.slice(1, 1);
-    nll -= (policy::GatherLogProbs(logits, targets) * mb.mask).sum().item<double>();
+    nll -= (policy::GatherLogProbs(logits, targets) * mb.mask)
+               .sum()
+               .item<double>();
     correct += ((logits.argmax(-1) == targets).to(torch::kFloat32) * mb.mask)
                    .sum()
                    .item<double>();

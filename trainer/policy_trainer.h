@@ -45,7 +45,8 @@ struct PolicyTrainerOptions {
   // The sampling temperature: log-probs are of softmax(logits / T), as at
   // sampling time (0 or 1: plain softmax).
   double temperature = 1.0;
-  bool compute_entropy = true;  // entropy metric (and bonus, when its coef != 0)
+  bool compute_entropy =
+      true;  // entropy metric (and bonus, when its coef != 0)
   int64_t pad_id = 0;
 };
 
@@ -62,10 +63,11 @@ class PolicyTrainer {
   // One GRPO batch: epochs_per_batch optimizer steps. Returns metrics
   // (loss, pg_loss, kl, entropy, clip_frac/low, clip_frac/high, grad_norm,
   // lr, tokens, throughput/train_tokens_per_s, ...).
-  std::map<std::string, double> GrpoStep(const std::vector<TrainSequence>& batch,
-                                         int64_t policy_version);
+  std::map<std::string, double> GrpoStep(
+      const std::vector<TrainSequence>& batch, int64_t policy_version);
   // One SFT step: token-mean negative log-likelihood of the trained tokens.
-  std::map<std::string, double> SftStep(const std::vector<TrainSequence>& batch);
+  std::map<std::string, double> SftStep(
+      const std::vector<TrainSequence>& batch);
   // Mean NLL and token accuracy of the trained tokens, without updating.
   std::map<std::string, double> SftEvaluate(
       const std::vector<TrainSequence>& batch);
@@ -80,12 +82,12 @@ class PolicyTrainer {
 
  private:
   struct MicroBatch {
-    torch::Tensor ids;        // [b, L] int64
-    torch::Tensor attention;  // [b, L] int64, 1 = real token
-    torch::Tensor mask;       // [b, L-1] float, trained targets
-    torch::Tensor rollout;    // [b, L-1] float
-    torch::Tensor advantages; // [b]
-    int64_t tokens = 0;       // real tokens (forward cost)
+    torch::Tensor ids;         // [b, L] int64
+    torch::Tensor attention;   // [b, L] int64, 1 = real token
+    torch::Tensor mask;        // [b, L-1] float, trained targets
+    torch::Tensor rollout;     // [b, L-1] float
+    torch::Tensor advantages;  // [b]
+    int64_t tokens = 0;        // real tokens (forward cost)
   };
   std::vector<MicroBatch> Split(const std::vector<TrainSequence>& batch) const;
   // Log-probs of the targets [b, L-1]; entropy [b, L-1] when asked.

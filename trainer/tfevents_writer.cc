@@ -34,7 +34,8 @@ void PutVarint(std::string* out, uint64_t v) {
   out->push_back(static_cast<char>(v));
 }
 void PutTag(std::string* out, int field, int wire_type) {
-  PutVarint(out, static_cast<uint64_t>(field) << 3 | static_cast<uint64_t>(wire_type));
+  PutVarint(out, static_cast<uint64_t>(field) << 3 |
+                     static_cast<uint64_t>(wire_type));
 }
 void PutBytes(std::string* out, int field, const std::string& bytes) {
   PutTag(out, field, 2);
@@ -58,7 +59,8 @@ void PutInt64(std::string* out, int field, int64_t v) {
   PutVarint(out, static_cast<uint64_t>(v));
 }
 
-// Event { double wall_time = 1; int64 step = 2; oneof { string file_version = 3;
+// Event { double wall_time = 1; int64 step = 2; oneof { string file_version =
+// 3;
 //         Summary summary = 5; } }
 std::string EventHeader(double wall_time, int64_t step) {
   std::string e;
@@ -144,9 +146,10 @@ void TfEventsWriter::AddScalars(const std::map<std::string, double>& values,
 
 void TfEventsWriter::AddText(const std::string& tag, const std::string& text,
                              int64_t step) {
-  // Value { string tag = 1; SummaryMetadata metadata = 9; TensorProto tensor = 8; }
-  // SummaryMetadata { PluginData plugin_data = 1; } PluginData { string plugin_name = 1; }
-  // TensorProto { DataType dtype = 1 (DT_STRING = 7); TensorShapeProto tensor_shape = 2;
+  // Value { string tag = 1; SummaryMetadata metadata = 9; TensorProto tensor =
+  // 8; } SummaryMetadata { PluginData plugin_data = 1; } PluginData { string
+  // plugin_name = 1; } TensorProto { DataType dtype = 1 (DT_STRING = 7);
+  // TensorShapeProto tensor_shape = 2;
   //               repeated bytes string_val = 8; }
   std::string plugin;
   PutBytes(&plugin, 1, "text");

@@ -30,8 +30,9 @@ class TfEventsWriter {
   const std::string& path() const { return path_; }
 
   // The encodings, exposed for tests.
-  static std::string EncodeScalarEvent(double wall_time, int64_t step,
-                                       const std::map<std::string, double>& values);
+  static std::string EncodeScalarEvent(
+      double wall_time, int64_t step,
+      const std::map<std::string, double>& values);
   static std::string FrameRecord(const std::string& data);
 
  private:

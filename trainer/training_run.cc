@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/jsonl.h"
 #include "core/log.h"
+#include "core/seeds.h"
 #include "envs/env_client.h"
 #include "envs/env_pool.h"
 #include "policy/model_dir.h"
@@ -41,17 +42,9 @@ double Seconds() {
       .count();
 }
 
-uint64_t Mix(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
 uint64_t DeriveSeed(int64_t run_seed, const std::string& stage, int64_t step) {
-  uint64_t h = Mix(static_cast<uint64_t>(run_seed));
-  for (char c : stage) h = Mix(h ^ static_cast<unsigned char>(c));
-  return Mix(h ^ static_cast<uint64_t>(step));
+  return clinrl::DeriveSeed(static_cast<uint64_t>(run_seed), stage,
+                            static_cast<uint64_t>(step));
 }
 
 void ValidateStages(const std::vector<std::string>& stages) {
@@ -60,9 +53,9 @@ void ValidateStages(const std::vector<std::string>& stages) {
   }
   for (size_t i = 0; i < stages.size(); ++i) {
     if (stages[i] != "sft" && stages[i] != "grpo") {
-      throw ConfigError(fmt::format(
-          "trainer.stages.{}: got '{}', expected one of: sft, grpo", i,
-          stages[i]));
+      throw ConfigError(
+          fmt::format("trainer.stages.{}: got '{}', expected one of: sft, grpo",
+                      i, stages[i]));
     }
   }
 }
@@ -149,7 +142,8 @@ TrainingRun::TrainingRun(ClinrlConfig config, TrainingRunOptions options)
     // sampled but never decoded.
     json init = s.config.policy.init;
     if (!init.contains("vocab_size")) init["vocab_size"] = s.tokenizer->size();
-    const policy::ModelConfig mc = policy::ModelConfig::FromJson(init, "policy.init");
+    const policy::ModelConfig mc =
+        policy::ModelConfig::FromJson(init, "policy.init");
     if (mc.vocab_size != s.tokenizer->size()) {
       throw ConfigError(fmt::format(
           "policy.init.vocab_size: got {}, expected the tokenizer's {} ids "
@@ -182,8 +176,8 @@ TrainingRun::TrainingRun(ClinrlConfig config, TrainingRunOptions options)
   const envs::EnvSpec spec = s.client->Spec(s.env_name);
   auto train = spec.splits.find("train");
   if (train == spec.splits.end() || train->second <= 0) {
-    throw ConfigError(fmt::format("envs.0: env '{}' has no train split",
-                                  s.env_name));
+    throw ConfigError(
+        fmt::format("envs.0: env '{}' has no train split", s.env_name));
   }
   s.train_tasks = train->second;
   if (!spec.splits.count("validation")) {
@@ -237,9 +231,11 @@ EvalResult TrainingRun::Evaluate(const std::string& label,
   ro.temperature = 0.0;  // greedy
   rollout::RolloutWorker worker(s.model, *s.tokenizer, *s.client, ro);
   const envs::EnvSpec spec = s.client->Spec(s.env_name);
-  const int64_t available = spec.splits.count(split) ? spec.splits.at(split) : 0;
+  const int64_t available =
+      spec.splits.count(split) ? spec.splits.at(split) : 0;
   if (available <= 0) {
-    throw ConfigError(fmt::format("env '{}' has no '{}' split", s.env_name, split));
+    throw ConfigError(
+        fmt::format("env '{}' has no '{}' split", s.env_name, split));
   }
   std::vector<rollout::TaskRef> tasks;
   for (int64_t i = 0; i < std::min(episodes, available); ++i) {
@@ -283,28 +279,32 @@ std::vector<EvalResult> TrainingRun::Run() {
   State& s = *s_;
   const TrainerConfig& tc = s.config.trainer;
   auto record_eval = [&](const EvalResult& r) {
-    json row = {{"label", r.label}, {"split", r.split}, {"metrics", r.metrics},
+    json row = {{"label", r.label},
+                {"split", r.split},
+                {"metrics", r.metrics},
                 {"step", s.global_step}};
     s.evals.push_back(row);
     s.metrics->LogEval(s.global_step, r.split, r.metrics);
     std::map<std::string, double> tagged;
-    for (const auto& [k, v] : r.metrics) tagged["eval/" + r.split + "/" + k] = v;
+    for (const auto& [k, v] : r.metrics)
+      tagged["eval/" + r.split + "/" + k] = v;
     s.events->AddScalars(tagged, s.global_step);
     s.events->Flush();
-    CLINRL_LOG_INFO("eval {} {}: accuracy {:.3f}, reward {:.3f}", r.label,
-                    r.split,
-                    r.metrics.count("accuracy") ? r.metrics.at("accuracy") : NAN,
-                    r.metrics.at("reward/mean"));
+    CLINRL_LOG_INFO(
+        "eval {} {}: accuracy {:.3f}, reward {:.3f}", r.label, r.split,
+        r.metrics.count("accuracy") ? r.metrics.at("accuracy") : NAN,
+        r.metrics.at("reward/mean"));
   };
   auto save_checkpoint = [&](const std::string& stage) {
-    json state = {{"stage_index", s.stage_index},
-                  {"stage", stage},
-                  {"stage_step", s.stage_step},
-                  {"global_step", s.global_step},
-                  {"policy_version", s.policy_version},
-                  {"optimizer_step", s.trainer ? s.trainer->optimizer_step() : 0},
-                  {"evals", s.evals},
-                  {"best_sft_accuracy", s.best_sft_accuracy}};
+    json state = {
+        {"stage_index", s.stage_index},
+        {"stage", stage},
+        {"stage_step", s.stage_step},
+        {"global_step", s.global_step},
+        {"policy_version", s.policy_version},
+        {"optimizer_step", s.trainer ? s.trainer->optimizer_step() : 0},
+        {"evals", s.evals},
+        {"best_sft_accuracy", s.best_sft_accuracy}};
     WriteCheckpoint(
         s.run_dir.checkpoints(), s.global_step,
         [&](const std::string& dir) {
@@ -347,9 +347,10 @@ std::vector<EvalResult> TrainingRun::Run() {
     if (fs::exists(latest + "/optimizer.safetensors")) {
       policy::SafetensorsFile file(latest + "/optimizer.safetensors");
       std::map<std::string, torch::Tensor> moments;
-      for (const auto& name : file.Names()) moments[name] = file.Get(name).clone();
-      s.trainer->optimizer().LoadState(moments,
-                                       info.state.at("optimizer_step").get<int64_t>());
+      for (const auto& name : file.Names())
+        moments[name] = file.Get(name).clone();
+      s.trainer->optimizer().LoadState(
+          moments, info.state.at("optimizer_step").get<int64_t>());
     }
     if (fs::exists(latest + "/best_sft.safetensors")) {
       policy::SafetensorsFile file(latest + "/best_sft.safetensors");
@@ -400,12 +401,12 @@ std::vector<EvalResult> TrainingRun::Run() {
       po.compute_entropy = false;
       s.trainer = std::make_unique<PolicyTrainer>(s.model, po);
       restore_optimizer("sft");
-      for (; s.stage_step < sc.steps; ) {
+      for (; s.stage_step < sc.steps;) {
         // The batch of this step: a seeded draw, independent of history.
         uint64_t h = DeriveSeed(s.config.run.seed, "sft", s.stage_step);
         std::vector<TrainSequence> batch;
         for (int64_t i = 0; i < sc.batch_size; ++i) {
-          h = Mix(h);
+          h = SplitMix64(h);
           batch.push_back(sequences[h % sequences.size()]);
         }
         std::map<std::string, double> m = s.trainer->SftStep(batch);
@@ -413,14 +414,16 @@ std::vector<EvalResult> TrainingRun::Run() {
         ++s.global_step;
         s.metrics->Log(s.global_step, "sft", m);
         s.events->AddScalars(m, s.global_step);
-        CLINRL_LOG_INFO("{}", MetricsLogger::ConsoleLine(s.global_step, "sft", m));
+        CLINRL_LOG_INFO("{}",
+                        MetricsLogger::ConsoleLine(s.global_step, "sft", m));
         const bool last = s.stage_step == sc.steps;
         if ((sc.eval_every > 0 && s.stage_step % sc.eval_every == 0) || last) {
           const EvalResult r = Evaluate("sft", s.validation_split,
                                         s.config.eval.validation_episodes);
           record_eval(r);
-          const double acc = r.metrics.count("accuracy") ? r.metrics.at("accuracy")
-                                                         : r.metrics.at("reward/mean");
+          const double acc = r.metrics.count("accuracy")
+                                 ? r.metrics.at("accuracy")
+                                 : r.metrics.at("reward/mean");
           if (acc > s.best_sft_accuracy) {
             s.best_sft_accuracy = acc;
             s.best_sft_weights.clear();
@@ -429,7 +432,8 @@ std::vector<EvalResult> TrainingRun::Run() {
             }
           }
         }
-        if ((tc.checkpoint_every > 0 && s.global_step % tc.checkpoint_every == 0) ||
+        if ((tc.checkpoint_every > 0 &&
+             s.global_step % tc.checkpoint_every == 0) ||
             last) {
           save_checkpoint("sft");
         }
@@ -441,8 +445,9 @@ std::vector<EvalResult> TrainingRun::Run() {
         for (auto& p : s.model->named_parameters()) {
           p.value().copy_(s.best_sft_weights.at(p.key()));
         }
-        CLINRL_LOG_INFO("SFT: kept the best validation weights (accuracy {:.3f})",
-                        s.best_sft_accuracy);
+        CLINRL_LOG_INFO(
+            "SFT: kept the best validation weights (accuracy {:.3f})",
+            s.best_sft_accuracy);
       }
       s.best_sft_weights.clear();
       if (s.options.final_eval) {
@@ -495,14 +500,16 @@ std::vector<EvalResult> TrainingRun::Run() {
       rollout::RolloutWorker worker(s.model, *s.tokenizer, *s.client, ro);
       for (; s.stage_step < tc.steps;) {
         const double step_start = Seconds();
-        const uint64_t seed = DeriveSeed(s.config.run.seed, "grpo", s.stage_step);
+        const uint64_t seed =
+            DeriveSeed(s.config.run.seed, "grpo", s.stage_step);
         std::vector<rollout::TaskRef> tasks;
         uint64_t h = seed;
         for (int64_t i = 0; i < s.config.rollout.tasks_per_step; ++i) {
-          h = Mix(h);
-          tasks.push_back({s.env_name, "train",
-                           static_cast<int64_t>(h % static_cast<uint64_t>(s.train_tasks)),
-                           json::object()});
+          h = SplitMix64(h);
+          tasks.push_back(
+              {s.env_name, "train",
+               static_cast<int64_t>(h % static_cast<uint64_t>(s.train_tasks)),
+               json::object()});
         }
         rollout::RolloutStats rstats;
         std::vector<rollout::RolloutEpisode> episodes;
@@ -518,12 +525,14 @@ std::vector<EvalResult> TrainingRun::Run() {
           std::vector<Trajectory> group;
           for (int64_t k = 0; k < ro.group_size; ++k) {
             group.push_back(episodes[g * static_cast<size_t>(ro.group_size) +
-                                     static_cast<size_t>(k)].trajectory);
+                                     static_cast<size_t>(k)]
+                                .trajectory);
           }
           const auto scored =
               rewards::ScoreGroup(group, {s.config.rewards.timeout_ms});
           for (int64_t k = 0; k < ro.group_size; ++k) {
-            episodes[g * static_cast<size_t>(ro.group_size) + static_cast<size_t>(k)]
+            episodes[g * static_cast<size_t>(ro.group_size) +
+                     static_cast<size_t>(k)]
                 .trajectory.reward = scored[static_cast<size_t>(k)];
           }
         }
@@ -533,11 +542,13 @@ std::vector<EvalResult> TrainingRun::Run() {
         std::vector<const Trajectory*> played;
         for (size_t i = 0; i < episodes.size(); ++i) {
           totals.push_back(episodes[i].trajectory.reward.total);
-          groups.push_back(static_cast<int64_t>(i / static_cast<size_t>(ro.group_size)));
+          groups.push_back(
+              static_cast<int64_t>(i / static_cast<size_t>(ro.group_size)));
           played.push_back(&episodes[i].trajectory);
         }
         std::map<std::string, double> m = SummarizeEpisodes(played);
-        const std::vector<double> adv = GroupAdvantages(totals, groups, adv_mode);
+        const std::vector<double> adv =
+            GroupAdvantages(totals, groups, adv_mode);
         std::vector<size_t> keep;
         int64_t dropped = 0, total_groups = 0;
         if (tc.dynamic_sampling) {
@@ -549,24 +560,28 @@ std::vector<EvalResult> TrainingRun::Run() {
         std::vector<TrainSequence> batch;
         double adv_sum = 0, adv_abs = 0;
         for (size_t i : keep) {
-          batch.push_back(ToSequence(episodes[i].tokens, adv[i], s.policy_version));
+          batch.push_back(
+              ToSequence(episodes[i].tokens, adv[i], s.policy_version));
           adv_sum += adv[i];
           adv_abs += std::fabs(adv[i]);
         }
         const double learn_start = Seconds();
         if (!batch.empty()) {
-          for (const auto& [k, v] : s.trainer->GrpoStep(batch, s.policy_version)) {
+          for (const auto& [k, v] :
+               s.trainer->GrpoStep(batch, s.policy_version)) {
             m[k] = v;
           }
           ++s.policy_version;
         }
         m["groups/dropped_frac"] =
-            total_groups > 0 ? static_cast<double>(dropped) / total_groups : 0.0;
+            total_groups > 0 ? static_cast<double>(dropped) / total_groups
+                             : 0.0;
         m["advantage/mean"] = keep.empty() ? 0.0 : adv_sum / keep.size();
         m["advantage/abs_mean"] = keep.empty() ? 0.0 : adv_abs / keep.size();
         m["throughput/rollout_tokens_per_s"] =
-            rstats.generate_seconds > 0 ? rstats.generated_tokens / rstats.generate_seconds
-                                        : 0.0;
+            rstats.generate_seconds > 0
+                ? rstats.generated_tokens / rstats.generate_seconds
+                : 0.0;
         m["time/rollout_s"] = rstats.seconds;
         m["time/reward_s"] = reward_s;
         m["time/learn_s"] = Seconds() - learn_start;
@@ -575,7 +590,8 @@ std::vector<EvalResult> TrainingRun::Run() {
         ++s.global_step;
         s.metrics->Log(s.global_step, "grpo", m);
         s.events->AddScalars(m, s.global_step);
-        CLINRL_LOG_INFO("{}", MetricsLogger::ConsoleLine(s.global_step, "grpo", m));
+        CLINRL_LOG_INFO("{}",
+                        MetricsLogger::ConsoleLine(s.global_step, "grpo", m));
         if (tc.trajectory_sample_every > 0) {
           for (size_t i = 0; i < episodes.size();
                i += static_cast<size_t>(tc.trajectory_sample_every)) {
@@ -586,9 +602,11 @@ std::vector<EvalResult> TrainingRun::Run() {
         }
         const bool last = s.stage_step == tc.steps;
         if (tc.eval_every > 0 && s.stage_step % tc.eval_every == 0 && !last) {
-          record_eval(Evaluate("grpo", s.validation_split, s.config.eval.validation_episodes));
+          record_eval(Evaluate("grpo", s.validation_split,
+                               s.config.eval.validation_episodes));
         }
-        if ((tc.checkpoint_every > 0 && s.global_step % tc.checkpoint_every == 0) ||
+        if ((tc.checkpoint_every > 0 &&
+             s.global_step % tc.checkpoint_every == 0) ||
             last) {
           save_checkpoint("grpo");
         }
@@ -623,14 +641,16 @@ std::vector<EvalResult> TrainingRun::Run() {
     if (e["split"] != "test") continue;
     EvalResult r{e["label"].get<std::string>(), "test", {}};
     for (auto it = e["metrics"].begin(); it != e["metrics"].end(); ++it) {
-      if (it.value().is_number()) r.metrics[it.key()] = it.value().get<double>();
+      if (it.value().is_number())
+        r.metrics[it.key()] = it.value().get<double>();
     }
     table.push_back(r);
   }
   if (s.options.baselines) table.push_back(scripted_row("oracle"));
   json summary = json::array();
   for (const EvalResult& r : table) {
-    summary.push_back({{"policy", r.label}, {"split", r.split}, {"metrics", r.metrics}});
+    summary.push_back(
+        {{"policy", r.label}, {"split", r.split}, {"metrics", r.metrics}});
   }
   WriteFileAtomic(s.run_dir.root + "/summary.json", summary.dump(2) + "\n");
   s.events->Flush();

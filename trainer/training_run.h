@@ -28,10 +28,10 @@ struct EvalResult {
 };
 
 struct TrainingRunOptions {
-  bool resume = false;       // continue from the latest checkpoint
-  int64_t stop_after = -1;   // stop (as if killed) after this many global steps
-  bool final_eval = true;    // test-split evaluation and the summary table
-  bool baselines = true;     // scripted random/oracle rows in the table
+  bool resume = false;      // continue from the latest checkpoint
+  int64_t stop_after = -1;  // stop (as if killed) after this many global steps
+  bool final_eval = true;   // test-split evaluation and the summary table
+  bool baselines = true;    // scripted random/oracle rows in the table
 };
 
 class TrainingRun {

@@ -3,9 +3,8 @@
 
 #include <array>
 #include <cstdio>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace {
 
@@ -15,8 +14,7 @@ struct CommandResult {
 };
 
 CommandResult RunClinrl(const std::string& args) {
-  const std::string command =
-      std::string(CLINRL_BINARY) + " " + args + " 2>&1";
+  const std::string command = std::string(CLINRL_BINARY) + " " + args + " 2>&1";
   CommandResult result;
   FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) return result;
@@ -42,7 +40,8 @@ TEST(ConfigCommandTest, HelpListsSubcommands) {
 }
 
 TEST(ConfigCommandTest, ShowPrintsResolvedJsonWithOverride) {
-  const auto r = RunClinrl("config show " + kQuickstart + " --set trainer.lr=3e-6");
+  const auto r =
+      RunClinrl("config show " + kQuickstart + " --set trainer.lr=3e-6");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   const auto resolved = nlohmann::json::parse(r.out);
   EXPECT_DOUBLE_EQ(resolved["trainer"]["lr"].template get<double>(), 3e-6);
@@ -60,19 +59,21 @@ void ExpectOneLineError(const CommandResult& r, const std::string& needle) {
 }
 
 TEST(ConfigCommandTest, MisspeltKey) {
-  ExpectOneLineError(RunClinrl("config show " + kQuickstart + " --set trainer.lrr=1"),
-                     "trainer.lrr");
+  ExpectOneLineError(
+      RunClinrl("config show " + kQuickstart + " --set trainer.lrr=1"),
+      "trainer.lrr");
 }
 
 TEST(ConfigCommandTest, WrongType) {
-  ExpectOneLineError(
-      RunClinrl("config show " + kQuickstart + " --set rollout.group_size=many"),
-      "rollout.group_size: expected integer");
+  ExpectOneLineError(RunClinrl("config show " + kQuickstart +
+                               " --set rollout.group_size=many"),
+                     "rollout.group_size: expected integer");
 }
 
 TEST(ConfigCommandTest, BadEnumValue) {
   ExpectOneLineError(
-      RunClinrl("config show " + kQuickstart + " --set trainer.kl_estimator=k9"),
+      RunClinrl("config show " + kQuickstart +
+                " --set trainer.kl_estimator=k9"),
       "trainer.kl_estimator: got 'k9', expected one of: k1, k2, k3");
 }
 

@@ -54,9 +54,9 @@ TEST(ConfigTest, SetReachesIntoArraysAndFreeFormOptions) {
   const json file = {
       {"envs", json::array({{{"name", "dx_dialogue"},
                              {"options", {{"persona", "terse"}}}}})}};
-  const auto c = ReadConfig<ClinrlConfig>(
-      file, {{"envs.0.options.persona", "anxious"},
-             {"envs.0.options.noise.vague", "0.25"}});
+  const auto c =
+      ReadConfig<ClinrlConfig>(file, {{"envs.0.options.persona", "anxious"},
+                                      {"envs.0.options.noise.vague", "0.25"}});
   ASSERT_EQ(c.envs.size(), 1u);
   EXPECT_EQ(c.envs[0].options["persona"], "anxious");
   EXPECT_DOUBLE_EQ(c.envs[0].options["noise"]["vague"].get<double>(), 0.25);
@@ -129,9 +129,11 @@ TEST(ConfigTest, BadEnumListsAllowedValues) {
                    "seq_mean_token_mean, seq_mean_token_sum_norm"),
             std::string::npos)
       << e;
-  const std::string s = ErrorOf(json::object(), {{"trainer.kl_estimator", "k4"}});
-  EXPECT_NE(s.find("trainer.kl_estimator: got 'k4', expected one of: k1, k2, k3"),
-            std::string::npos)
+  const std::string s =
+      ErrorOf(json::object(), {{"trainer.kl_estimator", "k4"}});
+  EXPECT_NE(
+      s.find("trainer.kl_estimator: got 'k4', expected one of: k1, k2, k3"),
+      std::string::npos)
       << s;
 }
 

@@ -24,7 +24,8 @@ TEST(Crc32cTest, IncrementalEqualsWhole) {
   std::string text;
   for (int i = 0; i < 1000; ++i) text += static_cast<char>(i * 7 + 3);
   const uint32_t whole = Crc32c(text);
-  for (size_t cut : {size_t{1}, size_t{7}, size_t{8}, size_t{500}, size_t{999}}) {
+  for (size_t cut :
+       {size_t{1}, size_t{7}, size_t{8}, size_t{500}, size_t{999}}) {
     EXPECT_EQ(Crc32c(text.substr(cut), Crc32c(text.substr(0, cut))), whole);
   }
 }

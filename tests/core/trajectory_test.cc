@@ -20,7 +20,8 @@ Trajectory Sample() {
   t.policy_version = 3;
   t.turns.push_back({"system", "You are a doctor.", {}, {}});
   t.turns.push_back({"user", "I have chest pain.", {}, {}});
-  t.turns.push_back({"assistant", "ASK: radiating?", {5, 9, 300}, {-0.5f, -1.25f, -3e-3f}});
+  t.turns.push_back(
+      {"assistant", "ASK: radiating?", {5, 9, 300}, {-0.5f, -1.25f, -3e-3f}});
   t.step_rewards = {0.0, 0.5};
   t.reward.total = 0.75;
   t.reward.components["icd10"] = {1.0, 0.5, {{"code", "I21.9"}}};

@@ -16,8 +16,8 @@ Trajectory TwoTurnEpisode(const policy::Tokenizer& tok) {
   // A sampled turn that ended on end-of-turn, and one cut by max tokens.
   std::vector<int64_t> first = tok.Encode("ASK: fever");
   first.push_back(tok.EndOfTurnId());
-  t.turns.push_back({"assistant", "ASK: fever",
-                     first, std::vector<float>(first.size(), -0.5f)});
+  t.turns.push_back({"assistant", "ASK: fever", first,
+                     std::vector<float>(first.size(), -0.5f)});
   t.turns.push_back({"user", "No.", {}, {}});
   const std::vector<int64_t> second = tok.Encode("DIAGNOSIS: R4");
   t.turns.push_back({"assistant", "DIAGNOSIS: R4", second,
@@ -43,8 +43,8 @@ TEST(EpisodeTokensTest, LayoutMatchesChatTemplateAndMasksEnvTokens) {
                              false);
   EXPECT_EQ(tok->Decode(e.ids), expected);
   // Loss only on the sampled ids: both policy turns, with their log-probs.
-  const int64_t sampled =
-      static_cast<int64_t>(t.turns[2].token_ids.size() + t.turns[4].token_ids.size());
+  const int64_t sampled = static_cast<int64_t>(t.turns[2].token_ids.size() +
+                                               t.turns[4].token_ids.size());
   EXPECT_EQ(e.policy_tokens(), sampled);
   std::vector<int64_t> trained;
   for (size_t i = 0; i < e.ids.size(); ++i) {
@@ -56,7 +56,8 @@ TEST(EpisodeTokensTest, LayoutMatchesChatTemplateAndMasksEnvTokens) {
     }
   }
   std::vector<int64_t> want = t.turns[2].token_ids;
-  want.insert(want.end(), t.turns[4].token_ids.begin(), t.turns[4].token_ids.end());
+  want.insert(want.end(), t.turns[4].token_ids.begin(),
+              t.turns[4].token_ids.end());
   EXPECT_EQ(trained, want);
 }
 

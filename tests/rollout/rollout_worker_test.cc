@@ -35,14 +35,16 @@ class RolloutWorkerTest : public ::testing::Test {
     model_ = TinyModel(*tokenizer_);
   }
 
-  std::vector<RolloutEpisode> Play(uint64_t seed, RolloutStats* stats = nullptr) {
+  std::vector<RolloutEpisode> Play(uint64_t seed,
+                                   RolloutStats* stats = nullptr) {
     RolloutOptions ro;
     ro.group_size = 3;
     ro.max_turns = 5;
     ro.max_tokens_per_turn = 6;
     ro.max_tokens_per_episode = 400;
     RolloutWorker worker(model_, *tokenizer_, pool_->client(), ro);
-    return worker.Run({{"echo", "train", 4, {}}, {"echo", "train", 9, {}}}, seed,
+    return worker.Run({{"echo", "train", 4, {}}, {"echo", "train", 9, {}}},
+                      seed,
                       /*policy_version=*/7, stats);
   }
 

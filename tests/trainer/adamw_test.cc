@@ -15,7 +15,8 @@ using nlohmann::json;
 
 json ToJson(const torch::Tensor& t) {
   const torch::Tensor flat = t.contiguous().to(torch::kFloat64).view({-1});
-  std::vector<double> v(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel());
+  std::vector<double> v(flat.data_ptr<double>(),
+                        flat.data_ptr<double>() + flat.numel());
   return v;
 }
 
@@ -23,8 +24,11 @@ TEST(AdamWTest, MatchesTorchOptimAdamWWithClipping) {
   torch::manual_seed(11);
   std::vector<torch::Tensor> init = {torch::randn({5}, torch::kFloat64),
                                      torch::randn({3}, torch::kFloat64)};
-  json spec = {{"beta1", 0.9}, {"beta2", 0.95}, {"eps", 1e-8},
-               {"weight_decay", 0.1}, {"max_norm", 1.0}};
+  json spec = {{"beta1", 0.9},
+               {"beta2", 0.95},
+               {"eps", 1e-8},
+               {"weight_decay", 0.1},
+               {"max_norm", 1.0}};
   spec["params"] = {ToJson(init[0]), ToJson(init[1])};
   std::vector<torch::Tensor> params = {init[0].clone(), init[1].clone()};
   AdamW opt({{"a", params[0]}, {"b", params[1]}},
@@ -87,7 +91,8 @@ TEST(AdamWTest, LoadStateNamesMissingAndMisShapedTensors) {
     opt.LoadState({}, 1);
     FAIL();
   } catch (const BadRequest& e) {
-    EXPECT_NE(std::string(e.what()).find("layer.weight.exp_avg"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("layer.weight.exp_avg"),
+              std::string::npos);
   }
   std::map<std::string, torch::Tensor> bad = {
       {"layer.weight.exp_avg", torch::zeros({3, 2})},
@@ -99,10 +104,10 @@ TEST(LrScheduleTest, WarmupThenCosineToFloor) {
   const LrSchedule s{1.0, 4, 14, 0.1};
   EXPECT_DOUBLE_EQ(s.At(0), 0.25);
   EXPECT_DOUBLE_EQ(s.At(3), 1.0);
-  EXPECT_DOUBLE_EQ(s.At(4), 1.0);                       // cosine starts at peak
-  EXPECT_NEAR(s.At(9), 0.1 + 0.9 * 0.5, 1e-12);         // halfway
-  EXPECT_NEAR(s.At(14), 0.1, 1e-12);                    // floor
-  EXPECT_NEAR(s.At(100), 0.1, 1e-12);                   // stays there
+  EXPECT_DOUBLE_EQ(s.At(4), 1.0);                // cosine starts at peak
+  EXPECT_NEAR(s.At(9), 0.1 + 0.9 * 0.5, 1e-12);  // halfway
+  EXPECT_NEAR(s.At(14), 0.1, 1e-12);             // floor
+  EXPECT_NEAR(s.At(100), 0.1, 1e-12);            // stays there
   const LrSchedule no_warmup{2.0, 0, 10, 0.0};
   EXPECT_DOUBLE_EQ(no_warmup.At(0), 2.0);
   EXPECT_NEAR(no_warmup.At(5), 1.0, 1e-12);

@@ -79,23 +79,24 @@ TEST(CheckpointTest, HalfWrittenCheckpointIsNeverPickedNorLoaded) {
   const std::string root = FreshDir("ckpt_half");
   const std::string good = WriteCheckpoint(root, 5, WritePayload, {});
   // A crash while the payload was being written: the temporary folder stays.
-  EXPECT_THROW(WriteCheckpoint(
-                   root, 6,
-                   [](const std::string& dir) {
-                     WritePayload(dir);
-                     throw IoError("disk full (simulated)");
-                   },
-                   {}),
+  EXPECT_THROW(WriteCheckpoint(root, 6,
+                               [](const std::string& dir) {
+                                 WritePayload(dir);
+                                 throw IoError("disk full (simulated)");
+                               },
+                               {}),
                IoError);
   EXPECT_EQ(LatestCheckpoint(root), good);
-  // A step folder without its manifest (copied by hand, interrupted) is refused.
+  // A step folder without its manifest (copied by hand, interrupted) is
+  // refused.
   MakeDirectories(root + "/step_00000007");
   WritePayload(root + "/step_00000007");
   EXPECT_EQ(LatestCheckpoint(root), good);
   EXPECT_NE(ExpectRefused(root + "/step_00000007").find("no manifest.json"),
             std::string::npos);
   std::ofstream(good + "/manifest.json") << "{\"files\": ";
-  EXPECT_NE(ExpectRefused(good).find("not a valid manifest"), std::string::npos);
+  EXPECT_NE(ExpectRefused(good).find("not a valid manifest"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -24,16 +24,16 @@ TEST(GroupAdvantagesTest, HandComputedGrpo) {
 }
 
 TEST(GroupAdvantagesTest, DrGrpoOnlyCentres) {
-  const auto a = GroupAdvantages({1, 0, 0, 3}, {7, 7, 7, 7},
-                                 AdvantageMode::kDrGrpo);
+  const auto a =
+      GroupAdvantages({1, 0, 0, 3}, {7, 7, 7, 7}, AdvantageMode::kDrGrpo);
   EXPECT_DOUBLE_EQ(a[0], 0.0);
   EXPECT_DOUBLE_EQ(a[1], -1.0);
   EXPECT_DOUBLE_EQ(a[3], 2.0);
 }
 
 TEST(GroupAdvantagesTest, EqualRewardsAndSingletonsGiveZero) {
-  const auto a = GroupAdvantages({0.5, 0.5, 0.5, 9}, {1, 1, 1, 2},
-                                 AdvantageMode::kGrpo);
+  const auto a =
+      GroupAdvantages({0.5, 0.5, 0.5, 9}, {1, 1, 1, 2}, AdvantageMode::kGrpo);
   for (double x : a) EXPECT_DOUBLE_EQ(x, 0.0);
 }
 

@@ -44,10 +44,9 @@ TEST(GrpoLossTest, MatchesIndependentReference) {
   const int64_t B = 4, T = 6;
   std::vector<LossCase> cases;
   json spec = {{"advantages", json::array()}, {"losses", json::array()}};
-  spec["advantages"].push_back(
-      {{"rewards", {1.0, 0.0, 0.5, 0.25, 1.0, 0.0}},
-       {"groups", {0, 0, 0, 1, 1, 1}},
-       {"mode", "grpo"}});
+  spec["advantages"].push_back({{"rewards", {1.0, 0.0, 0.5, 0.25, 1.0, 0.0}},
+                                {"groups", {0, 0, 0, 1, 1, 1}},
+                                {"mode", "grpo"}});
   spec["advantages"].push_back({{"rewards", {1.0, 0.0, 0.5, 0.25, 1.0, 0.0}},
                                 {"groups", {0, 0, 0, 1, 1, 1}},
                                 {"mode", "dr_grpo"}});
@@ -58,13 +57,17 @@ TEST(GrpoLossTest, MatchesIndependentReference) {
         LossCase c;
         const torch::Tensor old = -torch::rand({B, T}, torch::kFloat64) * 3;
         // Ratios spread across both clip bounds.
-        const torch::Tensor logp = old + torch::randn({B, T}, torch::kFloat64) * 0.4;
-        const torch::Tensor ref = old + torch::randn({B, T}, torch::kFloat64) * 0.3;
-        const torch::Tensor rollout = old + torch::randn({B, T}, torch::kFloat64) * 0.5;
+        const torch::Tensor logp =
+            old + torch::randn({B, T}, torch::kFloat64) * 0.4;
+        const torch::Tensor ref =
+            old + torch::randn({B, T}, torch::kFloat64) * 0.3;
+        const torch::Tensor rollout =
+            old + torch::randn({B, T}, torch::kFloat64) * 0.5;
         const torch::Tensor entropy = torch::rand({B, T}, torch::kFloat64);
         torch::Tensor mask = (torch::rand({B, T}) > 0.3).to(torch::kFloat64);
         mask[0][0] = 1;
-        const torch::Tensor adv = torch::tensor({1.2, -0.7, 0.3, -1.5}, torch::kFloat64);
+        const torch::Tensor adv =
+            torch::tensor({1.2, -0.7, 0.3, -1.5}, torch::kFloat64);
         c.inputs.logprobs = logp.clone().requires_grad_(true);
         c.inputs.old_logprobs = old;
         c.inputs.ref_logprobs = ref;
@@ -84,8 +87,12 @@ TEST(GrpoLossTest, MatchesIndependentReference) {
                   {"mask", ToJson2d(mask)},
                   {"advantages", {1.2, -0.7, 0.3, -1.5}},
                   {"options",
-                   {{"clip_low", 0.2}, {"clip_high", 0.28}, {"kl_coef", 0.05},
-                    {"kl_estimator", kl}, {"agg", agg}, {"tis_cap", 1.5},
+                   {{"clip_low", 0.2},
+                    {"clip_high", 0.28},
+                    {"kl_coef", 0.05},
+                    {"kl_estimator", kl},
+                    {"agg", agg},
+                    {"tis_cap", 1.5},
                     {"entropy_coef", 0.01}}}};
         if (tis) s["rollout_logprobs"] = ToJson2d(rollout);
         spec["losses"].push_back(s);
@@ -119,7 +126,8 @@ TEST(GrpoLossTest, MatchesIndependentReference) {
     EXPECT_NEAR(out.clip_frac_low, e["clip_frac_low"].get<double>(), 1e-12);
     EXPECT_NEAR(out.clip_frac_high, e["clip_frac_high"].get<double>(), 1e-12);
     if (i % 2) {
-      EXPECT_NEAR(out.tis_weight_mean, e["tis_weight_mean"].get<double>(), 1e-10);
+      EXPECT_NEAR(out.tis_weight_mean, e["tis_weight_mean"].get<double>(),
+                  1e-10);
     }
     const torch::Tensor grad = cases[i].inputs.logprobs.grad();
     EXPECT_LT((grad - FromJson2d(e["grad"])).abs().max().item<double>(), 1e-10);
@@ -142,8 +150,9 @@ TEST(GrpoLossTest, MaskedTokensGetZeroGradient) {
   in.mask = torch::tensor({{1, 1, 0, 0, 1}, {0, 1, 1, 0, 0}}, torch::kFloat64);
   GrpoLossOptions opt;
   opt.kl_coef = 0.1;
-  for (auto agg : {LossAggregation::kTokenMean, LossAggregation::kSeqMeanTokenMean,
-                   LossAggregation::kSeqMeanTokenSumNorm}) {
+  for (auto agg :
+       {LossAggregation::kTokenMean, LossAggregation::kSeqMeanTokenMean,
+        LossAggregation::kSeqMeanTokenSumNorm}) {
     opt.aggregation = agg;
     in.logprobs.mutable_grad() = torch::Tensor();
     GrpoLoss(in, opt).loss.backward();

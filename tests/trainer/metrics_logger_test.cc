@@ -31,10 +31,12 @@ TEST(MetricsLoggerTest, WritesOneLinePerStepAndResumesAppending) {
 }
 
 TEST(MetricsLoggerTest, ConsoleLineShowsKnownKeysInOrder) {
-  const std::string line = MetricsLogger::ConsoleLine(
-      12, "grpo",
-      {{"reward/mean", 0.41}, {"reward/std", 0.32}, {"kl", 0.003},
-       {"accuracy", 0.375}, {"something_else", 9}});
+  const std::string line = MetricsLogger::ConsoleLine(12, "grpo",
+                                                      {{"reward/mean", 0.41},
+                                                       {"reward/std", 0.32},
+                                                       {"kl", 0.003},
+                                                       {"accuracy", 0.375},
+                                                       {"something_else", 9}});
   EXPECT_EQ(line, "step    12 grpo | reward 0.410±0.320 acc 0.375 kl 0.0030");
 }
 

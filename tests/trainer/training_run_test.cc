@@ -19,21 +19,40 @@ using nlohmann::json;
 
 ClinrlConfig SmallConfig(const std::string& name) {
   const json doc = {
-      {"run", {{"name", name}, {"out_dir", ::testing::TempDir() + "/runs"},
-               {"seed", 3}, {"threads", 1}}},
+      {"run",
+       {{"name", name},
+        {"out_dir", ::testing::TempDir() + "/runs"},
+        {"seed", 3},
+        {"threads", 1}}},
       {"policy",
-       {{"init", {{"hidden_size", 32}, {"intermediate_size", 64},
-                  {"num_hidden_layers", 2}, {"num_attention_heads", 4},
-                  {"num_key_value_heads", 2}, {"max_position_embeddings", 2048}}},
+       {{"init",
+         {{"hidden_size", 32},
+          {"intermediate_size", 64},
+          {"num_hidden_layers", 2},
+          {"num_attention_heads", 4},
+          {"num_key_value_heads", 2},
+          {"max_position_embeddings", 2048}}},
         {"tokenizer", "byte"}}},
-      {"envs", json::array({{{"name", "echo"}, {"options", {{"max_turns", 2}}}}})},
-      {"rollout", {{"group_size", 4}, {"tasks_per_step", 2}, {"max_turns", 2},
-                   {"max_tokens_per_turn", 6}}},
-      {"trainer", {{"stages", {"sft", "grpo"}}, {"steps", 4}, {"lr", 1e-3},
-                   {"micro_batch", 3}, {"checkpoint_every", 2}, {"eval_every", 0},
-                   {"kl_coef", 0.01},
-                   {"sft", {{"demo_episodes", 16}, {"steps", 3}, {"batch_size", 4},
-                            {"eval_every", 0}}}}},
+      {"envs",
+       json::array({{{"name", "echo"}, {"options", {{"max_turns", 2}}}}})},
+      {"rollout",
+       {{"group_size", 4},
+        {"tasks_per_step", 2},
+        {"max_turns", 2},
+        {"max_tokens_per_turn", 6}}},
+      {"trainer",
+       {{"stages", {"sft", "grpo"}},
+        {"steps", 4},
+        {"lr", 1e-3},
+        {"micro_batch", 3},
+        {"checkpoint_every", 2},
+        {"eval_every", 0},
+        {"kl_coef", 0.01},
+        {"sft",
+         {{"demo_episodes", 16},
+          {"steps", 3},
+          {"batch_size", 4},
+          {"eval_every", 0}}}}},
       {"eval", {{"validation_episodes", 2}, {"test_episodes", 2}}}};
   auto c = config::ReadConfig<ClinrlConfig>(doc, {});
   fs::remove_all(c.run.out_dir + "/" + name);
@@ -48,8 +67,8 @@ TrainingRunOptions Quiet() {
 }
 
 std::string FinalWeights(const std::string& name) {
-  const std::string dir = LatestCheckpoint(::testing::TempDir() + "/runs/" + name +
-                                           "/checkpoints");
+  const std::string dir =
+      LatestCheckpoint(::testing::TempDir() + "/runs/" + name + "/checkpoints");
   EXPECT_FALSE(dir.empty());
   return ReadFile(dir + "/model/model.safetensors");
 }
