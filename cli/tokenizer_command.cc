@@ -1,10 +1,13 @@
-// `clinrl tokenizer train --corpus FILE --vocab-size N --out DIR` trains a
-// byte-level BPE tokenizer.json; `clinrl tokenize --tokenizer DIR` prints the
-// ids of each stdin line as a JSON array.
+// `clinrl tokenizer train --corpus FILE --vocab-size N --out DIR
+// [--trajectories]` trains a byte-level BPE tokenizer.json (on plain text, or
+// on the turns of a trajectories JSONL); `clinrl tokenize --tokenizer DIR`
+// prints the ids of each stdin line as a JSON array.
 #include <iostream>
 
 #include "cli/command_registry.h"
 #include "core/atomic_file.h"
+#include "core/jsonl.h"
+#include "core/trajectory.h"
 #include "policy/bpe_trainer.h"
 #include "policy/tokenizer.h"
 
@@ -16,7 +19,23 @@ struct TrainArgs {
   std::string out;
   int64_t vocab_size = 4096;
   int64_t min_frequency = 2;
+  bool trajectories = false;
 };
+
+// The text a model trained on these episodes reads: every turn's content,
+// one per line (the chat template's special tokens are added tokens).
+std::string TrajectoryText(const std::string& path) {
+  std::string text;
+  ReadJsonl(path, [&](const nlohmann::json& line, int64_t) {
+    for (const Turn& turn : TrajectoryFromJson(line).turns) {
+      text += turn.role;
+      text += '\n';
+      text += turn.content;
+      text += '\n';
+    }
+  });
+  return text;
+}
 
 void AddTokenizerCommands(CLI::App& app) {
   auto* tok = app.add_subcommand("tokenizer", "train tokenizers");
@@ -32,9 +51,13 @@ void AddTokenizerCommands(CLI::App& app) {
   train->add_option("--min-frequency", a->min_frequency,
                     "pairs seen fewer times are not merged");
   train->add_option("--out", a->out, "folder for tokenizer.json")->required();
+  train->add_flag("--trajectories", a->trajectories,
+                  "the corpus is a trajectories JSONL (e.g. `clinrl env "
+                  "demos`): train on its turns' text");
   train->callback([a] {
     const int rc = RunCommand([&] {
-      const std::string corpus = ReadFile(a->corpus);
+      const std::string corpus =
+          a->trajectories ? TrajectoryText(a->corpus) : ReadFile(a->corpus);
       policy::BpeTrainerOptions options;
       options.vocab_size = a->vocab_size;
       options.min_frequency = a->min_frequency;

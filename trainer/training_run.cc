@@ -206,7 +206,6 @@ TrainingRun::TrainingRun(ClinrlConfig config, TrainingRunOptions options)
       s.policy_version = st.at("policy_version").get<int64_t>();
       s.evals = st.value("evals", json::array());
       s.best_sft_accuracy = st.value("best_sft_accuracy", -1.0);
-      s.stage_step = st.at("stage_step").get<int64_t>();
       // The optimizer is restored when its stage's trainer is built.
       CLINRL_LOG_INFO("resumed from {} (stage {}, step {})", latest,
                       s.config.trainer.stages[s.stage_index], s.stage_step);
@@ -253,7 +252,9 @@ EvalResult TrainingRun::Evaluate(const std::string& label,
     }
   }
   for (Trajectory& t : played) {
-    t.reward = rewards::ScoreTrajectory(t, {s.config.rewards.timeout_ms});
+    if (t.reward_spec.contains("components")) {
+      t.reward = rewards::ScoreTrajectory(t, {s.config.rewards.timeout_ms});
+    }
   }
   s.model->train();
   return {label, split, SummarizeEpisodes(Pointers(played))};
@@ -520,20 +521,25 @@ std::vector<EvalResult> TrainingRun::Run() {
           s.model->train();
         }
         const double reward_start = Seconds();
-        // Score group by group (group-level components see their group).
+        // Score group by group (group-level components see their group). An
+        // episode whose reset failed has no reward spec: it scores 0 and is
+        // reported under termination/env_error instead of failing the step.
         for (size_t g = 0; g < tasks.size(); ++g) {
+          std::vector<size_t> members;
           std::vector<Trajectory> group;
           for (int64_t k = 0; k < ro.group_size; ++k) {
-            group.push_back(episodes[g * static_cast<size_t>(ro.group_size) +
-                                     static_cast<size_t>(k)]
-                                .trajectory);
+            const size_t i =
+                g * static_cast<size_t>(ro.group_size) + static_cast<size_t>(k);
+            if (episodes[i].trajectory.reward_spec.contains("components")) {
+              members.push_back(i);
+              group.push_back(episodes[i].trajectory);
+            }
           }
+          if (group.empty()) continue;
           const auto scored =
               rewards::ScoreGroup(group, {s.config.rewards.timeout_ms});
-          for (int64_t k = 0; k < ro.group_size; ++k) {
-            episodes[g * static_cast<size_t>(ro.group_size) +
-                     static_cast<size_t>(k)]
-                .trajectory.reward = scored[static_cast<size_t>(k)];
+          for (size_t k = 0; k < members.size(); ++k) {
+            episodes[members[k]].trajectory.reward = scored[k];
           }
         }
         const double reward_s = Seconds() - reward_start;
@@ -632,7 +638,9 @@ std::vector<EvalResult> TrainingRun::Run() {
     so.seed = DeriveSeed(s.config.run.seed, "baseline", 0);
     std::vector<Trajectory> played = rollout::PlayScriptedEpisodes(so);
     for (Trajectory& t : played) {
-      t.reward = rewards::ScoreTrajectory(t, {s.config.rewards.timeout_ms});
+      if (t.reward_spec.contains("components")) {
+        t.reward = rewards::ScoreTrajectory(t, {s.config.rewards.timeout_ms});
+      }
     }
     return EvalResult{policy, "test", SummarizeEpisodes(Pointers(played))};
   };
