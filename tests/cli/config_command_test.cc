@@ -6,27 +6,12 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "tests/cli/run_clinrl.h"
+
 namespace {
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string out;  // stdout and stderr together
-};
-
-CommandResult RunClinrl(const std::string& args) {
-  const std::string command = std::string(CLINRL_BINARY) + " " + args + " 2>&1";
-  CommandResult result;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return result;
-  std::array<char, 4096> buffer{};
-  size_t n = 0;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) {
-    result.out.append(buffer.data(), n);
-  }
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
+using clinrl::testing::CommandResult;
+using clinrl::testing::RunClinrl;
 
 const std::string kQuickstart =
     std::string(CLINRL_SOURCE_DIR) + "/configs/quickstart.json";
