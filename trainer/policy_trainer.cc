@@ -162,6 +162,16 @@ std::map<std::string, double> PolicyTrainer::GrpoStep(
     }
   }
 
+  // Dr. GRPO's constant must be the same for every micro-batch: by default
+  // the longest sequence of the whole batch, not of each micro-batch.
+  GrpoLossOptions loss_options = options_.loss;
+  if (loss_options.norm_length <= 0) {
+    for (const auto& seq : batch) {
+      loss_options.norm_length = std::max<int64_t>(
+          loss_options.norm_length, static_cast<int64_t>(seq.ids.size()) - 1);
+    }
+  }
+
   WeightedMeans means;
   double grad_norm = 0, loss_sum = 0, pg_sum = 0;
   int64_t forward_tokens = 0;
@@ -184,7 +194,7 @@ std::map<std::string, double> PolicyTrainer::GrpoStep(
       if (recompute) in.rollout_logprobs = mb.rollout;
       in.entropy = entropy;
       in.global_count = global_count;
-      const GrpoLossOutput out = GrpoLoss(in, options_.loss);
+      const GrpoLossOutput out = GrpoLoss(in, loss_options);
       out.loss.backward();
       loss_sum += out.loss.item<double>();
       forward_tokens += mb.tokens;
@@ -242,28 +252,6 @@ std::map<std::string, double> PolicyTrainer::SftStep(
   metrics["throughput/train_tokens_per_s"] =
       elapsed > 0 ? static_cast<double>(forward_tokens) / elapsed : 0.0;
   return metrics;
-}
-
-std::map<std::string, double> PolicyTrainer::SftEvaluate(
-    const std::vector<TrainSequence>& batch) {
-  torch::NoGradGuard no_grad;
-  model_->eval();
-  double nll = 0, correct = 0, tokens = 0;
-  for (const MicroBatch& mb : Split(batch)) {
-    const torch::Tensor logits =
-        model_->forward(mb.ids, {}, mb.attention).slice(1, 0, -1);
-    const torch::Tensor targets = mb.ids.slice(1, 1);
-    nll -= (policy::GatherLogProbs(logits, targets) * mb.mask)
-               .sum()
-               .item<double>();
-    correct += ((logits.argmax(-1) == targets).to(torch::kFloat32) * mb.mask)
-                   .sum()
-                   .item<double>();
-    tokens += mb.mask.sum().item<double>();
-  }
-  model_->train();
-  tokens = std::max(tokens, 1.0);
-  return {{"nll", nll / tokens}, {"token_accuracy", correct / tokens}};
 }
 
 }  // namespace clinrl::trainer

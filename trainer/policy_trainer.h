@@ -68,10 +68,6 @@ class PolicyTrainer {
   // One SFT step: token-mean negative log-likelihood of the trained tokens.
   std::map<std::string, double> SftStep(
       const std::vector<TrainSequence>& batch);
-  // Mean NLL and token accuracy of the trained tokens, without updating.
-  std::map<std::string, double> SftEvaluate(
-      const std::vector<TrainSequence>& batch);
-
   void set_gradient_reducer(GradientReducer reducer) {
     reduce_ = std::move(reducer);
   }
