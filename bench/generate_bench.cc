@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "bench/bench_model.h"
 #include "bench/bench_registry.h"
 #include "bench/gemm_peak.h"
 #include "policy/generator.h"
@@ -20,21 +21,6 @@ using policy::ModelConfig;
 double Since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
       .count();
-}
-
-ModelConfig BenchConfig(bool quick) {
-  ModelConfig c;
-  c.model_type = "qwen2";
-  c.hidden_size = quick ? 128 : 512;
-  c.intermediate_size = quick ? 384 : 1536;
-  c.num_hidden_layers = quick ? 2 : 6;
-  c.num_attention_heads = quick ? 4 : 8;
-  c.num_key_value_heads = 2;
-  c.vocab_size = quick ? 512 : 8192;
-  c.max_position_embeddings = 2048;
-  c.tie_word_embeddings = true;
-  c.attention_bias = true;
-  return c;
 }
 
 std::vector<std::vector<int64_t>> RandomPrompts(int64_t count, int64_t min_len,
@@ -52,15 +38,6 @@ std::vector<std::vector<int64_t>> RandomPrompts(int64_t count, int64_t min_len,
   return prompts;
 }
 
-// Multiply-adds x 2 of one token through the layers (no embedding lookup),
-// plus attention over `keys` earlier slots, plus the lm_head when `logits`.
-double TokenFlops(const ModelConfig& c, double keys, bool logits) {
-  double f = 2.0 * c.LayerParameterCount();
-  f += 4.0 * c.num_hidden_layers * c.num_attention_heads * c.HeadDim() * keys;
-  if (logits) f += 2.0 * c.vocab_size * c.hidden_size;
-  return f;
-}
-
 nlohmann::json RunGenerateBench(const BenchOptions& options) {
   const bool quick = options.quick;
   const int64_t threads = policy::SetComputeThreads(options.threads);
@@ -69,7 +46,7 @@ nlohmann::json RunGenerateBench(const BenchOptions& options) {
   std::cout << "threads " << threads << ", float32 GEMM peak " << peak.gflops
             << " GFLOP/s" << std::endl;
 
-  const ModelConfig config = BenchConfig(quick);
+  const ModelConfig config = BenchModelConfig(quick);
   policy::Transformer model(config);
   model->ResetParameters(7);
   model->eval();

@@ -1,0 +1,21 @@
+// The model the policy benchmarks run (about 22M parameters, Qwen2-shaped;
+// a tiny one for --quick) and the arithmetic that turns their timings into
+// GFLOP/s.
+#pragma once
+
+#include "policy/model_config.h"
+
+namespace clinrl::bench {
+
+policy::ModelConfig BenchModelConfig(bool quick);
+
+// Floating-point operations (2 per multiply-add) of one token's forward pass
+// through the layers (no embedding lookup), plus attention over `keys`
+// earlier slots, plus the lm_head when `logits`.
+double TokenFlops(const policy::ModelConfig& c, double keys, bool logits);
+
+// Forward FLOPs of a whole causal sequence of `length` tokens with logits at
+// every position.
+double SequenceForwardFlops(const policy::ModelConfig& c, double length);
+
+}  // namespace clinrl::bench
