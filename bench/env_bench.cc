@@ -212,6 +212,18 @@ LoopFigures RawZmqJson(const std::string& endpoint, int64_t in_flight,
   return f;
 }
 
+// Prints one transport's figures and records them as steps_per_s_<key>,
+// p50_us_<key> and p99_us_<key>.
+void Report(const std::string& label, const std::string& key,
+            const LoopFigures& f, json* out) {
+  std::cout << fmt::format("{}: {:.0f} steps/s, p50 {:.0f} us, p99 {:.0f} us",
+                           label, f.steps_per_s, f.p50_us, f.p99_us)
+            << std::endl;
+  (*out)["steps_per_s_" + key] = f.steps_per_s;
+  (*out)["p50_us_" + key] = f.p50_us;
+  (*out)["p99_us_" + key] = f.p99_us;
+}
+
 json RunEnvBench(const BenchOptions& options) {
   const int64_t sessions = IntOption(options, "sessions", 64);
   const int64_t steps =
@@ -249,38 +261,17 @@ json RunEnvBench(const BenchOptions& options) {
     o.workers = workers;
     envs::EnvPool pool(o);
     const LoopFigures f = DriveSessions(pool.client(), "echo", sessions, steps);
-    std::cout << fmt::format(
-                     "inproc pool: {:.0f} steps/s, p50 {:.0f} us, "
-                     "p99 {:.0f} us",
-                     f.steps_per_s, f.p50_us, f.p99_us)
-              << std::endl;
-    out["steps_per_s_inproc"] = f.steps_per_s;
-    out["p50_us_inproc"] = f.p50_us;
-    out["p99_us_inproc"] = f.p99_us;
+    Report("inproc pool", "inproc", f, &out);
   }
   {
     const LoopFigures f =
         RunServer("ipc://" + dir + "/env.sock", workers, sessions, steps);
-    std::cout << fmt::format(
-                     "ipc server: {:.0f} steps/s, p50 {:.0f} us, p99 "
-                     "{:.0f} us",
-                     f.steps_per_s, f.p50_us, f.p99_us)
-              << std::endl;
-    out["steps_per_s_ipc"] = f.steps_per_s;
-    out["p50_us_ipc"] = f.p50_us;
-    out["p99_us_ipc"] = f.p99_us;
+    Report("ipc server", "ipc", f, &out);
   }
   {
     const LoopFigures f =
         RunServer("tcp://127.0.0.1:*", workers, sessions, steps);
-    std::cout << fmt::format(
-                     "tcp server: {:.0f} steps/s, p50 {:.0f} us, p99 "
-                     "{:.0f} us",
-                     f.steps_per_s, f.p50_us, f.p99_us)
-              << std::endl;
-    out["steps_per_s_tcp"] = f.steps_per_s;
-    out["p50_us_tcp"] = f.p50_us;
-    out["p99_us_tcp"] = f.p99_us;
+    Report("tcp server", "tcp", f, &out);
   }
   {
     const std::string endpoint = "ipc://" + dir + "/python.sock";
@@ -292,13 +283,7 @@ json RunEnvBench(const BenchOptions& options) {
     EnvClient client({endpoint, 10000});
     const LoopFigures f = DriveSessions(client, "echo", sessions, python_steps);
     python.Stop(SIGTERM);
-    std::cout << fmt::format(
-                     "python server (ipc): {:.0f} steps/s, p50 {:.0f} "
-                     "us, p99 {:.0f} us",
-                     f.steps_per_s, f.p50_us, f.p99_us)
-              << std::endl;
-    out["steps_per_s_python"] = f.steps_per_s;
-    out["p99_us_python"] = f.p99_us;
+    Report("python server (ipc)", "python", f, &out);
   }
   std::filesystem::remove_all(dir);
   out["sessions"] = sessions;

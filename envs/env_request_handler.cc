@@ -152,6 +152,18 @@ json EnvRequestHandler::Spec(const json& request) {
   return spec_replies_.at(EnvNameOf(request));
 }
 
+std::shared_ptr<EnvSession> EnvRequestHandler::FindSession(
+    const std::string& id) const {
+  auto session = table_.Find(id);
+  if (session == nullptr) {
+    throw NotFound(
+        fmt::format("request.session: no session '{}' (closed, reclaimed "
+                    "after idling, or of another server instance)",
+                    id));
+  }
+  return session;
+}
+
 json EnvRequestHandler::Reset(const json& request) {
   const wire::Fields f(request, "request");
   ResetRequest reset;
@@ -163,14 +175,7 @@ json EnvRequestHandler::Reset(const json& request) {
   // Resetting an open session replays its env (gym's reset on one object).
   if (f.Has("session")) {
     const std::string id = f.String("session");
-    auto session = table_.Find(id);
-    if (session == nullptr) {
-      throw NotFound(
-          fmt::format("request.session: no session '{}' (closed, "
-                      "reclaimed after idling, or of another "
-                      "server instance)",
-                      id));
-    }
+    auto session = FindSession(id);
     std::lock_guard<std::mutex> busy(session->busy);
     if (session->closed) {
       throw NotFound(
@@ -221,14 +226,7 @@ json EnvRequestHandler::Step(const json& request) {
   const wire::Fields f(request, "request");
   const std::string id = f.String("session");
   const std::string action = f.String("action");
-  auto session = table_.Find(id);
-  if (session == nullptr) {
-    throw NotFound(
-        fmt::format("request.session: no session '{}' (closed, "
-                    "reclaimed after idling, or of another server "
-                    "instance)",
-                    id));
-  }
+  auto session = FindSession(id);
   std::lock_guard<std::mutex> busy(session->busy);
   if (session->closed) {
     throw NotFound(fmt::format("request.session: session '{}' was closed", id));

@@ -65,6 +65,8 @@ class EnvRequestHandler {
   json Close(const json& request);
   json Health();
   const std::string& EnvNameOf(const json& request) const;
+  // The open session `id`; throws NotFound naming request.session.
+  std::shared_ptr<EnvSession> FindSession(const std::string& id) const;
   std::unique_ptr<Env> TakeEnv(const std::string& name);
   void Recycle(std::shared_ptr<EnvSession> session);
 
