@@ -6,18 +6,13 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/monotonic_clock.h"
 #include "core/seeds.h"
 #include "policy/generator.h"
 
 namespace clinrl::rollout {
 
 namespace {
-
-double Seconds() {
-  return std::chrono::duration<double>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 enum class Phase { kAwaitReset, kAwaitPolicy, kAwaitStep, kDone };
 
@@ -41,6 +36,18 @@ std::vector<Turn> ToTurns(const envs::Observation& observation) {
 
 }  // namespace
 
+RolloutOptions RolloutOptionsFromConfig(const RolloutConfig& config) {
+  RolloutOptions o;
+  o.group_size = config.group_size;
+  o.max_turns = config.max_turns;
+  o.max_tokens_per_turn = config.max_tokens_per_turn;
+  o.max_tokens_per_episode = config.max_tokens_per_episode;
+  o.temperature = config.temperature;
+  o.top_p = config.top_p;
+  o.top_k = config.top_k;
+  return o;
+}
+
 RolloutWorker::RolloutWorker(policy::Transformer model,
                              const policy::Tokenizer& tokenizer,
                              envs::EnvClient& client, RolloutOptions options)
@@ -53,7 +60,7 @@ RolloutWorker::RolloutWorker(policy::Transformer model,
 std::vector<RolloutEpisode> RolloutWorker::Run(
     const std::vector<TaskRef>& tasks, uint64_t batch_seed,
     int64_t policy_version, RolloutStats* stats) {
-  const double start = Seconds();
+  const double start = MonotonicSeconds();
   RolloutStats local;
   std::vector<Episode> episodes;
   for (size_t t = 0; t < tasks.size(); ++t) {
@@ -76,13 +83,13 @@ std::vector<RolloutEpisode> RolloutWorker::Run(
   auto finish = [&](Episode& e, Termination why) {
     if (e.phase == Phase::kDone) return;
     e.trajectory.termination = why;
-    e.trajectory.timings["episode_s"] = Seconds() - e.started;
+    e.trajectory.timings["episode_s"] = MonotonicSeconds() - e.started;
     e.phase = Phase::kDone;
     if (!e.session.empty()) client_.SubmitClose(e.session);
   };
 
   // Round 0: reset every episode.
-  const double env_start = Seconds();
+  const double env_start = MonotonicSeconds();
   for (Episode& e : episodes) {
     const TaskRef& task =
         tasks[e.index / static_cast<size_t>(options_.group_size)];
@@ -90,7 +97,7 @@ std::vector<RolloutEpisode> RolloutWorker::Run(
     request.split = task.split;
     request.task_index = task.task_index;
     request.options = task.options;
-    e.started = Seconds();
+    e.started = MonotonicSeconds();
     e.request_id = client_.SubmitReset(task.env, request);
     waiting[e.request_id] = e.index;
   }
@@ -145,7 +152,7 @@ std::vector<RolloutEpisode> RolloutWorker::Run(
     }
   };
   collect();
-  local.env_seconds += Seconds() - env_start;
+  local.env_seconds += MonotonicSeconds() - env_start;
 
   const std::vector<int64_t> stop_ids = tokenizer_.DefaultStopIds();
   for (int64_t round = 0;; ++round) {
@@ -162,7 +169,7 @@ std::vector<RolloutEpisode> RolloutWorker::Run(
                            static_cast<int64_t>(episodes[i].tokens.size());
       by_budget[std::min(options_.max_tokens_per_turn, left)].push_back(i);
     }
-    const double gen_start = Seconds();
+    const double gen_start = MonotonicSeconds();
     for (const auto& [budget, members] : by_budget) {
       std::vector<std::vector<int64_t>> prompts;
       for (size_t i : members) prompts.push_back(episodes[i].tokens.ids);
@@ -191,8 +198,8 @@ std::vector<RolloutEpisode> RolloutWorker::Run(
         e.phase = Phase::kAwaitStep;
       }
     }
-    local.generate_seconds += Seconds() - gen_start;
-    const double step_start = Seconds();
+    local.generate_seconds += MonotonicSeconds() - gen_start;
+    const double step_start = MonotonicSeconds();
     for (size_t i : ready) {
       Episode& e = episodes[i];
       if (static_cast<int64_t>(e.tokens.size()) >=
@@ -205,7 +212,7 @@ std::vector<RolloutEpisode> RolloutWorker::Run(
       waiting[e.request_id] = e.index;
     }
     collect();
-    local.env_seconds += Seconds() - step_start;
+    local.env_seconds += MonotonicSeconds() - step_start;
     local.rounds = round + 1;
   }
   // Let the close requests complete so sessions do not linger on the server.
@@ -218,7 +225,7 @@ std::vector<RolloutEpisode> RolloutWorker::Run(
     out.push_back({std::move(e.trajectory), std::move(e.tokens)});
   }
   local.episodes = static_cast<int64_t>(out.size());
-  local.seconds = Seconds() - start;
+  local.seconds = MonotonicSeconds() - start;
   if (stats) *stats = local;
   return out;
 }

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "core/clinrl_config.h"
 #include "core/trajectory.h"
 #include "envs/env_client.h"
 #include "policy/sampler.h"
@@ -41,6 +42,10 @@ struct RolloutOptions {
   uint64_t seed = 0;
   int64_t reply_timeout_ms = 60000;
 };
+
+// The options a run config's `rollout` section sets (seed and reply timeout
+// keep their defaults).
+RolloutOptions RolloutOptionsFromConfig(const RolloutConfig& config);
 
 struct RolloutEpisode {
   Trajectory trajectory;

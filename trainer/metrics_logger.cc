@@ -6,15 +6,11 @@
 #include <cmath>
 #include <vector>
 
+#include "core/monotonic_clock.h"
+
 namespace clinrl::trainer {
 
 namespace {
-double NowSeconds() {
-  return std::chrono::duration<double>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 nlohmann::json Record(const std::map<std::string, double>& metrics) {
   nlohmann::json out = nlohmann::json::object();
   for (const auto& [k, v] : metrics) {
@@ -26,14 +22,15 @@ nlohmann::json Record(const std::map<std::string, double>& metrics) {
 }  // namespace
 
 MetricsLogger::MetricsLogger(const std::string& path)
-    : writer_(std::make_unique<JsonlWriter>(path)), start_s_(NowSeconds()) {}
+    : writer_(std::make_unique<JsonlWriter>(path)),
+      start_s_(MonotonicSeconds()) {}
 
 void MetricsLogger::Log(int64_t step, const std::string& stage,
                         const std::map<std::string, double>& metrics) {
   nlohmann::json line = Record(metrics);
   line["step"] = step;
   line["stage"] = stage;
-  line["time_s"] = NowSeconds() - start_s_;
+  line["time_s"] = MonotonicSeconds() - start_s_;
   writer_->Write(line);
 }
 
@@ -42,7 +39,7 @@ void MetricsLogger::LogEval(int64_t step, const std::string& split,
   nlohmann::json line = Record(metrics);
   line["step"] = step;
   line["eval"] = split;
-  line["time_s"] = NowSeconds() - start_s_;
+  line["time_s"] = MonotonicSeconds() - start_s_;
   writer_->Write(line);
 }
 

@@ -4,16 +4,11 @@
 #include <chrono>
 
 #include "core/error.h"
+#include "core/monotonic_clock.h"
 
 namespace clinrl::trainer {
 
 namespace {
-double Seconds() {
-  return std::chrono::duration<double>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 // Accumulates token-weighted means of loss statistics over micro-batches.
 struct WeightedMeans {
   std::map<std::string, double> sum;
@@ -136,7 +131,7 @@ std::map<std::string, double> PolicyTrainer::GrpoStep(
     const std::vector<TrainSequence>& batch, int64_t policy_version) {
   std::map<std::string, double> metrics;
   if (batch.empty()) return metrics;
-  const double start = Seconds();
+  const double start = MonotonicSeconds();
   std::vector<MicroBatch> micro = Split(batch);
   double policy_tokens = 0;
   for (const auto& mb : micro) policy_tokens += mb.mask.sum().item<double>();
@@ -213,7 +208,7 @@ std::map<std::string, double> PolicyTrainer::GrpoStep(
     grad_norm = ApplyGradients();
   }
   means.Into(&metrics);
-  const double elapsed = Seconds() - start;
+  const double elapsed = MonotonicSeconds() - start;
   metrics["loss"] = loss_sum / static_cast<double>(options_.epochs_per_batch);
   metrics["pg_loss"] = pg_sum;
   metrics["grad_norm"] = grad_norm;
@@ -230,7 +225,7 @@ std::map<std::string, double> PolicyTrainer::SftStep(
     const std::vector<TrainSequence>& batch) {
   std::map<std::string, double> metrics;
   if (batch.empty()) return metrics;
-  const double start = Seconds();
+  const double start = MonotonicSeconds();
   std::vector<MicroBatch> micro = Split(batch);
   double tokens = 0;
   for (const auto& mb : micro) tokens += mb.mask.sum().item<double>();
@@ -248,7 +243,7 @@ std::map<std::string, double> PolicyTrainer::SftStep(
   metrics["grad_norm"] = ApplyGradients();
   metrics["loss"] = loss_sum;
   metrics["lr"] = options_.schedule.At(optimizer_->step() - 1);
-  const double elapsed = Seconds() - start;
+  const double elapsed = MonotonicSeconds() - start;
   metrics["throughput/train_tokens_per_s"] =
       elapsed > 0 ? static_cast<double>(forward_tokens) / elapsed : 0.0;
   return metrics;

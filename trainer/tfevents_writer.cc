@@ -8,6 +8,7 @@
 
 #include "core/crc32c.h"
 #include "core/error.h"
+#include "core/monotonic_clock.h"
 
 namespace clinrl::trainer {
 
@@ -16,12 +17,6 @@ namespace {
 double WallTime() {
   return std::chrono::duration<double>(
              std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-double MonotonicSeconds() {
-  return std::chrono::duration<double>(
-             std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/jsonl.h"
 #include "core/log.h"
+#include "core/monotonic_clock.h"
 #include "core/seeds.h"
 #include "envs/env_client.h"
 #include "envs/env_pool.h"
@@ -35,12 +36,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-double Seconds() {
-  return std::chrono::duration<double>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 uint64_t DeriveSeed(int64_t run_seed, const std::string& stage, int64_t step) {
   return clinrl::DeriveSeed(static_cast<uint64_t>(run_seed), stage,
@@ -222,11 +217,9 @@ EvalResult TrainingRun::Evaluate(const std::string& label,
   State& s = *s_;
   torch::NoGradGuard no_grad;
   s.model->eval();
-  rollout::RolloutOptions ro;
+  rollout::RolloutOptions ro =
+      rollout::RolloutOptionsFromConfig(s.config.rollout);
   ro.group_size = 1;
-  ro.max_turns = s.config.rollout.max_turns;
-  ro.max_tokens_per_turn = s.config.rollout.max_tokens_per_turn;
-  ro.max_tokens_per_episode = s.config.rollout.max_tokens_per_episode;
   ro.temperature = 0.0;  // greedy
   rollout::RolloutWorker worker(s.model, *s.tokenizer, *s.client, ro);
   const envs::EnvSpec spec = s.client->Spec(s.env_name);
@@ -490,17 +483,11 @@ std::vector<EvalResult> TrainingRun::Run() {
       s.trainer = std::make_unique<PolicyTrainer>(s.model, po, s.reference);
       restore_optimizer("grpo");
       const AdvantageMode adv_mode = ParseAdvantageMode(tc.advantage);
-      rollout::RolloutOptions ro;
-      ro.group_size = s.config.rollout.group_size;
-      ro.max_turns = s.config.rollout.max_turns;
-      ro.max_tokens_per_turn = s.config.rollout.max_tokens_per_turn;
-      ro.max_tokens_per_episode = s.config.rollout.max_tokens_per_episode;
-      ro.temperature = s.config.rollout.temperature;
-      ro.top_p = s.config.rollout.top_p;
-      ro.top_k = s.config.rollout.top_k;
+      const rollout::RolloutOptions ro =
+          rollout::RolloutOptionsFromConfig(s.config.rollout);
       rollout::RolloutWorker worker(s.model, *s.tokenizer, *s.client, ro);
       for (; s.stage_step < tc.steps;) {
-        const double step_start = Seconds();
+        const double step_start = MonotonicSeconds();
         const uint64_t seed =
             DeriveSeed(s.config.run.seed, "grpo", s.stage_step);
         std::vector<rollout::TaskRef> tasks;
@@ -520,7 +507,7 @@ std::vector<EvalResult> TrainingRun::Run() {
           episodes = worker.Run(tasks, seed, s.policy_version, &rstats);
           s.model->train();
         }
-        const double reward_start = Seconds();
+        const double reward_start = MonotonicSeconds();
         // Score group by group (group-level components see their group). An
         // episode whose reset failed has no reward spec: it scores 0 and is
         // reported under termination/env_error instead of failing the step.
@@ -542,7 +529,7 @@ std::vector<EvalResult> TrainingRun::Run() {
             episodes[members[k]].trajectory.reward = scored[k];
           }
         }
-        const double reward_s = Seconds() - reward_start;
+        const double reward_s = MonotonicSeconds() - reward_start;
         std::vector<double> totals;
         std::vector<int64_t> groups;
         std::vector<const Trajectory*> played;
@@ -571,7 +558,7 @@ std::vector<EvalResult> TrainingRun::Run() {
           adv_sum += adv[i];
           adv_abs += std::fabs(adv[i]);
         }
-        const double learn_start = Seconds();
+        const double learn_start = MonotonicSeconds();
         if (!batch.empty()) {
           for (const auto& [k, v] :
                s.trainer->GrpoStep(batch, s.policy_version)) {
@@ -590,8 +577,8 @@ std::vector<EvalResult> TrainingRun::Run() {
                 : 0.0;
         m["time/rollout_s"] = rstats.seconds;
         m["time/reward_s"] = reward_s;
-        m["time/learn_s"] = Seconds() - learn_start;
-        m["time/step_s"] = Seconds() - step_start;
+        m["time/learn_s"] = MonotonicSeconds() - learn_start;
+        m["time/step_s"] = MonotonicSeconds() - step_start;
         ++s.stage_step;
         ++s.global_step;
         s.metrics->Log(s.global_step, "grpo", m);
