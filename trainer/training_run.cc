@@ -431,6 +431,7 @@ std::vector<EvalResult> TrainingRun::Run() {
             last) {
           save_checkpoint("sft");
         }
+        if (s.options.after_step) s.options.after_step(s.global_step);
         if (should_stop()) return {};
       }
       // The SFT policy is its best validation checkpoint.
@@ -603,6 +604,7 @@ std::vector<EvalResult> TrainingRun::Run() {
             last) {
           save_checkpoint("grpo");
         }
+        if (s.options.after_step) s.options.after_step(s.global_step);
         if (should_stop()) return {};
       }
       if (s.options.final_eval) {

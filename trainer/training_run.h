@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -32,6 +33,10 @@ struct TrainingRunOptions {
   int64_t stop_after = -1;  // stop (as if killed) after this many global steps
   bool final_eval = true;   // test-split evaluation and the summary table
   bool baselines = true;    // scripted random/oracle rows in the table
+  // Called after every training step once its metrics (and any evaluation
+  // of that step) are written, with the global step: e.g. to refresh a
+  // report during training.
+  std::function<void(int64_t global_step)> after_step;
 };
 
 class TrainingRun {
