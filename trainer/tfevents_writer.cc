@@ -2,13 +2,14 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstring>
 
 #include "core/crc32c.h"
 #include "core/error.h"
-#include "core/monotonic_clock.h"
+#include "core/log.h"
 
 namespace clinrl::trainer {
 
@@ -66,6 +67,30 @@ std::string EventHeader(double wall_time, int64_t step) {
 
 }  // namespace
 
+std::string TfEventsWriter::TagForMetric(const std::string& key) {
+  static const std::map<std::string, std::string> kRenamed = {
+      {"reward/mean", "reward/total"}, {"reward/std", "reward/total_std"}};
+  std::string prefix;
+  std::string metric = key;
+  // eval/<split>/<metric>: the metric part is renamed like a training key.
+  if (key.rfind("eval/", 0) == 0) {
+    const size_t slash = key.find('/', 5);
+    if (slash != std::string::npos) {
+      prefix = key.substr(0, slash + 1);
+      metric = key.substr(slash + 1);
+    }
+  }
+  auto it = kRenamed.find(metric);
+  std::string tag = prefix + (it == kRenamed.end() ? metric : it->second);
+  for (char& c : tag) {
+    const bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                         (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+                         c == '/' || c == '-';
+    if (!allowed) c = '_';
+  }
+  return tag;
+}
+
 std::string TfEventsWriter::FrameRecord(const std::string& data) {
   std::string out;
   char len[8];
@@ -89,7 +114,7 @@ std::string TfEventsWriter::EncodeScalarEvent(
   for (const auto& [tag, v] : values) {
     if (!std::isfinite(v)) continue;
     std::string value;
-    PutBytes(&value, 1, tag);
+    PutBytes(&value, 1, TagForMetric(tag));
     PutFloat(&value, 2, static_cast<float>(v));
     PutBytes(&summary, 1, value);
   }
@@ -99,7 +124,12 @@ std::string TfEventsWriter::EncodeScalarEvent(
 }
 
 TfEventsWriter::TfEventsWriter(const std::string& dir, double flush_every_s)
-    : flush_every_s_(flush_every_s), last_flush_s_(MonotonicSeconds()) {
+    : flush_every_s_(flush_every_s) {
+  if (!(flush_every_s > 0)) {
+    throw BadRequest(fmt::format(
+        "flush_every_s: got {}, expected a positive number of seconds",
+        flush_every_s));
+  }
   char host[256] = "localhost";
   if (gethostname(host, sizeof host) != 0) std::strcpy(host, "localhost");
   host[sizeof host - 1] = '\0';
@@ -111,22 +141,51 @@ TfEventsWriter::TfEventsWriter(const std::string& dir, double flush_every_s)
   PutBytes(&event, 3, "brain.Event:2");
   WriteRecord(event);
   Flush();
+  flusher_ = std::thread([this] { FlushLoop(); });
 }
 
 TfEventsWriter::~TfEventsWriter() {
-  if (file_) {
-    std::fflush(file_);
-    ::fsync(fileno(file_));
-    std::fclose(file_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (flusher_.joinable()) flusher_.join();
+  // A destructor must not throw: a failed final flush is logged instead.
+  if (std::fflush(file_) != 0 || ::fsync(fileno(file_)) != 0) {
+    CLINRL_LOG_WARN("tfevents: flushing {} failed: {}", path_,
+                    std::strerror(errno));
+  }
+  if (std::fclose(file_) != 0) {
+    CLINRL_LOG_WARN("tfevents: closing {} failed: {}", path_,
+                    std::strerror(errno));
+  }
+}
+
+void TfEventsWriter::FlushLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  const auto period = std::chrono::duration<double>(flush_every_s_);
+  while (!stop_) {
+    wake_.wait_for(lock, period, [this] { return stop_; });
+    if (stop_ || !dirty_) continue;
+    // The training thread sees write errors on its next call; this thread
+    // only logs, as an exception here would end the process.
+    if (std::fflush(file_) != 0) {
+      CLINRL_LOG_WARN("tfevents: flushing {} failed: {}", path_,
+                      std::strerror(errno));
+    } else {
+      dirty_ = false;
+    }
   }
 }
 
 void TfEventsWriter::WriteRecord(const std::string& data) {
   const std::string record = FrameRecord(data);
+  std::lock_guard<std::mutex> lock(mu_);
   CLINRL_CHECK_ERRNO(
       std::fwrite(record.data(), 1, record.size(), file_) == record.size(),
       "fwrite", "writing {}", path_);
-  if (MonotonicSeconds() - last_flush_s_ >= flush_every_s_) Flush();
+  dirty_ = true;
 }
 
 void TfEventsWriter::AddScalar(const std::string& tag, double value,
@@ -166,8 +225,13 @@ void TfEventsWriter::AddText(const std::string& tag, const std::string& text,
 }
 
 void TfEventsWriter::Flush() {
+  std::lock_guard<std::mutex> lock(mu_);
+  FlushLocked();
+}
+
+void TfEventsWriter::FlushLocked() {
   CLINRL_CHECK_ERRNO(std::fflush(file_) == 0, "fflush", "flushing {}", path_);
-  last_flush_s_ = MonotonicSeconds();
+  dirty_ = false;
 }
 
 }  // namespace clinrl::trainer

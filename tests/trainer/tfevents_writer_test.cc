@@ -2,9 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
+#include <set>
+#include <thread>
 
 #include "core/atomic_file.h"
+#include "core/error.h"
 #include "tests/trainer/reference_runner.h"
 
 namespace clinrl::trainer {
@@ -48,6 +52,128 @@ TEST(TfEventsWriterTest, IndependentDecoderFindsEveryMetric) {
   ASSERT_EQ(decoded["texts"].size(), 1u);
   EXPECT_EQ(decoded["texts"][0][1], "config");
   EXPECT_EQ(decoded["texts"][0][2], "{\"trainer\": {\"lr\": 3e-06}}");
+}
+
+// The metric keys of one GRPO line and one evaluation line of a real
+// metrics.jsonl (quickstart run), as training_run.cc passes them.
+const std::vector<std::string> kGrpoKeys = {"accuracy",
+                                            "advantage/abs_mean",
+                                            "advantage/mean",
+                                            "clip_frac/high",
+                                            "clip_frac/low",
+                                            "cost/mean",
+                                            "entropy",
+                                            "episodes",
+                                            "flagged",
+                                            "grad_norm",
+                                            "groups/dropped_frac",
+                                            "invalid_action_rate",
+                                            "kl",
+                                            "length/max",
+                                            "length/mean",
+                                            "loss",
+                                            "lr",
+                                            "pg_loss",
+                                            "ratio/mean",
+                                            "reward/cost",
+                                            "reward/diagnosis",
+                                            "reward/format",
+                                            "reward/mean",
+                                            "reward/safety",
+                                            "reward/std",
+                                            "termination/finished",
+                                            "termination/max_turns",
+                                            "throughput/rollout_tokens_per_s",
+                                            "throughput/train_tokens_per_s",
+                                            "time/learn_s",
+                                            "time/reward_s",
+                                            "time/rollout_s",
+                                            "time/step_s",
+                                            "tis/clip_frac",
+                                            "tis/weight_mean",
+                                            "train/policy_tokens",
+                                            "train/recomputed_old_logprobs",
+                                            "turns/mean"};
+
+TEST(TfEventsWriterTest, EveryMetricsJsonlKeyHasAStableTag) {
+  const std::string dir = ::testing::TempDir() + "/tfevents_tags";
+  std::filesystem::remove_all(dir);
+  MakeDirectories(dir);
+  std::string path;
+  {
+    TfEventsWriter writer(dir);
+    path = writer.path();
+    std::map<std::string, double> grpo, eval;
+    for (size_t i = 0; i < kGrpoKeys.size(); ++i) {
+      grpo[kGrpoKeys[i]] = 0.5 + static_cast<double>(i);
+      eval["eval/validation/" + kGrpoKeys[i]] = -1.0 - static_cast<double>(i);
+    }
+    writer.AddScalars(grpo, 301);
+    writer.AddScalars(eval, 310);
+  }
+  // What a reviewer finds in TensorBoard, written out by hand: the batch
+  // reward mean is reward/total, every other key keeps its name.
+  std::map<std::pair<int, std::string>, double> expected;
+  for (size_t i = 0; i < kGrpoKeys.size(); ++i) {
+    std::string tag = kGrpoKeys[i];
+    if (tag == "reward/mean") tag = "reward/total";
+    if (tag == "reward/std") tag = "reward/total_std";
+    expected[{301, tag}] = 0.5 + static_cast<double>(i);
+    expected[{310, "eval/validation/" + tag}] = -1.0 - static_cast<double>(i);
+  }
+  const auto decoded = clinrl::testing::RunPythonReferenceArgs(
+      "tests/trainer/reference/tfevents_decode.py", path);
+  std::map<std::pair<int, std::string>, double> found;
+  for (const auto& s : decoded["scalars"]) {
+    found[{s[0].get<int>(), s[1].get<std::string>()}] = s[2].get<double>();
+  }
+  ASSERT_EQ(found.size(), expected.size());
+  for (const auto& [key, value] : expected) {
+    ASSERT_TRUE(found.count(key)) << key.second << " at step " << key.first;
+    EXPECT_FLOAT_EQ(found.at(key), static_cast<float>(value)) << key.second;
+  }
+  EXPECT_TRUE(found.count({301, "reward/total"}));
+  EXPECT_TRUE(found.count({310, "eval/validation/reward/total"}));
+}
+
+TEST(TfEventsWriterTest, TagsKeepOnlyCharactersTensorBoardAllows) {
+  EXPECT_EQ(TfEventsWriter::TagForMetric("reward/rubric: accuracy (x)"),
+            "reward/rubric__accuracy__x_");
+  EXPECT_EQ(TfEventsWriter::TagForMetric("eval/test/reward/mean"),
+            "eval/test/reward/total");
+  EXPECT_EQ(TfEventsWriter::TagForMetric("eval/test/reward/safety"),
+            "eval/test/reward/safety");
+  EXPECT_EQ(TfEventsWriter::TagForMetric("clip_frac/low"), "clip_frac/low");
+}
+
+TEST(TfEventsWriterTest, EventsReachTheFileWithinTheFlushPeriod) {
+  const std::string dir = ::testing::TempDir() + "/tfevents_flush";
+  std::filesystem::remove_all(dir);
+  MakeDirectories(dir);
+  TfEventsWriter writer(dir, /*flush_every_s=*/0.2);
+  writer.AddScalars({{"kl", 0.125}, {"entropy", 1.5}}, 7);
+  // No further write and no explicit Flush: only the period may publish it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  const auto decoded = clinrl::testing::RunPythonReferenceArgs(
+      "tests/trainer/reference/tfevents_decode.py", writer.path());
+  EXPECT_EQ(decoded["records"], 2);
+  std::set<std::string> tags;
+  for (const auto& s : decoded["scalars"]) {
+    EXPECT_EQ(s[0], 7);
+    tags.insert(s[1].get<std::string>());
+  }
+  EXPECT_EQ(tags, (std::set<std::string>{"entropy", "kl"}));
+}
+
+TEST(TfEventsWriterTest, RejectsANonPositiveFlushPeriod) {
+  const std::string dir = ::testing::TempDir() + "/tfevents_bad";
+  MakeDirectories(dir);
+  try {
+    TfEventsWriter writer(dir, 0.0);
+    FAIL() << "expected BadRequest";
+  } catch (const BadRequest& e) {
+    EXPECT_NE(std::string(e.what()).find("flush_every_s"), std::string::npos);
+  }
 }
 
 TEST(TfEventsWriterTest, FramingCarriesLengthAndMaskedCrcs) {
