@@ -11,7 +11,8 @@
 
 namespace clinrl::distributed {
 
-enum class ReduceOp { kSum, kAvg };
+// kMax is for control values (the longest sequence, a "stale" flag).
+enum class ReduceOp { kSum, kAvg, kMax };
 
 class Communicator {
  public:
@@ -48,6 +49,13 @@ std::unique_ptr<Communicator> MakeCommunicator(const std::string& backend,
                                                int64_t timeout_ms);
 // OMPI_COMM_WORLD_SIZE / PMI_SIZE / SLURM env vars present.
 bool LaunchedUnderMpi();
+
+// Throws BadRequest naming `op`, `arg` and the tensor's dtype/layout unless `t`
+// is defined, contiguous, and of a dtype the collectives carry (float32,
+// bfloat16, float64, int64). Shared by the backends.
+void CheckCollectiveTensor(const torch::Tensor& t, const char* op,
+                           const char* arg);
+const char* ReduceOpName(ReduceOp op);
 
 // Ends every rank of the job after a collective failed or timed out (MPI_Abort
 // when MPI is initialised, std::abort otherwise); logs `why` first.
