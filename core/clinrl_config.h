@@ -213,6 +213,14 @@ struct DistributedConfig {
   int64_t env_server_ranks = 0;
   int64_t reward_server_ranks = 0;
   int64_t timeout_s = 300;
+  // Endpoints of the role map (docs/distributed.md): "ipc" on one node,
+  // "tcp" across nodes, "auto" picks tcp when the ranks span several hosts.
+  std::string transport = "auto";
+  std::string ipc_dir;        // empty = <run dir>/ipc
+  int64_t base_port = 29500;  // tcp: rank r binds base_port + 2r (+1)
+  int64_t max_policy_lag = 1;
+  int64_t heartbeat_ms = 1000;
+  int64_t heartbeat_misses = 3;
 
   template <class V>
   void Visit(V& v) {
@@ -222,6 +230,16 @@ struct DistributedConfig {
     v.AtLeast("env_server_ranks", env_server_ranks, int64_t{0});
     v.AtLeast("reward_server_ranks", reward_server_ranks, int64_t{0});
     v.AtLeast("timeout_s", timeout_s, int64_t{1}, "collective timeout");
+    v.Enum("transport", transport, {"auto", "ipc", "tcp"});
+    v("ipc_dir", ipc_dir, "folder of ipc:// sockets; empty = <run dir>/ipc");
+    v.AtLeast("base_port", base_port, int64_t{1024},
+              "tcp: first port of the role map's endpoints");
+    v.AtLeast("max_policy_lag", max_policy_lag, int64_t{0},
+              "oldest usable rollout: learner version - max_policy_lag");
+    v.AtLeast("heartbeat_ms", heartbeat_ms, int64_t{10},
+              "rollout worker heartbeat interval");
+    v.AtLeast("heartbeat_misses", heartbeat_misses, int64_t{1},
+              "missed heartbeats before a rollout worker counts as dead");
   }
 };
 

@@ -1,0 +1,166 @@
+#include "distributed/weight_publisher.h"
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/wire.h"
+#include "distributed/zmq_context.h"
+
+namespace clinrl::distributed {
+
+struct WeightPublisher::Snapshot {
+  int64_t version = -1;
+  std::string header;
+  NamedTensors tensors;
+};
+
+namespace {
+
+// ZeroMQ calls this when it is done with a frame: drops that frame's
+// reference to the snapshot.
+void ReleaseSnapshot(void*, void* hint) {
+  delete static_cast<std::shared_ptr<const void>*>(hint);
+}
+
+}  // namespace
+
+WeightPublisher::WeightPublisher(const std::string& endpoint) {
+  CheckEndpoint(endpoint, "weights endpoint");
+  try {
+    PrepareBind(endpoint);
+    socket_ = std::make_unique<zmq::socket_t>(DistributedZmqContext(),
+                                              zmq::socket_type::router);
+    socket_->set(zmq::sockopt::linger, 0);
+    // A full queue would make ROUTER drop a version silently.
+    socket_->set(zmq::sockopt::sndhwm, 0);
+    socket_->bind(endpoint);
+    endpoint_ = socket_->get(zmq::sockopt::last_endpoint);
+  } catch (const zmq::error_t& e) {
+    ThrowZmqError(e, "binding the weight publisher to " + endpoint);
+  }
+  thread_ = std::thread([this] { Loop(); });
+}
+
+WeightPublisher::~WeightPublisher() {
+  stopping_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+void WeightPublisher::Publish(int64_t version, NamedTensors tensors) {
+  auto snapshot = std::make_shared<Snapshot>();
+  snapshot->version = version;
+  for (auto& [name, t] : tensors) {
+    if (!t.device().is_cpu() || !t.is_contiguous()) {
+      t = t.to(torch::kCPU).contiguous();
+    }
+  }
+  snapshot->header = WeightHeader(version, tensors).dump();
+  snapshot->tensors = std::move(tensors);
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (current_ && version <= current_->version) {
+    throw BadRequest(fmt::format(
+        "weights: published version {}, expected more than the current {}",
+        version, current_->version));
+  }
+  current_ = std::move(snapshot);
+}
+
+void WeightPublisher::Publish(const torch::nn::Module& module,
+                              int64_t version) {
+  Publish(version, SnapshotParameters(module));
+}
+
+int64_t WeightPublisher::version() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return current_ ? current_->version : -1;
+}
+
+void WeightPublisher::Loop() {
+  // Polls with a short timeout so that a new version and shutdown are seen
+  // within 20 ms without a second socket to wake this thread.
+  while (!stopping_) {
+    try {
+      zmq::pollitem_t item{socket_->handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, std::chrono::milliseconds(20));
+      if (item.revents & ZMQ_POLLIN) HandleRequest();
+      AnswerWaiting();
+    } catch (const zmq::error_t& e) {
+      if (e.num() == ETERM) return;
+      CLINRL_LOG_ERROR("weight publisher {}: ZeroMQ error {} (errno {})",
+                       endpoint_, e.what(), e.num());
+    } catch (const std::exception& e) {
+      CLINRL_LOG_ERROR("weight publisher {}: {}", endpoint_, e.what());
+    }
+  }
+}
+
+void WeightPublisher::HandleRequest() {
+  std::vector<zmq::message_t> frames;
+  while (true) {
+    zmq::message_t m;
+    if (!socket_->recv(m, zmq::recv_flags::dontwait)) break;
+    const bool more = m.more();
+    frames.push_back(std::move(m));
+    if (!more) break;
+  }
+  if (frames.size() < 2) return;  // no identity: nothing to answer
+  const std::string identity = frames.front().to_string();
+  int64_t have = -1;
+  try {
+    const nlohmann::json request =
+        nlohmann::json::parse(frames.back().to_string());
+    const wire::Fields f(request, "request");
+    const std::string op = f.String("op");
+    if (op != "get") {
+      throw BadRequest(fmt::format("request.op: got '{}', expected 'get'", op));
+    }
+    have = f.Int("have", -1);
+  } catch (const std::exception& e) {
+    // A bad request gets an error reply; the publisher carries on.
+    const std::string reply = wire::ErrorReply("bad_request", e.what()).dump();
+    socket_->send(zmq::buffer(identity), zmq::send_flags::sndmore);
+    socket_->send(zmq::buffer(reply), zmq::send_flags::none);
+    return;
+  }
+  waiting_[identity] = have;
+}
+
+void WeightPublisher::AnswerWaiting() {
+  std::shared_ptr<const Snapshot> snapshot;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    snapshot = current_;
+  }
+  if (!snapshot) return;
+  for (auto it = waiting_.begin(); it != waiting_.end();) {
+    if (it->second < snapshot->version) {
+      Send(it->first, *snapshot, snapshot);
+      it = waiting_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void WeightPublisher::Send(const std::string& identity,
+                           const Snapshot& snapshot,
+                           const std::shared_ptr<const Snapshot>& owner) {
+  socket_->send(zmq::buffer(identity), zmq::send_flags::sndmore);
+  const bool has_tensors = !snapshot.tensors.empty();
+  socket_->send(zmq::buffer(snapshot.header),
+                has_tensors ? zmq::send_flags::sndmore : zmq::send_flags::none);
+  for (size_t i = 0; i < snapshot.tensors.size(); ++i) {
+    const torch::Tensor& t = snapshot.tensors[i].second;
+    const size_t bytes = static_cast<size_t>(t.numel()) * t.element_size();
+    zmq::message_t frame;
+    if (bytes > 0) {
+      frame = zmq::message_t(t.data_ptr(), bytes, &ReleaseSnapshot,
+                             new std::shared_ptr<const void>(owner));
+    }
+    socket_->send(frame, i + 1 < snapshot.tensors.size()
+                             ? zmq::send_flags::sndmore
+                             : zmq::send_flags::none);
+  }
+  ++sends_;
+}
+
+}  // namespace clinrl::distributed
