@@ -72,3 +72,48 @@ add_library(clinrl_torch_pch STATIC ${PROJECT_SOURCE_DIR}/cmake/torch_pch.cc)
 target_compile_options(clinrl_torch_pch PRIVATE -Wall -Wextra -Wno-unused-parameter)
 target_link_libraries(clinrl_torch_pch PUBLIC torch)
 target_precompile_headers(clinrl_torch_pch PRIVATE <torch/torch.h>)
+
+# clinrl_mpi_test(NAME RANKS n... SOURCES ... DEPS ... [TIMEOUT s])
+#   A GoogleTest binary run whole under mpiexec, one ctest per rank count
+#   (NAME_np<n>). gtest_discover_tests cannot list tests through mpiexec, so
+#   each ctest runs every test of the binary; mpiexec exits non-zero when any
+#   rank fails, which fails the ctest. Open MPI needs leave to run as root and
+#   on more ranks than cores; ranks get one intra-op thread each.
+function(clinrl_mpi_test name)
+  cmake_parse_arguments(ARG "" "TIMEOUT" "RANKS;SOURCES;DEPS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
+  target_compile_definitions(${name} PRIVATE
+    CLINRL_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+    CLINRL_BINARY_DIR="${PROJECT_BINARY_DIR}"
+    CLINRL_SYSTEM_PYTHON="${CLINRL_SYSTEM_PYTHON}")
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 300)
+  endif()
+  clinrl_mpiexec_flags(launcher_flags)
+  foreach(ranks ${ARG_RANKS})
+    add_test(NAME ${name}_np${ranks}
+      COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${ranks}
+              ${launcher_flags} ${MPIEXEC_PREFLAGS}
+              $<TARGET_FILE:${name}> ${MPIEXEC_POSTFLAGS}
+      WORKING_DIRECTORY ${PROJECT_BINARY_DIR})
+    set_tests_properties(${name}_np${ranks} PROPERTIES
+      TIMEOUT ${ARG_TIMEOUT}
+      PROCESSORS ${ranks}
+      ENVIRONMENT "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMP_NUM_THREADS=1")
+  endforeach()
+endfunction()
+
+# The launcher flags of clinrl_mpi_test: Open MPI's mpiexec refuses more ranks
+# than cores without --oversubscribe and pins ranks to cores unless told
+# --bind-to none (oversubscribed pinned ranks share one core); other MPIs'
+# launchers take neither flag.
+function(clinrl_mpiexec_flags out)
+  execute_process(COMMAND ${MPIEXEC_EXECUTABLE} --version
+    OUTPUT_VARIABLE version ERROR_VARIABLE version RESULT_VARIABLE rc)
+  if(rc EQUAL 0 AND version MATCHES "Open MPI|OpenRTE")
+    set(${out} --oversubscribe --bind-to none PARENT_SCOPE)
+  else()
+    set(${out} "" PARENT_SCOPE)
+  endif()
+endfunction()
