@@ -1,15 +1,49 @@
-// `clinrl train CONFIG [--set k=v ...] [--resume]`: runs the stages of the
-// config (SFT, GRPO) and prints the evaluation table at the end.
+// `clinrl train CONFIG [--set k=v ...] [--resume] [--report-every N]`: runs
+// the stages of the config (SFT, GRPO), prints the evaluation table at the
+// end and writes report.html (refreshed every N steps when asked).
+#include <filesystem>
 #include <iostream>
 
 #include "cli/command_registry.h"
 #include "core/clinrl_config.h"
 #include "core/config.h"
+#include "core/error.h"
 #include "core/log.h"
+#include "report/report_builder.h"
 #include "trainer/training_run.h"
 
 namespace clinrl::cli {
 namespace {
+
+// The newest TensorBoard event file of the run (a resumed run adds one).
+std::string LatestEventsFile(const std::string& root) {
+  std::string latest;
+  std::filesystem::file_time_type newest{};
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(root, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("events.out.tfevents.", 0) != 0) continue;
+    const auto t = entry.last_write_time(ec);
+    if (ec) continue;
+    if (latest.empty() || t > newest) {
+      latest = entry.path().string();
+      newest = t;
+    }
+  }
+  return latest;
+}
+
+// A report that cannot be written must not end a training run: the metrics
+// it is made of are safe on disk either way.
+void RefreshReport(const std::string& root) {
+  try {
+    report::ReportOptions ro;
+    ro.run_dirs = {root};
+    report::WriteReport(ro);
+  } catch (const std::exception& e) {
+    CLINRL_LOG_WARN("report.html not refreshed: {}", e.what());
+  }
+}
 
 void AddTrainCommands(CLI::App& app) {
   auto* train = app.add_subcommand(
@@ -23,24 +57,59 @@ void AddTrainCommands(CLI::App& app) {
                     "stop after this many steps (for testing resume)");
   train->add_flag("!--no-baselines", options->baselines,
                   "skip the scripted random/oracle rows of the table");
-  train->callback([args, options] {
+  auto report_every = std::make_shared<int64_t>(0);
+  train->add_option("--report-every", *report_every,
+                    "refresh report.html every N training steps (0: only at "
+                    "the end)");
+  train->callback([args, options, report_every] {
     const int rc = RunCommand([&] {
+      if (*report_every < 0) {
+        throw BadRequest(fmt::format(
+            "--report-every: got {}, expected 0 (report at the end only) or a "
+            "number of steps",
+            *report_every));
+      }
       const auto config =
           config::ResolveConfig<ClinrlConfig>(args->path, args->overrides);
-      trainer::TrainingRun run(config, *options);
+      trainer::TrainingRunOptions run_options = *options;
+      // Known once the run has created its directory.
+      auto report_root = std::make_shared<std::string>();
+      if (*report_every > 0) {
+        const int64_t every = *report_every;
+        run_options.after_step = [report_root, every](int64_t step) {
+          if (step % every == 0 && !report_root->empty()) {
+            RefreshReport(*report_root);
+          }
+        };
+      }
+      trainer::TrainingRun run(config, run_options);
       const std::string root = run.run_dir().root;
+      *report_root = root;
+      const std::string events = LatestEventsFile(root);
       std::cout << "run directory: " << root << "\n"
                 << "  metrics:      " << root << "/metrics.jsonl\n"
                 << "  trajectories: " << root << "/trajectories.jsonl\n"
+                << "  events:       "
+                << (events.empty() ? root + "/events.out.tfevents.*" : events)
+                << "\n"
                 << "  tensorboard:  tensorboard --logdir " << root << "\n"
+                << "  report:       " << root << "/report.html"
+                << (*report_every > 0
+                        ? fmt::format(" (every {} steps and at the end)",
+                                      *report_every)
+                        : std::string(" (at the end; clinrl report " + root +
+                                      " any time)"))
+                << "\n"
                 << std::flush;
       const auto table = run.Run();
+      RefreshReport(root);
       if (!table.empty()) {
         std::cout << "\n"
                   << trainer::TrainingRun::FormatTable(table)
                   << "(test split, greedy decoding; written to " << root
                   << "/summary.json)\n";
       }
+      std::cout << "report: " << root << "/report.html\n";
     });
     if (rc != 0) std::exit(rc);
   });

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Browser test on a short real run: two tiny `clinrl train` runs on
+# dx_dialogue (different learning rates; the first refreshes its report
+# every 2 steps), `clinrl report --compare`, then report_browser_test.js in
+# headless chromium. Screenshots land in OUT_DIR/screenshots.
+#   browser_real_run_test.sh CLINRL OUT_DIR
+set -euo pipefail
+CLINRL=$1
+OUT=$2
+HERE=$(cd "$(dirname "$0")" && pwd)
+rm -rf "$OUT"
+mkdir -p "$OUT"
+"$CLINRL" train "$HERE/tiny_dx_run.json" --set run.out_dir="$OUT" \
+  --no-baselines --report-every 2 | tee "$OUT/train_a.log"
+grep -q "report:       $OUT/tiny_dx/report.html" "$OUT/train_a.log"
+grep -q "events:       $OUT/tiny_dx/events.out.tfevents." "$OUT/train_a.log"
+test -s "$OUT/tiny_dx/report.html"
+"$CLINRL" train "$HERE/tiny_dx_run.json" --set run.out_dir="$OUT" \
+  --set run.name=tiny_dx_lr3e-4 --set trainer.lr=3e-4 --no-baselines \
+  > "$OUT/train_b.log"
+"$CLINRL" report "$OUT/tiny_dx" --compare "$OUT/tiny_dx_lr3e-4" \
+  --out "$OUT/report.html"
+node "$HERE/report_browser_test.js" "$OUT/report.html" "$OUT/screenshots"

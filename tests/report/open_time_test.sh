@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Scale test: a synthetic run of 10,000 steps and 50,000 trajectories
+# (tools/make_synthetic_run.py), its report built by the real
+# `clinrl report`, opened in headless chromium; fails when it takes 3 s or
+# more to become interactive, and prints the figure.
+#   open_time_test.sh CLINRL PYTHON OUT_DIR
+set -euo pipefail
+CLINRL=$1
+PYTHON=$2
+OUT=$3
+HERE=$(cd "$(dirname "$0")" && pwd)
+RUN="$OUT/synthetic_10k_50k"
+rm -rf "$OUT"
+mkdir -p "$OUT"
+"$PYTHON" "$HERE/../../tools/make_synthetic_run.py" "$RUN" \
+  --steps 10000 --trajectories 50000
+TIMEFORMAT='clinrl report built it in %R s'
+time "$CLINRL" report "$RUN"
+ls -l "$RUN/report.html"
+node "$HERE/report_browser_test.js" "$RUN/report.html" "$OUT/screenshots" \
+  --max-open-ms 3000
+# The 200 MB trajectories file is only needed to build the report.
+rm -f "$RUN/trajectories.jsonl"
