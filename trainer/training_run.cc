@@ -24,6 +24,7 @@
 #include "rollout/rollout_worker.h"
 #include "rollout/scripted_baselines.h"
 #include "trainer/checkpoint.h"
+#include "trainer/episode_source.h"
 #include "trainer/episode_summary.h"
 #include "trainer/group_advantages.h"
 #include "trainer/metrics_logger.h"
@@ -88,6 +89,8 @@ struct TrainingRun::State {
   std::unique_ptr<TfEventsWriter> events;
   std::unique_ptr<JsonlWriter> trajectories;
   std::unique_ptr<PolicyTrainer> trainer;
+  // GRPO episodes from rollout workers elsewhere; null = played here.
+  std::unique_ptr<EpisodeSource> remote_episodes;
   std::string env_name;
   json env_options = json::object();
   int64_t train_tasks = 0;
@@ -147,6 +150,9 @@ TrainingRun::TrainingRun(ClinrlConfig config, TrainingRunOptions options)
     }
     s.model = policy::Transformer(policy::TransformerOptions(mc));
     s.model->ResetParameters(static_cast<uint64_t>(s.config.run.seed));
+  }
+  if (s.options.episode_source) {
+    s.remote_episodes = s.options.episode_source(*s.tokenizer);
   }
 
   // Envs: in-process pool, or a remote env server.
@@ -486,7 +492,10 @@ std::vector<EvalResult> TrainingRun::Run() {
       const AdvantageMode adv_mode = ParseAdvantageMode(tc.advantage);
       const rollout::RolloutOptions ro =
           rollout::RolloutOptionsFromConfig(s.config.rollout);
-      rollout::RolloutWorker worker(s.model, *s.tokenizer, *s.client, ro);
+      LocalEpisodeSource local(s.model, *s.tokenizer, *s.client, ro,
+                               s.config.rewards.timeout_ms);
+      EpisodeSource& source = s.remote_episodes ? *s.remote_episodes : local;
+      source.PolicyUpdated(s.model, s.policy_version);
       for (; s.stage_step < tc.steps;) {
         const double step_start = MonotonicSeconds();
         const uint64_t seed =
@@ -500,37 +509,12 @@ std::vector<EvalResult> TrainingRun::Run() {
                static_cast<int64_t>(h % static_cast<uint64_t>(s.train_tasks)),
                json::object()});
         }
-        rollout::RolloutStats rstats;
-        std::vector<rollout::RolloutEpisode> episodes;
-        {
-          torch::NoGradGuard no_grad;
-          s.model->eval();
-          episodes = worker.Run(tasks, seed, s.policy_version, &rstats);
-          s.model->train();
-        }
-        const double reward_start = MonotonicSeconds();
-        // Score group by group (group-level components see their group). An
-        // episode whose reset failed has no reward spec: it scores 0 and is
-        // reported under termination/env_error instead of failing the step.
-        for (size_t g = 0; g < tasks.size(); ++g) {
-          std::vector<size_t> members;
-          std::vector<Trajectory> group;
-          for (int64_t k = 0; k < ro.group_size; ++k) {
-            const size_t i =
-                g * static_cast<size_t>(ro.group_size) + static_cast<size_t>(k);
-            if (episodes[i].trajectory.reward_spec.contains("components")) {
-              members.push_back(i);
-              group.push_back(episodes[i].trajectory);
-            }
-          }
-          if (group.empty()) continue;
-          const auto scored =
-              rewards::ScoreGroup(group, {s.config.rewards.timeout_ms});
-          for (size_t k = 0; k < members.size(); ++k) {
-            episodes[members[k]].trajectory.reward = scored[k];
-          }
-        }
-        const double reward_s = MonotonicSeconds() - reward_start;
+        ScoredEpisodes played_episodes =
+            source.Play(tasks, seed, s.policy_version);
+        std::vector<rollout::RolloutEpisode>& episodes =
+            played_episodes.episodes;
+        const rollout::RolloutStats& rstats = played_episodes.stats;
+        const double reward_s = played_episodes.reward_seconds;
         std::vector<double> totals;
         std::vector<int64_t> groups;
         std::vector<const Trajectory*> played;
@@ -554,8 +538,11 @@ std::vector<EvalResult> TrainingRun::Run() {
         std::vector<TrainSequence> batch;
         double adv_sum = 0, adv_abs = 0;
         for (size_t i : keep) {
-          batch.push_back(
-              ToSequence(episodes[i].tokens, adv[i], s.policy_version));
+          // The version that sampled the episode: older than the learner's
+          // when a rollout worker lagged, which the truncated importance
+          // weights of the GRPO loss correct.
+          batch.push_back(ToSequence(episodes[i].tokens, adv[i],
+                                     episodes[i].trajectory.policy_version));
           adv_sum += adv[i];
           adv_abs += std::fabs(adv[i]);
         }
@@ -566,7 +553,9 @@ std::vector<EvalResult> TrainingRun::Run() {
             m[k] = v;
           }
           ++s.policy_version;
+          source.PolicyUpdated(s.model, s.policy_version);
         }
+        for (const auto& [k, v] : played_episodes.metrics) m[k] = v;
         m["groups/dropped_frac"] =
             total_groups > 0 ? static_cast<double>(dropped) / total_groups
                              : 0.0;

@@ -105,12 +105,13 @@ TEST(RunMetricsTest, StepRowsAndEvaluationsAreSeparated) {
   const RunMetrics m = ReadRunMetrics(dir + "/metrics.jsonl");
   EXPECT_EQ(m.steps, (std::vector<int64_t>{1, 2, 3}));
   EXPECT_EQ(m.stages, (std::vector<std::string>{"sft", "sft", "grpo"}));
-  ASSERT_EQ(m.keys, (std::vector<std::string>{"loss", "reward/mean", "kl"}));
+  // Keys in order of first appearance (within a line, JSON key order).
+  ASSERT_EQ(m.keys, (std::vector<std::string>{"loss", "kl", "reward/mean"}));
   EXPECT_EQ(m.values[0][1], 2.25);
   EXPECT_TRUE(std::isnan(m.values[0][2]));  // no loss in the GRPO line
-  EXPECT_TRUE(std::isnan(m.values[1][0]));  // reward only from step 3
-  EXPECT_EQ(m.values[1][2], 0.5);
-  EXPECT_TRUE(std::isnan(m.values[2][2]));  // null in the file
+  EXPECT_TRUE(std::isnan(m.values[2][0]));  // reward only from step 3
+  EXPECT_EQ(m.values[2][2], 0.5);
+  EXPECT_TRUE(std::isnan(m.values[1][2]));  // null in the file
   ASSERT_EQ(m.evals.size(), 2u);
   EXPECT_EQ(m.evals[0].split, "validation");
   EXPECT_EQ(m.evals[0].step, 2);
@@ -120,7 +121,7 @@ TEST(RunMetricsTest, StepRowsAndEvaluationsAreSeparated) {
   const json j = RunMetricsJson(m);
   EXPECT_EQ(j["stages"], json({"sft", "grpo"}));
   EXPECT_EQ(j["stage"], json({0, 0, 1}));
-  EXPECT_TRUE(j["values"][2][2].is_null());
+  EXPECT_TRUE(j["values"][1][2].is_null());
   EXPECT_EQ(j["evals"][1]["split"], "test");
 }
 
