@@ -20,7 +20,13 @@
 #include "core/run_dir.h"
 #include "core/trajectory.h"
 
+namespace clinrl::policy {
+class Tokenizer;
+}
+
 namespace clinrl::trainer {
+
+class EpisodeSource;
 
 struct EvalResult {
   std::string label;  // "random", "sft", "grpo", "oracle", ...
@@ -37,6 +43,12 @@ struct TrainingRunOptions {
   // of that step) are written, with the global step: e.g. to refresh a
   // report during training.
   std::function<void(int64_t global_step)> after_step;
+  // Distributed runs: builds the source of GRPO episodes (rollout workers in
+  // other processes, remote_episode_source.h) once the tokenizer exists, so
+  // that it serves the workers from the start of the run. Empty: episodes
+  // are played in this process.
+  std::function<std::unique_ptr<EpisodeSource>(const policy::Tokenizer&)>
+      episode_source;
 };
 
 class TrainingRun {

@@ -1,0 +1,370 @@
+#include "trainer/remote_episode_source.h"
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/monotonic_clock.h"
+#include "core/seeds.h"
+#include "core/wire.h"
+#include "distributed/zmq_context.h"
+#include "rollout/episode_tokens.h"
+
+namespace clinrl::trainer {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+RemoteEpisodeSource::RemoteEpisodeSource(const policy::Tokenizer& tokenizer,
+                                         RemoteEpisodeSourceOptions options)
+    : tokenizer_(tokenizer), options_(std::move(options)) {
+  distributed::CheckEndpoint(options_.work_endpoint, "work endpoint");
+  if (options_.group_size < 1) {
+    throw BadRequest(
+        fmt::format("remote episodes: group_size {}, expected at least 1",
+                    options_.group_size));
+  }
+  publisher_ =
+      std::make_unique<distributed::WeightPublisher>(options_.weights_endpoint);
+  try {
+    distributed::PrepareBind(options_.work_endpoint);
+    socket_ = std::make_unique<zmq::socket_t>(
+        distributed::DistributedZmqContext(), zmq::socket_type::router);
+    socket_->set(zmq::sockopt::linger, 0);
+    socket_->set(zmq::sockopt::sndhwm, 0);
+    socket_->set(zmq::sockopt::rcvhwm, 0);
+    socket_->bind(options_.work_endpoint);
+    bound_work_ = socket_->get(zmq::sockopt::last_endpoint);
+  } catch (const zmq::error_t& e) {
+    distributed::ThrowZmqError(
+        e, "binding the learner's work endpoint " + options_.work_endpoint);
+  }
+  thread_ = std::thread([this] { Loop(); });
+}
+
+RemoteEpisodeSource::~RemoteEpisodeSource() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  // Every process heartbeats once per interval: two intervals give each a
+  // stop reply, unless all of them have had one already.
+  const auto deadline =
+      Clock::now() + std::chrono::milliseconds(2 * options_.heartbeat_ms + 100);
+  while (Clock::now() < deadline) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      bool all_told = true;
+      for (const auto& [name, w] : workers_) {
+        all_told = all_told && (w.dead || w.told_stop);
+      }
+      if (all_told && !workers_.empty()) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  quit_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+void RemoteEpisodeSource::PolicyUpdated(const policy::Transformer& model,
+                                        int64_t policy_version) {
+  publisher_->Publish(*model, policy_version);
+}
+
+RemoteSourceCounters RemoteEpisodeSource::counters() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return counters_;
+}
+
+int64_t RemoteEpisodeSource::workers_alive() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  int64_t n = 0;
+  for (const auto& [name, w] : workers_) n += w.rollout && !w.dead ? 1 : 0;
+  return n;
+}
+
+ScoredEpisodes RemoteEpisodeSource::Play(
+    const std::vector<rollout::TaskRef>& tasks, uint64_t seed,
+    int64_t policy_version) {
+  const double start = MonotonicSeconds();
+  std::map<size_t, Result> results;
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    ++play_id_;
+    results_.clear();
+    queue_.clear();
+    outstanding_.clear();
+    learner_version_ = policy_version;
+    for (size_t pos = 0; pos < tasks.size(); ++pos) {
+      // Each group's seed depends only on the step's seed and its place,
+      // so a re-issued group samples as the lost one would have.
+      queue_.push_back({fmt::format("{}-{}", play_id_, pos), pos, tasks[pos],
+                        SplitMix64(seed ^ (pos + 1))});
+    }
+    auto last_progress = Clock::now();
+    size_t done = 0;
+    while (results_.size() < tasks.size()) {
+      progress_.wait_for(lock, std::chrono::milliseconds(100));
+      if (results_.size() > done) {
+        done = results_.size();
+        last_progress = Clock::now();
+      }
+      const auto idle = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            Clock::now() - last_progress)
+                            .count();
+      if (idle > options_.progress_timeout_ms) {
+        int64_t alive = 0;
+        for (const auto& [name, w] : workers_) {
+          alive += w.rollout && !w.dead ? 1 : 0;
+        }
+        throw Timeout(fmt::format(
+            "remote rollouts: no task group finished for {} ms ({} of {} "
+            "done, {} rollout workers alive on {})",
+            idle, done, tasks.size(), alive, bound_work_));
+      }
+    }
+    results.swap(results_);
+  }
+
+  ScoredEpisodes out;
+  const rollout::EpisodeTokenizer episode_tokenizer(tokenizer_);
+  double lag_sum = 0;
+  for (auto& [pos, result] : results) {
+    for (Trajectory& t : result.trajectories) {
+      lag_sum += static_cast<double>(policy_version - t.policy_version);
+      rollout::RolloutEpisode e;
+      e.tokens = episode_tokenizer.FromTrajectory(t);
+      e.trajectory = std::move(t);
+      out.episodes.push_back(std::move(e));
+    }
+    const json& s = result.stats;
+    out.stats.generate_seconds += s.value("generate_seconds", 0.0);
+    out.stats.env_seconds += s.value("env_seconds", 0.0);
+    out.stats.generated_tokens += s.value("generated_tokens", int64_t{0});
+    out.stats.rounds += s.value("rounds", int64_t{0});
+    out.stats.episodes += s.value("episodes", int64_t{0});
+    out.reward_seconds += s.value("reward_seconds", 0.0);
+  }
+  out.stats.seconds = MonotonicSeconds() - start;
+  const RemoteSourceCounters c = counters();
+  out.metrics["remote/workers_alive"] = static_cast<double>(workers_alive());
+  out.metrics["remote/workers_lost"] = static_cast<double>(c.workers_lost);
+  out.metrics["remote/groups_reissued"] =
+      static_cast<double>(c.groups_reissued);
+  out.metrics["remote/groups_stale"] = static_cast<double>(c.groups_stale);
+  out.metrics["remote/policy_lag_mean"] =
+      out.episodes.empty() ? 0.0 : lag_sum / out.episodes.size();
+  return out;
+}
+
+void RemoteEpisodeSource::Loop() {
+  while (!quit_) {
+    try {
+      zmq::pollitem_t item{socket_->handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, std::chrono::milliseconds(20));
+      if (item.revents & ZMQ_POLLIN) {
+        // Everything waiting, then the bookkeeping once.
+        for (int n = 0; n < 1000; ++n) {
+          std::vector<zmq::message_t> frames;
+          zmq::message_t m;
+          if (!socket_->recv(m, zmq::recv_flags::dontwait)) break;
+          frames.push_back(std::move(m));
+          while (frames.back().more()) {
+            zmq::message_t part;
+            if (!socket_->recv(part, zmq::recv_flags::dontwait)) break;
+            frames.push_back(std::move(part));
+          }
+          HandleMessage(frames);
+        }
+      }
+      std::lock_guard<std::mutex> lock(mutex_);
+      CheckHeartbeats();
+      Dispatch();
+    } catch (const zmq::error_t& e) {
+      if (e.num() == ETERM) return;
+      CLINRL_LOG_ERROR("work endpoint {}: ZeroMQ error {} (errno {})",
+                       bound_work_, e.what(), e.num());
+    }
+  }
+}
+
+void RemoteEpisodeSource::HandleMessage(std::vector<zmq::message_t>& frames) {
+  if (frames.size() < 2) return;  // no identity: nothing to answer
+  const std::string identity = frames.front().to_string();
+  json reply;
+  try {
+    json request;
+    try {
+      request = json::parse(frames.back().to_string());
+    } catch (const json::parse_error& e) {
+      throw BadRequest(
+          fmt::format("request: expected a JSON object ({})", e.what()));
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    reply = HandleRequest(request, identity);
+  } catch (const Error& e) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++counters_.bad_messages;
+    CLINRL_LOG_WARN("work endpoint: bad message: {}", e.what());
+    reply = wire::ErrorReply(e.code(), e.what());
+  } catch (const std::exception& e) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++counters_.bad_messages;
+    reply = wire::ErrorReply("bad_request", e.what());
+  }
+  if (!reply.is_null()) Reply(identity, reply);
+}
+
+json RemoteEpisodeSource::HandleRequest(const json& request,
+                                        const std::string& identity) {
+  if (!request.is_object()) {
+    throw BadRequest(fmt::format("request: expected a JSON object, got {}",
+                                 request.type_name()));
+  }
+  const wire::Fields f(request, "request");
+  const std::string op = f.String("op");
+  const std::string worker = f.String("worker");
+  WorkerState& w = workers_[worker];
+  if (w.dead) {
+    CLINRL_LOG_WARN("rollout worker {} is back after being counted lost",
+                    worker);
+    w.dead = false;
+  }
+  w.last_seen = Clock::now();
+  if (op == "heartbeat") {
+    w.rollout = f.String("role", "rollout") == "rollout";
+    if (stopping_) w.told_stop = true;
+    return wire::OkReply({{"op", "heartbeat"}, {"stop", stopping_}});
+  }
+  if (op == "work") {
+    w.rollout = true;
+    waiting_.push_back({identity, worker});
+    return json();  // answered by Dispatch once there is a group (or stop)
+  }
+  if (op == "result") return AcceptResult(request, worker);
+  throw BadRequest(fmt::format(
+      "request.op: got '{}', expected one of: work, result, heartbeat", op));
+}
+
+json RemoteEpisodeSource::AcceptResult(const json& request,
+                                       const std::string& worker) {
+  const wire::Fields f(request, "request");
+  const std::string key = f.String("key");
+  auto it = outstanding_.find(key);
+  if (it == outstanding_.end()) {
+    // Finished by another worker after a re-issue, or of an earlier step.
+    return wire::OkReply({{"op", "result"},
+                          {"accepted", false},
+                          {"reason", "no such outstanding group"}});
+  }
+  Job job = it->second.job;
+  std::vector<Trajectory> trajectories;
+  try {
+    const json& episodes = f.Array("episodes");
+    if (episodes.size() != static_cast<size_t>(options_.group_size)) {
+      throw BadRequest(fmt::format(
+          "request.episodes: got {} episodes, expected group_size {}",
+          episodes.size(), options_.group_size));
+    }
+    for (const json& e : episodes)
+      trajectories.push_back(TrajectoryFromJson(e));
+  } catch (const Error&) {
+    // The group is played again rather than lost with the bad message.
+    outstanding_.erase(it);
+    queue_.push_front(job);
+    throw;
+  }
+  outstanding_.erase(it);
+  const int64_t oldest = learner_version_ - options_.max_policy_lag;
+  for (const Trajectory& t : trajectories) {
+    if (t.policy_version < oldest) {
+      ++counters_.groups_stale;
+      queue_.push_front(job);
+      CLINRL_LOG_WARN(
+          "rollout worker {}: group {} sampled from version {}, more than "
+          "max_policy_lag {} behind {}; playing it again",
+          worker, key, t.policy_version, options_.max_policy_lag,
+          learner_version_);
+      return wire::OkReply(
+          {{"op", "result"}, {"accepted", false}, {"reason", "stale"}});
+    }
+  }
+  results_[job.position] = {std::move(trajectories),
+                            f.Has("stats") ? f.Object("stats") : json()};
+  ++counters_.groups_accepted;
+  progress_.notify_all();
+  return wire::OkReply({{"op", "result"}, {"accepted", true}});
+}
+
+void RemoteEpisodeSource::CheckHeartbeats() {
+  const auto now = Clock::now();
+  const auto limit = std::chrono::milliseconds(options_.heartbeat_misses *
+                                               options_.heartbeat_ms);
+  for (auto& [name, w] : workers_) {
+    if (!w.rollout || w.dead || now - w.last_seen <= limit) continue;
+    w.dead = true;
+    ++counters_.workers_lost;
+    int64_t reissued = 0;
+    for (auto it = outstanding_.begin(); it != outstanding_.end();) {
+      if (it->second.worker == name) {
+        queue_.push_front(it->second.job);
+        it = outstanding_.erase(it);
+        ++reissued;
+      } else {
+        ++it;
+      }
+    }
+    counters_.groups_reissued += reissued;
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+      it = it->worker == name ? waiting_.erase(it) : it + 1;
+    }
+    CLINRL_LOG_WARN(
+        "rollout worker {} missed {} heartbeats ({} ms): counted lost, {} task "
+        "groups re-issued to the other workers",
+        name, options_.heartbeat_misses, limit.count(), reissued);
+  }
+}
+
+void RemoteEpisodeSource::Dispatch() {
+  if (stopping_) {
+    for (const Waiting& w : waiting_) {
+      workers_[w.worker].told_stop = true;
+      Reply(w.identity, wire::OkReply({{"op", "work"}, {"stop", true}}));
+    }
+    waiting_.clear();
+    return;
+  }
+  while (!queue_.empty() && !waiting_.empty()) {
+    const Waiting w = waiting_.front();
+    waiting_.pop_front();
+    if (workers_[w.worker].dead) continue;
+    Job job = queue_.front();
+    queue_.pop_front();
+    Reply(w.identity, Assignment(job));
+    outstanding_[job.key] = {std::move(job), w.worker};
+  }
+}
+
+json RemoteEpisodeSource::Assignment(const Job& job) const {
+  return wire::OkReply(
+      {{"op", "work"},
+       {"group",
+        {{"key", job.key},
+         {"env", job.task.env},
+         {"split", job.task.split},
+         {"task_index", job.task.task_index},
+         {"options", job.task.options},
+         {"seed", job.seed}}},
+       {"min_version",
+        std::max<int64_t>(0, learner_version_ - options_.max_policy_lag)}});
+}
+
+void RemoteEpisodeSource::Reply(const std::string& identity, const json& body) {
+  const std::string text = body.dump();
+  try {
+    socket_->send(zmq::buffer(identity), zmq::send_flags::sndmore);
+    socket_->send(zmq::buffer(text), zmq::send_flags::none);
+  } catch (const zmq::error_t& e) {
+    CLINRL_LOG_WARN("work endpoint: reply to a worker failed: {}", e.what());
+  }
+}
+
+}  // namespace clinrl::trainer

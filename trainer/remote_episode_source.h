@@ -1,0 +1,140 @@
+// Episodes from rollout workers in other processes (docs/distributed.md).
+// Learner rank 0 binds a ZeroMQ ROUTER (the work endpoint) served by one
+// thread, and a WeightPublisher. The work protocol, JSON, one reply per
+// request:
+//
+//   {"op": "work", "worker": W}  -> {"op": "work", "group": {key, env, split,
+//        task_index, options, seed}, "min_version": V} once a task group is
+//        queued (the request waits until then), or {"op": "work", "stop":
+//        true} when the run is over. The worker plays the group with weights
+//        of version >= min_version.
+//   {"op": "result", "worker": W, "key": K, "episodes": [trajectory...],
+//    "stats": {...}}             -> {"op": "result", "accepted": bool}
+//   {"op": "heartbeat", "worker": W, "role": R} -> {"op": "heartbeat",
+//        "stop": bool}
+//
+// Staleness: a group whose episodes were sampled more than max_policy_lag
+// versions behind the learner is dropped and queued again; within the bound
+// the GRPO step's truncated importance weights correct for the lag.
+// Faults: a rollout worker silent for heartbeat_misses x heartbeat_ms counts
+// as dead, and its outstanding groups go back to the front of the queue for
+// the other workers. A malformed message gets an error reply and changes
+// nothing.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <zmq.hpp>
+
+#include "core/trajectory.h"
+#include "distributed/weight_publisher.h"
+#include "trainer/episode_source.h"
+
+namespace clinrl::trainer {
+
+struct RemoteEpisodeSourceOptions {
+  std::string work_endpoint;     // bound here
+  std::string weights_endpoint;  // bound here
+  int64_t group_size = 8;
+  int64_t max_policy_lag = 1;
+  int64_t heartbeat_ms = 1000;
+  int64_t heartbeat_misses = 3;
+  // A step with no accepted group for this long fails with Timeout (no
+  // worker alive, or all of them stuck).
+  int64_t progress_timeout_ms = 600000;
+};
+
+struct RemoteSourceCounters {
+  int64_t groups_accepted = 0;
+  int64_t groups_reissued = 0;  // after a worker was lost
+  int64_t groups_stale = 0;     // dropped for lag > max_policy_lag
+  int64_t workers_lost = 0;
+  int64_t bad_messages = 0;
+};
+
+class RemoteEpisodeSource : public EpisodeSource {
+ public:
+  // Binds both endpoints and starts serving (heartbeats are answered from
+  // here on, also while an SFT stage runs). Throws IoError naming an
+  // endpoint that cannot be bound.
+  RemoteEpisodeSource(const policy::Tokenizer& tokenizer,
+                      RemoteEpisodeSourceOptions options);
+  // Tells every worker and server that the run is over (stop replies), for
+  // up to two heartbeat intervals, then closes.
+  ~RemoteEpisodeSource() override;
+
+  ScoredEpisodes Play(const std::vector<rollout::TaskRef>& tasks, uint64_t seed,
+                      int64_t policy_version) override;
+  void PolicyUpdated(const policy::Transformer& model,
+                     int64_t policy_version) override;
+
+  RemoteSourceCounters counters() const;
+  int64_t workers_alive() const;
+  const std::string& work_endpoint() const { return bound_work_; }
+  const std::string& weights_endpoint() const { return publisher_->endpoint(); }
+
+ private:
+  struct Job {
+    std::string key;
+    size_t position = 0;
+    rollout::TaskRef task;
+    uint64_t seed = 0;
+  };
+  struct Outstanding {
+    Job job;
+    std::string worker;
+  };
+  struct WorkerState {
+    std::chrono::steady_clock::time_point last_seen;
+    bool rollout = false;
+    bool dead = false;
+    bool told_stop = false;
+  };
+  struct Waiting {
+    std::string identity;
+    std::string worker;
+  };
+  struct Result {
+    std::vector<Trajectory> trajectories;
+    nlohmann::json stats;
+  };
+
+  void Loop();
+  void HandleMessage(std::vector<zmq::message_t>& frames);
+  nlohmann::json HandleRequest(const nlohmann::json& request,
+                               const std::string& identity);
+  nlohmann::json AcceptResult(const nlohmann::json& request,
+                              const std::string& worker);
+  void CheckHeartbeats();
+  void Dispatch();
+  void Reply(const std::string& identity, const nlohmann::json& body);
+  nlohmann::json Assignment(const Job& job) const;
+
+  const policy::Tokenizer& tokenizer_;
+  RemoteEpisodeSourceOptions options_;
+  std::unique_ptr<distributed::WeightPublisher> publisher_;
+  std::unique_ptr<zmq::socket_t> socket_;  // used by the serving thread
+  std::string bound_work_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable progress_;
+  std::deque<Job> queue_;
+  std::map<std::string, Outstanding> outstanding_;  // by job key
+  std::map<std::string, WorkerState> workers_;      // by worker name
+  std::deque<Waiting> waiting_;                     // idle work requests
+  std::map<size_t, Result> results_;                // of the current Play
+  uint64_t play_id_ = 0;
+  int64_t learner_version_ = 0;
+  RemoteSourceCounters counters_;
+  bool stopping_ = false;
+  std::atomic<bool> quit_{false};
+  std::thread thread_;
+};
+
+}  // namespace clinrl::trainer
