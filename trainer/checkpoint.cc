@@ -10,6 +10,7 @@
 #include "core/crc32c.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "distributed/communicator.h"
 
 namespace clinrl::trainer {
 
@@ -109,6 +110,59 @@ std::string WriteCheckpoint(
   }
   SyncDirectory(checkpoints_dir);
   WriteFileAtomic(checkpoints_dir + "/latest", StepFolderName(step) + "\n");
+  return final_dir;
+}
+
+std::string WriteShardedCheckpoint(
+    distributed::Communicator& comm, const std::string& checkpoints_dir,
+    int64_t step,
+    const std::function<void(const std::string& dir)>& write_files,
+    const std::function<void(const std::string& dir)>& write_rank_files,
+    const json& state) {
+  // Not a step folder name (ParseStep refuses the suffix), so an interrupted
+  // write is never taken for a checkpoint.
+  const std::string staging =
+      checkpoints_dir + "/" + StepFolderName(step) + ".ranks";
+  if (comm.rank() == 0) {
+    std::error_code ec;
+    fs::remove_all(staging, ec);
+    MakeDirectories(staging);
+  }
+  comm.Barrier();
+  const std::string rank_dir =
+      fmt::format("{}/rank_{:05d}", staging, comm.rank());
+  MakeDirectories(rank_dir);
+  write_rank_files(rank_dir);
+  comm.Barrier();
+  std::string final_dir;
+  if (comm.rank() == 0) {
+    final_dir = WriteCheckpoint(
+        checkpoints_dir, step,
+        [&](const std::string& dir) {
+          write_files(dir);
+          for (const auto& rank : fs::directory_iterator(staging)) {
+            for (const auto& file : fs::directory_iterator(rank.path())) {
+              const fs::path target = fs::path(dir) / file.path().filename();
+              if (fs::exists(target)) {
+                throw IoError(
+                    fmt::format("sharded checkpoint {}: two ranks wrote {}",
+                                dir, file.path().filename().string()));
+              }
+              std::error_code ec;
+              fs::rename(file.path(), target, ec);
+              if (ec) {
+                throw IoError(fmt::format("cannot move {} to {}: {}",
+                                          file.path().string(), target.string(),
+                                          ec.message()));
+              }
+            }
+          }
+        },
+        state);
+    std::error_code ec;
+    fs::remove_all(staging, ec);
+  }
+  comm.BroadcastBytes(final_dir, 0);
   return final_dir;
 }
 

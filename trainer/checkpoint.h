@@ -13,6 +13,10 @@
 #include <string>
 #include <vector>
 
+namespace clinrl::distributed {
+class Communicator;
+}
+
 namespace clinrl::trainer {
 
 struct CheckpointInfo {
@@ -28,6 +32,21 @@ struct CheckpointInfo {
 std::string WriteCheckpoint(
     const std::string& checkpoints_dir, int64_t step,
     const std::function<void(const std::string& dir)>& write_files,
+    const nlohmann::json& state);
+
+// The data-parallel form of WriteCheckpoint; every rank of `comm` calls it.
+// Each rank's `write_rank_files(dir)` writes that rank's files (its optimizer
+// shard) into a staging folder next to the step folder; rank 0 then runs
+// WriteCheckpoint with `write_files` and moves the staged files in before the
+// manifest is written, so the manifest covers every rank's files and a crash
+// at any point leaves no complete-looking checkpoint. The checkpoints folder
+// must be shared by all ranks (one node, or a shared filesystem). Returns the
+// step folder on every rank.
+std::string WriteShardedCheckpoint(
+    distributed::Communicator& comm, const std::string& checkpoints_dir,
+    int64_t step,
+    const std::function<void(const std::string& dir)>& write_files,
+    const std::function<void(const std::string& dir)>& write_rank_files,
     const nlohmann::json& state);
 
 // Verifies every file of the manifest (present, same size, same CRC-32C) and

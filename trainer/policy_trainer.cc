@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/monotonic_clock.h"
+#include "trainer/data_parallel.h"
 
 namespace clinrl::trainer {
 
@@ -36,11 +37,23 @@ PolicyTrainer::PolicyTrainer(policy::Transformer model,
     if (item.value().requires_grad())
       params.emplace_back(item.key(), item.value());
   }
-  optimizer_ = std::make_unique<AdamW>(std::move(params), options_.adamw);
+  if (options_.communicator) {
+    sharded_ = std::make_unique<ShardedAdamW>(std::move(params), options_.adamw,
+                                              *options_.communicator);
+  } else {
+    optimizer_ = std::make_unique<AdamW>(std::move(params), options_.adamw);
+  }
   if (reference_) {
     reference_->eval();
     for (auto& p : reference_->parameters()) p.set_requires_grad(false);
   }
+}
+
+AdamW& PolicyTrainer::optimizer() {
+  CLINRL_CHECK(optimizer_ != nullptr,
+               "a data-parallel PolicyTrainer has a sharded optimizer: use "
+               "sharded_optimizer()");
+  return *optimizer_;
 }
 
 std::vector<torch::Tensor> PolicyTrainer::Parameters() const {
@@ -121,27 +134,66 @@ torch::Tensor PolicyTrainer::TargetLogProbs(policy::Transformer& model,
 double PolicyTrainer::ApplyGradients() {
   const std::vector<torch::Tensor> params = Parameters();
   if (reduce_) reduce_(params);
-  const double norm = ClipGradNorm(params, options_.grad_clip);
-  optimizer_->Step(options_.schedule.At(optimizer_->step()));
-  optimizer_->ZeroGrad();
-  return norm;
+  if (!sharded_) {
+    const double norm = ClipGradNorm(params, options_.grad_clip);
+    optimizer_->Step(options_.schedule.At(optimizer_->step()));
+    optimizer_->ZeroGrad();
+    return norm;
+  }
+  // Each rank's loss is already divided by the global normaliser, so the
+  // global gradient is the sum of the ranks' gradients.
+  ReducedGradients reduced = ReduceScatterGradients(
+      sharded_->layout(), *options_.communicator, options_.bucket_bytes);
+  if (options_.grad_clip > 0 && reduced.norm > options_.grad_clip) {
+    // Same coefficient as ClipGradNorm (torch.nn.utils.clip_grad_norm_).
+    reduced.shard.mul_(options_.grad_clip / (reduced.norm + 1e-6));
+  }
+  sharded_->Step(options_.schedule.At(sharded_->step()), reduced.shard,
+                 reduced.has_grad);
+  for (auto& p : params) {
+    if (p.grad().defined()) p.mutable_grad() = torch::Tensor();
+  }
+  return reduced.norm;
 }
 
 std::map<std::string, double> PolicyTrainer::GrpoStep(
     const std::vector<TrainSequence>& batch, int64_t policy_version) {
   std::map<std::string, double> metrics;
-  if (batch.empty()) return metrics;
+  distributed::Communicator* comm = options_.communicator;
+  // A data-parallel rank with an empty share still joins the collectives.
+  if (batch.empty() && !comm) return metrics;
   const double start = MonotonicSeconds();
   std::vector<MicroBatch> micro = Split(batch);
   double policy_tokens = 0;
   for (const auto& mb : micro) policy_tokens += mb.mask.sum().item<double>();
+  double sequences = static_cast<double>(batch.size());
+  bool stale = false;
+  for (const auto& s : batch) stale |= s.policy_version < policy_version;
+  int64_t longest_target = 0;  // Dr. GRPO's default constant
+  for (const auto& seq : batch) {
+    longest_target = std::max<int64_t>(
+        longest_target, static_cast<int64_t>(seq.ids.size()) - 1);
+  }
+  if (comm) {
+    // The loss of the global batch: normalisers, Dr. GRPO's length and the
+    // decision to recompute log-probs must be the same on every rank.
+    torch::Tensor sums =
+        torch::tensor({policy_tokens, sequences}, torch::kFloat64);
+    comm->AllReduce(sums, distributed::ReduceOp::kSum);
+    policy_tokens = sums[0].item<double>();
+    sequences = sums[1].item<double>();
+    torch::Tensor maxes =
+        torch::tensor({static_cast<double>(longest_target), stale ? 1.0 : 0.0},
+                      torch::kFloat64);
+    comm->AllReduce(maxes, distributed::ReduceOp::kMax);
+    longest_target = static_cast<int64_t>(maxes[0].item<double>());
+    stale = maxes[1].item<double>() > 0;
+  }
   const double global_count =
       options_.loss.aggregation == LossAggregation::kTokenMean
           ? std::max(1.0, policy_tokens)
-          : static_cast<double>(batch.size());
+          : std::max(1.0, sequences);
 
-  bool stale = false;
-  for (const auto& s : batch) stale |= s.policy_version < policy_version;
   const bool recompute =
       options_.recompute_old_logprobs || options_.epochs_per_batch > 1 || stale;
   std::vector<torch::Tensor> old(micro.size());
@@ -160,12 +212,7 @@ std::map<std::string, double> PolicyTrainer::GrpoStep(
   // Dr. GRPO's constant must be the same for every micro-batch: by default
   // the longest sequence of the whole batch, not of each micro-batch.
   GrpoLossOptions loss_options = options_.loss;
-  if (loss_options.norm_length <= 0) {
-    for (const auto& seq : batch) {
-      loss_options.norm_length = std::max<int64_t>(
-          loss_options.norm_length, static_cast<int64_t>(seq.ids.size()) - 1);
-    }
-  }
+  if (loss_options.norm_length <= 0) loss_options.norm_length = longest_target;
 
   WeightedMeans means;
   double grad_norm = 0, loss_sum = 0, pg_sum = 0;
@@ -208,11 +255,18 @@ std::map<std::string, double> PolicyTrainer::GrpoStep(
     grad_norm = ApplyGradients();
   }
   means.Into(&metrics);
+  if (comm) {
+    // Each rank's loss is its share of the global loss.
+    torch::Tensor sums = torch::tensor({loss_sum, pg_sum}, torch::kFloat64);
+    comm->AllReduce(sums, distributed::ReduceOp::kSum);
+    loss_sum = sums[0].item<double>();
+    pg_sum = sums[1].item<double>();
+  }
   const double elapsed = MonotonicSeconds() - start;
   metrics["loss"] = loss_sum / static_cast<double>(options_.epochs_per_batch);
   metrics["pg_loss"] = pg_sum;
   metrics["grad_norm"] = grad_norm;
-  metrics["lr"] = options_.schedule.At(optimizer_->step() - 1);
+  metrics["lr"] = options_.schedule.At(optimizer_step() - 1);
   metrics["train/policy_tokens"] = policy_tokens;
   metrics["train/recomputed_old_logprobs"] = recompute ? 1.0 : 0.0;
   metrics["throughput/train_tokens_per_s"] =
@@ -224,11 +278,17 @@ std::map<std::string, double> PolicyTrainer::GrpoStep(
 std::map<std::string, double> PolicyTrainer::SftStep(
     const std::vector<TrainSequence>& batch) {
   std::map<std::string, double> metrics;
-  if (batch.empty()) return metrics;
+  distributed::Communicator* comm = options_.communicator;
+  if (batch.empty() && !comm) return metrics;
   const double start = MonotonicSeconds();
   std::vector<MicroBatch> micro = Split(batch);
   double tokens = 0;
   for (const auto& mb : micro) tokens += mb.mask.sum().item<double>();
+  if (comm) {
+    torch::Tensor sum = torch::tensor({tokens}, torch::kFloat64);
+    comm->AllReduce(sum, distributed::ReduceOp::kSum);
+    tokens = sum[0].item<double>();
+  }
   tokens = std::max(tokens, 1.0);
   model_->train();
   double loss_sum = 0;
@@ -241,8 +301,13 @@ std::map<std::string, double> PolicyTrainer::SftStep(
     forward_tokens += mb.tokens;
   }
   metrics["grad_norm"] = ApplyGradients();
+  if (comm) {
+    torch::Tensor sum = torch::tensor({loss_sum}, torch::kFloat64);
+    comm->AllReduce(sum, distributed::ReduceOp::kSum);
+    loss_sum = sum[0].item<double>();
+  }
   metrics["loss"] = loss_sum;
-  metrics["lr"] = options_.schedule.At(optimizer_->step() - 1);
+  metrics["lr"] = options_.schedule.At(optimizer_step() - 1);
   const double elapsed = MonotonicSeconds() - start;
   metrics["throughput/train_tokens_per_s"] =
       elapsed > 0 ? static_cast<double>(forward_tokens) / elapsed : 0.0;

@@ -14,10 +14,12 @@
 #include <string>
 #include <vector>
 
+#include "distributed/communicator.h"
 #include "policy/transformer.h"
 #include "trainer/adamw.h"
 #include "trainer/grpo_loss.h"
 #include "trainer/lr_schedule.h"
+#include "trainer/sharded_adamw.h"
 
 namespace clinrl::trainer {
 
@@ -48,6 +50,13 @@ struct PolicyTrainerOptions {
   bool compute_entropy =
       true;  // entropy metric (and bonus, when its coef != 0)
   int64_t pad_id = 0;
+  // Data parallelism (docs/distributed.md): the learner ranks' communicator,
+  // or null for one process. When set, each rank passes its share of the
+  // global batch (BatchShare), the loss is normalised over the global batch,
+  // gradients are reduce-scattered in buckets of `bucket_bytes`, and the
+  // optimizer is ZeRO-1 (ShardedAdamW) instead of AdamW. Not owned.
+  distributed::Communicator* communicator = nullptr;
+  int64_t bucket_bytes = int64_t{25} << 20;
 };
 
 // Sums gradients across data-parallel ranks (identity on one rank).
@@ -71,8 +80,18 @@ class PolicyTrainer {
   void set_gradient_reducer(GradientReducer reducer) {
     reduce_ = std::move(reducer);
   }
-  AdamW& optimizer() { return *optimizer_; }
-  int64_t optimizer_step() const { return optimizer_->step(); }
+  // The unsharded optimizer; throws InternalError on a data-parallel trainer
+  // (use sharded_optimizer()).
+  AdamW& optimizer();
+  // The ZeRO-1 optimizer of a data-parallel trainer, null otherwise.
+  ShardedAdamW* sharded_optimizer() { return sharded_.get(); }
+  int64_t optimizer_step() const {
+    return sharded_ ? sharded_->step() : optimizer_->step();
+  }
+  // Bytes of optimizer state this rank holds.
+  int64_t OptimizerStateBytes() const {
+    return sharded_ ? sharded_->StateBytes() : optimizer_->StateBytes();
+  }
   policy::Transformer& model() { return model_; }
   const PolicyTrainerOptions& options() const { return options_; }
 
@@ -95,7 +114,8 @@ class PolicyTrainer {
   policy::Transformer model_;
   policy::Transformer reference_;
   PolicyTrainerOptions options_;
-  std::unique_ptr<AdamW> optimizer_;
+  std::unique_ptr<AdamW> optimizer_;       // one process
+  std::unique_ptr<ShardedAdamW> sharded_;  // data-parallel (ZeRO-1)
   GradientReducer reduce_;
 };
 

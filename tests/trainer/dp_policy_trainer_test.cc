@@ -1,0 +1,343 @@
+// The data-parallel learner under mpiexec (2 and 3 ranks): each rank trains on
+// its share of one global batch, and the result must be the one-process
+// PolicyTrainer's on the whole batch. Also: ZeRO-1 keeps ~1/N of AdamW's
+// state per rank, and a sharded checkpoint written by 2 ranks resumes on 1
+// rank and on all ranks with the same next step.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <iostream>
+
+#include "core/error.h"
+#include "distributed/communicator.h"
+#include "policy/safetensors.h"
+#include "trainer/checkpoint.h"
+#include "trainer/data_parallel.h"
+#include "trainer/policy_trainer.h"
+
+namespace clinrl::trainer {
+namespace {
+
+namespace fs = std::filesystem;
+using distributed::Communicator;
+
+Communicator& World() {
+  static std::unique_ptr<Communicator> world =
+      distributed::MakeMpiCommunicator(60000);
+  return *world;
+}
+
+policy::Transformer TinyModel() {
+  policy::ModelConfig c;
+  c.hidden_size = 32;
+  c.intermediate_size = 64;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.vocab_size = 50;
+  c.max_position_embeddings = 256;
+  policy::Transformer model{policy::TransformerOptions(c)};
+  model->ResetParameters(9);
+  return model;
+}
+
+// Ragged sequences with different numbers of trained tokens, so that a rank
+// normalising by its own token count instead of the global one would weigh
+// tokens differently and fail the comparison.
+std::vector<TrainSequence> GlobalBatch(int step, int count = 7) {
+  std::vector<TrainSequence> batch;
+  for (int i = 0; i < count; ++i) {
+    TrainSequence s;
+    const int length = 5 + (3 * i + step) % 11;
+    const int prompt = 2 + i % 3;
+    for (int t = 0; t < length; ++t) {
+      s.ids.push_back((7 * i + 3 * t + 11 * step) % 50);
+      s.loss_mask.push_back(t >= prompt ? 1 : 0);
+      s.rollout_logprobs.push_back(t >= prompt ? -3.9f + 0.01f * t : 0.0f);
+    }
+    s.advantage = (i % 3 == 0 ? 1.0 : -0.7) * (1 + 0.1 * i);
+    batch.push_back(s);
+  }
+  return batch;
+}
+
+std::vector<TrainSequence> ShareOf(const std::vector<TrainSequence>& batch,
+                                   const Communicator& comm) {
+  const auto [first, last] = BatchShare(batch.size(), comm.rank(), comm.size());
+  return {batch.begin() + static_cast<std::ptrdiff_t>(first),
+          batch.begin() + static_cast<std::ptrdiff_t>(last)};
+}
+
+PolicyTrainerOptions Options(LossAggregation aggregation) {
+  PolicyTrainerOptions o;
+  o.micro_batch = 2;
+  o.schedule = {1e-3, 0, 100, 1.0};
+  o.adamw.weight_decay = 0.01;
+  o.grad_clip = 0.5;  // active: the tiny model's gradient norm is larger
+  o.loss.aggregation = aggregation;
+  return o;
+}
+
+torch::Tensor FlatWeights(policy::Transformer model) {
+  std::vector<torch::Tensor> flat;
+  for (const auto& p : model->parameters()) flat.push_back(p.reshape(-1));
+  return torch::cat(flat).detach().clone();
+}
+
+// Tolerances. Weights: AdamW moves every weight by at most ~lr (1e-3) per
+// step; the ranks sum partial gradients in a different order than one
+// process, a relative difference of ~1e-7 (float32) that Adam's
+// normalisation m / sqrt(v) passes through as about the same relative change
+// of each step. 2e-6 absolute after 3 steps is 1/1500 of the total movement
+// and well above the observed ~1e-8. Gradient norm and loss are sums in
+// float64 of float32 terms: 1e-5 relative.
+constexpr double kWeightTolerance = 2e-6;
+constexpr double kMetricTolerance = 1e-5;
+
+TEST(DataParallelTrainerTest, RanksOnSharesMatchOneProcessOnTheWholeBatch) {
+  Communicator& world = World();
+  for (auto aggregation :
+       {LossAggregation::kTokenMean, LossAggregation::kSeqMeanTokenSumNorm}) {
+    policy::Transformer single_model = TinyModel();
+    PolicyTrainer single(single_model, Options(aggregation));
+    policy::Transformer dp_model = TinyModel();
+    PolicyTrainerOptions dp_options = Options(aggregation);
+    dp_options.communicator = &world;
+    dp_options.bucket_bytes = 4096;  // several buckets on the tiny model
+    PolicyTrainer dp(dp_model, dp_options);
+    ASSERT_NE(dp.sharded_optimizer(), nullptr);
+    bool clipped = false;
+    for (int step = 0; step < 3; ++step) {
+      const auto batch = GlobalBatch(step);
+      const auto want = single.GrpoStep(batch, 0);
+      const auto got = dp.GrpoStep(ShareOf(batch, world), 0);
+      clipped |= want.at("grad_norm") > dp_options.grad_clip;
+      for (const char* key : {"grad_norm", "loss", "pg_loss"}) {
+        EXPECT_NEAR(got.at(key), want.at(key),
+                    kMetricTolerance * (std::abs(want.at(key)) + 1e-3))
+            << key << " at step " << step << ", rank " << world.rank();
+      }
+      EXPECT_DOUBLE_EQ(got.at("train/policy_tokens"),
+                       want.at("train/policy_tokens"));
+    }
+    EXPECT_TRUE(clipped) << "the test should exercise global-norm clipping";
+    EXPECT_EQ(dp.optimizer_step(), 3);
+    const double diff = (FlatWeights(dp_model) - FlatWeights(single_model))
+                            .abs()
+                            .max()
+                            .item<double>();
+    const double moved = (FlatWeights(single_model) - FlatWeights(TinyModel()))
+                             .abs()
+                             .max()
+                             .item<double>();
+    if (world.rank() == 0) {
+      std::cout << "aggregation " << static_cast<int>(aggregation)
+                << ": max |w_dp - w_1| " << diff << ", max movement " << moved
+                << std::endl;
+    }
+    EXPECT_LT(diff, kWeightTolerance)
+        << "aggregation " << static_cast<int>(aggregation) << ", rank "
+        << world.rank();
+    EXPECT_GT(moved, 1e-3);  // the comparison is not of untrained weights
+  }
+}
+
+TEST(DataParallelTrainerTest, SftOnSharesMatchesOneProcess) {
+  Communicator& world = World();
+  policy::Transformer single_model = TinyModel();
+  PolicyTrainer single(single_model, Options(LossAggregation::kTokenMean));
+  policy::Transformer dp_model = TinyModel();
+  PolicyTrainerOptions o = Options(LossAggregation::kTokenMean);
+  o.communicator = &world;
+  PolicyTrainer dp(dp_model, o);
+  for (int step = 0; step < 2; ++step) {
+    const auto batch = GlobalBatch(step);
+    const auto want = single.SftStep(batch);
+    const auto got = dp.SftStep(ShareOf(batch, world));
+    EXPECT_NEAR(got.at("loss"), want.at("loss"),
+                kMetricTolerance * std::abs(want.at("loss")));
+  }
+  EXPECT_LT((FlatWeights(dp_model) - FlatWeights(single_model))
+                .abs()
+                .max()
+                .item<double>(),
+            kWeightTolerance);
+}
+
+// With fewer sequences than ranks some rank trains on nothing, yet must
+// still join every collective.
+TEST(DataParallelTrainerTest, ARankWithAnEmptyShareStillTakesPart) {
+  Communicator& world = World();
+  const auto batch = GlobalBatch(0, 1);
+  policy::Transformer single_model = TinyModel();
+  PolicyTrainer single(single_model, Options(LossAggregation::kTokenMean));
+  single.GrpoStep(batch, 0);
+  policy::Transformer dp_model = TinyModel();
+  PolicyTrainerOptions o = Options(LossAggregation::kTokenMean);
+  o.communicator = &world;
+  PolicyTrainer dp(dp_model, o);
+  dp.GrpoStep(ShareOf(batch, world), 0);
+  EXPECT_LT((FlatWeights(dp_model) - FlatWeights(single_model))
+                .abs()
+                .max()
+                .item<double>(),
+            kWeightTolerance);
+}
+
+TEST(DataParallelTrainerTest, EachRankHoldsAboutOneNthOfTheOptimizerState) {
+  Communicator& world = World();
+  policy::Transformer single_model = TinyModel();
+  PolicyTrainer single(single_model, Options(LossAggregation::kTokenMean));
+  policy::Transformer dp_model = TinyModel();
+  PolicyTrainerOptions o = Options(LossAggregation::kTokenMean);
+  o.communicator = &world;
+  PolicyTrainer dp(dp_model, o);
+  const int64_t full = single.OptimizerStateBytes();
+  const int64_t mine = dp.OptimizerStateBytes();
+  const int64_t n = world.size();
+  // Shards are ceil(numel / N) elements (the last one shorter): two moments
+  // of 4 bytes, so at most 8 bytes over full / N.
+  EXPECT_LE(mine, full / n + 8) << "rank " << world.rank();
+  EXPECT_GE(mine, full / n - 8 * n) << "rank " << world.rank();
+  torch::Tensor total = torch::tensor({mine});
+  world.AllReduce(total, distributed::ReduceOp::kSum);
+  EXPECT_EQ(total.item<int64_t>(), full);  // the shards cover it exactly once
+  EXPECT_THROW(dp.optimizer(), InternalError);
+}
+
+std::string SharedTempDir(Communicator& comm, const std::string& tag) {
+  std::string dir;
+  if (comm.rank() == 0) {
+    dir = (fs::temp_directory_path() /
+           fmt::format("clinrl_dp_{}_{}", tag, ::getpid()))
+              .string();
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+  }
+  comm.BroadcastBytes(dir, 0);
+  return dir;
+}
+
+void LoadWeights(policy::Transformer& model, const std::string& path) {
+  policy::SafetensorsFile file(path);
+  torch::NoGradGuard no_grad;
+  for (auto& p : model->named_parameters()) {
+    p.value().copy_(file.Get(p.key()));
+  }
+}
+
+// Two ranks train two steps and write a sharded checkpoint, then take a
+// third step. Resuming from the checkpoint on one rank, and on every rank
+// of the job, must give the same third step.
+TEST(DataParallelTrainerTest, ShardedCheckpointOfTwoRanksResumesOnOneAndOnAll) {
+  Communicator& world = World();
+  const std::string root = SharedTempDir(world, "ckpt");
+  const PolicyTrainerOptions base = Options(LossAggregation::kTokenMean);
+  std::unique_ptr<Communicator> pair =
+      world.Split(world.rank() < 2 ? 0 : -1, world.rank());
+  torch::Tensor continued;  // rank 0: the weights after step 3 on 2 ranks
+  if (pair) {
+    policy::Transformer model = TinyModel();
+    PolicyTrainerOptions o = base;
+    o.communicator = pair.get();
+    PolicyTrainer trainer(model, o);
+    for (int step = 0; step < 2; ++step) {
+      trainer.GrpoStep(ShareOf(GlobalBatch(step), *pair), 0);
+    }
+    const std::string dir = WriteShardedCheckpoint(
+        *pair, root, 2,
+        [&](const std::string& d) {
+          std::vector<std::pair<std::string, at::Tensor>> weights;
+          for (const auto& p : model->named_parameters()) {
+            weights.emplace_back(p.key(), p.value());
+          }
+          policy::SaveSafetensors(d + "/weights.safetensors", weights);
+        },
+        [&](const std::string& d) {
+          trainer.sharded_optimizer()->SaveShard(d);
+        },
+        {{"optimizer_step", trainer.optimizer_step()}});
+    EXPECT_EQ(fs::path(dir).filename().string(), "step_00000002");
+    trainer.GrpoStep(ShareOf(GlobalBatch(2), *pair), 0);
+    continued = FlatWeights(model);
+  }
+  policy::Transformer shape_model = TinyModel();
+  const int64_t numel = FlatWeights(shape_model).numel();
+  if (world.rank() != 0) continued = torch::empty({numel});
+  world.Broadcast(continued, 0);
+
+  const std::string latest = LatestCheckpoint(root);
+  ASSERT_FALSE(latest.empty());
+  OpenCheckpoint(latest);  // every rank's shard is in the verified manifest
+  EXPECT_TRUE(
+      fs::exists(latest + "/optimizer.shard-00001-of-00002.safetensors"));
+
+  auto resume = [&](Communicator& comm) {
+    policy::Transformer model = TinyModel();
+    LoadWeights(model, latest + "/weights.safetensors");
+    PolicyTrainerOptions o = base;
+    o.communicator = &comm;
+    PolicyTrainer trainer(model, o);
+    trainer.sharded_optimizer()->LoadShards(latest);
+    EXPECT_EQ(trainer.optimizer_step(), 2);
+    trainer.GrpoStep(ShareOf(GlobalBatch(2), comm), 0);
+    return FlatWeights(model);
+  };
+  std::unique_ptr<Communicator> alone =
+      distributed::MakeSingleRankCommunicator();
+  EXPECT_LT((resume(*alone) - continued).abs().max().item<double>(),
+            kWeightTolerance)
+      << "resumed on 1 rank";
+  EXPECT_LT((resume(world) - continued).abs().max().item<double>(),
+            kWeightTolerance)
+      << "resumed on " << world.size() << " ranks";
+
+  // A model whose parameters differ from the checkpoint's is refused.
+  policy::ModelConfig c;
+  c.hidden_size = 16;
+  c.intermediate_size = 32;
+  c.num_hidden_layers = 1;
+  c.num_attention_heads = 2;
+  c.num_key_value_heads = 1;
+  c.vocab_size = 50;
+  policy::Transformer other{policy::TransformerOptions(c)};
+  PolicyTrainerOptions o = base;
+  o.communicator = alone.get();
+  PolicyTrainer mismatched(other, o);
+  EXPECT_THROW(mismatched.sharded_optimizer()->LoadShards(latest), BadRequest);
+
+  world.Barrier();
+  if (world.rank() == 0) fs::remove_all(root);
+}
+
+// A checkpoint of the one-process trainer (AdamW::StateTensors names) loads
+// into the sharded optimizer of any number of ranks.
+TEST(DataParallelTrainerTest, UnshardedOptimizerStateLoadsIntoShards) {
+  Communicator& world = World();
+  const PolicyTrainerOptions base = Options(LossAggregation::kTokenMean);
+  policy::Transformer single_model = TinyModel();
+  PolicyTrainer single(single_model, base);
+  single.GrpoStep(GlobalBatch(0), 0);
+  policy::Transformer dp_model = TinyModel();
+  {
+    torch::NoGradGuard no_grad;
+    auto src = single_model->parameters();
+    auto dst = dp_model->parameters();
+    for (size_t i = 0; i < src.size(); ++i) dst[i].copy_(src[i]);
+  }
+  PolicyTrainerOptions o = base;
+  o.communicator = &world;
+  PolicyTrainer dp(dp_model, o);
+  dp.sharded_optimizer()->LoadFullState(single.optimizer().StateTensors(),
+                                        single.optimizer_step());
+  single.GrpoStep(GlobalBatch(1), 0);
+  dp.GrpoStep(ShareOf(GlobalBatch(1), world), 0);
+  EXPECT_LT((FlatWeights(dp_model) - FlatWeights(single_model))
+                .abs()
+                .max()
+                .item<double>(),
+            kWeightTolerance);
+}
+
+}  // namespace
+}  // namespace clinrl::trainer

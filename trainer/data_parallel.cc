@@ -1,0 +1,75 @@
+#include "trainer/data_parallel.h"
+
+#include <cmath>
+
+#include "core/error.h"
+
+namespace clinrl::trainer {
+
+std::pair<size_t, size_t> BatchShare(size_t count, int rank, int ranks) {
+  CLINRL_CHECK(ranks >= 1 && rank >= 0 && rank < ranks, "rank {} of {} ranks",
+               rank, ranks);
+  const size_t r = static_cast<size_t>(rank), n = static_cast<size_t>(ranks);
+  return {count * r / n, count * (r + 1) / n};
+}
+
+ReducedGradients ReduceScatterGradients(const FlatParameterLayout& layout,
+                                        distributed::Communicator& comm,
+                                        int64_t bucket_bytes) {
+  CLINRL_CHECK(comm.size() == layout.ranks,
+               "layout for {} ranks used on a communicator of {}", layout.ranks,
+               comm.size());
+  torch::NoGradGuard no_grad;
+  const size_t count = layout.params.size();
+  const auto dtype =
+      count == 0 ? torch::kFloat32 : layout.params[0].scalar_type();
+  const int n = layout.ranks;
+  const int64_t shard = layout.shard_size;
+
+  torch::Tensor flat = torch::zeros({layout.padded()}, dtype);
+  std::vector<double> flags(count, 0.0);
+  for (size_t i = 0; i < count; ++i) {
+    const torch::Tensor& g = layout.params[i].grad();
+    if (!g.defined()) continue;
+    flags[i] = 1.0;
+    flat.narrow(0, layout.offsets[i], layout.params[i].numel())
+        .copy_(g.reshape(-1));
+  }
+
+  ReducedGradients out;
+  out.shard = torch::empty({shard}, dtype);
+  if (n == 1) {
+    out.shard.copy_(flat);
+  } else {
+    // Bucket b holds the same column range [c, c + w) of every rank's
+    // shard, laid out rank by rank, which is the reduce-scatter input shape.
+    const int64_t element = flat.element_size();
+    const int64_t width = std::max<int64_t>(
+        1, std::min(shard, bucket_bytes / std::max<int64_t>(1, element * n)));
+    const torch::Tensor rows = flat.view({n, shard});
+    for (int64_t c = 0; c < shard; c += width) {
+      const int64_t w = std::min(width, shard - c);
+      const torch::Tensor bucket = rows.narrow(1, c, w).contiguous().view(-1);
+      torch::Tensor mine = out.shard.narrow(0, c, w);
+      comm.ReduceScatter(bucket, mine, distributed::ReduceOp::kSum);
+    }
+  }
+
+  // [sum of squares of this shard, gradient flags...], summed over ranks.
+  torch::Tensor control =
+      torch::zeros({static_cast<int64_t>(count) + 1}, torch::kFloat64);
+  control[0] = out.shard.to(torch::kFloat64).pow(2).sum().item<double>();
+  for (size_t i = 0; i < count; ++i) {
+    control[static_cast<int64_t>(i) + 1] = flags[i];
+  }
+  comm.AllReduce(control, distributed::ReduceOp::kSum);
+  auto acc = control.accessor<double, 1>();
+  out.norm = std::sqrt(acc[0]);
+  out.has_grad.resize(count);
+  for (size_t i = 0; i < count; ++i) {
+    out.has_grad[i] = acc[static_cast<int64_t>(i) + 1] > 0;
+  }
+  return out;
+}
+
+}  // namespace clinrl::trainer

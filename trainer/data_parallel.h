@@ -1,0 +1,37 @@
+// Data-parallel pieces of the learner: which share of the global batch a rank
+// trains on, and the gradient reduction of ZeRO-1 (flatten, bucketed
+// reduce-scatter, global norm).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "distributed/communicator.h"
+#include "trainer/sharded_adamw.h"
+
+namespace clinrl::trainer {
+
+// The contiguous share [first, last) of `count` items that `rank` of `ranks`
+// takes; shares differ in size by at most one.
+std::pair<size_t, size_t> BatchShare(size_t count, int rank, int ranks);
+
+struct ReducedGradients {
+  torch::Tensor shard;         // [shard_size]: this rank's summed gradient
+  std::vector<bool> has_grad;  // per parameter: a gradient on any rank
+  double norm = 0.0;           // L2 norm of the whole summed gradient
+};
+
+// Flattens the parameters' .grad() into the layout's padded flat vector and
+// reduce-scatters it (sum over ranks) in buckets of at most `bucket_bytes`,
+// so each rank receives only the shard it updates; then one small
+// all-reduce gives every rank the global gradient norm (exact: the sum of
+// the shards' squares) and which parameters had gradients anywhere.
+ReducedGradients ReduceScatterGradients(const FlatParameterLayout& layout,
+                                        distributed::Communicator& comm,
+                                        int64_t bucket_bytes);
+
+}  // namespace clinrl::trainer
