@@ -254,6 +254,12 @@ EvalResult TrainingRun::Evaluate(const std::string& label,
     if (t.reward_spec.contains("components")) {
       t.reward = rewards::ScoreTrajectory(t, {s.config.rewards.timeout_ms});
     }
+    // Every evaluation episode is kept, so that reviewers can read the
+    // transcripts behind the validation and test figures.
+    json line = ToJson(t);
+    line["step"] = s.global_step;
+    line["eval"] = label;
+    s.trajectories->Write(line);
   }
   s.model->train();
   return {label, split, SummarizeEpisodes(Pointers(played))};
