@@ -84,14 +84,14 @@ torch::Tensor FlatWeights(policy::Transformer model) {
   return torch::cat(flat).detach().clone();
 }
 
-// Tolerances. Weights: AdamW moves every weight by at most ~lr (1e-3) per
-// step; the ranks sum partial gradients in a different order than one
-// process, a relative difference of ~1e-7 (float32) that Adam's
-// normalisation m / sqrt(v) passes through as about the same relative change
-// of each step. 2e-6 absolute after 3 steps is 1/1500 of the total movement
-// and well above the observed ~1e-8. Gradient norm and loss are sums in
-// float64 of float32 terms: 1e-5 relative.
-constexpr double kWeightTolerance = 2e-6;
+// Tolerances. AdamW moves every weight by at most ~lr (1e-3) per step, 3e-3
+// over the 3 steps. The ranks sum partial gradients in a different order than
+// one process, a float32 difference of ~1e-7 relative, which Adam's
+// m / sqrt(v) amplifies on weights whose gradient is near zero: up to 4e-7
+// observed with 2 and 3 ranks. 5e-6 is 1/600 of the movement; a wrong
+// normaliser or a lost shard moves weights by ~1e-3. Gradient norm and loss
+// are float64 sums of float32 terms: 1e-5 relative.
+constexpr double kWeightTolerance = 5e-6;
 constexpr double kMetricTolerance = 1e-5;
 
 TEST(DataParallelTrainerTest, RanksOnSharesMatchOneProcessOnTheWholeBatch) {
