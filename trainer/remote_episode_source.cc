@@ -339,7 +339,8 @@ void RemoteEpisodeSource::Dispatch() {
     Job job = queue_.front();
     queue_.pop_front();
     Reply(w.identity, Assignment(job));
-    outstanding_[job.key] = {std::move(job), w.worker};
+    const std::string key = job.key;
+    outstanding_[key] = {std::move(job), w.worker};
   }
 }
 
