@@ -317,10 +317,26 @@
   function groupOf(key) {
     const head = key.split('/')[0];
     const i = GROUP_ORDER.indexOf(head);
-    return {name: key.includes('/') ? head : 'scalars', rank: i < 0 ? GROUP_ORDER.length : i};
+    // `kl` sits with `kl/k3`; other lone keys share one group.
+    return {name: key.includes('/') || i >= 0 ? head : 'other', rank: i < 0 ? GROUP_ORDER.length : i};
   }
 
   const charts = [];
+  const STEP_RANGE = (function () {
+    let lo = Infinity, hi = -Infinity;
+    for (const r of RUNS) {
+      const st = r.metrics.step;
+      for (let i = 0; i < st.length; i++) { if (st[i] < lo) lo = st[i]; if (st[i] > hi) hi = st[i]; }
+      for (const e of r.metrics.evals) { lo = Math.min(lo, e.step); hi = Math.max(hi, e.step); }
+    }
+    return isFinite(lo) ? [Math.min(0, lo), hi] : [0, 1];
+  })();
+
+  function tick(v) {
+    const a = Math.abs(v);
+    if (a !== 0 && (a >= 1e5 || a < 1e-3)) return v.toExponential(1);
+    return String(Number(v.toPrecision(3)));
+  }
 
   function makeChart(key) {
     const canvas = el('canvas');
@@ -378,8 +394,10 @@
         if (e.value > y1) y1 = e.value;
       }
     }
-    // Eval steps are marked on every chart, so they widen the x range too.
-    for (const r of RUNS) for (const e of r.metrics.evals) { x0 = Math.min(x0, e.step); x1 = Math.max(x1, e.step); }
+    // Every chart spans the steps of the whole run (metrics and
+    // evaluations), so charts stacked on the page line up step for step.
+    x0 = STEP_RANGE[0];
+    x1 = STEP_RANGE[1];
     const pad = {l: 46, r: 8, t: 6, b: 18};
     ctx.font = '10px system-ui, sans-serif';
     if (!isFinite(y0)) {
@@ -405,11 +423,16 @@
       const y = y0 + (y1 - y0) * k / 4;
       const yy = Math.round(py(y)) + 0.5;
       ctx.beginPath(); ctx.moveTo(pad.l, yy); ctx.lineTo(w - pad.r, yy); ctx.stroke();
-      ctx.fillText(num(y), 2, yy + 3);
+      ctx.fillText(tick(y), 2, yy + 3);
     }
-    for (let k = 0; k <= 4; k++) {
-      const x = x0 + (x1 - x0) * k / 4;
-      ctx.fillText(String(Math.round(x)), Math.min(px(x) - 8, w - 30), h - 4);
+    // Step ticks at round numbers (1, 2 or 5 times a power of ten).
+    const raw = (x1 - x0) / 5;
+    const mag = Math.pow(10, Math.floor(Math.log10(Math.max(raw, 1))));
+    const stepTick = Math.max(1, [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) || 10 * mag);
+    for (let x = Math.ceil(x0 / stepTick) * stepTick; x <= x1; x += stepTick) {
+      const label = String(Math.round(x));
+      const lw = ctx.measureText(label).width;
+      ctx.fillText(label, Math.min(px(x) - lw / 2, w - lw - 2), h - 4);
     }
     // Evaluation markers: validation dashed green, test solid red.
     RUNS.forEach((r) => {

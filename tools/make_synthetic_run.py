@@ -39,6 +39,7 @@ def metric_line(step, sft_steps, rng, t):
     m["reward/std"] = 0.2 + rng.random() * 0.1
     for c in COMPONENTS:
         m["reward/" + c] = rng.random()
+        m["reward_std/" + c] = rng.random()
     for k in ["accuracy", "advantage/abs_mean", "advantage/mean", "clip_frac/high",
               "clip_frac/low", "cost/mean", "entropy", "episodes", "flagged", "grad_norm",
               "groups/dropped_frac", "invalid_action_rate", "kl", "length/max",

@@ -68,6 +68,7 @@ async function main() {
     });
     check(inked > 500, 'first chart is drawn (' + inked + ' painted pixels)');
     check(await page.$('#runs-table tr:nth-child(2)') !== null, 'summary table has a run row');
+    await page.screenshot({path: path.join(outDir, 'report_top.png')});
 
     // Trajectory browser: virtualised (few rows in the DOM), filterable.
     const total = ready.episodes;
@@ -76,7 +77,9 @@ async function main() {
     check(domRows > 0 && domRows <= 80, domRows + ' rows in the DOM for ' + total + ' episodes');
     const rewards = await page.evaluate(() => {
       const d = JSON.parse(document.getElementById('clinrl-data').textContent);
-      return d.runs[0].trajectories.columns.reward.filter((r) => r !== null).sort((a, b) => a - b);
+      const all = [];
+      for (const run of d.runs) for (const r of run.trajectories.columns.reward) if (r !== null) all.push(r);
+      return all.sort((a, b) => a - b);
     });
     const median = rewards[Math.floor(rewards.length / 2)];
     const expected = rewards.filter((r) => r >= median).length;
@@ -110,10 +113,11 @@ async function main() {
     check(scrolled > 0 && scrolled <= 80, 'scrolling keeps the list virtual (' + scrolled + ' rows)');
     check(errors.length === 0, 'no console errors after interacting: ' + errors.join(' | '));
 
-    await page.screenshot({path: path.join(outDir, 'report_top.png')});
     await page.evaluate(() => document.getElementById('trajectories').scrollIntoView());
+    await page.waitForTimeout(300);
     await page.screenshot({path: path.join(outDir, 'report_trajectories.png')});
     await page.evaluate(() => document.getElementById('charts').scrollIntoView());
+    await page.waitForTimeout(300);  // charts scrolled into view draw on the next frames
     await page.screenshot({path: path.join(outDir, 'report_charts.png')});
     check(errors.length === 0, 'no console errors at the end: ' + errors.join(' | '));
 
