@@ -2,35 +2,37 @@
 // clipped-surrogate loss, backward, clipping, AdamW) on the ~22M-parameter
 // bench model, reported as tokens/s and GFLOP/s next to the float32 GEMM
 // peak measured in the same run.
+//
+// `--ranks N` (N > 1) measures data parallelism instead: one rank with one
+// thread on the global batch, then N ranks with one thread each on shares of
+// the same batch (ZeRO-1, gradient reduce-scatter), started as
+// `mpiexec -n N clinrl bench learner --opt dp_child=1 ...` by this process;
+// dp_speedup is the ratio of their step times.
+#include <unistd.h>
+
+#include <array>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <iostream>
+#include <sstream>
 
 #include "bench/bench_model.h"
 #include "bench/bench_registry.h"
 #include "bench/gemm_peak.h"
+#include "core/error.h"
+#include "distributed/communicator.h"
 #include "policy/sampler.h"
 #include "policy/transformer.h"
+#include "trainer/data_parallel.h"
 #include "trainer/policy_trainer.h"
 
 namespace clinrl::bench {
 namespace {
 
-nlohmann::json RunLearnerBench(const BenchOptions& options) {
-  const bool quick = options.quick;
-  const int64_t threads = policy::SetComputeThreads(options.threads);
-  const GemmPeak peak = MeasureGemmPeak(threads);
-  std::cout << "threads " << threads << ", float32 GEMM peak " << peak.gflops
-            << " GFLOP/s" << std::endl;
-
-  const policy::ModelConfig config = BenchModelConfig(quick);
-  policy::Transformer model{policy::TransformerOptions(config)};
-  model->ResetParameters(1);
-  const int64_t sequences = IntOption(options, "sequences", quick ? 4 : 16);
-  const int64_t length = IntOption(options, "length", quick ? 64 : 256);
+std::vector<trainer::TrainSequence> BenchBatch(
+    const policy::ModelConfig& config, int64_t sequences, int64_t length) {
   const int64_t prompt = length / 4;  // masked context, as env turns are
-  const int64_t steps = IntOption(options, "steps", quick ? 1 : 3);
-
   // GRPO-shaped batch: random tokens, loss on the last 3/4 of each sequence,
   // sampling-time log-probs near the untrained model's, +/- advantages.
   policy::SequenceRng rng(7, 0);
@@ -46,6 +48,196 @@ nlohmann::json RunLearnerBench(const BenchOptions& options) {
     }
     s.advantage = i % 2 ? 1.0 : -1.0;
   }
+  return batch;
+}
+
+// Seconds per GrpoStep (after one warm-up step) of `learner` on `batch`; with
+// a communicator, ranks start each step together and the slowest counts.
+double SecondsPerStep(trainer::PolicyTrainer& learner,
+                      const std::vector<trainer::TrainSequence>& batch,
+                      int64_t steps, distributed::Communicator* comm) {
+  learner.GrpoStep(batch, 0);  // warm-up: allocator, OpenMP pools
+  if (comm) comm->Barrier();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t s = 0; s < steps; ++s) learner.GrpoStep(batch, 0);
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
+  if (comm) {
+    torch::Tensor t = torch::tensor({seconds}, torch::kFloat64);
+    comm->AllReduce(t, distributed::ReduceOp::kMax);
+    seconds = t.item<double>();
+  }
+  return seconds / static_cast<double>(steps);
+}
+
+// The child side of --ranks: this process is one of the mpiexec'd ranks.
+nlohmann::json RunDataParallelChild(const BenchOptions& options) {
+  policy::SetComputeThreads(1);
+  std::unique_ptr<distributed::Communicator> comm =
+      distributed::MakeCommunicator("mpi", /*timeout_ms=*/600000);
+  const policy::ModelConfig config = BenchModelConfig(options.quick);
+  policy::Transformer model{policy::TransformerOptions(config)};
+  model->ResetParameters(1);
+  const auto batch = BenchBatch(config, IntOption(options, "sequences", 16),
+                                IntOption(options, "length", 256));
+  const auto [first, last] =
+      trainer::BatchShare(batch.size(), comm->rank(), comm->size());
+  const std::vector<trainer::TrainSequence> share(
+      batch.begin() + static_cast<std::ptrdiff_t>(first),
+      batch.begin() + static_cast<std::ptrdiff_t>(last));
+  trainer::PolicyTrainerOptions o;
+  o.micro_batch = IntOption(options, "micro_batch", 8);
+  o.schedule = {1e-5, 0, 1000, 1.0};
+  o.communicator = comm.get();
+  trainer::PolicyTrainer learner(model, o);
+  const double step_s = SecondsPerStep(
+      learner, share, IntOption(options, "steps", 3), comm.get());
+  const int64_t state_bytes = learner.OptimizerStateBytes();
+  if (comm->rank() != 0) {
+    std::cout.setstate(std::ios::failbit);  // rank 0 reports
+    return {};
+  }
+  return {{"dp_step_s", step_s},
+          {"ranks", comm->size()},
+          {"optimizer_state_bytes_rank0", state_bytes}};
+}
+
+std::string SelfExecutable() {
+  std::array<char, 4096> path{};
+  const ssize_t n = ::readlink("/proc/self/exe", path.data(), path.size() - 1);
+  CLINRL_CHECK_ERRNO(n > 0, "readlink", "finding the clinrl executable");
+  return std::string(path.data(), static_cast<size_t>(n));
+}
+
+// Runs `command`, echoing its output, and returns its last line.
+std::string LastLineOf(const std::string& command) {
+  std::FILE* pipe = ::popen(command.c_str(), "r");
+  CLINRL_CHECK_ERRNO(pipe != nullptr, "popen", "running {}", command);
+  std::string output;
+  std::array<char, 4096> chunk{};
+  while (std::fgets(chunk.data(), static_cast<int>(chunk.size()), pipe)) {
+    output += chunk.data();
+  }
+  const int status = ::pclose(pipe);
+  if (status != 0) {
+    throw InternalError(fmt::format("`{}` failed (status {}); its output:\n{}",
+                                    command, status, output));
+  }
+  std::istringstream lines(output);
+  std::string line, last;
+  while (std::getline(lines, line)) {
+    if (!line.empty()) last = line;
+  }
+  return last;
+}
+
+// The mpiexec command line that starts `ranks` children of this bench.
+std::string ChildCommand(const BenchOptions& options, int64_t sequences,
+                         int64_t length, int64_t steps, int64_t micro) {
+  const char* launcher = std::getenv("CLINRL_MPIEXEC");
+  std::string cmd = launcher ? launcher : "mpiexec";
+  cmd += fmt::format(" -n {}", options.ranks);
+  std::FILE* version = ::popen((cmd + " --version 2>&1").c_str(), "r");
+  std::string text;
+  if (version) {
+    std::array<char, 256> chunk{};
+    while (std::fgets(chunk.data(), static_cast<int>(chunk.size()), version))
+      text += chunk.data();
+    ::pclose(version);
+  }
+  if (text.find("Open MPI") != std::string::npos ||
+      text.find("OpenRTE") != std::string::npos) {
+    // Ranks may outnumber cores; pinning would stack them on one core.
+    cmd += " --oversubscribe --bind-to none";
+    if (::geteuid() == 0) cmd += " --allow-run-as-root";
+  }
+  cmd += fmt::format(
+      " {} bench learner --threads 1 --opt dp_child=1 --opt sequences={} "
+      "--opt length={} --opt steps={} --opt micro_batch={}{} 2>&1",
+      SelfExecutable(), sequences, length, steps, micro,
+      options.quick ? " --quick" : "");
+  return cmd;
+}
+
+nlohmann::json RunDataParallelBench(const BenchOptions& options) {
+  if (distributed::LaunchedUnderMpi()) {
+    throw BadRequest(
+        "bench learner --ranks N starts its own mpiexec; run it without "
+        "mpirun");
+  }
+  const bool quick = options.quick;
+  const int64_t sequences = IntOption(options, "sequences", quick ? 4 : 16);
+  const int64_t length = IntOption(options, "length", quick ? 64 : 256);
+  const int64_t steps = IntOption(options, "steps", quick ? 1 : 3);
+  const int64_t micro = IntOption(options, "micro_batch", quick ? 4 : 8);
+  if (sequences < options.ranks) {
+    throw BadRequest(fmt::format(
+        "--opt sequences={}: expected at least --ranks ({}) sequences",
+        sequences, options.ranks));
+  }
+  policy::SetComputeThreads(1);
+  const policy::ModelConfig config = BenchModelConfig(quick);
+  policy::Transformer model{policy::TransformerOptions(config)};
+  model->ResetParameters(1);
+  const auto batch = BenchBatch(config, sequences, length);
+  trainer::PolicyTrainerOptions o;
+  o.micro_batch = micro;
+  o.schedule = {1e-5, 0, 1000, 1.0};
+  trainer::PolicyTrainer learner(model, o);
+  const double single_s = SecondsPerStep(learner, batch, steps, nullptr);
+  std::cout << "1 rank, 1 thread: " << single_s << " s per GRPO step of "
+            << sequences << " x " << length << " tokens" << std::endl;
+
+  const std::string command =
+      ChildCommand(options, sequences, length, steps, micro);
+  std::cout << "running: " << command << std::endl;
+  const nlohmann::json child =
+      nlohmann::json::parse(LastLineOf(command), nullptr, false);
+  if (child.is_discarded() || !child.contains("dp_step_s")) {
+    throw InternalError(
+        "bench learner --ranks: the mpiexec'd ranks printed no dp_step_s");
+  }
+  const double dp_s = child.at("dp_step_s").get<double>();
+  std::cout << options.ranks << " ranks, 1 thread each: " << dp_s
+            << " s per step" << std::endl;
+  return {{"ranks", options.ranks},
+          {"threads_per_rank", 1},
+          {"parameters", config.ParameterCount()},
+          {"batch_shape", {sequences, length}},
+          {"micro_batch", micro},
+          {"steps", steps},
+          {"single_rank_step_s", single_s},
+          {"dp_step_s", dp_s},
+          {"dp_speedup", single_s / dp_s},
+          {"dp_efficiency", single_s / dp_s / options.ranks},
+          {"optimizer_state_bytes_1_rank", learner.OptimizerStateBytes()},
+          {"optimizer_state_bytes_rank0",
+           child.value("optimizer_state_bytes_rank0", int64_t{0})},
+          {"quick", quick}};
+}
+
+nlohmann::json RunLearnerBench(const BenchOptions& options) {
+  if (options.extra.count("dp_child")) return RunDataParallelChild(options);
+  if (options.ranks > 1) return RunDataParallelBench(options);
+  if (options.ranks < 1) {
+    throw BadRequest(
+        fmt::format("--ranks {}: expected a positive integer", options.ranks));
+  }
+  const bool quick = options.quick;
+  const int64_t threads = policy::SetComputeThreads(options.threads);
+  const GemmPeak peak = MeasureGemmPeak(threads);
+  std::cout << "threads " << threads << ", float32 GEMM peak " << peak.gflops
+            << " GFLOP/s" << std::endl;
+
+  const policy::ModelConfig config = BenchModelConfig(quick);
+  policy::Transformer model{policy::TransformerOptions(config)};
+  model->ResetParameters(1);
+  const int64_t sequences = IntOption(options, "sequences", quick ? 4 : 16);
+  const int64_t length = IntOption(options, "length", quick ? 64 : 256);
+  const int64_t steps = IntOption(options, "steps", quick ? 1 : 3);
+  const std::vector<trainer::TrainSequence> batch =
+      BenchBatch(config, sequences, length);
   trainer::PolicyTrainerOptions o;
   o.micro_batch = IntOption(options, "micro_batch", quick ? 4 : 8);
   o.schedule = {1e-5, 0, 1000, 1.0};
