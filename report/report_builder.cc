@@ -101,6 +101,11 @@ json BuildReportData(const ReportOptions& options) {
     throw BadRequest(fmt::format("max_transcripts: got {}, expected 0 or more",
                                  options.trajectories.max_transcripts));
   }
+  if (options.trajectories.max_message_chars < 0) {
+    throw BadRequest(
+        fmt::format("max_message_chars: got {}, expected 0 (no limit) or more",
+                    options.trajectories.max_message_chars));
+  }
   json runs = json::array();
   for (const std::string& dir : options.run_dirs) {
     runs.push_back(RunData(dir, options.trajectories));

@@ -647,6 +647,7 @@
   function value(id) { const e = document.getElementById(id); return e ? e.value : ''; }
 
   function applyFilters() {
+    const started = performance.now();
     const runSel = value('f-run'), split = value('f-split'), term = value('f-term'), env = value('f-env');
     const rmin = value('f-rmin') === '' ? -Infinity : Number(value('f-rmin'));
     const rmax = value('f-rmax') === '' ? Infinity : Number(value('f-rmax'));
@@ -696,6 +697,7 @@
     for (const e of browser.rendered.values()) e.remove();
     browser.rendered.clear();
     renderRows();
+    window.clinrlLastFilterMs = performance.now() - started;
   }
 
   function rowElement(id) {

@@ -22,8 +22,8 @@ namespace clinrl::report {
 
 struct TrajectoryDigestOptions {
   int64_t max_transcripts = 2000;
-  // Longer messages keep their head and tail around a "[... N chars ...]"
-  // mark.
+  // Longer messages keep their head and tail around a "[... N chars cut
+  // ...]" mark; 0: no limit.
   int64_t max_message_chars = 4000;
 };
 
