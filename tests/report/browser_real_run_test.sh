@@ -3,10 +3,12 @@
 # dx_dialogue (different learning rates; the first refreshes its report
 # every 2 steps), `clinrl report --compare`, then report_browser_test.js in
 # headless chromium. Screenshots land in OUT_DIR/screenshots.
-#   browser_real_run_test.sh CLINRL OUT_DIR
+# The run's TensorBoard events are checked against its metrics.jsonl.
+#   browser_real_run_test.sh CLINRL PYTHON OUT_DIR
 set -euo pipefail
 CLINRL=$1
-OUT=$2
+PYTHON=$2
+OUT=$3
 HERE=$(cd "$(dirname "$0")" && pwd)
 rm -rf "$OUT"
 mkdir -p "$OUT"
@@ -26,6 +28,7 @@ if grep -q "eval grpo test" "$OUT/train_a.log"; then
 fi
 wait "$TRAIN_PID"
 cat "$OUT/train_a.log"
+"$PYTHON" "$HERE/events_match_metrics.py" "$OUT/tiny_dx"
 grep -q "report:       $OUT/tiny_dx/report.html" "$OUT/train_a.log"
 grep -q "events:       $OUT/tiny_dx/events.out.tfevents." "$OUT/train_a.log"
 test -s "$OUT/tiny_dx/report.html"
