@@ -212,7 +212,15 @@ void TfEventsWriter::AddText(const std::string& tag, const std::string& text,
   std::string tensor;
   PutInt64(&tensor, 1, 7);
   PutBytes(&tensor, 2, "");
-  PutBytes(&tensor, 8, text);
+  std::string body = text;
+  if (text.find('\n') != std::string::npos) {
+    body = "    ";
+    for (char c : text) {
+      body += c;
+      if (c == '\n') body += "    ";
+    }
+  }
+  PutBytes(&tensor, 8, body);
   std::string value;
   PutBytes(&value, 1, tag);
   PutBytes(&value, 8, tensor);

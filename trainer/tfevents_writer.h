@@ -35,7 +35,10 @@ class TfEventsWriter {
   void AddScalar(const std::string& tag, double value, int64_t step);
   // All metrics of one step in one event; non-finite values are skipped.
   void AddScalars(const std::map<std::string, double>& values, int64_t step);
-  // A text summary (TensorBoard's text plugin), e.g. the run config.
+  // A text summary (TensorBoard's text plugin), e.g. the run config. The
+  // plugin renders Markdown, which would run an indented JSON config into
+  // one paragraph: multi-line text is written as a Markdown code block
+  // (every line indented four spaces), which JSON readers still parse.
   void AddText(const std::string& tag, const std::string& text, int64_t step);
   void Flush();
   const std::string& path() const { return path_; }

@@ -176,6 +176,24 @@ TEST(TfEventsWriterTest, RejectsANonPositiveFlushPeriod) {
   }
 }
 
+TEST(TfEventsWriterTest, MultiLineTextIsAMarkdownCodeBlock) {
+  const std::string dir = ::testing::TempDir() + "/tfevents_text";
+  std::filesystem::remove_all(dir);
+  MakeDirectories(dir);
+  std::string path;
+  {
+    TfEventsWriter writer(dir);
+    path = writer.path();
+    writer.AddText("config", "{\n  \"lr\": 0.001\n}", 0);
+  }
+  const auto decoded = clinrl::testing::RunPythonReferenceArgs(
+      "tests/trainer/reference/tfevents_decode.py", path);
+  ASSERT_EQ(decoded["texts"].size(), 1u);
+  EXPECT_EQ(decoded["texts"][0][2], "    {\n      \"lr\": 0.001\n    }");
+  EXPECT_EQ(nlohmann::json::parse(decoded["texts"][0][2].get<std::string>()),
+            nlohmann::json({{"lr", 0.001}}));
+}
+
 TEST(TfEventsWriterTest, FramingCarriesLengthAndMaskedCrcs) {
   const std::string record = TfEventsWriter::FrameRecord("abc");
   ASSERT_EQ(record.size(), 8u + 4u + 3u + 4u);
