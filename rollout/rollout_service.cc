@@ -40,7 +40,8 @@ struct RolloutService::State {
   void Send(const json& body);
   void CheckLearner() const;
   void ApplyNewestWeights(int64_t wait_ms);
-  void PlayGroup(const json& group, int64_t min_version);
+  void PlayGroup(const json& group, int64_t min_version,
+                 int64_t current_version);
 };
 
 void RolloutService::State::BuildPolicy() {
@@ -96,7 +97,8 @@ void RolloutService::State::ApplyNewestWeights(int64_t wait_ms) {
   }
 }
 
-void RolloutService::State::PlayGroup(const json& group, int64_t min_version) {
+void RolloutService::State::PlayGroup(const json& group, int64_t min_version,
+                                      int64_t current_version) {
   const wire::Fields g(group, "reply.group");
   // Sampling from weights older than the learner allows would only be
   // dropped: wait for a recent enough version first.
@@ -104,6 +106,16 @@ void RolloutService::State::PlayGroup(const json& group, int64_t min_version) {
     CheckLearner();
     if (heartbeat->stop_requested()) return;
     ApplyNewestWeights(100);
+  }
+  // The learner's current version is normally already on its way (published
+  // just before this group was handed out): a short wait for it saves
+  // training on lagged samples. Past the wait, any version >= min_version
+  // will do; the learner corrects the lag with importance weights.
+  const auto fresh_deadline = std::chrono::steady_clock::now() +
+                              std::chrono::milliseconds(options.heartbeat_ms);
+  while (weights->version() < current_version &&
+         std::chrono::steady_clock::now() < fresh_deadline) {
+    ApplyNewestWeights(10);
   }
   TaskRef task;
   task.env = g.String("env");
@@ -258,7 +270,8 @@ RolloutServiceStats RolloutService::Run() {
     }
     if (op != "work") continue;
     if (f.Bool("stop", false)) break;
-    s.PlayGroup(f.Object("group"), f.Int("min_version", 0));
+    const int64_t min_version = f.Int("min_version", 0);
+    s.PlayGroup(f.Object("group"), min_version, f.Int("version", min_version));
     s.Send(work_request);
   }
   CLINRL_LOG_INFO(

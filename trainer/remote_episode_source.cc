@@ -355,7 +355,8 @@ json RemoteEpisodeSource::Assignment(const Job& job) const {
          {"options", job.task.options},
          {"seed", job.seed}}},
        {"min_version",
-        std::max<int64_t>(0, learner_version_ - options_.max_policy_lag)}});
+        std::max<int64_t>(0, learner_version_ - options_.max_policy_lag)},
+       {"version", learner_version_}});
 }
 
 void RemoteEpisodeSource::Reply(const std::string& identity, const json& body) {

@@ -4,10 +4,11 @@
 // request:
 //
 //   {"op": "work", "worker": W}  -> {"op": "work", "group": {key, env, split,
-//        task_index, options, seed}, "min_version": V} once a task group is
-//        queued (the request waits until then), or {"op": "work", "stop":
-//        true} when the run is over. The worker plays the group with weights
-//        of version >= min_version.
+//        task_index, options, seed}, "min_version": V, "version": L} once a
+//        task group is queued (the request waits until then), or {"op":
+//        "work", "stop": true} when the run is over. The worker plays the
+//        group with weights of version >= min_version, waiting a moment for
+//        the learner's current version L when it is on its way.
 //   {"op": "result", "worker": W, "key": K, "episodes": [trajectory...],
 //    "stats": {...}}             -> {"op": "result", "accepted": bool}
 //   {"op": "heartbeat", "worker": W, "role": R} -> {"op": "heartbeat",

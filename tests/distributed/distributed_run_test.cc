@@ -1,0 +1,287 @@
+// End-to-end runs of `clinrl distributed run`: learner, rollout workers, env
+// and reward servers as separate processes over ipc://, started by the test
+// (--role) or by launch/mpirun; a rollout worker killed mid-run; a learner
+// killed mid-run. Tiny model, tiny steps: each test takes a few seconds.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/atomic_file.h"
+#include "trainer/checkpoint.h"
+
+extern char** environ;
+
+namespace clinrl {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+struct Child {
+  pid_t pid = -1;
+  std::string log;
+};
+
+Child Spawn(const std::vector<std::string>& args, const std::string& log) {
+  posix_spawn_file_actions_t actions;
+  EXPECT_EQ(posix_spawn_file_actions_init(&actions), 0);
+  EXPECT_EQ(posix_spawn_file_actions_addopen(
+                &actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644),
+            0);
+  EXPECT_EQ(posix_spawn_file_actions_adddup2(&actions, 1, 2), 0);
+  std::vector<char*> argv;
+  for (const std::string& a : args)
+    argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  Child child;
+  child.log = log;
+  const int rc = posix_spawnp(&child.pid, argv[0], &actions, nullptr,
+                              argv.data(), environ);
+  EXPECT_EQ(rc, 0) << "spawning " << args[0] << ": " << strerror(rc);
+  posix_spawn_file_actions_destroy(&actions);
+  return child;
+}
+
+// The exit status, or -1 after `timeout_s` (the child is then killed) or
+// 128 + signal when a signal ended it.
+int WaitExit(Child& child, double timeout_s) {
+  const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s);
+  while (true) {
+    int status = 0;
+    const pid_t r = waitpid(child.pid, &status, WNOHANG);
+    if (r == child.pid) {
+      child.pid = -1;
+      if (WIFEXITED(status)) return WEXITSTATUS(status);
+      return 128 + WTERMSIG(status);
+    }
+    if (Clock::now() > deadline) {
+      kill(child.pid, SIGKILL);
+      waitpid(child.pid, &status, 0);
+      child.pid = -1;
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::vector<json> MetricsLines(const std::string& run_dir) {
+  std::vector<json> out;
+  std::ifstream in(run_dir + "/metrics.jsonl");
+  std::string line;
+  while (std::getline(in, line)) {
+    const json j = json::parse(line, nullptr, false);
+    if (j.is_object() && j.value("stage", "") == "grpo") out.push_back(j);
+  }
+  return out;
+}
+
+// Polls until metrics.jsonl has `steps` GRPO lines; false after the timeout.
+bool WaitForSteps(const std::string& run_dir, size_t steps, double timeout_s) {
+  const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s);
+  while (Clock::now() < deadline) {
+    if (MetricsLines(run_dir).size() >= steps) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+class DistributedRunTest : public ::testing::Test {
+ protected:
+  // Writes the config of a run named after the test; returns its path.
+  std::string WriteConfig(int64_t steps, int64_t rollout_ranks,
+                          int64_t checkpoint_every) {
+    name_ = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    dir_ = ::testing::TempDir() + "clinrl-dist-" + std::to_string(getpid()) +
+           "-" + name_;
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    const json doc = {
+        {"run",
+         {{"name", "run"}, {"out_dir", dir_}, {"seed", 5}, {"threads", 1}}},
+        {"policy",
+         {{"init",
+           {{"hidden_size", 32},
+            {"intermediate_size", 64},
+            {"num_hidden_layers", 2},
+            {"num_attention_heads", 4},
+            {"num_key_value_heads", 2},
+            {"max_position_embeddings", 512}}},
+          {"tokenizer", "byte"}}},
+        {"envs",
+         json::array({{{"name", "echo"}, {"options", {{"max_turns", 2}}}}})},
+        {"rollout",
+         {{"group_size", 4},
+          {"tasks_per_step", 4},
+          {"max_turns", 2},
+          {"max_tokens_per_turn", 6}}},
+        {"trainer",
+         {{"stages", {"grpo"}},
+          {"steps", steps},
+          {"lr", 1e-3},
+          {"micro_batch", 8},
+          {"checkpoint_every", checkpoint_every},
+          {"keep_checkpoints", 2}}},
+        {"distributed",
+         {{"rollout_ranks", rollout_ranks},
+          {"env_server_ranks", 1},
+          {"reward_server_ranks", 1},
+          {"heartbeat_ms", 200},
+          {"heartbeat_misses", 3},
+          {"timeout_s", 60}}},
+        {"eval", {{"validation_episodes", 2}, {"test_episodes", 2}}}};
+    const std::string path = dir_ + "/config.json";
+    WriteFileAtomic(path, doc.dump(2));
+    return path;
+  }
+
+  Child Start(const std::string& config, const std::string& role, int index) {
+    return Spawn({CLINRL_BINARY, "distributed", "run", config, "--role", role,
+                  "--index", std::to_string(index)},
+                 fmt_log(role, index));
+  }
+
+  std::string fmt_log(const std::string& role, int index) const {
+    return dir_ + "/" + role + "-" + std::to_string(index) + ".log";
+  }
+  std::string run_dir() const { return dir_ + "/run"; }
+
+  void TearDown() override {
+    for (Child& c : children_) {
+      if (c.pid > 0) WaitExit(c, 0);
+    }
+    if (!HasFailure()) fs::remove_all(dir_);
+  }
+
+  std::string name_;
+  std::string dir_;
+  std::vector<Child> children_;  // killed on teardown if still running
+};
+
+TEST_F(DistributedRunTest, SeparateProcessesOverIpcCompleteTrainingSteps) {
+  const std::string config = WriteConfig(3, 1, 0);
+  children_.push_back(Start(config, "env_server", 0));
+  children_.push_back(Start(config, "reward_server", 0));
+  children_.push_back(Start(config, "rollout", 0));
+  Child learner = Start(config, "learner", 0);
+  EXPECT_EQ(WaitExit(learner, 50), 0) << Slurp(learner.log);
+  for (Child& c : children_) {
+    EXPECT_EQ(WaitExit(c, 10), 0) << Slurp(c.log);
+  }
+  const std::vector<json> steps = MetricsLines(run_dir());
+  ASSERT_EQ(steps.size(), 3u) << Slurp(learner.log);
+  for (const json& s : steps) {
+    EXPECT_EQ(s.value("remote/workers_alive", -1.0), 1.0) << s;
+    // max_policy_lag 1 bounds how far behind the learner a sample may be.
+    EXPECT_GE(s.value("remote/policy_lag_mean", -1.0), 0.0) << s;
+    EXPECT_LE(s.value("remote/policy_lag_mean", -1.0), 1.0) << s;
+    EXPECT_EQ(s.value("remote/groups_stale", -1.0), 0.0) << s;
+  }
+  const std::string worker_log = Slurp(fmt_log("rollout", 0));
+  // 3 steps x 4 task groups, every one played by the only worker.
+  EXPECT_NE(worker_log.find("\"groups\":12"), std::string::npos) << worker_log;
+  EXPECT_NE(Slurp(fmt_log("env_server", 0)).find("the learner ended the run"),
+            std::string::npos);
+  EXPECT_FALSE(trainer::LatestCheckpoint(run_dir() + "/checkpoints").empty());
+}
+
+TEST_F(DistributedRunTest, KilledRolloutWorkerIsReplacedAndTrainingCompletes) {
+  const std::string config = WriteConfig(8, 2, 0);
+  children_.push_back(Start(config, "env_server", 0));
+  children_.push_back(Start(config, "reward_server", 0));
+  children_.push_back(Start(config, "rollout", 0));
+  Child victim = Start(config, "rollout", 1);
+  Child learner = Start(config, "learner", 0);
+  ASSERT_TRUE(WaitForSteps(run_dir(), 1, 40)) << Slurp(learner.log);
+  ASSERT_EQ(kill(victim.pid, SIGKILL), 0);
+  EXPECT_EQ(WaitExit(victim, 5), 128 + SIGKILL);
+  EXPECT_EQ(WaitExit(learner, 50), 0) << Slurp(learner.log);
+  for (Child& c : children_) {
+    EXPECT_EQ(WaitExit(c, 10), 0) << Slurp(c.log);
+  }
+  const std::vector<json> steps = MetricsLines(run_dir());
+  ASSERT_EQ(steps.size(), 8u);
+  const json& last = steps.back();
+  EXPECT_EQ(last.value("remote/workers_lost", -1.0), 1.0) << last;
+  EXPECT_EQ(last.value("remote/workers_alive", -1.0), 1.0) << last;
+  const std::string log = Slurp(learner.log);
+  EXPECT_NE(log.find("rollout worker rollout-1 missed 3 heartbeats"),
+            std::string::npos)
+      << log;
+}
+
+TEST_F(DistributedRunTest, KilledLearnerStopsTheOthersAndKeepsItsCheckpoint) {
+  const std::string config = WriteConfig(400, 1, 1);
+  children_.push_back(Start(config, "env_server", 0));
+  children_.push_back(Start(config, "reward_server", 0));
+  children_.push_back(Start(config, "rollout", 0));
+  Child learner = Start(config, "learner", 0);
+  ASSERT_TRUE(WaitForSteps(run_dir(), 3, 40)) << Slurp(learner.log);
+  ASSERT_EQ(kill(learner.pid, SIGKILL), 0);
+  EXPECT_EQ(WaitExit(learner, 5), 128 + SIGKILL);
+  // Every other process notices within 3 missed heartbeats (0.6 s) and
+  // exits with an error that says why.
+  for (Child& c : children_) {
+    EXPECT_EQ(WaitExit(c, 10), 1) << Slurp(c.log);
+    EXPECT_NE(Slurp(c.log).find("has not answered 3 heartbeats"),
+              std::string::npos)
+        << Slurp(c.log);
+  }
+  // Checkpoints are written atomically: whatever instant the learner died,
+  // the newest complete one passes its size and CRC checks.
+  const std::string latest =
+      trainer::LatestCheckpoint(run_dir() + "/checkpoints");
+  ASSERT_FALSE(latest.empty());
+  const trainer::CheckpointInfo info = trainer::OpenCheckpoint(latest);
+  EXPECT_GE(info.step, 2);
+}
+
+TEST_F(DistributedRunTest, LaunchMpirunRunsEveryRoleUnderMpiexec) {
+  const std::string config = WriteConfig(2, 1, 0);
+  Child launcher =
+      Spawn({CLINRL_SOURCE_DIR "/launch/mpirun", config}, dir_ + "/mpirun.log");
+  EXPECT_EQ(WaitExit(launcher, 55), 0) << Slurp(launcher.log);
+  const std::string log = Slurp(launcher.log);
+  // The launcher prints the command it runs: 4 ranks for 4 roles.
+  EXPECT_NE(log.find("+ mpirun -n 4 "), std::string::npos) << log;
+  EXPECT_NE(log.find("--oversubscribe"), std::string::npos) << log;
+  EXPECT_EQ(MetricsLines(run_dir()).size(), 2u) << log;
+  EXPECT_NE(log.find("rollout worker rollout-0: the learner ended the run"),
+            std::string::npos)
+      << log;
+}
+
+TEST_F(DistributedRunTest, WrongRoleOrIndexIsRefusedWithTheField) {
+  const std::string config = WriteConfig(1, 1, 0);
+  Child bad_role = Start(config, "trainer", 0);
+  EXPECT_EQ(WaitExit(bad_role, 20), 2);
+  EXPECT_NE(Slurp(bad_role.log).find("--role: got 'trainer'"),
+            std::string::npos)
+      << Slurp(bad_role.log);
+  Child bad_index = Start(config, "rollout", 3);
+  EXPECT_EQ(WaitExit(bad_index, 20), 2);
+  EXPECT_NE(Slurp(bad_index.log).find("--index: got 3"), std::string::npos)
+      << Slurp(bad_index.log);
+}
+
+}  // namespace
+}  // namespace clinrl
