@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -107,8 +108,15 @@ json BuildReportData(const ReportOptions& options) {
                     options.trajectories.max_message_chars));
   }
   json runs = json::array();
+  std::map<std::string, int> seen;
   for (const std::string& dir : options.run_dirs) {
-    runs.push_back(RunData(dir, options.trajectories));
+    json run = RunData(dir, options.trajectories);
+    // Runs compared across out_dirs often share run.name; the page tells
+    // them apart by name.
+    const int n = ++seen[run["name"].get<std::string>()];
+    if (n > 1)
+      run["name"] = fmt::format("{} ({})", run["name"].get<std::string>(), n);
+    runs.push_back(std::move(run));
   }
   const double now = std::chrono::duration<double>(
                          std::chrono::system_clock::now().time_since_epoch())

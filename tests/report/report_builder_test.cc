@@ -278,6 +278,15 @@ TEST(ReportBuilderTest, ComparedRunsAreEmbeddedInOrder) {
   EXPECT_TRUE(data["runs"][0]["summary"].is_null());
 }
 
+TEST(ReportBuilderTest, RunsWithTheSameNameAreToldApart) {
+  const std::string a = SmallRun("same_name", 1e-3);
+  ReportOptions o;
+  o.run_dirs = {a, a};
+  const json data = BuildReportData(o);
+  EXPECT_EQ(data["runs"][0]["name"], "same_name");
+  EXPECT_EQ(data["runs"][1]["name"], "same_name (2)");
+}
+
 TEST(ReportBuilderTest, MissingMetricsNamesTheRunDirectory) {
   const std::string dir = FreshDir("empty_run");
   ReportOptions o;
