@@ -98,7 +98,7 @@ void ShardedAdamW::Step(double lr, const torch::Tensor& grad_shard,
     const torch::Tensor denom = (v.sqrt() / bc2_sqrt).add_(options_.eps);
     p.addcdiv_(m, denom, -step_size);
   }
-  if (comm_.size() == 1) return;
+  if (comm_.size() == 1 || layout_.params.empty()) return;
   // Every rank sends its updated shard and receives everyone else's.
   const auto dtype = layout_.params[0].scalar_type();
   torch::Tensor mine = torch::zeros({layout_.shard_size}, dtype);
