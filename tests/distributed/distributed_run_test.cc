@@ -145,8 +145,8 @@ class DistributedRunTest : public ::testing::Test {
          {{"rollout_ranks", rollout_ranks},
           {"env_server_ranks", 1},
           {"reward_server_ranks", 1},
-          {"heartbeat_ms", 200},
-          {"heartbeat_misses", 3},
+          {"heartbeat_ms", 250},
+          {"heartbeat_misses", 4},
           {"timeout_s", 60}}},
         {"eval", {{"validation_episodes", 2}, {"test_episodes", 2}}}};
     const std::string path = dir_ + "/config.json";
@@ -224,7 +224,7 @@ TEST_F(DistributedRunTest, KilledRolloutWorkerIsReplacedAndTrainingCompletes) {
   EXPECT_EQ(last.value("remote/workers_lost", -1.0), 1.0) << last;
   EXPECT_EQ(last.value("remote/workers_alive", -1.0), 1.0) << last;
   const std::string log = Slurp(learner.log);
-  EXPECT_NE(log.find("rollout worker rollout-1 missed 3 heartbeats"),
+  EXPECT_NE(log.find("rollout worker rollout-1 missed 4 heartbeats"),
             std::string::npos)
       << log;
 }
@@ -238,11 +238,11 @@ TEST_F(DistributedRunTest, KilledLearnerStopsTheOthersAndKeepsItsCheckpoint) {
   ASSERT_TRUE(WaitForSteps(run_dir(), 3, 40)) << Slurp(learner.log);
   ASSERT_EQ(kill(learner.pid, SIGKILL), 0);
   EXPECT_EQ(WaitExit(learner, 5), 128 + SIGKILL);
-  // Every other process notices within 3 missed heartbeats (0.6 s) and
+  // Every other process notices within 4 missed heartbeats (1 s) and
   // exits with an error that says why.
   for (Child& c : children_) {
     EXPECT_EQ(WaitExit(c, 10), 1) << Slurp(c.log);
-    EXPECT_NE(Slurp(c.log).find("has not answered 3 heartbeats"),
+    EXPECT_NE(Slurp(c.log).find("has not answered 4 heartbeats"),
               std::string::npos)
         << Slurp(c.log);
   }
