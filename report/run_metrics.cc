@@ -70,8 +70,25 @@ RunMetrics ReadRunMetrics(const std::string& path) {
         if (IsBookkeeping(it.key())) continue;
         e.metrics[it.key()] = MetricValue(it.value(), where, it.key());
       }
+      // The same evaluation replayed after a resume replaces the first.
+      for (auto it = out.evals.begin(); it != out.evals.end(); ++it) {
+        if (it->step == e.step && it->split == e.split) {
+          out.evals.erase(it);
+          break;
+        }
+      }
       out.evals.push_back(std::move(e));
       return;
+    }
+    // A resumed run replays the steps after its last checkpoint: like
+    // TensorBoard, the replayed lines supersede the rows they repeat.
+    while (!out.steps.empty() && out.steps.back() >= step) {
+      out.steps.pop_back();
+      out.stages.pop_back();
+      out.time_s.pop_back();
+      for (auto& values : out.values) {
+        if (values.size() > out.steps.size()) values.resize(out.steps.size());
+      }
     }
     const size_t row = out.steps.size();
     out.steps.push_back(step);

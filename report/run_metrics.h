@@ -28,6 +28,8 @@ struct RunMetrics {
 };
 
 // Reads `path` (a torn last line is skipped, as in every JSONL reader).
+// Steps come out increasing: lines a resumed run replays replace the rows
+// of the same and later steps, and a replayed evaluation the earlier one.
 // Errors name the file, line and field: a line without an integer "step",
 // or a metric that is neither a number nor null.
 RunMetrics ReadRunMetrics(const std::string& path);

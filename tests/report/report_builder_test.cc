@@ -125,6 +125,25 @@ TEST(RunMetricsTest, StepRowsAndEvaluationsAreSeparated) {
   EXPECT_EQ(j["evals"][1]["split"], "test");
 }
 
+TEST(RunMetricsTest, AResumedRunsReplayedStepsReplaceTheFirstOnes) {
+  const std::string dir = FreshDir("resumed");
+  // Killed after step 3, resumed from the checkpoint of step 2.
+  WriteLines(dir + "/metrics.jsonl",
+             {{{"step", 1}, {"stage", "grpo"}, {"kl", 0.1}},
+              {{"step", 2}, {"stage", "grpo"}, {"kl", 0.2}},
+              {{"step", 2}, {"eval", "validation"}, {"accuracy", 0.5}},
+              {{"step", 3}, {"stage", "grpo"}, {"kl", 0.3}, {"lr", 1.0}},
+              {{"step", 3}, {"stage", "grpo"}, {"kl", 0.35}},
+              {{"step", 2}, {"eval", "validation"}, {"accuracy", 0.5}},
+              {{"step", 4}, {"stage", "grpo"}, {"kl", 0.4}}});
+  const RunMetrics m = ReadRunMetrics(dir + "/metrics.jsonl");
+  EXPECT_EQ(m.steps, (std::vector<int64_t>{1, 2, 3, 4}));
+  ASSERT_EQ(m.keys, (std::vector<std::string>{"kl", "lr"}));
+  EXPECT_EQ(m.values[0], (std::vector<double>{0.1, 0.2, 0.35, 0.4}));
+  EXPECT_TRUE(std::isnan(m.values[1][2]));  // the replaced line's lr is gone
+  EXPECT_EQ(m.evals.size(), 1u);
+}
+
 TEST(RunMetricsTest, RoundsToSignificantDigits) {
   EXPECT_EQ(RoundSignificant(0.123456789, 4), 0.1235);
   EXPECT_EQ(RoundSignificant(-98765.4321, 3), -98800.0);
