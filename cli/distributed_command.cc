@@ -28,6 +28,7 @@
 #include "rewards/plugin_loader.h"
 #include "rewards/reward_server.h"
 #include "rollout/rollout_service.h"
+#include "trainer/learner_group.h"
 #include "trainer/remote_episode_source.h"
 #include "trainer/training_run.h"
 
@@ -76,15 +77,22 @@ void ServeUntilLearnerEnds(const ClinrlConfig& config,
 }
 
 void RunLearner(const ClinrlConfig& config, const distributed::RoleMap& map,
-                const RunArgs& args) {
-  if (config.distributed.learner_ranks > 1) {
+                const RunArgs& args, int index,
+                distributed::Communicator* learners) {
+  if (config.distributed.learner_ranks > 1 && learners == nullptr) {
     throw ConfigError(fmt::format(
-        "distributed.learner_ranks: got {}, expected 1 (several learner "
-        "ranks are not wired into `clinrl distributed run` yet)",
+        "distributed.learner_ranks: got {}, expected 1 when started with "
+        "--role (several learner ranks talk over MPI: use launch/mpirun)",
         config.distributed.learner_ranks));
+  }
+  if (index > 0) {
+    // Trains its share of each batch; rank 0 does everything else.
+    trainer::RunLearnerFollower(config, *learners);
+    return;
   }
   trainer::TrainingRunOptions options;
   options.resume = args.resume;
+  options.learner_comm = learners;
   if (config.distributed.rollout_ranks > 0) {
     trainer::RemoteEpisodeSourceOptions ro;
     ro.work_endpoint = map.work.bind;
@@ -107,17 +115,13 @@ void RunLearner(const ClinrlConfig& config, const distributed::RoleMap& map,
 }
 
 void RunRole(const ClinrlConfig& config, const distributed::RoleMap& map,
-             Role role, int index, const RunArgs& args) {
+             Role role, int index, const RunArgs& args,
+             distributed::Communicator* learners) {
   CLINRL_LOG_INFO("rank {} of {}: {} {}", map.RankOf(role, index),
                   map.world_size, distributed::RoleName(role), index);
   switch (role) {
     case Role::kLearner:
-      if (index != 0) {
-        throw ConfigError(fmt::format(
-            "--index: got {} for a learner, expected 0 (one learner rank)",
-            index));
-      }
-      RunLearner(config, map, args);
+      RunLearner(config, map, args, index, learners);
       return;
     case Role::kRollout: {
       rollout::RolloutServiceOptions ro;
@@ -178,7 +182,7 @@ void Run(const ClinrlConfig& config, const RunArgs& args) {
         config, distributed::RequiredWorldSize(config.distributed), {},
         run_dir);
     map.RankOf(role, args.index);  // validates --index
-    RunRole(config, map, role, args.index, args);
+    RunRole(config, map, role, args.index, args, nullptr);
     return;
   }
   if (!distributed::LaunchedUnderMpi()) {
@@ -203,8 +207,12 @@ void Run(const ClinrlConfig& config, const RunArgs& args) {
   if (world->rank() == 0) {
     std::cout << "role map: " << map.ToJson().dump() << std::endl;
   }
+  // Every rank takes part in the split; only the learners use theirs.
+  std::unique_ptr<distributed::Communicator> learners =
+      world->Split(me.role == Role::kLearner ? 0 : 1, world->rank());
   try {
-    RunRole(config, map, me.role, me.index, args);
+    RunRole(config, map, me.role, me.index, args,
+            me.role == Role::kLearner ? learners.get() : nullptr);
   } catch (const std::exception& e) {
     if (me.role == Role::kLearner) {
       // A learner that fails takes the job down (MPI_Abort) with the

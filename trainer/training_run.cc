@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <exception>
 #include <filesystem>
 
 #include "core/atomic_file.h"
@@ -27,6 +28,7 @@
 #include "trainer/episode_source.h"
 #include "trainer/episode_summary.h"
 #include "trainer/group_advantages.h"
+#include "trainer/learner_group.h"
 #include "trainer/metrics_logger.h"
 #include "trainer/policy_trainer.h"
 #include "trainer/tfevents_writer.h"
@@ -91,6 +93,10 @@ struct TrainingRun::State {
   std::unique_ptr<PolicyTrainer> trainer;
   // GRPO episodes from rollout workers elsewhere; null = played here.
   std::unique_ptr<EpisodeSource> remote_episodes;
+  // Several learner ranks: rank 0's command channel to the others.
+  std::unique_ptr<LearnerGroup> learners;
+  // One learner continuing a data-parallel run's sharded optimizer.
+  std::unique_ptr<distributed::Communicator> single_rank;
   std::string env_name;
   json env_options = json::object();
   int64_t train_tasks = 0;
@@ -153,6 +159,9 @@ TrainingRun::TrainingRun(ClinrlConfig config, TrainingRunOptions options)
   }
   if (s.options.episode_source) {
     s.remote_episodes = s.options.episode_source(*s.tokenizer);
+  }
+  if (s.options.learner_comm && s.options.learner_comm->size() > 1) {
+    s.learners = std::make_unique<LearnerGroup>(*s.options.learner_comm);
   }
 
   // Envs: in-process pool, or a remote env server.
@@ -284,6 +293,20 @@ std::string TrainingRun::FormatTable(const std::vector<EvalResult>& rows) {
 std::vector<EvalResult> TrainingRun::Run() {
   State& s = *s_;
   const TrainerConfig& tc = s.config.trainer;
+  // The other learner ranks wait for rank 0's next command: tell them when
+  // the run ends. (A failure instead ends the whole job: MPI_Abort.)
+  struct FollowersDone {
+    LearnerGroup* learners;
+    ~FollowersDone() {
+      if (!learners || std::uncaught_exceptions() > 0) return;
+      try {
+        learners->Done();
+      } catch (const std::exception& e) {
+        CLINRL_LOG_ERROR("telling the other learner ranks to stop: {}",
+                         e.what());
+      }
+    }
+  } followers_done{s.learners.get()};
   auto record_eval = [&](const EvalResult& r) {
     json row = {{"label", r.label},
                 {"split", r.split},
@@ -311,46 +334,87 @@ std::vector<EvalResult> TrainingRun::Run() {
         {"optimizer_step", s.trainer ? s.trainer->optimizer_step() : 0},
         {"evals", s.evals},
         {"best_sft_accuracy", s.best_sft_accuracy}};
-    WriteCheckpoint(
-        s.run_dir.checkpoints(), s.global_step,
-        [&](const std::string& dir) {
-          policy::SaveModel(s.model, dir + "/model");
-          s.tokenizer->Save(dir + "/model");
-          if (s.trainer) {
-            std::vector<std::pair<std::string, at::Tensor>> moments;
-            for (const auto& [k, v] : s.trainer->optimizer().StateTensors()) {
-              moments.emplace_back(k, v);
-            }
-            policy::SaveSafetensors(dir + "/optimizer.safetensors", moments);
-          }
-          if (s.reference) {
-            // The KL anchor is the policy as the GRPO stage found it; a
-            // resumed run must not re-anchor to the weights it resumes.
-            std::vector<std::pair<std::string, at::Tensor>> ref;
-            for (const auto& p : s.reference->named_parameters()) {
-              ref.emplace_back(p.key(), p.value());
-            }
-            policy::SaveSafetensors(dir + "/reference.safetensors", ref);
-          }
-          if (!s.best_sft_weights.empty()) {
-            std::vector<std::pair<std::string, at::Tensor>> best(
-                s.best_sft_weights.begin(), s.best_sft_weights.end());
-            policy::SaveSafetensors(dir + "/best_sft.safetensors", best);
-          }
-        },
-        state);
+    const auto write_files = [&](const std::string& dir) {
+      policy::SaveModel(s.model, dir + "/model");
+      s.tokenizer->Save(dir + "/model");
+      if (s.trainer && !s.trainer->sharded_optimizer()) {
+        std::vector<std::pair<std::string, at::Tensor>> moments;
+        for (const auto& [k, v] : s.trainer->optimizer().StateTensors()) {
+          moments.emplace_back(k, v);
+        }
+        policy::SaveSafetensors(dir + "/optimizer.safetensors", moments);
+      }
+      if (s.reference) {
+        // The KL anchor is the policy as the GRPO stage found it; a
+        // resumed run must not re-anchor to the weights it resumes.
+        std::vector<std::pair<std::string, at::Tensor>> ref;
+        for (const auto& p : s.reference->named_parameters()) {
+          ref.emplace_back(p.key(), p.value());
+        }
+        policy::SaveSafetensors(dir + "/reference.safetensors", ref);
+      }
+      if (!s.best_sft_weights.empty()) {
+        std::vector<std::pair<std::string, at::Tensor>> best(
+            s.best_sft_weights.begin(), s.best_sft_weights.end());
+        policy::SaveSafetensors(dir + "/best_sft.safetensors", best);
+      }
+    };
+    if (s.trainer && s.trainer->sharded_optimizer()) {
+      // Every learner rank writes its optimizer shard into the same step.
+      if (s.learners) {
+        s.learners->Checkpoint(s.run_dir.checkpoints(), s.global_step);
+      }
+      WriteShardedCheckpoint(
+          s.learners ? s.learners->comm() : *s.single_rank,
+          s.run_dir.checkpoints(), s.global_step, write_files,
+          [&](const std::string& dir) {
+            s.trainer->sharded_optimizer()->SaveShard(dir);
+          },
+          state);
+    } else {
+      WriteCheckpoint(s.run_dir.checkpoints(), s.global_step, write_files,
+                      state);
+    }
     PruneCheckpoints(s.run_dir.checkpoints(), tc.keep_checkpoints);
   };
-  auto restore_optimizer = [&](const std::string& stage) {
-    if (!s.options.resume) return;
+  // The checkpoint a resumed stage continues from ("" = a fresh stage).
+  auto stage_checkpoint = [&](const std::string& stage) -> std::string {
+    if (!s.options.resume) return "";
     const std::string latest = LatestCheckpoint(s.run_dir.checkpoints());
-    if (latest.empty()) return;
+    if (latest.empty()) return "";
     const CheckpointInfo info = OpenCheckpoint(latest);
     if (info.state.value("stage", "") != stage ||
         info.state.value("stage_index", size_t{0}) != s.stage_index) {
+      return "";
+    }
+    return latest;
+  };
+  // Several learner ranks: the others build the stage's trainer from rank
+  // 0's weights (and KL reference) and restore their optimizer shards.
+  auto start_stage = [&](const std::string& stage, PolicyTrainerOptions* po) {
+    if (!s.learners) {
+      // One learner resuming the sharded optimizer of a data-parallel run:
+      // ZeRO-1 over one rank reads every shard (the same AdamW arithmetic).
+      const std::string from = stage_checkpoint(stage);
+      if (!from.empty() && fs::exists(from + "/optimizer_layout.json")) {
+        if (!s.single_rank) {
+          s.single_rank = distributed::MakeSingleRankCommunicator();
+        }
+        po->communicator = s.single_rank.get();
+      }
       return;
     }
-    if (fs::exists(latest + "/optimizer.safetensors")) {
+    po->communicator = &s.learners->comm();
+    s.learners->StartStage(stage, s.model, s.reference,
+                           stage_checkpoint(stage));
+  };
+  auto restore_optimizer = [&](const std::string& stage) {
+    const std::string latest = stage_checkpoint(stage);
+    if (latest.empty()) return;
+    const CheckpointInfo info = OpenCheckpoint(latest);
+    if (s.trainer->sharded_optimizer()) {
+      RestoreShardedOptimizer(*s.trainer, latest);
+    } else if (fs::exists(latest + "/optimizer.safetensors")) {
       policy::SafetensorsFile file(latest + "/optimizer.safetensors");
       std::map<std::string, torch::Tensor> moments;
       for (const auto& name : file.Names())
@@ -398,13 +462,8 @@ std::vector<EvalResult> TrainingRun::Run() {
       for (const Trajectory& d : demos) {
         sequences.push_back(ToSequence(et.FromDemonstration(d), 0.0, 0));
       }
-      PolicyTrainerOptions po;
-      po.micro_batch = tc.micro_batch;
-      po.grad_clip = tc.grad_clip;
-      po.schedule = {sc.lr, sc.warmup_steps, std::max<int64_t>(1, sc.steps),
-                     tc.min_lr_ratio};
-      po.adamw.weight_decay = tc.weight_decay;
-      po.compute_entropy = false;
+      PolicyTrainerOptions po = StageTrainerOptions(s.config, "sft");
+      start_stage("sft", &po);
       s.trainer = std::make_unique<PolicyTrainer>(s.model, po);
       restore_optimizer("sft");
       for (; s.stage_step < sc.steps;) {
@@ -415,7 +474,8 @@ std::vector<EvalResult> TrainingRun::Run() {
           h = SplitMix64(h);
           batch.push_back(sequences[h % sequences.size()]);
         }
-        std::map<std::string, double> m = s.trainer->SftStep(batch);
+        std::map<std::string, double> m = s.trainer->SftStep(
+            s.learners ? s.learners->SendBatch("sft", batch, 0) : batch);
         ++s.stage_step;
         ++s.global_step;
         s.metrics->Log(s.global_step, "sft", m);
@@ -461,21 +521,7 @@ std::vector<EvalResult> TrainingRun::Run() {
         record_eval(Evaluate("sft", "test", s.config.eval.test_episodes));
       }
     } else {  // grpo
-      PolicyTrainerOptions po;
-      po.micro_batch = tc.micro_batch;
-      po.epochs_per_batch = tc.epochs_per_batch;
-      po.grad_clip = tc.grad_clip;
-      po.schedule = {tc.lr, tc.warmup_steps, std::max<int64_t>(1, tc.steps),
-                     tc.min_lr_ratio};
-      po.adamw.weight_decay = tc.weight_decay;
-      po.loss.clip_low = tc.clip_low;
-      po.loss.clip_high = tc.clip_high;
-      po.loss.kl_coef = tc.kl_coef;
-      po.loss.kl_estimator = ParseKlEstimator(tc.kl_estimator);
-      po.loss.aggregation = ParseLossAggregation(tc.loss_agg);
-      po.loss.tis_cap = tc.tis_cap;
-      po.loss.entropy_coef = tc.entropy_coef;
-      po.temperature = s.config.rollout.temperature;
+      PolicyTrainerOptions po = StageTrainerOptions(s.config, "grpo");
       if (tc.kl_coef > 0 && !s.reference) {
         // The frozen reference is the policy as the GRPO stage found it (or,
         // on resume, as the checkpoint recorded it).
@@ -493,6 +539,7 @@ std::vector<EvalResult> TrainingRun::Run() {
           }
         }
       }
+      start_stage("grpo", &po);
       s.trainer = std::make_unique<PolicyTrainer>(s.model, po, s.reference);
       restore_optimizer("grpo");
       const AdvantageMode adv_mode = ParseAdvantageMode(tc.advantage);
@@ -554,8 +601,11 @@ std::vector<EvalResult> TrainingRun::Run() {
         }
         const double learn_start = MonotonicSeconds();
         if (!batch.empty()) {
-          for (const auto& [k, v] :
-               s.trainer->GrpoStep(batch, s.policy_version)) {
+          for (const auto& [k, v] : s.trainer->GrpoStep(
+                   s.learners
+                       ? s.learners->SendBatch("grpo", batch, s.policy_version)
+                       : batch,
+                   s.policy_version)) {
             m[k] = v;
           }
           ++s.policy_version;

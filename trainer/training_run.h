@@ -23,6 +23,9 @@
 namespace clinrl::policy {
 class Tokenizer;
 }
+namespace clinrl::distributed {
+class Communicator;
+}
 
 namespace clinrl::trainer {
 
@@ -49,6 +52,10 @@ struct TrainingRunOptions {
   // are played in this process.
   std::function<std::unique_ptr<EpisodeSource>(const policy::Tokenizer&)>
       episode_source;
+  // Several learner ranks: this is learner rank 0 of `learner_comm`; the
+  // other ranks run RunLearnerFollower (learner_group.h). Not owned; null
+  // or one rank = one learner.
+  distributed::Communicator* learner_comm = nullptr;
 };
 
 class TrainingRun {

@@ -1,0 +1,208 @@
+#include "trainer/learner_group.h"
+
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "policy/safetensors.h"
+#include "trainer/checkpoint.h"
+#include "trainer/data_parallel.h"
+
+namespace clinrl::trainer {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+json EncodeBatch(const std::vector<TrainSequence>& batch) {
+  json out = json::array();
+  for (const TrainSequence& s : batch) {
+    out.push_back({{"ids", s.ids},
+                   {"mask", s.loss_mask},
+                   {"logprobs", s.rollout_logprobs},
+                   {"advantage", s.advantage},
+                   {"version", s.policy_version}});
+  }
+  return out;
+}
+
+std::vector<TrainSequence> DecodeBatch(const json& list) {
+  std::vector<TrainSequence> out;
+  for (const json& j : list) {
+    TrainSequence s;
+    s.ids = j.at("ids").get<std::vector<int64_t>>();
+    s.loss_mask = j.at("mask").get<std::vector<uint8_t>>();
+    s.rollout_logprobs = j.at("logprobs").get<std::vector<float>>();
+    s.advantage = j.at("advantage").get<double>();
+    s.policy_version = j.at("version").get<int64_t>();
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+std::vector<TrainSequence> Share(const std::vector<TrainSequence>& batch,
+                                 const distributed::Communicator& comm) {
+  const auto [first, last] = BatchShare(batch.size(), comm.rank(), comm.size());
+  return {batch.begin() + static_cast<long>(first),
+          batch.begin() + static_cast<long>(last)};
+}
+
+// Rank 0's tensors overwrite every other rank's, parameter by parameter in
+// the (deterministic) registration order.
+void BroadcastParameters(policy::Transformer& model,
+                         distributed::Communicator& comm) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : model->named_parameters()) {
+    torch::Tensor t = p.value().detach();
+    comm.Broadcast(t, 0);
+  }
+}
+
+}  // namespace
+
+PolicyTrainerOptions StageTrainerOptions(const ClinrlConfig& config,
+                                         const std::string& stage) {
+  const TrainerConfig& tc = config.trainer;
+  PolicyTrainerOptions po;
+  po.micro_batch = tc.micro_batch;
+  po.grad_clip = tc.grad_clip;
+  po.adamw.weight_decay = tc.weight_decay;
+  if (stage == "sft") {
+    const SftConfig& sc = tc.sft;
+    po.schedule = {sc.lr, sc.warmup_steps, std::max<int64_t>(1, sc.steps),
+                   tc.min_lr_ratio};
+    po.compute_entropy = false;
+    return po;
+  }
+  if (stage != "grpo") {
+    throw ConfigError(fmt::format(
+        "trainer.stages: got '{}', expected one of: sft, grpo", stage));
+  }
+  po.epochs_per_batch = tc.epochs_per_batch;
+  po.schedule = {tc.lr, tc.warmup_steps, std::max<int64_t>(1, tc.steps),
+                 tc.min_lr_ratio};
+  po.loss.clip_low = tc.clip_low;
+  po.loss.clip_high = tc.clip_high;
+  po.loss.kl_coef = tc.kl_coef;
+  po.loss.kl_estimator = ParseKlEstimator(tc.kl_estimator);
+  po.loss.aggregation = ParseLossAggregation(tc.loss_agg);
+  po.loss.tis_cap = tc.tis_cap;
+  po.loss.entropy_coef = tc.entropy_coef;
+  po.temperature = config.rollout.temperature;
+  return po;
+}
+
+void LearnerGroup::Send(json header) {
+  std::string bytes = header.dump();
+  comm_.BroadcastBytes(bytes, 0);
+}
+
+void LearnerGroup::StartStage(const std::string& stage,
+                              policy::Transformer& model,
+                              policy::Transformer reference,
+                              const std::string& resume_dir) {
+  Send({{"op", "stage"},
+        {"stage", stage},
+        {"model", model->options().config().ToJson()},
+        {"reference", static_cast<bool>(reference)},
+        {"resume_dir", resume_dir}});
+  BroadcastParameters(model, comm_);
+  if (reference) BroadcastParameters(reference, comm_);
+}
+
+std::vector<TrainSequence> LearnerGroup::SendBatch(
+    const std::string& stage, const std::vector<TrainSequence>& batch,
+    int64_t policy_version) {
+  Send({{"op", stage},
+        {"version", policy_version},
+        {"batch", EncodeBatch(batch)}});
+  return Share(batch, comm_);
+}
+
+void LearnerGroup::Checkpoint(const std::string& checkpoints_dir,
+                              int64_t step) {
+  Send({{"op", "checkpoint"}, {"dir", checkpoints_dir}, {"step", step}});
+}
+
+void LearnerGroup::Done() { Send({{"op", "done"}}); }
+
+void RestoreShardedOptimizer(PolicyTrainer& trainer, const std::string& dir) {
+  ShardedAdamW* sharded = trainer.sharded_optimizer();
+  CLINRL_CHECK(sharded != nullptr, "restoring shards into a one-rank trainer");
+  if (fs::exists(dir + "/optimizer_layout.json")) {
+    sharded->LoadShards(dir);
+    return;
+  }
+  if (fs::exists(dir + "/optimizer.safetensors")) {
+    // A one-process checkpoint: every rank takes its slice of the moments.
+    policy::SafetensorsFile file(dir + "/optimizer.safetensors");
+    std::map<std::string, torch::Tensor> moments;
+    for (const auto& name : file.Names())
+      moments[name] = file.Get(name).clone();
+    const CheckpointInfo info = OpenCheckpoint(dir);
+    sharded->LoadFullState(moments,
+                           info.state.at("optimizer_step").get<int64_t>());
+  }
+}
+
+void RunLearnerFollower(const ClinrlConfig& config,
+                        distributed::Communicator& comm) {
+  policy::Transformer model{nullptr};
+  policy::Transformer reference{nullptr};
+  std::unique_ptr<PolicyTrainer> trainer;
+  std::string stage;
+  while (true) {
+    std::string bytes;
+    comm.BroadcastBytes(bytes, 0);
+    const json cmd = json::parse(bytes);
+    const std::string op = cmd.at("op").get<std::string>();
+    if (op == "done") return;
+    if (op == "stage") {
+      stage = cmd.at("stage").get<std::string>();
+      const policy::ModelConfig mc =
+          policy::ModelConfig::FromJson(cmd.at("model"), "learner stage model");
+      if (!model) model = policy::Transformer(policy::TransformerOptions(mc));
+      BroadcastParameters(model, comm);
+      reference = nullptr;
+      if (cmd.at("reference").get<bool>()) {
+        reference = policy::Transformer(policy::TransformerOptions(mc));
+        BroadcastParameters(reference, comm);
+      }
+      PolicyTrainerOptions po = StageTrainerOptions(config, stage);
+      po.communicator = &comm;
+      trainer.reset();
+      trainer = std::make_unique<PolicyTrainer>(model, po, reference);
+      const std::string resume = cmd.at("resume_dir").get<std::string>();
+      if (!resume.empty()) RestoreShardedOptimizer(*trainer, resume);
+      CLINRL_LOG_INFO("learner rank {}: {} stage, {} bytes of optimizer state",
+                      comm.rank(), stage, trainer->OptimizerStateBytes());
+      continue;
+    }
+    CLINRL_CHECK(trainer != nullptr, "learner command '{}' before a stage", op);
+    if (op == "sft" || op == "grpo") {
+      const std::vector<TrainSequence> share =
+          Share(DecodeBatch(cmd.at("batch")), comm);
+      if (op == "sft") {
+        trainer->SftStep(share);
+      } else {
+        trainer->GrpoStep(share, cmd.at("version").get<int64_t>());
+      }
+      continue;
+    }
+    if (op == "checkpoint") {
+      WriteShardedCheckpoint(
+          comm, cmd.at("dir").get<std::string>(), cmd.at("step").get<int64_t>(),
+          [](const std::string&) {},
+          [&](const std::string& dir) {
+            trainer->sharded_optimizer()->SaveShard(dir);
+          },
+          json::object());
+      continue;
+    }
+    throw InternalError(
+        fmt::format("learner rank {}: unknown command '{}'", comm.rank(), op));
+  }
+}
+
+}  // namespace clinrl::trainer
