@@ -190,8 +190,12 @@ void Run(const ClinrlConfig& config, const RunArgs& args) {
         "--role: expected one of learner, rollout, env_server, reward_server "
         "(with --index) when not started by mpirun or srun");
   }
-  auto world =
-      distributed::MakeCommunicator("mpi", config.distributed.timeout_s * 1000);
+  // "single" cannot span processes; under a launcher it means MPI.
+  const std::string backend = config.distributed.backend == "single"
+                                  ? "mpi"
+                                  : config.distributed.backend;
+  auto world = distributed::MakeCommunicator(
+      backend, config.distributed.timeout_s * 1000);
   // Each rank learns every rank's host, so that the map can choose tcp when
   // the job spans nodes and name the host each endpoint is on.
   std::vector<std::string> hosts(static_cast<size_t>(world->size()));
