@@ -51,24 +51,34 @@ std::vector<trainer::TrainSequence> BenchBatch(
   return batch;
 }
 
+struct StepTimes {
+  double step_s = 0;       // one GrpoStep
+  double optimizer_s = 0;  // of which: reduction, update, parameter gather
+};
+
 // Seconds per GrpoStep (after one warm-up step) of `learner` on `batch`; with
 // a communicator, ranks start each step together and the slowest counts.
-double SecondsPerStep(trainer::PolicyTrainer& learner,
-                      const std::vector<trainer::TrainSequence>& batch,
-                      int64_t steps, distributed::Communicator* comm) {
+StepTimes SecondsPerStep(trainer::PolicyTrainer& learner,
+                         const std::vector<trainer::TrainSequence>& batch,
+                         int64_t steps, distributed::Communicator* comm) {
   learner.GrpoStep(batch, 0);  // warm-up: allocator, OpenMP pools
   if (comm) comm->Barrier();
   const auto t0 = std::chrono::steady_clock::now();
-  for (int64_t s = 0; s < steps; ++s) learner.GrpoStep(batch, 0);
+  double optimizer_s = 0;
+  for (int64_t s = 0; s < steps; ++s) {
+    optimizer_s += learner.GrpoStep(batch, 0).at("time/optimizer_s");
+  }
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
           .count();
   if (comm) {
-    torch::Tensor t = torch::tensor({seconds}, torch::kFloat64);
+    torch::Tensor t = torch::tensor({seconds, optimizer_s}, torch::kFloat64);
     comm->AllReduce(t, distributed::ReduceOp::kMax);
-    seconds = t.item<double>();
+    seconds = t[0].item<double>();
+    optimizer_s = t[1].item<double>();
   }
-  return seconds / static_cast<double>(steps);
+  return {seconds / static_cast<double>(steps),
+          optimizer_s / static_cast<double>(steps)};
 }
 
 // The child side of --ranks: this process is one of the mpiexec'd ranks.
@@ -91,14 +101,15 @@ nlohmann::json RunDataParallelChild(const BenchOptions& options) {
   o.schedule = {1e-5, 0, 1000, 1.0};
   o.communicator = comm.get();
   trainer::PolicyTrainer learner(model, o);
-  const double step_s = SecondsPerStep(
+  const StepTimes times = SecondsPerStep(
       learner, share, IntOption(options, "steps", 3), comm.get());
   const int64_t state_bytes = learner.OptimizerStateBytes();
   if (comm->rank() != 0) {
     std::cout.setstate(std::ios::failbit);  // rank 0 reports
     return {};
   }
-  return {{"dp_step_s", step_s},
+  return {{"dp_step_s", times.step_s},
+          {"dp_optimizer_s", times.optimizer_s},
           {"ranks", comm->size()},
           {"optimizer_state_bytes_rank0", state_bytes}};
 }
@@ -185,7 +196,8 @@ nlohmann::json RunDataParallelBench(const BenchOptions& options) {
   o.micro_batch = micro;
   o.schedule = {1e-5, 0, 1000, 1.0};
   trainer::PolicyTrainer learner(model, o);
-  const double single_s = SecondsPerStep(learner, batch, steps, nullptr);
+  const StepTimes single = SecondsPerStep(learner, batch, steps, nullptr);
+  const double single_s = single.step_s;
   std::cout << "1 rank, 1 thread: " << single_s << " s per GRPO step of "
             << sequences << " x " << length << " tokens" << std::endl;
 
@@ -209,6 +221,8 @@ nlohmann::json RunDataParallelBench(const BenchOptions& options) {
           {"steps", steps},
           {"single_rank_step_s", single_s},
           {"dp_step_s", dp_s},
+          {"single_rank_optimizer_s", single.optimizer_s},
+          {"dp_optimizer_s", child.value("dp_optimizer_s", 0.0)},
           {"dp_speedup", single_s / dp_s},
           {"dp_efficiency", single_s / dp_s / options.ranks},
           {"optimizer_state_bytes_1_rank", learner.OptimizerStateBytes()},
