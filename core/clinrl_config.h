@@ -172,6 +172,7 @@ struct TrainerConfig {
   int64_t checkpoint_every = 0;
   int64_t keep_checkpoints = 3;
   int64_t eval_every = 0;
+  bool val_before_train = true;  // validation at the start of GRPO
   int64_t trajectory_sample_every = 1;
   SftConfig sft;
 
@@ -200,6 +201,8 @@ struct TrainerConfig {
     v.AtLeast("checkpoint_every", checkpoint_every, int64_t{0});
     v.AtLeast("keep_checkpoints", keep_checkpoints, int64_t{1});
     v.AtLeast("eval_every", eval_every, int64_t{0});
+    v("val_before_train", val_before_train,
+      "evaluate on the validation split before the first GRPO step");
     v.AtLeast("trajectory_sample_every", trajectory_sample_every, int64_t{0},
               "write every Nth trajectory to trajectories.jsonl, 0 = none");
     v("sft", sft, "the SFT stage");

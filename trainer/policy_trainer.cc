@@ -66,6 +66,14 @@ std::vector<torch::Tensor> PolicyTrainer::Parameters() const {
 
 std::vector<PolicyTrainer::MicroBatch> PolicyTrainer::Split(
     const std::vector<TrainSequence>& batch) const {
+  // Sequences of similar length share a micro-batch, so little of each
+  // padded [b, L] block is padding. The loss is normalised over the whole
+  // batch, so the order does not change the gradient.
+  std::vector<size_t> order(batch.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return batch[a].ids.size() < batch[b].ids.size();
+  });
   std::vector<MicroBatch> out;
   for (size_t start = 0; start < batch.size();
        start += static_cast<size_t>(options_.micro_batch)) {
@@ -73,7 +81,8 @@ std::vector<PolicyTrainer::MicroBatch> PolicyTrainer::Split(
         batch.size(), start + static_cast<size_t>(options_.micro_batch));
     const int64_t b = static_cast<int64_t>(end - start);
     int64_t length = 2;
-    for (size_t i = start; i < end; ++i) {
+    for (size_t k = start; k < end; ++k) {
+      const size_t i = order[k];
       const TrainSequence& s = batch[i];
       if (s.loss_mask.size() != s.ids.size() ||
           s.rollout_logprobs.size() != s.ids.size()) {
@@ -95,7 +104,7 @@ std::vector<PolicyTrainer::MicroBatch> PolicyTrainer::Split(
     auto mask_a = mask.accessor<float, 2>();
     auto roll_a = rollout.accessor<float, 2>();
     for (int64_t r = 0; r < b; ++r) {
-      const TrainSequence& s = batch[start + static_cast<size_t>(r)];
+      const TrainSequence& s = batch[order[start + static_cast<size_t>(r)]];
       for (size_t t = 0; t < s.ids.size(); ++t) {
         ids_a[r][t] = s.ids[t];
         att_a[r][t] = 1;

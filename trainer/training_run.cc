@@ -549,6 +549,11 @@ std::vector<EvalResult> TrainingRun::Run() {
                                s.config.rewards.timeout_ms);
       EpisodeSource& source = s.remote_episodes ? *s.remote_episodes : local;
       source.PolicyUpdated(s.model, s.policy_version);
+      // The curve starts where GRPO starts (verl's val_before_train).
+      if (s.stage_step == 0 && tc.eval_every > 0 && tc.val_before_train) {
+        record_eval(Evaluate("grpo", s.validation_split,
+                             s.config.eval.validation_episodes));
+      }
       for (; s.stage_step < tc.steps;) {
         const double step_start = MonotonicSeconds();
         const uint64_t seed =
