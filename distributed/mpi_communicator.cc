@@ -1,6 +1,7 @@
 #include "distributed/mpi_communicator.h"
 
 #include <sched.h>
+#include <time.h>
 
 #include <climits>
 #include <cstdlib>
@@ -75,6 +76,22 @@ void ReduceInto(torch::Tensor dst, const torch::Tensor& src, ReduceOp op) {
 }
 
 int64_t Bytes(const torch::Tensor& t) { return t.numel() * t.element_size(); }
+
+// Between polls of a pending request: spin first (a peer that is about to
+// arrive costs no latency), then sleep a little longer each time, up to
+// 200 us. A rank waiting for a slower one must not burn the core that rank,
+// or other work on an oversubscribed node, needs; sched_yield does not give
+// it up under CFS when the waiter is the only runnable task on its core.
+void BackOff(int64_t spins) {
+  if (spins < 2000) return;
+  if (spins < 4000) {
+    sched_yield();
+    return;
+  }
+  const int64_t us = std::min<int64_t>(200, (spins - 4000) / 8 + 10);
+  timespec pause{0, static_cast<long>(us * 1000)};
+  nanosleep(&pause, nullptr);
+}
 
 }  // namespace
 
@@ -155,8 +172,7 @@ void MpiCommunicator::WaitAll(std::vector<MPI_Request>& requests,
           rank_, size_, what, bytes, timeout_ms_);
       throw Timeout(broken_);
     }
-    // Oversubscribed ranks (more ranks than cores) must let the peer run.
-    if (++spins > 1000) sched_yield();
+    BackOff(++spins);
   }
 }
 
@@ -431,7 +447,7 @@ std::unique_ptr<Communicator> MakeMpiCommunicator(int64_t timeout_ms) {
           "after {} ms: not every rank of the job reached it",
           rank, timeout_ms));
     }
-    if (spins > 1000) sched_yield();
+    BackOff(spins);
   }
   return std::make_unique<MpiCommunicator>(dup, timeout_ms);
 }
