@@ -19,7 +19,7 @@
 #include "envs/env_client.h"
 #include "envs/env_pool.h"
 #include "envs/env_server.h"
-#include "envs/zmq_context.h"
+#include "core/zmq_util.h"
 
 namespace clinrl::bench {
 namespace {
@@ -121,7 +121,7 @@ LoopFigures RunServer(const std::string& endpoint, int64_t workers,
 // the server parsing the request and writing the reply, and nothing else.
 LoopFigures RawZmqJson(const std::string& endpoint, int64_t in_flight,
                        int64_t messages) {
-  zmq::context_t& context = envs::SharedZmqContext();
+  zmq::context_t& context = clinrl::SharedZmqContext();
   zmq::socket_t router(context, zmq::socket_type::router);
   router.set(zmq::sockopt::linger, 0);
   router.bind(endpoint);

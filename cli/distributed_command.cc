@@ -23,7 +23,7 @@
 #include "distributed/communicator.h"
 #include "distributed/heartbeat.h"
 #include "distributed/role_map.h"
-#include "distributed/zmq_context.h"
+#include "core/zmq_util.h"
 #include "envs/env_server.h"
 #include "rewards/plugin_loader.h"
 #include "rewards/reward_server.h"
@@ -148,7 +148,7 @@ void RunRole(const ClinrlConfig& config, const distributed::RoleMap& map,
         so.service.env_options[e.name] = e.options;
       }
       so.endpoint = map.env_servers.at(static_cast<size_t>(index)).bind;
-      distributed::PrepareBind(so.endpoint);
+      clinrl::PrepareBind(so.endpoint);
       envs::EnvServer server(so);
       server.Start();
       std::cout << "env server " << index << " on " << server.bound_endpoint()
@@ -161,7 +161,7 @@ void RunRole(const ClinrlConfig& config, const distributed::RoleMap& map,
       rewards::LoadRewardPlugins(config.rewards.plugins);
       const std::string endpoint =
           map.reward_servers.at(static_cast<size_t>(index)).bind;
-      distributed::PrepareBind(endpoint);
+      clinrl::PrepareBind(endpoint);
       rewards::RewardServer server(
           {endpoint, config.rewards.workers, config.rewards.timeout_ms});
       std::cout << "reward server " << index << " on " << server.endpoint()

@@ -5,7 +5,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
-#include "distributed/zmq_context.h"
+#include "core/zmq_util.h"
 
 namespace clinrl::distributed {
 
@@ -67,7 +67,7 @@ std::string HeartbeatSender::LostMessage() const {
 
 void HeartbeatSender::Loop() {
   try {
-    zmq::socket_t socket(DistributedZmqContext(), zmq::socket_type::dealer);
+    zmq::socket_t socket(SharedZmqContext(), zmq::socket_type::dealer);
     socket.set(zmq::sockopt::linger, 0);
     socket.connect(options_.endpoint);
     const std::string body = nlohmann::json{

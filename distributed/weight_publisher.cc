@@ -3,7 +3,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/wire.h"
-#include "distributed/zmq_context.h"
+#include "core/zmq_util.h"
 
 namespace clinrl::distributed {
 
@@ -27,7 +27,7 @@ WeightPublisher::WeightPublisher(const std::string& endpoint) {
   CheckEndpoint(endpoint, "weights endpoint");
   try {
     PrepareBind(endpoint);
-    socket_ = std::make_unique<zmq::socket_t>(DistributedZmqContext(),
+    socket_ = std::make_unique<zmq::socket_t>(SharedZmqContext(),
                                               zmq::socket_type::router);
     socket_->set(zmq::sockopt::linger, 0);
     // A full queue would make ROUTER drop a version silently.

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "core/error.h"
-#include "distributed/zmq_context.h"
+#include "core/zmq_util.h"
 
 namespace clinrl::distributed {
 
@@ -12,7 +12,7 @@ WeightSubscriber::WeightSubscriber(const std::string& endpoint)
     : endpoint_(endpoint) {
   CheckEndpoint(endpoint, "weights endpoint");
   try {
-    socket_ = std::make_unique<zmq::socket_t>(DistributedZmqContext(),
+    socket_ = std::make_unique<zmq::socket_t>(SharedZmqContext(),
                                               zmq::socket_type::dealer);
     socket_->set(zmq::sockopt::linger, 0);
     socket_->connect(endpoint);

@@ -5,7 +5,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/wire.h"
-#include "envs/zmq_context.h"
+#include "core/zmq_util.h"
 
 namespace clinrl::envs {
 

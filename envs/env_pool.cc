@@ -1,6 +1,6 @@
 #include "envs/env_pool.h"
 
-#include "envs/zmq_context.h"
+#include "core/zmq_util.h"
 
 namespace clinrl::envs {
 

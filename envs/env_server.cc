@@ -2,7 +2,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
-#include "envs/zmq_context.h"
+#include "core/zmq_util.h"
 
 namespace clinrl::envs {
 

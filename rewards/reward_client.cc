@@ -7,7 +7,7 @@
 #include "core/log.h"
 #include "core/wire.h"
 #include "rewards/reward_wire.h"
-#include "rewards/reward_zmq.h"
+#include "core/zmq_util.h"
 
 namespace clinrl::rewards {
 namespace {
@@ -64,14 +64,14 @@ void FillReply(RewardReply* reply, const char* data, size_t size) {
 
 RewardClient::RewardClient(RewardClientOptions options)
     : options_(std::move(options)) {
-  CheckRewardEndpoint(options_.endpoint, "reward client endpoint");
+  CheckEndpoint(options_.endpoint, "reward client endpoint");
   if (options_.request_timeout_ms < 1) {
     throw BadRequest(
         fmt::format("reward client request_timeout_ms: expected >= 1, got {}",
                     options_.request_timeout_ms));
   }
   try {
-    socket_ = std::make_unique<zmq::socket_t>(RewardZmqContext(),
+    socket_ = std::make_unique<zmq::socket_t>(SharedZmqContext(),
                                               zmq::socket_type::dealer);
     socket_->set(zmq::sockopt::linger, 0);
     socket_->set(zmq::sockopt::sndhwm, 0);

@@ -5,7 +5,7 @@
 #include "core/wire.h"
 #include "rewards/reward_registry.h"
 #include "rewards/reward_wire.h"
-#include "rewards/reward_zmq.h"
+#include "core/zmq_util.h"
 
 namespace clinrl::rewards {
 
@@ -142,14 +142,14 @@ std::string HandleRewardMessage(const std::string& bytes,
 RewardServer::RewardServer(RewardServerOptions options)
     : options_(std::move(options)),
       stats_(std::make_unique<RewardServerStats>()) {
-  CheckRewardEndpoint(options_.endpoint, "reward server endpoint");
+  CheckEndpoint(options_.endpoint, "reward server endpoint");
   if (options_.workers < 1) {
     throw BadRequest(fmt::format(
         "rewards.workers: expected an integer >= 1, got {}", options_.workers));
   }
-  zmq::context_t& context = RewardZmqContext();
-  backend_endpoint_ = UniqueInproc("clinrl-reward-workers");
-  control_endpoint_ = UniqueInproc("clinrl-reward-control");
+  zmq::context_t& context = SharedZmqContext();
+  backend_endpoint_ = UniqueInprocEndpoint("clinrl-reward-workers");
+  control_endpoint_ = UniqueInprocEndpoint("clinrl-reward-control");
   try {
     front_ = std::make_unique<zmq::socket_t>(context, zmq::socket_type::router);
     front_->set(zmq::sockopt::linger, 0);
@@ -190,7 +190,7 @@ RewardServer::~RewardServer() { Stop(); }
 void RewardServer::Stop() {
   if (stopping_.exchange(true)) return;
   try {
-    zmq::socket_t bell(RewardZmqContext(), zmq::socket_type::pair);
+    zmq::socket_t bell(SharedZmqContext(), zmq::socket_type::pair);
     bell.set(zmq::sockopt::linger, 1000);
     bell.connect(control_endpoint_);
     bell.send(zmq::str_buffer("TERMINATE"), zmq::send_flags::none);
@@ -210,7 +210,7 @@ void RewardServer::Stop() {
 void RewardServer::WorkerLoop() {
   ScoreOptions score_options;
   score_options.timeout_ms = options_.timeout_ms;
-  zmq::socket_t socket(RewardZmqContext(), zmq::socket_type::rep);
+  zmq::socket_t socket(SharedZmqContext(), zmq::socket_type::rep);
   try {
     socket.set(zmq::sockopt::linger, 0);
     socket.connect(backend_endpoint_);

@@ -9,7 +9,7 @@
 #include "core/wire.h"
 #include "distributed/heartbeat.h"
 #include "distributed/weight_subscriber.h"
-#include "distributed/zmq_context.h"
+#include "core/zmq_util.h"
 #include "envs/env_pool.h"
 #include "policy/model_dir.h"
 #include "rewards/composite_reward.h"
@@ -76,7 +76,7 @@ void RolloutService::State::Send(const json& body) {
                                 options.worker_id, options.work_endpoint));
     }
   } catch (const zmq::error_t& e) {
-    distributed::ThrowZmqError(
+    clinrl::ThrowZmqError(
         e, "sending to the learner at " + options.work_endpoint);
   }
 }
@@ -218,14 +218,14 @@ RolloutService::RolloutService(const ClinrlConfig& config,
   hb.misses = s.options.heartbeat_misses;
   hb.startup_grace_ms = s.options.startup_grace_ms;
   s.heartbeat = std::make_unique<distributed::HeartbeatSender>(hb);
-  distributed::CheckEndpoint(s.options.work_endpoint, "work endpoint");
+  clinrl::CheckEndpoint(s.options.work_endpoint, "work endpoint");
   try {
     s.socket = std::make_unique<zmq::socket_t>(
-        distributed::DistributedZmqContext(), zmq::socket_type::dealer);
+        clinrl::SharedZmqContext(), zmq::socket_type::dealer);
     s.socket->set(zmq::sockopt::linger, 0);
     s.socket->connect(s.options.work_endpoint);
   } catch (const zmq::error_t& e) {
-    distributed::ThrowZmqError(
+    clinrl::ThrowZmqError(
         e, "connecting to the learner at " + s.options.work_endpoint);
   }
 }
@@ -249,7 +249,7 @@ RolloutServiceStats RolloutService::Run() {
       if (!s.socket->recv(m, zmq::recv_flags::dontwait)) continue;
       text = m.to_string();
     } catch (const zmq::error_t& e) {
-      distributed::ThrowZmqError(
+      clinrl::ThrowZmqError(
           e, "receiving from the learner at " + s.options.work_endpoint);
     }
     const json reply = json::parse(text, nullptr, /*allow_exceptions=*/false);

@@ -5,7 +5,7 @@
 #include "core/monotonic_clock.h"
 #include "core/seeds.h"
 #include "core/wire.h"
-#include "distributed/zmq_context.h"
+#include "core/zmq_util.h"
 #include "rollout/episode_tokens.h"
 
 namespace clinrl::trainer {
@@ -16,7 +16,7 @@ using Clock = std::chrono::steady_clock;
 RemoteEpisodeSource::RemoteEpisodeSource(const policy::Tokenizer& tokenizer,
                                          RemoteEpisodeSourceOptions options)
     : tokenizer_(tokenizer), options_(std::move(options)) {
-  distributed::CheckEndpoint(options_.work_endpoint, "work endpoint");
+  clinrl::CheckEndpoint(options_.work_endpoint, "work endpoint");
   if (options_.group_size < 1) {
     throw BadRequest(
         fmt::format("remote episodes: group_size {}, expected at least 1",
@@ -25,16 +25,16 @@ RemoteEpisodeSource::RemoteEpisodeSource(const policy::Tokenizer& tokenizer,
   publisher_ =
       std::make_unique<distributed::WeightPublisher>(options_.weights_endpoint);
   try {
-    distributed::PrepareBind(options_.work_endpoint);
+    clinrl::PrepareBind(options_.work_endpoint);
     socket_ = std::make_unique<zmq::socket_t>(
-        distributed::DistributedZmqContext(), zmq::socket_type::router);
+        clinrl::SharedZmqContext(), zmq::socket_type::router);
     socket_->set(zmq::sockopt::linger, 0);
     socket_->set(zmq::sockopt::sndhwm, 0);
     socket_->set(zmq::sockopt::rcvhwm, 0);
     socket_->bind(options_.work_endpoint);
     bound_work_ = socket_->get(zmq::sockopt::last_endpoint);
   } catch (const zmq::error_t& e) {
-    distributed::ThrowZmqError(
+    clinrl::ThrowZmqError(
         e, "binding the learner's work endpoint " + options_.work_endpoint);
   }
   thread_ = std::thread([this] { Loop(); });

@@ -15,7 +15,7 @@
 #include "envs/env_registry.h"
 #include "envs/env_server.h"
 #include "envs/remote_env.h"
-#include "envs/zmq_context.h"
+#include "core/zmq_util.h"
 
 namespace clinrl::envs {
 namespace {

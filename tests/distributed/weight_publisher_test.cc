@@ -8,7 +8,7 @@
 
 #include "core/error.h"
 #include "distributed/weight_subscriber.h"
-#include "distributed/zmq_context.h"
+#include "core/zmq_util.h"
 #include "policy/transformer.h"
 
 namespace clinrl::distributed {
@@ -146,7 +146,7 @@ TEST(WeightPublisherTest, VersionsMustGrow) {
 TEST(WeightPublisherTest, BadRequestGetsAnErrorAndThePublisherCarriesOn) {
   WeightPublisher publisher(UniqueEndpoint());
   publisher.Publish(1, {{"w", torch::ones({2})}});
-  zmq::socket_t raw(DistributedZmqContext(), zmq::socket_type::dealer);
+  zmq::socket_t raw(SharedZmqContext(), zmq::socket_type::dealer);
   raw.set(zmq::sockopt::linger, 0);
   raw.connect(publisher.endpoint());
   raw.send(zmq::str_buffer("not json"), zmq::send_flags::none);

@@ -12,7 +12,7 @@
 #include "core/error.h"
 #include "envs/child_process.h"
 #include "envs/env_client.h"
-#include "envs/zmq_context.h"
+#include "core/zmq_util.h"
 #include "tests/envs/test_envs.h"
 
 namespace clinrl::envs {

@@ -12,7 +12,7 @@
 #include <zmq.hpp>
 
 #include "distributed/weight_subscriber.h"
-#include "distributed/zmq_context.h"
+#include "core/zmq_util.h"
 #include "policy/tokenizer.h"
 
 namespace clinrl::trainer {
@@ -44,7 +44,7 @@ class ScriptedWorker {
  public:
   ScriptedWorker(const std::string& endpoint, std::string name)
       : name_(std::move(name)),
-        socket_(distributed::DistributedZmqContext(),
+        socket_(clinrl::SharedZmqContext(),
                 zmq::socket_type::dealer) {
     socket_.set(zmq::sockopt::linger, 0);
     socket_.set(zmq::sockopt::rcvtimeo, 10000);

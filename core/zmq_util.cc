@@ -1,13 +1,14 @@
-#include "distributed/zmq_context.h"
+#include "core/zmq_util.h"
 
+#include <atomic>
 #include <filesystem>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
 
-namespace clinrl::distributed {
+namespace clinrl {
 
-zmq::context_t& DistributedZmqContext() {
+zmq::context_t& SharedZmqContext() {
   // Leaked on purpose: see the header.
   static zmq::context_t* context = new zmq::context_t(1);
   return *context;
@@ -28,6 +29,11 @@ void CheckEndpoint(const std::string& endpoint, const std::string& field) {
       field, endpoint));
 }
 
+std::string UniqueInprocEndpoint(const std::string& stem) {
+  static std::atomic<uint64_t> counter{0};
+  return fmt::format("inproc://{}-{}", stem, counter.fetch_add(1));
+}
+
 void PrepareBind(const std::string& endpoint) {
   const std::string scheme = "ipc://";
   if (endpoint.compare(0, scheme.size(), scheme) != 0) return;
@@ -35,4 +41,4 @@ void PrepareBind(const std::string& endpoint) {
   if (path.has_parent_path()) MakeDirectories(path.parent_path().string());
 }
 
-}  // namespace clinrl::distributed
+}  // namespace clinrl
