@@ -49,17 +49,24 @@ function(clinrl_link_everything target)
   target_link_libraries(${target} PRIVATE ${all})
 endfunction()
 
-function(clinrl_test name)
-  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS;WHOLE" ${ARGN})
+# A GoogleTest executable with the paths tests read at run time; the caller
+# registers it with ctest.
+function(clinrl_test_executable name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
-  if(ARG_WHOLE)
-    clinrl_link_whole(${name} ${ARG_WHOLE})
-  endif()
   target_compile_definitions(${name} PRIVATE
     CLINRL_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
     CLINRL_BINARY_DIR="${PROJECT_BINARY_DIR}"
     CLINRL_SYSTEM_PYTHON="${CLINRL_SYSTEM_PYTHON}")
+endfunction()
+
+function(clinrl_test name)
+  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS;WHOLE" ${ARGN})
+  clinrl_test_executable(${name} SOURCES ${ARG_SOURCES} DEPS ${ARG_DEPS})
+  if(ARG_WHOLE)
+    clinrl_link_whole(${name} ${ARG_WHOLE})
+  endif()
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 300)
   endif()
@@ -81,12 +88,7 @@ target_precompile_headers(clinrl_torch_pch PRIVATE <torch/torch.h>)
 #   on more ranks than cores; ranks get one intra-op thread each.
 function(clinrl_mpi_test name)
   cmake_parse_arguments(ARG "" "TIMEOUT" "RANKS;SOURCES;DEPS" ${ARGN})
-  add_executable(${name} ${ARG_SOURCES})
-  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
-  target_compile_definitions(${name} PRIVATE
-    CLINRL_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
-    CLINRL_BINARY_DIR="${PROJECT_BINARY_DIR}"
-    CLINRL_SYSTEM_PYTHON="${CLINRL_SYSTEM_PYTHON}")
+  clinrl_test_executable(${name} SOURCES ${ARG_SOURCES} DEPS ${ARG_DEPS})
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 300)
   endif()

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "distributed/communicator.h"
 #include "policy/safetensors.h"
+#include "tests/trainer/tiny_policy.h"
 #include "trainer/checkpoint.h"
 #include "trainer/data_parallel.h"
 #include "trainer/policy_trainer.h"
@@ -27,19 +28,7 @@ Communicator& World() {
   return *world;
 }
 
-policy::Transformer TinyModel() {
-  policy::ModelConfig c;
-  c.hidden_size = 32;
-  c.intermediate_size = 64;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.vocab_size = 50;
-  c.max_position_embeddings = 256;
-  policy::Transformer model{policy::TransformerOptions(c)};
-  model->ResetParameters(9);
-  return model;
-}
+policy::Transformer TinyModel() { return testing::TinyPolicy(); }
 
 // Ragged sequences with different numbers of trained tokens, so that a rank
 // normalising by its own token count instead of the global one would weigh

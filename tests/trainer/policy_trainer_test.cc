@@ -3,23 +3,12 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
+#include "tests/trainer/tiny_policy.h"
 
 namespace clinrl::trainer {
 namespace {
 
-policy::Transformer TinyModel() {
-  policy::ModelConfig c;
-  c.hidden_size = 32;
-  c.intermediate_size = 64;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.vocab_size = 50;
-  c.max_position_embeddings = 256;
-  policy::Transformer model{policy::TransformerOptions(c)};
-  model->ResetParameters(9);
-  return model;
-}
+policy::Transformer TinyModel() { return testing::TinyPolicy(); }
 
 std::vector<TrainSequence> Batch() {
   std::vector<TrainSequence> batch;
