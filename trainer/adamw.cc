@@ -20,21 +20,25 @@ AdamW::AdamW(std::vector<std::pair<std::string, torch::Tensor>> params,
 void AdamW::Step(double lr) {
   torch::NoGradGuard no_grad;
   ++step_;
-  const double bc1 = 1.0 - std::pow(options_.beta1, static_cast<double>(step_));
-  const double bc2 = 1.0 - std::pow(options_.beta2, static_cast<double>(step_));
-  const double step_size = lr / bc1;
-  const double bc2_sqrt = std::sqrt(bc2);
   for (Slot& s : slots_) {
     const torch::Tensor& g = s.param.grad();
     if (!g.defined()) continue;
-    if (options_.weight_decay != 0)
-      s.param.mul_(1.0 - lr * options_.weight_decay);
-    s.exp_avg.mul_(options_.beta1).add_(g, 1.0 - options_.beta1);
-    s.exp_avg_sq.mul_(options_.beta2).addcmul_(g, g, 1.0 - options_.beta2);
-    const torch::Tensor denom =
-        (s.exp_avg_sq.sqrt() / bc2_sqrt).add_(options_.eps);
-    s.param.addcdiv_(s.exp_avg, denom, -step_size);
+    AdamWUpdate(s.param, g, s.exp_avg, s.exp_avg_sq, lr, step_, options_);
   }
+}
+
+void AdamWUpdate(torch::Tensor& param, const torch::Tensor& grad,
+                 torch::Tensor& exp_avg, torch::Tensor& exp_avg_sq, double lr,
+                 int64_t step, const AdamWOptions& options) {
+  const double bc1 = 1.0 - std::pow(options.beta1, static_cast<double>(step));
+  const double bc2 = 1.0 - std::pow(options.beta2, static_cast<double>(step));
+  const double step_size = lr / bc1;
+  const double bc2_sqrt = std::sqrt(bc2);
+  if (options.weight_decay != 0) param.mul_(1.0 - lr * options.weight_decay);
+  exp_avg.mul_(options.beta1).add_(grad, 1.0 - options.beta1);
+  exp_avg_sq.mul_(options.beta2).addcmul_(grad, grad, 1.0 - options.beta2);
+  const torch::Tensor denom = (exp_avg_sq.sqrt() / bc2_sqrt).add_(options.eps);
+  param.addcdiv_(exp_avg, denom, -step_size);
 }
 
 void AdamW::ZeroGrad() {

@@ -50,6 +50,14 @@ class AdamW {
   int64_t step_ = 0;
 };
 
+// One AdamW update, in place, of `param` and its moments from `grad` at
+// optimizer step `step` (1-based): AdamW::Step applies it to whole
+// parameters, ShardedAdamW to the pieces a rank owns (elementwise, so the
+// pieces come out bit-for-bit as the whole would).
+void AdamWUpdate(torch::Tensor& param, const torch::Tensor& grad,
+                 torch::Tensor& exp_avg, torch::Tensor& exp_avg_sq, double lr,
+                 int64_t step, const AdamWOptions& options);
+
 // Scales all gradients so that their global L2 norm is at most `max_norm`
 // (no-op when max_norm <= 0). Returns the norm before clipping.
 double ClipGradNorm(const std::vector<torch::Tensor>& params, double max_norm);

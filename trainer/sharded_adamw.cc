@@ -77,12 +77,7 @@ void ShardedAdamW::Step(double lr, const torch::Tensor& grad_shard,
                layout_.params.size());
   torch::NoGradGuard no_grad;
   ++step_;
-  const double bc1 = 1.0 - std::pow(options_.beta1, static_cast<double>(step_));
-  const double bc2 = 1.0 - std::pow(options_.beta2, static_cast<double>(step_));
-  const double step_size = lr / bc1;
-  const double bc2_sqrt = std::sqrt(bc2);
-  // The same operations as AdamW::Step, on the owned piece of each
-  // parameter (elementwise, so the result is bit-for-bit AdamW's).
+  // AdamW's update on the owned piece of each parameter.
   for (size_t i = 0; i < layout_.params.size(); ++i) {
     const auto [first, last] = Overlap(layout_, i, begin_, end_);
     if (last <= first || !has_grad[i]) continue;
@@ -92,11 +87,7 @@ void ShardedAdamW::Step(double lr, const torch::Tensor& grad_shard,
     const torch::Tensor g = grad_shard.narrow(0, first - begin_, n);
     torch::Tensor m = exp_avg_.narrow(0, first - begin_, n);
     torch::Tensor v = exp_avg_sq_.narrow(0, first - begin_, n);
-    if (options_.weight_decay != 0) p.mul_(1.0 - lr * options_.weight_decay);
-    m.mul_(options_.beta1).add_(g, 1.0 - options_.beta1);
-    v.mul_(options_.beta2).addcmul_(g, g, 1.0 - options_.beta2);
-    const torch::Tensor denom = (v.sqrt() / bc2_sqrt).add_(options_.eps);
-    p.addcdiv_(m, denom, -step_size);
+    AdamWUpdate(p, g, m, v, lr, step_, options_);
   }
   if (comm_.size() == 1 || layout_.params.empty()) return;
   // Every rank sends its updated shard and receives everyone else's.
