@@ -79,6 +79,7 @@ struct EvalArgs {
   int64_t n = 0;  // 0: every task of the split
   int64_t seed = 0;
   std::string options = "{}";
+  std::string policy_options = "{}";  // the scripted policy's options
   std::string endpoint;  // play a served env instead of an in-process one
   std::string out;       // demos only
 };
@@ -133,9 +134,11 @@ json RunEpisodes(const EvalArgs& a, bool print_table,
     throw BadRequest(fmt::format("--n: got {}, expected >= 0", a.n));
   }
   const int64_t n = a.n == 0 ? split->second : a.n;
-  // An unknown policy fails here, before any output.
-  envs::ScriptedPolicyRegistry::Global().Create(a.env, a.policy,
-                                                static_cast<uint64_t>(a.seed));
+  const json policy_options =
+      ParseJsonOption(a.policy_options, "--policy-options");
+  // An unknown policy or a bad option fails here, before any output.
+  envs::ScriptedPolicyRegistry::Global().Create(
+      a.env, a.policy, static_cast<uint64_t>(a.seed), policy_options);
   if (print_table) {
     std::cout << fmt::format("{:>4} {:>6} {:>5} {:>8} {:>7} {:>6} {:>7}  {}\n",
                              "ep", "task", "turns", "reward", "correct", "cost",
@@ -151,7 +154,7 @@ json RunEpisodes(const EvalArgs& a, bool print_table,
     req.task_index = i % split->second;
     req.seed = a.seed + i;
     auto policy = envs::ScriptedPolicyRegistry::Global().Create(
-        a.env, a.policy, static_cast<uint64_t>(req.seed));
+        a.env, a.policy, static_cast<uint64_t>(req.seed), policy_options);
     envs::ScriptedEpisodeStats stats;
     Trajectory t = envs::PlayScriptedEpisode(*env, *policy, req, &stats);
     const double reward = ScoreEpisode(t, &reward_source);
@@ -177,6 +180,7 @@ json RunEpisodes(const EvalArgs& a, bool print_table,
   json summary = {
       {"env", a.env},
       {"policy", a.policy},
+      {"policy_options", policy_options},
       {"split", a.split},
       {"episodes", n},
       {"accuracy",
@@ -200,6 +204,10 @@ void AddEpisodeArgs(CLI::App* cmd, EvalArgs* a) {
   cmd->add_option("--seed", a->seed, "seed of episode 0 (episode i: seed+i)")
       ->capture_default_str();
   cmd->add_option("--options", a->options, "env options as a JSON object")
+      ->capture_default_str();
+  cmd->add_option("--policy-options", a->policy_options,
+                  "the scripted policy's options as a JSON object (e.g. the "
+                  "oracle's epsilon, confidence)")
       ->capture_default_str();
   cmd->add_option("--endpoint", a->endpoint,
                   "play the env on this env server instead of in-process");

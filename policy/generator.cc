@@ -57,7 +57,7 @@ class StopStringMatcher {
 std::vector<GenerationOutput> Generate(
     Transformer& model, const std::vector<std::vector<int64_t>>& prompts,
     const SamplingParams& params, const Tokenizer* tokenizer,
-    GenerationStats* stats) {
+    GenerationStats* stats, std::vector<SequenceKv>* kv) {
   params.Validate();
   if (!params.stop_strings.empty() && tokenizer == nullptr) {
     throw BadRequest("stop_strings: matching them needs a tokenizer");
@@ -66,13 +66,19 @@ std::vector<GenerationOutput> Generate(
   const int64_t B = static_cast<int64_t>(prompts.size());
   std::vector<GenerationOutput> outputs(B);
   if (B == 0) return outputs;
-  int64_t P = 0;
+  if (kv != nullptr && static_cast<int64_t>(kv->size()) != B) {
+    throw BadRequest(fmt::format(
+        "kv: {} cached sequences given for {} prompts; expected one each",
+        kv->size(), B));
+  }
+  // Row b: cached[b] leading prompt tokens come from `kv`, the rest is new.
+  std::vector<int64_t> cached(B, 0);
+  int64_t C = 0, N = 0, longest = 0;
   for (int64_t b = 0; b < B; ++b) {
-    if (prompts[b].empty()) {
-      throw BadRequest(
-          fmt::format("prompts[{}]: a prompt needs at least one "
-                      "token",
-                      b));
+    const int64_t len = static_cast<int64_t>(prompts[b].size());
+    if (len == 0) {
+      throw BadRequest(fmt::format(
+          "prompts[{}]: a prompt needs at least one token", b));
     }
     for (int64_t id : prompts[b]) {
       if (id < 0 || id >= config.vocab_size) {
@@ -81,44 +87,61 @@ std::vector<GenerationOutput> Generate(
             id, config.vocab_size));
       }
     }
-    P = std::max<int64_t>(P, prompts[b].size());
+    if (kv != nullptr) {
+      cached[b] = (*kv)[b].length;
+      if (cached[b] < 0 || cached[b] >= len) {
+        throw BadRequest(fmt::format(
+            "kv[{}]: covers {} tokens of a {}-token prompt; expected fewer "
+            "than the prompt (its last token is always computed)",
+            b, cached[b], len));
+      }
+    }
+    C = std::max(C, cached[b]);
+    N = std::max(N, len - cached[b]);
+    longest = std::max(longest, len);
   }
   // No row may run past max_position_embeddings; the longest prompt bounds
   // the steps, shorter rows would fit more but the batch shares slots.
-  const int64_t max_new =
-      std::min(params.max_new_tokens, config.max_position_embeddings - P);
+  const int64_t max_new = std::min(params.max_new_tokens,
+                                   config.max_position_embeddings - longest);
   if (max_new < 1) {
     throw BadRequest(fmt::format(
         "prompts: the longest prompt has {} tokens, which leaves no room "
         "under max_position_embeddings {}",
-        P, config.max_position_embeddings));
+        longest, config.max_position_embeddings));
   }
 
   torch::NoGradGuard no_grad;
   const auto device = model->model->embed_tokens->weight.device();
   const auto long_opts = torch::dtype(torch::kLong);
+  // Slot layout: cached keys end at slot C (right-aligned), new prompt
+  // tokens end at slot P (right-aligned), generation continues from P. With
+  // nothing cached this is plain left padding. Holes are masked.
+  const int64_t P = C + N;
   const int64_t capacity = P + max_new;
-
-  // Left padding: row b's prompt ends at slot P - 1 for every b.
-  torch::Tensor ids = torch::zeros({B, P}, long_opts);
+  torch::Tensor ids = torch::zeros({B, N}, long_opts);
+  torch::Tensor positions = torch::zeros({B, N}, long_opts);
   torch::Tensor key_mask = torch::zeros({B, capacity}, torch::kBool);
   std::vector<int64_t> next_position(B);
-  int64_t real_tokens = 0;
+  int64_t real_tokens = 0, cached_tokens = 0;
   {
     auto ids_a = ids.accessor<int64_t, 2>();
+    auto pos_a = positions.accessor<int64_t, 2>();
     auto mask_a = key_mask.accessor<bool, 2>();
     for (int64_t b = 0; b < B; ++b) {
       const int64_t len = static_cast<int64_t>(prompts[b].size());
-      for (int64_t t = 0; t < len; ++t) {
-        ids_a[b][P - len + t] = prompts[b][t];
-        mask_a[b][P - len + t] = true;
+      const int64_t c = cached[b], n = len - c;
+      for (int64_t t = 0; t < c; ++t) mask_a[b][C - c + t] = true;
+      for (int64_t t = 0; t < n; ++t) {
+        ids_a[b][N - n + t] = prompts[b][c + t];
+        pos_a[b][N - n + t] = c + t;
+        mask_a[b][P - n + t] = true;
       }
       next_position[b] = len;
       real_tokens += len;
+      cached_tokens += c;
     }
   }
-  torch::Tensor positions =
-      TransformerImpl::PositionsFromMask(key_mask.narrow(1, 0, P));
   key_mask = key_mask.to(device);
 
   std::vector<SequenceRng> rngs;
@@ -130,9 +153,14 @@ std::vector<GenerationOutput> Generate(
 
   auto t0 = std::chrono::steady_clock::now();
   KvCache cache = model->MakeCache(B, capacity);
+  if (C > 0) {
+    std::vector<const SequenceKv*> rows;
+    for (int64_t b = 0; b < B; ++b) rows.push_back(&(*kv)[b]);
+    cache.LoadRightAligned(rows, C);
+  }
   torch::Tensor hidden = model->Hidden(ids.to(device), positions.to(device),
                                        key_mask.narrow(1, 0, P), &cache);
-  torch::Tensor logits = model->Logits(hidden.select(1, P - 1));  // [B, V]
+  torch::Tensor logits = model->Logits(hidden.select(1, N - 1));  // [B, V]
   const double prefill = Seconds(t0);
   t0 = std::chrono::steady_clock::now();
 
@@ -169,6 +197,14 @@ std::vector<GenerationOutput> Generate(
       if (!done) {
         keep_rows.push_back(static_cast<int64_t>(r));
         keep_tokens.push_back(token);
+      } else if (kv != nullptr) {
+        // Every token fed so far: the prompt and all but the last sampled.
+        const torch::Tensor slots =
+            key_mask[static_cast<int64_t>(r)]
+                .narrow(0, 0, cache.length())
+                .nonzero()
+                .squeeze(1);
+        (*kv)[seq] = cache.ExtractRow(static_cast<int64_t>(r), slots);
       }
     }
     if (keep_rows.empty()) break;
@@ -201,7 +237,8 @@ std::vector<GenerationOutput> Generate(
     stats->prefill_seconds = prefill;
     stats->decode_seconds = Seconds(t0);
     stats->prompt_tokens = real_tokens;
-    stats->padded_prompt_tokens = B * P;
+    stats->cached_prompt_tokens = cached_tokens;
+    stats->padded_prompt_tokens = B * N;
     stats->generated_tokens = generated;
     stats->decode_steps = steps;
     stats->decode_row_steps = row_steps;

@@ -29,8 +29,9 @@ struct GenerationOutput {
 struct GenerationStats {
   double prefill_seconds = 0;
   double decode_seconds = 0;
-  int64_t prompt_tokens = 0;  // real (unpadded) prompt tokens
-  int64_t padded_prompt_tokens = 0;
+  int64_t prompt_tokens = 0;         // real (unpadded) prompt tokens
+  int64_t cached_prompt_tokens = 0;  // of those, taken from `kv`
+  int64_t padded_prompt_tokens = 0;  // prefilled slots, padding included
   int64_t generated_tokens = 0;
   int64_t decode_steps = 0;
   int64_t decode_row_steps = 0;      // sum over steps of the rows computed
@@ -39,9 +40,16 @@ struct GenerationStats {
 
 // Generates for each prompt (token ids, non-empty). `tokenizer` is needed
 // only for stop strings. Sequence i samples from stream (params.seed, i).
+//
+// `kv` (optional, one per prompt) carries keys and values between calls for
+// multi-turn use: on entry kv[i] covers the first kv[i].length tokens of
+// prompt i (length 0: none; always fewer than the prompt), which are not
+// recomputed; on return it covers prompt i and every generated token but the
+// last, so the next turn's prompt, if it extends this one verbatim, prefills
+// only what is new. The caller must drop `kv` when the weights change.
 std::vector<GenerationOutput> Generate(
     Transformer& model, const std::vector<std::vector<int64_t>>& prompts,
     const SamplingParams& params, const Tokenizer* tokenizer = nullptr,
-    GenerationStats* stats = nullptr);
+    GenerationStats* stats = nullptr, std::vector<SequenceKv>* kv = nullptr);
 
 }  // namespace clinrl::policy

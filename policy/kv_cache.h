@@ -12,6 +12,16 @@
 
 namespace clinrl::policy {
 
+// The keys and values of one sequence's first `length` tokens, [Hkv, length,
+// D] per layer: what a multi-turn episode keeps between generation calls so
+// that each turn prefills only its new tokens. Valid only for the weights
+// that computed it.
+struct SequenceKv {
+  int64_t length = 0;
+  std::vector<at::Tensor> keys;
+  std::vector<at::Tensor> values;
+};
+
 class KvCache {
  public:
   KvCache(int64_t num_layers, int64_t batch, int64_t num_kv_heads,
@@ -31,6 +41,15 @@ class KvCache {
 
   // Keeps only `rows` (int64 indices into the current batch), in that order.
   void KeepRows(const at::Tensor& rows);
+
+  // Fills slots [0, end) of an empty cache: row b's sequence (may be null or
+  // empty) ends at slot `end`, the slots before it are zeros (callers mask
+  // them). Sets length() to `end`.
+  void LoadRightAligned(const std::vector<const SequenceKv*>& rows,
+                        int64_t end);
+
+  // Row `row`'s keys and values at `slots` (int64 indices below length()).
+  SequenceKv ExtractRow(int64_t row, const at::Tensor& slots) const;
 
  private:
   int64_t batch_;

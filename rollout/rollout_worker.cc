@@ -22,6 +22,9 @@ struct Episode {
   std::string session;
   Trajectory trajectory;
   EpisodeTokens tokens;
+  // Keys and values of `tokens` computed in earlier turns of this batch (the
+  // weights do not change within Run), so a turn prefills only new tokens.
+  policy::SequenceKv kv;
   int64_t policy_turns = 0;
   uint64_t request_id = 0;
   double started = 0;
@@ -85,6 +88,7 @@ std::vector<RolloutEpisode> RolloutWorker::Run(
     e.trajectory.termination = why;
     e.trajectory.timings["episode_s"] = MonotonicSeconds() - e.started;
     e.phase = Phase::kDone;
+    e.kv = policy::SequenceKv();
     if (!e.session.empty()) client_.SubmitClose(e.session);
   };
 
@@ -172,7 +176,11 @@ std::vector<RolloutEpisode> RolloutWorker::Run(
     const double gen_start = MonotonicSeconds();
     for (const auto& [budget, members] : by_budget) {
       std::vector<std::vector<int64_t>> prompts;
-      for (size_t i : members) prompts.push_back(episodes[i].tokens.ids);
+      std::vector<policy::SequenceKv> kv;
+      for (size_t i : members) {
+        prompts.push_back(episodes[i].tokens.ids);
+        kv.push_back(std::move(episodes[i].kv));
+      }
       policy::SamplingParams params;
       params.temperature = options_.temperature;
       params.top_p = options_.top_p;
@@ -183,10 +191,14 @@ std::vector<RolloutEpisode> RolloutWorker::Run(
           batch_seed, "round",
           static_cast<uint64_t>(round) << 20 | static_cast<uint64_t>(budget));
       torch::NoGradGuard no_grad;
-      const std::vector<policy::GenerationOutput> outputs =
-          policy::Generate(model_, prompts, params, &tokenizer_);
+      policy::GenerationStats generation;
+      const std::vector<policy::GenerationOutput> outputs = policy::Generate(
+          model_, prompts, params, &tokenizer_, &generation, &kv);
+      local.prompt_tokens += generation.prompt_tokens;
+      local.cached_prompt_tokens += generation.cached_prompt_tokens;
       for (size_t k = 0; k < members.size(); ++k) {
         Episode& e = episodes[members[k]];
+        e.kv = std::move(kv[k]);
         const policy::GenerationOutput& out = outputs[k];
         local.generated_tokens += static_cast<int64_t>(out.token_ids.size());
         const std::string text = tokenizer_.Decode(out.token_ids, true);

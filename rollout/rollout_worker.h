@@ -57,6 +57,8 @@ struct RolloutStats {
   double generate_seconds = 0;
   double env_seconds = 0;
   int64_t generated_tokens = 0;
+  int64_t prompt_tokens = 0;         // over every turn's prompt
+  int64_t cached_prompt_tokens = 0;  // of those, reused from earlier turns
   int64_t rounds = 0;
   int64_t episodes = 0;
 };
