@@ -667,11 +667,13 @@ std::vector<EvalResult> TrainingRun::Run() {
 
   std::vector<EvalResult> table;
   if (!s.options.final_eval) return table;
-  auto scripted_row = [&](const std::string& policy) {
+  auto scripted_row = [&](const std::string& label, const std::string& policy,
+                          const json& policy_options) {
     rollout::ScriptedRunOptions so;
     so.env = s.env_name;
     so.env_options = s.env_options;
     so.policy = policy;
+    so.policy_options = policy_options;
     so.split = "test";
     so.episodes = s.config.eval.test_episodes;
     so.seed = DeriveSeed(s.config.run.seed, "baseline", 0);
@@ -681,9 +683,20 @@ std::vector<EvalResult> TrainingRun::Run() {
         t.reward = rewards::ScoreTrajectory(t, {s.config.rewards.timeout_ms});
       }
     }
-    return EvalResult{policy, "test", SummarizeEpisodes(Pointers(played))};
+    return EvalResult{label, "test", SummarizeEpisodes(Pointers(played))};
   };
-  if (s.options.baselines) table.push_back(scripted_row("random"));
+  if (s.options.baselines) {
+    table.push_back(scripted_row("random", "random", json::object()));
+    // The demonstrator, when the SFT demonstrations were played here: what
+    // SFT imitates and what GRPO is to improve on.
+    const auto& stages = s.config.trainer.stages;
+    const SftConfig& sc = s.config.trainer.sft;
+    if (std::find(stages.begin(), stages.end(), "sft") != stages.end() &&
+        sc.demos.empty()) {
+      table.push_back(
+          scripted_row("expert", sc.demo_policy, sc.demo_policy_options));
+    }
+  }
   for (const json& e : s.evals) {
     if (e["split"] != "test") continue;
     EvalResult r{e["label"].get<std::string>(), "test", {}};
@@ -693,7 +706,9 @@ std::vector<EvalResult> TrainingRun::Run() {
     }
     table.push_back(r);
   }
-  if (s.options.baselines) table.push_back(scripted_row("oracle"));
+  if (s.options.baselines) {
+    table.push_back(scripted_row("oracle", "oracle", json::object()));
+  }
   json summary = json::array();
   for (const EvalResult& r : table) {
     summary.push_back(

@@ -30,15 +30,17 @@ OraclePolicyOptions OraclePolicyOptions::FromJson(const json& j) {
   try {
     const wire::Fields f(j, "policy_options");
     for (const auto& [key, value] : j.items()) {
-      if (key != "epsilon" && key != "confidence" && key != "cost_weight" &&
-          key != "diagnose_with" && key != "knowledge_base") {
+      if (key != "epsilon" && key != "anchor" && key != "confidence" &&
+          key != "cost_weight" && key != "diagnose_with" &&
+          key != "knowledge_base") {
         throw ConfigError(fmt::format(
             "policy_options.{}: unknown option; expected one of epsilon, "
-            "confidence, cost_weight, diagnose_with, knowledge_base",
+            "anchor, confidence, cost_weight, diagnose_with, knowledge_base",
             key));
       }
     }
     o.epsilon = f.Double("epsilon", o.epsilon);
+    o.anchor = f.Double("anchor", o.anchor);
     o.confidence = f.Double("confidence", o.confidence);
     o.cost_weight = f.Double("cost_weight", o.cost_weight);
     const std::string with = f.String("diagnose_with", "name");
@@ -53,11 +55,12 @@ OraclePolicyOptions OraclePolicyOptions::FromJson(const json& j) {
     throw ConfigError(e.what());
   }
   if (!(o.epsilon >= 0 && o.epsilon <= 1) ||
+      !(o.anchor >= 0 && o.anchor <= 1) ||
       !(o.confidence > 0 && o.confidence <= 1) || !(o.cost_weight >= 0)) {
     throw ConfigError(fmt::format(
-        "policy_options: expected epsilon in [0, 1], confidence in (0, 1], "
-        "cost_weight >= 0, got {}, {}, {}",
-        o.epsilon, o.confidence, o.cost_weight));
+        "policy_options: expected epsilon in [0, 1], anchor in [0, 1], "
+        "confidence in (0, 1], cost_weight >= 0, got {}, {}, {}, {}",
+        o.epsilon, o.anchor, o.confidence, o.cost_weight));
   }
   return o;
 }
@@ -82,6 +85,9 @@ void OraclePolicy::Observe(const json& info) {
     }
     posterior_male_ = c.String("sex") == "male";
     posterior_.Start(static_cast<int>(c.Int("age")), posterior_male_, cc);
+    first_impression_ = posterior_.Mode();
+    // Drawn only when anchoring is on, so other options keep their streams.
+    anchored_ = options_.anchor > 0 && Uniform(rng_) < options_.anchor;
     seen_present_[cc] = true;
     done_.insert("ASK: " + complaint);
     started_ = true;
@@ -230,7 +236,8 @@ std::string OraclePolicy::Act(const Observation& transcript, const json& info) {
     return "DISPOSITION: " + ChooseDisposition();
   }
   if (action.empty()) {
-    const Condition& c = kb_->conditions[posterior_.Mode()];
+    const Condition& c =
+        kb_->conditions[anchored_ ? first_impression_ : posterior_.Mode()];
     return "DIAGNOSIS: " + (options_.diagnose_with_code ? c.icd10 : c.name);
   }
   done_.insert(action);

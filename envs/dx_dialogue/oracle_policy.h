@@ -10,8 +10,10 @@
 // the belief) and then the DIAGNOSIS (the mode).
 // Options: epsilon (per turn, the probability of a random ASK/EXAM/TEST
 // instead or, one time in four, of wrapping up at once: imperfect
-// demonstrations), confidence, cost_weight, diagnose_with (name | code),
-// knowledge_base.
+// demonstrations), anchor (per episode, the probability of anchoring: the
+// history is taken as usual but the diagnosis is the first impression, the
+// likeliest condition given the opening line alone), confidence,
+// cost_weight, diagnose_with (name | code), knowledge_base.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +30,7 @@ namespace clinrl::envs::dx {
 
 struct OraclePolicyOptions {
   double epsilon = 0.0;
+  double anchor = 0.0;
   double confidence = 0.9;
   double cost_weight = 0.001;  // nats of expected entropy drop per dollar
   bool diagnose_with_code = false;
@@ -54,6 +57,8 @@ class OraclePolicy : public ScriptedPolicy {
   bool started_ = false;
   bool disposition_given_ = false;
   bool stopping_ = false;
+  bool anchored_ = false;     // this episode diagnoses its first impression
+  int first_impression_ = 0;  // the mode given the opening line alone
   bool posterior_male_ = false;  // an epsilon step chose to diagnose early
   std::set<std::string> done_;   // actions already taken
   std::vector<bool> seen_present_;

@@ -105,6 +105,22 @@ TEST(DxPoliciesTest, DiagnosingWithoutAskingIsMuchWorse) {
   EXPECT_LT(blind.accuracy, oracle.accuracy - 0.3);
 }
 
+// Anchoring: the same history as the oracle, but the diagnosis named is the
+// first impression; the evidence gathered is what makes the oracle right.
+TEST(DxPoliciesTest, AnchoredOracleTakesTheSameHistoryButDiagnosesWorse) {
+  const Summary oracle = Evaluate("oracle", json::object(), 120);
+  const Summary anchored = Evaluate("oracle", {{"anchor", 1.0}}, 120);
+  const Summary partly = Evaluate("oracle", {{"anchor", 0.6}}, 120);
+  EXPECT_EQ(anchored.turns, oracle.turns);
+  EXPECT_EQ(anchored.cost, oracle.cost);
+  EXPECT_LT(anchored.accuracy, oracle.accuracy - 0.3);
+  EXPECT_GT(partly.accuracy, anchored.accuracy);
+  EXPECT_LT(partly.accuracy, oracle.accuracy);
+  EXPECT_THROW(ScriptedPolicyRegistry::Global().Create(
+                   "dx_dialogue", "oracle", 0, {{"anchor", 1.5}}),
+               ConfigError);
+}
+
 TEST(DxPoliciesTest, OracleCanAnswerWithCodes) {
   auto env = EnvRegistry::Global().Create("dx_dialogue");
   auto policy = ScriptedPolicyRegistry::Global().Create(
