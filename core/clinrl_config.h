@@ -118,6 +118,7 @@ struct SftConfig {
   int64_t batch_size = 32;
   double lr = 1e-3;
   int64_t warmup_steps = 10;
+  double min_lr_ratio = 0.1;
   int64_t eval_every = 50;
 
   template <class V>
@@ -131,6 +132,8 @@ struct SftConfig {
     v.AtLeast("batch_size", batch_size, int64_t{1}, "sequences per step");
     v.AtLeast("lr", lr, 0.0, "SFT peak learning rate");
     v.AtLeast("warmup_steps", warmup_steps, int64_t{0});
+    v.AtLeast("min_lr_ratio", min_lr_ratio, 0.0,
+              "SFT cosine floor / peak (trainer.min_lr_ratio is GRPO's)");
     v.AtLeast("eval_every", eval_every, int64_t{0},
               "validation every N steps; the best weights are kept");
   }
@@ -182,7 +185,8 @@ struct TrainerConfig {
     v.AtLeast("steps", steps, int64_t{0}, "optimizer steps of the GRPO stage");
     v.AtLeast("lr", lr, 0.0, "peak learning rate");
     v.AtLeast("warmup_steps", warmup_steps, int64_t{0});
-    v.AtLeast("min_lr_ratio", min_lr_ratio, 0.0, "cosine floor / peak");
+    v.AtLeast("min_lr_ratio", min_lr_ratio, 0.0,
+              "GRPO cosine floor / peak (1 = constant)");
     v.AtLeast("weight_decay", weight_decay, 0.0, "AdamW decoupled decay");
     v.AtLeast("grad_clip", grad_clip, 0.0, "global grad-norm clip, 0 = off");
     v.AtLeast("micro_batch", micro_batch, int64_t{1}, "sequences per pass");

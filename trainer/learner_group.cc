@@ -71,7 +71,7 @@ PolicyTrainerOptions StageTrainerOptions(const ClinrlConfig& config,
   if (stage == "sft") {
     const SftConfig& sc = tc.sft;
     po.schedule = {sc.lr, sc.warmup_steps, std::max<int64_t>(1, sc.steps),
-                   tc.min_lr_ratio};
+                   sc.min_lr_ratio};
     po.compute_entropy = false;
     return po;
   }

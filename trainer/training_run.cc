@@ -287,6 +287,21 @@ std::string TrainingRun::FormatTable(const std::vector<EvalResult>& rows) {
                        r.label, r.split, get("accuracy"), get("reward/mean"),
                        get("turns/mean"), get("cost/mean"));
   }
+  // What GRPO changed over its SFT starting point, on the same test cases.
+  const EvalResult* sft = nullptr;
+  const EvalResult* grpo = nullptr;
+  for (const EvalResult& r : rows) {
+    if (r.label == "sft") sft = &r;
+    if (r.label == "grpo") grpo = &r;
+  }
+  if (sft && grpo && sft->metrics.count("accuracy") &&
+      grpo->metrics.count("accuracy") && sft->metrics.count("reward/mean") &&
+      grpo->metrics.count("reward/mean")) {
+    out += fmt::format(
+        "grpo - sft: accuracy {:+.1f} points, mean reward {:+.3f}\n",
+        100.0 * (grpo->metrics.at("accuracy") - sft->metrics.at("accuracy")),
+        grpo->metrics.at("reward/mean") - sft->metrics.at("reward/mean"));
+  }
   return out;
 }
 

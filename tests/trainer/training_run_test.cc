@@ -135,6 +135,19 @@ TEST(TrainingRunTest, CorruptedCheckpointIsRefusedOnResume) {
   }
 }
 
+TEST(TrainingRunTest, TableStatesWhatGrpoChangedOverSft) {
+  const std::vector<EvalResult> rows = {
+      {"random", "test", {{"accuracy", 0.02}, {"reward/mean", 0.03}}},
+      {"sft", "test", {{"accuracy", 0.575}, {"reward/mean", 0.650}}},
+      {"grpo", "test", {{"accuracy", 0.700}, {"reward/mean", 0.790}}}};
+  const std::string table = TrainingRun::FormatTable(rows);
+  EXPECT_NE(table.find("grpo - sft: accuracy +12.5 points, mean reward +0.140"),
+            std::string::npos)
+      << table;
+  const std::string without = TrainingRun::FormatTable({rows[0], rows[1]});
+  EXPECT_EQ(without.find("grpo - sft"), std::string::npos) << without;
+}
+
 TEST(TrainingRunTest, BadStageAndVocabAreConfigErrors) {
   ClinrlConfig c = SmallConfig("bad_stage");
   c.trainer.stages = {"sft", "ppo"};
