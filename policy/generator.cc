@@ -77,8 +77,8 @@ std::vector<GenerationOutput> Generate(
   for (int64_t b = 0; b < B; ++b) {
     const int64_t len = static_cast<int64_t>(prompts[b].size());
     if (len == 0) {
-      throw BadRequest(fmt::format(
-          "prompts[{}]: a prompt needs at least one token", b));
+      throw BadRequest(
+          fmt::format("prompts[{}]: a prompt needs at least one token", b));
     }
     for (int64_t id : prompts[b]) {
       if (id < 0 || id >= config.vocab_size) {
@@ -102,8 +102,8 @@ std::vector<GenerationOutput> Generate(
   }
   // No row may run past max_position_embeddings; the longest prompt bounds
   // the steps, shorter rows would fit more but the batch shares slots.
-  const int64_t max_new = std::min(params.max_new_tokens,
-                                   config.max_position_embeddings - longest);
+  const int64_t max_new =
+      std::min(params.max_new_tokens, config.max_position_embeddings - longest);
   if (max_new < 1) {
     throw BadRequest(fmt::format(
         "prompts: the longest prompt has {} tokens, which leaves no room "
@@ -199,11 +199,10 @@ std::vector<GenerationOutput> Generate(
         keep_tokens.push_back(token);
       } else if (kv != nullptr) {
         // Every token fed so far: the prompt and all but the last sampled.
-        const torch::Tensor slots =
-            key_mask[static_cast<int64_t>(r)]
-                .narrow(0, 0, cache.length())
-                .nonzero()
-                .squeeze(1);
+        const torch::Tensor slots = key_mask[static_cast<int64_t>(r)]
+                                        .narrow(0, 0, cache.length())
+                                        .nonzero()
+                                        .squeeze(1);
         (*kv)[seq] = cache.ExtractRow(static_cast<int64_t>(r), slots);
       }
     }

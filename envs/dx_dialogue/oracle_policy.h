@@ -57,8 +57,8 @@ class OraclePolicy : public ScriptedPolicy {
   bool started_ = false;
   bool disposition_given_ = false;
   bool stopping_ = false;
-  bool anchored_ = false;     // this episode diagnoses its first impression
-  int first_impression_ = 0;  // the mode given the opening line alone
+  bool anchored_ = false;        // this episode diagnoses its first impression
+  int first_impression_ = 0;     // the mode given the opening line alone
   bool posterior_male_ = false;  // an epsilon step chose to diagnose early
   std::set<std::string> done_;   // actions already taken
   std::vector<bool> seen_present_;

@@ -217,7 +217,8 @@ TEST_P(GenerateFamilyTest, CarriedKvEqualsRecomputedPrompt) {
     const auto want = FullForwardLogProbs(
         model, prompts2[b], carried[b].token_ids, params.temperature);
     for (size_t i = 0; i < want.size(); ++i) {
-      worst = std::max(worst, std::abs((double)want[i] - carried[b].logprobs[i]));
+      worst =
+          std::max(worst, std::abs((double)want[i] - carried[b].logprobs[i]));
     }
     EXPECT_EQ(kv[b].length, static_cast<int64_t>(prompts2[b].size() +
                                                  carried[b].token_ids.size()) -

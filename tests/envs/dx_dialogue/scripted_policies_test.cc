@@ -116,8 +116,8 @@ TEST(DxPoliciesTest, AnchoredOracleTakesTheSameHistoryButDiagnosesWorse) {
   EXPECT_LT(anchored.accuracy, oracle.accuracy - 0.3);
   EXPECT_GT(partly.accuracy, anchored.accuracy);
   EXPECT_LT(partly.accuracy, oracle.accuracy);
-  EXPECT_THROW(ScriptedPolicyRegistry::Global().Create(
-                   "dx_dialogue", "oracle", 0, {{"anchor", 1.5}}),
+  EXPECT_THROW(ScriptedPolicyRegistry::Global().Create("dx_dialogue", "oracle",
+                                                       0, {{"anchor", 1.5}}),
                ConfigError);
 }
 
