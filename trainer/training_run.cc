@@ -641,6 +641,13 @@ std::vector<EvalResult> TrainingRun::Run() {
             rstats.generate_seconds > 0
                 ? rstats.generated_tokens / rstats.generate_seconds
                 : 0.0;
+        if (rstats.prompt_tokens > 0) {
+          // Prompt tokens whose keys and values were carried from earlier
+          // turns instead of being prefilled again.
+          m["rollout/cached_prompt_frac"] =
+              static_cast<double>(rstats.cached_prompt_tokens) /
+              static_cast<double>(rstats.prompt_tokens);
+        }
         m["time/rollout_s"] = rstats.seconds;
         m["time/reward_s"] = reward_s;
         m["time/learn_s"] = MonotonicSeconds() - learn_start;
