@@ -56,10 +56,10 @@ class OraclePolicy : public ScriptedPolicy {
   std::mt19937_64 rng_;
   bool started_ = false;
   bool disposition_given_ = false;
-  bool stopping_ = false;
+  bool stopping_ = false;        // an epsilon step chose to diagnose early
   bool anchored_ = false;        // this episode diagnoses its first impression
   int first_impression_ = 0;     // the mode given the opening line alone
-  bool posterior_male_ = false;  // an epsilon step chose to diagnose early
+  bool posterior_male_ = false;  // the patient's sex, as the belief uses it
   std::set<std::string> done_;   // actions already taken
   std::vector<bool> seen_present_;
   std::vector<int> seen_results_;
