@@ -7,9 +7,9 @@
 #include "core/log.h"
 #include "core/monotonic_clock.h"
 #include "core/wire.h"
+#include "core/zmq_util.h"
 #include "distributed/heartbeat.h"
 #include "distributed/weight_subscriber.h"
-#include "core/zmq_util.h"
 #include "envs/env_pool.h"
 #include "policy/model_dir.h"
 #include "rewards/composite_reward.h"
@@ -76,8 +76,8 @@ void RolloutService::State::Send(const json& body) {
                                 options.worker_id, options.work_endpoint));
     }
   } catch (const zmq::error_t& e) {
-    clinrl::ThrowZmqError(
-        e, "sending to the learner at " + options.work_endpoint);
+    clinrl::ThrowZmqError(e,
+                          "sending to the learner at " + options.work_endpoint);
   }
 }
 
@@ -162,6 +162,8 @@ void RolloutService::State::PlayGroup(const json& group, int64_t min_version,
           {"generate_seconds", rstats.generate_seconds},
           {"env_seconds", rstats.env_seconds},
           {"generated_tokens", rstats.generated_tokens},
+          {"prompt_tokens", rstats.prompt_tokens},
+          {"cached_prompt_tokens", rstats.cached_prompt_tokens},
           {"rounds", rstats.rounds},
           {"episodes", rstats.episodes},
           {"reward_seconds", reward_seconds}}}});
@@ -220,8 +222,8 @@ RolloutService::RolloutService(const ClinrlConfig& config,
   s.heartbeat = std::make_unique<distributed::HeartbeatSender>(hb);
   clinrl::CheckEndpoint(s.options.work_endpoint, "work endpoint");
   try {
-    s.socket = std::make_unique<zmq::socket_t>(
-        clinrl::SharedZmqContext(), zmq::socket_type::dealer);
+    s.socket = std::make_unique<zmq::socket_t>(clinrl::SharedZmqContext(),
+                                               zmq::socket_type::dealer);
     s.socket->set(zmq::sockopt::linger, 0);
     s.socket->connect(s.options.work_endpoint);
   } catch (const zmq::error_t& e) {

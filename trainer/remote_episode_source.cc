@@ -26,8 +26,8 @@ RemoteEpisodeSource::RemoteEpisodeSource(const policy::Tokenizer& tokenizer,
       std::make_unique<distributed::WeightPublisher>(options_.weights_endpoint);
   try {
     clinrl::PrepareBind(options_.work_endpoint);
-    socket_ = std::make_unique<zmq::socket_t>(
-        clinrl::SharedZmqContext(), zmq::socket_type::router);
+    socket_ = std::make_unique<zmq::socket_t>(clinrl::SharedZmqContext(),
+                                              zmq::socket_type::router);
     socket_->set(zmq::sockopt::linger, 0);
     socket_->set(zmq::sockopt::sndhwm, 0);
     socket_->set(zmq::sockopt::rcvhwm, 0);
@@ -139,6 +139,9 @@ ScoredEpisodes RemoteEpisodeSource::Play(
     out.stats.generate_seconds += s.value("generate_seconds", 0.0);
     out.stats.env_seconds += s.value("env_seconds", 0.0);
     out.stats.generated_tokens += s.value("generated_tokens", int64_t{0});
+    out.stats.prompt_tokens += s.value("prompt_tokens", int64_t{0});
+    out.stats.cached_prompt_tokens +=
+        s.value("cached_prompt_tokens", int64_t{0});
     out.stats.rounds += s.value("rounds", int64_t{0});
     out.stats.episodes += s.value("episodes", int64_t{0});
     out.reward_seconds += s.value("reward_seconds", 0.0);
