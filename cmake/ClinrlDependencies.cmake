@@ -1,7 +1,9 @@
-# Every dependency comes from a Debian 12 package installed by launch/setup.
+# Every dependency comes from a Debian 12 package or from the venv that
+# launch/setup installs (LibTorch, NCCL and the Python test references).
 find_package(Threads REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(spdlog REQUIRED)
+find_package(fmt REQUIRED)
 find_package(CLI11 CONFIG REQUIRED)
 find_package(cppzmq REQUIRED)
 find_package(SQLite3 REQUIRED)
@@ -11,33 +13,90 @@ pkg_check_modules(CPP_HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 add_library(clinrl_httplib INTERFACE)
 target_link_libraries(clinrl_httplib INTERFACE PkgConfig::CPP_HTTPLIB)
 find_package(MPI REQUIRED COMPONENTS CXX)
-find_package(Torch REQUIRED)
-find_package(Python3 REQUIRED COMPONENTS Interpreter)
 
-# The GPU paths (NCCL communicator, CUDA kernels) compile only when LibTorch was
-# built with CUDA and NCCL can be found; the CPU build never needs them.
+# Python: the interpreter of the venv that launch/setup creates. It runs the
+# tools, the Python env adapter and every reference in the tests
+# (transformers, tokenizers, tensorboard, gymnasium, playwright), and its torch
+# wheel (2.11.0+cu130) is the LibTorch that clinrl links. Never a python3 from
+# PATH: it may lack all of these.
+set(CLINRL_PYTHON "${PROJECT_SOURCE_DIR}/.venv/bin/python" CACHE FILEPATH
+    "Python interpreter of clinrl's venv (launch/setup creates it)")
+if(NOT EXISTS "${CLINRL_PYTHON}")
+  message(FATAL_ERROR "CLINRL_PYTHON: ${CLINRL_PYTHON} does not exist; "
+                      "run launch/setup, which creates the venv")
+endif()
+execute_process(
+  COMMAND "${CLINRL_PYTHON}" -c
+    "import os, torch, torch.utils; print(torch.utils.cmake_prefix_path); print(os.path.dirname(os.path.dirname(torch.__file__)))"
+  OUTPUT_VARIABLE torch_paths RESULT_VARIABLE rc
+  OUTPUT_STRIP_TRAILING_WHITESPACE)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "CLINRL_PYTHON: ${CLINRL_PYTHON} cannot import torch; "
+                      "run launch/setup")
+endif()
+string(REPLACE "\n" ";" torch_paths "${torch_paths}")
+list(GET torch_paths 0 CLINRL_TORCH_CMAKE_PREFIX)
+list(GET torch_paths 1 CLINRL_SITE_PACKAGES)
+list(APPEND CMAKE_PREFIX_PATH "${CLINRL_TORCH_CMAKE_PREFIX}")
+
+# The wheel is built with CUDA: its CMake files look for the CUDA toolkit
+# (headers, nvcc) and compile for TORCH_CUDA_ARCH_LIST. No GPU is here to
+# detect, so the default is H100/H200.
+if(NOT DEFINED ENV{TORCH_CUDA_ARCH_LIST})
+  set(ENV{TORCH_CUDA_ARCH_LIST} "9.0")
+endif()
+# Torch's CMake files look for a Python of their own: the venv's.
+set(Python_EXECUTABLE "${CLINRL_PYTHON}")
+find_package(Torch REQUIRED)
+# torch_cuda names the toolkit's libcudart as a link dependency; the wheel's
+# libraries load the wheel's own (nvidia/cu13). Both have one soname, so a
+# process gets whichever its rpath finds first: make it the wheel's, which is
+# also the only one on a GPU machine that has the wheel and no toolkit.
+set(CLINRL_CUDART "${CLINRL_SITE_PACKAGES}/nvidia/cu13/lib/libcudart.so.13")
+if(TARGET CUDA::cudart AND EXISTS "${CLINRL_CUDART}")
+  set_property(TARGET CUDA::cudart PROPERTY IMPORTED_LOCATION "${CLINRL_CUDART}")
+endif()
+message(STATUS "clinrl: LibTorch ${Torch_VERSION} from ${CLINRL_TORCH_CMAKE_PREFIX}")
+
+# The wheel ships its own fmt headers (fmt 12) in its include folder, which
+# comes before the system's on every torch target's command line. clinrl,
+# spdlog and libfmt.so are Debian's fmt 9: a folder holding only a link to
+# that fmt goes first, so <fmt/...> is the same fmt everywhere. (torch.h
+# itself includes no fmt header.)
+get_target_property(clinrl_fmt_include fmt::fmt INTERFACE_INCLUDE_DIRECTORIES)
+find_path(CLINRL_FMT_INCLUDE_DIR fmt/format.h HINTS ${clinrl_fmt_include}
+  NO_DEFAULT_PATH)
+if(NOT CLINRL_FMT_INCLUDE_DIR)
+  set(CLINRL_FMT_INCLUDE_DIR /usr/include)
+endif()
+set(CLINRL_FMT_SHIM ${PROJECT_BINARY_DIR}/system_fmt)
+file(MAKE_DIRECTORY ${CLINRL_FMT_SHIM})
+file(CREATE_LINK ${CLINRL_FMT_INCLUDE_DIR}/fmt ${CLINRL_FMT_SHIM}/fmt SYMBOLIC)
+include_directories(BEFORE SYSTEM ${CLINRL_FMT_SHIM})
+
+# The GPU paths (NCCL communicator, CUDA tensors) compile whenever LibTorch was
+# built with CUDA. NCCL is the wheel's own (nvidia-nccl-cu13, the one
+# libtorch_cuda loads): a second copy from the toolkit would put two NCCLs in
+# one process.
 set(CLINRL_WITH_CUDA OFF)
 set(CLINRL_WITH_NCCL OFF)
-if(CAFFE2_USE_CUDA OR TARGET torch_cuda)
+if(TARGET torch_cuda)
   set(CLINRL_WITH_CUDA ON)
-  find_path(NCCL_INCLUDE_DIR nccl.h HINTS $ENV{NCCL_HOME}/include ${CUDA_TOOLKIT_ROOT_DIR}/include)
-  find_library(NCCL_LIBRARY nccl HINTS $ENV{NCCL_HOME}/lib $ENV{NCCL_HOME}/lib64 ${CUDA_TOOLKIT_ROOT_DIR}/lib64)
-  if(NCCL_INCLUDE_DIR AND NCCL_LIBRARY)
-    set(CLINRL_WITH_NCCL ON)
-    add_library(clinrl_nccl INTERFACE)
-    target_include_directories(clinrl_nccl INTERFACE ${NCCL_INCLUDE_DIR})
-    target_link_libraries(clinrl_nccl INTERFACE ${NCCL_LIBRARY})
+  find_path(NCCL_INCLUDE_DIR nccl.h
+    HINTS "${CLINRL_SITE_PACKAGES}/nvidia/nccl/include" NO_DEFAULT_PATH)
+  find_library(NCCL_LIBRARY NAMES nccl libnccl.so.2
+    HINTS "${CLINRL_SITE_PACKAGES}/nvidia/nccl/lib" NO_DEFAULT_PATH)
+  if(NOT NCCL_INCLUDE_DIR OR NOT NCCL_LIBRARY)
+    message(FATAL_ERROR "NCCL: nccl.h or libnccl.so.2 not found under "
+      "${CLINRL_SITE_PACKAGES}/nvidia/nccl (the nvidia-nccl-cu13 wheel that "
+      "torch==2.11.0 depends on); run launch/setup")
   endif()
+  set(CLINRL_WITH_NCCL ON)
+  add_library(clinrl_nccl INTERFACE)
+  target_include_directories(clinrl_nccl INTERFACE ${NCCL_INCLUDE_DIR})
+  target_link_libraries(clinrl_nccl INTERFACE ${NCCL_LIBRARY})
 endif()
 message(STATUS "clinrl: CUDA ${CLINRL_WITH_CUDA}, NCCL ${CLINRL_WITH_NCCL}")
-
-# The Debian interpreter is the one that can import python3-zmq, python3-torch
-# and python3-numpy; a python3 found first on PATH may not.
-if(EXISTS /usr/bin/python3)
-  set(CLINRL_SYSTEM_PYTHON /usr/bin/python3)
-else()
-  set(CLINRL_SYSTEM_PYTHON ${Python3_EXECUTABLE})
-endif()
 
 if(CLINRL_BUILD_TESTS)
   find_package(GTest REQUIRED)

@@ -58,7 +58,7 @@ function(clinrl_test_executable name)
   target_compile_definitions(${name} PRIVATE
     CLINRL_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
     CLINRL_BINARY_DIR="${PROJECT_BINARY_DIR}"
-    CLINRL_SYSTEM_PYTHON="${CLINRL_SYSTEM_PYTHON}")
+    CLINRL_PYTHON="${CLINRL_PYTHON}")
 endfunction()
 
 function(clinrl_test name)

@@ -1,5 +1,5 @@
 // Typed errors and the check helpers every external call goes through
-// (STYLE.md rule 4): a failed check says what failed, where, and why.
+// (docs/style.md, 4): a failed check says what failed, where, and why.
 #pragma once
 
 #include <fmt/format.h>

@@ -1,5 +1,5 @@
-// A run directory (DESIGN.md): out_dir/name holding config.json (the resolved
-// config, always), checkpoints/, metrics.jsonl and trajectories.jsonl.
+// A run directory (docs/design.md): out_dir/name holding config.json (the
+// resolved config, always), checkpoints/, metrics.jsonl and trajectories.jsonl.
 #pragma once
 
 #include <string>

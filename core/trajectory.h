@@ -1,4 +1,4 @@
-// The trajectory record of DESIGN.md: one episode, as written to
+// The trajectory record of docs/design.md: one episode, as written to
 // trajectories.jsonl and sent to the reward service. Policy turns carry the
 // exact sampled token ids and their sampling-time log-probs; the learner
 // trains on those, never on re-tokenised text.

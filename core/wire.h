@@ -1,6 +1,6 @@
 // JSON wire helpers shared by every protocol (env, reward, weights): typed
 // field access whose errors name the field path, the value and what was
-// expected, and the standard reply shapes of DESIGN.md.
+// expected, and the standard reply shapes of docs/design.md.
 #pragma once
 
 #include <cstdint>

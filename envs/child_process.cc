@@ -81,7 +81,7 @@ std::string SystemPython() {
   if (const char* p = std::getenv("CLINRL_PYTHON"); p != nullptr && *p) {
     return p;
   }
-  return CLINRL_BUILD_SYSTEM_PYTHON;
+  return CLINRL_BUILD_PYTHON;
 }
 
 std::string PythonPackageDir() {

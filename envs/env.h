@@ -1,4 +1,4 @@
-// The Env interface (DESIGN.md, env protocol). An env declares what it is
+// The Env interface (docs/design.md, env protocol). An env declares what it is
 // (Spec) and how one episode goes (Reset, Step); threads, batching, sessions,
 // timeouts and transport belong to the pool and the server. One Env object
 // plays one episode at a time; the runtime makes one per session.

@@ -1,5 +1,5 @@
-// The env protocol's ops (DESIGN.md: spec, reset, step, close, health) on a
-// table of sessions: one JSON request in, one JSON reply out, never a throw.
+// The env protocol's ops (docs/design.md: spec, reset, step, close, health) on
+// a table of sessions: one JSON request in, one JSON reply out, never a throw.
 // The server runs it on its worker threads; it holds no transport.
 #pragma once
 

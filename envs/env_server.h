@@ -1,4 +1,4 @@
-// The env server (DESIGN.md env protocol): one ZeroMQ ROUTER socket and a
+// The env server (docs/design.md env protocol): one ZeroMQ ROUTER socket and a
 // pool of worker threads in a leader/follower arrangement. One worker at a
 // time (the leader) owns the socket: it sends the replies that others have
 // queued and receives the next request, then hands the socket to the next

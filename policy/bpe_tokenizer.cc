@@ -166,13 +166,36 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::FromJson(const nlohmann::json& doc,
   const auto& pre =
       doc.contains("pre_tokenizer") ? doc["pre_tokenizer"] : nlohmann::json();
   const std::string ptype = pre.is_object() ? pre.value("type", "") : "";
+  // add_prefix_space would put a space before every piece; no supported
+  // family sets it, so a file that does is refused rather than misread.
+  auto check_no_prefix_space = [&](const nlohmann::json& step,
+                                   const std::string& field) {
+    if (step.value("add_prefix_space", false)) {
+      fail(field + ".add_prefix_space", "true", "false");
+    }
+  };
   if (ptype == "ByteLevel" && pre.value("use_regex", true)) {
+    check_no_prefix_space(pre, "pre_tokenizer");
     tok->pattern_ = SplitPattern::kGpt2;
   } else if (ptype == "Sequence" && pre.contains("pretokenizers") &&
              pre["pretokenizers"].size() == 2 &&
              pre["pretokenizers"][0].value("type", "") == "Split" &&
              pre["pretokenizers"][1].value("type", "") == "ByteLevel") {
     const auto& split = pre["pretokenizers"][0];
+    const auto& byte_level = pre["pretokenizers"][1];
+    // Other behaviours drop or merge the matches instead of keeping each as
+    // its own piece; a second regex in ByteLevel would cut them again.
+    const std::string behavior = split.value("behavior", "Isolated");
+    if (behavior != "Isolated") {
+      fail("pre_tokenizer.pretokenizers[0].behavior", behavior, "Isolated");
+    }
+    if (split.value("invert", false)) {
+      fail("pre_tokenizer.pretokenizers[0].invert", "true", "false");
+    }
+    if (byte_level.value("use_regex", true)) {
+      fail("pre_tokenizer.pretokenizers[1].use_regex", "true", "false");
+    }
+    check_no_prefix_space(byte_level, "pre_tokenizer.pretokenizers[1]");
     const std::string regex =
         split.contains("pattern") && split["pattern"].contains("Regex")
             ? split["pattern"]["Regex"].get<std::string>()

@@ -1,6 +1,7 @@
 #include "policy/model_config.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <map>
 
@@ -29,6 +30,87 @@ int64_t ModelConfig::ParameterCount() const {
          (tie_word_embeddings ? 0 : embed);
 }
 
+namespace {
+
+// Reads the rotary settings into `c`, from either spelling transformers has
+// used: 4.x writes `rope_theta` at the top level and the scaling in
+// `rope_scaling` (null for none); 5.x writes one `rope_parameters` object
+// with `rope_type` and `rope_theta` inside (flat, or nested under layer types
+// for models that mix attention kinds). As transformers 5 does, a
+// `rope_scaling` object wins over `rope_parameters`, and a `rope_theta`
+// inside the object wins over the top-level one.
+void ReadRope(const wire::Fields& f, const std::string& where, ModelConfig& c) {
+  c.rope_theta = f.Double("rope_theta", 10000.0);
+  const char* key = f.Has("rope_scaling")      ? "rope_scaling"
+                    : f.Has("rope_parameters") ? "rope_parameters"
+                                               : nullptr;
+  if (key == nullptr) return;
+  std::string path = where + "." + key;
+  const nlohmann::json* rope = &f.Object(key);
+  // Nested by layer type: only full attention exists here (layer_types is
+  // checked separately), so its entry is the one that applies.
+  for (const char* layer_type : {"full_attention", "sliding_attention"}) {
+    if (!rope->contains(layer_type)) continue;
+    if (std::string(layer_type) != "full_attention" || rope->size() != 1) {
+      std::vector<std::string> keys;
+      for (const auto& item : rope->items()) keys.push_back(item.key());
+      throw BadRequest(fmt::format(
+          "{}: per-layer-type rotary settings for {} are not supported; "
+          "expected one flat object or only a 'full_attention' entry",
+          path, fmt::join(keys, ", ")));
+    }
+    path += ".full_attention";
+    rope = &rope->at("full_attention");
+    if (!rope->is_object()) {
+      throw BadRequest(fmt::format("{}: expected an object, got {}", path,
+                                   rope->type_name()));
+    }
+    break;
+  }
+  wire::Fields rs(*rope, path);
+  c.rope_theta = rs.Double("rope_theta", c.rope_theta);
+  const double partial = rs.Double("partial_rotary_factor",
+                                   f.Double("partial_rotary_factor", 1.0));
+  if (partial != 1.0) {
+    throw BadRequest(fmt::format(
+        "{}.partial_rotary_factor: {} is not supported; clinrl rotates the "
+        "whole head (expected 1.0)",
+        path, partial));
+  }
+  const std::string type = rs.Has("rope_type") ? rs.String("rope_type")
+                                               : rs.String("type", "default");
+  if (type == "llama3") {
+    // Required by transformers' llama3 rotary too; the original context
+    // defaults as there, to max_position_embeddings.
+    c.rope_scaling_factor = rs.Double("factor");
+    c.rope_low_freq_factor = rs.Double("low_freq_factor");
+    c.rope_high_freq_factor = rs.Double("high_freq_factor");
+    c.rope_original_max_position =
+        rs.Int("original_max_position_embeddings", c.max_position_embeddings);
+    if (!(c.rope_scaling_factor > 0) ||
+        !(c.rope_high_freq_factor > c.rope_low_freq_factor) ||
+        c.rope_original_max_position <= 0) {
+      throw BadRequest(fmt::format(
+          "{}: llama3 scaling needs factor > 0, high_freq_factor > "
+          "low_freq_factor and original_max_position_embeddings > 0; got {}",
+          path, rope->dump()));
+    }
+  } else if (type != "default") {
+    throw BadRequest(fmt::format(
+        "{}.rope_type: '{}' is not supported; expected default or llama3", path,
+        type));
+  }
+}
+
+// transformers' per-family defaults where config.json leaves a key out.
+int64_t DefaultMaxPositions(const std::string& model_type) {
+  if (model_type == "llama") return 2048;
+  if (model_type == "mistral") return 131072;
+  return 32768;
+}
+
+}  // namespace
+
 ModelConfig ModelConfig::FromJson(const nlohmann::json& doc,
                                   const std::string& where) {
   if (!doc.is_object()) {
@@ -49,37 +131,88 @@ ModelConfig ModelConfig::FromJson(const nlohmann::json& doc,
   c.intermediate_size = f.Int("intermediate_size");
   c.num_hidden_layers = f.Int("num_hidden_layers");
   c.num_attention_heads = f.Int("num_attention_heads");
-  c.num_key_value_heads =
-      f.Has("num_key_value_heads") && !doc["num_key_value_heads"].is_null()
-          ? f.Int("num_key_value_heads")
-          : c.num_attention_heads;
-  c.head_dim =
-      f.Has("head_dim") && !doc["head_dim"].is_null() ? f.Int("head_dim") : 0;
+  c.num_key_value_heads = f.Int("num_key_value_heads", c.num_attention_heads);
+  // Qwen3Config defaults head_dim to 128 rather than hidden / heads.
+  c.head_dim = f.Int("head_dim", c.model_type == "qwen3" ? 128 : 0);
   c.vocab_size = f.Int("vocab_size");
-  c.max_position_embeddings = f.Int("max_position_embeddings", 4096);
+  c.max_position_embeddings =
+      f.Int("max_position_embeddings", DefaultMaxPositions(c.model_type));
   c.rms_norm_eps = f.Double("rms_norm_eps", 1e-6);
-  c.rope_theta = f.Double("rope_theta", 10000.0);
   c.tie_word_embeddings = f.Bool("tie_word_embeddings", false);
-  c.attention_bias =
-      c.model_type == "qwen2" ? true : f.Bool("attention_bias", false);
+  // As in transformers: Qwen2 always has q/k/v biases and Mistral never has
+  // any, whatever the key says; Llama and Qwen3 read it.
+  c.attention_bias = c.model_type == "qwen2" ? true
+                     : c.model_type == "mistral"
+                         ? false
+                         : f.Bool("attention_bias", false);
+  if (c.attention_bias && c.model_type != "qwen2") {
+    // transformers' Llama and Qwen3 then put a bias on o_proj too, which
+    // clinrl's attention does not have: the tensor would be ignored and the
+    // logits silently wrong.
+    throw BadRequest(fmt::format(
+        "{}.attention_bias: true is not supported for {} (transformers adds "
+        "q/k/v and o_proj biases; clinrl has no o_proj bias); expected false",
+        where, c.model_type));
+  }
   c.qk_norm = c.model_type == "qwen3";
-  c.torch_dtype = f.String("torch_dtype", "float32");
-  if (f.Has("rope_scaling") && !doc["rope_scaling"].is_null()) {
-    wire::Fields rs(f.Object("rope_scaling"), where + ".rope_scaling");
-    const std::string type =
-        rs.Has("rope_type") ? rs.String("rope_type") : rs.String("type");
-    if (type == "llama3") {
-      c.rope_scaling_factor = rs.Double("factor");
-      c.rope_low_freq_factor = rs.Double("low_freq_factor", 1.0);
-      c.rope_high_freq_factor = rs.Double("high_freq_factor", 4.0);
-      c.rope_original_max_position =
-          rs.Int("original_max_position_embeddings", 8192);
-    } else if (type != "default") {
+  // transformers 5 writes `dtype`, 4.x `torch_dtype`.
+  c.torch_dtype =
+      f.Has("dtype") ? f.String("dtype") : f.String("torch_dtype", "float32");
+  if (c.torch_dtype != "float32" && c.torch_dtype != "bfloat16" &&
+      c.torch_dtype != "float16") {
+    throw BadRequest(fmt::format(
+        "{}.{}: '{}' is not supported; expected float32, bfloat16 or float16",
+        where, f.Has("dtype") ? "dtype" : "torch_dtype", c.torch_dtype));
+  }
+  const std::string act = f.String("hidden_act", "silu");
+  if (act != "silu") {
+    throw BadRequest(fmt::format(
+        "{}.hidden_act: '{}' is not supported; expected silu", where, act));
+  }
+  if (f.Bool("mlp_bias", false)) {
+    throw BadRequest(fmt::format(
+        "{}.mlp_bias: true is not supported; expected false", where));
+  }
+  ReadRope(f, where, c);
+  // Sliding-window attention is not implemented: refuse any layer that would
+  // use it. transformers 5 lists the kind of every layer of Qwen2/Qwen3 in
+  // `layer_types`; without it (4.x, or a hand-written config) those slide
+  // from layer max_window_layers (default 28) on when use_sliding_window is
+  // set, and Mistral slides in every layer. An absent sliding_window means
+  // transformers' default of 4096; only null turns it off.
+  const bool window_off =
+      doc.contains("sliding_window") && doc["sliding_window"].is_null();
+  const int64_t window = window_off ? 0 : f.Int("sliding_window", 4096);
+  if (c.model_type == "mistral") {
+    if (!window_off && window < c.max_position_embeddings) {
       throw BadRequest(fmt::format(
-          "{}.rope_scaling.rope_type: '{}' is not supported; expected "
-          "default or llama3",
-          where, type));
+          "{}.sliding_window: {} is not supported (sliding-window attention "
+          "below max_position_embeddings {}); expected null",
+          where, window, c.max_position_embeddings));
     }
+  } else if (f.Has("layer_types")) {
+    const auto& types = f.Array("layer_types");
+    if (static_cast<int64_t>(types.size()) != c.num_hidden_layers) {
+      throw BadRequest(
+          fmt::format("{}.layer_types: {} entries for {} num_hidden_layers",
+                      where, types.size(), c.num_hidden_layers));
+    }
+    for (size_t i = 0; i < types.size(); ++i) {
+      if (types[i] != "full_attention") {
+        throw BadRequest(
+            fmt::format("{}.layer_types[{}]: {} is not supported; expected "
+                        "\"full_attention\" (no sliding-window attention)",
+                        where, i, types[i].dump()));
+      }
+    }
+  } else if (c.model_type != "llama" && f.Bool("use_sliding_window", false) &&
+             !window_off &&
+             f.Int("max_window_layers", 28) < c.num_hidden_layers) {
+    throw BadRequest(fmt::format(
+        "{}.use_sliding_window: true is not supported (layers from "
+        "max_window_layers {} on would use sliding-window attention); "
+        "expected false",
+        where, f.Int("max_window_layers", 28)));
   }
   if (f.Has("eos_token_id") && !doc["eos_token_id"].is_null()) {
     const auto& e = doc["eos_token_id"];
@@ -154,6 +287,8 @@ nlohmann::json ModelConfig::ToJson() const {
       {"rope_theta", rope_theta},
       {"tie_word_embeddings", tie_word_embeddings},
       {"hidden_act", "silu"},
+      // transformers 5 reads `dtype`, 4.x `torch_dtype`.
+      {"dtype", torch_dtype},
       {"torch_dtype", torch_dtype},
   };
   if (model_type != "qwen2") j["attention_bias"] = attention_bias;

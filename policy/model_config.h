@@ -46,8 +46,10 @@ struct ModelConfig {
   // embedding table, no lm_head).
   int64_t LayerParameterCount() const;
 
-  // Reads a config.json object; `where` names it in errors. Unknown keys are
-  // kept out of the struct but are harmless (HF configs carry many).
+  // Reads a config.json object as transformers 4.x or 5.x writes it; `where`
+  // names it in errors. Unknown keys are ignored (HF configs carry many);
+  // known values clinrl cannot compute as transformers does (another
+  // rope_type, sliding-window layers, ...) throw BadRequest naming them.
   static ModelConfig FromJson(const nlohmann::json& doc,
                               const std::string& where = "config.json");
   static ModelConfig FromFile(const std::string& path);

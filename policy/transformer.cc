@@ -12,10 +12,6 @@
 namespace clinrl::policy {
 namespace {
 
-// Large enough that exp() underflows to 0, small enough that a row with no
-// allowed key (a padding query) stays finite and softmax gives no NaN.
-constexpr float kMaskedScore = -1e30f;
-
 torch::Tensor RotateHalf(const torch::Tensor& x) {
   const int64_t half = x.size(-1) / 2;
   return torch::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
@@ -70,11 +66,10 @@ AttentionImpl::AttentionImpl(const ModelConfig& c)
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x,
                                      const RotaryTables& rotary,
-                                     const torch::Tensor& mask_bias,
+                                     const torch::Tensor& allowed,
                                      KvCache* cache, int64_t layer) {
   const int64_t B = x.size(0), T = x.size(1);
   const int64_t D = head_dim_, Hkv = num_kv_heads_;
-  const int64_t G = num_heads_ / num_kv_heads_;
   torch::Tensor q = q_proj(x).view({B, T, num_heads_, D});
   torch::Tensor k = k_proj(x).view({B, T, Hkv, D});
   torch::Tensor v = v_proj(x).view({B, T, Hkv, D});
@@ -87,19 +82,13 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x,
   v = v.transpose(1, 2);
   torch::Tensor keys = k, values = v;
   if (cache != nullptr) std::tie(keys, values) = cache->Append(layer, k, v);
-  const int64_t S = keys.size(2);
-  // Grouped-query attention without repeating K/V: the G query heads that
-  // share a K/V head become G*T rows of one matrix product.
-  const torch::Tensor qg = q.reshape({B, Hkv, G * T, D});
-  torch::Tensor scores = torch::matmul(qg, keys.transpose(2, 3));
-  scores = scores.to(torch::kFloat).view({B, Hkv, G, T, S});
-  scores.mul_(1.0 / std::sqrt(static_cast<double>(D))).add_(mask_bias);
-  torch::Tensor probs = torch::softmax(scores, -1).to(values.scalar_type());
-  torch::Tensor out =
-      torch::matmul(probs.view({B, Hkv, G * T, S}), values);  // [B,Hkv,GT,D]
-  out = out.view({B, num_heads_, T, D})
-            .transpose(1, 2)
-            .reshape({B, T, num_heads_ * D});
+  // One fused call (flash or memory-efficient kernels where the device has
+  // them); enable_gqa lets the G query heads of a group share their K/V head
+  // without repeating K/V in memory.
+  torch::Tensor out = at::scaled_dot_product_attention(
+      q, keys, values, allowed, /*dropout_p=*/0.0, /*is_causal=*/false,
+      /*scale=*/std::nullopt, /*enable_gqa=*/num_heads_ != Hkv);
+  out = out.transpose(1, 2).reshape({B, T, num_heads_ * D});
   return o_proj(out);
 }
 
@@ -134,10 +123,10 @@ DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c) {
 
 torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x,
                                         const RotaryTables& rotary,
-                                        const torch::Tensor& mask_bias,
+                                        const torch::Tensor& allowed,
                                         KvCache* cache, int64_t layer) {
   torch::Tensor h =
-      x + self_attn(input_layernorm(x), rotary, mask_bias, cache, layer);
+      x + self_attn(input_layernorm(x), rotary, allowed, cache, layer);
   return h + mlp(post_attention_layernorm(h));
 }
 
@@ -240,24 +229,26 @@ torch::Tensor TransformerImpl::Hidden(const torch::Tensor& input_ids,
         fmt::format("positions: {} reaches max_position_embeddings {}",
                     positions.max().item<int64_t>(), max_pos));
   }
-  // Causal and padding mask as an additive bias [B, 1, 1, T, S].
+  // Which keys each query may attend to, [B, 1, T, S]: causal and not
+  // padding. A padding query also sees its own slot, so that no row is empty:
+  // an all-false row makes some attention kernels return NaN, which a
+  // backward pass would spread even though padding outputs are never used.
   const torch::Tensor query_slot =
-      torch::arange(start, S, torch::dtype(torch::kLong).device(device));
+      torch::arange(start, S, torch::dtype(torch::kLong).device(device))
+          .view({1, T, 1});
   const torch::Tensor key_slot =
-      torch::arange(0, S, torch::dtype(torch::kLong).device(device));
+      torch::arange(0, S, torch::dtype(torch::kLong).device(device))
+          .view({1, 1, S});
   const torch::Tensor allowed =
-      key_slot.view({1, 1, S}).le(query_slot.view({1, T, 1})) &
-      key_mask.view({B, 1, S});
-  const torch::Tensor mask_bias =
-      torch::zeros({B, T, S}, torch::dtype(torch::kFloat).device(device))
-          .masked_fill_(allowed.logical_not(), kMaskedScore)
-          .view({B, 1, 1, T, S});
+      ((key_slot.le(query_slot) & key_mask.view({B, 1, S})) |
+       key_slot.eq(query_slot))
+          .view({B, 1, T, S});
 
   const RotaryTables rotary = Rotary(positions);
   torch::Tensor h = model->embed_tokens(input_ids);
   int64_t layer = 0;
   for (const auto& module : *model->layers) {
-    h = module->as<DecoderLayer>()->forward(h, rotary, mask_bias, cache,
+    h = module->as<DecoderLayer>()->forward(h, rotary, allowed, cache,
                                             layer++);
   }
   if (cache != nullptr) cache->Advance(T);

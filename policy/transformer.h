@@ -46,10 +46,11 @@ struct RotaryTables {
 class AttentionImpl : public torch::nn::Module {
  public:
   explicit AttentionImpl(const ModelConfig& config);
-  // x [B, T, hidden]; mask_bias [B, 1, 1, T, S] (0 or a large negative);
-  // with a cache, keys and values of this call are appended at its length.
+  // x [B, T, hidden]; allowed [B, 1, T, S] bool (which keys each query may
+  // attend to); with a cache, keys and values of this call are appended at
+  // its length.
   torch::Tensor forward(const torch::Tensor& x, const RotaryTables& rotary,
-                        const torch::Tensor& mask_bias, KvCache* cache,
+                        const torch::Tensor& allowed, KvCache* cache,
                         int64_t layer);
 
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr},
@@ -73,7 +74,7 @@ class DecoderLayerImpl : public torch::nn::Module {
  public:
   explicit DecoderLayerImpl(const ModelConfig& config);
   torch::Tensor forward(const torch::Tensor& x, const RotaryTables& rotary,
-                        const torch::Tensor& mask_bias, KvCache* cache,
+                        const torch::Tensor& allowed, KvCache* cache,
                         int64_t layer);
   Attention self_attn{nullptr};
   Mlp mlp{nullptr};

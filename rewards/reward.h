@@ -1,6 +1,6 @@
-// The Reward plug-in interface (DESIGN.md, reward protocol). A plug-in scores
-// one finished trajectory against its parameters from the task's reward spec;
-// the composite (composite_reward.h) weights and sums the components.
+// The Reward plug-in interface (docs/design.md, reward protocol). A plug-in
+// scores one finished trajectory against its parameters from the task's reward
+// spec; the composite (composite_reward.h) weights and sums the components.
 //
 // A task's reward spec (info.reward_spec, copied into Trajectory::reward_spec):
 //   {"components": [{"name": "dx", "plugin": "icd10", "weight": 1.0,

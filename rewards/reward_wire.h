@@ -1,4 +1,4 @@
-// The reward protocol's messages (DESIGN.md): requests
+// The reward protocol's messages (docs/design.md): requests
 //   {"op": "score", "trajectory": {...}}
 //   {"op": "score_group", "trajectories": [{...}, ...]}
 //   {"op": "health"}  {"op": "plugins"}

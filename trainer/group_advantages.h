@@ -1,5 +1,6 @@
-// GRPO group advantages (DESIGN.md, GRPO): G completions of one task form a
-// group; each completion's advantage is its reward relative to the group.
+// GRPO group advantages (docs/design.md, GRPO): G completions of one task
+// form a group; each completion's advantage is its reward relative to the
+// group.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// The GRPO policy loss of DESIGN.md: token-level clipped surrogate with
+// The GRPO policy loss of docs/design.md: token-level clipped surrogate with
 // separate clip_low / clip_high (DAPO clip-higher), optional KL to a frozen
 // reference (k1, k2, k3), truncated importance weights for stale rollouts,
 // an entropy bonus, and three loss aggregations. Only policy tokens (mask 1)

@@ -1,8 +1,9 @@
-"""python3 -m clinrl_env serve --env MODULE:FACTORY [--name NAME] --endpoint E
+"""python -m clinrl_env serve --env MODULE:FACTORY [--name NAME] --endpoint E
 
-Serves the env that MODULE:FACTORY makes (a class or a function taking the
-``--options`` JSON as keyword arguments) over the clinrl env protocol. Repeat
---env (and --name) to serve several envs from one process.
+Serves the gymnasium env that MODULE:FACTORY makes (a ``gymnasium.Env``
+subclass, or a function returning one, e.g. ``gymnasium.make(...)``; it gets
+the ``--options`` JSON as keyword arguments) over the clinrl env protocol.
+Repeat --env (and --name) to serve several envs from one process.
 """
 
 import argparse
@@ -31,7 +32,7 @@ def load_factory(spec):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python3 -m clinrl_env")
+    parser = argparse.ArgumentParser(prog="python -m clinrl_env")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve envs over ZeroMQ")
     serve.add_argument("--env", action="append", required=True,
@@ -62,9 +63,12 @@ def main(argv=None):
         factory = load_factory(spec)
         name = args.name[i] if args.name else spec.partition(":")[2].lower()
         factories[name] = factory
-    server = EnvServer(factories, args.endpoint,
-                       env_options={n: options for n in factories},
-                       idle_timeout_s=args.idle_timeout_s)
+    try:
+        server = EnvServer(factories, args.endpoint,
+                           env_options={n: options for n in factories},
+                           idle_timeout_s=args.idle_timeout_s)
+    except (TypeError, ValueError) as e:
+        raise SystemExit("serve: %s" % e)
     install_stop_signals(server)
     logging.info("serving %s on %s", ", ".join(sorted(factories)),
                  server.endpoint)

@@ -33,10 +33,12 @@ def error_reply(code, message):
 
 
 def to_messages(observation, path="observation"):
-    """Turns what a gymnasium env returns as an observation into chat messages.
+    """Turns a gymnasium observation into the protocol's chat messages.
 
-    A string becomes one ``user`` message, a ``{role, content}`` dict one
-    message, and a list of those is taken as is.
+    A string (a ``Text`` observation) becomes one ``user`` message, a
+    ``{role, content}`` dict one message, and a tuple or list of those
+    (``spaces.chat_messages``) is taken in order; a string inside it is a
+    ``user`` message.
     """
     if isinstance(observation, str):
         return [{"role": "user", "content": observation}]
@@ -60,26 +62,28 @@ def to_messages(observation, path="observation"):
 
 
 def env_spec(env, name):
-    """The protocol's spec of an env object.
+    """The protocol's spec of a gymnasium env.
 
-    Taken from ``env.clinrl_spec`` (a dict, or a method returning one) when the
+    Taken from ``clinrl_spec`` (a dict, or a method returning one) when the
     env has it, else from the attributes ``version``, ``action_format``,
     ``max_turns`` and ``splits``, falling back to gymnasium's
-    ``spec.max_episode_steps`` for the turn budget.
+    ``spec.max_episode_steps`` for the turn budget. Attributes are read from
+    ``env.unwrapped``, as gymnasium's wrappers do not forward them.
     """
-    spec = getattr(env, "clinrl_spec", None)
+    base = getattr(env, "unwrapped", env)
+    spec = getattr(base, "clinrl_spec", None)
     if callable(spec):
         spec = spec()
     spec = dict(spec or {})
-    max_turns = getattr(env, "max_turns", None)
+    max_turns = getattr(base, "max_turns", None)
     gym_spec = getattr(env, "spec", None)
     if max_turns is None and gym_spec is not None:
         max_turns = getattr(gym_spec, "max_episode_steps", None)
     spec.setdefault("name", name)
-    spec.setdefault("version", str(getattr(env, "version", "0")))
-    spec.setdefault("action_format", str(getattr(env, "action_format", "")))
+    spec.setdefault("version", str(getattr(base, "version", "0")))
+    spec.setdefault("action_format", str(getattr(base, "action_format", "")))
     spec.setdefault("max_turns", int(max_turns or 1))
-    spec.setdefault("splits", dict(getattr(env, "splits", {"train": 1})))
+    spec.setdefault("splits", dict(getattr(base, "splits", {"train": 1})))
     if not isinstance(spec["splits"], dict) or not all(
             isinstance(v, int) for v in spec["splits"].values()):
         raise TypeError("spec.splits of env '%s': expected {split: task count}"

@@ -1,4 +1,4 @@
-"""A ZeroMQ ROUTER server for gymnasium-style envs, speaking the env protocol.
+"""A ZeroMQ ROUTER server for gymnasium envs, speaking the env protocol.
 
 Frames: everything up to the first empty frame is the routing envelope and is
 echoed back, so REQ clients and the pipelining C++ DEALER client both work.
@@ -13,6 +13,7 @@ import os
 import signal
 import time
 
+import gymnasium
 import zmq
 
 from clinrl_env.protocol import (BadRequest, NotFound, ProtocolError,
@@ -39,6 +40,25 @@ def _jsonable(value):
     raise TypeError("%s is not JSON serialisable" % type(value).__name__)
 
 
+def check_served_env(env, name):
+    """Raises TypeError unless ``env`` is a gymnasium env the protocol can
+    drive: a ``gymnasium.Env`` (or wrapper) whose actions are text."""
+    if not isinstance(env, gymnasium.Env):
+        raise TypeError("env '%s': the factory made a %s; expected a "
+                        "gymnasium.Env (subclass it, see docs/envs.md)"
+                        % (name, type(env).__name__))
+    for attr in ("observation_space", "action_space"):
+        if not isinstance(getattr(env, attr, None), gymnasium.spaces.Space):
+            raise TypeError("env '%s': %s is not set; expected a "
+                            "gymnasium.spaces.Space (clinrl_env.spaces has "
+                            "the chat ones)" % (name, attr))
+    if not isinstance(env.action_space, gymnasium.spaces.Text):
+        raise TypeError("env '%s': action_space is %r; expected "
+                        "gymnasium.spaces.Text, as every action is the "
+                        "agent's text (clinrl_env.spaces.action_text())"
+                        % (name, env.action_space))
+
+
 class _Session:
     __slots__ = ("env", "name", "last_used")
 
@@ -49,7 +69,9 @@ class _Session:
 
 
 class EnvServer:
-    """Serves envs made by ``factories`` ({name: callable(**options)})."""
+    """Serves the gymnasium envs made by ``factories`` ({name:
+    callable(**options)}, e.g. an Env subclass, or a function returning
+    ``gymnasium.make(...)``)."""
 
     def __init__(self, factories, endpoint, env_options=None,
                  idle_timeout_s=600.0, context=None):
@@ -62,6 +84,7 @@ class EnvServer:
         self.spare = {}
         for name in self.factories:
             env = self._make(name)
+            check_served_env(env, name)
             self.specs[name] = env_spec(env, name)
             self.spare[name] = [env]
         self.sessions = {}

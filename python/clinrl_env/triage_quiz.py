@@ -3,12 +3,17 @@
 Each task is a patient arriving at the emergency department. The agent may ask
 for the vital signs or the history (each question costs one unit) and must
 assign an Emergency Severity Index level, 1 (resuscitation) to 5 (non-urgent).
-Written against gymnasium's API only; served with
-``python3 -m clinrl_env serve --env clinrl_env.triage_quiz:TriageQuizEnv``.
+A plain ``gymnasium.Env``; served with
+``python -m clinrl_env serve --env clinrl_env.triage_quiz:TriageQuizEnv``,
+or made with ``gymnasium.make("clinrl/TriageQuiz-v0")`` after
+``import clinrl_env``.
 """
 
-import random
 import re
+
+import gymnasium
+
+from clinrl_env import spaces
 
 # (chief complaint, vital signs, history, ESI level). Levels follow the ESI
 # handbook's decision points: immediate life-saving intervention (1), high
@@ -50,7 +55,15 @@ ACTION = re.compile(r"^\s*(?:ASK\s+(vitals|history)|ANSWER:\s*ESI\s*([1-5]))"
                     r"\s*\.?\s*$", re.IGNORECASE)
 
 
-class TriageQuizEnv:
+class TriageQuizEnv(gymnasium.Env):
+    """Observations are tuples of chat messages (``spaces.chat_messages``):
+    the system prompt and the complaint at reset, one ``user`` message per
+    step. Actions are the agent's text. What the env protocol needs beyond
+    gymnasium (docs/envs.md): the class attributes ``version``,
+    ``action_format``, ``splits`` and ``max_turns``, and the reset options
+    ``split`` and ``task_index``."""
+
+    metadata = {"render_modes": []}
     version = "1.0"
     action_format = ("One action per turn: 'ASK vitals', 'ASK history' (each "
                      "costs 1), or 'ANSWER: ESI <1-5>' to assign the Emergency "
@@ -59,13 +72,19 @@ class TriageQuizEnv:
     max_turns = 4
 
     def __init__(self, max_turns=4):
-        if not isinstance(max_turns, int) or max_turns < 1:
+        if (not isinstance(max_turns, int) or isinstance(max_turns, bool) or
+                max_turns < 1):
             raise ValueError("options.max_turns: got %r, expected an integer "
                              ">= 1" % (max_turns,))
         self.max_turns = max_turns
+        self.observation_space = spaces.chat_messages()
+        self.action_space = spaces.action_text()
         self.case = None
+        self.done = True
 
     def reset(self, seed=None, options=None):
+        # Seeds self.np_random, which picks the task when no index is given.
+        super().reset(seed=seed)
         options = options or {}
         split = options.get("split", "train")
         if split not in self.splits:
@@ -74,7 +93,7 @@ class TriageQuizEnv:
         tasks = TRAIN if split == "train" else TEST
         index = options.get("task_index")
         if index is None:
-            index = random.Random(seed).randrange(len(tasks))
+            index = int(self.np_random.integers(len(tasks)))
         if not 0 <= index < len(tasks):
             raise ValueError("reset.task_index: got %d, expected 0..%d for "
                              "split %r" % (index, len(tasks) - 1, split))
@@ -94,9 +113,9 @@ class TriageQuizEnv:
                 "success": "triage",
             },
         }
-        return ([{"role": "system", "content": "You are an emergency triage "
-                  "nurse. " + self.action_format},
-                 {"role": "user", "content": self.case[0]}], info)
+        return ({"role": "system", "content": "You are an emergency triage "
+                 "nurse. " + self.action_format},
+                {"role": "user", "content": self.case[0]}), info
 
     def step(self, action):
         if self.case is None or self.done:
@@ -106,8 +125,9 @@ class TriageQuizEnv:
         match = ACTION.match(action)
         if match is None:
             self.invalid += 1
-            obs = ("Invalid action %r: expected 'ASK vitals', 'ASK history' "
-                   "or 'ANSWER: ESI <1-5>'." % action[:80])
+            obs = spaces.fit_text(
+                "Invalid action %r: expected 'ASK vitals', 'ASK history' or "
+                "'ANSWER: ESI <1-5>'." % action[:80])
         elif match.group(1):
             self.cost += 1
             field = match.group(1).lower()
@@ -125,5 +145,5 @@ class TriageQuizEnv:
         if self.done:
             info["metrics"] = {"correct": 1.0 if correct else 0.0,
                                "cost": float(self.cost)}
-        return ([{"role": "user", "content": obs}], reward, terminated,
+        return (({"role": "user", "content": obs},), reward, terminated,
                 truncated, info)

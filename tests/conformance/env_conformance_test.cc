@@ -1,6 +1,7 @@
-// The env part of the shared conformance suite (STYLE.md rule 2): every env in
-// EnvRegistry::Global(), plus the Python example env served over ZeroMQ,
-// goes through the same checks. An env gets them for free by registering.
+// The env part of the shared conformance suite (docs/style.md, 2): every env in
+// EnvRegistry::Global(), plus the Python example env (a gymnasium.Env served
+// by python/clinrl_env over ZeroMQ), goes through the same checks. An env
+// gets them for free by registering.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -10,19 +11,21 @@
 #include <random>
 
 #include "core/error.h"
+#include "core/zmq_util.h"
 #include "envs/child_process.h"
 #include "envs/env_client.h"
 #include "envs/env_registry.h"
 #include "envs/env_server.h"
 #include "envs/remote_env.h"
-#include "core/zmq_util.h"
 
 namespace clinrl::envs {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// The Python example env runs as its own process; the name it has here.
+// The Python example env, clinrl_env.triage_quiz:TriageQuizEnv (a
+// gymnasium.Env), runs as its own process under the venv; the name it has
+// here.
 constexpr const char* kPythonEnv = "python_triage_quiz";
 constexpr const char* kPythonEnvName = "triage_quiz";
 
@@ -51,7 +54,7 @@ class PythonServer {
     endpoint_ = "ipc://" + dir + "/python.sock";
     process_ = std::make_unique<ChildProcess>(
         std::vector<std::string>{
-            CLINRL_SYSTEM_PYTHON, "-m", "clinrl_env", "serve", "--env",
+            CLINRL_PYTHON, "-m", "clinrl_env", "serve", "--env",
             "clinrl_env.triage_quiz:TriageQuizEnv", "--name", kPythonEnvName,
             "--endpoint", endpoint_, "--log-level", "warning"},
         std::map<std::string, std::string>{

@@ -1,4 +1,4 @@
-// The reward part of the shared conformance suite (STYLE.md rule 2): every
+// The reward part of the shared conformance suite (docs/style.md, 2): every
 // plug-in in RewardRegistry::Global() runs through the same checks: valid
 // specs are accepted, malformed ones get a BadRequest naming the field,
 // scores are finite and deterministic (also from several threads at once),

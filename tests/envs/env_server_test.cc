@@ -162,7 +162,7 @@ TEST(EnvServer, MalformedFramesAndMessagesGetErrorRepliesAndServingGoesOn) {
       {"", "{\"op\": \"step\", \"session\": \"x\", \"action\": \"a\"}"});
   EXPECT_EQ(r["error"]["code"], "not_found");
 
-  // A plain REQ client, as in DESIGN.md, still gets served.
+  // A plain REQ client, as in docs/design.md, still gets served.
   zmq::socket_t req(SharedZmqContext(), zmq::socket_type::req);
   req.set(zmq::sockopt::linger, 0);
   req.set(zmq::sockopt::rcvtimeo, 5000);

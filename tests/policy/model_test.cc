@@ -1,12 +1,15 @@
 // Transformer: Hugging Face parameter names, cached decoding against the full
-// forward, padding invariance, and logits against an independent Python
-// reference (tools/policy_reference.py, run with the system interpreter).
+// forward, padding invariance, and parity with Hugging Face transformers in
+// both directions (tests/policy/reference/hf_models.py, run with the venv
+// interpreter): logits and greedy tokens of checkpoints either side saved.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cstdio>
 #include <fstream>
 
 #include "core/error.h"
+#include "policy/generator.h"
 #include "policy/model_dir.h"
 #include "policy/safetensors.h"
 #include "policy/transformer.h"
@@ -116,59 +119,171 @@ TEST_P(FamilyTest, PaddingOnEitherSideLeavesLogitsUnchanged) {
   EXPECT_LT((right.narrow(1, 0, 10) - alone).abs().max().item<double>(), 1e-4);
 }
 
-TEST_P(FamilyTest, MatchesIndependentPythonReference) {
-  const ModelConfig c = TinyConfig(GetParam());
-  Transformer model = MakeModel(c, 13);
-  TempDir dir;
-  SaveModel(model, dir.path());
-  // Row 0 full, row 1 left-padded, row 2 right-padded.
-  const int64_t T = 14;
-  const torch::Tensor ids = RandomIds(3, T, c.vocab_size, 7);
-  torch::Tensor mask = torch::ones({3, T}, torch::kLong);
-  mask[1].narrow(0, 0, 5).zero_();
-  mask[2].narrow(0, 9, 5).zero_();
+// Parity with Hugging Face transformers, the reference every checkpoint
+// clinrl reads or writes must agree with: tests/policy/reference/hf_models.py
+// creates models with transformers' own classes and computes the expected
+// logits and greedy tokens with from_pretrained, forward and generate.
+
+// fp32 logits (spread to a standard deviation of ~1.5 by the weight scaling)
+// of the same weights through two implementations: seen up to ~2e-6.
+constexpr double kLogitTolerance = 1e-4;
+// A greedy step whose top two logits are closer than this could flip on a
+// legitimate rounding difference, so the tokens would prove nothing.
+constexpr double kMinGreedyMargin = 1e-3;
+constexpr int64_t kGreedyTokens = 10;
+// Ids of the test batch stay below the smallest vocabulary hf_models.py
+// creates (qwen2: 300) and TinyConfig's (300).
+constexpr int64_t kIdsBelow = 300;
+
+std::string HfScript() {
+  return std::string(CLINRL_SOURCE_DIR) +
+         "/tests/policy/reference/hf_models.py";
+}
+
+// Runs hf_models.py under the venv interpreter; the test fails with the
+// command if it exits non-zero (missing packages name themselves).
+void RunHfModels(const std::string& args) {
+  const std::string cmd =
+      fmt::format("{} {} {}", CLINRL_PYTHON, HfScript(), args);
+  const int rc = testing::RunShell(cmd);
+  ASSERT_EQ(rc, 0) << cmd << "\nexit status " << rc
+                   << (rc == 127 ? ": the venv interpreter is missing; "
+                                   "launch/setup creates it"
+                                 : "");
+}
+
+// Three rows of T ids: row 0 all real, row 1 left-padded by 5, row 2
+// right-padded by 5. Writes them as input.json for hf_models.py.
+struct ParityBatch {
+  torch::Tensor ids;                          // [3, T] int64
+  torch::Tensor mask;                         // [3, T] int64, 1 = real token
+  std::vector<std::vector<int64_t>> prompts;  // real tokens of each row
+};
+
+ParityBatch MakeParityBatch(const std::string& path, uint64_t seed) {
+  const int64_t T = 14, pad = 5;
+  ParityBatch b;
+  b.ids = RandomIds(3, T, kIdsBelow, seed);
+  b.mask = torch::ones({3, T}, torch::kLong);
+  b.mask[1].narrow(0, 0, pad).zero_();
+  b.mask[2].narrow(0, T - pad, pad).zero_();
   nlohmann::json input;
-  for (int64_t b = 0; b < 3; ++b) {
-    std::vector<int64_t> r(ids[b].data_ptr<int64_t>(),
-                           ids[b].data_ptr<int64_t>() + T);
-    std::vector<int64_t> m(mask[b].data_ptr<int64_t>(),
-                           mask[b].data_ptr<int64_t>() + T);
-    input["input_ids"].push_back(r);
-    input["attention_mask"].push_back(m);
-  }
-  std::ofstream(dir.path() + "/input.json") << input.dump();
-  const std::string cmd = fmt::format(
-      "{} {}/tools/policy_reference.py {} {}/input.json "
-      "{}/reference.safetensors",
-      CLINRL_SYSTEM_PYTHON, CLINRL_SOURCE_DIR, dir.path(), dir.path(),
-      dir.path());
-  ASSERT_EQ(testing::RunShell(cmd), 0) << cmd;
-
-  SafetensorsFile ref(dir.path() + "/reference.safetensors");
-  const torch::Tensor expected = ref.Get("logits");
-  torch::NoGradGuard no_grad;
-  const torch::Tensor got = model->forward(ids, {}, mask);
-  const torch::Tensor real = mask.to(torch::kBool).unsqueeze(-1);
-  const double diff = (got - expected)
-                          .abs()
-                          .masked_fill(real.logical_not(), 0)
-                          .max()
-                          .item<double>();
-  EXPECT_LT(diff, 1e-4) << GetParam();
-
-  // BF16 tensors written by the Python side load and equal torch's rounding.
-  for (const char* name :
-       {"model.embed_tokens.weight", "model.layers.0.mlp.up_proj.weight"}) {
-    const torch::Tensor bf = ref.Get(std::string("bf16.") + name);
-    ASSERT_EQ(bf.scalar_type(), torch::kBFloat16);
-    torch::Tensor mine;
-    for (const auto& p : model->named_parameters()) {
-      if (p.key() == name) mine = p.value().detach().to(torch::kBFloat16);
+  for (int64_t r = 0; r < 3; ++r) {
+    std::vector<int64_t> ids(b.ids[r].data_ptr<int64_t>(),
+                             b.ids[r].data_ptr<int64_t>() + T);
+    std::vector<int64_t> mask(b.mask[r].data_ptr<int64_t>(),
+                              b.mask[r].data_ptr<int64_t>() + T);
+    std::vector<int64_t> prompt;
+    for (int64_t t = 0; t < T; ++t) {
+      if (mask[t]) prompt.push_back(ids[t]);
     }
-    ASSERT_TRUE(mine.defined());
-    EXPECT_TRUE(torch::equal(bf.view(torch::kShort), mine.view(torch::kShort)))
-        << name;
+    input["input_ids"].push_back(ids);
+    input["attention_mask"].push_back(mask);
+    b.prompts.push_back(prompt);
   }
+  std::ofstream(path) << input.dump();
+  return b;
+}
+
+// Compares clinrl's logits and greedy continuation of `batch` with
+// hf_models.py's reference file.
+void ExpectMatchesReference(Transformer& model, const ParityBatch& batch,
+                            const std::string& reference_path,
+                            const std::string& what) {
+  SafetensorsFile ref(reference_path);
+  torch::NoGradGuard no_grad;
+  const torch::Tensor got = model->forward(batch.ids, {}, batch.mask);
+  const torch::Tensor expected = ref.Get("logits");
+  ASSERT_EQ(got.sizes(), expected.sizes()) << what;
+  // Padding slots carry no meaning (transformers and clinrl fill them
+  // differently), so only real tokens count.
+  const torch::Tensor padding =
+      batch.mask.logical_not().unsqueeze(-1).expand_as(got);
+  const double diff =
+      (got - expected).abs().masked_fill(padding, 0).max().item<double>();
+  EXPECT_LT(diff, kLogitTolerance) << what;
+  std::printf("[ %s ] max |logit - transformers| on real tokens: %.3g\n",
+              what.c_str(), diff);
+
+  SamplingParams greedy;
+  greedy.temperature = 0;
+  greedy.max_new_tokens = kGreedyTokens;
+  const auto outputs = Generate(model, batch.prompts, greedy);
+  const torch::Tensor want = ref.Get("greedy_tokens");
+  const torch::Tensor margin = ref.Get("greedy_min_margin");
+  ASSERT_EQ(want.sizes(), (c10::IntArrayRef{3, kGreedyTokens})) << what;
+  for (int64_t r = 0; r < 3; ++r) {
+    ASSERT_GT(margin[r].item<double>(), kMinGreedyMargin)
+        << what << " row " << r
+        << ": a near tie in the reference; pick another seed";
+    const std::vector<int64_t> expected_tokens(
+        want[r].data_ptr<int64_t>(),
+        want[r].data_ptr<int64_t>() + kGreedyTokens);
+    EXPECT_EQ(outputs[r].token_ids, expected_tokens) << what << " row " << r;
+  }
+}
+
+TEST_P(FamilyTest, LoadsTransformersCheckpoint) {
+  TempDir dir;
+  const ParityBatch batch = MakeParityBatch(dir.path() + "/input.json", 17);
+  ASSERT_NO_FATAL_FAILURE(RunHfModels(fmt::format(
+      "--create {} --seed 3 --model {}/hf --bf16 {}/hf_bf16 --input "
+      "{}/input.json --reference {}/reference.safetensors "
+      "--max-new-tokens {}",
+      GetParam(), dir.path(), dir.path(), dir.path(), dir.path(),
+      kGreedyTokens)));
+
+  // config.json as transformers 5 writes it (rope_parameters, dtype,
+  // layer_types) reads into the shape hf_models.py asked for.
+  Transformer model = LoadModel(dir.path() + "/hf");
+  const ModelConfig& c = model->config();
+  if (GetParam() == "qwen3") {
+    EXPECT_EQ(c.HeadDim(), 32);
+    EXPECT_EQ(c.rope_theta, 1e6);
+  }
+  if (GetParam() == "llama") {
+    EXPECT_EQ(c.rope_theta, 500000.0);
+    EXPECT_EQ(c.rope_scaling_factor, 8.0);
+    EXPECT_EQ(c.rope_original_max_position, 64);
+  }
+  EXPECT_EQ(c.tie_word_embeddings, GetParam() == "qwen2");
+  ExpectMatchesReference(model, batch, dir.path() + "/reference.safetensors",
+                         GetParam() + " saved by transformers");
+
+  // bfloat16 weights written by transformers load as torch rounds them.
+  Transformer bf16 = LoadModel(dir.path() + "/hf_bf16");
+  EXPECT_EQ(bf16->config().torch_dtype, "bfloat16");
+  auto rounded = bf16->named_parameters();
+  for (const auto& p : model->named_parameters()) {
+    const torch::Tensor want = p.value().to(torch::kBFloat16).to(torch::kFloat);
+    EXPECT_TRUE(torch::equal(rounded[p.key()], want)) << p.key();
+  }
+}
+
+TEST_P(FamilyTest, TransformersLoadsClinrlCheckpoint) {
+  Transformer model = MakeModel(TinyConfig(GetParam()), 13);
+  {
+    // Norms and biases away from their 1 and 0 init, so one that is not
+    // saved or not loaded changes the logits.
+    torch::NoGradGuard no_grad;
+    auto gen = at::detail::createCPUGenerator(17);
+    for (const auto& p : model->named_parameters()) {
+      if (p.value().dim() != 1) continue;
+      const torch::Tensor noise =
+          torch::randn(p.value().sizes(), gen, torch::kFloat);
+      const bool norm = p.key().find("norm.weight") != std::string::npos;
+      p.value().copy_(norm ? 1 + 0.2 * noise : 0.5 * noise);
+    }
+  }
+  TempDir dir;
+  SaveModel(model, dir.path() + "/clinrl");
+  const ParityBatch batch = MakeParityBatch(dir.path() + "/input.json", 30);
+  ASSERT_NO_FATAL_FAILURE(RunHfModels(
+      fmt::format("--model {}/clinrl --input {}/input.json --reference "
+                  "{}/reference.safetensors --max-new-tokens {}",
+                  dir.path(), dir.path(), dir.path(), kGreedyTokens)));
+  ExpectMatchesReference(model, batch, dir.path() + "/reference.safetensors",
+                         GetParam() + " saved by clinrl");
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, FamilyTest,
@@ -288,6 +403,100 @@ TEST(ModelConfigTest, ReadsHuggingFaceConfigAndNamesBadFields) {
   bad["hidden_size"] = "big";
   EXPECT_THROW(ModelConfig::FromJson(bad), BadRequest);
   EXPECT_EQ(ModelConfig::FromJson(c.ToJson()).ToJson(), c.ToJson());
+}
+
+TEST(ModelConfigTest, ReadsBothRopeSpellingsAndRefusesUnsupportedFields) {
+  // Llama 3.1's rotary settings as transformers 4.x and 5.x write them.
+  const nlohmann::json v4 = {{"model_type", "llama"},
+                             {"hidden_size", 64},
+                             {"intermediate_size", 160},
+                             {"num_hidden_layers", 2},
+                             {"num_attention_heads", 4},
+                             {"vocab_size", 300},
+                             {"max_position_embeddings", 512},
+                             {"torch_dtype", "bfloat16"},
+                             {"rope_theta", 500000.0},
+                             {"rope_scaling",
+                              {{"rope_type", "llama3"},
+                               {"factor", 8.0},
+                               {"low_freq_factor", 1.0},
+                               {"high_freq_factor", 4.0},
+                               {"original_max_position_embeddings", 8192}}}};
+  nlohmann::json v5 = v4;
+  v5.erase("rope_theta");
+  v5.erase("rope_scaling");
+  v5.erase("torch_dtype");
+  v5["dtype"] = "bfloat16";
+  v5["rope_parameters"] = v4["rope_scaling"];
+  v5["rope_parameters"]["rope_theta"] = 500000.0;
+  const ModelConfig a = ModelConfig::FromJson(v4);
+  const ModelConfig b = ModelConfig::FromJson(v5);
+  EXPECT_EQ(a.ToJson(), b.ToJson());
+  EXPECT_EQ(b.rope_theta, 500000.0);
+  EXPECT_EQ(b.rope_scaling_factor, 8.0);
+  EXPECT_EQ(b.rope_original_max_position, 8192);
+  EXPECT_EQ(b.torch_dtype, "bfloat16");
+  nlohmann::json nested = v5;
+  nested["rope_parameters"] = {{"full_attention", v5["rope_parameters"]}};
+  EXPECT_EQ(ModelConfig::FromJson(nested).ToJson(), b.ToJson());
+  // Defaults as transformers': Qwen3's head_dim is 128, not hidden / heads.
+  nlohmann::json qwen3 = v5;
+  qwen3["model_type"] = "qwen3";
+  qwen3["num_attention_heads"] = 8;
+  EXPECT_EQ(ModelConfig::FromJson(qwen3).HeadDim(), 128);
+
+  // Each unsupported value fails with the key (and the value) in the message.
+  auto expect_refused = [](const nlohmann::json& doc, const std::string& key,
+                           const std::string& value) {
+    try {
+      ModelConfig::FromJson(doc);
+      ADD_FAILURE() << "accepted " << key << " = " << value;
+    } catch (const BadRequest& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find(key), std::string::npos) << msg;
+      EXPECT_NE(msg.find(value), std::string::npos) << msg;
+    }
+  };
+  nlohmann::json bad = v5;
+  bad["rope_parameters"]["rope_type"] = "yarn";
+  expect_refused(bad, "rope_parameters.rope_type", "yarn");
+  bad = v4;
+  bad["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}};
+  expect_refused(bad, "rope_scaling.rope_type", "linear");
+  bad = v5;
+  bad["rope_parameters"]["partial_rotary_factor"] = 0.5;
+  expect_refused(bad, "partial_rotary_factor", "0.5");
+  bad = nested;
+  bad["rope_parameters"]["sliding_attention"] = v5["rope_parameters"];
+  expect_refused(bad, "rope_parameters", "sliding_attention");
+  bad = v5;
+  bad["hidden_act"] = "gelu";
+  expect_refused(bad, "hidden_act", "gelu");
+  bad = v5;
+  bad["mlp_bias"] = true;
+  expect_refused(bad, "mlp_bias", "true");
+  bad = v5;
+  bad["attention_bias"] = true;
+  expect_refused(bad, "attention_bias", "o_proj");
+  bad = v5;
+  bad["dtype"] = "float8_e4m3fn";
+  expect_refused(bad, "dtype", "float8_e4m3fn");
+  bad = v5;
+  bad["model_type"] = "qwen2";
+  bad["layer_types"] = {"full_attention", "sliding_attention"};
+  expect_refused(bad, "layer_types[1]", "sliding_attention");
+  bad.erase("layer_types");
+  bad["use_sliding_window"] = true;
+  bad["max_window_layers"] = 1;
+  expect_refused(bad, "use_sliding_window", "max_window_layers 1");
+  bad["sliding_window"] = nullptr;  // transformers: no window at all
+  EXPECT_NO_THROW(ModelConfig::FromJson(bad));
+  bad = v5;
+  bad["model_type"] = "mistral";
+  bad["max_position_embeddings"] = 32768;
+  expect_refused(bad, "sliding_window", "4096");
+  bad["sliding_window"] = nullptr;
+  EXPECT_NO_THROW(ModelConfig::FromJson(bad));
 }
 
 }  // namespace

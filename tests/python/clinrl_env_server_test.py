@@ -1,16 +1,30 @@
-"""Unit tests of the Python env adapter (python/clinrl_env), over a real
-ZeroMQ socket: malformed requests, env exceptions, idle reclaim, envelopes."""
+"""Unit tests of the Python env adapter (python/clinrl_env): its envs pass
+gymnasium's own env checker, and the server, over a real ZeroMQ socket,
+serves gymnasium envs (plain and gymnasium.make-wrapped) and handles
+malformed requests, env exceptions, idle reclaim and envelopes."""
 
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 import unittest
+import warnings
 
-import zmq
+try:
+    import gymnasium
+    from gymnasium.utils.env_checker import check_env
+    import zmq
+except ImportError as e:
+    raise SystemExit("clinrl_env_server_test: %s; launch/setup installs "
+                     "gymnasium and pyzmq into the venv (launch/requirements.txt)"
+                     % e)
 
+import clinrl_env  # registers clinrl/TriageQuiz-v0 and clinrl/Echo-v0
+from clinrl_env import spaces
 from clinrl_env.echo import EchoEnv
 from clinrl_env.server import EnvServer
 from clinrl_env.triage_quiz import TriageQuizEnv
@@ -26,12 +40,125 @@ class ExplodingEnv(EchoEnv):
         return obs, reward, terminated, truncated, info
 
 
+class PlainTextEnv(gymnasium.Env):
+    """A Text observation: each str is sent as one user message."""
+
+    observation_space = gymnasium.spaces.Text(64, charset=spaces.TEXT_CHARSET)
+    action_space = spaces.action_text()
+    action_format = "anything"
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        return "hello", {"invalid_actions": 0}
+
+    def step(self, action):
+        return "you said " + spaces.fit_text(action), 0.0, True, False, {}
+
+
+class NotAGymnasiumEnv:
+    """gymnasium's method names, but not a gymnasium.Env."""
+
+    def reset(self, seed=None, options=None):
+        return "x", {}
+
+    def step(self, action):
+        return "x", 0.0, True, False, {}
+
+
+class DiscreteActionEnv(PlainTextEnv):
+    action_space = gymnasium.spaces.Discrete(3)
+
+
+def made_triage_quiz():
+    """The served env as gymnasium.make builds it: wrapped in gymnasium's
+    OrderEnforcing and PassiveEnvChecker, which check every call."""
+    return gymnasium.make("clinrl/TriageQuiz-v0")
+
+
+class GymnasiumCheckerTest(unittest.TestCase):
+    """gymnasium.utils.env_checker.check_env, its warnings made errors (an
+    observation outside the space is only a warning in the passive checks)."""
+
+    def check(self, env):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            check_env(env, skip_render_check=True)
+
+    def test_triage_quiz_passes_check_env(self):
+        self.check(TriageQuizEnv())
+        self.check(TriageQuizEnv(max_turns=2))
+
+    def test_echo_passes_check_env(self):
+        self.check(EchoEnv())
+
+    def test_registered_ids_pass_check_env(self):
+        for env_id in ("clinrl/TriageQuiz-v0", "clinrl/Echo-v0"):
+            env = gymnasium.make(env_id)
+            # The unwrapped env with its registered spec: check_env then also
+            # builds and closes envs from that spec.
+            self.assertIsNotNone(env.unwrapped.spec)
+            self.check(env.unwrapped)
+            env.close()
+
+    def test_every_observation_of_a_whole_episode_is_in_the_space(self):
+        env = TriageQuizEnv()
+        obs, _ = env.reset(options={"split": "test", "task_index": 1})
+        self.assertIn(obs, env.observation_space)
+        self.assertEqual([m["role"] for m in obs], ["system", "user"])
+        for action in ("ASK vitals", "\u2603 \x01 not an action", ""):
+            obs, _, terminated, truncated, info = env.step(action)
+            self.assertIn(obs, env.observation_space, action)
+            self.assertFalse(terminated or truncated)
+        self.assertEqual(info["invalid_actions"], 2)
+        obs, reward, terminated, _, _ = env.step("ANSWER: ESI 1")  # anaphylaxis
+        self.assertIn(obs, env.observation_space)
+        self.assertTrue(terminated)
+        self.assertEqual(reward, 1.0)
+
+    def test_seed_picks_the_task_through_np_random(self):
+        env = TriageQuizEnv()
+        first = env.reset(seed=7)[1]["task_index"]
+        self.assertEqual(env.reset(seed=7)[1]["task_index"], first)
+        seen = {env.reset(seed=s)[1]["task_index"] for s in range(40)}
+        self.assertEqual(seen, set(range(6)))
+
+    def test_fit_text_keeps_the_space(self):
+        text = "caf\u00e9 \u2603 \x00 \U0001f600 ok"
+        fitted = spaces.fit_text(text)
+        self.assertIn(fitted, spaces.action_text())
+        self.assertEqual(fitted, "caf\u00e9 \\u2603 \\x00 \\U0001f600 ok")
+        self.assertNotIn(text, spaces.action_text())
+
+
+class ServedEnvTypeTest(unittest.TestCase):
+    def test_a_non_gymnasium_env_is_refused_by_name(self):
+        with self.assertRaisesRegex(TypeError, "env 'duck'.*gymnasium.Env"):
+            EnvServer({"duck": NotAGymnasiumEnv}, "inproc://refused-duck")
+
+    def test_a_non_text_action_space_is_refused(self):
+        with self.assertRaisesRegex(TypeError,
+                                    "env 'discrete': action_space.*Text"):
+            EnvServer({"discrete": DiscreteActionEnv}, "inproc://refused-d")
+
+    def test_the_command_line_names_what_is_wrong(self):
+        r = subprocess.run(
+            [sys.executable, "-m", "clinrl_env", "serve", "--env",
+             "clinrl_env_server_test:NotAGymnasiumEnv", "--name", "duck",
+             "--endpoint", "inproc://cli-refused"],
+            capture_output=True, text=True, timeout=60,
+            env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("serve: env 'duck'", r.stderr)
+        self.assertIn("gymnasium.Env", r.stderr)
+
+
 class ServerTest(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="clinrl-py-test-")
         self.server = EnvServer(
             {"echo": EchoEnv, "exploding": ExplodingEnv,
-             "triage_quiz": TriageQuizEnv},
+             "triage_quiz": TriageQuizEnv, "made_triage_quiz": made_triage_quiz,
+             "plain_text": PlainTextEnv},
             "ipc://%s/s.sock" % self.dir, idle_timeout_s=0.3)
         self.thread = threading.Thread(target=self.server.serve_forever)
         self.thread.start()
@@ -126,6 +253,48 @@ class ServerTest(unittest.TestCase):
         self.assertEqual(r["reward"], 1.0)
         self.assertEqual(r["info"]["metrics"], {"correct": 1.0, "cost": 1.0})
         self.assertTrue(self.call({"op": "close", "session": sid})["ok"])
+
+    def test_chat_message_tuples_become_protocol_messages(self):
+        r = self.call({"op": "reset", "env": "triage_quiz", "split": "test",
+                       "task_index": 0})
+        self.assertEqual([m["role"] for m in r["observation"]],
+                         ["system", "user"])
+        self.assertIn("ANSWER: ESI", r["observation"][0]["content"])
+        self.assertIn("arm weakness", r["observation"][1]["content"])
+        r = self.call({"op": "step", "session": r["session"],
+                       "action": "ASK history"})
+        self.assertEqual(r["observation"],
+                         [{"role": "user",
+                           "content": "Symptoms began 40 minutes ago."}])
+
+    def test_a_str_observation_is_one_user_message(self):
+        r = self.call({"op": "reset", "env": "plain_text"})
+        self.assertEqual(r["observation"], [{"role": "user", "content": "hello"}])
+        r = self.call({"op": "step", "session": r["session"], "action": "hi"})
+        self.assertEqual(r["observation"],
+                         [{"role": "user", "content": "you said hi"}])
+
+    def test_a_gymnasium_make_env_is_served_through_its_wrappers(self):
+        spec = self.call({"op": "spec", "env": "made_triage_quiz"})
+        # Read from env.unwrapped: gymnasium's wrappers hide the attributes.
+        self.assertEqual(spec["splits"], {"train": 6, "test": 3})
+        self.assertEqual(spec["max_turns"], 4)
+        self.assertIn("ESI", spec["action_format"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # the PassiveEnvChecker's findings
+            r = self.call({"op": "reset", "env": "made_triage_quiz",
+                           "task_index": 3, "seed": 5})
+            sid = r["session"]
+            self.assertIn("sore throat", r["observation"][1]["content"])
+            r = self.call({"op": "step", "session": sid,
+                           "action": "ANSWER: ESI 5"})
+        self.assertTrue(r["terminated"])
+        self.assertEqual(r["reward"], 1.0)
+        # OrderEnforcing's and the env's own guard: a step after the end is
+        # the env's error, answered, not a crash.
+        r = self.call({"op": "step", "session": sid, "action": "ASK vitals"})
+        self.assertEqual(r["error"]["code"], "internal")
+        self.assertIn("after the episode ended", r["error"]["message"])
 
 
 if __name__ == "__main__":

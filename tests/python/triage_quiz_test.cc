@@ -27,7 +27,7 @@ struct PythonTriageServer {
     endpoint = "ipc://" + dir + "/triage.sock";
     process = std::make_unique<ChildProcess>(
         std::vector<std::string>{
-            CLINRL_SYSTEM_PYTHON, "-m", "clinrl_env", "serve", "--env",
+            CLINRL_PYTHON, "-m", "clinrl_env", "serve", "--env",
             "clinrl_env.triage_quiz:TriageQuizEnv", "--name", "triage_quiz",
             "--endpoint", endpoint, "--log-level", "warning"},
         std::map<std::string, std::string>{

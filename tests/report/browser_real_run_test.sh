@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Browser test on a short real run: two tiny `clinrl train` runs on
 # dx_dialogue (different learning rates; the first refreshes its report
-# every 2 steps), `clinrl report --compare`, then report_browser_test.js in
-# headless chromium. Screenshots land in OUT_DIR/screenshots.
+# every 2 steps), `clinrl report --compare`, then report_browser_test.py
+# (Python playwright) in headless chromium. Screenshots land in
+# OUT_DIR/screenshots.
 # The run's TensorBoard events are checked against its metrics.jsonl.
 #   browser_real_run_test.sh CLINRL PYTHON OUT_DIR
 set -euo pipefail
@@ -10,6 +11,8 @@ CLINRL=$1
 PYTHON=$2
 OUT=$3
 HERE=$(cd "$(dirname "$0")" && pwd)
+# Fail before training when the browser or playwright is missing.
+"$PYTHON" "$HERE/report_browser_test.py" --check-chromium
 rm -rf "$OUT"
 mkdir -p "$OUT"
 "$CLINRL" train "$HERE/tiny_dx_run.json" --set run.out_dir="$OUT" \
@@ -38,4 +41,4 @@ test -s "$OUT/tiny_dx/report.html"
   > "$OUT/train_b.log"
 "$CLINRL" report "$OUT/tiny_dx" --compare "$OUT/tiny_dx_lr3e-4" \
   --out "$OUT/report.html"
-node "$HERE/report_browser_test.js" "$OUT/report.html" "$OUT/screenshots"
+"$PYTHON" "$HERE/report_browser_test.py" "$OUT/report.html" "$OUT/screenshots"

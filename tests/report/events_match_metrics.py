@@ -1,22 +1,28 @@
-#!/usr/bin/python3
 """Checks that the TensorBoard events of a real run hold every metric of its
 metrics.jsonl, under the documented tag names, with the same values.
 
   events_match_metrics.py RUN_DIR
 
-Decodes with tests/trainer/reference/tfevents_decode.py (protoc and its own
-CRC-32C), independent of clinrl's writer. Prints a JSON summary.
+Reads the run directory with the `tensorboard` package itself: its record
+reader checks every record's framing and CRCs in each events file
+(tests/trainer/reference/tensorboard_read.py), then one EventAccumulator
+over RUN_DIR (keeping everything) gives the scalars and the config text
+summary, as TensorBoard would show them. Prints a JSON summary; exits
+non-zero on any missing or different metric.
 """
 import glob
 import json
 import math
 import os
 import struct
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DECODER = os.path.join(HERE, "..", "trainer", "reference", "tfevents_decode.py")
+sys.path.insert(0, os.path.join(HERE, "..", "trainer", "reference"))
+import tensorboard_read  # noqa: E402  (exits naming launch/setup if absent)
+from tensorboard.backend.event_processing import event_accumulator  # noqa: E402
+from tensorboard.util import tensor_util  # noqa: E402
+
 RENAMED = {"reward/mean": "reward/total", "reward/std": "reward/total_std"}
 
 
@@ -24,21 +30,40 @@ def as_float32(v):
     return struct.unpack("<f", struct.pack("<f", v))[0]
 
 
-def main():
-    run = sys.argv[1]
-    found = {}
-    texts = []
+def read_run(run):
+    """{(step, tag): [values]} and {tag: [(step, text)]} of the run's events."""
     files = sorted(glob.glob(os.path.join(run, "events.out.tfevents.*")))
     if not files:
         raise SystemExit(f"no events.out.tfevents.* in {run}")
+    # The accumulator stops quietly at a corrupt record; this pass does not.
     for path in files:
-        out = json.loads(subprocess.run([sys.executable, DECODER, path], check=True,
-                                        capture_output=True).stdout)
-        for step, tag, value in out["scalars"]:
-            found[(step, tag)] = value
-        texts += out["texts"]
-    expected = 0
-    missing = []
+        tensorboard_read.check_framing(path)
+    acc = event_accumulator.EventAccumulator(
+        run, size_guidance={k: 0 for k in event_accumulator.DEFAULT_SIZE_GUIDANCE})
+    acc.Reload()
+    scalars = {}
+    for tag in acc.Tags()[event_accumulator.SCALARS]:
+        for e in acc.Scalars(tag):
+            scalars.setdefault((e.step, tag), []).append(e.value)
+    texts = {}
+    try:
+        text_tags = acc.PluginTagToContent("text")
+    except KeyError:  # no text summaries at all
+        text_tags = {}
+    for tag in text_tags:
+        for e in acc.Tensors(tag):
+            text = tensor_util.make_ndarray(e.tensor_proto).item().decode("utf-8")
+            texts.setdefault(tag, []).append((e.step, text))
+    return files, scalars, texts
+
+
+def main():
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: events_match_metrics.py RUN_DIR")
+    run = sys.argv[1]
+    files, found, texts = read_run(run)
+    expected = set()
+    problems = []
     with open(os.path.join(run, "metrics.jsonl")) as f:
         for line in f:
             rec = json.loads(line)
@@ -47,19 +72,30 @@ def main():
                 if key in ("step", "stage", "eval", "time_s") or value is None:
                     continue
                 tag = prefix + RENAMED.get(key, key)
-                expected += 1
+                expected.add((rec["step"], tag))
                 got = found.get((rec["step"], tag))
                 if got is None:
-                    missing.append(f"step {rec['step']} {tag}")
-                elif not math.isclose(got, as_float32(value), rel_tol=1e-6, abs_tol=1e-30):
-                    missing.append(f"step {rec['step']} {tag}: {got} != {value}")
-    config = [t for t in texts if t[1] == "config"]
-    if not config or json.loads(config[0][2])["run"]["name"] != json.load(
-            open(os.path.join(run, "config.json")))["run"]["name"]:
-        missing.append("the config text summary")
-    print(json.dumps({"metrics_checked": expected, "problems": missing[:20]}))
-    if missing:
-        raise SystemExit(f"{len(missing)} metrics not found in the events")
+                    problems.append(f"step {rec['step']} {tag}: not in the events")
+                elif len(got) != 1:
+                    problems.append(f"step {rec['step']} {tag}: {len(got)} events")
+                elif not math.isclose(got[0], as_float32(value), rel_tol=1e-6,
+                                      abs_tol=1e-30):
+                    problems.append(f"step {rec['step']} {tag}: {got[0]} != {value}")
+    # Every scalar in the events comes from metrics.jsonl: nothing extra.
+    for step, tag in sorted(set(found) - expected):
+        problems.append(f"step {step} {tag}: in the events, not in metrics.jsonl")
+    config = texts.get("config", [])
+    with open(os.path.join(run, "config.json")) as f:
+        name = json.load(f)["run"]["name"]
+    if len(config) != 1 or json.loads(config[0][1])["run"]["name"] != name:
+        problems.append("the config text summary: expected one whose run.name "
+                        "is %r, got %d" % (name, len(config)))
+    print(json.dumps({"event_files": len(files), "metrics_checked": len(expected),
+                      "scalars_read": sum(len(v) for v in found.values()),
+                      "problems": problems[:20]}))
+    if problems:
+        raise SystemExit(f"{len(problems)} problems comparing the events with "
+                         "metrics.jsonl")
 
 
 if __name__ == "__main__":

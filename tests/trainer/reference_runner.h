@@ -1,5 +1,6 @@
-// Runs a checked-in Python reference script (Debian's python3 with torch and
-// numpy) on a JSON input and returns its JSON output.
+// Runs a checked-in Python reference script under the venv interpreter
+// (CLINRL_PYTHON: torch, numpy, tensorboard, ...) on a JSON input and returns
+// its JSON output.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -27,7 +28,7 @@ inline nlohmann::json RunPythonReference(const std::string& script,
 // Runs `script ARGS` and parses its stdout as JSON.
 inline nlohmann::json RunPythonReferenceArgs(const std::string& script,
                                              const std::string& args) {
-  const std::string command = std::string(CLINRL_SYSTEM_PYTHON) + " " +
+  const std::string command = std::string(CLINRL_PYTHON) + " " +
                               CLINRL_SOURCE_DIR + "/" + script + " " + args;
   FILE* pipe = popen(command.c_str(), "r");
   EXPECT_NE(pipe, nullptr) << command;

@@ -1,11 +1,17 @@
 #include "trainer/tfevents_writer.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <set>
 #include <thread>
+#include <tuple>
+#include <utility>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -14,7 +20,32 @@
 namespace clinrl::trainer {
 namespace {
 
-TEST(TfEventsWriterTest, IndependentDecoderFindsEveryMetric) {
+// The reference is TensorBoard itself: its record reader (CRCs, framing)
+// and its EventAccumulator (scalars, text plugin), run under the venv.
+constexpr const char* kTensorBoardReader =
+    "tests/trainer/reference/tensorboard_read.py";
+
+nlohmann::json ReadWithTensorBoard(const std::string& path) {
+  return clinrl::testing::RunPythonReferenceArgs(kTensorBoardReader, path);
+}
+
+// Runs the reader expecting it to refuse the file: its exit status and
+// what it printed (stdout and stderr).
+std::pair<int, std::string> RunReaderOnBadFile(const std::string& path) {
+  const std::string command = std::string(CLINRL_PYTHON) + " " +
+                              CLINRL_SOURCE_DIR + "/" + kTensorBoardReader +
+                              " " + path + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return {-1, "popen failed: " + command};
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+TEST(TfEventsWriterTest, TensorBoardReadsEveryMetric) {
   const std::string dir = ::testing::TempDir() + "/tfevents_case";
   std::filesystem::remove_all(dir);
   MakeDirectories(dir);
@@ -35,9 +66,7 @@ TEST(TfEventsWriterTest, IndependentDecoderFindsEveryMetric) {
   EXPECT_EQ(std::filesystem::path(path).filename().string().rfind(
                 "events.out.tfevents.", 0),
             0u);
-  // The decoder reads the file path from the JSON input's "path".
-  const auto decoded = clinrl::testing::RunPythonReferenceArgs(
-      "tests/trainer/reference/tfevents_decode.py", path);
+  const auto decoded = ReadWithTensorBoard(path);
   EXPECT_EQ(decoded["file_version"], "brain.Event:2");
   EXPECT_EQ(decoded["records"], 6);
   std::map<std::pair<int, std::string>, double> scalars;
@@ -50,8 +79,12 @@ TEST(TfEventsWriterTest, IndependentDecoderFindsEveryMetric) {
   EXPECT_FLOAT_EQ(scalars.at({1, "clip_frac/low"}), 0.0f);
   EXPECT_FLOAT_EQ(scalars.at({3, "length/mean"}), 42.0f);
   ASSERT_EQ(decoded["texts"].size(), 1u);
+  EXPECT_EQ(decoded["texts"][0][0], 0);
   EXPECT_EQ(decoded["texts"][0][1], "config");
   EXPECT_EQ(decoded["texts"][0][2], "{\"trainer\": {\"lr\": 3e-06}}");
+  // One line of text: the text plugin shows it as a Markdown paragraph.
+  EXPECT_EQ(decoded["texts"][0][3].get<std::string>().rfind("<p>", 0), 0u)
+      << decoded["texts"][0][3];
 }
 
 // The metric keys of one GRPO line and one evaluation line of a real
@@ -121,8 +154,7 @@ TEST(TfEventsWriterTest, EveryMetricsJsonlKeyHasAStableTag) {
     expected[{301, tag}] = 0.5 + static_cast<double>(i);
     expected[{310, "eval/validation/" + tag}] = -1.0 - static_cast<double>(i);
   }
-  const auto decoded = clinrl::testing::RunPythonReferenceArgs(
-      "tests/trainer/reference/tfevents_decode.py", path);
+  const auto decoded = ReadWithTensorBoard(path);
   std::map<std::pair<int, std::string>, double> found;
   for (const auto& s : decoded["scalars"]) {
     found[{s[0].get<int>(), s[1].get<std::string>()}] = s[2].get<double>();
@@ -154,8 +186,7 @@ TEST(TfEventsWriterTest, EventsReachTheFileWithinTheFlushPeriod) {
   writer.AddScalars({{"kl", 0.125}, {"entropy", 1.5}}, 7);
   // No further write and no explicit Flush: only the period may publish it.
   std::this_thread::sleep_for(std::chrono::milliseconds(700));
-  const auto decoded = clinrl::testing::RunPythonReferenceArgs(
-      "tests/trainer/reference/tfevents_decode.py", writer.path());
+  const auto decoded = ReadWithTensorBoard(writer.path());
   EXPECT_EQ(decoded["records"], 2);
   std::set<std::string> tags;
   for (const auto& s : decoded["scalars"]) {
@@ -186,12 +217,64 @@ TEST(TfEventsWriterTest, MultiLineTextIsAMarkdownCodeBlock) {
     path = writer.path();
     writer.AddText("config", "{\n  \"lr\": 0.001\n}", 0);
   }
-  const auto decoded = clinrl::testing::RunPythonReferenceArgs(
-      "tests/trainer/reference/tfevents_decode.py", path);
+  const auto decoded = ReadWithTensorBoard(path);
   ASSERT_EQ(decoded["texts"].size(), 1u);
   EXPECT_EQ(decoded["texts"][0][2], "    {\n      \"lr\": 0.001\n    }");
   EXPECT_EQ(nlohmann::json::parse(decoded["texts"][0][2].get<std::string>()),
             nlohmann::json({{"lr", 0.001}}));
+  // TensorBoard's text plugin renders it as a code block, the lines kept.
+  const std::string html = decoded["texts"][0][3];
+  EXPECT_EQ(html.rfind("<pre><code>{\n", 0), 0u) << html;
+  EXPECT_NE(html.find("\n}\n</code></pre>"), std::string::npos) << html;
+}
+
+// Writes a small events file and returns its bytes.
+std::string SmallEventsFile(const std::string& dir) {
+  std::filesystem::remove_all(dir);
+  MakeDirectories(dir);
+  std::string path;
+  {
+    TfEventsWriter writer(dir);
+    path = writer.path();
+    writer.AddScalars({{"kl", 0.125}, {"entropy", 1.5}}, 1);
+    writer.AddScalars({{"kl", 0.25}, {"entropy", 1.25}}, 2);
+  }
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST(TfEventsWriterTest, TensorBoardsRecordReaderRejectsACorruptFile) {
+  const std::string dir = ::testing::TempDir() + "/tfevents_corrupt";
+  const std::string bytes = SmallEventsFile(dir);
+  const std::string good = dir + "/events.out.tfevents.good";
+  std::ofstream(good, std::ios::binary) << bytes;
+  ASSERT_EQ(ReadWithTensorBoard(good)["records"], 3);
+
+  // One flipped bit inside the last record's data: its data CRC fails.
+  std::string flipped = bytes;
+  flipped[flipped.size() - 6] ^= 0x01;
+  const std::string bad = dir + "/events.out.tfevents.flipped";
+  std::ofstream(bad, std::ios::binary) << flipped;
+  auto [status, out] = RunReaderOnBadFile(bad);
+  EXPECT_NE(status, 0) << out;
+  EXPECT_NE(out.find("failed event crc32 check"), std::string::npos) << out;
+  EXPECT_NE(out.find("after 2 good records"), std::string::npos) << out;
+
+  // A record cut short, as a crash mid-write would leave it.
+  const std::string cut = dir + "/events.out.tfevents.cut";
+  std::ofstream(cut, std::ios::binary) << bytes.substr(0, bytes.size() - 2);
+  std::tie(status, out) = RunReaderOnBadFile(cut);
+  EXPECT_NE(status, 0) << out;
+  EXPECT_NE(out.find("truncated record"), std::string::npos) << out;
+
+  // A flipped bit in a length: the length CRC fails.
+  std::string bad_length = bytes;
+  bad_length[1] ^= 0x01;
+  const std::string length = dir + "/events.out.tfevents.length";
+  std::ofstream(length, std::ios::binary) << bad_length;
+  std::tie(status, out) = RunReaderOnBadFile(length);
+  EXPECT_NE(status, 0) << out;
+  EXPECT_NE(out.find("failed header crc32 check"), std::string::npos) << out;
 }
 
 TEST(TfEventsWriterTest, FramingCarriesLengthAndMaskedCrcs) {
