@@ -58,6 +58,17 @@ if(TARGET CUDA::cudart AND EXISTS "${CLINRL_CUDART}")
 endif()
 message(STATUS "clinrl: LibTorch ${Torch_VERSION} from ${CLINRL_TORCH_CMAKE_PREFIX}")
 
+# libtorch.so of the wheel carries and exports parts of a newer libstdc++
+# (std::filesystem, std::chrono::tzdb, string streams), some of them broken
+# when called from outside it: std::filesystem::remove_all jumps to address
+# 0. The dynamic linker binds each symbol to the first library in NEEDED
+# order, and libstdc++ comes last by default; naming it first makes the
+# system's libstdc++ the one every clinrl binary calls.
+foreach(kind EXE SHARED MODULE)
+  string(APPEND CMAKE_${kind}_LINKER_FLAGS
+    " -Wl,--push-state,--no-as-needed -lstdc++ -Wl,--pop-state")
+endforeach()
+
 # The wheel ships its own fmt headers (fmt 12) in its include folder, which
 # comes before the system's on every torch target's command line. clinrl,
 # spdlog and libfmt.so are Debian's fmt 9: a folder holding only a link to

@@ -137,7 +137,7 @@ std::vector<CodePoint> Decode(std::string_view text) {
 bool IsCrLf(uint32_t cp) { return cp == '\r' || cp == '\n'; }
 
 uint32_t Lower(uint32_t cp) {
-  // DELIBERATE BREAK: no upper-case folding
+  if (cp >= 'A' && cp <= 'Z') return cp + 32;
   if (cp == 0x17F) return 's';  // LATIN SMALL LETTER LONG S folds to s
   return cp;
 }
@@ -199,7 +199,7 @@ size_t MatchAt(const std::vector<CodePoint>& c, size_t i,
   }
   // \p{N} or \p{N}{1,3}
   if (c[i].cls == kNumber) {
-    const size_t max_digits = pattern == SplitPattern::kLlama3 ? 2 : 1;  // DELIBERATE BREAK
+    const size_t max_digits = pattern == SplitPattern::kLlama3 ? 3 : 1;
     size_t k = i;
     while (k < n && k - i < max_digits && c[k].cls == kNumber) ++k;
     return k - i;

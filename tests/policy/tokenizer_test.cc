@@ -116,7 +116,12 @@ std::vector<TextCase> TextCases() {
       {"contractions",
        "Don'T mIxEd'Ll cAsE'rE 's 'S 't 'T 'll 'LL 'lL 're 'RE 've 'Ve 'm 'M "
        "'d 'D"},
-      {"contractions", "'ſ 'x '' ' quote' 'tis rock'n'roll 's'"},
+      // A contraction followed by letters is where case matters: (?i:'t)
+      // cuts "'The" into "'T" "he", where a case-sensitive 't leaves "'The"
+      // to BPE, which merges "The".
+      {"contractions",
+       "'The 'THE 'the 'Stop 'Steve 'Trust 'Doctor 'REST 'STAT 'Done 'Mary "
+       "'Plan 'Started 'Tis 'ſtop 'x '' ' quote' rock'n'roll 's'"},
       {"special",
        "<|im_start|>system\nYou are a clinical assistant.<|im_end|>\n"
        "<|im_start|>user\nWhat is the dose?<|im_end|>\n"

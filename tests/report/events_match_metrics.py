@@ -62,8 +62,10 @@ def main():
         raise SystemExit("usage: events_match_metrics.py RUN_DIR")
     run = sys.argv[1]
     files, found, texts = read_run(run)
-    expected = set()
-    problems = []
+    # {(step, tag): [values in metrics.jsonl order]}: a step may log a metric
+    # twice (e.g. a validation at the end of one stage and at the start of
+    # the next), and TensorBoard then holds both points, in the same order.
+    expected = {}
     with open(os.path.join(run, "metrics.jsonl")) as f:
         for line in f:
             rec = json.loads(line)
@@ -72,17 +74,21 @@ def main():
                 if key in ("step", "stage", "eval", "time_s") or value is None:
                     continue
                 tag = prefix + RENAMED.get(key, key)
-                expected.add((rec["step"], tag))
-                got = found.get((rec["step"], tag))
-                if got is None:
-                    problems.append(f"step {rec['step']} {tag}: not in the events")
-                elif len(got) != 1:
-                    problems.append(f"step {rec['step']} {tag}: {len(got)} events")
-                elif not math.isclose(got[0], as_float32(value), rel_tol=1e-6,
-                                      abs_tol=1e-30):
-                    problems.append(f"step {rec['step']} {tag}: {got[0]} != {value}")
+                expected.setdefault((rec["step"], tag), []).append(value)
+    problems = []
+    for (step, tag), values in sorted(expected.items()):
+        got = found.get((step, tag))
+        if got is None:
+            problems.append(f"step {step} {tag}: not in the events")
+        elif len(got) != len(values):
+            problems.append(f"step {step} {tag}: {len(got)} events for "
+                            f"{len(values)} metrics.jsonl values")
+        else:
+            for g, v in zip(got, values):
+                if not math.isclose(g, as_float32(v), rel_tol=1e-6, abs_tol=1e-30):
+                    problems.append(f"step {step} {tag}: {g} != {v}")
     # Every scalar in the events comes from metrics.jsonl: nothing extra.
-    for step, tag in sorted(set(found) - expected):
+    for step, tag in sorted(set(found) - set(expected)):
         problems.append(f"step {step} {tag}: in the events, not in metrics.jsonl")
     config = texts.get("config", [])
     with open(os.path.join(run, "config.json")) as f:
@@ -90,9 +96,12 @@ def main():
     if len(config) != 1 or json.loads(config[0][1])["run"]["name"] != name:
         problems.append("the config text summary: expected one whose run.name "
                         "is %r, got %d" % (name, len(config)))
-    print(json.dumps({"event_files": len(files), "metrics_checked": len(expected),
-                      "scalars_read": sum(len(v) for v in found.values()),
-                      "problems": problems[:20]}))
+    print(json.dumps({
+        "event_files": len(files),
+        "metrics_checked": sum(len(v) for v in expected.values()),
+        "scalars_read": sum(len(v) for v in found.values()),
+        "steps_logging_a_tag_twice": sum(len(v) > 1 for v in expected.values()),
+        "problems": problems[:20]}))
     if problems:
         raise SystemExit(f"{len(problems)} problems comparing the events with "
                          "metrics.jsonl")
