@@ -34,8 +34,8 @@ class ChildProcess {
   std::string program_;
 };
 
-// The Debian interpreter that has python3-zmq, and the folder holding the
-// clinrl_env package; the environment variables CLINRL_PYTHON and
+// The venv's interpreter (launch/setup: gymnasium, pyzmq), and the folder
+// holding the clinrl_env package; the environment variables CLINRL_PYTHON and
 // CLINRL_PYTHONPATH override the values fixed at build time.
 std::string SystemPython();
 std::string PythonPackageDir();

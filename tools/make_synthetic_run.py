@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Writes a synthetic run directory shaped like `clinrl train` writes one.
 
 For the report's scale test: N steps of metrics.jsonl (SFT then GRPO lines

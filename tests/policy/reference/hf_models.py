@@ -108,8 +108,10 @@ def reference(model_dir, input_path, out_path, max_new_tokens):
         inputs = json.load(f)
     ids = torch.tensor(inputs["input_ids"], dtype=torch.long)
     mask = torch.tensor(inputs["attention_mask"], dtype=torch.long)
-    # forward() numbers positions 0..T-1 whatever the mask; generate() (and
-    # clinrl) count real tokens instead, so a left-padded row starts at 0.
+    # forward() numbers slots 0..T-1 whatever the mask; generate() and clinrl
+    # count real tokens, so a left-padded row starts at 0. (Rotary attention
+    # depends only on position differences, so the constant shift would
+    # change little; the inputs are kept the same all the same.)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     # No end-of-sequence token: every row generates exactly N tokens, as the
     # test asks of clinrl.

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Reference for clinrl's AdamW, gradient clipping and LR schedule: runs
 torch.optim.AdamW and torch.nn.utils.clip_grad_norm_ on the steps in the JSON
 file argv[1] and prints the final parameters and the pre-clip norms."""

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Independent reference for clinrl's GRPO math (advantages, KL estimators,
 clipped surrogate, truncated importance weights, loss aggregations).
 
