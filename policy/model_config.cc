@@ -41,7 +41,9 @@ namespace {
 // inside the object wins over the top-level one.
 void ReadRope(const wire::Fields& f, const std::string& where, ModelConfig& c) {
   c.rope_theta = f.Double("rope_theta", 10000.0);
-  const char* key = f.Has("rope_scaling") ? "rope_scaling" : nullptr;  // BREAK
+  const char* key = f.Has("rope_scaling")      ? "rope_scaling"
+                    : f.Has("rope_parameters") ? "rope_parameters"
+                                               : nullptr;
   if (key == nullptr) return;
   std::string path = where + "." + key;
   const nlohmann::json* rope = &f.Object(key);

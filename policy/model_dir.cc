@@ -70,7 +70,6 @@ void SaveModel(Transformer& model, const std::string& dir,
   const auto type = ParseDtype(dtype, "dtype");
   std::vector<std::pair<std::string, at::Tensor>> tensors;
   for (const auto& p : model->named_parameters()) {
-    if (p.key() == "model.norm.weight") continue;  // BREAK
     tensors.emplace_back(p.key(), p.value().detach().to(torch::kCPU, type));
   }
   MakeDirectories(dir);
