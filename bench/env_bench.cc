@@ -276,7 +276,7 @@ json RunEnvBench(const BenchOptions& options) {
   {
     const std::string endpoint = "ipc://" + dir + "/python.sock";
     envs::ChildProcess python(
-        {envs::SystemPython(), "-m", "clinrl_env", "serve", "--env",
+        {envs::AdapterPython(), "-m", "clinrl_env", "serve", "--env",
          "clinrl_env.echo:EchoEnv", "--name", "echo", "--endpoint", endpoint,
          "--options", R"({"max_turns": 1000})"},
         {{"PYTHONPATH", envs::PythonPackageDir()}});

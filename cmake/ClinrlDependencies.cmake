@@ -21,6 +21,16 @@ find_package(MPI REQUIRED COMPONENTS CXX)
 # PATH: it may lack all of these.
 set(CLINRL_PYTHON "${PROJECT_SOURCE_DIR}/.venv/bin/python" CACHE FILEPATH
     "Python interpreter of clinrl's venv (launch/setup creates it)")
+# A build folder configured with another venv keeps that venv's LibTorch and
+# NCCL in its cache: forget them when the interpreter changes.
+if(DEFINED CLINRL_PYTHON_CONFIGURED AND
+   NOT CLINRL_PYTHON_CONFIGURED STREQUAL CLINRL_PYTHON)
+  foreach(var Torch_DIR Caffe2_DIR NCCL_INCLUDE_DIR NCCL_LIBRARY
+              TORCH_LIBRARY C10_CUDA_LIBRARY)
+    unset(${var} CACHE)
+  endforeach()
+endif()
+set(CLINRL_PYTHON_CONFIGURED "${CLINRL_PYTHON}" CACHE INTERNAL "")
 if(NOT EXISTS "${CLINRL_PYTHON}")
   message(FATAL_ERROR "CLINRL_PYTHON: ${CLINRL_PYTHON} does not exist; "
                       "run launch/setup, which creates the venv")
@@ -89,8 +99,18 @@ include_directories(BEFORE SYSTEM ${CLINRL_FMT_SHIM})
 # built with CUDA. NCCL is the wheel's own (nvidia-nccl-cu13, the one
 # libtorch_cuda loads): a second copy from the toolkit would put two NCCLs in
 # one process.
+# A CPU-only torch would drop those sources without a word, so it is an
+# error unless asked for (CLINRL_ALLOW_CPU_TORCH=ON, for machines that cannot
+# have the CUDA wheel).
+option(CLINRL_ALLOW_CPU_TORCH "Build without CUDA and NCCL when torch has no CUDA" OFF)
 set(CLINRL_WITH_CUDA OFF)
 set(CLINRL_WITH_NCCL OFF)
+if(NOT TARGET torch_cuda AND NOT CLINRL_ALLOW_CPU_TORCH)
+  message(FATAL_ERROR "torch at ${CLINRL_TORCH_CMAKE_PREFIX} was built without "
+    "CUDA, so the NCCL communicator and the CUDA paths would not compile; "
+    "expected the torch==2.11.0 (cu130) wheel of launch/requirements.txt, or "
+    "-DCLINRL_ALLOW_CPU_TORCH=ON to build without them")
+endif()
 if(TARGET torch_cuda)
   set(CLINRL_WITH_CUDA ON)
   find_path(NCCL_INCLUDE_DIR nccl.h

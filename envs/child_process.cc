@@ -77,7 +77,7 @@ int ChildProcess::Stop(int signal, int wait_ms) {
   return status_;
 }
 
-std::string SystemPython() {
+std::string AdapterPython() {
   if (const char* p = std::getenv("CLINRL_PYTHON"); p != nullptr && *p) {
     return p;
   }

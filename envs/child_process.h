@@ -37,7 +37,7 @@ class ChildProcess {
 // The venv's interpreter (launch/setup: gymnasium, pyzmq), and the folder
 // holding the clinrl_env package; the environment variables CLINRL_PYTHON and
 // CLINRL_PYTHONPATH override the values fixed at build time.
-std::string SystemPython();
+std::string AdapterPython();
 std::string PythonPackageDir();
 
 }  // namespace clinrl::envs

@@ -292,6 +292,9 @@ nlohmann::json ModelConfig::ToJson() const {
       {"torch_dtype", torch_dtype},
   };
   if (model_type != "qwen2") j["attention_bias"] = attention_bias;
+  // clinrl attends over every earlier token: say so, or transformers (and
+  // FromJson) take Mistral's default window of 4096.
+  j["sliding_window"] = nullptr;
   if (rope_scaling_factor > 0) {
     j["rope_scaling"] = {
         {"rope_type", "llama3"},

@@ -230,8 +230,9 @@ def scan(root, rules):
             continue
         for dirpath, dirnames, filenames in os.walk(path):
             # A CMake build tree (any name) holds generated and CMake's own
-            # C++ files, none of them clinrl's sources.
-            if "CMakeCache.txt" in filenames:
+            # C++ files, a Python venv its packages' headers: none of them
+            # clinrl's sources.
+            if "CMakeCache.txt" in filenames or "pyvenv.cfg" in filenames:
                 dirnames[:] = []
                 continue
             dirnames[:] = [d for d in dirnames if d not in SKIPPED_DIRS]

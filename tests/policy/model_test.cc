@@ -404,6 +404,14 @@ TEST(ModelConfigTest, ReadsHuggingFaceConfigAndNamesBadFields) {
   bad["hidden_size"] = "big";
   EXPECT_THROW(ModelConfig::FromJson(bad), BadRequest);
   EXPECT_EQ(ModelConfig::FromJson(c.ToJson()).ToJson(), c.ToJson());
+
+  // Mistral with full attention over 32k positions: what clinrl writes must
+  // read back (ranks and resumed runs re-read the written config).
+  nlohmann::json mistral = qwen;
+  mistral["model_type"] = "mistral";
+  mistral["sliding_window"] = nullptr;
+  const ModelConfig m = ModelConfig::FromJson(mistral);
+  EXPECT_EQ(ModelConfig::FromJson(m.ToJson()).ToJson(), m.ToJson());
 }
 
 TEST(ModelConfigTest, ReadsBothRopeSpellingsAndRefusesUnsupportedFields) {

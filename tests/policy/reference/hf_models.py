@@ -23,7 +23,11 @@ few seconds, so the tests ask for both at once):
 """
 import argparse
 import json
+import os
 import sys
+
+# Tests touch no network: every model here is made locally, never fetched.
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 try:
     import torch
