@@ -160,6 +160,7 @@ struct TrainerConfig {
   double min_lr_ratio = 0.1;
   double weight_decay = 0.0;
   double grad_clip = 1.0;
+  std::string non_finite = "stop";  // NaN/Inf loss or grad norm
   int64_t micro_batch = 8;
   int64_t epochs_per_batch = 1;
   std::string advantage = "grpo";
@@ -189,6 +190,8 @@ struct TrainerConfig {
               "GRPO cosine floor / peak (1 = constant)");
     v.AtLeast("weight_decay", weight_decay, 0.0, "AdamW decoupled decay");
     v.AtLeast("grad_clip", grad_clip, 0.0, "global grad-norm clip, 0 = off");
+    v.Enum("non_finite", non_finite, {"stop", "skip"},
+           "a NaN/Inf loss or grad norm: stop the run, or skip the step");
     v.AtLeast("micro_batch", micro_batch, int64_t{1}, "sequences per pass");
     v.AtLeast("epochs_per_batch", epochs_per_batch, int64_t{1});
     v.Enum("advantage", advantage, {"grpo", "dr_grpo"});

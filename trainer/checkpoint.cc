@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "distributed/communicator.h"
+#include "trainer/non_finite.h"
 
 namespace clinrl::trainer {
 
@@ -111,6 +112,20 @@ std::string WriteCheckpoint(
   SyncDirectory(checkpoints_dir);
   WriteFileAtomic(checkpoints_dir + "/latest", StepFolderName(step) + "\n");
   return final_dir;
+}
+
+void RequireFiniteCheckpoint(
+    const std::string& checkpoints_dir, int64_t step,
+    const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
+  const std::string bad = FirstNonFiniteTensor(tensors);
+  if (bad.empty()) return;
+  const std::string latest = LatestCheckpoint(checkpoints_dir);
+  throw NonFiniteError(fmt::format(
+      "checkpoint {}: tensor {} holds NaN or infinite values; refusing to "
+      "write it. The newest checkpoint stays {}",
+      StepFolderName(step), bad,
+      latest.empty() ? std::string("(none: no checkpoint written yet)")
+                     : latest));
 }
 
 std::string WriteShardedCheckpoint(

@@ -7,10 +7,13 @@
 // checkpoint is refused with an error naming the file.
 #pragma once
 
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace clinrl::distributed {
@@ -48,6 +51,16 @@ std::string WriteShardedCheckpoint(
     const std::function<void(const std::string& dir)>& write_files,
     const std::function<void(const std::string& dir)>& write_rank_files,
     const nlohmann::json& state);
+
+// Refuses to checkpoint a diverged run: throws NonFiniteError
+// (non_finite.h) naming step `step` and the first of `tensors` (the weights,
+// moments... the checkpoint would store) that holds a NaN or an infinity,
+// and the newest checkpoint under `checkpoints_dir`, which stays the newest.
+// Call it before anything of the checkpoint is written (before the other
+// learner ranks are asked to write their shards).
+void RequireFiniteCheckpoint(
+    const std::string& checkpoints_dir, int64_t step,
+    const std::vector<std::pair<std::string, torch::Tensor>>& tensors);
 
 // Verifies every file of the manifest (present, same size, same CRC-32C) and
 // returns the stored state. Throws IoError naming the checkpoint and the

@@ -15,7 +15,8 @@ std::pair<size_t, size_t> BatchShare(size_t count, int rank, int ranks) {
 
 ReducedGradients ReduceScatterGradients(const FlatParameterLayout& layout,
                                         distributed::Communicator& comm,
-                                        int64_t bucket_bytes) {
+                                        int64_t bucket_bytes,
+                                        bool local_loss_finite) {
   CLINRL_CHECK(comm.size() == layout.ranks,
                "layout for {} ranks used on a communicator of {}", layout.ranks,
                comm.size());
@@ -55,19 +56,22 @@ ReducedGradients ReduceScatterGradients(const FlatParameterLayout& layout,
     }
   }
 
-  // [sum of squares of this shard, gradient flags...], summed over ranks.
+  // [sum of squares of this shard, ranks with a non-finite loss, gradient
+  // flags...], summed over ranks: one collective for all three.
   torch::Tensor control =
-      torch::zeros({static_cast<int64_t>(count) + 1}, torch::kFloat64);
+      torch::zeros({static_cast<int64_t>(count) + 2}, torch::kFloat64);
   control[0] = out.shard.to(torch::kFloat64).pow(2).sum().item<double>();
+  control[1] = local_loss_finite ? 0.0 : 1.0;
   for (size_t i = 0; i < count; ++i) {
-    control[static_cast<int64_t>(i) + 1] = flags[i];
+    control[static_cast<int64_t>(i) + 2] = flags[i];
   }
   comm.AllReduce(control, distributed::ReduceOp::kSum);
   auto acc = control.accessor<double, 1>();
   out.norm = std::sqrt(acc[0]);
+  out.loss_finite = acc[1] == 0.0;
   out.has_grad.resize(count);
   for (size_t i = 0; i < count; ++i) {
-    out.has_grad[i] = acc[static_cast<int64_t>(i) + 1] > 0;
+    out.has_grad[i] = acc[static_cast<int64_t>(i) + 2] > 0;
   }
   return out;
 }

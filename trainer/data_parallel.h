@@ -23,15 +23,19 @@ struct ReducedGradients {
   torch::Tensor shard;         // [shard_size]: this rank's summed gradient
   std::vector<bool> has_grad;  // per parameter: a gradient on any rank
   double norm = 0.0;           // L2 norm of the whole summed gradient
+  bool loss_finite = true;     // every rank's share of the loss was finite
 };
 
 // Flattens the parameters' .grad() into the layout's padded flat vector and
 // reduce-scatters it (sum over ranks) in buckets of at most `bucket_bytes`,
 // so each rank receives only the shard it updates; then one small
 // all-reduce gives every rank the global gradient norm (exact: the sum of
-// the shards' squares) and which parameters had gradients anywhere.
+// the shards' squares), which parameters had gradients anywhere, and whether
+// any rank's `local_loss_finite` was false, so that every rank takes the same
+// decision about a non-finite step (non_finite.h).
 ReducedGradients ReduceScatterGradients(const FlatParameterLayout& layout,
                                         distributed::Communicator& comm,
-                                        int64_t bucket_bytes);
+                                        int64_t bucket_bytes,
+                                        bool local_loss_finite = true);
 
 }  // namespace clinrl::trainer

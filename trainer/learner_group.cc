@@ -67,6 +67,7 @@ PolicyTrainerOptions StageTrainerOptions(const ClinrlConfig& config,
   PolicyTrainerOptions po;
   po.micro_batch = tc.micro_batch;
   po.grad_clip = tc.grad_clip;
+  po.non_finite = ParseNonFinitePolicy(tc.non_finite);
   po.adamw.weight_decay = tc.weight_decay;
   if (stage == "sft") {
     const SftConfig& sc = tc.sft;

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "core/monotonic_clock.h"
 #include "trainer/data_parallel.h"
 
@@ -22,6 +24,12 @@ struct WeightedMeans {
     for (const auto& [k, v] : sum) (*out)[k] = weight > 0 ? v / weight : 0.0;
   }
 };
+
+// "NaN", "inf" or "-inf": printf's "-nan" would only confuse a reader.
+std::string NonFiniteName(double v) {
+  if (std::isnan(v)) return "NaN";
+  return v > 0 ? "inf" : "-inf";
+}
 }  // namespace
 
 PolicyTrainer::PolicyTrainer(policy::Transformer model,
@@ -140,29 +148,90 @@ torch::Tensor PolicyTrainer::TargetLogProbs(policy::Transformer& model,
   return policy::GatherLogProbs(logits, targets);
 }
 
-double PolicyTrainer::ApplyGradients() {
-  const std::vector<torch::Tensor> params = Parameters();
-  if (reduce_) reduce_(params);
-  if (!sharded_) {
-    const double norm = ClipGradNorm(params, options_.grad_clip);
-    optimizer_->Step(options_.schedule.At(optimizer_->step()));
-    optimizer_->ZeroGrad();
-    return norm;
-  }
-  // Each rank's loss is already divided by the global normaliser, so the
-  // global gradient is the sum of the ranks' gradients.
-  ReducedGradients reduced = ReduceScatterGradients(
-      sharded_->layout(), *options_.communicator, options_.bucket_bytes);
-  if (options_.grad_clip > 0 && reduced.norm > options_.grad_clip) {
-    // Same coefficient as ClipGradNorm (torch.nn.utils.clip_grad_norm_).
-    reduced.shard.mul_(options_.grad_clip / (reduced.norm + 1e-6));
-  }
-  sharded_->Step(options_.schedule.At(sharded_->step()), reduced.shard,
-                 reduced.has_grad);
-  for (auto& p : params) {
+void PolicyTrainer::DropGradients() {
+  for (auto& p : Parameters()) {
     if (p.grad().defined()) p.mutable_grad() = torch::Tensor();
   }
-  return reduced.norm;
+}
+
+bool PolicyTrainer::StepIsFinite(bool loss_finite, double loss,
+                                 double grad_norm) {
+  if (loss_finite && std::isfinite(grad_norm)) return true;
+  DropGradients();
+  // Data-parallel ranks see the same global norm and the all-reduced loss
+  // flag, so they all skip or all stop: none is left waiting in a collective.
+  std::string what;
+  if (!loss_finite) {
+    what = std::isfinite(loss)
+               ? "the loss is non-finite on another learner rank"
+               : "the loss is " + NonFiniteName(loss);
+  }
+  if (!std::isfinite(grad_norm)) {
+    if (!what.empty()) what += " and ";
+    what += "the gradient norm (grad_norm) is " + NonFiniteName(grad_norm);
+  }
+  const int64_t step = optimizer_step() + 1;
+  if (options_.non_finite == NonFinitePolicy::kStop) {
+    throw NonFiniteError(fmt::format(
+        "optimizer step {}: {}; the update was not applied and training "
+        "stops (trainer.non_finite=stop). Lower the learning rate "
+        "(trainer.lr; trainer.sft.lr for SFT), check the data, or set "
+        "trainer.non_finite=skip to skip such batches",
+        step, what));
+  }
+  ++non_finite_skipped_;
+  if (!options_.communicator || options_.communicator->rank() == 0) {
+    CLINRL_LOG_WARN(
+        "optimizer step {}: {}; skipped the batch, weights and optimizer "
+        "state unchanged (trainer.non_finite=skip; {} skipped so far)",
+        step, what, non_finite_skipped_);
+  }
+  return false;
+}
+
+double PolicyTrainer::ApplyGradients(double loss) {
+  const std::vector<torch::Tensor> params = Parameters();
+  if (reduce_) reduce_(params);
+  const int64_t step = optimizer_step() + 1;
+  double norm = 0;
+  if (!sharded_) {
+    norm = ClipGradNorm(params, options_.grad_clip);
+    if (!StepIsFinite(std::isfinite(loss), loss, norm)) return norm;
+    optimizer_->Step(options_.schedule.At(optimizer_->step()));
+    optimizer_->ZeroGrad();
+  } else {
+    // Each rank's loss is already divided by the global normaliser, so the
+    // global gradient is the sum of the ranks' gradients.
+    ReducedGradients reduced =
+        ReduceScatterGradients(sharded_->layout(), *options_.communicator,
+                               options_.bucket_bytes, std::isfinite(loss));
+    norm = reduced.norm;
+    if (!StepIsFinite(reduced.loss_finite, loss, norm)) return norm;
+    if (options_.grad_clip > 0 && reduced.norm > options_.grad_clip) {
+      // Same coefficient as ClipGradNorm (torch.nn.utils.clip_grad_norm_).
+      reduced.shard.mul_(options_.grad_clip / (reduced.norm + 1e-6));
+    }
+    sharded_->Step(options_.schedule.At(sharded_->step()), reduced.shard,
+                   reduced.has_grad);
+    DropGradients();
+  }
+  // Finite gradients can still overflow a weight (a huge learning rate).
+  // Every rank holds the same gathered weights, so all throw together.
+  std::vector<std::pair<std::string, torch::Tensor>> named;
+  for (const auto& item : model_->named_parameters()) {
+    if (item.value().requires_grad())
+      named.emplace_back(item.key(), item.value());
+  }
+  const std::string bad = FirstNonFiniteTensor(named);
+  if (!bad.empty()) {
+    throw NonFiniteError(fmt::format(
+        "optimizer step {}: the update made parameter {} non-finite, from "
+        "a finite loss and gradient norm ({}): the learning rate (trainer.lr; "
+        "trainer.sft.lr for SFT) is far too large. An applied update cannot "
+        "be skipped, so training stops whatever trainer.non_finite says",
+        step, bad, norm));
+  }
+  return norm;
 }
 
 std::map<std::string, double> PolicyTrainer::GrpoStep(
@@ -230,7 +299,9 @@ std::map<std::string, double> PolicyTrainer::GrpoStep(
   double optimizer_s = 0;
   int64_t forward_tokens = 0;
   model_->train();
+  const int64_t skipped_before = non_finite_skipped_;
   for (int64_t epoch = 0; epoch < options_.epochs_per_batch; ++epoch) {
+    double epoch_loss = 0;
     for (size_t i = 0; i < micro.size(); ++i) {
       const MicroBatch& mb = micro[i];
       GrpoLossInputs in;
@@ -250,7 +321,7 @@ std::map<std::string, double> PolicyTrainer::GrpoStep(
       in.global_count = global_count;
       const GrpoLossOutput out = GrpoLoss(in, loss_options);
       out.loss.backward();
-      loss_sum += out.loss.item<double>();
+      epoch_loss += out.loss.item<double>();
       forward_tokens += mb.tokens;
       if (epoch == options_.epochs_per_batch - 1) {
         pg_sum += out.pg_loss;  // already normalised by the global count
@@ -264,8 +335,9 @@ std::map<std::string, double> PolicyTrainer::GrpoStep(
                   mb.mask.sum().item<double>());
       }
     }
+    loss_sum += epoch_loss;
     const double optimizer_start = MonotonicSeconds();
-    grad_norm = ApplyGradients();
+    grad_norm = ApplyGradients(epoch_loss);
     optimizer_s += MonotonicSeconds() - optimizer_start;
   }
   means.Into(&metrics);
@@ -280,7 +352,10 @@ std::map<std::string, double> PolicyTrainer::GrpoStep(
   metrics["loss"] = loss_sum / static_cast<double>(options_.epochs_per_batch);
   metrics["pg_loss"] = pg_sum;
   metrics["grad_norm"] = grad_norm;
-  metrics["lr"] = options_.schedule.At(optimizer_step() - 1);
+  metrics["lr"] =
+      options_.schedule.At(std::max<int64_t>(0, optimizer_step() - 1));
+  metrics["train/non_finite_skipped"] =
+      static_cast<double>(non_finite_skipped_ - skipped_before);
   metrics["train/policy_tokens"] = policy_tokens;
   metrics["train/recomputed_old_logprobs"] = recompute ? 1.0 : 0.0;
   metrics["throughput/train_tokens_per_s"] =
@@ -315,14 +390,18 @@ std::map<std::string, double> PolicyTrainer::SftStep(
     loss_sum += loss.item<double>();
     forward_tokens += mb.tokens;
   }
-  metrics["grad_norm"] = ApplyGradients();
+  const int64_t skipped_before = non_finite_skipped_;
+  metrics["grad_norm"] = ApplyGradients(loss_sum);
+  metrics["train/non_finite_skipped"] =
+      static_cast<double>(non_finite_skipped_ - skipped_before);
   if (comm) {
     torch::Tensor sum = torch::tensor({loss_sum}, torch::kFloat64);
     comm->AllReduce(sum, distributed::ReduceOp::kSum);
     loss_sum = sum[0].item<double>();
   }
   metrics["loss"] = loss_sum;
-  metrics["lr"] = options_.schedule.At(optimizer_step() - 1);
+  metrics["lr"] =
+      options_.schedule.At(std::max<int64_t>(0, optimizer_step() - 1));
   const double elapsed = MonotonicSeconds() - start;
   metrics["throughput/train_tokens_per_s"] =
       elapsed > 0 ? static_cast<double>(forward_tokens) / elapsed : 0.0;

@@ -19,6 +19,7 @@
 #include "trainer/adamw.h"
 #include "trainer/grpo_loss.h"
 #include "trainer/lr_schedule.h"
+#include "trainer/non_finite.h"
 #include "trainer/sharded_adamw.h"
 
 namespace clinrl::trainer {
@@ -37,6 +38,10 @@ struct PolicyTrainerOptions {
   int64_t micro_batch = 8;       // sequences per forward/backward
   int64_t epochs_per_batch = 1;  // optimizer steps per GRPO batch
   double grad_clip = 1.0;        // global norm; 0 = off
+  // A non-finite loss or global gradient norm: the optimizer step is never
+  // applied; kStop throws NonFiniteError, kSkip drops the gradients and
+  // counts the step (metric train/non_finite_skipped).
+  NonFinitePolicy non_finite = NonFinitePolicy::kStop;
   LrSchedule schedule;
   AdamWOptions adamw;
   GrpoLossOptions loss;
@@ -71,7 +76,11 @@ class PolicyTrainer {
 
   // One GRPO batch: epochs_per_batch optimizer steps. Returns metrics
   // (loss, pg_loss, kl, entropy, clip_frac/low, clip_frac/high, grad_norm,
-  // lr, tokens, throughput/train_tokens_per_s, ...).
+  // lr, tokens, throughput/train_tokens_per_s, train/non_finite_skipped,
+  // ...). Throws NonFiniteError, with the weights and optimizer state as they
+  // were before the step, when the loss or the gradient norm is NaN or
+  // infinite and options.non_finite is kStop; also, whatever the option,
+  // when an applied update made a parameter non-finite.
   std::map<std::string, double> GrpoStep(
       const std::vector<TrainSequence>& batch, int64_t policy_version);
   // One SFT step: token-mean negative log-likelihood of the trained tokens.
@@ -85,6 +94,8 @@ class PolicyTrainer {
   AdamW& optimizer();
   // The ZeRO-1 optimizer of a data-parallel trainer, null otherwise.
   ShardedAdamW* sharded_optimizer() { return sharded_.get(); }
+  // Optimizer steps skipped for a non-finite loss or gradient norm so far.
+  int64_t non_finite_skipped() const { return non_finite_skipped_; }
   int64_t optimizer_step() const {
     return sharded_ ? sharded_->step() : optimizer_->step();
   }
@@ -108,7 +119,13 @@ class PolicyTrainer {
   // Log-probs of the targets [b, L-1]; entropy [b, L-1] when asked.
   torch::Tensor TargetLogProbs(policy::Transformer& model, const MicroBatch& mb,
                                torch::Tensor* entropy);
-  double ApplyGradients();  // reduce, clip, AdamW step; returns grad norm
+  // Reduce, clip, AdamW step; returns the global grad norm. `loss` is this
+  // rank's share of the loss whose gradients were accumulated.
+  double ApplyGradients(double loss);
+  // False when the step must not be applied (kSkip); throws for kStop. The
+  // gradients are dropped either way.
+  bool StepIsFinite(bool loss_finite, double loss, double grad_norm);
+  void DropGradients();
   std::vector<torch::Tensor> Parameters() const;
 
   policy::Transformer model_;
@@ -117,6 +134,7 @@ class PolicyTrainer {
   std::unique_ptr<AdamW> optimizer_;       // one process
   std::unique_ptr<ShardedAdamW> sharded_;  // data-parallel (ZeRO-1)
   GradientReducer reduce_;
+  int64_t non_finite_skipped_ = 0;
 };
 
 }  // namespace clinrl::trainer

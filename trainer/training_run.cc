@@ -30,6 +30,7 @@
 #include "trainer/group_advantages.h"
 #include "trainer/learner_group.h"
 #include "trainer/metrics_logger.h"
+#include "trainer/non_finite.h"
 #include "trainer/policy_trainer.h"
 #include "trainer/tfevents_writer.h"
 
@@ -340,6 +341,26 @@ std::vector<EvalResult> TrainingRun::Run() {
         r.metrics.at("reward/mean"));
   };
   auto save_checkpoint = [&](const std::string& stage) {
+    // Everything the checkpoint stores must be finite, checked before the
+    // other learner ranks start writing their shards.
+    std::vector<std::pair<std::string, torch::Tensor>> stored;
+    for (const auto& p : s.model->named_parameters()) {
+      stored.emplace_back(p.key(), p.value());
+    }
+    if (s.trainer && !s.trainer->sharded_optimizer()) {
+      for (const auto& [k, v] : s.trainer->optimizer().StateTensors()) {
+        stored.emplace_back("optimizer." + k, v);
+      }
+    }
+    if (s.reference) {
+      for (const auto& p : s.reference->named_parameters()) {
+        stored.emplace_back("reference." + p.key(), p.value());
+      }
+    }
+    for (const auto& [k, v] : s.best_sft_weights) {
+      stored.emplace_back("best_sft." + k, v);
+    }
+    RequireFiniteCheckpoint(s.run_dir.checkpoints(), s.global_step, stored);
     json state = {
         {"stage_index", s.stage_index},
         {"stage", stage},
@@ -444,6 +465,17 @@ std::vector<EvalResult> TrainingRun::Run() {
       }
     }
   };
+  // A non-finite step's error names the run's step as well as the
+  // trainer's optimizer step.
+  auto train_step = [&](const std::string& stage, const auto& step) {
+    try {
+      return step();
+    } catch (const NonFiniteError& e) {
+      throw NonFiniteError(fmt::format("{} step {} (global step {}): {}", stage,
+                                       s.stage_step + 1, s.global_step + 1,
+                                       e.what()));
+    }
+  };
   auto should_stop = [&]() {
     return s.options.stop_after >= 0 && s.global_step >= s.options.stop_after;
   };
@@ -489,8 +521,10 @@ std::vector<EvalResult> TrainingRun::Run() {
           h = SplitMix64(h);
           batch.push_back(sequences[h % sequences.size()]);
         }
-        std::map<std::string, double> m = s.trainer->SftStep(
-            s.learners ? s.learners->SendBatch("sft", batch, 0) : batch);
+        std::map<std::string, double> m = train_step("sft", [&] {
+          return s.trainer->SftStep(
+              s.learners ? s.learners->SendBatch("sft", batch, 0) : batch);
+        });
         ++s.stage_step;
         ++s.global_step;
         s.metrics->Log(s.global_step, "sft", m);
@@ -621,11 +655,14 @@ std::vector<EvalResult> TrainingRun::Run() {
         }
         const double learn_start = MonotonicSeconds();
         if (!batch.empty()) {
-          for (const auto& [k, v] : s.trainer->GrpoStep(
-                   s.learners
-                       ? s.learners->SendBatch("grpo", batch, s.policy_version)
-                       : batch,
-                   s.policy_version)) {
+          const std::map<std::string, double> learned = train_step("grpo", [&] {
+            return s.trainer->GrpoStep(
+                s.learners
+                    ? s.learners->SendBatch("grpo", batch, s.policy_version)
+                    : batch,
+                s.policy_version);
+          });
+          for (const auto& [k, v] : learned) {
             m[k] = v;
           }
           ++s.policy_version;

@@ -2,11 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "policy/model_dir.h"
+#include "tests/trainer/tiny_policy.h"
+#include "trainer/non_finite.h"
 
 namespace clinrl::trainer {
 namespace {
@@ -97,6 +101,59 @@ TEST(CheckpointTest, HalfWrittenCheckpointIsNeverPickedNorLoaded) {
   std::ofstream(good + "/manifest.json") << "{\"files\": ";
   EXPECT_NE(ExpectRefused(good).find("not a valid manifest"),
             std::string::npos);
+}
+
+// A diverged model is never checkpointed: the check names the checkpoint and
+// the first bad tensor in the order given, and the last good checkpoint
+// stays the newest.
+TEST(CheckpointTest, NonFiniteWeightsAreRefusedAndTheLastGoodStaysLatest) {
+  const std::string root = FreshDir("ckpt_non_finite");
+  policy::Transformer model = testing::TinyPolicy();
+  auto named = [&] {
+    std::vector<std::pair<std::string, torch::Tensor>> out;
+    for (const auto& p : model->named_parameters()) {
+      out.emplace_back(p.key(), p.value());
+    }
+    return out;
+  };
+  auto save = [&](int64_t step) {
+    RequireFiniteCheckpoint(root, step, named());
+    return WriteCheckpoint(root, step,
+                           [&](const std::string& dir) {
+                             policy::SaveModel(model, dir + "/model");
+                           },
+                           {});
+  };
+  const std::string good = save(1);
+  {
+    torch::NoGradGuard no_grad;
+    auto params = model->named_parameters();
+    params["model.layers.1.mlp.up_proj.weight"][3][2] = -INFINITY;
+    params["model.layers.0.self_attn.k_proj.weight"][0][5] = NAN;
+  }
+  try {
+    save(2);
+    FAIL() << "a checkpoint with NaN weights was written";
+  } catch (const NonFiniteError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("step_00000002"), std::string::npos) << m;
+    EXPECT_NE(m.find("tensor model.layers.0.self_attn.k_proj.weight "),
+              std::string::npos)
+        << m;
+    EXPECT_NE(m.find("stays " + good), std::string::npos) << m;
+  }
+  EXPECT_EQ(LatestCheckpoint(root), good);
+  EXPECT_EQ(ReadFile(root + "/latest"), "step_00000001\n");
+  EXPECT_EQ(ListCheckpoints(root), std::vector<std::string>{good});
+  for (const auto& entry : fs::directory_iterator(root)) {
+    EXPECT_EQ(entry.path().filename().string().find("step_00000002"),
+              std::string::npos)
+        << "something of the refused checkpoint was written";
+  }
+  EXPECT_EQ(FirstNonFiniteTensor(
+                {{"a", torch::ones({2})}, {"b", torch::full({2}, INFINITY)}}),
+            "b");
+  EXPECT_EQ(FirstNonFiniteTensor({{"a", torch::ones({2})}}), "");
 }
 
 }  // namespace

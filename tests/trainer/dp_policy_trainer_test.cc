@@ -5,6 +5,7 @@
 // rank and on all ranks with the same next step.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 
@@ -326,6 +327,54 @@ TEST(DataParallelTrainerTest, UnshardedOptimizerStateLoadsIntoShards) {
                 .max()
                 .item<double>(),
             kWeightTolerance);
+}
+
+// A NaN in the last rank's share only: every rank must take the same
+// decision (the loss flag and the norm are global), or one would wait in a
+// collective the others never join. Stop throws on every rank with the
+// weights unchanged; skip leaves them unchanged on every rank and the next
+// step matches the one-process trainer's first step.
+TEST(DataParallelTrainerTest, NonFiniteShareStopsOrSkipsOnEveryRank) {
+  Communicator& world = World();
+  std::vector<TrainSequence> poisoned = GlobalBatch(0);
+  poisoned.back().advantage = std::nan("");
+  ASSERT_EQ(BatchShare(poisoned.size(), world.size() - 1, world.size()).second,
+            poisoned.size());
+  for (NonFinitePolicy policy :
+       {NonFinitePolicy::kStop, NonFinitePolicy::kSkip}) {
+    policy::Transformer model = TinyModel();
+    PolicyTrainerOptions o = Options(LossAggregation::kTokenMean);
+    o.communicator = &world;
+    o.non_finite = policy;
+    PolicyTrainer dp(model, o);
+    const torch::Tensor before = FlatWeights(model);
+    bool threw = false;
+    try {
+      const auto m = dp.GrpoStep(ShareOf(poisoned, world), 0);
+      EXPECT_EQ(m.at("train/non_finite_skipped"), 1.0);
+    } catch (const NonFiniteError& e) {
+      threw = true;
+      EXPECT_NE(std::string(e.what()).find("trainer.non_finite"),
+                std::string::npos)
+          << e.what();
+    }
+    EXPECT_EQ(threw, policy == NonFinitePolicy::kStop)
+        << "rank " << world.rank();
+    EXPECT_TRUE(torch::equal(FlatWeights(model), before))
+        << "rank " << world.rank();
+    EXPECT_EQ(dp.optimizer_step(), 0);
+    if (policy == NonFinitePolicy::kStop) continue;
+    EXPECT_EQ(dp.non_finite_skipped(), 1);
+    policy::Transformer single_model = TinyModel();
+    PolicyTrainer single(single_model, Options(LossAggregation::kTokenMean));
+    single.GrpoStep(GlobalBatch(1), 0);
+    dp.GrpoStep(ShareOf(GlobalBatch(1), world), 0);
+    EXPECT_LT((FlatWeights(model) - FlatWeights(single_model))
+                  .abs()
+                  .max()
+                  .item<double>(),
+              kWeightTolerance);
+  }
 }
 
 }  // namespace

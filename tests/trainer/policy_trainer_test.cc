@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "core/error.h"
 #include "tests/trainer/tiny_policy.h"
 
@@ -80,6 +82,157 @@ TEST(PolicyTrainerTest, SftLowersTheLossAndTheReducerSeesEveryGradient) {
   EXPECT_EQ(reduced, 31);
   EXPECT_EQ(tensors, model->parameters().size());
   EXPECT_EQ(trainer.optimizer_step(), 31);
+}
+
+torch::Tensor FlatWeights(policy::Transformer& model) {
+  std::vector<torch::Tensor> flat;
+  for (const auto& p : model->parameters()) flat.push_back(p.reshape(-1));
+  return torch::cat(flat).detach().clone();
+}
+
+bool Contains(const std::string& text, const std::string& needle) {
+  return text.find(needle) != std::string::npos;
+}
+
+// A NaN advantage makes the GRPO loss NaN: the step must throw before AdamW
+// touches the weights or its own state, naming the value and the option.
+TEST(PolicyTrainerTest, NonFiniteLossStopsTheStepBeforeTheUpdate) {
+  policy::Transformer model = TinyModel();
+  PolicyTrainerOptions o;
+  o.micro_batch = 2;
+  o.schedule = {1e-3, 0, 50, 1.0};
+  PolicyTrainer trainer(model, o);
+  trainer.GrpoStep(Batch(), 0);  // a finite step first: moments exist
+  const torch::Tensor before = FlatWeights(model);
+  std::map<std::string, torch::Tensor> moments;  // copies: the live ones move
+  for (const auto& [name, t] : trainer.optimizer().StateTensors()) {
+    moments[name] = t.clone();
+  }
+  std::vector<TrainSequence> bad = Batch();
+  bad[3].advantage = std::nan("");
+  try {
+    trainer.GrpoStep(bad, 0);
+    FAIL() << "a NaN loss was applied";
+  } catch (const NonFiniteError& e) {
+    const std::string m = e.what();
+    EXPECT_TRUE(Contains(m, "optimizer step 2")) << m;
+    EXPECT_TRUE(Contains(m, "the loss is NaN")) << m;
+    EXPECT_TRUE(Contains(m, "trainer.non_finite=skip")) << m;
+  }
+  EXPECT_TRUE(torch::equal(FlatWeights(model), before));
+  EXPECT_EQ(trainer.optimizer_step(), 1);
+  for (const auto& [name, t] : trainer.optimizer().StateTensors()) {
+    EXPECT_TRUE(torch::equal(t, moments.at(name))) << name;
+  }
+  for (const auto& p : model->parameters()) {
+    EXPECT_FALSE(p.grad().defined()) << "gradients of the refused step kept";
+  }
+}
+
+// Skipping: a gradient poisoned with +inf (the loss stays finite) leaves
+// weights and AdamW state alone and is counted; the next step is then
+// exactly the step a fresh trainer takes, so nothing of the skipped batch
+// leaks into it.
+TEST(PolicyTrainerTest, NonFiniteGradNormIsSkippedCountedAndForgotten) {
+  PolicyTrainerOptions o;
+  o.micro_batch = 2;
+  o.schedule = {1e-3, 0, 50, 1.0};
+  o.non_finite = NonFinitePolicy::kSkip;
+  policy::Transformer model = TinyModel();
+  PolicyTrainer trainer(model, o);
+  bool poison = true;
+  trainer.set_gradient_reducer([&](const std::vector<torch::Tensor>& ps) {
+    if (poison) ps[1].mutable_grad().view(-1)[0] = INFINITY;
+  });
+  const torch::Tensor before = FlatWeights(model);
+  const auto skipped = trainer.SftStep(Batch());
+  EXPECT_TRUE(std::isfinite(skipped.at("loss")));
+  EXPECT_TRUE(std::isinf(skipped.at("grad_norm")));
+  EXPECT_EQ(skipped.at("train/non_finite_skipped"), 1.0);
+  EXPECT_EQ(trainer.non_finite_skipped(), 1);
+  EXPECT_EQ(trainer.optimizer_step(), 0);
+  EXPECT_TRUE(torch::equal(FlatWeights(model), before));
+
+  poison = false;
+  const auto next = trainer.SftStep(Batch());
+  EXPECT_EQ(next.at("train/non_finite_skipped"), 0.0);
+  EXPECT_EQ(trainer.non_finite_skipped(), 1);
+  EXPECT_EQ(trainer.optimizer_step(), 1);
+  policy::Transformer fresh_model = TinyModel();
+  PolicyTrainer fresh(fresh_model, o);
+  const auto want = fresh.SftStep(Batch());
+  EXPECT_FALSE(torch::equal(FlatWeights(model), before)) << "no update";
+  EXPECT_TRUE(torch::equal(FlatWeights(model), FlatWeights(fresh_model)));
+  EXPECT_EQ(next.at("grad_norm"), want.at("grad_norm"));
+}
+
+// The operator's case: lr 1e30 moves the weights to ~1e30 in one finite
+// step; the forward pass then overflows. The first non-finite step throws
+// with the weights as the previous step left them.
+TEST(PolicyTrainerTest, HugeLearningRateStopsAtTheFirstNonFiniteStep) {
+  policy::Transformer model = TinyModel();
+  PolicyTrainerOptions o;
+  o.micro_batch = 2;
+  o.schedule = {1e30, 0, 50, 1.0};
+  PolicyTrainer trainer(model, o);
+  std::string error;
+  torch::Tensor before;
+  int64_t steps = 0;
+  for (; steps < 6 && error.empty(); ++steps) {
+    before = FlatWeights(model);
+    try {
+      trainer.SftStep(Batch());
+    } catch (const NonFiniteError& e) {
+      error = e.what();
+    }
+  }
+  ASSERT_FALSE(error.empty()) << "lr 1e30 trained 6 steps without an error";
+  EXPECT_GE(steps, 2) << "the first step's values are finite";
+  EXPECT_TRUE(Contains(error, "the loss is") ||
+              Contains(error, "gradient norm (grad_norm) is"))
+      << error;
+  EXPECT_TRUE(torch::equal(FlatWeights(model), before));
+  EXPECT_EQ(trainer.optimizer_step(), steps - 1);
+  EXPECT_TRUE(torch::isfinite(FlatWeights(model)).all().item<bool>());
+}
+
+// An update that overflows a weight (finite loss and gradients) cannot be
+// skipped: the run stops even under kSkip, naming the parameter. LibTorch
+// refuses a learning rate past float32's range, so the overflow is forced:
+// one weight near float32's largest value and a decay factor of 2.
+TEST(PolicyTrainerTest, UpdateThatOverflowsAWeightStopsEvenWhenSkipping) {
+  policy::Transformer model = TinyModel();
+  PolicyTrainerOptions o;
+  o.schedule = {1.0, 0, 50, 1.0};
+  o.adamw.weight_decay = -1.0;  // param *= 1 - lr * weight_decay = 2
+  o.non_finite = NonFinitePolicy::kSkip;
+  PolicyTrainer trainer(model, o);
+  const std::string name = model->named_parameters()[1].key();
+  trainer.set_gradient_reducer([&](const std::vector<torch::Tensor>& ps) {
+    torch::NoGradGuard no_grad;
+    ps[1].view(-1)[0] = 3e38;  // the gradients stay finite
+  });
+  try {
+    trainer.SftStep(Batch());
+    FAIL() << "an overflowing update was accepted";
+  } catch (const NonFiniteError& e) {
+    const std::string m = e.what();
+    EXPECT_TRUE(Contains(m, "made parameter " + name + " non-finite")) << m;
+    EXPECT_TRUE(Contains(m, "cannot be skipped")) << m;
+  }
+  EXPECT_EQ(trainer.non_finite_skipped(), 0);
+}
+
+TEST(PolicyTrainerTest, NonFinitePolicyNames) {
+  EXPECT_EQ(ParseNonFinitePolicy("stop"), NonFinitePolicy::kStop);
+  EXPECT_EQ(ParseNonFinitePolicy("skip"), NonFinitePolicy::kSkip);
+  try {
+    ParseNonFinitePolicy("ignore");
+    FAIL() << "'ignore' accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_TRUE(Contains(e.what(), "trainer.non_finite")) << e.what();
+    EXPECT_TRUE(Contains(e.what(), "stop, skip")) << e.what();
+  }
 }
 
 TEST(PolicyTrainerTest, MismatchedSequenceFieldsAreRefused) {

@@ -9,7 +9,9 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/jsonl.h"
+#include "policy/safetensors.h"
 #include "trainer/checkpoint.h"
+#include "trainer/non_finite.h"
 
 namespace clinrl::trainer {
 namespace {
@@ -132,6 +134,66 @@ TEST(TrainingRunTest, CorruptedCheckpointIsRefusedOnResume) {
     EXPECT_NE(std::string(e.what()).find("model/model.safetensors"),
               std::string::npos)
         << e.what();
+  }
+}
+
+// GRPO at lr 1e30 with a checkpoint every step (the operator's report: NaN
+// trained and saved, exit 0). The entropy bonus gives step 1 a gradient
+// whatever the rewards.
+ClinrlConfig DivergingConfig(const std::string& name) {
+  ClinrlConfig c = SmallConfig(name);
+  c.trainer.stages = {"grpo"};
+  c.trainer.steps = 3;
+  c.trainer.lr = 1e30;
+  c.trainer.kl_coef = 0;
+  c.trainer.entropy_coef = 0.01;
+  c.trainer.checkpoint_every = 1;
+  return c;
+}
+
+void ExpectFiniteCheckpoint(const std::string& dir) {
+  ASSERT_FALSE(dir.empty());
+  policy::SafetensorsFile file(dir + "/model/model.safetensors");
+  ASSERT_FALSE(file.Names().empty());
+  for (const auto& name : file.Names()) {
+    EXPECT_TRUE(torch::isfinite(file.Get(name)).all().item<bool>())
+        << name << " in " << dir;
+  }
+}
+
+TEST(TrainingRunTest, HugeLearningRateStopsTheRunNamingTheStep) {
+  try {
+    TrainingRun run(DivergingConfig("diverging_stop"), Quiet());
+    run.Run();
+    FAIL() << "the run trained on non-finite values to the end";
+  } catch (const NonFiniteError& e) {
+    const std::string m = e.what();
+    EXPECT_EQ(m.rfind("grpo step ", 0), 0u) << m;
+    EXPECT_NE(m.find("trainer.non_finite"), std::string::npos) << m;
+  }
+  const std::string root =
+      ::testing::TempDir() + "/runs/diverging_stop/checkpoints";
+  ExpectFiniteCheckpoint(LatestCheckpoint(root));
+}
+
+TEST(TrainingRunTest, SkippedNonFiniteStepsAreCountedAndNeverSaved) {
+  ClinrlConfig c = DivergingConfig("diverging_skip");
+  c.trainer.non_finite = "skip";
+  {
+    TrainingRun run(c, Quiet());
+    run.Run();
+  }
+  const std::string dir = ::testing::TempDir() + "/runs/diverging_skip";
+  double skipped = 0;
+  ReadJsonl(dir + "/metrics.jsonl", [&](const json& j, int64_t) {
+    const json* v = j.contains("train/non_finite_skipped")
+                        ? &j["train/non_finite_skipped"]
+                        : nullptr;
+    if (v && v->is_number()) skipped += v->get<double>();
+  });
+  EXPECT_GE(skipped, 1.0) << "no step of lr 1e30 was skipped";
+  for (const std::string& ckpt : ListCheckpoints(dir + "/checkpoints")) {
+    ExpectFiniteCheckpoint(ckpt);
   }
 }
 
