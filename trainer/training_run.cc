@@ -341,24 +341,34 @@ std::vector<EvalResult> TrainingRun::Run() {
         r.metrics.at("reward/mean"));
   };
   auto save_checkpoint = [&](const std::string& stage) {
-    // Everything the checkpoint stores must be finite, checked before the
-    // other learner ranks start writing their shards.
-    std::vector<std::pair<std::string, torch::Tensor>> stored;
-    for (const auto& p : s.model->named_parameters()) {
-      stored.emplace_back(p.key(), p.value());
-    }
-    if (s.trainer && !s.trainer->sharded_optimizer()) {
+    // The tensor files beside the model, gathered once: checked here, before
+    // the other learner ranks start writing their shards, then written.
+    using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
+    NamedTensors moments, ref;
+    const bool write_moments = s.trainer && !s.trainer->sharded_optimizer();
+    if (write_moments) {
       for (const auto& [k, v] : s.trainer->optimizer().StateTensors()) {
-        stored.emplace_back("optimizer." + k, v);
+        moments.emplace_back(k, v);
       }
     }
     if (s.reference) {
+      // The KL anchor is the policy as the GRPO stage found it; a resumed
+      // run must not re-anchor to the weights it resumes.
       for (const auto& p : s.reference->named_parameters()) {
-        stored.emplace_back("reference." + p.key(), p.value());
+        ref.emplace_back(p.key(), p.value());
       }
     }
-    for (const auto& [k, v] : s.best_sft_weights) {
-      stored.emplace_back("best_sft." + k, v);
+    const NamedTensors best(s.best_sft_weights.begin(),
+                            s.best_sft_weights.end());
+    // Everything the checkpoint stores must be finite.
+    NamedTensors stored;
+    for (const auto& p : s.model->named_parameters()) {
+      stored.emplace_back(p.key(), p.value());
+    }
+    const std::pair<const char*, const NamedTensors*> groups[] = {
+        {"optimizer.", &moments}, {"reference.", &ref}, {"best_sft.", &best}};
+    for (const auto& [prefix, group] : groups) {
+      for (const auto& [k, v] : *group) stored.emplace_back(prefix + k, v);
     }
     RequireFiniteCheckpoint(s.run_dir.checkpoints(), s.global_step, stored);
     json state = {
@@ -373,25 +383,13 @@ std::vector<EvalResult> TrainingRun::Run() {
     const auto write_files = [&](const std::string& dir) {
       policy::SaveModel(s.model, dir + "/model");
       s.tokenizer->Save(dir + "/model");
-      if (s.trainer && !s.trainer->sharded_optimizer()) {
-        std::vector<std::pair<std::string, at::Tensor>> moments;
-        for (const auto& [k, v] : s.trainer->optimizer().StateTensors()) {
-          moments.emplace_back(k, v);
-        }
+      if (write_moments) {
         policy::SaveSafetensors(dir + "/optimizer.safetensors", moments);
       }
       if (s.reference) {
-        // The KL anchor is the policy as the GRPO stage found it; a
-        // resumed run must not re-anchor to the weights it resumes.
-        std::vector<std::pair<std::string, at::Tensor>> ref;
-        for (const auto& p : s.reference->named_parameters()) {
-          ref.emplace_back(p.key(), p.value());
-        }
         policy::SaveSafetensors(dir + "/reference.safetensors", ref);
       }
-      if (!s.best_sft_weights.empty()) {
-        std::vector<std::pair<std::string, at::Tensor>> best(
-            s.best_sft_weights.begin(), s.best_sft_weights.end());
+      if (!best.empty()) {
         policy::SaveSafetensors(dir + "/best_sft.safetensors", best);
       }
     };
