@@ -96,19 +96,6 @@ struct RolloutConfig {
   }
 };
 
-struct OverlongConfig {
-  bool enabled = false;
-  int64_t buffer_tokens = 64;
-  double penalty = 1.0;
-
-  template <class V>
-  void Visit(V& v) {
-    v("enabled", enabled, "DAPO soft overlong punishment");
-    v.AtLeast("buffer_tokens", buffer_tokens, int64_t{0});
-    v.AtLeast("penalty", penalty, 0.0);
-  }
-};
-
 struct SftConfig {
   std::string demos;  // JSONL of demonstrations; empty = generate them
   std::string demo_policy = "oracle";
@@ -170,7 +157,6 @@ struct TrainerConfig {
   std::string kl_estimator = "k3";
   std::string loss_agg = "token_mean";
   bool dynamic_sampling = false;
-  OverlongConfig overlong;
   double tis_cap = 2.0;
   double entropy_coef = 0.0;
   int64_t checkpoint_every = 0;
@@ -202,7 +188,6 @@ struct TrainerConfig {
     v.Enum("loss_agg", loss_agg,
            {"token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"});
     v("dynamic_sampling", dynamic_sampling, "drop zero-variance groups");
-    v("overlong", overlong);
     v.AtLeast("tis_cap", tis_cap, 0.0, "truncated importance weight cap");
     v("entropy_coef", entropy_coef, "entropy bonus coefficient");
     v.AtLeast("checkpoint_every", checkpoint_every, int64_t{0});

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "core/clinrl_config.h"
 #include "envs/env_client.h"
 #include "envs/env_server.h"
 
@@ -34,5 +35,21 @@ class EnvPool {
   std::unique_ptr<EnvServer> server_;
   std::unique_ptr<EnvClient> client_;
 };
+
+// The envs of a run config, ready to play: a client of `endpoint` when one is
+// given (an env server elsewhere), else an EnvPool in this process serving
+// every entry of `entries` with its options.
+struct EnvConnection {
+  std::unique_ptr<EnvPool> pool;
+  std::unique_ptr<EnvClient> remote;
+  EnvClient* client = nullptr;  // the pool's client or `remote`
+};
+// The one env of a run config. A run trains on one env until env mixtures
+// exist: an empty list, or a second entry that would be silently ignored, is
+// a ConfigError naming `envs`.
+const EnvEntry& TheRunEnv(const std::vector<EnvEntry>& entries);
+
+EnvConnection ConnectEnvs(const std::vector<EnvEntry>& entries,
+                          const std::string& endpoint);
 
 }  // namespace clinrl::envs

@@ -104,4 +104,36 @@ void InitModelDir(const ModelConfig& config_in, const Tokenizer& tokenizer,
   WriteFileAtomic(dir + "/generation_config.json", generation.dump(2) + "\n");
 }
 
+PolicyModel LoadPolicy(const PolicyConfig& config, uint64_t init_seed) {
+  PolicyModel out;
+  if (!config.model_dir.empty()) {
+    ModelLoadOptions load;
+    load.dtype = config.dtype;
+    load.device = config.device;
+    out.model = LoadModel(config.model_dir, load);
+    out.tokenizer = LoadModelTokenizer(config.model_dir);
+    return out;
+  }
+  if (!config.init.is_object()) {
+    throw ConfigError(
+        "policy: expected either policy.model_dir or a policy.init object "
+        "(a Hugging Face config.json)");
+  }
+  out.tokenizer = LoadTokenizer(config.tokenizer);
+  // A fresh model's vocabulary is the tokenizer's: ids past it could be
+  // sampled but never decoded.
+  nlohmann::json init = config.init;
+  if (!init.contains("vocab_size")) init["vocab_size"] = out.tokenizer->size();
+  const ModelConfig model_config = ModelConfig::FromJson(init, "policy.init");
+  if (model_config.vocab_size != out.tokenizer->size()) {
+    throw ConfigError(fmt::format(
+        "policy.init.vocab_size: got {}, expected the tokenizer's {} ids "
+        "(or leave it out)",
+        model_config.vocab_size, out.tokenizer->size()));
+  }
+  out.model = Transformer(TransformerOptions(model_config));
+  out.model->ResetParameters(init_seed);
+  return out;
+}
+
 }  // namespace clinrl::policy

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "core/clinrl_config.h"
 #include "policy/safetensors.h"
 #include "policy/tokenizer.h"
 #include "policy/transformer.h"
@@ -39,6 +40,16 @@ std::unique_ptr<Tokenizer> LoadModelTokenizer(const std::string& dir);
 // `tokenizer` saved next to them). vocab_size must hold every token id.
 void InitModelDir(const ModelConfig& config, const Tokenizer& tokenizer,
                   const std::string& dir, uint64_t seed);
+
+// The policy of a run config with its tokenizer: policy.model_dir loaded, or
+// a fresh model of the policy.init architecture over policy.tokenizer (its
+// vocab_size defaults to the tokenizer's, and may not differ), initialised
+// from `init_seed`. Throws ConfigError naming the policy field at fault.
+struct PolicyModel {
+  Transformer model{nullptr};
+  std::unique_ptr<Tokenizer> tokenizer;
+};
+PolicyModel LoadPolicy(const PolicyConfig& config, uint64_t init_seed);
 
 at::ScalarType ParseDtype(const std::string& name, const std::string& field);
 

@@ -12,6 +12,7 @@
 #include "envs/env_client.h"
 #include "policy/tokenizer.h"
 #include "policy/transformer.h"
+#include "rewards/trajectory_scorer.h"
 #include "rollout/rollout_worker.h"
 
 namespace clinrl::trainer {
@@ -39,14 +40,15 @@ class EpisodeSource {
                              int64_t policy_version) {}
 };
 
-// Today's single-process path: a RolloutWorker over the run's env client
-// (in-process pool or env server), rewards scored in this process.
+// The single-process path: a RolloutWorker over the run's env client
+// (in-process pool or env server), scored by the run's scorer (in-process
+// rewards or a reward server).
 class LocalEpisodeSource : public EpisodeSource {
  public:
   LocalEpisodeSource(policy::Transformer model,
                      const policy::Tokenizer& tokenizer,
                      envs::EnvClient& client, rollout::RolloutOptions options,
-                     int64_t reward_timeout_ms);
+                     rewards::TrajectoryScorer& scorer);
 
   ScoredEpisodes Play(const std::vector<rollout::TaskRef>& tasks, uint64_t seed,
                       int64_t policy_version) override;
@@ -54,13 +56,7 @@ class LocalEpisodeSource : public EpisodeSource {
  private:
   policy::Transformer model_;
   rollout::RolloutWorker worker_;
-  int64_t reward_timeout_ms_;
+  rewards::TrajectoryScorer& scorer_;
 };
-
-// Scores each group of `episodes` (group_size consecutive episodes) in this
-// process, group-level components seeing their group. Episodes without a
-// reward spec (their reset failed) keep reward 0. Returns the seconds spent.
-double ScoreGroupsInProcess(std::vector<rollout::RolloutEpisode>& episodes,
-                            int64_t group_size, int64_t reward_timeout_ms);
 
 }  // namespace clinrl::trainer

@@ -234,6 +234,55 @@ double PolicyTrainer::ApplyGradients(double loss) {
   return norm;
 }
 
+namespace {
+
+// What the GRPO loss normalises by, measured over the global batch (every
+// data-parallel rank's share), so that neither the micro-batch size nor the
+// number of ranks changes the gradient.
+struct GlobalBatch {
+  double policy_tokens = 0;
+  double sequences = 0;
+  int64_t longest_target = 0;  // Dr. GRPO's default constant
+  bool stale = false;          // a sequence sampled by older weights
+  double count = 1;            // the loss's normaliser
+};
+
+GlobalBatch MeasureGlobalBatch(const std::vector<TrainSequence>& batch,
+                               double local_policy_tokens,
+                               int64_t policy_version,
+                               distributed::Communicator* comm,
+                               const GrpoLossOptions& loss) {
+  GlobalBatch g;
+  g.policy_tokens = local_policy_tokens;
+  g.sequences = static_cast<double>(batch.size());
+  for (const auto& seq : batch) {
+    g.stale |= seq.policy_version < policy_version;
+    g.longest_target = std::max<int64_t>(
+        g.longest_target, static_cast<int64_t>(seq.ids.size()) - 1);
+  }
+  if (comm) {
+    // Normalisers, Dr. GRPO's length and the decision to recompute
+    // log-probs must be the same on every rank.
+    torch::Tensor sums =
+        torch::tensor({g.policy_tokens, g.sequences}, torch::kFloat64);
+    comm->AllReduce(sums, distributed::ReduceOp::kSum);
+    g.policy_tokens = sums[0].item<double>();
+    g.sequences = sums[1].item<double>();
+    torch::Tensor maxes = torch::tensor(
+        {static_cast<double>(g.longest_target), g.stale ? 1.0 : 0.0},
+        torch::kFloat64);
+    comm->AllReduce(maxes, distributed::ReduceOp::kMax);
+    g.longest_target = static_cast<int64_t>(maxes[0].item<double>());
+    g.stale = maxes[1].item<double>() > 0;
+  }
+  g.count = loss.aggregation == LossAggregation::kTokenMean
+                ? std::max(1.0, g.policy_tokens)
+                : std::max(1.0, g.sequences);
+  return g;
+}
+
+}  // namespace
+
 std::map<std::string, double> PolicyTrainer::GrpoStep(
     const std::vector<TrainSequence>& batch, int64_t policy_version) {
   std::map<std::string, double> metrics;
@@ -242,35 +291,16 @@ std::map<std::string, double> PolicyTrainer::GrpoStep(
   if (batch.empty() && !comm) return metrics;
   const double start = MonotonicSeconds();
   std::vector<MicroBatch> micro = Split(batch);
-  double policy_tokens = 0;
-  for (const auto& mb : micro) policy_tokens += mb.mask.sum().item<double>();
-  double sequences = static_cast<double>(batch.size());
-  bool stale = false;
-  for (const auto& s : batch) stale |= s.policy_version < policy_version;
-  int64_t longest_target = 0;  // Dr. GRPO's default constant
-  for (const auto& seq : batch) {
-    longest_target = std::max<int64_t>(
-        longest_target, static_cast<int64_t>(seq.ids.size()) - 1);
+  double local_policy_tokens = 0;
+  for (const auto& mb : micro) {
+    local_policy_tokens += mb.mask.sum().item<double>();
   }
-  if (comm) {
-    // The loss of the global batch: normalisers, Dr. GRPO's length and the
-    // decision to recompute log-probs must be the same on every rank.
-    torch::Tensor sums =
-        torch::tensor({policy_tokens, sequences}, torch::kFloat64);
-    comm->AllReduce(sums, distributed::ReduceOp::kSum);
-    policy_tokens = sums[0].item<double>();
-    sequences = sums[1].item<double>();
-    torch::Tensor maxes =
-        torch::tensor({static_cast<double>(longest_target), stale ? 1.0 : 0.0},
-                      torch::kFloat64);
-    comm->AllReduce(maxes, distributed::ReduceOp::kMax);
-    longest_target = static_cast<int64_t>(maxes[0].item<double>());
-    stale = maxes[1].item<double>() > 0;
-  }
-  const double global_count =
-      options_.loss.aggregation == LossAggregation::kTokenMean
-          ? std::max(1.0, policy_tokens)
-          : std::max(1.0, sequences);
+  const GlobalBatch global = MeasureGlobalBatch(
+      batch, local_policy_tokens, policy_version, comm, options_.loss);
+  const double policy_tokens = global.policy_tokens;
+  const int64_t longest_target = global.longest_target;
+  const bool stale = global.stale;
+  const double global_count = global.count;
 
   const bool recompute =
       options_.recompute_old_logprobs || options_.epochs_per_batch > 1 || stale;

@@ -18,7 +18,7 @@
 
 #include "core/clinrl_config.h"
 #include "core/run_dir.h"
-#include "core/trajectory.h"
+#include "trainer/run_evaluation.h"
 
 namespace clinrl::policy {
 class Tokenizer;
@@ -30,12 +30,7 @@ class Communicator;
 namespace clinrl::trainer {
 
 class EpisodeSource;
-
-struct EvalResult {
-  std::string label;  // "random", "sft", "grpo", "oracle", ...
-  std::string split;
-  std::map<std::string, double> metrics;  // SummarizeEpisodes keys
-};
+struct RunState;
 
 struct TrainingRunOptions {
   bool resume = false;      // continue from the latest checkpoint
@@ -63,7 +58,8 @@ class TrainingRun {
   TrainingRun(ClinrlConfig config, TrainingRunOptions options);
   ~TrainingRun();
 
-  // Runs the remaining stages; returns the evaluation table rows.
+  // Runs the remaining stages; returns the evaluation table rows (none when
+  // --stop-after stopped the run, or without the final evaluation).
   std::vector<EvalResult> Run();
 
   // Greedy evaluation of the current policy on `episodes` tasks of `split`.
@@ -71,12 +67,11 @@ class TrainingRun {
                       int64_t episodes);
 
   const RunDir& run_dir() const;
-  // The table printed at the end of a run.
+  // The table printed at the end of a run (run_evaluation.h).
   static std::string FormatTable(const std::vector<EvalResult>& rows);
 
  private:
-  struct State;
-  std::unique_ptr<State> s_;
+  std::unique_ptr<RunState> run_;
 };
 
 }  // namespace clinrl::trainer

@@ -74,6 +74,13 @@ TEST(ConfigTest, UnknownKeyNamesFullPathAndSuggestion) {
   EXPECT_NE(e.find("did you mean 'lr'"), std::string::npos) << e;
 }
 
+TEST(ConfigTest, OverlongIsTheLengthRewardNotATrainerKey) {
+  // DAPO's soft overlong punishment is the `length` reward component;
+  // trainer.overlong was read by nothing and is gone.
+  const std::string e = ErrorOf({{"trainer", {{"overlong", json::object()}}}});
+  EXPECT_NE(e.find("trainer.overlong: unknown key"), std::string::npos) << e;
+}
+
 TEST(ConfigTest, UnknownTopLevelSection) {
   const std::string e = ErrorOf({{"trainr", json::object()}});
   EXPECT_NE(e.find("trainr: unknown key"), std::string::npos) << e;
@@ -167,13 +174,13 @@ TEST(ConfigTest, FileErrorsNameTheFile) {
 
 TEST(ConfigTest, WriteThenReadIsIdentity) {
   auto c = ReadConfig<ClinrlConfig>(
-      {{"trainer", {{"lr", 2e-5}, {"overlong", {{"enabled", true}}}}},
+      {{"trainer", {{"lr", 2e-5}, {"sft", {{"steps", 7}}}}},
        {"envs", json::array({{{"name", "echo"}, {"options", {{"k", 1}}}}})}},
       {});
   const json written = WriteConfig(c);
   const auto back = ReadConfig<ClinrlConfig>(written, {});
   EXPECT_EQ(WriteConfig(back), written);
-  EXPECT_TRUE(back.trainer.overlong.enabled);
+  EXPECT_EQ(back.trainer.sft.steps, 7);
 }
 
 TEST(ConfigTest, QuickstartConfigResolves) {

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/jsonl.h"
 #include "policy/safetensors.h"
+#include "rewards/reward_server.h"
 #include "trainer/checkpoint.h"
 #include "trainer/non_finite.h"
 
@@ -208,6 +209,43 @@ TEST(TrainingRunTest, TableStatesWhatGrpoChangedOverSft) {
       << table;
   const std::string without = TrainingRun::FormatTable({rows[0], rows[1]});
   EXPECT_EQ(without.find("grpo - sft"), std::string::npos) << without;
+}
+
+TEST(TrainingRunTest, RewardsEndpointScoresThroughTheRewardServer) {
+  rewards::RewardServer server({"inproc://training-run-rewards", 1, 5000});
+  ClinrlConfig c = SmallConfig("reward_server");
+  c.trainer.stages = {"grpo"};
+  c.rewards.endpoint = server.endpoint();
+  TrainingRun(c, Quiet()).Run();
+  // Every GRPO episode (steps x tasks x group), and nothing else, went to
+  // the server: no validation with eval_every 0 and no final evaluation.
+  const int64_t episodes = c.trainer.steps * c.rollout.tasks_per_step *
+                           c.rollout.group_size;
+  EXPECT_EQ(server.stats().scored.load(), episodes);
+  int64_t logged = 0;
+  ReadJsonl(::testing::TempDir() + "/runs/reward_server/metrics.jsonl",
+            [&](const json& j, int64_t) {
+              if (j.value("stage", "") == "grpo") {
+                ++logged;
+                EXPECT_EQ(j.at("flagged").get<double>(), 0.0) << j;
+              }
+            });
+  EXPECT_EQ(logged, c.trainer.steps);
+}
+
+TEST(TrainingRunTest, ASecondEnvIsAnErrorNamingEnvs) {
+  ClinrlConfig c = SmallConfig("two_envs");
+  c.envs.push_back(c.envs.front());
+  c.envs.back().name = "dx_dialogue";
+  try {
+    TrainingRun run(c, Quiet());
+    FAIL() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(what.rfind("envs: got 2 entries, expected one", 0), 0) << what;
+    EXPECT_NE(what.find("'dx_dialogue'"), std::string::npos) << what;
+    EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+  }
 }
 
 TEST(TrainingRunTest, BadStageAndVocabAreConfigErrors) {

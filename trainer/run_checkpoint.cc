@@ -1,0 +1,199 @@
+#include "trainer/run_checkpoint.h"
+
+#include <filesystem>
+#include <utility>
+#include <vector>
+
+#include "core/log.h"
+#include "policy/model_dir.h"
+#include "policy/safetensors.h"
+#include "trainer/checkpoint.h"
+#include "trainer/non_finite.h"
+
+namespace clinrl::trainer {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
+
+// The checkpoint a resumed stage continues from ("" = a fresh stage).
+std::string StageCheckpoint(const RunState& run, const std::string& stage) {
+  if (!run.options.resume) return "";
+  const std::string latest = LatestCheckpoint(run.run_dir.checkpoints());
+  if (latest.empty()) return "";
+  const CheckpointInfo info = OpenCheckpoint(latest);
+  if (info.state.value("stage", "") != stage ||
+      info.state.value("stage_index", size_t{0}) != run.progress.stage_index) {
+    return "";
+  }
+  return latest;
+}
+
+std::map<std::string, torch::Tensor> ReadTensors(const std::string& path) {
+  policy::SafetensorsFile file(path);
+  std::map<std::string, torch::Tensor> tensors;
+  for (const auto& name : file.Names()) tensors[name] = file.Get(name).clone();
+  return tensors;
+}
+
+void RestoreOptimizer(RunState& run, const std::string& checkpoint) {
+  const CheckpointInfo info = OpenCheckpoint(checkpoint);
+  if (run.trainer->sharded_optimizer()) {
+    RestoreShardedOptimizer(*run.trainer, checkpoint);
+  } else if (fs::exists(checkpoint + "/optimizer.safetensors")) {
+    run.trainer->optimizer().LoadState(
+        ReadTensors(checkpoint + "/optimizer.safetensors"),
+        info.state.at("optimizer_step").get<int64_t>());
+  }
+  if (fs::exists(checkpoint + "/best_sft.safetensors")) {
+    for (auto& [name, tensor] :
+         ReadTensors(checkpoint + "/best_sft.safetensors")) {
+      run.progress.best_sft_weights[name] = tensor;
+    }
+  }
+}
+
+// The frozen KL anchor is the policy as the GRPO stage found it; a resumed
+// run must not re-anchor to the weights it resumes, so it reads the
+// checkpoint's copy.
+void MakeReference(RunState& run) {
+  run.reference = policy::Transformer(run.model->options());
+  torch::NoGradGuard no_grad;
+  auto reference = run.reference->named_parameters();
+  const std::string latest =
+      run.options.resume ? LatestCheckpoint(run.run_dir.checkpoints()) : "";
+  if (!latest.empty() && fs::exists(latest + "/reference.safetensors")) {
+    policy::SafetensorsFile file(latest + "/reference.safetensors");
+    for (const auto& name : file.Names()) {
+      reference[name].copy_(file.Get(name));
+    }
+    return;
+  }
+  for (const auto& p : run.model->named_parameters()) {
+    reference[p.key()].copy_(p.value());
+  }
+}
+
+}  // namespace
+
+void RestoreProgress(RunState& run) {
+  const std::string latest = LatestCheckpoint(run.run_dir.checkpoints());
+  if (latest.empty()) {
+    CLINRL_LOG_WARN("--resume: no checkpoint in {}; starting from scratch",
+                    run.run_dir.checkpoints());
+    return;
+  }
+  const json& state = OpenCheckpoint(latest).state;
+  policy::LoadWeights(run.model, policy::CheckpointReader(latest + "/model"));
+  RunProgress& progress = run.progress;
+  progress.stage_index = state.at("stage_index").get<size_t>();
+  progress.stage_step = state.at("stage_step").get<int64_t>();
+  progress.global_step = state.at("global_step").get<int64_t>();
+  progress.policy_version = state.at("policy_version").get<int64_t>();
+  progress.evals = state.value("evals", json::array());
+  progress.best_sft_accuracy = state.value("best_sft_accuracy", -1.0);
+  CLINRL_LOG_INFO("resumed from {} (stage {}, step {})", latest,
+                  run.config.trainer.stages[progress.stage_index],
+                  progress.stage_step);
+}
+
+void SaveRunCheckpoint(RunState& run, const std::string& stage) {
+  const RunProgress& progress = run.progress;
+  // The tensor files beside the model, gathered once: checked here, before
+  // the other learner ranks start writing their shards, then written.
+  NamedTensors moments, reference;
+  const bool write_moments = run.trainer && !run.trainer->sharded_optimizer();
+  if (write_moments) {
+    for (const auto& [k, v] : run.trainer->optimizer().StateTensors()) {
+      moments.emplace_back(k, v);
+    }
+  }
+  if (run.reference) {
+    for (const auto& p : run.reference->named_parameters()) {
+      reference.emplace_back(p.key(), p.value());
+    }
+  }
+  const NamedTensors best(progress.best_sft_weights.begin(),
+                          progress.best_sft_weights.end());
+  // Everything the checkpoint stores must be finite.
+  NamedTensors stored;
+  for (const auto& p : run.model->named_parameters()) {
+    stored.emplace_back(p.key(), p.value());
+  }
+  const std::pair<const char*, const NamedTensors*> groups[] = {
+      {"optimizer.", &moments}, {"reference.", &reference}, {"best_sft.", &best}};
+  for (const auto& [prefix, group] : groups) {
+    for (const auto& [k, v] : *group) stored.emplace_back(prefix + k, v);
+  }
+  RequireFiniteCheckpoint(run.run_dir.checkpoints(), progress.global_step,
+                          stored);
+  const json state = {
+      {"stage_index", progress.stage_index},
+      {"stage", stage},
+      {"stage_step", progress.stage_step},
+      {"global_step", progress.global_step},
+      {"policy_version", progress.policy_version},
+      {"optimizer_step", run.trainer ? run.trainer->optimizer_step() : 0},
+      {"evals", progress.evals},
+      {"best_sft_accuracy", progress.best_sft_accuracy}};
+  const auto write_files = [&](const std::string& dir) {
+    policy::SaveModel(run.model, dir + "/model");
+    run.tokenizer->Save(dir + "/model");
+    if (write_moments) {
+      policy::SaveSafetensors(dir + "/optimizer.safetensors", moments);
+    }
+    if (run.reference) {
+      policy::SaveSafetensors(dir + "/reference.safetensors", reference);
+    }
+    if (!best.empty()) {
+      policy::SaveSafetensors(dir + "/best_sft.safetensors", best);
+    }
+  };
+  const std::string& checkpoints = run.run_dir.checkpoints();
+  if (run.trainer && run.trainer->sharded_optimizer()) {
+    // Every learner rank writes its optimizer shard into the same step.
+    if (run.learners) {
+      run.learners->Checkpoint(checkpoints, progress.global_step);
+    }
+    WriteShardedCheckpoint(
+        run.learners ? run.learners->comm() : *run.single_rank, checkpoints,
+        progress.global_step, write_files,
+        [&](const std::string& dir) {
+          run.trainer->sharded_optimizer()->SaveShard(dir);
+        },
+        state);
+  } else {
+    WriteCheckpoint(checkpoints, progress.global_step, write_files, state);
+  }
+  PruneCheckpoints(checkpoints, run.config.trainer.keep_checkpoints);
+}
+
+void StartStage(RunState& run, const std::string& stage) {
+  const bool grpo = stage == "grpo";
+  if (grpo && run.config.trainer.kl_coef > 0 && !run.reference) {
+    MakeReference(run);
+  }
+  PolicyTrainerOptions trainer_options = StageTrainerOptions(run.config, stage);
+  const std::string resume_from = StageCheckpoint(run, stage);
+  if (run.learners) {
+    trainer_options.communicator = &run.learners->comm();
+    run.learners->StartStage(stage, run.model, run.reference, resume_from);
+  } else if (!resume_from.empty() &&
+             fs::exists(resume_from + "/optimizer_layout.json")) {
+    // One learner resuming the sharded optimizer of a data-parallel run:
+    // ZeRO-1 over one rank reads every shard (the same AdamW arithmetic).
+    if (!run.single_rank) {
+      run.single_rank = distributed::MakeSingleRankCommunicator();
+    }
+    trainer_options.communicator = run.single_rank.get();
+  }
+  run.trainer = std::make_unique<PolicyTrainer>(
+      run.model, trainer_options,
+      grpo ? run.reference : policy::Transformer{nullptr});
+  if (!resume_from.empty()) RestoreOptimizer(run, resume_from);
+}
+
+}  // namespace clinrl::trainer

@@ -1,0 +1,197 @@
+#include "trainer/run_evaluation.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "rollout/rollout_worker.h"
+#include "rollout/scripted_baselines.h"
+#include "trainer/episode_summary.h"
+#include "trainer/run_state.h"
+
+namespace clinrl::trainer {
+
+using nlohmann::json;
+
+namespace {
+
+// At most this many evaluation episodes are played at once: it bounds the
+// generation batch and the KV cache.
+constexpr size_t kEvalChunk = 64;
+
+std::vector<Trajectory*> Pointers(std::vector<Trajectory>& trajectories) {
+  std::vector<Trajectory*> out;
+  for (Trajectory& t : trajectories) out.push_back(&t);
+  return out;
+}
+
+std::vector<const Trajectory*> ConstPointers(
+    const std::vector<Trajectory>& trajectories) {
+  std::vector<const Trajectory*> out;
+  for (const Trajectory& t : trajectories) out.push_back(&t);
+  return out;
+}
+
+// A scripted policy's row of the test table.
+EvalResult ScriptedRow(RunState& run, const std::string& label,
+                       const std::string& policy, const json& policy_options) {
+  rollout::ScriptedRunOptions scripted;
+  scripted.env = run.env_name;
+  scripted.env_options = run.env_options;
+  scripted.policy = policy;
+  scripted.policy_options = policy_options;
+  scripted.split = "test";
+  scripted.episodes = run.config.eval.test_episodes;
+  scripted.seed = run.Seed("baseline", 0);
+  std::vector<Trajectory> played = rollout::PlayScriptedEpisodes(scripted);
+  rewards::ScoreByGroup(Pointers(played), 1, *run.scorer);
+  return {label, "test", SummarizeEpisodes(ConstPointers(played))};
+}
+
+// The test rows the stages recorded, in order.
+std::vector<EvalResult> RecordedTestRows(const json& evals) {
+  std::vector<EvalResult> rows;
+  for (const json& e : evals) {
+    if (e["split"] != "test") continue;
+    EvalResult r{e["label"].get<std::string>(), "test", {}};
+    for (auto it = e["metrics"].begin(); it != e["metrics"].end(); ++it) {
+      if (it.value().is_number()) {
+        r.metrics[it.key()] = it.value().get<double>();
+      }
+    }
+    rows.push_back(r);
+  }
+  return rows;
+}
+
+}  // namespace
+
+EvalResult Evaluate(RunState& run, const std::string& label,
+                    const std::string& split, int64_t episodes) {
+  torch::NoGradGuard no_grad;
+  run.model->eval();
+  rollout::RolloutOptions greedy =
+      rollout::RolloutOptionsFromConfig(run.config.rollout);
+  greedy.group_size = 1;
+  greedy.temperature = 0.0;
+  rollout::RolloutWorker worker(run.model, *run.tokenizer, *run.env, greedy);
+  const envs::EnvSpec spec = run.env->Spec(run.env_name);
+  const int64_t available =
+      spec.splits.count(split) ? spec.splits.at(split) : 0;
+  if (available <= 0) {
+    throw ConfigError(
+        fmt::format("env '{}' has no '{}' split", run.env_name, split));
+  }
+  std::vector<rollout::TaskRef> tasks;
+  for (int64_t i = 0; i < std::min(episodes, available); ++i) {
+    tasks.push_back({run.env_name, split, i, json::object()});
+  }
+  std::vector<Trajectory> played;
+  for (size_t start = 0; start < tasks.size(); start += kEvalChunk) {
+    const auto first = tasks.begin() + static_cast<long>(start);
+    const auto last =
+        tasks.begin() +
+        static_cast<long>(std::min(tasks.size(), start + kEvalChunk));
+    for (auto& e : worker.Run({first, last}, run.Seed("eval", 0),
+                              run.progress.policy_version)) {
+      played.push_back(std::move(e.trajectory));
+    }
+  }
+  rewards::ScoreByGroup(Pointers(played), 1, *run.scorer);
+  for (const Trajectory& t : played) {
+    // Every evaluation episode is kept, so that reviewers can read the
+    // transcripts behind the validation and test figures.
+    json line = ToJson(t);
+    line["step"] = run.progress.global_step;
+    line["eval"] = label;
+    run.trajectories->Write(line);
+  }
+  run.model->train();
+  return {label, split, SummarizeEpisodes(ConstPointers(played))};
+}
+
+void RecordEval(RunState& run, const EvalResult& result) {
+  const int64_t step = run.progress.global_step;
+  run.progress.evals.push_back({{"label", result.label},
+                                {"split", result.split},
+                                {"metrics", result.metrics},
+                                {"step", step}});
+  run.metrics->LogEval(step, result.split, result.metrics);
+  std::map<std::string, double> tagged;
+  for (const auto& [k, v] : result.metrics) {
+    tagged["eval/" + result.split + "/" + k] = v;
+  }
+  run.events->AddScalars(tagged, step);
+  run.events->Flush();
+  CLINRL_LOG_INFO("eval {} {}: accuracy {:.3f}, reward {:.3f}", result.label,
+                  result.split,
+                  result.metrics.count("accuracy") ? result.metrics.at("accuracy")
+                                                   : NAN,
+                  result.metrics.at("reward/mean"));
+}
+
+std::vector<EvalResult> FinalTable(RunState& run) {
+  std::vector<EvalResult> table;
+  const bool baselines = run.options.baselines;
+  if (baselines) {
+    table.push_back(ScriptedRow(run, "random", "random", json::object()));
+    // The demonstrator, when the SFT demonstrations were played here: what
+    // SFT imitates and what GRPO is to improve on.
+    const auto& stages = run.config.trainer.stages;
+    const SftConfig& sft = run.config.trainer.sft;
+    if (std::find(stages.begin(), stages.end(), "sft") != stages.end() &&
+        sft.demos.empty()) {
+      table.push_back(ScriptedRow(run, "expert", sft.demo_policy,
+                                  sft.demo_policy_options));
+    }
+  }
+  for (EvalResult& row : RecordedTestRows(run.progress.evals)) {
+    table.push_back(std::move(row));
+  }
+  if (baselines) {
+    table.push_back(ScriptedRow(run, "oracle", "oracle", json::object()));
+  }
+  json summary = json::array();
+  for (const EvalResult& r : table) {
+    summary.push_back(
+        {{"policy", r.label}, {"split", r.split}, {"metrics", r.metrics}});
+  }
+  WriteFileAtomic(run.run_dir.root + "/summary.json", summary.dump(2) + "\n");
+  run.events->Flush();
+  return table;
+}
+
+std::string FormatTable(const std::vector<EvalResult>& rows) {
+  std::string out = fmt::format("{:<10} {:<11} {:>9} {:>12} {:>11} {:>10}\n",
+                                "policy", "split", "accuracy", "mean reward",
+                                "mean turns", "mean cost");
+  for (const EvalResult& r : rows) {
+    auto get = [&](const char* k) {
+      auto it = r.metrics.find(k);
+      return it == r.metrics.end() ? NAN : it->second;
+    };
+    out += fmt::format("{:<10} {:<11} {:>9.3f} {:>12.3f} {:>11.2f} {:>10.1f}\n",
+                       r.label, r.split, get("accuracy"), get("reward/mean"),
+                       get("turns/mean"), get("cost/mean"));
+  }
+  // What GRPO changed over its SFT starting point, on the same test cases.
+  const EvalResult* sft = nullptr;
+  const EvalResult* grpo = nullptr;
+  for (const EvalResult& r : rows) {
+    if (r.label == "sft") sft = &r;
+    if (r.label == "grpo") grpo = &r;
+  }
+  if (sft && grpo && sft->metrics.count("accuracy") &&
+      grpo->metrics.count("accuracy") && sft->metrics.count("reward/mean") &&
+      grpo->metrics.count("reward/mean")) {
+    out += fmt::format(
+        "grpo - sft: accuracy {:+.1f} points, mean reward {:+.3f}\n",
+        100.0 * (grpo->metrics.at("accuracy") - sft->metrics.at("accuracy")),
+        grpo->metrics.at("reward/mean") - sft->metrics.at("reward/mean"));
+  }
+  return out;
+}
+
+}  // namespace clinrl::trainer

@@ -1,0 +1,39 @@
+// Evaluation of a `clinrl train` run: greedy episodes of the current policy
+// on a split, recorded in metrics.jsonl, TensorBoard and the trajectories
+// file; and the final test-split table (scripted baselines around the
+// trained policies) that the run prints and writes to summary.json.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace clinrl::trainer {
+
+struct RunState;
+
+struct EvalResult {
+  std::string label;  // "random", "sft", "grpo", "oracle", ...
+  std::string split;
+  std::map<std::string, double> metrics;  // SummarizeEpisodes keys
+};
+
+// Greedy evaluation of the current policy on the first `episodes` tasks of
+// `split`; every episode's transcript goes to trajectories.jsonl.
+EvalResult Evaluate(RunState& run, const std::string& label,
+                    const std::string& split, int64_t episodes);
+
+// Adds `result` to the run's evaluations (saved in checkpoints) and writes
+// it to metrics.jsonl and TensorBoard at the current global step.
+void RecordEval(RunState& run, const EvalResult& result);
+
+// The test-split table: the random scripted policy, the SFT demonstrator
+// (when the demonstrations were played here), the test evaluations recorded
+// by the stages, the oracle. Writes summary.json.
+std::vector<EvalResult> FinalTable(RunState& run);
+
+// The table printed at the end of a run.
+std::string FormatTable(const std::vector<EvalResult>& rows);
+
+}  // namespace clinrl::trainer

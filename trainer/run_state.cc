@@ -1,0 +1,123 @@
+#include "trainer/run_state.h"
+
+#include "core/config_schema.h"
+#include "core/log.h"
+#include "core/seeds.h"
+#include "policy/model_dir.h"
+#include "rewards/plugin_loader.h"
+#include "trainer/non_finite.h"
+#include "trainer/run_checkpoint.h"
+
+namespace clinrl::trainer {
+
+namespace {
+
+void ValidateStages(const std::vector<std::string>& stages) {
+  if (stages.empty()) {
+    throw ConfigError("trainer.stages: expected at least one of: sft, grpo");
+  }
+  for (size_t i = 0; i < stages.size(); ++i) {
+    if (stages[i] != "sft" && stages[i] != "grpo") {
+      throw ConfigError(
+          fmt::format("trainer.stages.{}: got '{}', expected one of: sft, grpo",
+                      i, stages[i]));
+    }
+  }
+}
+
+// The env's splits: train to learn from, validation (or train) to watch.
+void ReadEnvSpec(RunState& run) {
+  const envs::EnvSpec spec = run.env->Spec(run.env_name);
+  auto train = spec.splits.find("train");
+  if (train == spec.splits.end() || train->second <= 0) {
+    throw ConfigError(
+        fmt::format("envs.0: env '{}' has no train split", run.env_name));
+  }
+  run.train_tasks = train->second;
+  if (!spec.splits.count("validation")) {
+    CLINRL_LOG_WARN("env '{}' has no validation split; validating on train",
+                    run.env_name);
+    run.validation_split = "train";
+  }
+}
+
+}  // namespace
+
+uint64_t RunState::Seed(const std::string& what, int64_t step) const {
+  return clinrl::DeriveSeed(static_cast<uint64_t>(config.run.seed), what,
+                            static_cast<uint64_t>(step));
+}
+
+void RunState::LogStep(const std::string& stage,
+                       const std::map<std::string, double>& step_metrics) {
+  metrics->Log(progress.global_step, stage, step_metrics);
+  events->AddScalars(step_metrics, progress.global_step);
+  CLINRL_LOG_INFO("{}", MetricsLogger::ConsoleLine(progress.global_step, stage,
+                                                   step_metrics));
+}
+
+std::map<std::string, double> RunState::TrainStep(
+    const std::string& stage,
+    const std::function<std::map<std::string, double>()>& step) const {
+  try {
+    return step();
+  } catch (const NonFiniteError& e) {
+    throw NonFiniteError(fmt::format("{} step {} (global step {}): {}", stage,
+                                     progress.stage_step + 1,
+                                     progress.global_step + 1, e.what()));
+  }
+}
+
+bool RunState::CheckpointDue(bool stage_done) const {
+  const int64_t every = config.trainer.checkpoint_every;
+  return (every > 0 && progress.global_step % every == 0) || stage_done;
+}
+
+bool RunState::AfterStepStop() const {
+  if (options.after_step) options.after_step(progress.global_step);
+  return options.stop_after >= 0 && progress.global_step >= options.stop_after;
+}
+
+std::unique_ptr<RunState> OpenRun(ClinrlConfig config,
+                                  TrainingRunOptions options) {
+  auto run = std::make_unique<RunState>();
+  run->config = std::move(config);
+  run->options = std::move(options);
+  const ClinrlConfig& c = run->config;
+  ValidateStages(c.trainer.stages);
+  const EnvEntry& env = envs::TheRunEnv(c.envs);
+  policy::SetComputeThreads(c.run.threads);
+  // Reward plug-ins from shared libraries register before any scoring.
+  rewards::LoadRewardPlugins(c.rewards.plugins);
+  run->run_dir = CreateRunDir(c);
+
+  policy::PolicyModel policy =
+      policy::LoadPolicy(c.policy, static_cast<uint64_t>(c.run.seed));
+  run->model = policy.model;
+  run->tokenizer = std::move(policy.tokenizer);
+  if (run->options.episode_source) {
+    run->remote_episodes = run->options.episode_source(*run->tokenizer);
+  }
+  if (run->options.learner_comm && run->options.learner_comm->size() > 1) {
+    run->learners = std::make_unique<LearnerGroup>(*run->options.learner_comm);
+  }
+
+  envs::EnvConnection connection = envs::ConnectEnvs(c.envs, env.endpoint);
+  run->env_pool = std::move(connection.pool);
+  run->remote_env = std::move(connection.remote);
+  run->env = connection.client;
+  run->env_name = env.name;
+  run->env_options = env.options;
+  ReadEnvSpec(*run);
+  run->scorer = rewards::MakeTrajectoryScorer(c.rewards);
+
+  run->metrics = std::make_unique<MetricsLogger>(run->run_dir.metrics_path());
+  run->trajectories =
+      std::make_unique<JsonlWriter>(run->run_dir.trajectories_path());
+  run->events = std::make_unique<TfEventsWriter>(run->run_dir.root);
+  run->events->AddText("config", config::WriteConfig(c).dump(2), 0);
+  if (run->options.resume) RestoreProgress(*run);
+  return run;
+}
+
+}  // namespace clinrl::trainer
