@@ -7,8 +7,9 @@
 
 namespace clinrl::bench {
 
-std::vector<BenchCase>& BenchRegistry() {
-  static std::vector<BenchCase> registry;
+Registry<BenchCase>& BenchRegistry() {
+  static Registry<BenchCase> registry(
+      "benchmark", "benchmark '{name}' is not registered; registered: {known}");
   return registry;
 }
 

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "core/registry.h"
+
 namespace clinrl::bench {
 
 struct BenchOptions {
@@ -30,20 +32,16 @@ double Percentile(std::vector<double> values, double q);
 using BenchFn = std::function<nlohmann::json(const BenchOptions&)>;
 
 struct BenchCase {
-  std::string name;
   std::string description;
   BenchFn run;
 };
 
-std::vector<BenchCase>& BenchRegistry();
-
-struct RegisterBench {
-  RegisterBench(const char* name, const char* description, BenchFn run) {
-    BenchRegistry().push_back({name, description, std::move(run)});
-  }
-};
+// Benchmarks by name.
+Registry<BenchCase>& BenchRegistry();
 
 }  // namespace clinrl::bench
 
-#define CLINRL_REGISTER_BENCH(id, description, fn) \
-  static ::clinrl::bench::RegisterBench clinrl_bench_##id(#id, description, fn)
+#define CLINRL_REGISTER_BENCH(id, description, fn)                \
+  static ::clinrl::StaticRegistration clinrl_bench_##id([] {      \
+    ::clinrl::bench::BenchRegistry().Add(#id, {description, fn}); \
+  })

@@ -1,6 +1,5 @@
 // `clinrl bench NAME [--threads N] [--quick] [--opt k=v]`: prints the
 // hardware, runs the benchmark, and ends with one JSON line of figures.
-#include <algorithm>
 #include <iostream>
 
 #include "bench/bench_registry.h"
@@ -14,11 +13,10 @@ namespace {
 void AddBenchCommands(CLI::App& app) {
   auto* bench = app.add_subcommand("bench", "run a benchmark (bench/)");
   bench->require_subcommand(1);
-  auto cases = bench::BenchRegistry();
-  std::sort(cases.begin(), cases.end(),
-            [](const auto& a, const auto& b) { return a.name < b.name; });
-  for (const auto& c : cases) {
-    auto* sub = bench->add_subcommand(c.name, c.description);
+  const auto& registry = bench::BenchRegistry();
+  for (const std::string& name : registry.Names()) {
+    const bench::BenchCase& c = registry.Get(name);
+    auto* sub = bench->add_subcommand(name, c.description);
     auto options = std::make_shared<bench::BenchOptions>();
     auto opts = std::make_shared<std::vector<std::string>>();
     sub->add_option("--threads", options->threads,
@@ -26,7 +24,7 @@ void AddBenchCommands(CLI::App& app) {
     sub->add_option("--ranks", options->ranks, "processes, where it applies");
     sub->add_flag("--quick", options->quick, "small sizes (smoke test)");
     sub->add_option("--opt", *opts, "benchmark-specific key=value");
-    sub->callback([c, options, opts] {
+    sub->callback([name, c, options, opts] {
       const int rc = RunCommand([&] {
         for (const auto& kv : *opts) {
           const size_t eq = kv.find('=');
@@ -36,9 +34,9 @@ void AddBenchCommands(CLI::App& app) {
           options->extra[kv.substr(0, eq)] = kv.substr(eq + 1);
         }
         const nlohmann::json hw = bench::DescribeHardware();
-        std::cout << "bench " << c.name << " on " << hw.dump() << std::endl;
+        std::cout << "bench " << name << " on " << hw.dump() << std::endl;
         nlohmann::json figures = c.run(*options);
-        figures["bench"] = c.name;
+        figures["bench"] = name;
         figures["hardware"] = hw;
         std::cout << figures.dump() << std::endl;
       });

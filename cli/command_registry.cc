@@ -8,8 +8,10 @@
 
 namespace clinrl::cli {
 
-std::vector<CommandRegistration>& CommandRegistry() {
-  static std::vector<CommandRegistration> registry;
+Registry<CommandAdder>& CommandRegistry() {
+  static Registry<CommandAdder> registry(
+      "command group",
+      "command group '{name}' is not registered; registered: {known}");
   return registry;
 }
 

@@ -10,22 +10,14 @@
 #include <string>
 #include <vector>
 
+#include "core/registry.h"
+
 namespace clinrl::cli {
 
 using CommandAdder = std::function<void(CLI::App&)>;
 
-struct CommandRegistration {
-  std::string name;
-  CommandAdder add;
-};
-
-std::vector<CommandRegistration>& CommandRegistry();
-
-struct RegisterCommand {
-  RegisterCommand(const char* name, CommandAdder add) {
-    CommandRegistry().push_back({name, std::move(add)});
-  }
-};
+// Command groups by name; main() adds them to the app in name order.
+Registry<CommandAdder>& CommandRegistry();
 
 // Wraps a command body: clinrl errors print as one line `error: ...` and
 // exit with status 2 (bad input) or 1 (anything else).
@@ -40,5 +32,6 @@ void AddConfigArgs(CLI::App* command, ConfigArgs* args);
 
 }  // namespace clinrl::cli
 
-#define CLINRL_REGISTER_COMMAND(name, adder) \
-  static ::clinrl::cli::RegisterCommand clinrl_command_##name(#name, adder)
+#define CLINRL_REGISTER_COMMAND(name, adder)                 \
+  static ::clinrl::StaticRegistration clinrl_command_##name( \
+      [] { ::clinrl::cli::CommandRegistry().Add(#name, adder); })

@@ -168,6 +168,10 @@ void RunRole(const ClinrlConfig& config, const distributed::RoleMap& map,
                 << std::endl;
       ServeUntilLearnerEnds(config, map, role, index);
       server.Stop();
+      // What the run's rollout workers had scored here.
+      CLINRL_LOG_INFO("reward server {}: scored {} trajectories, {} flagged",
+                      index, server.stats().scored.load(),
+                      server.stats().flagged.load());
       return;
     }
   }

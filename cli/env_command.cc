@@ -21,7 +21,7 @@
 #include "envs/remote_env.h"
 #include "envs/scripted_episode.h"
 #include "envs/scripted_policy.h"
-#include "rewards/composite_reward.h"
+#include "rewards/trajectory_scorer.h"
 
 namespace clinrl::cli {
 namespace {
@@ -94,10 +94,12 @@ std::unique_ptr<envs::Env> MakeEnv(const EvalArgs& a) {
 
 // The composite score of the trajectory's reward spec; without a spec (or
 // when it cannot be scored) the sum of the env's step rewards.
-double ScoreEpisode(Trajectory& t, std::string* source) {
+double ScoreEpisode(Trajectory& t, rewards::TrajectoryScorer& scorer,
+                    std::string* source) {
   if (t.reward_spec.is_object() && t.reward_spec.contains("components")) {
     try {
-      t.reward = rewards::ScoreTrajectory(t);
+      // A group of one: the episodes of a run are of different tasks.
+      rewards::ScoreByGroup({&t}, 1, scorer);
       *source = "composite";
       return t.reward.total;
     } catch (const std::exception& e) {
@@ -147,6 +149,9 @@ json RunEpisodes(const EvalArgs& a, bool print_table,
   double reward_sum = 0, turns_sum = 0, cost_sum = 0, correct_sum = 0;
   int64_t correct_count = 0, actions = 0, invalid = 0;
   std::string reward_source;
+  // In this process, with the default per-component deadline.
+  const std::unique_ptr<rewards::TrajectoryScorer> scorer =
+      rewards::MakeTrajectoryScorer(RewardsConfig{});
   for (int64_t i = 0; i < n; ++i) {
     envs::ScriptedEpisodeRequest req;
     req.env_name = a.env;
@@ -157,7 +162,7 @@ json RunEpisodes(const EvalArgs& a, bool print_table,
         a.env, a.policy, static_cast<uint64_t>(req.seed), policy_options);
     envs::ScriptedEpisodeStats stats;
     Trajectory t = envs::PlayScriptedEpisode(*env, *policy, req, &stats);
-    const double reward = ScoreEpisode(t, &reward_source);
+    const double reward = ScoreEpisode(t, *scorer, &reward_source);
     reward_sum += reward;
     turns_sum += static_cast<double>(stats.actions);
     cost_sum += stats.cost;
@@ -244,6 +249,9 @@ void AddEnvCommands(CLI::App& app) {
       const json options = ParseJsonOption(*serve_options, "--options");
       for (auto it = options.begin(); it != options.end(); ++it) {
         serve_args->service.env_options[it.key()] = it.value();
+        // A misspelt option is named as the user wrote it.
+        serve_args->service.env_options_paths[it.key()] =
+            "--options." + it.key();
       }
       BlockStopSignals();
       envs::EnvServer server(*serve_args);

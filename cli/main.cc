@@ -1,6 +1,5 @@
 // The `clinrl` binary: one executable, one subcommand per task. Command
 // groups register themselves from their own files in cli/.
-#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 
@@ -20,10 +19,8 @@ int main(int argc, char** argv) {
                  std::string("log level: ") + clinrl::LogLevelNames())
       ->capture_default_str();
 
-  auto registry = clinrl::cli::CommandRegistry();
-  std::sort(registry.begin(), registry.end(),
-            [](const auto& a, const auto& b) { return a.name < b.name; });
-  for (const auto& command : registry) command.add(app);
+  const auto& commands = clinrl::cli::CommandRegistry();
+  for (const auto& name : commands.Names()) commands.Get(name)(app);
 
   // Logging must be ready before any subcommand callback runs.
   app.parse_complete_callback([&] {

@@ -2,6 +2,8 @@
 
 #include <atomic>
 #include <filesystem>
+#include <iterator>
+#include <zmq_addon.hpp>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -39,6 +41,47 @@ void PrepareBind(const std::string& endpoint) {
   if (endpoint.compare(0, scheme.size(), scheme) != 0) return;
   const std::filesystem::path path(endpoint.substr(scheme.size()));
   if (path.has_parent_path()) MakeDirectories(path.parent_path().string());
+}
+
+std::unique_ptr<zmq::socket_t> ConnectDealer(const std::string& endpoint,
+                                             const std::string& what) {
+  try {
+    auto socket = std::make_unique<zmq::socket_t>(SharedZmqContext(),
+                                                  zmq::socket_type::dealer);
+    // Closing never waits for unsent messages: a client closes when its peer
+    // is gone or the run is over, and a request in flight then is already
+    // reported as timed out or no longer wanted.
+    socket->set(zmq::sockopt::linger, 0);
+    // No high-water mark: each client bounds its own traffic (requests in
+    // flight with a timeout each, one outstanding weights request, one
+    // heartbeat per interval until the learner counts as lost), and at the
+    // default mark of 1000 a burst would block send or fail it with EAGAIN.
+    socket->set(zmq::sockopt::sndhwm, 0);
+    socket->set(zmq::sockopt::rcvhwm, 0);
+    // A restarted server is found again within a second.
+    socket->set(zmq::sockopt::reconnect_ivl, 50);
+    socket->set(zmq::sockopt::reconnect_ivl_max, 1000);
+    // ZMTP heartbeats detect a peer that vanished without closing TCP (host
+    // or link down), so the connection is rebuilt in seconds rather than
+    // after TCP's keepalive of hours. They run in ZeroMQ's I/O thread, so a
+    // peer busy training or scoring still answers them; 5 s leaves room for
+    // a loaded machine. The protocols' own timeouts (request timeouts,
+    // heartbeat misses) still decide when a peer counts as dead.
+    socket->set(zmq::sockopt::heartbeat_ivl, 1000);
+    socket->set(zmq::sockopt::heartbeat_timeout, 5000);
+    socket->connect(endpoint);
+    return socket;
+  } catch (const zmq::error_t& e) {
+    ThrowZmqError(e, what);
+  }
+}
+
+std::vector<zmq::message_t> ReceiveMultipart(zmq::socket_t& socket,
+                                             zmq::recv_flags flags) {
+  std::vector<zmq::message_t> frames;
+  // Nothing waiting (EAGAIN, or rcvtimeo ran out) leaves `frames` empty.
+  (void)zmq::recv_multipart(socket, std::back_inserter(frames), flags);
+  return frames;
 }
 
 }  // namespace clinrl

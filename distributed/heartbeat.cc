@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/wire.h"
 #include "core/zmq_util.h"
 
 namespace clinrl::distributed {
@@ -17,7 +18,51 @@ int64_t MillisSince(std::chrono::steady_clock::time_point t) {
       .count();
 }
 
+void CheckOp(const wire::Fields& f, const char* expected) {
+  const std::string op = f.String("op");
+  if (op != expected) {
+    throw BadRequest(
+        fmt::format("{}.op: got '{}', expected '{}'", f.path(), op, expected));
+  }
+}
+
 }  // namespace
+
+nlohmann::json HeartbeatToJson(const HeartbeatMessage& message) {
+  return {
+      {"op", "heartbeat"}, {"worker", message.worker}, {"role", message.role}};
+}
+
+HeartbeatMessage HeartbeatFromJson(const nlohmann::json& j,
+                                   const std::string& path) {
+  const wire::Fields f(j, path);
+  CheckOp(f, "heartbeat");
+  HeartbeatMessage m;
+  m.worker = f.String("worker");
+  m.role = f.String("role", "rollout");
+  if (m.role != "rollout" && m.role != "env_server" &&
+      m.role != "reward_server") {
+    throw BadRequest(
+        fmt::format("{}.role: got '{}', expected one of: rollout, env_server, "
+                    "reward_server",
+                    path, m.role));
+  }
+  return m;
+}
+
+nlohmann::json HeartbeatReplyToJson(const HeartbeatReply& reply) {
+  return wire::OkReply({{"op", "heartbeat"}, {"stop", reply.stop}});
+}
+
+HeartbeatReply HeartbeatReplyFromJson(const nlohmann::json& j,
+                                      const std::string& path) {
+  wire::CheckReply(j, path);
+  const wire::Fields f(j, path);
+  CheckOp(f, "heartbeat");
+  HeartbeatReply r;
+  r.stop = f.Bool("stop");
+  return r;
+}
 
 HeartbeatSender::HeartbeatSender(HeartbeatOptions options)
     : options_(std::move(options)), started_(std::chrono::steady_clock::now()) {
@@ -67,34 +112,36 @@ std::string HeartbeatSender::LostMessage() const {
 
 void HeartbeatSender::Loop() {
   try {
-    zmq::socket_t socket(SharedZmqContext(), zmq::socket_type::dealer);
-    socket.set(zmq::sockopt::linger, 0);
-    socket.connect(options_.endpoint);
-    const std::string body = nlohmann::json{
-        {"op", "heartbeat"},
-        {"worker", options_.worker},
-        {"role", options_.role}}.dump();
+    const std::unique_ptr<zmq::socket_t> socket = ConnectDealer(
+        options_.endpoint, "connecting the heartbeat to " + options_.endpoint);
+    const std::string body =
+        HeartbeatToJson({options_.worker, options_.role}).dump();
     auto next_send = std::chrono::steady_clock::now();
     while (!quit_) {
       if (std::chrono::steady_clock::now() >= next_send) {
-        // dontwait: a learner that is gone must not block this thread; the
-        // queue of unsent heartbeats is bounded by the high-water mark.
-        (void)socket.send(zmq::buffer(body), zmq::send_flags::dontwait);
+        // dontwait: a learner that is gone must not block this thread. The
+        // unsent heartbeats queue up only until the learner counts as lost
+        // (misses intervals, or the startup grace) and the owner stops.
+        (void)socket->send(zmq::buffer(body), zmq::send_flags::dontwait);
         next_send += std::chrono::milliseconds(options_.interval_ms);
       }
-      zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
+      zmq::pollitem_t item{socket->handle(), 0, ZMQ_POLLIN, 0};
       zmq::poll(&item, 1, std::chrono::milliseconds(50));
       if (!(item.revents & ZMQ_POLLIN)) continue;
       zmq::message_t reply;
-      while (socket.recv(reply, zmq::recv_flags::dontwait)) {
+      while (socket->recv(reply, zmq::recv_flags::dontwait)) {
+        // Any reply, even an error, shows the learner is alive.
         last_reply_ms_ = MillisSince(started_);
         ++replies_;
         try {
           const auto j = nlohmann::json::parse(reply.to_string());
-          if (j.value("stop", false)) stop_ = true;
+          if (HeartbeatReplyFromJson(j, "heartbeat reply").stop) stop_ = true;
         } catch (const nlohmann::json::exception& e) {
           CLINRL_LOG_WARN("heartbeat reply from {} is not JSON: {}",
                           options_.endpoint, e.what());
+        } catch (const Error& e) {
+          CLINRL_LOG_WARN("heartbeat reply from {}: {}", options_.endpoint,
+                          e.what());
         }
       }
     }
@@ -102,6 +149,11 @@ void HeartbeatSender::Loop() {
     std::lock_guard<std::mutex> lock(error_mutex_);
     error_ = fmt::format("heartbeat to {} failed: ZeroMQ {} (errno {})",
                          options_.endpoint, e.what(), e.num());
+  } catch (const Error& e) {
+    // ConnectDealer's IoError: the endpoint was refused.
+    std::lock_guard<std::mutex> lock(error_mutex_);
+    error_ =
+        fmt::format("heartbeat to {} failed: {}", options_.endpoint, e.what());
   }
 }
 

@@ -5,16 +5,46 @@
 // tell the sender two things: the learner is alive (no reply for `misses`
 // intervals: it died or hung) and whether the run is over ("stop": true).
 // The learner uses the same messages to notice a rollout worker that died.
+//
+// The heartbeat is a message of the rollout work protocol, whose other
+// messages are in rollout/rollout_wire.h; it is written and read here
+// because the sender is here and distributed/ sits below rollout/ (the
+// layering rule of docs/design.md).
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 
 namespace clinrl::distributed {
+
+// {"op": "heartbeat", "worker": W, "role": R}
+struct HeartbeatMessage {
+  std::string worker;
+  std::string role;  // rollout | env_server | reward_server
+
+  bool operator==(const HeartbeatMessage& o) const {
+    return worker == o.worker && role == o.role;
+  }
+};
+nlohmann::json HeartbeatToJson(const HeartbeatMessage& message);
+// Errors name the field under `path` ("request.role: got 'x', expected one
+// of: ..."); a missing role reads as "rollout", the first sender's.
+HeartbeatMessage HeartbeatFromJson(const nlohmann::json& j,
+                                   const std::string& path);
+
+// {"ok": true, "op": "heartbeat", "stop": S}: S once the run is over.
+struct HeartbeatReply {
+  bool stop = false;
+};
+nlohmann::json HeartbeatReplyToJson(const HeartbeatReply& reply);
+// An error reply throws its typed error (wire::CheckReply).
+HeartbeatReply HeartbeatReplyFromJson(const nlohmann::json& j,
+                                      const std::string& path);
 
 struct HeartbeatOptions {
   std::string endpoint;  // the learner's work endpoint

@@ -94,14 +94,7 @@ void WeightPublisher::Loop() {
 }
 
 void WeightPublisher::HandleRequest() {
-  std::vector<zmq::message_t> frames;
-  while (true) {
-    zmq::message_t m;
-    if (!socket_->recv(m, zmq::recv_flags::dontwait)) break;
-    const bool more = m.more();
-    frames.push_back(std::move(m));
-    if (!more) break;
-  }
+  const std::vector<zmq::message_t> frames = ReceiveMultipart(*socket_);
   if (frames.size() < 2) return;  // no identity: nothing to answer
   const std::string identity = frames.front().to_string();
   int64_t have = -1;

@@ -11,14 +11,8 @@ namespace clinrl::distributed {
 WeightSubscriber::WeightSubscriber(const std::string& endpoint)
     : endpoint_(endpoint) {
   CheckEndpoint(endpoint, "weights endpoint");
-  try {
-    socket_ = std::make_unique<zmq::socket_t>(SharedZmqContext(),
-                                              zmq::socket_type::dealer);
-    socket_->set(zmq::sockopt::linger, 0);
-    socket_->connect(endpoint);
-  } catch (const zmq::error_t& e) {
-    ThrowZmqError(e, "connecting the weight subscriber to " + endpoint);
-  }
+  socket_ = ConnectDealer(endpoint,
+                          "connecting the weight subscriber to " + endpoint);
   Request();
 }
 
@@ -28,8 +22,8 @@ void WeightSubscriber::Request() {
   const std::string body =
       nlohmann::json{{"op", "get"}, {"have", version_}}.dump();
   try {
-    // Before the connection exists ZeroMQ queues the request; it never
-    // blocks on a DEALER with the default high-water mark of 1000.
+    // Before the connection exists ZeroMQ queues the request; with one
+    // request outstanding it never meets a high-water mark.
     if (!socket_->send(zmq::buffer(body), zmq::send_flags::dontwait)) {
       throw IoError(
           fmt::format("weights: request to {} could not be queued", endpoint_));
@@ -48,13 +42,7 @@ std::optional<WeightUpdate> WeightSubscriber::Poll(int64_t timeout_ms) {
       zmq::pollitem_t item{socket_->handle(), 0, ZMQ_POLLIN, 0};
       zmq::poll(&item, 1, std::chrono::milliseconds(wait));
       if (!(item.revents & ZMQ_POLLIN)) return newest;
-      while (true) {
-        zmq::message_t m;
-        if (!socket_->recv(m, zmq::recv_flags::dontwait)) break;
-        const bool more = m.more();
-        frames.push_back(std::move(m));
-        if (!more) break;
-      }
+      frames = ReceiveMultipart(*socket_);
     } catch (const zmq::error_t& e) {
       ThrowZmqError(e, "receiving weights from " + endpoint_);
     }

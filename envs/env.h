@@ -1,7 +1,8 @@
 // The Env interface (docs/design.md, env protocol). An env declares what it is
-// (Spec) and how one episode goes (Reset, Step); threads, batching, sessions,
-// timeouts and transport belong to the pool and the server. One Env object
-// plays one episode at a time; the runtime makes one per session.
+// (Spec) and how one episode goes (Reset, Step, and Truncate when the runtime
+// cuts it short); threads, batching, sessions, timeouts and transport belong
+// to the pool and the server. One Env object plays one episode at a time; the
+// runtime makes one per session.
 #pragma once
 
 #include <cstdint>
@@ -64,6 +65,15 @@ class Env {
   // An unparseable action is not an error: the observation says what was
   // wrong and info.invalid_actions counts it.
   virtual StepResult Step(const std::string& action) = 0;
+  // The runtime cut the episode (the rollout's token or turn budget, not the
+  // env's own): end it as if the env's turn budget had run out, so it is
+  // scored like any other episode instead of lacking its final info.
+  // Returns truncated = true, terminated = false and the final info the
+  // env's own truncation carries (metrics with what was spent so far,
+  // `correct` 0 where only an answer can be correct, the final reward_spec);
+  // the observation may be empty, as no one acts on it. Throws BadRequest
+  // when no episode is in progress (never reset, or already ended).
+  virtual StepResult Truncate() = 0;
 };
 
 json ToJson(const ChatMessage& m);

@@ -51,6 +51,8 @@ const char* EnvOpName(EnvOp op) {
       return "reset";
     case EnvOp::kStep:
       return "step";
+    case EnvOp::kTruncate:
+      return "truncate";
     case EnvOp::kClose:
       return "close";
     case EnvOp::kHealth:
@@ -72,24 +74,9 @@ EnvClient::EnvClient(EnvClientOptions options) : options_(std::move(options)) {
 EnvClient::~EnvClient() = default;
 
 void EnvClient::Connect() {
-  try {
-    socket_ = std::make_unique<zmq::socket_t>(SharedZmqContext(),
-                                              zmq::socket_type::dealer);
-    socket_->set(zmq::sockopt::linger, 0);
-    socket_->set(zmq::sockopt::sndhwm, 0);
-    socket_->set(zmq::sockopt::rcvhwm, 0);
-    // A restarted server is found again within a second.
-    socket_->set(zmq::sockopt::reconnect_ivl, 50);
-    socket_->set(zmq::sockopt::reconnect_ivl_max, 1000);
-    // Detects a peer that vanished without closing TCP (host or link down).
-    socket_->set(zmq::sockopt::heartbeat_ivl, 1000);
-    socket_->set(zmq::sockopt::heartbeat_timeout, 5000);
-    socket_->connect(options_.endpoint);
-  } catch (const zmq::error_t& e) {
-    socket_.reset();
-    ThrowZmqError(
-        e, fmt::format("connecting env client to '{}'", options_.endpoint));
-  }
+  socket_ = ConnectDealer(
+      options_.endpoint,
+      fmt::format("connecting env client to '{}'", options_.endpoint));
 }
 
 void EnvClient::Reconnect() {
@@ -153,6 +140,11 @@ uint64_t EnvClient::SubmitStep(const std::string& session,
               session, "");
 }
 
+uint64_t EnvClient::SubmitTruncate(const std::string& session) {
+  return Send(EnvOp::kTruncate, {{"op", "truncate"}, {"session", session}},
+              session, "");
+}
+
 uint64_t EnvClient::SubmitClose(const std::string& session) {
   return Send(EnvOp::kClose, {{"op", "close"}, {"session", session}}, session,
               "");
@@ -187,7 +179,7 @@ EnvReply EnvClient::Complete(uint64_t id, Pending p, const char* data,
       r.observation =
           ObservationFromJson(f.Get("observation"), "reply.observation");
       TakeInfo(r);
-    } else if (r.op == EnvOp::kStep) {
+    } else if (r.op == EnvOp::kStep || r.op == EnvOp::kTruncate) {
       r.observation =
           ObservationFromJson(f.Get("observation"), "reply.observation");
       r.reward = f.Double("reward");
@@ -209,13 +201,7 @@ void EnvClient::Drain() {
   while (true) {
     std::vector<zmq::message_t> frames;
     try {
-      while (true) {
-        zmq::message_t frame;
-        if (!socket_->recv(frame, zmq::recv_flags::dontwait)) break;
-        const bool more = frame.more();
-        frames.push_back(std::move(frame));
-        if (!more) break;
-      }
+      frames = ReceiveMultipart(*socket_);
     } catch (const zmq::error_t& e) {
       ThrowZmqError(e, fmt::format("receiving from '{}'", options_.endpoint));
     }
@@ -337,7 +323,14 @@ std::string EnvClient::Reset(const std::string& env,
 
 StepResult EnvClient::Step(const std::string& session,
                            const std::string& action) {
-  EnvReply r = Wait(SubmitStep(session, action));
+  return TakeStepResult(Wait(SubmitStep(session, action)));
+}
+
+StepResult EnvClient::Truncate(const std::string& session) {
+  return TakeStepResult(Wait(SubmitTruncate(session)));
+}
+
+StepResult EnvClient::TakeStepResult(EnvReply r) {
   StepResult s;
   s.observation = std::move(r.observation);
   s.reward = r.reward;

@@ -2,7 +2,7 @@
 // Submit* queues a request and returns its id at once, Collect returns replies
 // in the order they complete, so a rollout worker drives thousands of
 // sessions and the slowest episode does not stall the others. Blocking
-// wrappers (Spec, Reset, Step, Close, Health) sit on top.
+// wrappers (Spec, Reset, Step, Truncate, Close, Health) sit on top.
 //
 // A request unanswered within the timeout completes with error "timeout" and
 // its session is reported lost; ZeroMQ reconnects to a restarted server on
@@ -31,13 +31,14 @@ struct EnvClientOptions {
   int64_t request_timeout_ms = 30000;
 };
 
-enum class EnvOp { kSpec, kReset, kStep, kClose, kHealth };
+enum class EnvOp { kSpec, kReset, kStep, kTruncate, kClose, kHealth };
 const char* EnvOpName(EnvOp op);
 
 struct EnvReply {
   uint64_t request_id = 0;
   EnvOp op = EnvOp::kStep;
-  // step/close: the session asked about; reset: the new session (when ok).
+  // step/truncate/close: the session asked about; reset: the new session
+  // (when ok).
   std::string session;
   std::string env;  // spec/reset: the env asked for
   bool ok = false;
@@ -46,7 +47,8 @@ struct EnvReply {
   bool session_lost = false;
   std::string error_code;  // bad_request | not_found | timeout | internal
   std::string error_message;
-  // Filled for ok reset (observation, info) and ok step replies.
+  // Filled for ok reset (observation, info), ok step and ok truncate
+  // replies.
   Observation observation;
   double reward = 0.0;
   bool terminated = false;
@@ -70,6 +72,10 @@ class EnvClient {
   uint64_t SubmitReset(const std::string& env, const ResetRequest& request,
                        const std::string& session = "");
   uint64_t SubmitStep(const std::string& session, const std::string& action);
+  // Ends the session's episode as truncated (the caller cut it); the reply
+  // is shaped like a step's, with the env's final info. The session stays
+  // open, as after a final step: reset or close it.
+  uint64_t SubmitTruncate(const std::string& session);
   uint64_t SubmitClose(const std::string& session);
   uint64_t SubmitHealth();
 
@@ -87,6 +93,7 @@ class EnvClient {
   std::string Reset(const std::string& env, const ResetRequest& request,
                     ResetResult* result);
   StepResult Step(const std::string& session, const std::string& action);
+  StepResult Truncate(const std::string& session);
   void Close(const std::string& session);
   json Health();
   // Waits for one submitted request; throws on an error reply.
@@ -111,6 +118,7 @@ class EnvClient {
   // Reads every reply waiting on the socket into ready_ (no blocking).
   void Drain();
   void ExpireTimedOut();
+  static StepResult TakeStepResult(EnvReply reply);
   EnvReply Complete(uint64_t id, Pending pending, const char* data,
                     size_t size);
 

@@ -5,37 +5,32 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <vector>
 
+#include "core/registry.h"
 #include "envs/env.h"
 
 namespace clinrl::envs {
 
 // Makes one env instance (one session) from the env's options. Options are
-// validated here: an unknown or mistyped option throws ConfigError naming it.
-using EnvFactory = std::function<std::unique_ptr<Env>(const json& options)>;
+// validated here, through the config schema (envs/env_options.h): an
+// unknown, mistyped or out-of-range option throws ConfigError naming it
+// under `path`, where the options came from (`envs.0.options` in a run
+// config, `options` by default).
+using EnvFactory = std::function<std::unique_ptr<Env>(const json& options,
+                                                      const std::string& path)>;
 
-class EnvRegistry {
+class EnvRegistry : public Registry<EnvFactory> {
  public:
+  EnvRegistry();
   static EnvRegistry& Global();
-  void Register(const std::string& name, EnvFactory factory);
-  // Throws NotFound listing the registered names.
+  // Throws NotFound listing the registered names, ConfigError for options.
   std::unique_ptr<Env> Create(const std::string& name,
-                              const json& options = json::object()) const;
-  bool Has(const std::string& name) const;
-  std::vector<std::string> Names() const;  // sorted
-
- private:
-  std::vector<std::pair<std::string, EnvFactory>> factories_;
-};
-
-struct RegisterEnv {
-  RegisterEnv(const char* name, EnvFactory factory) {
-    EnvRegistry::Global().Register(name, std::move(factory));
-  }
+                              const json& options = json::object(),
+                              const std::string& path = "options") const;
 };
 
 }  // namespace clinrl::envs
 
-#define CLINRL_REGISTER_ENV(id, factory) \
-  static ::clinrl::envs::RegisterEnv clinrl_env_registration_##id(#id, factory)
+#define CLINRL_REGISTER_ENV(id, factory)                            \
+  static ::clinrl::StaticRegistration clinrl_env_registration_##id( \
+      [] { ::clinrl::envs::EnvRegistry::Global().Add(#id, factory); })

@@ -9,12 +9,23 @@ namespace clinrl::envs {
 
 namespace {
 
-constexpr const char* kOps = "spec, reset, step, close, health";
+constexpr const char* kOps = "spec, reset, step, truncate, close, health";
 
 std::string JoinNames(const std::vector<std::string>& names) {
   std::string out;
   for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
   return out;
+}
+
+std::string OptionsPath(const EnvServiceOptions& options,
+                        const std::string& name) {
+  auto given = options.env_options_paths.find(name);
+  if (given != options.env_options_paths.end()) return given->second;
+  auto listed = std::find(options.envs.begin(), options.envs.end(), name);
+  if (listed != options.envs.end()) {
+    return fmt::format("envs.{}.options", listed - options.envs.begin());
+  }
+  return "env_options." + name;
 }
 
 json ErrorFromException(const std::exception& e) {
@@ -61,7 +72,8 @@ std::unique_ptr<Env> EnvRequestHandler::TakeEnv(const std::string& name) {
   }
   auto it = options_.env_options.find(name);
   std::unique_ptr<Env> env = registry_->Create(
-      name, it == options_.env_options.end() ? json::object() : it->second);
+      name, it == options_.env_options.end() ? json::object() : it->second,
+      OptionsPath(options_, name));
   CLINRL_CHECK(env != nullptr, "the factory of env '{}' returned null", name);
   return env;
 }
@@ -123,6 +135,7 @@ json EnvRequestHandler::Dispatch(const json& request) {
   const std::string op = f.String("op");
   if (op == "step") return Step(request);
   if (op == "reset") return Reset(request);
+  if (op == "truncate") return Truncate(request);
   if (op == "close") return Close(request);
   if (op == "spec") return Spec(request);
   if (op == "health") return Health();
@@ -248,6 +261,43 @@ json EnvRequestHandler::Step(const json& request) {
                 {"truncated", result.truncated},
                 {"info", std::move(result.info)}};
   return reply;
+}
+
+json EnvRequestHandler::Truncate(const json& request) {
+  const wire::Fields f(request, "request");
+  const std::string id = f.String("session");
+  auto session = FindSession(id);
+  std::lock_guard<std::mutex> busy(session->busy);
+  if (session->closed) {
+    throw NotFound(fmt::format("request.session: session '{}' was closed", id));
+  }
+  session->last_used_ns.store(EnvSessionTable::NowNs());
+  StepResult result;
+  try {
+    result = session->env->Truncate();
+  } catch (const Error&) {
+    // BadRequest for an episode that already ended: the env is still sound.
+    throw;
+  } catch (const std::exception& e) {
+    session->broken = true;
+    throw InternalError(fmt::format("env '{}' Truncate threw: {}",
+                                    session->env_name, e.what()));
+  }
+  // The caller scores the episode on this reply: one that does not end it
+  // is the env's bug, reported as such rather than passed on.
+  if (!result.truncated || result.terminated) {
+    session->broken = true;
+    throw InternalError(fmt::format(
+        "env '{}' Truncate returned terminated={}, truncated={}; expected "
+        "terminated=false, truncated=true",
+        session->env_name, result.terminated, result.truncated));
+  }
+  return {{"ok", true},
+          {"observation", ToJson(result.observation)},
+          {"reward", result.reward},
+          {"terminated", false},
+          {"truncated", true},
+          {"info", std::move(result.info)}};
 }
 
 json EnvRequestHandler::Close(const json& request) {

@@ -1,5 +1,6 @@
-// The env protocol's ops (docs/design.md: spec, reset, step, close, health) on
-// a table of sessions: one JSON request in, one JSON reply out, never a throw.
+// The env protocol's ops (docs/design.md: spec, reset, step, truncate, close,
+// health) on a table of sessions: one JSON request in, one JSON reply out,
+// never a throw.
 // The server runs it on its worker threads; it holds no transport.
 #pragma once
 
@@ -23,6 +24,11 @@ struct EnvServiceOptions {
   std::vector<std::string> envs;
   // Factory options per env name (EnvEntry.options of the run config).
   std::map<std::string, json> env_options;
+  // Where each env's options came from, for errors that name a bad option.
+  // Absent: `envs.<i>.options` for the i-th of `envs` (their key in a run
+  // config, whose env list the trainer and the rollout service pass in
+  // order), `env_options.<name>` for an env served because it is registered.
+  std::map<std::string, std::string> env_options_paths;
   // The registry to create envs from; nullptr: EnvRegistry::Global().
   const EnvRegistry* registry = nullptr;
   // Sessions unused this long are closed by ReclaimIdle; <= 0: never.
@@ -62,6 +68,8 @@ class EnvRequestHandler {
   json Spec(const json& request);
   json Reset(const json& request);
   json Step(const json& request);
+  // Ends the session's episode as truncated: the runtime cut it.
+  json Truncate(const json& request);
   json Close(const json& request);
   json Health();
   const std::string& EnvNameOf(const json& request) const;

@@ -125,14 +125,7 @@ bool EnvServer::LeadUntilRequest(Frames* request) {
       SendQueuedReplies();
       // Checked on every turn, so a saturated server still reclaims.
       if (std::chrono::steady_clock::now() >= next_sweep_) SweepIdleSessions();
-      request->clear();
-      while (true) {
-        zmq::message_t frame;
-        if (!front_->recv(frame, zmq::recv_flags::dontwait)) break;
-        const bool more = frame.more();
-        request->push_back(std::move(frame));
-        if (!more) break;
-      }
+      *request = ReceiveMultipart(*front_);
       // ROUTER always delivers [identity][at least one frame]; anything
       // shorter is not a request and is dropped.
       if (request->size() >= 2) return true;

@@ -44,4 +44,12 @@ StepResult RemoteEnv::Step(const std::string& action) {
   return client_->Step(session_, action);
 }
 
+StepResult RemoteEnv::Truncate() {
+  if (session_.empty()) {
+    throw BadRequest(
+        fmt::format("remote env '{}': Truncate before Reset", env_name_));
+  }
+  return client_->Truncate(session_);
+}
+
 }  // namespace clinrl::envs

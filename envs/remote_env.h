@@ -23,6 +23,8 @@ class RemoteEnv : public Env {
   // Opens a session on the first call and resets it in place afterwards.
   ResetResult Reset(const ResetRequest& request) override;
   StepResult Step(const std::string& action) override;
+  // The env protocol's truncate op on the open session.
+  StepResult Truncate() override;
 
   const std::string& session() const { return session_; }
   EnvClient& client() { return *client_; }

@@ -8,9 +8,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
+#include "core/registry.h"
 #include "envs/env.h"
 
 namespace clinrl::envs {
@@ -24,38 +26,44 @@ class ScriptedPolicy {
   virtual std::string Act(const Observation& transcript, const json& info) = 0;
 };
 
-// (seed, options) -> policy for one episode.
+// (seed, options, path) -> policy for one episode. Options are validated
+// here, through the config schema (envs/env_options.h): an unknown or bad
+// option throws ConfigError naming it under `path` (`policy_options` for
+// `clinrl env eval --policy-options`).
 using ScriptedPolicyFactory = std::function<std::unique_ptr<ScriptedPolicy>(
-    uint64_t seed, const json& options)>;
+    uint64_t seed, const json& options, const std::string& path)>;
 
+// Scripted policies by env, then by policy name.
 class ScriptedPolicyRegistry {
  public:
   static ScriptedPolicyRegistry& Global();
-  void Register(const std::string& env, const std::string& policy,
-                ScriptedPolicyFactory factory);
-  // Throws NotFound listing the policies registered for `env`.
+  // Throws InternalError when `env` already has a policy named `policy`.
+  void Add(const std::string& env, const std::string& policy,
+           ScriptedPolicyFactory factory);
+  // Throws NotFound listing the policies registered for `env`, ConfigError
+  // for options.
   std::unique_ptr<ScriptedPolicy> Create(
       const std::string& env, const std::string& policy, uint64_t seed,
-      const json& options = json::object()) const;
-  std::vector<std::string> PoliciesFor(const std::string& env) const;
+      const json& options = json::object(),
+      const std::string& path = "policy_options") const;
+  std::vector<std::string> PoliciesFor(const std::string& env) const;  // sorted
 
  private:
-  struct Entry {
-    std::string env, policy;
-    ScriptedPolicyFactory factory;
+  // One env's policies; its NotFound names the env.
+  class PolicyRegistry : public Registry<ScriptedPolicyFactory> {
+   public:
+    explicit PolicyRegistry(const std::string& env);
   };
-  std::vector<Entry> entries_;
-};
-
-struct RegisterScriptedPolicy {
-  RegisterScriptedPolicy(const char* env, const char* policy,
-                         ScriptedPolicyFactory factory) {
-    ScriptedPolicyRegistry::Global().Register(env, policy, std::move(factory));
-  }
+  std::mutex add_mutex_;  // makes Add's find-or-create of an env atomic
+  Registry<std::shared_ptr<PolicyRegistry>> by_env_{
+      "env's scripted policies", "no scripted policies for env '{name}'"};
 };
 
 }  // namespace clinrl::envs
 
-#define CLINRL_REGISTER_SCRIPTED_POLICY(env, policy, factory) \
-  static ::clinrl::envs::RegisterScriptedPolicy               \
-      clinrl_scripted_policy_##env##_##policy(#env, #policy, factory)
+#define CLINRL_REGISTER_SCRIPTED_POLICY(env, policy, factory)                  \
+  static ::clinrl::StaticRegistration clinrl_scripted_policy_##env##_##policy( \
+      [] {                                                                     \
+        ::clinrl::envs::ScriptedPolicyRegistry::Global().Add(#env, #policy,    \
+                                                             factory);         \
+      })

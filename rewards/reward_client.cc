@@ -6,8 +6,8 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/wire.h"
-#include "rewards/reward_wire.h"
 #include "core/zmq_util.h"
+#include "rewards/reward_wire.h"
 
 namespace clinrl::rewards {
 namespace {
@@ -70,19 +70,9 @@ RewardClient::RewardClient(RewardClientOptions options)
         fmt::format("reward client request_timeout_ms: expected >= 1, got {}",
                     options_.request_timeout_ms));
   }
-  try {
-    socket_ = std::make_unique<zmq::socket_t>(SharedZmqContext(),
-                                              zmq::socket_type::dealer);
-    socket_->set(zmq::sockopt::linger, 0);
-    socket_->set(zmq::sockopt::sndhwm, 0);
-    socket_->set(zmq::sockopt::rcvhwm, 0);
-    socket_->set(zmq::sockopt::reconnect_ivl, 50);
-    socket_->set(zmq::sockopt::reconnect_ivl_max, 1000);
-    socket_->connect(options_.endpoint);
-  } catch (const zmq::error_t& e) {
-    ThrowZmqError(e, fmt::format("connecting the reward client to \"{}\"",
-                                 options_.endpoint));
-  }
+  socket_ = ConnectDealer(
+      options_.endpoint,
+      fmt::format("connecting the reward client to \"{}\"", options_.endpoint));
 }
 
 RewardClient::~RewardClient() = default;
@@ -128,15 +118,8 @@ void RewardClient::Drain(int64_t wait_ms) {
   try {
     if (zmq::poll(&item, 1, std::chrono::milliseconds(wait_ms)) == 0) return;
     for (;;) {
-      std::vector<zmq::message_t> frames;
-      zmq::message_t frame;
-      if (!socket_->recv(frame, zmq::recv_flags::dontwait)) break;
-      frames.push_back(std::move(frame));
-      while (frames.back().more()) {
-        zmq::message_t next;
-        if (!socket_->recv(next, zmq::recv_flags::none)) break;
-        frames.push_back(std::move(next));
-      }
+      std::vector<zmq::message_t> frames = ReceiveMultipart(*socket_);
+      if (frames.empty()) break;
       if (frames.size() != 3 || frames[0].size() != sizeof(uint64_t)) {
         CLINRL_LOG_WARN("reward client: dropped a reply with {} frames",
                         frames.size());

@@ -8,35 +8,31 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <vector>
 
+#include "core/registry.h"
 #include "rewards/reward.h"
 
 namespace clinrl::rewards {
 
 using RewardFactory = std::function<std::unique_ptr<Reward>()>;
 
-class RewardRegistry {
+class RewardRegistry : public Registry<RewardFactory> {
  public:
+  RewardRegistry();
   static RewardRegistry& Global();
-  void Register(const std::string& name, RewardFactory factory);
   // Throws NotFound listing the registered names.
   std::unique_ptr<Reward> Create(const std::string& name) const;
-  bool Has(const std::string& name) const;
-  std::vector<std::string> Names() const;  // sorted
-
- private:
-  std::vector<std::pair<std::string, RewardFactory>> factories_;
-};
-
-struct RegisterReward {
-  RegisterReward(const char* name, RewardFactory factory) {
-    RewardRegistry::Global().Register(name, std::move(factory));
-  }
 };
 
 }  // namespace clinrl::rewards
 
-#define CLINRL_REGISTER_REWARD(id, factory)                                 \
-  static ::clinrl::rewards::RegisterReward clinrl_reward_registration_##id( \
-      #id, factory)
+// Instantiated once, in reward_registry.cc: a plug-in library compiles
+// against this header but must use the executable's registry code, as it
+// uses the executable's registry (rewards/plugin_loader.h).
+namespace clinrl {
+extern template class Registry<rewards::RewardFactory>;
+}  // namespace clinrl
+
+#define CLINRL_REGISTER_REWARD(id, factory)                            \
+  static ::clinrl::StaticRegistration clinrl_reward_registration_##id( \
+      [] { ::clinrl::rewards::RewardRegistry::Global().Add(#id, factory); })

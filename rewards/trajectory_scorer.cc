@@ -48,8 +48,8 @@ std::unique_ptr<TrajectoryScorer> MakeTrajectoryScorer(
 double ScoreByGroup(const std::vector<Trajectory*>& trajectories,
                     int64_t group_size, TrajectoryScorer& scorer) {
   if (group_size < 1) {
-    throw BadRequest(fmt::format(
-        "group_size: expected a number >= 1, got {}", group_size));
+    throw BadRequest(
+        fmt::format("group_size: expected a number >= 1, got {}", group_size));
   }
   const double start = MonotonicSeconds();
   const size_t size = static_cast<size_t>(group_size);

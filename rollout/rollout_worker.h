@@ -3,7 +3,10 @@
 // policy gets its next turn from one batched generation call; the actions go
 // to the env server asynchronously and the replies are collected as they
 // complete; finished episodes leave the batch. Policy turns keep their exact
-// sampled token ids and log-probs.
+// sampled token ids and log-probs. An episode that runs out of the worker's
+// own budgets (tokens per episode, policy turns) is ended by the env's
+// truncate op rather than just closed, so it carries the env's final info
+// and is scored like any other (docs/envs.md, "Episodes the runtime cuts").
 //
 // Rounds are synchronous (generation waits for the round's env replies), so
 // the batch composition, and with it every sampled token, depends only on

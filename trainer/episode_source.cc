@@ -7,7 +7,9 @@ LocalEpisodeSource::LocalEpisodeSource(policy::Transformer model,
                                        envs::EnvClient& client,
                                        rollout::RolloutOptions options,
                                        rewards::TrajectoryScorer& scorer)
-    : model_(model), worker_(model, tokenizer, client, options), scorer_(scorer) {}
+    : model_(model),
+      worker_(model, tokenizer, client, options),
+      scorer_(scorer) {}
 
 ScoredEpisodes LocalEpisodeSource::Play(
     const std::vector<rollout::TaskRef>& tasks, uint64_t seed,

@@ -1,5 +1,7 @@
 #include "trainer/episode_summary.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -64,6 +66,13 @@ std::map<std::string, double> SummarizeEpisodes(
     out["termination/" + name] = count / n;
   }
   return out;
+}
+
+std::string FormatSummaryValue(const std::map<std::string, double>& summary,
+                               const std::string& key, int decimals) {
+  auto it = summary.find(key);
+  if (it == summary.end() || !std::isfinite(it->second)) return "-";
+  return fmt::format("{:.{}f}", it->second, decimals);
 }
 
 }  // namespace clinrl::trainer

@@ -19,4 +19,11 @@ namespace clinrl::trainer {
 std::map<std::string, double> SummarizeEpisodes(
     const std::vector<const Trajectory*>& episodes);
 
+// One figure of a summary as a table cell: `key`'s value with `decimals`
+// decimals, or "-" when the summary lacks it or it is not finite. A summary
+// may lack a figure by design (no accuracy for an env without a `correct`
+// metric), and "nan" in a table reads as a failed run.
+std::string FormatSummaryValue(const std::map<std::string, double>& summary,
+                               const std::string& key, int decimals);
+
 }  // namespace clinrl::trainer

@@ -99,8 +99,8 @@ std::map<std::string, double> GrpoStep(RunState& run, EpisodeSource& source) {
   int64_t dropped_groups = 0;
   int64_t total_groups = static_cast<int64_t>(tasks.size());
   if (trainer_config.dynamic_sampling) {
-    kept = KeepInformativeGroups(rewards, groups, &dropped_groups,
-                                 &total_groups);
+    kept =
+        KeepInformativeGroups(rewards, groups, &dropped_groups, &total_groups);
   } else {
     for (size_t i = 0; i < episodes.size(); ++i) kept.push_back(i);
   }

@@ -6,7 +6,9 @@
 #include "core/seeds.h"
 #include "core/wire.h"
 #include "core/zmq_util.h"
+#include "distributed/heartbeat.h"
 #include "rollout/episode_tokens.h"
+#include "rollout/rollout_wire.h"
 
 namespace clinrl::trainer {
 
@@ -135,16 +137,16 @@ ScoredEpisodes RemoteEpisodeSource::Play(
       e.trajectory = std::move(t);
       out.episodes.push_back(std::move(e));
     }
-    const json& s = result.stats;
-    out.stats.generate_seconds += s.value("generate_seconds", 0.0);
-    out.stats.env_seconds += s.value("env_seconds", 0.0);
-    out.stats.generated_tokens += s.value("generated_tokens", int64_t{0});
-    out.stats.prompt_tokens += s.value("prompt_tokens", int64_t{0});
-    out.stats.cached_prompt_tokens +=
-        s.value("cached_prompt_tokens", int64_t{0});
-    out.stats.rounds += s.value("rounds", int64_t{0});
-    out.stats.episodes += s.value("episodes", int64_t{0});
-    out.reward_seconds += s.value("reward_seconds", 0.0);
+    // Every field but `seconds`: the step's wall time is the learner's.
+    const rollout::RolloutStats& s = result.stats;
+    out.stats.generate_seconds += s.generate_seconds;
+    out.stats.env_seconds += s.env_seconds;
+    out.stats.generated_tokens += s.generated_tokens;
+    out.stats.prompt_tokens += s.prompt_tokens;
+    out.stats.cached_prompt_tokens += s.cached_prompt_tokens;
+    out.stats.rounds += s.rounds;
+    out.stats.episodes += s.episodes;
+    out.reward_seconds += result.reward_seconds;
   }
   out.stats.seconds = MonotonicSeconds() - start;
   const RemoteSourceCounters c = counters();
@@ -166,15 +168,9 @@ void RemoteEpisodeSource::Loop() {
       if (item.revents & ZMQ_POLLIN) {
         // Everything waiting, then the bookkeeping once.
         for (int n = 0; n < 1000; ++n) {
-          std::vector<zmq::message_t> frames;
-          zmq::message_t m;
-          if (!socket_->recv(m, zmq::recv_flags::dontwait)) break;
-          frames.push_back(std::move(m));
-          while (frames.back().more()) {
-            zmq::message_t part;
-            if (!socket_->recv(part, zmq::recv_flags::dontwait)) break;
-            frames.push_back(std::move(part));
-          }
+          std::vector<zmq::message_t> frames =
+              clinrl::ReceiveMultipart(*socket_);
+          if (frames.empty()) break;
           HandleMessage(frames);
         }
       }
@@ -233,13 +229,17 @@ json RemoteEpisodeSource::HandleRequest(const json& request,
   }
   w.last_seen = Clock::now();
   if (op == "heartbeat") {
-    w.rollout = f.String("role", "rollout") == "rollout";
+    const distributed::HeartbeatMessage beat =
+        distributed::HeartbeatFromJson(request, "request");
+    w.rollout = beat.role == "rollout";
     if (stopping_) w.told_stop = true;
-    return wire::OkReply({{"op", "heartbeat"}, {"stop", stopping_}});
+    return distributed::HeartbeatReplyToJson({stopping_});
   }
   if (op == "work") {
+    const rollout::WorkRequest work =
+        rollout::WorkRequestFromJson(request, "request");
     w.rollout = true;
-    waiting_.push_back({identity, worker});
+    waiting_.push_back({identity, work.worker});
     return json();  // answered by Dispatch once there is a group (or stop)
   }
   if (op == "result") return AcceptResult(request, worker);
@@ -249,26 +249,23 @@ json RemoteEpisodeSource::HandleRequest(const json& request,
 
 json RemoteEpisodeSource::AcceptResult(const json& request,
                                        const std::string& worker) {
-  const wire::Fields f(request, "request");
-  const std::string key = f.String("key");
+  // The key first: a result for a group nobody holds is answered as such
+  // whatever else it carries.
+  const std::string key = wire::Fields(request, "request").String("key");
   auto it = outstanding_.find(key);
   if (it == outstanding_.end()) {
     // Finished by another worker after a re-issue, or of an earlier step.
-    return wire::OkReply({{"op", "result"},
-                          {"accepted", false},
-                          {"reason", "no such outstanding group"}});
+    return rollout::ResultReplyToJson({false, "no such outstanding group"});
   }
   Job job = it->second.job;
-  std::vector<Trajectory> trajectories;
+  rollout::ResultRequest result;
   try {
-    const json& episodes = f.Array("episodes");
-    if (episodes.size() != static_cast<size_t>(options_.group_size)) {
+    result = rollout::ResultRequestFromJson(request, "request");
+    if (result.episodes.size() != static_cast<size_t>(options_.group_size)) {
       throw BadRequest(fmt::format(
           "request.episodes: got {} episodes, expected group_size {}",
-          episodes.size(), options_.group_size));
+          result.episodes.size(), options_.group_size));
     }
-    for (const json& e : episodes)
-      trajectories.push_back(TrajectoryFromJson(e));
   } catch (const Error&) {
     // The group is played again rather than lost with the bad message.
     outstanding_.erase(it);
@@ -277,7 +274,7 @@ json RemoteEpisodeSource::AcceptResult(const json& request,
   }
   outstanding_.erase(it);
   const int64_t oldest = learner_version_ - options_.max_policy_lag;
-  for (const Trajectory& t : trajectories) {
+  for (const Trajectory& t : result.episodes) {
     if (t.policy_version < oldest) {
       ++counters_.groups_stale;
       queue_.push_front(job);
@@ -286,15 +283,14 @@ json RemoteEpisodeSource::AcceptResult(const json& request,
           "max_policy_lag {} behind {}; playing it again",
           worker, key, t.policy_version, options_.max_policy_lag,
           learner_version_);
-      return wire::OkReply(
-          {{"op", "result"}, {"accepted", false}, {"reason", "stale"}});
+      return rollout::ResultReplyToJson({false, "stale"});
     }
   }
-  results_[job.position] = {std::move(trajectories),
-                            f.Has("stats") ? f.Object("stats") : json()};
+  results_[job.position] = {std::move(result.episodes), result.stats,
+                            result.reward_seconds};
   ++counters_.groups_accepted;
   progress_.notify_all();
-  return wire::OkReply({{"op", "result"}, {"accepted", true}});
+  return rollout::ResultReplyToJson({true, ""});
 }
 
 void RemoteEpisodeSource::CheckHeartbeats() {
@@ -330,7 +326,9 @@ void RemoteEpisodeSource::Dispatch() {
   if (stopping_) {
     for (const Waiting& w : waiting_) {
       workers_[w.worker].told_stop = true;
-      Reply(w.identity, wire::OkReply({{"op", "work"}, {"stop", true}}));
+      rollout::WorkReply stop;
+      stop.stop = true;
+      Reply(w.identity, rollout::WorkReplyToJson(stop));
     }
     waiting_.clear();
     return;
@@ -348,18 +346,12 @@ void RemoteEpisodeSource::Dispatch() {
 }
 
 json RemoteEpisodeSource::Assignment(const Job& job) const {
-  return wire::OkReply(
-      {{"op", "work"},
-       {"group",
-        {{"key", job.key},
-         {"env", job.task.env},
-         {"split", job.task.split},
-         {"task_index", job.task.task_index},
-         {"options", job.task.options},
-         {"seed", job.seed}}},
-       {"min_version",
-        std::max<int64_t>(0, learner_version_ - options_.max_policy_lag)},
-       {"version", learner_version_}});
+  rollout::WorkReply reply;
+  reply.group = {job.key, job.task, job.seed};
+  reply.min_version =
+      std::max<int64_t>(0, learner_version_ - options_.max_policy_lag);
+  reply.version = learner_version_;
+  return rollout::WorkReplyToJson(reply);
 }
 
 void RemoteEpisodeSource::Reply(const std::string& identity, const json& body) {

@@ -1,7 +1,8 @@
 // Episodes from rollout workers in other processes (docs/distributed.md).
 // Learner rank 0 binds a ZeroMQ ROUTER (the work endpoint) served by one
 // thread, and a WeightPublisher. The work protocol, JSON, one reply per
-// request:
+// request (the messages are written and read by rollout/rollout_wire.h and,
+// for the heartbeat, distributed/heartbeat.h):
 //
 //   {"op": "work", "worker": W}  -> {"op": "work", "group": {key, env, split,
 //        task_index, options, seed}, "min_version": V, "version": L} once a
@@ -35,6 +36,7 @@
 
 #include "core/trajectory.h"
 #include "distributed/weight_publisher.h"
+#include "rollout/rollout_wire.h"
 #include "trainer/episode_source.h"
 
 namespace clinrl::trainer {
@@ -103,7 +105,8 @@ class RemoteEpisodeSource : public EpisodeSource {
   };
   struct Result {
     std::vector<Trajectory> trajectories;
-    nlohmann::json stats;
+    rollout::RolloutStats stats;
+    double reward_seconds = 0;
   };
 
   void Loop();

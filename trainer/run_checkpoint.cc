@@ -124,7 +124,9 @@ void SaveRunCheckpoint(RunState& run, const std::string& stage) {
     stored.emplace_back(p.key(), p.value());
   }
   const std::pair<const char*, const NamedTensors*> groups[] = {
-      {"optimizer.", &moments}, {"reference.", &reference}, {"best_sft.", &best}};
+      {"optimizer.", &moments},
+      {"reference.", &reference},
+      {"best_sft.", &best}};
   for (const auto& [prefix, group] : groups) {
     for (const auto& [k, v] : *group) stored.emplace_back(prefix + k, v);
   }

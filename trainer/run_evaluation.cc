@@ -91,9 +91,8 @@ EvalResult Evaluate(RunState& run, const std::string& label,
   std::vector<Trajectory> played;
   for (size_t start = 0; start < tasks.size(); start += kEvalChunk) {
     const auto first = tasks.begin() + static_cast<long>(start);
-    const auto last =
-        tasks.begin() +
-        static_cast<long>(std::min(tasks.size(), start + kEvalChunk));
+    const auto last = tasks.begin() + static_cast<long>(std::min(
+                                          tasks.size(), start + kEvalChunk));
     for (auto& e : worker.Run({first, last}, run.Seed("eval", 0),
                               run.progress.policy_version)) {
       played.push_back(std::move(e.trajectory));
@@ -125,11 +124,10 @@ void RecordEval(RunState& run, const EvalResult& result) {
   }
   run.events->AddScalars(tagged, step);
   run.events->Flush();
-  CLINRL_LOG_INFO("eval {} {}: accuracy {:.3f}, reward {:.3f}", result.label,
+  CLINRL_LOG_INFO("eval {} {}: accuracy {}, reward {}", result.label,
                   result.split,
-                  result.metrics.count("accuracy") ? result.metrics.at("accuracy")
-                                                   : NAN,
-                  result.metrics.at("reward/mean"));
+                  FormatSummaryValue(result.metrics, "accuracy", 3),
+                  FormatSummaryValue(result.metrics, "reward/mean", 3));
 }
 
 std::vector<EvalResult> FinalTable(RunState& run) {
@@ -143,8 +141,8 @@ std::vector<EvalResult> FinalTable(RunState& run) {
     const SftConfig& sft = run.config.trainer.sft;
     if (std::find(stages.begin(), stages.end(), "sft") != stages.end() &&
         sft.demos.empty()) {
-      table.push_back(ScriptedRow(run, "expert", sft.demo_policy,
-                                  sft.demo_policy_options));
+      table.push_back(
+          ScriptedRow(run, "expert", sft.demo_policy, sft.demo_policy_options));
     }
   }
   for (EvalResult& row : RecordedTestRows(run.progress.evals)) {
@@ -168,13 +166,12 @@ std::string FormatTable(const std::vector<EvalResult>& rows) {
                                 "policy", "split", "accuracy", "mean reward",
                                 "mean turns", "mean cost");
   for (const EvalResult& r : rows) {
-    auto get = [&](const char* k) {
-      auto it = r.metrics.find(k);
-      return it == r.metrics.end() ? NAN : it->second;
-    };
-    out += fmt::format("{:<10} {:<11} {:>9.3f} {:>12.3f} {:>11.2f} {:>10.1f}\n",
-                       r.label, r.split, get("accuracy"), get("reward/mean"),
-                       get("turns/mean"), get("cost/mean"));
+    // A missing or non-finite figure prints as "-", never "nan".
+    out += fmt::format("{:<10} {:<11} {:>9} {:>12} {:>11} {:>10}\n", r.label,
+                       r.split, FormatSummaryValue(r.metrics, "accuracy", 3),
+                       FormatSummaryValue(r.metrics, "reward/mean", 3),
+                       FormatSummaryValue(r.metrics, "turns/mean", 2),
+                       FormatSummaryValue(r.metrics, "cost/mean", 1));
   }
   // What GRPO changed over its SFT starting point, on the same test cases.
   const EvalResult* sft = nullptr;
@@ -183,9 +180,12 @@ std::string FormatTable(const std::vector<EvalResult>& rows) {
     if (r.label == "sft") sft = &r;
     if (r.label == "grpo") grpo = &r;
   }
-  if (sft && grpo && sft->metrics.count("accuracy") &&
-      grpo->metrics.count("accuracy") && sft->metrics.count("reward/mean") &&
-      grpo->metrics.count("reward/mean")) {
+  const auto has = [](const EvalResult* r, const char* key) {
+    auto it = r->metrics.find(key);
+    return it != r->metrics.end() && std::isfinite(it->second);
+  };
+  if (sft && grpo && has(sft, "accuracy") && has(grpo, "accuracy") &&
+      has(sft, "reward/mean") && has(grpo, "reward/mean")) {
     out += fmt::format(
         "grpo - sft: accuracy {:+.1f} points, mean reward {:+.3f}\n",
         100.0 * (grpo->metrics.at("accuracy") - sft->metrics.at("accuracy")),

@@ -35,7 +35,7 @@ struct RunProgress {
   size_t stage_index = 0;
   int64_t stage_step = 0;  // steps done in the current stage
   int64_t global_step = 0;
-  int64_t policy_version = 0;  // GRPO updates so far
+  int64_t policy_version = 0;                      // GRPO updates so far
   nlohmann::json evals = nlohmann::json::array();  // EvalResult rows so far
   // The SFT stage keeps its best validation weights (and their accuracy).
   double best_sft_accuracy = -1;

@@ -124,7 +124,8 @@ bool RunSftStage(RunState& run) {
   }
   KeepBestWeights(run);
   if (run.options.final_eval) {
-    RecordEval(run, Evaluate(run, "sft", "test", run.config.eval.test_episodes));
+    RecordEval(run,
+               Evaluate(run, "sft", "test", run.config.eval.test_episodes));
   }
   return true;
 }

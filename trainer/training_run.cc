@@ -20,8 +20,7 @@ struct FollowersDone {
     try {
       learners->Done();
     } catch (const std::exception& e) {
-      CLINRL_LOG_ERROR("telling the other learner ranks to stop: {}",
-                       e.what());
+      CLINRL_LOG_ERROR("telling the other learner ranks to stop: {}", e.what());
     }
   }
 };

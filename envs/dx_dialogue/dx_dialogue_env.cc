@@ -5,8 +5,8 @@
 #include <cmath>
 
 #include "core/error.h"
-#include "core/wire.h"
 #include "envs/dx_dialogue/dx_action.h"
+#include "envs/env_options.h"
 #include "envs/env_registry.h"
 
 namespace clinrl::envs::dx {
@@ -26,27 +26,21 @@ const char kInvalidAction[] =
     "Invalid action. Use ASK: <symptom>, EXAM: <system>, TEST: <test>, "
     "DISPOSITION: <home|clinic|emergency> or DIAGNOSIS: <condition>.";
 
-double RequireProbability(const wire::Fields& f, const char* key,
-                          double fallback) {
-  const double p = f.Double(key, fallback);
+void CheckProbability(double p, const std::string& path) {
   if (!(p >= 0.0 && p <= 1.0)) {
-    throw ConfigError(fmt::format(
-        "{}.{}: expected a probability in [0, 1], got {}", f.path(), key, p));
+    throw ConfigError(
+        fmt::format("{}: expected a probability in [0, 1], got {}", path, p));
   }
-  return p;
 }
 
-void RejectUnknown(const json& j, const std::string& path,
-                   const std::vector<std::string>& known) {
-  for (const auto& [key, value] : j.items()) {
-    if (std::find(known.begin(), known.end(), key) == known.end()) {
-      std::string list;
-      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-      throw ConfigError(fmt::format("{}.{}: unknown option; expected one of {}",
-                                    path, key, list));
-    }
+// The option `patient` with kind rules: the tag and nothing else.
+struct RulePatientChoice {
+  std::string kind = "rules";
+  template <class V>
+  void Visit(V& v) {
+    v.Enum("kind", kind, {"rules", "llm"}, "the patient");
   }
-}
+};
 
 std::string DispositionOf(const std::string& text) {
   const std::string t = " " + NormalizeText(text) + " ";
@@ -99,74 +93,54 @@ std::string Capitalized(std::string s) {
 
 }  // namespace
 
-DxDialogueOptions DxDialogueOptions::FromJson(const json& j,
-                                              const std::string& path,
-                                              const DxDialogueOptions& base,
-                                              bool per_episode) {
-  if (!j.is_object()) {
+void DxEpisodeOptions::Check(const std::string& path) const {
+  CheckProbability(noise.vague, path + ".noise.vague");
+  CheckProbability(noise.irrelevant, path + ".noise.irrelevant");
+  if (max_turns < 2 || max_turns > 64) {
     throw ConfigError(
-        fmt::format("{}: expected a JSON object, got {}", path, j.dump()));
+        fmt::format("{}.max_turns: expected an integer in [2, 64], got {}",
+                    path, max_turns));
   }
-  if (per_episode) {
-    RejectUnknown(j, path, {"persona", "noise", "max_turns"});
+}
+
+PatientOptions DxEpisodeOptions::patient() const {
+  // The schema's Enum has checked the name already.
+  return {ParsePersona(persona, "persona"), noise};
+}
+
+DxEpisodeOptions DxEpisodeOptions::FromJson(const json& j,
+                                            const std::string& path,
+                                            const DxEpisodeOptions& base) {
+  DxEpisodeOptions start = base;
+  if (j.is_object() && j.contains("noise")) start.noise = PatientNoise{};
+  DxEpisodeOptions o = ReadOptions<DxEpisodeOptions>(j, path, start);
+  o.Check(path);
+  return o;
+}
+
+DxDialogueOptions DxDialogueOptions::FromJson(const json& j,
+                                              const std::string& path) {
+  DxDialogueOptions o = ReadOptions<DxDialogueOptions>(j, path);
+  o.Check(path);
+  if (!(o.cost_budget > 0.0) || !std::isfinite(o.cost_budget)) {
+    throw ConfigError(fmt::format(
+        "{}.cost_budget: expected a number > 0, got {}", path, o.cost_budget));
+  }
+  const json& patient = o.patient_choice;
+  const std::string patient_path = path + ".patient";
+  if (patient.is_object() && patient.contains("kind") &&
+      patient["kind"] == "llm") {
+    o.llm_patient = LlmPatientOptions::FromJson(patient, patient_path);
   } else {
-    RejectUnknown(j, path,
-                  {"persona", "noise", "max_turns", "cost_budget",
-                   "knowledge_base", "patient"});
-  }
-  DxDialogueOptions o = base;
-  try {
-    const wire::Fields f(j, path);
-    if (f.Has("persona")) {
-      o.patient.persona = ParsePersona(f.String("persona"), path + ".persona");
-    }
-    if (f.Has("noise")) {
-      const json& n = f.Object("noise");
-      RejectUnknown(n, path + ".noise",
-                    {"vague", "deny_one", "lay_terms", "irrelevant"});
-      const wire::Fields nf(n, path + ".noise");
-      o.patient.noise.vague = RequireProbability(nf, "vague", 0.0);
-      o.patient.noise.deny_one = nf.Bool("deny_one", false);
-      o.patient.noise.lay_terms = nf.Bool("lay_terms", false);
-      o.patient.noise.irrelevant = RequireProbability(nf, "irrelevant", 0.0);
-    }
-    o.max_turns = f.Int("max_turns", o.max_turns);
-    if (o.max_turns < 2 || o.max_turns > 64) {
-      throw ConfigError(
-          fmt::format("{}.max_turns: expected an integer in [2, 64], got {}",
-                      path, o.max_turns));
-    }
-    o.cost_budget = f.Double("cost_budget", o.cost_budget);
-    if (!(o.cost_budget > 0.0) || !std::isfinite(o.cost_budget)) {
-      throw ConfigError(
-          fmt::format("{}.cost_budget: expected a number > 0, got {}", path,
-                      o.cost_budget));
-    }
-    o.knowledge_base = f.String("knowledge_base", o.knowledge_base);
-    if (f.Has("patient")) {
-      const json& p = f.Object("patient");
-      const std::string kind =
-          wire::Fields(p, path + ".patient").String("kind", "rules");
-      if (kind == "rules") {
-        RejectUnknown(p, path + ".patient", {"kind"});
-        o.llm_patient.reset();
-      } else if (kind == "llm") {
-        o.llm_patient = LlmPatientOptions::FromJson(p, path + ".patient");
-      } else {
-        throw ConfigError(fmt::format(
-            "{}.patient.kind: expected one of rules, llm, got \"{}\"", path,
-            kind));
-      }
-    }
-  } catch (const BadRequest& e) {
-    throw ConfigError(e.what());
+    ReadOptions<RulePatientChoice>(patient, patient_path);
   }
   return o;
 }
 
-std::unique_ptr<Env> DxDialogueEnv::Create(const json& options) {
-  return std::make_unique<DxDialogueEnv>(DxDialogueOptions::FromJson(
-      options, "options", DxDialogueOptions{}, false));
+std::unique_ptr<Env> DxDialogueEnv::Create(const json& options,
+                                           const std::string& path) {
+  return std::make_unique<DxDialogueEnv>(
+      DxDialogueOptions::FromJson(options, path));
 }
 
 DxDialogueEnv::DxDialogueEnv(DxDialogueOptions options)
@@ -224,8 +198,8 @@ json DxDialogueEnv::RewardSpec(const ClinicalCase& c, double total_cost) const {
 }
 
 ResetResult DxDialogueEnv::Reset(const ResetRequest& request) {
-  episode_options_ = DxDialogueOptions::FromJson(
-      request.options, "options", options_, /*per_episode=*/true);
+  episode_options_ =
+      DxEpisodeOptions::FromJson(request.options, "options", options_);
   const int64_t size = bank_->Size(request.split);  // validates the split
   int64_t index = 0;
   if (request.task_index) {
@@ -237,12 +211,12 @@ ResetResult DxDialogueEnv::Reset(const ResetRequest& request) {
   case_ = &bank_->Get(request.split, index);  // validates the index
   split_ = request.split;
   task_index_ = index;
+  const PatientOptions patient = episode_options_.patient();
   if (options_.llm_patient) {
-    patient_ = std::make_unique<LlmPatient>(
-        kb_, *case_, episode_options_.patient, *options_.llm_patient);
+    patient_ = std::make_unique<LlmPatient>(kb_, *case_, patient,
+                                            *options_.llm_patient);
   } else {
-    patient_ =
-        std::make_unique<RulePatient>(kb_, *case_, episode_options_.patient);
+    patient_ = std::make_unique<RulePatient>(kb_, *case_, patient);
   }
   active_ = true;
   turn_ = 0;
@@ -251,7 +225,7 @@ ResetResult DxDialogueEnv::Reset(const ResetRequest& request) {
   disposition_.clear();
   asked_.clear();
 
-  RulePatient presenter(kb_, *case_, episode_options_.patient);
+  RulePatient presenter(kb_, *case_, patient);
   ResetResult r;
   r.observation = {{"system", kSystemPrompt},
                    {"user", presenter.Presentation()}};
@@ -430,39 +404,58 @@ StepResult DxDialogueEnv::Step(const std::string& action_text) {
   if (r.terminated || r.truncated) {
     active_ = false;
     const Condition& truth = kb_->conditions[case_->condition];
-    const bool correct =
-        r.terminated && given_code == CanonicalIcd10(truth.icd10);
-    int64_t asked_must = 0;
-    for (int f : case_->must_ask)
-      asked_must += asked_.count(kb_->findings[f].name);
-    const double recall =
-        case_->must_ask.empty()
-            ? 1.0
-            : static_cast<double>(asked_must) / case_->must_ask.size();
-    const bool red_flag = !case_->red_flags.empty();
-    r.info["metrics"] = {
-        {"correct", correct ? 1 : 0},
-        {"cost", cost_},
-        {"turns", turn_},
-        {"invalid_actions", invalid_actions_},
-        {"red_flag", red_flag ? 1 : 0},
-        {"disposition_correct",
-         disposition_ == case_->required_disposition ? 1 : 0},
-        {"must_ask_recall", recall},
-    };
-    if (!given_code.empty()) {
-      // What the icd10 reward reads (params.answer_field): the env's own
-      // reading of the diagnosis, names and aliases resolved.
-      const int c = kb_->ConditionByCode(given_code);
-      r.info["diagnosis_icd10"] =
-          c >= 0 ? kb_->conditions[c].icd10 : given_code;
-    }
-    r.info["disposition"] =
-        disposition_.empty() ? json(nullptr) : json(disposition_);
-    r.info["answer"] = {{"condition", truth.name}, {"icd10", truth.icd10}};
-    r.info["reward_spec"] = RewardSpec(*case_, cost_);
+    AddEpisodeEndInfo(r.terminated && given_code == CanonicalIcd10(truth.icd10),
+                      given_code, r.info);
   }
   return r;
+}
+
+StepResult DxDialogueEnv::Truncate() {
+  if (!active_) {
+    throw BadRequest(
+        "truncate: no episode in progress (never reset, or it ended); "
+        "expected reset first");
+  }
+  active_ = false;
+  StepResult r;
+  r.truncated = true;
+  r.info = BaseInfo();
+  AddEpisodeEndInfo(/*correct=*/false, /*given_code=*/"", r.info);
+  return r;
+}
+
+void DxDialogueEnv::AddEpisodeEndInfo(bool correct,
+                                      const std::string& given_code,
+                                      json& info) const {
+  const Condition& truth = kb_->conditions[case_->condition];
+  int64_t asked_must = 0;
+  for (int f : case_->must_ask)
+    asked_must += asked_.count(kb_->findings[f].name);
+  const double recall =
+      case_->must_ask.empty()
+          ? 1.0
+          : static_cast<double>(asked_must) / case_->must_ask.size();
+  const bool red_flag = !case_->red_flags.empty();
+  info["metrics"] = {
+      {"correct", correct ? 1 : 0},
+      {"cost", cost_},
+      {"turns", turn_},
+      {"invalid_actions", invalid_actions_},
+      {"red_flag", red_flag ? 1 : 0},
+      {"disposition_correct",
+       disposition_ == case_->required_disposition ? 1 : 0},
+      {"must_ask_recall", recall},
+  };
+  if (!given_code.empty()) {
+    // What the icd10 reward reads (params.answer_field): the env's own
+    // reading of the diagnosis, names and aliases resolved.
+    const int c = kb_->ConditionByCode(given_code);
+    info["diagnosis_icd10"] = c >= 0 ? kb_->conditions[c].icd10 : given_code;
+  }
+  info["disposition"] =
+      disposition_.empty() ? json(nullptr) : json(disposition_);
+  info["answer"] = {{"condition", truth.name}, {"icd10", truth.icd10}};
+  info["reward_spec"] = RewardSpec(*case_, cost_);
 }
 
 }  // namespace clinrl::envs::dx

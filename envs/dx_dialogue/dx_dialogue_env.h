@@ -16,19 +16,55 @@
 
 namespace clinrl::envs::dx {
 
-struct DxDialogueOptions {
-  PatientOptions patient;
+// The options of one episode: a reset's `options` may set them, and the env
+// options give every episode's defaults. Declared for the config schema
+// (envs/env_options.h); Check adds the bounds it cannot express.
+struct DxEpisodeOptions {
+  std::string persona = "plain";
+  PatientNoise noise;
   int64_t max_turns = 10;
+
+  template <class V>
+  void Visit(V& v) {
+    v.Enum("persona", persona, {"terse", "plain", "talkative", "anxious"},
+           "how the patient talks");
+    v("noise", noise, "how the patient blurs the facts");
+    v("max_turns", max_turns, "actions before truncation, 2..64");
+  }
+
+  // Throws ConfigError naming `path.<key>` for a value out of range.
+  void Check(const std::string& path) const;
+  PatientOptions patient() const;  // persona and noise
+
+  // Reset options on top of `base` (the env options). A `noise` object
+  // replaces the whole noise rather than merging into it. Unknown keys,
+  // wrong types and out-of-range values throw ConfigError naming
+  // `path.<key>`.
+  static DxEpisodeOptions FromJson(const json& j, const std::string& path,
+                                   const DxEpisodeOptions& base);
+};
+
+// The env options (`envs[i].options`): every episode's defaults and what is
+// fixed for the env's life.
+struct DxDialogueOptions : DxEpisodeOptions {
   double cost_budget = 1000.0;  // the cost reward's budget, in dollars
   std::string knowledge_base;   // a JSON file; empty = the built-in one
+  // The option `patient`: {"kind": "rules"} (the default) or an LLM patient
+  // ({"kind": "llm", ...}: LlmPatientOptions), read into llm_patient.
+  json patient_choice = json::object();
   std::optional<LlmPatientOptions> llm_patient;
 
-  // Env options (all keys) or, with `per_episode`, reset options (persona,
-  // noise, max_turns only), applied on top of `base`. Unknown keys, wrong
-  // types and out-of-range values throw ConfigError naming `path.key`.
-  static DxDialogueOptions FromJson(const json& j, const std::string& path,
-                                    const DxDialogueOptions& base,
-                                    bool per_episode);
+  template <class V>
+  void Visit(V& v) {
+    DxEpisodeOptions::Visit(v);
+    v("cost_budget", cost_budget, "the cost reward's budget, dollars, > 0");
+    v("knowledge_base", knowledge_base, "JSON file; empty = built-in");
+    v("patient", patient_choice, "{\"kind\": \"rules\"} or an LLM patient");
+  }
+
+  // Unknown keys, wrong types and out-of-range values throw ConfigError
+  // naming `path.<key>`.
+  static DxDialogueOptions FromJson(const json& j, const std::string& path);
 };
 
 // The text of EnvSpec::action_format and of the system prompt.
@@ -36,12 +72,16 @@ extern const char kDxActionFormat[];
 
 class DxDialogueEnv : public Env {
  public:
-  static std::unique_ptr<Env> Create(const json& options);
+  static std::unique_ptr<Env> Create(const json& options,
+                                     const std::string& path = "options");
   explicit DxDialogueEnv(DxDialogueOptions options);
 
   EnvSpec Spec() const override;
   ResetResult Reset(const ResetRequest& request) override;
   StepResult Step(const std::string& action) override;
+  // Ends the episode as the turn limit would: no diagnosis, so `correct` 0;
+  // the cost so far in the metrics and the final reward_spec.
+  StepResult Truncate() override;
 
   // The reward spec of a case (total_cost filled in at the end).
   json RewardSpec(const ClinicalCase& c, double total_cost) const;
@@ -50,9 +90,13 @@ class DxDialogueEnv : public Env {
  private:
   std::string Examine(int system, json& revealed);
   json BaseInfo() const;
+  // The info only the last reply of an episode carries (metrics, answer,
+  // the reward spec with the total cost), the same for every way it ends.
+  void AddEpisodeEndInfo(bool correct, const std::string& given_code,
+                         json& info) const;
 
   DxDialogueOptions options_;
-  DxDialogueOptions episode_options_;
+  DxEpisodeOptions episode_options_;
   std::shared_ptr<const KnowledgeBase> kb_;
   std::shared_ptr<const CaseBank> bank_;
   const ClinicalCase* case_ = nullptr;

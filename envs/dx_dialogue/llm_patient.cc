@@ -6,7 +6,7 @@
 #include <cstdlib>
 
 #include "core/error.h"
-#include "core/wire.h"
+#include "envs/env_options.h"
 
 namespace clinrl::envs::dx {
 
@@ -14,40 +14,12 @@ using nlohmann::json;
 
 LlmPatientOptions LlmPatientOptions::FromJson(const json& j,
                                               const std::string& path) {
-  const wire::Fields f(j, path);
-  static const std::vector<std::string> known = {
-      "kind",       "endpoint",    "model",      "timeout_ms",
-      "max_tokens", "temperature", "api_key_env"};
-  for (const auto& [key, value] : j.items()) {
-    if (std::find(known.begin(), known.end(), key) == known.end()) {
-      throw ConfigError(fmt::format(
-          "{}.{}: unknown option; expected one of kind, endpoint, model, "
-          "timeout_ms, max_tokens, temperature, api_key_env",
-          path, key));
-    }
-  }
-  LlmPatientOptions o;
-  try {
-    o.endpoint = f.String("endpoint");
-    o.model = f.String("model", o.model);
-    o.timeout_ms = f.Int("timeout_ms", o.timeout_ms);
-    o.max_tokens = f.Int("max_tokens", o.max_tokens);
-    o.temperature = f.Double("temperature", o.temperature);
-    o.api_key_env = f.String("api_key_env", "");
-  } catch (const BadRequest& e) {
-    throw ConfigError(e.what());
-  }
+  LlmPatientOptions o = ReadOptions<LlmPatientOptions>(j, path);
   if (o.endpoint.rfind("http://", 0) != 0 &&
       o.endpoint.rfind("https://", 0) != 0) {
     throw ConfigError(fmt::format(
         "{}.endpoint: expected an http:// or https:// URL, got \"{}\"", path,
         o.endpoint));
-  }
-  if (o.timeout_ms < 1 || o.max_tokens < 1 || o.temperature < 0) {
-    throw ConfigError(fmt::format(
-        "{}: expected timeout_ms >= 1, max_tokens >= 1, temperature >= 0, got "
-        "{}, {}, {}",
-        path, o.timeout_ms, o.max_tokens, o.temperature));
   }
   return o;
 }

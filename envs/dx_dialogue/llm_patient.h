@@ -18,16 +18,30 @@
 
 namespace clinrl::envs::dx {
 
+// The dx_dialogue option `patient` with kind llm, declared for the config
+// schema (envs/env_options.h).
 struct LlmPatientOptions {
-  std::string endpoint;  // "http://127.0.0.1:8000" (a /v1 suffix is fine)
+  std::string kind = "llm";  // the option's tag: {"kind": "llm", ...}
+  std::string endpoint;      // "http://127.0.0.1:8000" (a /v1 suffix is fine)
   std::string model = "default";
   int64_t timeout_ms = 10000;
   int64_t max_tokens = 48;
   double temperature = 0.0;
   std::string api_key_env;  // name of an environment variable, optional
 
-  // Validates {"endpoint", "model", "timeout_ms", "max_tokens",
-  // "temperature", "api_key_env"}; errors name `path.field`.
+  template <class V>
+  void Visit(V& v) {
+    v.Enum("kind", kind, {"llm"}, "the patient: llm");
+    v("endpoint", endpoint, "chat-completions server, http:// or https://");
+    v("model", model, "model name sent with each request");
+    v.AtLeast("timeout_ms", timeout_ms, int64_t{1}, "per request");
+    v.AtLeast("max_tokens", max_tokens, int64_t{1}, "per answer");
+    v.AtLeast("temperature", temperature, 0.0, "sampling temperature");
+    v("api_key_env", api_key_env, "environment variable holding the API key");
+  }
+
+  // Reads the options and checks the endpoint (required, an http(s) URL);
+  // errors name `path.field`.
   static LlmPatientOptions FromJson(const nlohmann::json& j,
                                     const std::string& path);
 };

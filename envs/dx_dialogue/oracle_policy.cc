@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/wire.h"
 #include "envs/dx_dialogue/clinical_case.h"
+#include "envs/env_options.h"
 
 namespace clinrl::envs::dx {
 
@@ -24,44 +25,22 @@ int64_t InfoInt(const json& info, const char* key) {
 
 }  // namespace
 
-OraclePolicyOptions OraclePolicyOptions::FromJson(const json& j) {
-  OraclePolicyOptions o;
-  if (j.is_null()) return o;
-  try {
-    const wire::Fields f(j, "policy_options");
-    for (const auto& [key, value] : j.items()) {
-      if (key != "epsilon" && key != "anchor" && key != "confidence" &&
-          key != "cost_weight" && key != "diagnose_with" &&
-          key != "knowledge_base") {
-        throw ConfigError(fmt::format(
-            "policy_options.{}: unknown option; expected one of epsilon, "
-            "anchor, confidence, cost_weight, diagnose_with, knowledge_base",
-            key));
-      }
+OraclePolicyOptions OraclePolicyOptions::FromJson(
+    const json& j, const std::string& path, const OraclePolicyOptions& base) {
+  const OraclePolicyOptions o = ReadOptions<OraclePolicyOptions>(j, path, base);
+  auto check = [&](const char* key, double value, bool ok,
+                   const char* expected) {
+    if (!ok) {
+      throw ConfigError(fmt::format("{}.{}: expected {}, got {}", path, key,
+                                    expected, value));
     }
-    o.epsilon = f.Double("epsilon", o.epsilon);
-    o.anchor = f.Double("anchor", o.anchor);
-    o.confidence = f.Double("confidence", o.confidence);
-    o.cost_weight = f.Double("cost_weight", o.cost_weight);
-    const std::string with = f.String("diagnose_with", "name");
-    if (with != "name" && with != "code") {
-      throw ConfigError(fmt::format(
-          "policy_options.diagnose_with: expected name or code, got \"{}\"",
-          with));
-    }
-    o.diagnose_with_code = with == "code";
-    o.knowledge_base = f.String("knowledge_base", "");
-  } catch (const BadRequest& e) {
-    throw ConfigError(e.what());
-  }
-  if (!(o.epsilon >= 0 && o.epsilon <= 1) ||
-      !(o.anchor >= 0 && o.anchor <= 1) ||
-      !(o.confidence > 0 && o.confidence <= 1) || !(o.cost_weight >= 0)) {
-    throw ConfigError(fmt::format(
-        "policy_options: expected epsilon in [0, 1], anchor in [0, 1], "
-        "confidence in (0, 1], cost_weight >= 0, got {}, {}, {}, {}",
-        o.epsilon, o.anchor, o.confidence, o.cost_weight));
-  }
+  };
+  check("epsilon", o.epsilon, o.epsilon >= 0 && o.epsilon <= 1,
+        "a value in [0, 1]");
+  check("anchor", o.anchor, o.anchor >= 0 && o.anchor <= 1,
+        "a value in [0, 1]");
+  check("confidence", o.confidence, o.confidence > 0 && o.confidence <= 1,
+        "a value in (0, 1]");
   return o;
 }
 
@@ -238,7 +217,8 @@ std::string OraclePolicy::Act(const Observation& transcript, const json& info) {
   if (action.empty()) {
     const Condition& c =
         kb_->conditions[anchored_ ? first_impression_ : posterior_.Mode()];
-    return "DIAGNOSIS: " + (options_.diagnose_with_code ? c.icd10 : c.name);
+    return "DIAGNOSIS: " +
+           (options_.diagnose_with == "code" ? c.icd10 : c.name);
   }
   done_.insert(action);
   return action;
@@ -247,18 +227,22 @@ std::string OraclePolicy::Act(const Observation& transcript, const json& info) {
 }  // namespace clinrl::envs::dx
 
 CLINRL_REGISTER_SCRIPTED_POLICY(
-    dx_dialogue, oracle, [](uint64_t seed, const nlohmann::json& options) {
+    dx_dialogue, oracle,
+    [](uint64_t seed, const nlohmann::json& options, const std::string& path) {
       return std::make_unique<::clinrl::envs::dx::OraclePolicy>(
-          seed, ::clinrl::envs::dx::OraclePolicyOptions::FromJson(options));
+          seed, ::clinrl::envs::dx::OraclePolicyOptions::FromJson(
+                    options, path, ::clinrl::envs::dx::OraclePolicyOptions{}));
     });
 
 // The oracle with one action in five random: demonstrations from an
 // imperfect expert, selectable from the CLI (`--policy noisy_oracle`), which
-// passes no policy options.
+// passes no policy options. An explicit epsilon still wins.
 CLINRL_REGISTER_SCRIPTED_POLICY(
     dx_dialogue, noisy_oracle,
-    [](uint64_t seed, const nlohmann::json& options) {
-      auto o = ::clinrl::envs::dx::OraclePolicyOptions::FromJson(options);
-      if (!options.is_object() || !options.contains("epsilon")) o.epsilon = 0.2;
-      return std::make_unique<::clinrl::envs::dx::OraclePolicy>(seed, o);
+    [](uint64_t seed, const nlohmann::json& options, const std::string& path) {
+      ::clinrl::envs::dx::OraclePolicyOptions noisy;
+      noisy.epsilon = 0.2;
+      return std::make_unique<::clinrl::envs::dx::OraclePolicy>(
+          seed, ::clinrl::envs::dx::OraclePolicyOptions::FromJson(options, path,
+                                                                  noisy));
     });

@@ -28,14 +28,30 @@
 
 namespace clinrl::envs::dx {
 
+// The policy options, declared for the config schema (envs/env_options.h).
 struct OraclePolicyOptions {
   double epsilon = 0.0;
   double anchor = 0.0;
   double confidence = 0.9;
   double cost_weight = 0.001;  // nats of expected entropy drop per dollar
-  bool diagnose_with_code = false;
+  std::string diagnose_with = "name";
   std::string knowledge_base;
-  static OraclePolicyOptions FromJson(const json& j);
+
+  template <class V>
+  void Visit(V& v) {
+    v("epsilon", epsilon, "P(a random information action), per turn, 0..1");
+    v("anchor", anchor, "P(diagnosing the first impression), 0..1");
+    v("confidence", confidence, "mode probability that ends the history");
+    v.AtLeast("cost_weight", cost_weight, 0.0, "nats per dollar");
+    v.Enum("diagnose_with", diagnose_with, {"name", "code"},
+           "what the DIAGNOSIS line gives");
+    v("knowledge_base", knowledge_base, "JSON file; empty = built-in");
+  }
+
+  // Reads the options on top of `base` and checks the ranges the schema
+  // cannot express; errors name `path.<key>`.
+  static OraclePolicyOptions FromJson(const json& j, const std::string& path,
+                                      const OraclePolicyOptions& base);
 };
 
 class OraclePolicy : public ScriptedPolicy {

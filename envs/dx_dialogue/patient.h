@@ -25,6 +25,16 @@ struct PatientNoise {
   bool deny_one = false;    // one present finding (not the complaint) denied
   bool lay_terms = false;   // the patient names findings in lay words
   double irrelevant = 0.0;  // P(an answer carries an unrelated remark)
+
+  // The dx_dialogue option `noise`, for the config schema
+  // (envs/env_options.h); DxEpisodeOptions::Check bounds the probabilities.
+  template <class V>
+  void Visit(V& v) {
+    v("vague", vague, "P(a present finding is answered maybe)");
+    v("deny_one", deny_one, "one present finding is denied");
+    v("lay_terms", lay_terms, "findings named in lay words");
+    v("irrelevant", irrelevant, "P(an answer carries an unrelated remark)");
+  }
 };
 
 struct PatientOptions {

@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "core/wire.h"
 #include "envs/dx_dialogue/clinical_case.h"
+#include "envs/env_options.h"
 
 namespace clinrl::envs::dx {
 
@@ -48,19 +49,11 @@ std::string RandomPolicy::Act(const Observation& transcript, const json& info) {
 }  // namespace clinrl::envs::dx
 
 CLINRL_REGISTER_SCRIPTED_POLICY(
-    dx_dialogue, random, [](uint64_t seed, const nlohmann::json& options) {
-      std::string path;
-      if (options.is_object() && !options.empty()) {
-        for (const auto& [key, value] : options.items()) {
-          if (key != "knowledge_base") {
-            throw ::clinrl::ConfigError(fmt::format(
-                "policy_options.{}: unknown option; expected knowledge_base",
-                key));
-          }
-        }
-        path = ::clinrl::wire::Fields(options, "policy_options")
-                   .String("knowledge_base", "");
-      }
+    dx_dialogue, random,
+    [](uint64_t seed, const nlohmann::json& options, const std::string& path) {
+      const auto o =
+          ::clinrl::envs::ReadOptions<::clinrl::envs::dx::RandomPolicyOptions>(
+              options, path);
       return std::make_unique<::clinrl::envs::dx::RandomPolicy>(
-          seed, ::clinrl::envs::dx::KnowledgeBase::Shared(path));
+          seed, ::clinrl::envs::dx::KnowledgeBase::Shared(o.knowledge_base));
     });

@@ -14,6 +14,16 @@
 
 namespace clinrl::envs::dx {
 
+// The policy options, declared for the config schema (envs/env_options.h).
+struct RandomPolicyOptions {
+  std::string knowledge_base;  // whose vocabulary to draw from; "" = built-in
+
+  template <class V>
+  void Visit(V& v) {
+    v("knowledge_base", knowledge_base, "JSON file; empty = built-in");
+  }
+};
+
 class RandomPolicy : public ScriptedPolicy {
  public:
   RandomPolicy(uint64_t seed, std::shared_ptr<const KnowledgeBase> kb);

@@ -3,6 +3,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "envs/env_options.h"
 #include "envs/env_registry.h"
 #include "envs/scripted_policy.h"
 
@@ -24,27 +25,9 @@ bool IsBlank(const std::string& s) {
 
 EchoEnv::EchoEnv(EchoEnvOptions options) : options_(options) {}
 
-std::unique_ptr<Env> EchoEnv::Create(const json& options) {
-  EchoEnvOptions o;
-  if (options.is_null()) return std::make_unique<EchoEnv>(o);
-  if (!options.is_object()) {
-    throw ConfigError(fmt::format("echo options: expected an object, got {}",
-                                  options.dump()));
-  }
-  for (auto it = options.begin(); it != options.end(); ++it) {
-    if (it.key() != "max_turns") {
-      throw ConfigError(fmt::format(
-          "echo options.{}: unknown option; expected one of: max_turns",
-          it.key()));
-    }
-    if (!it.value().is_number_integer() || it.value().get<int64_t>() < 1) {
-      throw ConfigError(fmt::format(
-          "echo options.max_turns: got {}, expected an integer >= 1",
-          it.value().dump()));
-    }
-    o.max_turns = it.value().get<int64_t>();
-  }
-  return std::make_unique<EchoEnv>(o);
+std::unique_ptr<Env> EchoEnv::Create(const json& options,
+                                     const std::string& path) {
+  return std::make_unique<EchoEnv>(ReadOptions<EchoEnvOptions>(options, path));
 }
 
 EnvSpec EchoEnv::Spec() const {
@@ -67,6 +50,7 @@ std::string EchoEnv::WordFor(const std::string& split, int64_t index) {
 }
 
 ResetResult EchoEnv::Reset(const ResetRequest& request) {
+  ReadOptions<NoOptions>(request.options, "options");
   int64_t count = 0;
   if (request.split == "train") {
     count = options_.train_tasks;
@@ -137,6 +121,21 @@ StepResult EchoEnv::Step(const std::string& action) {
   return r;
 }
 
+StepResult EchoEnv::Truncate() {
+  if (done_) {
+    throw BadRequest("echo: truncate after the episode ended; reset first");
+  }
+  // The word was not said (that would have ended the episode), as when the
+  // turn budget runs out.
+  done_ = true;
+  StepResult r;
+  r.truncated = true;
+  r.info = {{"turn", turns_},
+            {"invalid_actions", invalid_actions_},
+            {"metrics", {{"correct", 0.0}, {"cost", 0.0}}}};
+  return r;
+}
+
 CLINRL_REGISTER_ENV(echo, EchoEnv::Create);
 
 namespace {
@@ -169,11 +168,19 @@ class EchoRandomPolicy : public ScriptedPolicy {
 
 }  // namespace
 
-CLINRL_REGISTER_SCRIPTED_POLICY(echo, oracle, [](uint64_t, const json&) {
-  return std::make_unique<EchoOraclePolicy>();
-});
-CLINRL_REGISTER_SCRIPTED_POLICY(echo, random, [](uint64_t seed, const json&) {
-  return std::make_unique<EchoRandomPolicy>(seed);
-});
+// Neither policy has options.
+CLINRL_REGISTER_SCRIPTED_POLICY(echo, oracle,
+                                [](uint64_t, const json& options,
+                                   const std::string& path) {
+                                  ReadOptions<NoOptions>(options, path);
+                                  return std::make_unique<EchoOraclePolicy>();
+                                });
+CLINRL_REGISTER_SCRIPTED_POLICY(echo, random,
+                                [](uint64_t seed, const json& options,
+                                   const std::string& path) {
+                                  ReadOptions<NoOptions>(options, path);
+                                  return std::make_unique<EchoRandomPolicy>(
+                                      seed);
+                                });
 
 }  // namespace clinrl::envs

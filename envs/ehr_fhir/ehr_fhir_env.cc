@@ -9,6 +9,7 @@
 #include "core/wire.h"
 #include "envs/ehr_fhir/agent_action.h"
 #include "envs/ehr_fhir/grading/task_grader.h"
+#include "envs/env_options.h"
 #include "envs/env_registry.h"
 
 namespace clinrl::envs::ehr {
@@ -80,70 +81,23 @@ std::string TaskPrompt(const EhrTask& task, const std::string& api_base,
       task.answer_key.value("task_clock", ""), task.question);
 }
 
-EhrFhirOptions EhrFhirOptions::FromJson(const json& options) {
-  static const std::vector<std::string> kKeys = {
-      "patients",  "data_seed", "data",   "grading",
-      "max_turns", "base_url",  "dry_run"};
-  if (!options.is_object()) {
-    throw ConfigError(fmt::format(
-        "ehr_fhir options: expected an object, got {}", options.type_name()));
-  }
-  for (auto it = options.begin(); it != options.end(); ++it) {
-    if (std::find(kKeys.begin(), kKeys.end(), it.key()) == kKeys.end()) {
-      std::string known;
-      for (const auto& k : kKeys) known += (known.empty() ? "" : ", ") + k;
-      throw ConfigError(fmt::format(
-          "ehr_fhir options.{}: unknown option (expected one of {})", it.key(),
-          known));
-    }
-  }
-  EhrFhirOptions o;
-  try {
-    const wire::Fields f(options, "ehr_fhir options");
-    o.source.patients = f.Int("patients", 100);
-    const int64_t seed = f.Int("data_seed", 0);
-    o.source.data_dir = f.String("data", "");
-    o.grading = f.String("grading", kStrictR4);
-    o.max_turns = f.Int("max_turns", 8);
-    o.base_url = f.String("base_url", "");
-    o.dry_run = f.Bool("dry_run", false);
-    if (o.source.patients < 1) {
-      throw ConfigError(
-          fmt::format("ehr_fhir options.patients: expected >= 1, got {}",
-                      o.source.patients));
-    }
-    if (seed < 0) {
-      throw ConfigError(fmt::format(
-          "ehr_fhir options.data_seed: expected >= 0, got {}", seed));
-    }
-    o.source.seed = static_cast<uint64_t>(seed);
-  } catch (const BadRequest& e) {
-    throw ConfigError(e.what());
-  }
-  if (o.grading != kStrictR4 && o.grading != kMedAgentBench) {
-    throw ConfigError(
-        fmt::format("ehr_fhir options.grading: expected \"strict_r4\" or "
-                    "\"medagentbench\", got \"{}\"",
-                    o.grading));
-  }
-  if (o.max_turns < 1) {
-    throw ConfigError(fmt::format(
-        "ehr_fhir options.max_turns: expected >= 1, got {}", o.max_turns));
-  }
+EhrFhirOptions EhrFhirOptions::FromJson(const json& options,
+                                        const std::string& path) {
+  EhrFhirOptions o = ReadOptions<EhrFhirOptions>(options, path);
   if (!o.base_url.empty()) {
     if (o.base_url.rfind("http://", 0) != 0 &&
         o.base_url.rfind("https://", 0) != 0) {
       throw ConfigError(fmt::format(
-          "ehr_fhir options.base_url: expected an http:// or https:// URL, got "
-          "\"{}\"",
+          "{}.base_url: expected an http:// or https:// URL, got \"{}\"", path,
           o.base_url));
     }
     if (o.base_url.back() != '/') o.base_url += '/';
   }
   if (o.dry_run && o.base_url.empty()) {
-    throw ConfigError(
-        "ehr_fhir options.dry_run: only applies with base_url (the embedded "
-        "server already sandboxes every session)");
+    throw ConfigError(fmt::format(
+        "{}.dry_run: only applies with base_url (the embedded server already "
+        "sandboxes every session)",
+        path));
   }
   return o;
 }
@@ -163,8 +117,9 @@ EhrFhirEnv::~EhrFhirEnv() {
   }
 }
 
-std::unique_ptr<Env> EhrFhirEnv::Create(const json& options) {
-  return std::make_unique<EhrFhirEnv>(EhrFhirOptions::FromJson(options));
+std::unique_ptr<Env> EhrFhirEnv::Create(const json& options,
+                                        const std::string& path) {
+  return std::make_unique<EhrFhirEnv>(EhrFhirOptions::FromJson(options, path));
 }
 
 std::string EhrFhirEnv::ApiBase() const {
@@ -192,6 +147,7 @@ EnvSpec EhrFhirEnv::Spec() const {
 }
 
 ResetResult EhrFhirEnv::Reset(const ResetRequest& request) {
+  ReadOptions<NoOptions>(request.options, "options");
   if (request.split != "train" && request.split != "test") {
     throw BadRequest(fmt::format(
         "split: unknown split \"{}\" (expected train or test)", request.split));
@@ -352,6 +308,15 @@ StepResult EhrFhirEnv::Step(const std::string& text) {
   out.info = {{"invalid_actions", invalid_actions_}, {"turn", turns_}};
   if (turns_ >= options_.max_turns) return Finish(std::move(out), json(), true);
   return out;
+}
+
+StepResult EhrFhirEnv::Truncate() {
+  if (done_) {
+    throw BadRequest(
+        "truncate: the episode is over (or was never reset); call reset");
+  }
+  // The writes executed so far are graded, as at the turn limit.
+  return Finish(StepResult{}, json(), true);
 }
 
 StepResult EhrFhirEnv::Finish(StepResult out, const json& answer,

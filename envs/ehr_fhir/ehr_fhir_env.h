@@ -12,6 +12,7 @@
 
 namespace clinrl::envs::ehr {
 
+// The env options, declared for the config schema (envs/env_options.h).
 struct EhrFhirOptions {
   EhrRecordSource source;
   std::string grading = "strict_r4";  // strict_r4 | medagentbench
@@ -19,8 +20,29 @@ struct EhrFhirOptions {
   std::string base_url;  // "" = the embedded server
   bool dry_run = false;  // with base_url: POSTs are graded but not sent
 
-  // Throws ConfigError naming an unknown key, a wrong type or a bad value.
-  static EhrFhirOptions FromJson(const json& options);
+  template <class V>
+  void Visit(V& v) {
+    v.AtLeast("patients", source.patients, int64_t{1},
+              "synthetic patients to generate (without data)");
+    // The record's seed is unsigned; the option is a JSON integer >= 0.
+    int64_t data_seed = static_cast<int64_t>(source.seed);
+    v.AtLeast("data_seed", data_seed, int64_t{0}, "synthetic record seed");
+    source.seed = static_cast<uint64_t>(data_seed);
+    v("data", source.data_dir,
+      "NDJSON folder from `clinrl ehr synth`; empty = generate");
+    v.Enum("grading", grading, {"strict_r4", "medagentbench"},
+           "how answers and writes are graded");
+    v.AtLeast("max_turns", max_turns, int64_t{1},
+              "actions before the episode is truncated");
+    v("base_url", base_url, "a FHIR server's base URL; empty = embedded");
+    v("dry_run", dry_run, "with base_url: grade POSTs without sending them");
+  }
+
+  // Reads `options` (naming keys under `path`) and checks what the schema
+  // cannot: base_url is an http(s) URL, dry_run needs base_url. Throws
+  // ConfigError naming an unknown key, a wrong type or a bad value.
+  static EhrFhirOptions FromJson(const json& options,
+                                 const std::string& path = "options");
 };
 
 class EhrFhirEnv : public Env {
@@ -28,11 +50,15 @@ class EhrFhirEnv : public Env {
   explicit EhrFhirEnv(EhrFhirOptions options);
   ~EhrFhirEnv() override;  // drops this session's sandbox
 
-  static std::unique_ptr<Env> Create(const json& options);
+  // Options: EhrFhirOptions. Episodes take no reset options.
+  static std::unique_ptr<Env> Create(const json& options,
+                                     const std::string& path = "options");
 
   EnvSpec Spec() const override;
   ResetResult Reset(const ResetRequest& request) override;
   StepResult Step(const std::string& action) override;
+  // Ends the episode as the turn limit would: graded with no FINISH answer.
+  StepResult Truncate() override;
 
  private:
   struct Reply {

@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "envs/ehr_fhir/ehr_record.h"
 #include "envs/ehr_fhir/grading/task_grader.h"
+#include "envs/env_options.h"
 #include "envs/scripted_policy.h"
 
 namespace clinrl::envs::ehr {
@@ -122,19 +123,26 @@ class FinishEmptyPolicy : public ScriptedPolicy {
   }
 };
 
+// No policy here has options.
 CLINRL_REGISTER_SCRIPTED_POLICY(ehr_fhir, oracle,
-                                [](uint64_t, const json&)
+                                [](uint64_t, const json& options,
+                                   const std::string& path)
                                     -> std::unique_ptr<ScriptedPolicy> {
+                                  ReadOptions<NoOptions>(options, path);
                                   return std::make_unique<OraclePolicy>();
                                 });
 CLINRL_REGISTER_SCRIPTED_POLICY(ehr_fhir, random,
-                                [](uint64_t seed, const json&)
+                                [](uint64_t seed, const json& options,
+                                   const std::string& path)
                                     -> std::unique_ptr<ScriptedPolicy> {
+                                  ReadOptions<NoOptions>(options, path);
                                   return std::make_unique<RandomPolicy>(seed);
                                 });
 CLINRL_REGISTER_SCRIPTED_POLICY(ehr_fhir, finish_empty,
-                                [](uint64_t, const json&)
+                                [](uint64_t, const json& options,
+                                   const std::string& path)
                                     -> std::unique_ptr<ScriptedPolicy> {
+                                  ReadOptions<NoOptions>(options, path);
                                   return std::make_unique<FinishEmptyPolicy>();
                                 });
 

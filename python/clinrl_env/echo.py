@@ -64,3 +64,10 @@ class EchoEnv(gymnasium.Env):
                                "cost": 0.0}
         return ({"role": "user", "content": obs},), reward, terminated, \
             truncated, info
+
+    def truncate(self):
+        """The runtime cut the episode: it ends as at the turn limit, the
+        word not said (docs/envs.md)."""
+        info = {"turn": self.turns, "invalid_actions": self.invalid,
+                "metrics": {"correct": 0.0, "cost": 0.0}}
+        return (), 0.0, False, True, info

@@ -21,7 +21,7 @@ from clinrl_env.protocol import (BadRequest, NotFound, ProtocolError,
 
 log = logging.getLogger("clinrl_env")
 
-OPS = "spec, reset, step, close, health"
+OPS = "spec, reset, step, truncate, close, health"
 
 
 def _float(value, what):
@@ -60,12 +60,15 @@ def check_served_env(env, name):
 
 
 class _Session:
-    __slots__ = ("env", "name", "last_used")
+    # last_info: the info of the last reset or step reply, what a truncate
+    # answers with when the env has no truncate() of its own.
+    __slots__ = ("env", "name", "last_used", "last_info")
 
     def __init__(self, env, name):
         self.env = env
         self.name = name
         self.last_used = time.monotonic()
+        self.last_info = {}
 
 
 class EnvServer:
@@ -172,8 +175,9 @@ class EnvServer:
         else:
             sid = request["session"]
             session.last_used = time.monotonic()
+        session.last_info = dict(info or {})
         return ok_reply(session=sid, observation=to_messages(obs),
-                        info=dict(info or {}))
+                        info=session.last_info)
 
     def _step(self, request):
         session = self._session(request)
@@ -189,10 +193,46 @@ class EnvServer:
         except Exception as e:  # the env's own bug: an error reply, not a crash
             raise ProtocolError("env '%s' step raised %s: %s"
                                 % (session.name, type(e).__name__, e))
+        session.last_info = dict(info or {})
         return ok_reply(observation=to_messages(obs),
                         reward=_float(reward, "step reward"),
                         terminated=bool(terminated), truncated=bool(truncated),
-                        info=dict(info or {}))
+                        info=session.last_info)
+
+    def _truncate(self, request):
+        """The runtime cut the episode (docs/envs.md): the env's
+        ``truncate()``, returning what ``step`` returns, ends it as its turn
+        budget would, final info and all. An env without one is answered
+        truncated with the last reply's info, which lacks the final metrics
+        its own end would carry."""
+        session = self._session(request)
+        session.last_used = time.monotonic()
+        # gymnasium's wrappers do not forward other attributes.
+        truncate = getattr(session.env, "truncate", None)
+        if not callable(truncate):
+            truncate = getattr(getattr(session.env, "unwrapped", None),
+                               "truncate", None)
+        if not callable(truncate):
+            info = dict(session.last_info)
+            return ok_reply(observation=[], reward=0.0, terminated=False,
+                            truncated=True, info=info)
+        try:
+            obs, reward, terminated, truncated, info = truncate()
+        except ProtocolError:
+            raise
+        except Exception as e:  # the env's own bug: an error reply, not a crash
+            raise ProtocolError("env '%s' truncate raised %s: %s"
+                                % (session.name, type(e).__name__, e))
+        if terminated or not truncated:
+            raise ProtocolError(
+                "env '%s' truncate() returned terminated=%r, truncated=%r; "
+                "expected terminated=False, truncated=True"
+                % (session.name, terminated, truncated))
+        session.last_info = dict(info or {})
+        return ok_reply(observation=to_messages(obs or []),
+                        reward=_float(reward, "truncate reward"),
+                        terminated=False, truncated=True,
+                        info=session.last_info)
 
     def _close(self, request):
         sid = request.get("session")
@@ -229,6 +269,8 @@ class EnvServer:
                 reply = self._step(request)
             elif op == "reset":
                 reply = self._reset(request)
+            elif op == "truncate":
+                reply = self._truncate(request)
             elif op == "close":
                 reply = self._close(request)
             elif op == "spec":

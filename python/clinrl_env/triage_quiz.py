@@ -147,3 +147,16 @@ class TriageQuizEnv(gymnasium.Env):
                                "cost": float(self.cost)}
         return (({"role": "user", "content": obs},), reward, terminated,
                 truncated, info)
+
+    def truncate(self):
+        """The runtime cut the episode (its token budget, say): it ends as at
+        the turn limit, with no level assigned, so ``correct`` is 0 and the
+        cost is what the questions so far cost (docs/envs.md)."""
+        if self.case is None or self.done:
+            raise RuntimeError("truncate before reset or after the episode "
+                               "ended")
+        self.done = True
+        info = {"turn": self.turns, "invalid_actions": self.invalid,
+                "cost": self.cost,
+                "metrics": {"correct": 0.0, "cost": float(self.cost)}}
+        return (), 0.0, False, True, info

@@ -71,4 +71,18 @@ TEST(TrainCommandTest, BadNonFiniteOptionNamesTheAllowedValues) {
       << r.out;
 }
 
+// Env options are checked by the env's own schema when the env server
+// starts, before any step: a misspelt one is one line naming its config key.
+TEST(TrainCommandTest, MisspeltEnvOptionIsOneLineNamingItsKey) {
+  const auto r = RunClinrl("train " + TinyGrpoConfig("cli_bad_env") +
+                           " --set envs.0.options.max_turn=2 --no-baselines");
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_EQ(r.out.rfind("error: envs.0.options.max_turn: unknown key (did you "
+                        "mean 'max_turns'?)",
+                        0),
+            0u)
+      << r.out;
+  EXPECT_EQ(r.out.find('\n'), r.out.size() - 1) << r.out;
+}
+
 }  // namespace

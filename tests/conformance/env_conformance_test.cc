@@ -90,6 +90,19 @@ class EnvConformance : public ::testing::TestWithParam<std::string> {
     return python() ? kPythonEnvName : GetParam();
   }
 
+  // An env server playing this env (the shared Python one for the Python
+  // env, else a fresh one in `server`); returns its endpoint.
+  std::string Serve(std::unique_ptr<EnvServer>* server) const {
+    if (python()) return PythonServer::Get().endpoint();
+    EnvServerOptions o;
+    o.service.envs = {GetParam()};
+    o.endpoint = UniqueInprocEndpoint("conformance");
+    o.workers = 1;
+    *server = std::make_unique<EnvServer>(o);
+    (*server)->Start();
+    return (*server)->bound_endpoint();
+  }
+
   std::unique_ptr<Env> MakeEnv() const {
     if (python()) {
       return std::make_unique<RemoteEnv>(PythonServer::Get().endpoint(),
@@ -262,18 +275,7 @@ TEST_P(EnvConformance, BadResetArgumentsAreBadRequests) {
 
 TEST_P(EnvConformance, CloseReleasesTheSession) {
   std::unique_ptr<EnvServer> server;
-  std::string endpoint;
-  if (python()) {
-    endpoint = PythonServer::Get().endpoint();
-  } else {
-    EnvServerOptions o;
-    o.service.envs = {GetParam()};
-    o.endpoint = UniqueInprocEndpoint("conformance");
-    o.workers = 1;
-    server = std::make_unique<EnvServer>(o);
-    server->Start();
-    endpoint = server->bound_endpoint();
-  }
+  const std::string endpoint = Serve(&server);
   EnvClient client({endpoint, 10000});
   const int64_t before = client.Health()["sessions"].get<int64_t>();
   ResetRequest req;
@@ -284,6 +286,87 @@ TEST_P(EnvConformance, CloseReleasesTheSession) {
   EXPECT_EQ(client.Health()["sessions"].get<int64_t>(), before);
   client.SubmitStep(session, "anything");
   auto replies = client.Collect(1, 10000);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].error_code, "not_found");
+  EXPECT_TRUE(replies[0].session_lost);
+}
+
+// The runtime cuts an episode (its token budget) with the truncate op: the
+// env ends it as its own turn budget would, so the final info that scoring
+// reads (metrics, reward_spec) is there exactly where the env's own end has
+// it. Empty actions are invalid everywhere and never end an episode early.
+TEST_P(EnvConformance, TruncateMidEpisodeGivesTheFinalInfo) {
+  auto env = MakeEnv();
+  const EnvSpec spec = env->Spec();
+  ResetRequest req;
+  req.split = spec.splits.begin()->first;
+  req.task_index = 0;
+  env->Reset(req);
+  StepResult own_end;
+  for (int64_t t = 0; t < spec.max_turns; ++t) {
+    own_end = env->Step("");
+    if (own_end.terminated || own_end.truncated) break;
+  }
+  ASSERT_TRUE(own_end.truncated)
+      << "empty actions must run out the turn budget: " << own_end.info.dump();
+
+  env->Reset(req);
+  if (spec.max_turns > 1) env->Step("");
+  const StepResult cut = env->Truncate();
+  EXPECT_TRUE(cut.truncated);
+  EXPECT_FALSE(cut.terminated);
+  EXPECT_TRUE(std::isfinite(cut.reward));
+  CheckObservation(cut.observation, "truncate.observation");
+  ASSERT_TRUE(cut.info.is_object());
+  for (const char* key : {"metrics", "reward_spec"}) {
+    if (!own_end.info.contains(key)) continue;
+    ASSERT_TRUE(cut.info.contains(key))
+        << "the env's own end has info." << key
+        << ", its truncate does not: " << cut.info.dump();
+    EXPECT_EQ(cut.info[key].type(), own_end.info[key].type()) << key;
+  }
+  if (own_end.info.contains("metrics")) {
+    for (const auto& [name, value] : own_end.info["metrics"].items()) {
+      EXPECT_TRUE(cut.info["metrics"].contains(name))
+          << "info.metrics." << name << " is missing from the truncate reply";
+    }
+    if (cut.info["metrics"].contains("correct")) {
+      EXPECT_EQ(cut.info["metrics"]["correct"].get<double>(), 0.0)
+          << "no answer was given, so nothing is correct";
+    }
+  }
+  EXPECT_EQ(json::parse(cut.info.dump()), cut.info);
+  // The episode is over: truncating it again is refused, and the env plays
+  // the next episode as usual.
+  EXPECT_THROW(env->Truncate(), Error);
+  env->Reset(req);
+  const StepResult after = env->Step("");
+  EXPECT_TRUE(after.info.is_object());
+}
+
+// The truncate op over the wire, as the rollout worker sends it: the reply
+// is shaped like a step's, and an unknown session is not_found.
+TEST_P(EnvConformance, TruncateOpRepliesLikeAFinalStep) {
+  std::unique_ptr<EnvServer> server;
+  const std::string endpoint = Serve(&server);
+  EnvClient client({endpoint, 10000});
+  ResetRequest req;
+  req.split = client.Spec(served_name()).splits.begin()->first;
+  req.task_index = 0;
+  const std::string session = client.Reset(served_name(), req, nullptr);
+  client.SubmitTruncate(session);
+  auto replies = client.Collect(1, 10000);
+  ASSERT_EQ(replies.size(), 1u);
+  const EnvReply& reply = replies[0];
+  ASSERT_TRUE(reply.ok) << reply.error_code << ": " << reply.error_message;
+  EXPECT_EQ(reply.op, EnvOp::kTruncate);
+  EXPECT_TRUE(reply.truncated);
+  EXPECT_FALSE(reply.terminated);
+  EXPECT_TRUE(reply.info.is_object());
+  // The session stays open, as after a final step, until it is closed.
+  client.Close(session);
+  client.SubmitTruncate(session);
+  replies = client.Collect(1, 10000);
   ASSERT_EQ(replies.size(), 1u);
   EXPECT_EQ(replies[0].error_code, "not_found");
   EXPECT_TRUE(replies[0].session_lost);

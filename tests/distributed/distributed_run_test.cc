@@ -211,6 +211,12 @@ TEST_F(DistributedRunTest, SeparateProcessesOverIpcCompleteTrainingSteps) {
   EXPECT_NE(worker_log.find("\"groups\":12"), std::string::npos) << worker_log;
   EXPECT_NE(Slurp(fmt_log("env_server", 0)).find("the learner ended the run"),
             std::string::npos);
+  // The worker scored through the reward server (rewards.endpoint of its
+  // role map): 12 groups of 4 episodes, none flagged.
+  const std::string reward_log = Slurp(fmt_log("reward_server", 0));
+  EXPECT_NE(reward_log.find("scored 48 trajectories, 0 flagged"),
+            std::string::npos)
+      << reward_log;
   EXPECT_FALSE(trainer::LatestCheckpoint(run_dir() + "/checkpoints").empty());
 }
 

@@ -152,5 +152,98 @@ TEST(EnvRequestHandler, BadConstructionNamesTheEnvOrOption) {
   }
 }
 
+TEST(EnvRequestHandler, BadEnvOptionNamesItsRunConfigKey) {
+  // The trainer passes the run config's envs in order: echo is envs[1].
+  EnvServiceOptions o = TestService();
+  o.envs = {"misbehaving", "echo"};
+  o.env_options["echo"] = {{"max_turn", 3}};
+  try {
+    EnvRequestHandler h(o);
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("envs.1.options.max_turn: unknown "
+                                          "key (did you mean 'max_turns'?)",
+                                          0),
+              0u)
+        << e.what();
+  }
+  o.env_options_paths["echo"] = "--options.echo";
+  try {
+    EnvRequestHandler h(o);
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("--options.echo.max_turn: ", 0), 0u)
+        << e.what();
+  }
+  o = TestService();
+  o.envs = {"nosuch"};
+  try {
+    EnvRequestHandler h(o);
+    FAIL() << "expected NotFound";
+  } catch (const NotFound& e) {
+    EXPECT_STREQ(e.what(),
+                 "env 'nosuch' is not registered; registered envs: echo, "
+                 "misbehaving");
+  }
+}
+
+TEST(EnvRequestHandler, UnknownResetOptionIsABadRequestNamingIt) {
+  EnvRequestHandler h(TestService());
+  json r = Call(h, R"({"op":"reset","env":"echo","options":{"max_turns":2}})");
+  EXPECT_EQ(ErrorCode(r), "bad_request");
+  EXPECT_EQ(r["error"]["message"],
+            "options.max_turns: unknown key; no options are accepted here");
+  EXPECT_EQ(h.sessions(), 0);
+  // Resetting a session in place with a bad option leaves its episode on.
+  const std::string s = OpenSession(h, "echo");
+  r = Call(
+      h,
+      json{{"op", "reset"}, {"session", s}, {"options", {{"task", 2}}}}.dump());
+  EXPECT_EQ(ErrorCode(r), "bad_request");
+  EXPECT_NE(r["error"]["message"].get<std::string>().find("options.task"),
+            std::string::npos);
+  r = Call(h, json{{"op", "step"}, {"session", s}, {"action", "x"}}.dump());
+  EXPECT_TRUE(r["ok"].get<bool>()) << r.dump();
+}
+
+TEST(EnvRequestHandler, TruncateEndsTheEpisodeOrNamesTheEnvsBug) {
+  EnvRequestHandler h(TestService());
+  auto truncate = [&](const std::string& session) {
+    return Call(h, json{{"op", "truncate"}, {"session", session}}.dump());
+  };
+  auto step = [&](const std::string& session, const std::string& action) {
+    return Call(
+        h,
+        json{{"op", "step"}, {"session", session}, {"action", action}}.dump());
+  };
+  const std::string s = OpenSession(h, "echo");
+  json r = truncate(s);
+  ASSERT_TRUE(r["ok"].get<bool>()) << r.dump();
+  EXPECT_TRUE(r["truncated"].get<bool>());
+  EXPECT_FALSE(r["terminated"].get<bool>());
+  EXPECT_EQ(r["info"]["metrics"]["correct"], 0.0);
+  EXPECT_EQ(ErrorCode(truncate(s)), "bad_request") << "the episode ended";
+  EXPECT_EQ(ErrorCode(truncate("nope")), "not_found");
+  r = Call(h, R"({"op":"truncate"})");
+  EXPECT_NE(r["error"]["message"].get<std::string>().find("request.session"),
+            std::string::npos);
+
+  const std::string goes_on = OpenSession(h, "misbehaving");
+  step(goes_on, "truncate:continue");
+  r = truncate(goes_on);
+  EXPECT_EQ(ErrorCode(r), "internal");
+  EXPECT_NE(r["error"]["message"].get<std::string>().find(
+                "returned terminated=false, truncated=false; expected "
+                "terminated=false, truncated=true"),
+            std::string::npos)
+      << r.dump();
+  const std::string throws = OpenSession(h, "misbehaving");
+  step(throws, "truncate:throw");
+  r = truncate(throws);
+  EXPECT_EQ(ErrorCode(r), "internal");
+  EXPECT_NE(r["error"]["message"].get<std::string>().find("truncate exploded"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace clinrl::envs

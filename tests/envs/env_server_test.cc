@@ -10,9 +10,9 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/zmq_util.h"
 #include "envs/child_process.h"
 #include "envs/env_client.h"
-#include "core/zmq_util.h"
 #include "tests/envs/test_envs.h"
 
 namespace clinrl::envs {
@@ -139,14 +139,12 @@ TEST(EnvServer, MalformedFramesAndMessagesGetErrorRepliesAndServingGoesOn) {
                                            ? zmq::send_flags::sndmore
                                            : zmq::send_flags::none);
     }
-    std::vector<zmq::message_t> got;
-    while (true) {
-      zmq::message_t m;
-      EXPECT_TRUE(raw.recv(m)) << "no reply";
-      if (m.size() == 0 && got.empty() && frames.size() > 1) continue;
-      const bool more = m.more();
-      got.push_back(std::move(m));
-      if (!more) break;
+    // The reply body is the last frame, after the delimiter if one was sent.
+    const std::vector<zmq::message_t> got =
+        ReceiveMultipart(raw, zmq::recv_flags::none);
+    if (got.empty()) {
+      ADD_FAILURE() << "no reply within rcvtimeo";
+      return json();
     }
     return json::parse(got.back().to_string());
   };

@@ -14,8 +14,10 @@
 
 namespace clinrl::envs::testing {
 
-// Step("boom") throws std::runtime_error; Step("sleep:N") sleeps N ms; any
-// other action plays the echo env.
+// Step("boom") throws std::runtime_error; Step("sleep:N") sleeps N ms; after
+// Step("truncate:throw") Truncate throws, after Step("truncate:continue") it
+// claims the episode goes on (an env bug); any other action plays the echo
+// env.
 class MisbehavingEnv : public Env {
  public:
   MisbehavingEnv() : echo_(EchoEnvOptions{}) {}
@@ -24,14 +26,19 @@ class MisbehavingEnv : public Env {
     s.name = "misbehaving";
     return s;
   }
+  // Takes one reset option, throw_on_reset; the rest go to the echo env,
+  // which refuses any.
   ResetResult Reset(const ResetRequest& request) override {
-    if (request.options.value("throw_on_reset", false)) {
+    ResetRequest echo_request = request;
+    if (echo_request.options.value("throw_on_reset", false)) {
       throw std::runtime_error("reset exploded");
     }
-    return echo_.Reset(request);
+    echo_request.options.erase("throw_on_reset");
+    return echo_.Reset(echo_request);
   }
   StepResult Step(const std::string& action) override {
     if (action == "boom") throw std::runtime_error("the env exploded");
+    if (action.rfind("truncate:", 0) == 0) truncate_mode_ = action.substr(9);
     if (action.rfind("sleep:", 0) == 0) {
       std::this_thread::sleep_for(
           std::chrono::milliseconds(std::stoi(action.substr(6))));
@@ -41,18 +48,27 @@ class MisbehavingEnv : public Env {
     }
     return echo_.Step(action);
   }
+  StepResult Truncate() override {
+    if (truncate_mode_ == "throw") {
+      throw std::runtime_error("truncate exploded");
+    }
+    if (truncate_mode_ == "continue") return StepResult{};
+    return echo_.Truncate();
+  }
 
  private:
   EchoEnv echo_;
+  std::string truncate_mode_;
 };
 
 inline EnvRegistry& TestRegistry() {
   static EnvRegistry* registry = [] {
     auto* r = new EnvRegistry;
-    r->Register("echo", EchoEnv::Create);
-    r->Register("misbehaving", [](const json&) -> std::unique_ptr<Env> {
-      return std::make_unique<MisbehavingEnv>();
-    });
+    r->Add("echo", EchoEnv::Create);
+    r->Add("misbehaving",
+           [](const json&, const std::string&) -> std::unique_ptr<Env> {
+             return std::make_unique<MisbehavingEnv>();
+           });
     return r;
   }();
   return *registry;

@@ -40,6 +40,19 @@ class ExplodingEnv(EchoEnv):
         return obs, reward, terminated, truncated, info
 
 
+class WrongTruncateEnv(EchoEnv):
+    """A truncate() that does not end the episode: an env bug."""
+
+    def truncate(self):
+        return (), 0.0, True, False, {}
+
+
+class NoTruncateEnv(EchoEnv):
+    """The echo game without a truncate(), as most gymnasium envs are."""
+
+    truncate = None
+
+
 class PlainTextEnv(gymnasium.Env):
     """A Text observation: each str is sent as one user message."""
 
@@ -158,7 +171,8 @@ class ServerTest(unittest.TestCase):
         self.server = EnvServer(
             {"echo": EchoEnv, "exploding": ExplodingEnv,
              "triage_quiz": TriageQuizEnv, "made_triage_quiz": made_triage_quiz,
-             "plain_text": PlainTextEnv},
+             "plain_text": PlainTextEnv, "wrong_truncate": WrongTruncateEnv,
+             "no_truncate": NoTruncateEnv},
             "ipc://%s/s.sock" % self.dir, idle_timeout_s=0.3)
         self.thread = threading.Thread(target=self.server.serve_forever)
         self.thread.start()
@@ -295,6 +309,53 @@ class ServerTest(unittest.TestCase):
         r = self.call({"op": "step", "session": sid, "action": "ASK vitals"})
         self.assertEqual(r["error"]["code"], "internal")
         self.assertIn("after the episode ended", r["error"]["message"])
+
+    def test_truncate_ends_the_episode_with_the_envs_final_info(self):
+        sid = self.call({"op": "reset", "env": "triage_quiz",
+                         "task_index": 2})["session"]
+        self.call({"op": "step", "session": sid, "action": "ASK vitals"})
+        r = self.call({"op": "truncate", "session": sid})
+        self.assertTrue(r["ok"], r)
+        self.assertTrue(r["truncated"])
+        self.assertFalse(r["terminated"])
+        self.assertEqual(r["observation"], [])
+        self.assertEqual(r["info"]["metrics"], {"correct": 0.0, "cost": 1.0})
+        r = self.call({"op": "truncate", "session": sid})
+        self.assertEqual(r["error"]["code"], "internal")
+        self.assertIn("after the episode ended", r["error"]["message"])
+
+    def test_truncate_reaches_the_env_inside_gymnasium_wrappers(self):
+        sid = self.call({"op": "reset", "env": "made_triage_quiz",
+                         "task_index": 0})["session"]
+        r = self.call({"op": "truncate", "session": sid})
+        self.assertTrue(r["truncated"])
+        self.assertEqual(r["info"]["metrics"], {"correct": 0.0, "cost": 0.0})
+
+    def test_truncate_without_an_env_truncate_replies_with_the_last_info(self):
+        sid = self.call({"op": "reset", "env": "plain_text"})["session"]
+        r = self.call({"op": "truncate", "session": sid})
+        self.assertTrue(r["ok"], r)
+        self.assertTrue(r["truncated"])
+        self.assertFalse(r["terminated"])
+        self.assertEqual(r["reward"], 0.0)
+        self.assertEqual(r["info"], {"invalid_actions": 0})
+        # The last step's info, which lacks the final metrics the env's own
+        # end would carry: such an env's cut episodes are flagged.
+        sid = self.call({"op": "reset", "env": "no_truncate"})["session"]
+        self.call({"op": "step", "session": sid, "action": "hi"})
+        r = self.call({"op": "truncate", "session": sid})
+        self.assertTrue(r["truncated"])
+        self.assertEqual(r["info"], {"turn": 1, "invalid_actions": 0})
+
+    def test_a_truncate_that_does_not_end_the_episode_is_an_error(self):
+        sid = self.call({"op": "reset", "env": "wrong_truncate"})["session"]
+        r = self.call({"op": "truncate", "session": sid})
+        self.assertEqual(r["error"]["code"], "internal")
+        self.assertIn("truncated=False", r["error"]["message"])
+        r = self.call({"op": "truncate", "session": "nope"})
+        self.assertEqual(r["error"]["code"], "not_found")
+        r = self.call({"op": "truncate"})
+        self.assertIn("request.session", r["error"]["message"])
 
 
 if __name__ == "__main__":

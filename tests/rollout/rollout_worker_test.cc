@@ -4,6 +4,7 @@
 
 #include "envs/env_pool.h"
 #include "policy/transformer.h"
+#include "rewards/composite_reward.h"
 
 namespace clinrl::rollout {
 namespace {
@@ -113,6 +114,73 @@ TEST_F(RolloutWorkerTest, SamplingLogProbsMatchTheLearnersForwardPass) {
           << e.trajectory.episode_id << " position " << t;
     }
   }
+}
+
+// Scores every episode against its reward spec, as the learner does, and
+// expects no flagged (failed) component.
+void ExpectScoredUnflagged(const std::vector<RolloutEpisode>& episodes) {
+  for (const RolloutEpisode& e : episodes) {
+    const Trajectory& t = e.trajectory;
+    const RewardResult r = rewards::ScoreTrajectory(t);
+    EXPECT_FALSE(rewards::IsFlagged(r))
+        << t.episode_id << ": " << rewards::ComponentErrors(r).dump();
+  }
+}
+
+// A long-winded policy: the rollout's budgets, not the env's, end every
+// episode, and the env still closes each one with its final info.
+TEST_F(RolloutWorkerTest, EpisodesCutByTheTurnBudgetCarryTheEnvsFinalInfo) {
+  RolloutOptions ro;
+  ro.group_size = 2;
+  ro.max_turns = 1;  // echo's own budget is 3 turns
+  ro.max_tokens_per_turn = 4;
+  RolloutWorker worker(model_, *tokenizer_, pool_->client(), ro);
+  const auto episodes = worker.Run({{"echo", "train", 2, {}}}, 3, 0);
+  ASSERT_EQ(episodes.size(), 2u);
+  for (const RolloutEpisode& e : episodes) {
+    const Trajectory& t = e.trajectory;
+    SCOPED_TRACE(t.episode_id);
+    EXPECT_EQ(t.termination, Termination::kMaxTurns);
+    ASSERT_TRUE(t.info.contains("metrics")) << t.info.dump();
+    EXPECT_EQ(t.info["metrics"]["correct"], 0.0);
+    EXPECT_EQ(t.step_rewards.size(), 1u);
+  }
+  ExpectScoredUnflagged(episodes);
+  EXPECT_EQ(pool_->client().Health()["sessions"], 0) << "cut sessions closed";
+}
+
+TEST(RolloutWorkerTokenBudget, CutDxDialogueEpisodesAreScoredNotFlagged) {
+  envs::EnvPoolOptions o;
+  o.service.envs = {"dx_dialogue"};
+  o.workers = 2;
+  envs::EnvPool pool(o);
+  auto tokenizer = policy::LoadTokenizer("byte");
+  RolloutOptions ro;
+  ro.group_size = 3;
+  ro.max_tokens_per_turn = 16;
+  // Byte tokens: the reset prompt is a few hundred, each exchange with the
+  // env's reply to an invalid action about 170, so the budget ends every
+  // episode after one or two actions, long before the env's 10 turns.
+  ro.max_tokens_per_episode = 600;
+  RolloutWorker worker(TinyModel(*tokenizer), *tokenizer, pool.client(), ro);
+  const auto episodes = worker.Run(
+      {{"dx_dialogue", "train", 0, {}}, {"dx_dialogue", "train", 5, {}}}, 17,
+      0);
+  ASSERT_EQ(episodes.size(), 6u);
+  for (const RolloutEpisode& e : episodes) {
+    const Trajectory& t = e.trajectory;
+    SCOPED_TRACE(t.episode_id);
+    EXPECT_EQ(t.termination, Termination::kMaxTokens);
+    EXPECT_GE(static_cast<int64_t>(e.tokens.size()), ro.max_tokens_per_episode);
+    // The env's truncation info: metrics with the cost so far, the final
+    // reward spec, and no answer, so not correct.
+    ASSERT_TRUE(t.info.contains("metrics")) << t.info.dump();
+    EXPECT_EQ(t.info["metrics"]["correct"], 0);
+    EXPECT_TRUE(t.info["metrics"]["cost"].is_number());
+    EXPECT_TRUE(t.info["reward_spec"].contains("components"));
+  }
+  ExpectScoredUnflagged(episodes);
+  EXPECT_EQ(pool.client().Health()["sessions"], 0) << "cut sessions closed";
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -211,6 +212,22 @@ TEST(TrainingRunTest, TableStatesWhatGrpoChangedOverSft) {
   EXPECT_EQ(without.find("grpo - sft"), std::string::npos) << without;
 }
 
+TEST(TrainingRunTest, TableNeverPrintsNan) {
+  // An env without a `correct` metric has no accuracy; a failed figure may
+  // be NaN. Neither may read as "nan" in the table a reviewer sees.
+  const std::vector<EvalResult> rows = {
+      {"sft", "test", {{"reward/mean", 0.5}, {"turns/mean", 2.0}}},
+      {"grpo",
+       "test",
+       {{"accuracy", std::nan("")}, {"reward/mean", 0.75}, {"cost/mean", 3}}}};
+  const std::string table = TrainingRun::FormatTable(rows);
+  EXPECT_EQ(table.find("nan"), std::string::npos) << table;
+  EXPECT_NE(table.find("sft        test                -        0.500"),
+            std::string::npos)
+      << table;
+  EXPECT_EQ(table.find("grpo - sft"), std::string::npos) << table;
+}
+
 TEST(TrainingRunTest, RewardsEndpointScoresThroughTheRewardServer) {
   rewards::RewardServer server({"inproc://training-run-rewards", 1, 5000});
   ClinrlConfig c = SmallConfig("reward_server");
@@ -219,8 +236,8 @@ TEST(TrainingRunTest, RewardsEndpointScoresThroughTheRewardServer) {
   TrainingRun(c, Quiet()).Run();
   // Every GRPO episode (steps x tasks x group), and nothing else, went to
   // the server: no validation with eval_every 0 and no final evaluation.
-  const int64_t episodes = c.trainer.steps * c.rollout.tasks_per_step *
-                           c.rollout.group_size;
+  const int64_t episodes =
+      c.trainer.steps * c.rollout.tasks_per_step * c.rollout.group_size;
   EXPECT_EQ(server.stats().scored.load(), episodes);
   int64_t logged = 0;
   ReadJsonl(::testing::TempDir() + "/runs/reward_server/metrics.jsonl",

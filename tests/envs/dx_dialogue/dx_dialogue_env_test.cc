@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <functional>
 
 #include "core/error.h"
 #include "envs/env_registry.h"
+#include "envs/env_request_handler.h"
 
 namespace clinrl::envs::dx {
 namespace {
@@ -176,6 +178,27 @@ TEST(DxDialogueEnvTest, TurnBudgetTruncatesWithMetrics) {
             std::string::npos);
 }
 
+// A cut mid-episode ends it as the turn limit above does: the same metrics
+// and reward spec, with what was spent so far.
+TEST(DxDialogueEnvTest, TruncateEndsTheEpisodeLikeTheTurnBudget) {
+  auto env = MakeEnv({{"max_turns", 3}});
+  env->Reset(Task("validation", 2));
+  env->Step("ASK: fever");
+  const StepResult exam = env->Step("EXAM: lungs");
+  const StepResult s = env->Truncate();
+  EXPECT_TRUE(s.truncated);
+  EXPECT_FALSE(s.terminated);
+  EXPECT_TRUE(s.observation.empty());
+  EXPECT_EQ(s.info["metrics"]["correct"], 0);
+  EXPECT_EQ(s.info["metrics"]["cost"], 20.0);
+  EXPECT_EQ(s.info["metrics"]["turns"], 2);
+  EXPECT_EQ(s.info["reward_spec"]["total_cost"], 20.0);
+  EXPECT_EQ(s.info["invalid_actions"], exam.info["invalid_actions"]);
+  EXPECT_FALSE(s.info.contains("diagnosis_icd10"));
+  EXPECT_THROW(env->Step("ASK: cough"), BadRequest);
+  EXPECT_THROW(env->Truncate(), BadRequest);
+}
+
 TEST(DxDialogueEnvTest, SameSeedGivesTheSameEpisode) {
   auto play = [](int64_t seed) {
     auto env = MakeEnv({{"persona", "talkative"},
@@ -222,6 +245,74 @@ TEST(DxDialogueEnvTest, PerEpisodeOptionsChangeThePatient) {
   const ResetResult again = env->Reset(Task("test", 4));
   EXPECT_EQ(again.info["max_turns"], 10);
   EXPECT_EQ(env->Step("ASK: " + cc).observation[0].content, "Yes, " + cc + ".");
+}
+
+// The message's first part: path, what is wrong, the suggestion.
+std::string ConfigErrorOf(const std::function<void()>& call) {
+  try {
+    call();
+  } catch (const ConfigError& e) {
+    const std::string what = e.what();
+    return what.substr(0, what.find("; known keys"));
+  }
+  return "(no ConfigError)";
+}
+
+TEST(DxDialogueEnvTest, MisspeltOptionsNameTheKeyAndSuggestOne) {
+  EXPECT_EQ(ConfigErrorOf([] {
+              EnvRegistry::Global().Create("dx_dialogue", {{"max_turn", 12}},
+                                           "envs.0.options");
+            }),
+            "envs.0.options.max_turn: unknown key (did you mean 'max_turns'?)");
+  EXPECT_EQ(ConfigErrorOf([] {
+              MakeEnv({{"noise", {{"vauge", 0.2}}}});
+            }),
+            "options.noise.vauge: unknown key (did you mean 'vague'?)");
+  EXPECT_EQ(ConfigErrorOf([] {
+              MakeEnv({{"patient",
+                        {{"kind", "llm"},
+                         {"endpoint", "http://127.0.0.1:1"},
+                         {"modle", "x"}}}});
+            }),
+            "options.patient.modle: unknown key (did you mean 'model'?)");
+  EXPECT_EQ(ConfigErrorOf([] {
+              MakeEnv({{"patient", {{"temperature", 0}}}});
+            }),
+            "options.patient.temperature: unknown key");
+}
+
+TEST(DxDialogueEnvTest, MisspeltResetOptionNamesTheKey) {
+  auto env = MakeEnv();
+  ResetRequest r = Task("test", 0);
+  r.options = {{"persnoa", "terse"}};
+  EXPECT_EQ(ConfigErrorOf([&] { env->Reset(r); }),
+            "options.persnoa: unknown key (did you mean 'persona'?)");
+  // An env option is not an episode option.
+  r.options = {{"cost_budget", 5}};
+  EXPECT_EQ(ConfigErrorOf([&] { env->Reset(r); }),
+            "options.cost_budget: unknown key");
+  r.options = {{"max_turns", 65}};
+  EXPECT_EQ(ConfigErrorOf([&] { env->Reset(r); }),
+            "options.max_turns: expected an integer in [2, 64], got 65");
+}
+
+TEST(DxDialogueEnvTest, ServerNamesMisspeltOptionsAtStartAndReset) {
+  EnvServiceOptions service;
+  service.envs = {"dx_dialogue"};
+  service.env_options["dx_dialogue"] = {{"persnoa", "terse"}};
+  EXPECT_EQ(ConfigErrorOf([&] { EnvRequestHandler h(service); }),
+            "envs.0.options.persnoa: unknown key (did you mean 'persona'?)");
+  service.env_options["dx_dialogue"] = {{"persona", "terse"}};
+  EnvRequestHandler h(service);
+  const json reply = h.HandleJson(
+      {{"op", "reset"}, {"task_index", 0}, {"options", {{"max_turn", 4}}}});
+  ASSERT_FALSE(reply["ok"].get<bool>()) << reply.dump();
+  EXPECT_EQ(reply["error"]["code"], "bad_request");
+  EXPECT_EQ(reply["error"]["message"].get<std::string>().rfind(
+                "options.max_turn: unknown key (did you mean 'max_turns'?)", 0),
+            0u)
+      << reply.dump();
+  EXPECT_EQ(h.sessions(), 0);
 }
 
 TEST(DxDialogueEnvTest, CustomKnowledgeBaseIsLoadedOncePerPath) {

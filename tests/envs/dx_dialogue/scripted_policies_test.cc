@@ -155,6 +155,45 @@ TEST(DxPoliciesTest, BadPolicyOptionsNameTheKey) {
   EXPECT_THROW(ScriptedPolicyRegistry::Global().Create("dx_dialogue", "random",
                                                        0, {{"epsilon", 1}}),
                ConfigError);
+  try {
+    ScriptedPolicyRegistry::Global().Create("dx_dialogue", "noisy_oracle", 0,
+                                            {{"epslion", 0.1}});
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind(
+                  "policy_options.epslion: unknown key (did you mean "
+                  "'epsilon'?)",
+                  0),
+              0u)
+        << e.what();
+  }
+  try {
+    ScriptedPolicyRegistry::Global().Create("dx_dialogue", "oracle", 0,
+                                            {{"diagnose_with", "icd"}});
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(),
+                 "policy_options.diagnose_with: got 'icd', expected one of: "
+                 "name, code");
+  }
+}
+
+TEST(DxPoliciesTest, NoisyOracleTakesAnExplicitEpsilon) {
+  // With epsilon 0 the noisy oracle plays as the oracle; with its own
+  // default it does not, on some of the same episodes.
+  auto env = EnvRegistry::Global().Create("dx_dialogue");
+  auto& registry = ScriptedPolicyRegistry::Global();
+  int differs_by_default = 0;
+  for (int64_t i = 0; i < 10; ++i) {
+    auto oracle = registry.Create("dx_dialogue", "oracle", i);
+    auto exact =
+        registry.Create("dx_dialogue", "noisy_oracle", i, {{"epsilon", 0.0}});
+    auto noisy = registry.Create("dx_dialogue", "noisy_oracle", i);
+    const json want = Play(*env, *oracle, "train", i).final_info;
+    EXPECT_EQ(Play(*env, *exact, "train", i).final_info, want) << i;
+    differs_by_default += Play(*env, *noisy, "train", i).final_info != want;
+  }
+  EXPECT_GT(differs_by_default, 0);
 }
 
 }  // namespace

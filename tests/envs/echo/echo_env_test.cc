@@ -57,6 +57,74 @@ TEST(EchoEnv, RejectsBadOptionsAndSplits) {
   EXPECT_THROW(env->Reset(req), BadRequest);
 }
 
+TEST(EchoEnv, MisspeltOptionNamesItsPathAndTheClosestKey) {
+  try {
+    EchoEnv::Create({{"max_turn", 3}}, "envs.0.options");
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(),
+                 "envs.0.options.max_turn: unknown key (did you mean "
+                 "'max_turns'?); known keys here: max_turns");
+  }
+  try {
+    EchoEnv::Create({{"max_turns", "3"}});
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(),
+                 "options.max_turns: expected integer, got string \"3\"");
+  }
+}
+
+TEST(EchoEnv, ResetRefusesEveryOptionNamingIt) {
+  auto env = EchoEnv::Create({});
+  ResetRequest req;
+  req.options = {{"max_turns", 2}};
+  try {
+    env->Reset(req);
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(),
+                 "options.max_turns: unknown key; no options are accepted "
+                 "here");
+  }
+  req.options = json::object();
+  EXPECT_EQ(env->Reset(req).observation.size(), 2u);
+}
+
+TEST(EchoEnv, PoliciesRefuseOptionsAndUnknownNamesListTheKnownOnes) {
+  try {
+    ScriptedPolicyRegistry::Global().Create("echo", "oracle", 0,
+                                            {{"epsilon", 0.1}});
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(),
+                 "policy_options.epsilon: unknown key; no options are "
+                 "accepted here");
+  }
+  EXPECT_THROW(ScriptedPolicyRegistry::Global().Create("echo", "random", 0,
+                                                       {{"seed", 1}}),
+               ConfigError);
+  try {
+    ScriptedPolicyRegistry::Global().Create("echo", "oracel", 0);
+    FAIL() << "expected NotFound";
+  } catch (const NotFound& e) {
+    EXPECT_STREQ(e.what(),
+                 "--policy 'oracel': no such scripted policy for env 'echo'; "
+                 "available: oracle, random");
+  }
+  try {
+    ScriptedPolicyRegistry::Global().Create("no_such_env", "oracle", 0);
+    FAIL() << "expected NotFound";
+  } catch (const NotFound& e) {
+    EXPECT_STREQ(e.what(),
+                 "--policy 'oracle': no such scripted policy for env "
+                 "'no_such_env'; available: (none)");
+  }
+  EXPECT_EQ(ScriptedPolicyRegistry::Global().PoliciesFor("echo"),
+            (std::vector<std::string>{"oracle", "random"}));
+  EXPECT_TRUE(ScriptedPolicyRegistry::Global().PoliciesFor("nope").empty());
+}
+
 TEST(EchoEnv, OraclePolicySolvesEveryTask) {
   auto env = EchoEnv::Create({});
   for (int64_t i = 0; i < 20; ++i) {

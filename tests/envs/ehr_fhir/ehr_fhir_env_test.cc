@@ -178,6 +178,41 @@ TEST(EhrFhirEnvTest, ProtocolDetails) {
                ConfigError);
 }
 
+TEST(EhrFhirEnvTest, MisspeltOptionsNameTheKey) {
+  try {
+    EnvRegistry::Global().Create("ehr_fhir", {{"max_turn", 4}},
+                                 "envs.0.options");
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind(
+                  "envs.0.options.max_turn: unknown key (did you mean "
+                  "'max_turns'?)",
+                  0),
+              0u)
+        << e.what();
+  }
+  try {
+    EnvRegistry::Global().Create("ehr_fhir", {{"data_seed", -1}});
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(), "options.data_seed: got -1, expected a value >= 0");
+  }
+  auto env = EnvRegistry::Global().Create("ehr_fhir");
+  ResetRequest req;
+  req.options = {{"task_index", 3}};
+  try {
+    env->Reset(req);
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(),
+                 "options.task_index: unknown key; no options are accepted "
+                 "here");
+  }
+  EXPECT_THROW(ScriptedPolicyRegistry::Global().Create("ehr_fhir", "oracle", 0,
+                                                       {{"answer_key", true}}),
+               ConfigError);
+}
+
 TEST(EhrFhirEnvTest, SameSeedSameEpisodeAndIsolatedWrites) {
   auto a = EnvRegistry::Global().Create("ehr_fhir");
   auto b = EnvRegistry::Global().Create("ehr_fhir");
