@@ -208,8 +208,18 @@ void EpisodeBatch::Apply(const envs::EnvReply& reply, Episode& e) {
     return;
   }
   episode_tokenizer_.AppendMessages(observed, &e.tokens);
-  if (static_cast<int64_t>(e.tokens.size()) >=
-      options_.max_tokens_per_episode) {
+  const int64_t length = static_cast<int64_t>(e.tokens.size());
+  if (length >= options_.max_tokens_per_episode &&
+      reply.op == envs::EnvOp::kReset) {
+    // Every episode of this task would end before the policy said a word,
+    // and training would run on with nothing to learn from.
+    throw ConfigError(fmt::format(
+        "rollout.max_tokens_per_episode: got {}, but the reset prompt of env "
+        "'{}' ({} task {}) is {} tokens: no room for a policy turn",
+        options_.max_tokens_per_episode, e.trajectory.env, e.trajectory.split,
+        e.trajectory.task_index, length));
+  }
+  if (length >= options_.max_tokens_per_episode) {
     Cut(e, Termination::kMaxTokens);
     return;
   }

@@ -6,6 +6,8 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "envs/env_registry.h"
+#include "envs/scripted_policy.h"
 #include "rollout/rollout_worker.h"
 #include "rollout/scripted_baselines.h"
 #include "trainer/episode_summary.h"
@@ -32,6 +34,30 @@ std::vector<const Trajectory*> ConstPointers(
   std::vector<const Trajectory*> out;
   for (const Trajectory& t : trajectories) out.push_back(&t);
   return out;
+}
+
+// Whether this process can play `policy` on the run's env: scripted
+// episodes are played in-process, so the env must be registered here (not
+// only served at an endpoint) and have that scripted policy. A baseline row
+// is a comparison, not part of the run: when it cannot be played the table
+// goes without it, saying so in one line.
+bool CanPlayScripted(const RunState& run, const std::string& label,
+                     const std::string& policy) {
+  std::string missing;
+  if (!envs::EnvRegistry::Global().Has(run.env_name)) {
+    missing =
+        fmt::format("env '{}' is not registered in this process", run.env_name);
+  } else {
+    const std::vector<std::string> policies =
+        envs::ScriptedPolicyRegistry::Global().PoliciesFor(run.env_name);
+    if (std::find(policies.begin(), policies.end(), policy) == policies.end()) {
+      missing = fmt::format("env '{}' has no scripted policy '{}'",
+                            run.env_name, policy);
+    }
+  }
+  if (missing.empty()) return true;
+  CLINRL_LOG_INFO("final table: no '{}' row ({})", label, missing);
+  return false;
 }
 
 // A scripted policy's row of the test table.
@@ -133,22 +159,23 @@ void RecordEval(RunState& run, const EvalResult& result) {
 std::vector<EvalResult> FinalTable(RunState& run) {
   std::vector<EvalResult> table;
   const bool baselines = run.options.baselines;
-  if (baselines) {
+  if (baselines && CanPlayScripted(run, "random", "random")) {
     table.push_back(ScriptedRow(run, "random", "random", json::object()));
-    // The demonstrator, when the SFT demonstrations were played here: what
-    // SFT imitates and what GRPO is to improve on.
-    const auto& stages = run.config.trainer.stages;
-    const SftConfig& sft = run.config.trainer.sft;
-    if (std::find(stages.begin(), stages.end(), "sft") != stages.end() &&
-        sft.demos.empty()) {
-      table.push_back(
-          ScriptedRow(run, "expert", sft.demo_policy, sft.demo_policy_options));
-    }
+  }
+  // The demonstrator, when the SFT demonstrations were played here: what
+  // SFT imitates and what GRPO is to improve on.
+  const auto& stages = run.config.trainer.stages;
+  const SftConfig& sft = run.config.trainer.sft;
+  if (baselines &&
+      std::find(stages.begin(), stages.end(), "sft") != stages.end() &&
+      sft.demos.empty() && CanPlayScripted(run, "expert", sft.demo_policy)) {
+    table.push_back(
+        ScriptedRow(run, "expert", sft.demo_policy, sft.demo_policy_options));
   }
   for (EvalResult& row : RecordedTestRows(run.progress.evals)) {
     table.push_back(std::move(row));
   }
-  if (baselines) {
+  if (baselines && CanPlayScripted(run, "oracle", "oracle")) {
     table.push_back(ScriptedRow(run, "oracle", "oracle", json::object()));
   }
   json summary = json::array();

@@ -23,8 +23,15 @@ std::vector<TrainSequence> Demonstrations(const RunState& run) {
   const SftConfig& sft = run.config.trainer.sft;
   std::vector<Trajectory> demos;
   if (!sft.demos.empty()) {
-    ReadJsonl(sft.demos, [&](const json& j, int64_t) {
+    ReadJsonl(sft.demos, [&](const json& j, int64_t line) {
       demos.push_back(TrajectoryFromJson(j));
+      // Another env's transcripts would teach another action grammar.
+      if (demos.back().env != run.env_name) {
+        throw ConfigError(fmt::format(
+            "trainer.sft.demos: {} line {} is an episode of env '{}', "
+            "expected the run's env '{}'",
+            sft.demos, line, demos.back().env, run.env_name));
+      }
     });
   } else {
     rollout::ScriptedRunOptions scripted;

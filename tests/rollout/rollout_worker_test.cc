@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/error.h"
 #include "envs/env_pool.h"
 #include "policy/transformer.h"
 #include "rewards/composite_reward.h"
@@ -147,6 +148,26 @@ TEST_F(RolloutWorkerTest, EpisodesCutByTheTurnBudgetCarryTheEnvsFinalInfo) {
   }
   ExpectScoredUnflagged(episodes);
   EXPECT_EQ(pool_->client().Health()["sessions"], 0) << "cut sessions closed";
+}
+
+TEST_F(RolloutWorkerTest, APromptThatFillsTheBudgetIsAnErrorNamingIt) {
+  RolloutOptions ro;
+  ro.group_size = 2;
+  ro.max_tokens_per_episode = 20;  // echo's prompt is longer in byte tokens
+  RolloutWorker worker(model_, *tokenizer_, pool_->client(), ro);
+  try {
+    worker.Run({{"echo", "train", 1, {}}}, 3, 0);
+    FAIL() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(what.rfind("rollout.max_tokens_per_episode: got 20, but the "
+                         "reset prompt of env 'echo' (train task 1) is ",
+                         0),
+              0)
+        << what;
+    EXPECT_NE(what.find("no room for a policy turn"), std::string::npos)
+        << what;
+  }
 }
 
 TEST(RolloutWorkerTokenBudget, CutDxDialogueEpisodesAreScoredNotFlagged) {

@@ -10,6 +10,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/jsonl.h"
+#include "envs/env_registry.h"
 #include "policy/safetensors.h"
 #include "rewards/reward_server.h"
 #include "trainer/checkpoint.h"
@@ -210,6 +211,76 @@ TEST(TrainingRunTest, TableStatesWhatGrpoChangedOverSft) {
       << table;
   const std::string without = TrainingRun::FormatTable({rows[0], rows[1]});
   EXPECT_EQ(without.find("grpo - sft"), std::string::npos) << without;
+}
+
+// The echo env under another name, with no scripted policies: what a new
+// C++ env looks like before anyone writes an oracle for it.
+class BareEchoEnv : public envs::Env {
+ public:
+  explicit BareEchoEnv(std::unique_ptr<envs::Env> echo)
+      : echo_(std::move(echo)) {}
+  envs::EnvSpec Spec() const override {
+    envs::EnvSpec spec = echo_->Spec();
+    spec.name = "bare_echo";
+    return spec;
+  }
+  envs::ResetResult Reset(const envs::ResetRequest& request) override {
+    return echo_->Reset(request);
+  }
+  envs::StepResult Step(const std::string& action) override {
+    return echo_->Step(action);
+  }
+  envs::StepResult Truncate() override { return echo_->Truncate(); }
+
+ private:
+  std::unique_ptr<envs::Env> echo_;
+};
+
+CLINRL_REGISTER_ENV(bare_echo, [](const json& options,
+                                  const std::string& path) {
+  return std::make_unique<BareEchoEnv>(
+      envs::EnvRegistry::Global().Create("echo", options, path));
+});
+
+TEST(TrainingRunTest, FinalTableSkipsBaselinesTheEnvLacks) {
+  ClinrlConfig c = SmallConfig("bare_env");
+  c.envs.front().name = "bare_echo";
+  c.trainer.stages = {"grpo"};
+  c.trainer.steps = 1;
+  TrainingRunOptions o;  // the final table with its baseline rows
+  const std::vector<EvalResult> table = TrainingRun(c, o).Run();
+  ASSERT_EQ(table.size(), 1u);
+  EXPECT_EQ(table[0].label, "grpo");
+  const json summary = json::parse(
+      ReadFile(::testing::TempDir() + "/runs/bare_env/summary.json"));
+  ASSERT_EQ(summary.size(), 1u) << summary;
+  EXPECT_EQ(summary[0]["policy"], "grpo");
+}
+
+TEST(TrainingRunTest, DemonstrationsOfAnotherEnvAreRefusedNamingBoth) {
+  const std::string demos = ::testing::TempDir() + "/other_env_demos.jsonl";
+  {
+    Trajectory t;
+    t.episode_id = "dx-0";
+    t.env = "dx_dialogue";
+    t.turns = {{"user", "Where does it hurt?", {}, {}}};
+    fs::remove(demos);
+    JsonlWriter writer(demos);
+    writer.Write(ToJson(t));
+  }
+  ClinrlConfig c = SmallConfig("other_env_demos");
+  c.trainer.sft.demos = demos;
+  try {
+    TrainingRun(c, Quiet()).Run();
+    FAIL() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("trainer.sft.demos: "), std::string::npos) << what;
+    EXPECT_NE(what.find("line 1 is an episode of env 'dx_dialogue', expected "
+                        "the run's env 'echo'"),
+              std::string::npos)
+        << what;
+  }
 }
 
 TEST(TrainingRunTest, TableNeverPrintsNan) {
