@@ -20,10 +20,10 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/zmq_util.h"
 #include "distributed/communicator.h"
 #include "distributed/heartbeat.h"
 #include "distributed/role_map.h"
-#include "core/zmq_util.h"
 #include "envs/env_server.h"
 #include "rewards/plugin_loader.h"
 #include "rewards/reward_server.h"
@@ -275,8 +275,10 @@ void AddDistributedCommands(CLI::App& app) {
                 "learner: continue from the latest checkpoint");
   run->callback([run_config, run_args] {
     const int rc = RunCommand([&] {
-      const auto config = config::ResolveConfig<ClinrlConfig>(
-          run_config->path, run_config->overrides);
+      auto config = config::ResolveConfig<ClinrlConfig>(run_config->path,
+                                                        run_config->overrides);
+      config.rewards.plugins =
+          rewards::ResolvePluginPaths(config.rewards.plugins, run_config->path);
       Run(config, *run_args);
     });
     if (rc != 0) std::exit(rc);

@@ -67,7 +67,10 @@ RewardsConfig Resolve(const RewardArgs& args) {
   if (!args.endpoint.empty()) rewards.endpoint = args.endpoint;
   if (args.workers >= 0) rewards.workers = args.workers;
   if (args.timeout_ms >= 0) rewards.timeout_ms = args.timeout_ms;
-  for (const auto& p : args.plugins) rewards.plugins.push_back(p);
+  rewards.plugins = rewards::ResolvePluginPaths(rewards.plugins, args.config);
+  for (const auto& p : rewards::ResolvePluginPaths(args.plugins, "")) {
+    rewards.plugins.push_back(p);
+  }
   rewards::LoadRewardPlugins(rewards.plugins);
   return rewards;
 }

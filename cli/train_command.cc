@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "report/report_builder.h"
+#include "rewards/plugin_loader.h"
 #include "trainer/training_run.h"
 
 namespace clinrl::cli {
@@ -69,8 +70,10 @@ void AddTrainCommands(CLI::App& app) {
             "number of steps",
             *report_every));
       }
-      const auto config =
+      auto config =
           config::ResolveConfig<ClinrlConfig>(args->path, args->overrides);
+      config.rewards.plugins =
+          rewards::ResolvePluginPaths(config.rewards.plugins, args->path);
       trainer::TrainingRunOptions run_options = *options;
       // Known once the run has created its directory.
       auto report_root = std::make_shared<std::string>();

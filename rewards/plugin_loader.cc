@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <mutex>
 
@@ -63,6 +64,33 @@ std::vector<LoadedPlugin> LoadRewardPlugins(
   std::vector<LoadedPlugin> out;
   for (const auto& p : paths) out.push_back(LoadRewardPlugin(p));
   return out;
+}
+
+std::vector<std::string> ResolvePluginPaths(
+    const std::vector<std::string>& paths, const std::string& config_path) {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> folders;
+  if (!config_path.empty()) {
+    folders.push_back(fs::absolute(config_path).parent_path());
+  }
+  folders.push_back(fs::current_path());
+  std::vector<std::string> resolved;
+  for (const std::string& path : paths) {
+    std::string found = path;
+    if (!path.empty() && fs::path(path).is_relative()) {
+      for (const fs::path& folder : folders) {
+        std::error_code error;
+        const fs::path candidate = folder / path;
+        if (fs::is_regular_file(candidate, error)) {
+          found = fs::weakly_canonical(candidate, error).string();
+          if (error) found = candidate.string();
+          break;
+        }
+      }
+    }
+    resolved.push_back(found);
+  }
+  return resolved;
 }
 
 }  // namespace clinrl::rewards

@@ -12,8 +12,9 @@
 #include <string>
 #include <vector>
 
-// Bumped whenever Reward's virtual functions change (2: bounded_time).
-#define CLINRL_REWARD_PLUGIN_ABI 2
+// Bumped whenever Reward's virtual functions or the registration a plug-in
+// calls change (2: bounded_time; 3: registration through Registry::Add).
+#define CLINRL_REWARD_PLUGIN_ABI 3
 
 namespace clinrl::rewards {
 
@@ -28,5 +29,14 @@ struct LoadedPlugin {
 LoadedPlugin LoadRewardPlugin(const std::string& path);
 std::vector<LoadedPlugin> LoadRewardPlugins(
     const std::vector<std::string>& paths);
+
+// rewards.plugins entries as the loader should open them. dlopen never
+// looks in the current directory for a bare name, so a relative entry that
+// names a file in the folder of the config file `config_path` (when given)
+// or else in the current directory becomes that file's absolute path; any
+// other entry stays as written (a bare library name is then found on the
+// library search path).
+std::vector<std::string> ResolvePluginPaths(
+    const std::vector<std::string>& paths, const std::string& config_path);
 
 }  // namespace clinrl::rewards

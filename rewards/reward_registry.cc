@@ -13,7 +13,8 @@ std::vector<ScoreResult> Reward::ScoreGroup(
 RewardRegistry::RewardRegistry()
     : Registry("reward plug-in",
                "reward plug-in '{name}' is not registered; registered: "
-               "{known}") {}
+               "{known} (a plug-in from a shared library is loaded by "
+               "listing the library in rewards.plugins)") {}
 
 RewardRegistry& RewardRegistry::Global() {
   static RewardRegistry registry;

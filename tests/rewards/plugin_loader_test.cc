@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "core/error.h"
 #include "rewards/composite_reward.h"
 #include "rewards/reward_registry.h"
@@ -57,6 +59,45 @@ TEST(PluginLoader, RefusesWhatIsNotAPlugin) {
   } catch (const IoError& e) {
     EXPECT_NE(std::string(e.what()).find("clinrl_reward_plugin_abi"),
               std::string::npos)
+        << e.what();
+  }
+}
+
+// dlopen never looks in the current directory for a bare name: entries are
+// resolved against the config file's folder, then the current directory.
+TEST(PluginLoader, RelativePathsResolveAgainstTheConfigFolderThenHere) {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::path(::testing::TempDir()) / "plugin_paths";
+  fs::remove_all(root);
+  fs::create_directories(root / "configs");
+  fs::create_directories(root / "work");
+  fs::copy_file(CLINRL_EXAMPLE_REWARD_PLUGIN, root / "configs/libnear.so");
+  fs::copy_file(CLINRL_EXAMPLE_REWARD_PLUGIN, root / "work/libhere.so");
+  const fs::path before = fs::current_path();
+  fs::current_path(root / "work");
+  const std::vector<std::string> resolved = ResolvePluginPaths(
+      {"libnear.so", "libhere.so", "libz.so.1", "/abs/libx.so"},
+      (root / "configs/run.json").string());
+  fs::current_path(before);
+  EXPECT_EQ(resolved,
+            (std::vector<std::string>{(root / "configs/libnear.so").string(),
+                                      (root / "work/libhere.so").string(),
+                                      "libz.so.1", "/abs/libx.so"}));
+  // Without a config file, only the current directory.
+  fs::current_path(root / "work");
+  const std::vector<std::string> here =
+      ResolvePluginPaths({"libnear.so", "libhere.so"}, "");
+  fs::current_path(before);
+  EXPECT_EQ(here, (std::vector<std::string>{
+                      "libnear.so", (root / "work/libhere.so").string()}));
+}
+
+TEST(PluginLoader, AnUnknownPluginNamesRewardsPlugins) {
+  try {
+    RewardRegistry::Global().Create("no_such_plugin");
+    FAIL() << "expected NotFound";
+  } catch (const NotFound& e) {
+    EXPECT_NE(std::string(e.what()).find("rewards.plugins"), std::string::npos)
         << e.what();
   }
 }
