@@ -91,7 +91,8 @@ void JsonlWriter::Sync() {
 
 JsonlReadStats ReadJsonl(
     const std::string& path,
-    const std::function<void(const nlohmann::json&, int64_t)>& on_record) {
+    const std::function<void(const nlohmann::json&, int64_t)>& on_record,
+    BadJsonlLine bad_line) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw IoError(fmt::format("cannot open {} for reading", path));
   JsonlReadStats stats;
@@ -110,8 +111,16 @@ JsonlReadStats ReadJsonl(
         stats.truncated_tail = true;
         break;
       }
-      throw IoError(fmt::format("{}:{}: not a JSON line: {}", path, line_number,
-                                line.substr(0, 80)));
+      if (bad_line == BadJsonlLine::kThrow) {
+        throw IoError(fmt::format("{}:{}: not a JSON line: {}", path,
+                                  line_number, line.substr(0, 80)));
+      }
+    }
+    if (bad_line == BadJsonlLine::kSkip && !value.is_object()) {
+      CLINRL_LOG_WARN("{}:{}: skipping a line that is not a JSON object: {}",
+                      path, line_number, line.substr(0, 80));
+      ++stats.bad_lines;
+      continue;
     }
     on_record(value, line_number);
     ++stats.lines;

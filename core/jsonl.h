@@ -38,13 +38,22 @@ class JsonlWriter {
 struct JsonlReadStats {
   int64_t lines = 0;            // records delivered
   bool truncated_tail = false;  // a partial last line was skipped
+  int64_t bad_lines = 0;        // lines skipped by BadJsonlLine::kSkip
 };
+
+// What a reader does with a line in the middle of a file that is not a JSON
+// object: data that must be right (demonstrations, checkpoints' records)
+// stops at it; a viewer (the report) skips it, warns with file and line,
+// and counts it, so one damaged line does not hide a whole run.
+enum class BadJsonlLine { kThrow, kSkip };
 
 // Calls `on_record(value, line_number)` for each line. A last line that is not
 // newline-terminated and does not parse is treated as a torn write and
-// skipped; a bad line anywhere else throws IoError naming the file and line.
+// skipped; a bad line anywhere else throws IoError naming the file and line,
+// or, with BadJsonlLine::kSkip, is skipped and counted.
 JsonlReadStats ReadJsonl(
     const std::string& path,
-    const std::function<void(const nlohmann::json&, int64_t)>& on_record);
+    const std::function<void(const nlohmann::json&, int64_t)>& on_record,
+    BadJsonlLine bad_line = BadJsonlLine::kThrow);
 
 }  // namespace clinrl

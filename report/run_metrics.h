@@ -25,9 +25,11 @@ struct RunMetrics {
   std::vector<std::string> keys;
   std::vector<std::vector<double>> values;
   std::vector<EvalRecord> evals;
+  int64_t bad_lines = 0;  // lines that were not JSON objects, skipped
 };
 
-// Reads `path` (a torn last line is skipped, as in every JSONL reader).
+// Reads `path` (a torn last line is skipped, as in every JSONL reader, and
+// so is, with a warning, any line that is not a JSON object: bad_lines).
 // Steps come out increasing: lines a resumed run replays replace the rows
 // of the same and later steps, and a replayed evaluation the earlier one.
 // Errors name the file, line and field: a line without an integer "step",

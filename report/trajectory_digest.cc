@@ -109,59 +109,69 @@ TrajectoryDigest ReadTrajectoryDigest(const std::string& path,
   const std::vector<bool> keep =
       SelectTranscripts(CountLines(path), options.max_transcripts);
   TrajectoryDigest d;
-  ReadJsonl(path, [&](const json& record, int64_t line_number) {
-    const std::string where = fmt::format("{}:{}", path, line_number);
-    if (!record.is_object()) {
-      throw BadRequest(fmt::format("{}: expected a trajectory object, got {}",
-                                   where, record.dump().substr(0, 80)));
-    }
-    const wire::Fields f(record, where);
-    const size_t i = static_cast<size_t>(d.count);
-    d.step.push_back(f.Int("step", -1));
-    d.line.push_back(line_number);
-    d.split.push_back(IndexOf(f.String("split", ""), &d.splits));
-    d.env.push_back(IndexOf(f.String("env", ""), &d.envs));
-    d.termination.push_back(
-        IndexOf(f.String("termination", "finished"), &d.terminations));
-    int policy_turns = 0;
-    if (f.Has("turns")) {
-      const json& turns = f.Array("turns");
-      for (size_t t = 0; t < turns.size(); ++t) {
-        const wire::Fields turn(turns[t],
-                                fmt::format("{}: turns[{}]", where, t));
-        policy_turns += turn.String("role") == "assistant";
-      }
-    }
-    d.policy_turns.push_back(policy_turns);
-    double total = NAN;
-    if (f.Has("reward")) {
-      const wire::Fields reward(f.Object("reward"), where + ": reward");
-      total = reward.Double("total", NAN);
-      if (reward.Has("components")) {
-        const json& components = reward.Object("components");
-        for (auto it = components.begin(); it != components.end(); ++it) {
-          const wire::Fields c(
-              it.value(),
-              fmt::format("{}: reward.components.{}", where, it.key()));
-          auto& column = d.components[it.key()];
-          column.resize(i, NAN);
-          column.push_back(c.Double("score"));
-        }
-      }
-    }
-    d.reward.push_back(total);
-    const bool kept = static_cast<size_t>(line_number - 1) < keep.size() &&
-                      keep[static_cast<size_t>(line_number - 1)];
-    if (kept) {
-      d.transcript.push_back(static_cast<int64_t>(d.transcripts.size()));
-      d.transcripts.push_back(
-          CompactTranscript(record, options.max_message_chars)
-              .dump(-1, ' ', false, json::error_handler_t::replace));
-    } else {
-      d.transcript.push_back(-1);
-    }
-    ++d.count;
-  });
+  // A damaged line is skipped and counted, as in ReadRunMetrics.
+  d.bad_lines =
+      ReadJsonl(
+          path,
+          [&](const json& record, int64_t line_number) {
+            const std::string where = fmt::format("{}:{}", path, line_number);
+            if (!record.is_object()) {
+              throw BadRequest(
+                  fmt::format("{}: expected a trajectory object, got {}", where,
+                              record.dump().substr(0, 80)));
+            }
+            const wire::Fields f(record, where);
+            const size_t i = static_cast<size_t>(d.count);
+            d.step.push_back(f.Int("step", -1));
+            d.line.push_back(line_number);
+            d.split.push_back(IndexOf(f.String("split", ""), &d.splits));
+            d.env.push_back(IndexOf(f.String("env", ""), &d.envs));
+            d.termination.push_back(
+                IndexOf(f.String("termination", "finished"), &d.terminations));
+            int policy_turns = 0;
+            if (f.Has("turns")) {
+              const json& turns = f.Array("turns");
+              for (size_t t = 0; t < turns.size(); ++t) {
+                const wire::Fields turn(turns[t],
+                                        fmt::format("{}: turns[{}]", where, t));
+                policy_turns += turn.String("role") == "assistant";
+              }
+            }
+            d.policy_turns.push_back(policy_turns);
+            double total = NAN;
+            if (f.Has("reward")) {
+              const wire::Fields reward(f.Object("reward"), where + ": reward");
+              total = reward.Double("total", NAN);
+              if (reward.Has("components")) {
+                const json& components = reward.Object("components");
+                for (auto it = components.begin(); it != components.end();
+                     ++it) {
+                  const wire::Fields c(
+                      it.value(),
+                      fmt::format("{}: reward.components.{}", where, it.key()));
+                  auto& column = d.components[it.key()];
+                  column.resize(i, NAN);
+                  column.push_back(c.Double("score"));
+                }
+              }
+            }
+            d.reward.push_back(total);
+            const bool kept =
+                static_cast<size_t>(line_number - 1) < keep.size() &&
+                keep[static_cast<size_t>(line_number - 1)];
+            if (kept) {
+              d.transcript.push_back(
+                  static_cast<int64_t>(d.transcripts.size()));
+              d.transcripts.push_back(
+                  CompactTranscript(record, options.max_message_chars)
+                      .dump(-1, ' ', false, json::error_handler_t::replace));
+            } else {
+              d.transcript.push_back(-1);
+            }
+            ++d.count;
+          },
+          BadJsonlLine::kSkip)
+          .bad_lines;
   for (auto& [name, column] : d.components) {
     column.resize(static_cast<size_t>(d.count), NAN);
   }
@@ -194,6 +204,7 @@ json TrajectoryDigestJson(const TrajectoryDigest& d, int significant_digits) {
                   {"transcript", d.transcript},
                   {"comp", std::move(comp)}};
   return {{"count", d.count},
+          {"bad_lines", d.bad_lines},
           {"splits", d.splits},
           {"envs", d.envs},
           {"terminations", d.terminations},

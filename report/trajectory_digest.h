@@ -29,6 +29,7 @@ struct TrajectoryDigestOptions {
 
 struct TrajectoryDigest {
   int64_t count = 0;
+  int64_t bad_lines = 0;  // lines that were not JSON objects, skipped
   // Per episode, in file order.
   std::vector<int64_t> step;
   std::vector<int64_t> line;     // 1-based line in trajectories.jsonl

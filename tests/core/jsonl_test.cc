@@ -102,6 +102,19 @@ TEST(JsonlTest, CorruptLineInTheMiddleIsAnErrorWithLineNumber) {
   }
 }
 
+TEST(JsonlTest, SkipModeCountsBadMiddleLinesAndReadsTheRest) {
+  const std::string path = FreshPath("skip.jsonl");
+  std::ofstream(path) << "{\"i\": 0}\nnot json\n42\n{\"i\": 3}\n{\"i\": 4";
+  std::vector<int64_t> lines;
+  const JsonlReadStats stats = ReadJsonl(
+      path, [&](const nlohmann::json&, int64_t line) { lines.push_back(line); },
+      BadJsonlLine::kSkip);
+  EXPECT_EQ(lines, (std::vector<int64_t>{1, 4}));
+  EXPECT_EQ(stats.lines, 2);
+  EXPECT_EQ(stats.bad_lines, 2);  // "not json" and a number, not an object
+  EXPECT_TRUE(stats.truncated_tail);
+}
+
 TEST(JsonlTest, MissingFileIsAnError) {
   JsonlReadStats stats;
   EXPECT_THROW(ReadAll(FreshPath("absent.jsonl"), &stats), IoError);

@@ -176,6 +176,34 @@ TEST(RunMetricsTest, BadLinesNameTheFileLineAndField) {
   }
 }
 
+// A crash mid-write leaves half a line; a resumed run appends after it. The
+// report skips that line, counts it, and shows everything else.
+TEST(RunMetricsTest, ADamagedMiddleLineIsSkippedAndCounted) {
+  const std::string dir = FreshDir("damaged");
+  {
+    std::ofstream out(dir + "/metrics.jsonl");
+    out << json({{"step", 1}, {"stage", "grpo"}, {"kl", 0.1}}).dump() << "\n"
+        << "{\"step\": 2, \"stage\": \"gr"
+        << "\n"
+        << "[1, 2]\n"
+        << json({{"step", 3}, {"stage", "grpo"}, {"kl", 0.3}}).dump() << "\n";
+    std::ofstream traj(dir + "/trajectories.jsonl");
+    traj << Episode(1, "train", 0.5, "finished", "x").dump() << "\n"
+         << "{\"step\": 1, \"turns\": ["
+         << "\n"
+         << Episode(3, "train", 0.25, "finished", "y").dump() << "\n";
+  }
+  const RunMetrics m = ReadRunMetrics(dir + "/metrics.jsonl");
+  EXPECT_EQ(m.steps, (std::vector<int64_t>{1, 3}));
+  EXPECT_EQ(m.bad_lines, 2);
+  EXPECT_EQ(RunMetricsJson(m)["bad_lines"], 2);
+  const TrajectoryDigest d =
+      ReadTrajectoryDigest(dir + "/trajectories.jsonl", {});
+  EXPECT_EQ(d.count, 2);
+  EXPECT_EQ(d.bad_lines, 1);
+  EXPECT_EQ(d.line, (std::vector<int64_t>{1, 3}));
+}
+
 TEST(TrajectoryDigestTest, SelectsAllThatFitElseRecentHalfAndASpread) {
   EXPECT_EQ(SelectTranscripts(5, 10), std::vector<bool>(5, true));
   EXPECT_EQ(SelectTranscripts(5, 0), std::vector<bool>(5, false));
