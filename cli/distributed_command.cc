@@ -41,6 +41,7 @@ struct RunArgs {
   std::string role;
   int index = 0;
   bool resume = false;
+  std::vector<std::string> allow_config_change;
 };
 
 std::string RunDirOf(const ClinrlConfig& config) {
@@ -92,6 +93,7 @@ void RunLearner(const ClinrlConfig& config, const distributed::RoleMap& map,
   }
   trainer::TrainingRunOptions options;
   options.resume = args.resume;
+  options.allow_config_change = args.allow_config_change;
   options.learner_comm = learners;
   if (config.distributed.rollout_ranks > 0) {
     trainer::RemoteEpisodeSourceOptions ro;
@@ -273,6 +275,9 @@ void AddDistributedCommands(CLI::App& app) {
                   "which rank of that role (0-based)");
   run->add_flag("--resume", run_args->resume,
                 "learner: continue from the latest checkpoint");
+  run->add_option("--allow-config-change", run_args->allow_config_change,
+                  "learner, with --resume: a config key (or prefix) that may "
+                  "differ from the run's although it changes training");
   run->callback([run_config, run_args] {
     const int rc = RunCommand([&] {
       auto config = config::ResolveConfig<ClinrlConfig>(run_config->path,

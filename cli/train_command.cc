@@ -54,6 +54,10 @@ void AddTrainCommands(CLI::App& app) {
   AddConfigArgs(train, args.get());
   train->add_flag("--resume", options->resume,
                   "continue from the run directory's latest checkpoint");
+  train->add_option(
+      "--allow-config-change", options->allow_config_change,
+      "with --resume: a config key (or prefix) that may differ from the "
+      "run's although it changes training; repeat for several");
   train->add_option("--stop-after", options->stop_after,
                     "stop after this many steps (for testing resume)");
   train->add_flag("!--no-baselines", options->baselines,

@@ -68,6 +68,44 @@ bool ParseStep(const std::string& name, int64_t* step) {
   return true;
 }
 
+// Step folders under `checkpoints_dir`, oldest first; with
+// `require_manifest`, only those holding a manifest.
+std::vector<std::string> StepFolders(const std::string& checkpoints_dir,
+                                     bool require_manifest) {
+  std::vector<std::pair<int64_t, std::string>> found;
+  std::error_code ec;
+  if (!fs::is_directory(checkpoints_dir, ec)) return {};
+  for (const auto& entry : fs::directory_iterator(checkpoints_dir)) {
+    int64_t step = 0;
+    if (entry.is_directory() &&
+        ParseStep(entry.path().filename().string(), &step) &&
+        (!require_manifest || fs::exists(entry.path() / kManifest))) {
+      found.emplace_back(step, entry.path().string());
+    }
+  }
+  std::sort(found.begin(), found.end());
+  std::vector<std::string> out;
+  for (auto& f : found) out.push_back(std::move(f.second));
+  return out;
+}
+
+// The temporary names of unfinished writes: step_NNNNNNNN.tmp-PID
+// (WriteCheckpoint) and step_NNNNNNNN.ranks (WriteShardedCheckpoint).
+bool IsCheckpointTemp(const std::string& name) {
+  const size_t dot = name.find('.');
+  int64_t step = 0;
+  if (dot == std::string::npos || !ParseStep(name.substr(0, dot), &step)) {
+    return false;
+  }
+  const std::string suffix = name.substr(dot);
+  if (suffix == ".ranks") return true;
+  constexpr const char* kTmp = ".tmp-";
+  const size_t n = std::char_traits<char>::length(kTmp);
+  return suffix.size() > n && suffix.compare(0, n, kTmp) == 0 &&
+         std::all_of(suffix.begin() + static_cast<std::ptrdiff_t>(n),
+                     suffix.end(), ::isdigit);
+}
+
 }  // namespace
 
 std::string WriteCheckpoint(
@@ -226,26 +264,63 @@ CheckpointInfo OpenCheckpoint(const std::string& dir) {
 }
 
 std::vector<std::string> ListCheckpoints(const std::string& checkpoints_dir) {
-  std::vector<std::pair<int64_t, std::string>> found;
-  std::error_code ec;
-  if (!fs::is_directory(checkpoints_dir, ec)) return {};
-  for (const auto& entry : fs::directory_iterator(checkpoints_dir)) {
-    int64_t step = 0;
-    if (entry.is_directory() &&
-        ParseStep(entry.path().filename().string(), &step) &&
-        fs::exists(entry.path() / kManifest)) {
-      found.emplace_back(step, entry.path().string());
-    }
-  }
-  std::sort(found.begin(), found.end());
-  std::vector<std::string> out;
-  for (auto& f : found) out.push_back(std::move(f.second));
-  return out;
+  return StepFolders(checkpoints_dir, /*require_manifest=*/true);
 }
 
 std::string LatestCheckpoint(const std::string& checkpoints_dir) {
   const auto all = ListCheckpoints(checkpoints_dir);
   return all.empty() ? "" : all.back();
+}
+
+std::string LatestValidCheckpoint(const std::string& checkpoints_dir,
+                                  std::vector<std::string>* skipped) {
+  const auto all = StepFolders(checkpoints_dir, /*require_manifest=*/false);
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    std::string why;
+    try {
+      OpenCheckpoint(*it);
+      return *it;
+    } catch (const IoError& e) {
+      why = e.what();
+    } catch (const json::exception& e) {
+      // A manifest that parses but holds the wrong types (a "step" string).
+      why = fmt::format("checkpoint {}: {} is not a valid manifest: {}", *it,
+                        kManifest, e.what());
+    }
+    if (skipped) skipped->push_back(std::move(why));
+  }
+  return "";
+}
+
+std::vector<std::string> RemoveStaleCheckpointTemps(
+    const std::string& checkpoints_dir) {
+  std::vector<std::string> stale, removed;
+  std::error_code ec;
+  if (!fs::is_directory(checkpoints_dir, ec)) return removed;
+  // Listed first, removed after: no deleting under a directory_iterator.
+  for (const auto& entry : fs::directory_iterator(checkpoints_dir)) {
+    if (entry.is_directory() &&
+        IsCheckpointTemp(entry.path().filename().string())) {
+      stale.push_back(entry.path().string());
+    }
+  }
+  std::sort(stale.begin(), stale.end());
+  for (const auto& path : stale) {
+    fs::remove_all(path, ec);
+    if (ec) {
+      CLINRL_LOG_WARN(
+          "could not remove {}, left by an unfinished checkpoint "
+          "write: {}",
+          path, ec.message());
+      continue;
+    }
+    CLINRL_LOG_INFO(
+        "removed {}, left by a checkpoint write that never "
+        "finished",
+        path);
+    removed.push_back(path);
+  }
+  return removed;
 }
 
 void PruneCheckpoints(const std::string& checkpoints_dir, int64_t keep) {

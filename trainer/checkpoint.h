@@ -71,6 +71,25 @@ CheckpointInfo OpenCheckpoint(const std::string& dir);
 // there is none. Temporary folders of interrupted writes are ignored.
 std::string LatestCheckpoint(const std::string& checkpoints_dir);
 
+// --resume's choice: the newest step folder under `checkpoints_dir` that
+// OpenCheckpoint accepts, or "" when none does. Every newer folder refused
+// on the way is skipped and its refusal (an IoError message naming the folder
+// and the file or manifest at fault) appended to `skipped` (may be null),
+// newest first. Unlike LatestCheckpoint, a step folder without manifest.json
+// is tried and refused: WriteCheckpoint renames a folder into place only
+// after its manifest, so a missing manifest means damage, never a write in
+// progress, and must not be passed over silently.
+std::string LatestValidCheckpoint(const std::string& checkpoints_dir,
+                                  std::vector<std::string>* skipped);
+
+// Deletes the leftovers of checkpoint writes that never finished under
+// `checkpoints_dir` (step_NNNNNNNN.tmp-PID folders of WriteCheckpoint,
+// step_NNNNNNNN.ranks staging of WriteShardedCheckpoint), logging each one
+// removed, and returns them. Never touches a step folder. Call it only while
+// no checkpoint is being written there: at run start, after a write.
+std::vector<std::string> RemoveStaleCheckpointTemps(
+    const std::string& checkpoints_dir);
+
 // Step folders under `checkpoints_dir`, oldest first.
 std::vector<std::string> ListCheckpoints(const std::string& checkpoints_dir);
 

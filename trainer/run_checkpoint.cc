@@ -4,6 +4,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/error.h"
 #include "core/log.h"
 #include "policy/model_dir.h"
 #include "policy/safetensors.h"
@@ -21,15 +22,14 @@ using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 
 // The checkpoint a resumed stage continues from ("" = a fresh stage).
 std::string StageCheckpoint(const RunState& run, const std::string& stage) {
-  if (!run.options.resume) return "";
-  const std::string latest = LatestCheckpoint(run.run_dir.checkpoints());
-  if (latest.empty()) return "";
-  const CheckpointInfo info = OpenCheckpoint(latest);
+  const std::string& resumed = run.resume_checkpoint;
+  if (resumed.empty()) return "";
+  const CheckpointInfo info = OpenCheckpoint(resumed);
   if (info.state.value("stage", "") != stage ||
       info.state.value("stage_index", size_t{0}) != run.progress.stage_index) {
     return "";
   }
-  return latest;
+  return resumed;
 }
 
 std::map<std::string, torch::Tensor> ReadTensors(const std::string& path) {
@@ -63,10 +63,9 @@ void MakeReference(RunState& run) {
   run.reference = policy::Transformer(run.model->options());
   torch::NoGradGuard no_grad;
   auto reference = run.reference->named_parameters();
-  const std::string latest =
-      run.options.resume ? LatestCheckpoint(run.run_dir.checkpoints()) : "";
-  if (!latest.empty() && fs::exists(latest + "/reference.safetensors")) {
-    policy::SafetensorsFile file(latest + "/reference.safetensors");
+  const std::string& resumed = run.resume_checkpoint;
+  if (!resumed.empty() && fs::exists(resumed + "/reference.safetensors")) {
+    policy::SafetensorsFile file(resumed + "/reference.safetensors");
     for (const auto& name : file.Names()) {
       reference[name].copy_(file.Get(name));
     }
@@ -80,13 +79,29 @@ void MakeReference(RunState& run) {
 }  // namespace
 
 void RestoreProgress(RunState& run) {
-  const std::string latest = LatestCheckpoint(run.run_dir.checkpoints());
+  const std::string& checkpoints = run.run_dir.checkpoints();
+  // A damaged newest checkpoint must not strand the older good ones.
+  std::vector<std::string> skipped;
+  run.resume_checkpoint = LatestValidCheckpoint(checkpoints, &skipped);
+  for (const std::string& why : skipped) {
+    CLINRL_LOG_WARN("--resume: skipping {}", why);
+  }
+  const std::string& latest = run.resume_checkpoint;
+  if (latest.empty() && !skipped.empty()) {
+    std::string tried;
+    for (const std::string& why : skipped) {
+      tried += (tried.empty() ? "" : "; ") + why;
+    }
+    throw IoError(fmt::format(
+        "--resume: none of the {} checkpoints in {} passes its checks: {}",
+        skipped.size(), checkpoints, tried));
+  }
   if (latest.empty()) {
     CLINRL_LOG_WARN("--resume: no checkpoint in {}; starting from scratch",
-                    run.run_dir.checkpoints());
+                    checkpoints);
     return;
   }
-  const json& state = OpenCheckpoint(latest).state;
+  const json state = OpenCheckpoint(latest).state;
   policy::LoadWeights(run.model, policy::CheckpointReader(latest + "/model"));
   RunProgress& progress = run.progress;
   progress.stage_index = state.at("stage_index").get<size_t>();
@@ -95,9 +110,12 @@ void RestoreProgress(RunState& run) {
   progress.policy_version = state.at("policy_version").get<int64_t>();
   progress.evals = state.value("evals", json::array());
   progress.best_sft_accuracy = state.value("best_sft_accuracy", -1.0);
-  CLINRL_LOG_INFO("resumed from {} (stage {}, step {})", latest,
-                  run.config.trainer.stages[progress.stage_index],
-                  progress.stage_step);
+  CLINRL_LOG_INFO(
+      "resumed from {} (stage {}, step {}{})", latest,
+      run.config.trainer.stages[progress.stage_index], progress.stage_step,
+      skipped.empty()
+          ? std::string()
+          : fmt::format("; {} newer checkpoints skipped", skipped.size()));
 }
 
 void SaveRunCheckpoint(RunState& run, const std::string& stage) {
@@ -170,6 +188,8 @@ void SaveRunCheckpoint(RunState& run, const std::string& stage) {
   } else {
     WriteCheckpoint(checkpoints, progress.global_step, write_files, state);
   }
+  // Every rank is done with this write; any temporary folder left is stale.
+  RemoveStaleCheckpointTemps(checkpoints);
   PruneCheckpoints(checkpoints, run.config.trainer.keep_checkpoints);
 }
 

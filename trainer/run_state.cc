@@ -5,7 +5,9 @@
 #include "core/seeds.h"
 #include "policy/model_dir.h"
 #include "rewards/plugin_loader.h"
+#include "trainer/checkpoint.h"
 #include "trainer/non_finite.h"
+#include "trainer/resume_config.h"
 #include "trainer/run_checkpoint.h"
 
 namespace clinrl::trainer {
@@ -89,7 +91,14 @@ std::unique_ptr<RunState> OpenRun(ClinrlConfig config,
   policy::SetComputeThreads(c.run.threads);
   // Reward plug-ins from shared libraries register before any scoring.
   rewards::LoadRewardPlugins(c.rewards.plugins);
+  if (run->options.resume) {
+    // Before config.json is rewritten with the new config.
+    CheckResumedConfig(c.run.out_dir + "/" + c.run.name, c,
+                       run->options.allow_config_change);
+  }
   run->run_dir = CreateRunDir(c);
+  // Nothing writes checkpoints yet: a temporary folder is a crash's leftover.
+  RemoveStaleCheckpointTemps(run->run_dir.checkpoints());
 
   policy::PolicyModel policy =
       policy::LoadPolicy(c.policy, static_cast<uint64_t>(c.run.seed));

@@ -78,6 +78,11 @@ struct RunState {
   std::unique_ptr<distributed::Communicator> single_rank;
 
   RunProgress progress;
+  // The checkpoint --resume continues from, chosen once by RestoreProgress
+  // ("" = a fresh run): the stages' optimizer state and the KL reference
+  // must come from the same checkpoint as the weights, whatever checkpoints
+  // the run writes or skips.
+  std::string resume_checkpoint;
 
   // A seed derived from (run.seed, what, step), never from a generator that
   // advances across steps, so a resumed run replays the same draws.

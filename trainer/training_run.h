@@ -34,6 +34,9 @@ struct RunState;
 
 struct TrainingRunOptions {
   bool resume = false;      // continue from the latest checkpoint
+  // Config keys (or key prefixes) a resumed run may change although they
+  // change training (resume_config.h); operational keys need no listing.
+  std::vector<std::string> allow_config_change;
   int64_t stop_after = -1;  // stop (as if killed) after this many global steps
   bool final_eval = true;   // test-split evaluation and the summary table
   bool baselines = true;    // scripted random/oracle rows in the table

@@ -320,11 +320,13 @@ TEST_F(DistributedRunTest, TwoLearnerRanksTrainLikeOneAndResumeOnOne) {
       fs::file_size(b + "/optimizer.shard-00001-of-00002.safetensors");
   EXPECT_NEAR(static_cast<double>(shard0) / one_rank, 0.5, 0.02);
   EXPECT_NEAR(static_cast<double>(shard1) / one_rank, 0.5, 0.02);
-  // The two-rank run continues on one rank from its sharded checkpoint.
-  Child resumed = Spawn(
-      {CLINRL_SOURCE_DIR "/launch/mpirun", two, "--set",
-       "distributed.learner_ranks=1", "--set", "trainer.steps=3", "--resume"},
-      dir_ + "/resume.log");
+  // The two-rank run continues on one rank from its sharded checkpoint, one
+  // step longer: a change of trainer.steps has to be named.
+  Child resumed =
+      Spawn({CLINRL_SOURCE_DIR "/launch/mpirun", two, "--set",
+             "distributed.learner_ranks=1", "--set", "trainer.steps=3",
+             "--resume", "--allow-config-change", "trainer.steps"},
+            dir_ + "/resume.log");
   ASSERT_EQ(WaitExit(resumed, 55), 0) << Slurp(resumed.log);
   EXPECT_NE(Slurp(resumed.log).find("resumed from"), std::string::npos);
   EXPECT_TRUE(fs::exists(trainer::LatestCheckpoint(dir_ + "/two/checkpoints") +

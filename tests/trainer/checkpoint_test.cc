@@ -1,7 +1,9 @@
 #include "trainer/checkpoint.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -154,6 +156,78 @@ TEST(CheckpointTest, NonFiniteWeightsAreRefusedAndTheLastGoodStaysLatest) {
                 {{"a", torch::ones({2})}, {"b", torch::full({2}, INFINITY)}}),
             "b");
   EXPECT_EQ(FirstNonFiniteTensor({{"a", torch::ones({2})}}), "");
+}
+
+// --resume's fallback: newer checkpoints that fail their checks (a corrupted
+// file, a deleted manifest) are skipped, each with its reason, and the newest
+// good one is taken; with none good, each refusal is reported.
+TEST(CheckpointTest, LatestValidCheckpointSkipsDamagedNewerOnes) {
+  const std::string root = FreshDir("ckpt_fallback");
+  const std::string good = WriteCheckpoint(root, 1, WritePayload, {});
+  const std::string no_manifest = WriteCheckpoint(root, 2, WritePayload, {});
+  const std::string corrupt = WriteCheckpoint(root, 3, WritePayload, {});
+  fs::remove(no_manifest + "/manifest.json");
+  {
+    std::fstream f(corrupt + "/model/model.safetensors",
+                   std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(17);
+    f.put('X');
+  }
+  std::vector<std::string> skipped;
+  EXPECT_EQ(LatestValidCheckpoint(root, &skipped), good);
+  ASSERT_EQ(skipped.size(), 2u);
+  EXPECT_EQ(skipped[0].rfind("checkpoint " + corrupt +
+                                 ": file model/model.safetensors fails its "
+                                 "CRC-32C check",
+                             0),
+            0u)
+      << skipped[0];
+  EXPECT_EQ(
+      skipped[1].rfind("checkpoint " + no_manifest + ": no manifest.json", 0),
+      0u)
+      << skipped[1];
+  fs::remove(good + "/optimizer.bin");
+  skipped.clear();
+  EXPECT_EQ(LatestValidCheckpoint(root, &skipped), "");
+  ASSERT_EQ(skipped.size(), 3u);
+  EXPECT_NE(skipped[2].find(good + ": file optimizer.bin is missing"),
+            std::string::npos)
+      << skipped[2];
+  EXPECT_EQ(LatestValidCheckpoint(FreshDir("ckpt_fallback_none"), nullptr), "");
+}
+
+// What a crash mid-write leaves (the temporary folder of WriteCheckpoint, the
+// staging folder of a sharded write) is removed; checkpoints, even one that
+// fails its checks, and anything else are not.
+TEST(CheckpointTest, StaleTemporaryFoldersAreRemovedAndCheckpointsKept) {
+  const std::string root = FreshDir("ckpt_stale_tmp");
+  const std::string good = WriteCheckpoint(root, 5, WritePayload, {});
+  EXPECT_THROW(WriteCheckpoint(root, 6,
+                               [](const std::string& dir) {
+                                 WritePayload(dir);
+                                 throw IoError("killed (simulated)");
+                               },
+                               {}),
+               IoError);
+  WritePayload(root + "/step_00000007.tmp-123");
+  MakeDirectories(root + "/step_00000008.ranks/rank_00001");
+  WritePayload(root + "/step_00000009");  // no manifest: refused, not ours
+  MakeDirectories(root + "/notes.tmp-1");
+  const std::vector<std::string> removed = RemoveStaleCheckpointTemps(root);
+  EXPECT_EQ(removed, (std::vector<std::string>{
+                         root + "/step_00000006.tmp-" +
+                             std::to_string(static_cast<long>(::getpid())),
+                         root + "/step_00000007.tmp-123",
+                         root + "/step_00000008.ranks"}));
+  std::vector<std::string> left;
+  for (const auto& entry : fs::directory_iterator(root)) {
+    left.push_back(entry.path().filename().string());
+  }
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(left, (std::vector<std::string>{"latest", "notes.tmp-1",
+                                            "step_00000005", "step_00000009"}));
+  EXPECT_NO_THROW(OpenCheckpoint(good));
+  EXPECT_TRUE(RemoveStaleCheckpointTemps(root).empty());
 }
 
 }  // namespace

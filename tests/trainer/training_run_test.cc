@@ -1,10 +1,15 @@
 #include "trainer/training_run.h"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <sstream>
 
 #include "core/atomic_file.h"
 #include "core/config.h"
@@ -118,10 +123,11 @@ TEST(TrainingRunTest, CorruptedCheckpointIsRefusedOnResume) {
     run.Run();
   }
   const std::string root = ::testing::TempDir() + "/runs/corrupt/checkpoints";
-  const std::string latest = LatestCheckpoint(root);
-  ASSERT_FALSE(latest.empty());
-  {
-    std::fstream f(latest + "/model/model.safetensors",
+  // Every checkpoint bad: --resume has nothing older to fall back to.
+  const std::vector<std::string> all = ListCheckpoints(root);
+  ASSERT_EQ(all.size(), 3u);
+  for (const std::string& ckpt : all) {
+    std::fstream f(ckpt + "/model/model.safetensors",
                    std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(-5, std::ios::end);
     f.put('\x7f');
@@ -134,9 +140,12 @@ TEST(TrainingRunTest, CorruptedCheckpointIsRefusedOnResume) {
     TrainingRun run(c, o);
     FAIL() << "a corrupted checkpoint was loaded";
   } catch (const IoError& e) {
-    EXPECT_NE(std::string(e.what()).find("model/model.safetensors"),
-              std::string::npos)
-        << e.what();
+    for (const std::string& ckpt : all) {
+      EXPECT_NE(std::string(e.what()).find(ckpt + ": file "
+                                                  "model/model.safetensors"),
+                std::string::npos)
+          << e.what();
+    }
   }
 }
 
@@ -283,6 +292,30 @@ TEST(TrainingRunTest, DemonstrationsOfAnotherEnvAreRefusedNamingBoth) {
   }
 }
 
+TEST(TrainingRunTest, ResumeWithAChangedSeedIsRefusedAndChangesNothing) {
+  {
+    TrainingRunOptions o = Quiet();
+    o.stop_after = 2;
+    TrainingRun(SmallConfig("changed_seed"), o).Run();
+  }
+  const std::string root = ::testing::TempDir() + "/runs/changed_seed";
+  const std::string started = ReadFile(root + "/config.json");
+  ClinrlConfig c = SmallConfig("changed_seed_probe");
+  c.run.name = "changed_seed";
+  c.run.seed = 4;
+  TrainingRunOptions o = Quiet();
+  o.resume = true;
+  try {
+    TrainingRun run(c, o);
+    FAIL() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("run.seed (3 -> 4)"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(ReadFile(root + "/config.json"), started);
+}
+
 TEST(TrainingRunTest, TableNeverPrintsNan) {
   // An env without a `correct` metric has no accuracy; a failed figure may
   // be NaN. Neither may read as "nan" in the table a reviewer sees.
@@ -343,6 +376,113 @@ TEST(TrainingRunTest, BadStageAndVocabAreConfigErrors) {
   ClinrlConfig v = SmallConfig("bad_vocab");
   v.policy.init["vocab_size"] = 100;
   EXPECT_THROW(TrainingRun(v, Quiet()), ConfigError);
+}
+
+// Collects what is logged while in scope (--resume's warnings).
+class LogCapture {
+ public:
+  LogCapture() : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)) {
+    spdlog::default_logger()->sinks().push_back(sink_);
+  }
+  ~LogCapture() {
+    auto& sinks = spdlog::default_logger()->sinks();
+    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
+  }
+  std::string str() const { return out_.str(); }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::sinks::sink> sink_;
+};
+
+// The newest checkpoint corrupted: --resume warns, falls back to the one
+// before (the end of SFT) and still ends bit-equal to the uninterrupted run.
+// A crash's temporary folder goes when a run starts and after a checkpoint.
+TEST(TrainingRunTest, CorruptedNewestCheckpointFallsBackToThePreviousOne) {
+  const std::string runs = ::testing::TempDir() + "/runs";
+  {
+    const std::string stale =
+        runs + "/fallback_straight/checkpoints/step_00000099.tmp-123";
+    TrainingRunOptions o = Quiet();
+    o.after_step = [&](int64_t step) {
+      if (step == 1) MakeDirectories(stale + "/model");
+      if (step == 2) {
+        EXPECT_FALSE(fs::exists(stale)) << "kept after the step 2 checkpoint";
+      }
+    };
+    TrainingRun(SmallConfig("fallback_straight"), o).Run();
+  }
+  {
+    TrainingRunOptions o = Quiet();
+    o.stop_after = 5;  // checkpoints of steps 2, 3 (end of SFT) and 4
+    TrainingRun(SmallConfig("fallback"), o).Run();
+  }
+  const std::string root = runs + "/fallback/checkpoints";
+  ASSERT_EQ(ListCheckpoints(root).size(), 3u);
+  const std::string newest = LatestCheckpoint(root);
+  {
+    std::fstream f(newest + "/model/model.safetensors",
+                   std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-5, std::ios::end);
+    f.put('\x7f');
+  }
+  const std::string stale = root + "/step_00000005.tmp-123";
+  MakeDirectories(stale + "/model");  // a crash mid-write
+  LogCapture log;
+  {
+    ClinrlConfig c = SmallConfig("fallback_probe");
+    c.run.name = "fallback";
+    TrainingRunOptions o = Quiet();
+    o.resume = true;
+    TrainingRun run(c, o);
+    EXPECT_FALSE(fs::exists(stale)) << "kept at the run's start";
+    run.Run();
+  }
+  EXPECT_NE(log.str().find("--resume: skipping checkpoint " + newest +
+                           ": file model/model.safetensors fails its CRC-32C"),
+            std::string::npos)
+      << log.str();
+  EXPECT_NE(log.str().find("resumed from " + root + "/step_00000003 "),
+            std::string::npos)
+      << log.str();
+  const std::string a = FinalWeights("fallback_straight");
+  const std::string b = FinalWeights("fallback");
+  EXPECT_EQ(a.size(), b.size());
+  EXPECT_TRUE(a == b) << "resumed weights differ from the uninterrupted run";
+}
+
+// A checkpoint whose manifest.json was deleted is refused with a warning
+// naming it, not passed over silently; the one before is resumed.
+TEST(TrainingRunTest, CheckpointWithoutManifestIsSkippedWithAWarning) {
+  {
+    TrainingRunOptions o = Quiet();
+    o.stop_after = 4;
+    TrainingRun(SmallConfig("no_manifest"), o).Run();
+  }
+  const std::string dir = ::testing::TempDir() + "/runs/no_manifest";
+  const std::string newest = LatestCheckpoint(dir + "/checkpoints");
+  ASSERT_EQ(newest, dir + "/checkpoints/step_00000004");
+  fs::remove(newest + "/manifest.json");
+  LogCapture log;
+  {
+    ClinrlConfig c = SmallConfig("no_manifest_probe");
+    c.run.name = "no_manifest";
+    TrainingRunOptions o = Quiet();
+    o.resume = true;
+    o.stop_after = 4;
+    TrainingRun(c, o).Run();
+  }
+  EXPECT_NE(log.str().find("--resume: skipping checkpoint " + newest +
+                           ": no manifest.json"),
+            std::string::npos)
+      << log.str();
+  // Resumed from step 3, the run did step 4 again, and only it.
+  std::map<int64_t, int> logged;
+  ReadJsonl(dir + "/metrics.jsonl", [&](const json& j, int64_t) {
+    if (j.contains("stage")) ++logged[j.at("step").get<int64_t>()];
+  });
+  EXPECT_EQ(logged, (std::map<int64_t, int>{{1, 1}, {2, 1}, {3, 1}, {4, 2}}));
+  EXPECT_NO_THROW(OpenCheckpoint(newest));
 }
 
 }  // namespace
