@@ -83,6 +83,14 @@ std::vector<std::string> EnvsUnderTest() {
   return names;
 }
 
+// Task 0 of the env's first split: a task every conforming env has.
+ResetRequest FirstTask(const EnvSpec& spec) {
+  ResetRequest req;
+  req.split = spec.splits.begin()->first;
+  req.task_index = 0;
+  return req;
+}
+
 class EnvConformance : public ::testing::TestWithParam<std::string> {
  protected:
   bool python() const { return GetParam() == kPythonEnv; }
@@ -202,9 +210,7 @@ TEST_P(EnvConformance, RandomActionsReachTheEndOfEveryEpisode) {
 TEST_P(EnvConformance, InvalidActionsAreCountedNotFatal) {
   auto env = MakeEnv();
   const EnvSpec spec = env->Spec();
-  ResetRequest req;
-  req.split = spec.splits.begin()->first;
-  req.task_index = 0;
+  const ResetRequest req = FirstTask(spec);
   env->Reset(req);
   StepResult s = env->Step("");
   ASSERT_TRUE(s.info.contains("invalid_actions"))
@@ -247,9 +253,7 @@ TEST_P(EnvConformance, SameSeedGivesTheSameEpisode) {
 TEST_P(EnvConformance, ObservationsAndInfoRoundTripThroughJson) {
   auto env = MakeEnv();
   const EnvSpec spec = env->Spec();
-  ResetRequest req;
-  req.split = spec.splits.begin()->first;
-  req.task_index = 0;
+  const ResetRequest req = FirstTask(spec);
   ResetResult r = env->Reset(req);
   const std::string text = ToJson(r.observation).dump();
   EXPECT_EQ(ObservationFromJson(json::parse(text), "observation"),
@@ -298,9 +302,7 @@ TEST_P(EnvConformance, CloseReleasesTheSession) {
 TEST_P(EnvConformance, TruncateMidEpisodeGivesTheFinalInfo) {
   auto env = MakeEnv();
   const EnvSpec spec = env->Spec();
-  ResetRequest req;
-  req.split = spec.splits.begin()->first;
-  req.task_index = 0;
+  const ResetRequest req = FirstTask(spec);
   env->Reset(req);
   StepResult own_end;
   for (int64_t t = 0; t < spec.max_turns; ++t) {
@@ -350,9 +352,7 @@ TEST_P(EnvConformance, TruncateOpRepliesLikeAFinalStep) {
   std::unique_ptr<EnvServer> server;
   const std::string endpoint = Serve(&server);
   EnvClient client({endpoint, 10000});
-  ResetRequest req;
-  req.split = client.Spec(served_name()).splits.begin()->first;
-  req.task_index = 0;
+  const ResetRequest req = FirstTask(client.Spec(served_name()));
   const std::string session = client.Reset(served_name(), req, nullptr);
   client.SubmitTruncate(session);
   auto replies = client.Collect(1, 10000);
