@@ -138,9 +138,19 @@ json RunEpisodes(const EvalArgs& a, bool print_table,
   const int64_t n = a.n == 0 ? split->second : a.n;
   const json policy_options =
       ParseJsonOption(a.policy_options, "--policy-options");
-  // An unknown policy or a bad option fails here, before any output.
-  envs::ScriptedPolicyRegistry::Global().Create(
-      a.env, a.policy, static_cast<uint64_t>(a.seed), policy_options);
+  // A served env plays the policies of its server (the act op).
+  auto* remote = dynamic_cast<envs::RemoteEnv*>(env.get());
+  auto make_policy = [&](int64_t seed) {
+    return remote != nullptr
+               ? remote->Policy(a.policy, static_cast<uint64_t>(seed),
+                                policy_options)
+               : envs::ScriptedPolicyRegistry::Global().Create(
+                     a.env, a.policy, static_cast<uint64_t>(seed),
+                     policy_options);
+  };
+  // An unknown policy (or, in this process, a bad option) fails here,
+  // before any output.
+  make_policy(a.seed);
   if (print_table) {
     std::cout << fmt::format("{:>4} {:>6} {:>5} {:>8} {:>7} {:>6} {:>7}  {}\n",
                              "ep", "task", "turns", "reward", "correct", "cost",
@@ -158,8 +168,7 @@ json RunEpisodes(const EvalArgs& a, bool print_table,
     req.split = a.split;
     req.task_index = i % split->second;
     req.seed = a.seed + i;
-    auto policy = envs::ScriptedPolicyRegistry::Global().Create(
-        a.env, a.policy, static_cast<uint64_t>(req.seed), policy_options);
+    auto policy = make_policy(req.seed);
     envs::ScriptedEpisodeStats stats;
     Trajectory t = envs::PlayScriptedEpisode(*env, *policy, req, &stats);
     const double reward = ScoreEpisode(t, *scorer, &reward_source);

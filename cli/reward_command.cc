@@ -1,5 +1,7 @@
-// `clinrl reward serve|score|plugins`: the reward service, offline scoring of
-// a trajectories file, and the list of registered plug-ins.
+// `clinrl reward serve|score|plugins|check`: the reward service, offline
+// scoring of a trajectories file, the list of registered plug-ins, and the
+// conformance suite (rewards/reward_conformance.h) run on plug-in libraries.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -15,6 +17,7 @@
 #include "rewards/composite_reward.h"
 #include "rewards/plugin_loader.h"
 #include "rewards/reward_client.h"
+#include "rewards/reward_conformance.h"
 #include "rewards/reward_registry.h"
 #include "rewards/reward_server.h"
 #include "rewards/reward_wire.h"
@@ -73,6 +76,118 @@ RewardsConfig Resolve(const RewardArgs& args) {
   }
   rewards::LoadRewardPlugins(rewards.plugins);
   return rewards;
+}
+
+struct CheckArgs {
+  std::vector<std::string> plugins;
+  std::string name;
+  std::vector<std::string> params;
+  std::vector<std::string> bad_params;
+};
+
+nlohmann::json ParseJsonOption(const std::string& option,
+                               const std::string& text) {
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw BadRequest(
+        fmt::format("{}: {} is not JSON: {}", option, text, e.what()));
+  }
+}
+
+rewards::ConformanceCase ParseSamples(const CheckArgs& args) {
+  rewards::ConformanceCase samples;
+  for (const auto& text : args.params) {
+    samples.valid.push_back(ParseJsonOption("--params", text));
+  }
+  for (const auto& text : args.bad_params) {
+    // The field never holds '=', the JSON may ("pattern": "a=b").
+    const size_t split = text.rfind('=');
+    if (split == std::string::npos || split + 1 == text.size()) {
+      throw BadRequest(fmt::format(
+          "--bad-params: expected JSON=FIELD (params the plug-in must refuse "
+          "and the field its error names, e.g. '{{\"keywords\": []}}="
+          "params.keywords'), got {}",
+          text));
+    }
+    samples.malformed.push_back(
+        {ParseJsonOption("--bad-params", text.substr(0, split)),
+         text.substr(split + 1)});
+  }
+  return samples;
+}
+
+// The rewards the --plugin libraries registered, or only --name.
+std::vector<std::string> RewardsToCheck(const CheckArgs& args) {
+  if (args.plugins.empty() && args.name.empty()) {
+    throw BadRequest(
+        "--plugin: required (a reward plug-in library to check), or --name "
+        "to check one registered reward");
+  }
+  std::vector<std::string> names;
+  for (const auto& path : rewards::ResolvePluginPaths(args.plugins, "")) {
+    const rewards::LoadedPlugin plugin = rewards::LoadRewardPlugin(path);
+    if (plugin.rewards.empty()) {
+      throw BadRequest(fmt::format(
+          "--plugin {}: the library registered no rewards (a plug-in "
+          "registers with CLINRL_REGISTER_REWARD; see docs/rewards.md, "
+          "\"Plug-ins from shared libraries\")",
+          path));
+    }
+    for (const auto& name : plugin.rewards) {
+      if (std::find(names.begin(), names.end(), name) == names.end()) {
+        names.push_back(name);
+      }
+    }
+  }
+  if (!args.name.empty()) {
+    if (!rewards::RewardRegistry::Global().Has(args.name)) {
+      throw BadRequest(fmt::format(
+          "--name: no reward '{}' is registered; registered: {}", args.name,
+          fmt::join(rewards::RewardRegistry::Global().Names(), ", ")));
+    }
+    names = {args.name};
+  }
+  if ((!args.params.empty() || !args.bad_params.empty()) && names.size() > 1) {
+    throw BadRequest(fmt::format(
+        "--params/--bad-params: samples fit one reward, and {} are checked "
+        "({}); pick one with --name",
+        names.size(), fmt::join(names, ", ")));
+  }
+  return names;
+}
+
+// Prints one line per check, a summary and the JSON line; returns the number
+// of failed checks.
+int64_t CheckRewards(const std::vector<std::string>& names,
+                     const rewards::ConformanceCase& samples) {
+  int64_t checks = 0;
+  int64_t failures = 0;
+  for (const auto& name : names) {
+    bool scored = false;
+    for (const auto& result : rewards::CheckRewardConformance(name, samples)) {
+      ++checks;
+      scored = scored || result.check == "scores_are_finite";
+      if (result.passed()) {
+        std::cout << "PASS " << name << " " << result.check << "\n";
+      } else {
+        ++failures;
+        std::cout << "FAIL " << name << " " << result.check << ": "
+                  << result.failure << "\n";
+      }
+    }
+    if (!scored) {
+      std::cout << "NOTE " << name
+                << ": no accepted params to score with, so the scoring checks "
+                   "did not run; pass --params JSON\n";
+    }
+  }
+  std::cout << fmt::format("{} checks on {} reward{}: {} passed, {} failed\n",
+                           checks, names.size(), names.size() == 1 ? "" : "s",
+                           checks - failures, failures);
+  std::cout << nlohmann::json{{"checked", names}, {"failures", failures}}.dump()
+            << std::endl;
+  return failures;
 }
 
 void AddRewardCommands(CLI::App& app) {
@@ -178,6 +293,31 @@ void AddRewardCommands(CLI::App& app) {
           << std::endl;
     });
     if (rc != 0) std::exit(rc);
+  });
+
+  auto* check = reward->add_subcommand(
+      "check",
+      "run the reward conformance suite on the rewards --plugin libraries "
+      "register (or on --name); exits 1 when a check fails");
+  auto check_args = std::make_shared<CheckArgs>();
+  check->add_option("--plugin", check_args->plugins,
+                    "reward plug-in library to check (repeatable)");
+  check->add_option("--name", check_args->name,
+                    "check only this registered reward");
+  check->add_option("--params", check_args->params,
+                    "params the reward must accept, as JSON (repeatable); "
+                    "they are scored");
+  check->add_option("--bad-params", check_args->bad_params,
+                    "JSON=FIELD: params the reward must refuse with a "
+                    "BadRequest naming FIELD (repeatable)");
+  check->callback([check_args] {
+    int64_t failures = 0;
+    const int rc = RunCommand([&] {
+      const rewards::ConformanceCase samples = ParseSamples(*check_args);
+      failures = CheckRewards(RewardsToCheck(*check_args), samples);
+    });
+    if (rc != 0) std::exit(rc);
+    if (failures > 0) std::exit(1);
   });
 }
 

@@ -9,6 +9,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/stop_signal.h"
 #include "report/report_builder.h"
 #include "rewards/plugin_loader.h"
 #include "trainer/training_run.h"
@@ -67,6 +68,7 @@ void AddTrainCommands(CLI::App& app) {
                     "refresh report.html every N training steps (0: only at "
                     "the end)");
   train->callback([args, options, report_every] {
+    auto stopped_by = std::make_shared<int>(0);
     const int rc = RunCommand([&] {
       if (*report_every < 0) {
         throw BadRequest(fmt::format(
@@ -89,6 +91,9 @@ void AddTrainCommands(CLI::App& app) {
           }
         };
       }
+      // SIGTERM/SIGINT end the step in progress, save it and stop
+      // (docs/training.md, faults and signals).
+      InstallStopSignalHandlers();
       trainer::TrainingRun run(config, run_options);
       const std::string root = run.run_dir().root;
       *report_root = root;
@@ -110,6 +115,15 @@ void AddTrainCommands(CLI::App& app) {
                 << std::flush;
       const auto table = run.Run();
       RefreshReport(root);
+      if (StopRequested()) {
+        std::cout << "stopped by signal " << StopSignal()
+                  << "; the last step is checkpointed: add --resume to the "
+                     "same command to continue\nreport: "
+                  << root << "/report.html\n"
+                  << std::flush;
+        *stopped_by = StopSignal();
+        return;
+      }
       if (!table.empty()) {
         std::cout << "\n"
                   << trainer::TrainingRun::FormatTable(table)
@@ -119,6 +133,7 @@ void AddTrainCommands(CLI::App& app) {
       std::cout << "report: " << root << "/report.html\n";
     });
     if (rc != 0) std::exit(rc);
+    if (*stopped_by != 0) std::exit(StopExitCode(*stopped_by));
   });
 }
 

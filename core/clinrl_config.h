@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -58,11 +59,33 @@ struct EnvEntry {
   }
 };
 
+// Changes to the reward spec an env's resets carry (docs/rewards.md):
+// rewards.overrides.<env>. Applied to every episode of that env before it is
+// scored, and checked against the reward registry when the run starts.
+struct RewardOverride {
+  // Components as in a reward spec ({name, plugin, weight, params}): one
+  // named like an env component replaces it, any other is added.
+  std::vector<nlohmann::json> components;
+  // New weights of components by name (the env's or added ones); 0 keeps a
+  // component's score in the breakdown but out of the total.
+  std::map<std::string, double> weights;
+  std::string success;  // a component to count as success; "" = the env's
+
+  template <class V>
+  void Visit(V& v) {
+    v("components", components,
+      "components to add, or to replace the env's of the same name");
+    v("weights", weights, "component name -> new weight");
+    v("success", success, "the success component; empty keeps the env's");
+  }
+};
+
 struct RewardsConfig {
   std::string endpoint;              // empty = in-process
   std::vector<std::string> plugins;  // shared libraries with extra rewards
   int64_t workers = 2;
   int64_t timeout_ms = 5000;
+  std::map<std::string, RewardOverride> overrides;  // by env name
 
   template <class V>
   void Visit(V& v) {
@@ -70,6 +93,8 @@ struct RewardsConfig {
     v("plugins", plugins, "shared libraries that register more rewards");
     v.AtLeast("workers", workers, int64_t{1}, "scoring threads");
     v.AtLeast("timeout_ms", timeout_ms, int64_t{1}, "per-plug-in timeout");
+    v("overrides", overrides,
+      "env name -> changes to the reward spec of its episodes");
   }
 };
 
@@ -148,6 +173,9 @@ struct TrainerConfig {
   double weight_decay = 0.0;
   double grad_clip = 1.0;
   std::string non_finite = "stop";  // NaN/Inf loss or grad norm
+  // A step whose episodes end env_error more often than this stops the run
+  // (a lost env server) instead of training on them.
+  double max_env_error_fraction = 0.1;
   int64_t micro_batch = 8;
   int64_t epochs_per_batch = 1;
   std::string advantage = "grpo";
@@ -178,6 +206,8 @@ struct TrainerConfig {
     v.AtLeast("grad_clip", grad_clip, 0.0, "global grad-norm clip, 0 = off");
     v.Enum("non_finite", non_finite, {"stop", "skip"},
            "a NaN/Inf loss or grad norm: stop the run, or skip the step");
+    v.AtLeast("max_env_error_fraction", max_env_error_fraction, 0.0,
+              "stop the run when more of a step's episodes end env_error");
     v.AtLeast("micro_batch", micro_batch, int64_t{1}, "sequences per pass");
     v.AtLeast("epochs_per_batch", epochs_per_batch, int64_t{1});
     v.Enum("advantage", advantage, {"grpo", "dr_grpo"});

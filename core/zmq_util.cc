@@ -1,6 +1,7 @@
 #include "core/zmq_util.h"
 
 #include <atomic>
+#include <cstring>
 #include <filesystem>
 #include <iterator>
 #include <zmq_addon.hpp>
@@ -74,6 +75,56 @@ std::unique_ptr<zmq::socket_t> ConnectDealer(const std::string& endpoint,
   } catch (const zmq::error_t& e) {
     ThrowZmqError(e, what);
   }
+}
+
+ConnectionMonitor::ConnectionMonitor(zmq::socket_t& socket,
+                                     const std::string& what)
+    : socket_(socket) {
+  const std::string endpoint = UniqueInprocEndpoint("connection-monitor");
+  try {
+    if (zmq_socket_monitor(
+            socket.handle(), endpoint.c_str(),
+            ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0) {
+      throw zmq::error_t();
+    }
+    events_ = std::make_unique<zmq::socket_t>(SharedZmqContext(),
+                                              zmq::socket_type::pair);
+    events_->set(zmq::sockopt::linger, 0);
+    events_->connect(endpoint);
+  } catch (const zmq::error_t& e) {
+    ThrowZmqError(e, fmt::format("monitoring the connection of {}", what));
+  }
+}
+
+ConnectionMonitor::~ConnectionMonitor() {
+  // Stops the monitor before its PAIR closes; an error cannot be reported
+  // from a destructor and leaves nothing to clean up.
+  (void)zmq_socket_monitor(socket_.handle(), nullptr, 0);
+}
+
+int64_t ConnectionMonitor::Update() {
+  int64_t disconnects = 0;
+  while (true) {
+    // Each event is two frames: the event id (16 bits) and a 32-bit value,
+    // then the peer's endpoint.
+    std::vector<zmq::message_t> frames = ReceiveMultipart(*events_);
+    if (frames.empty()) return disconnects;
+    uint16_t event = 0;
+    if (frames[0].size() >= sizeof(event)) {
+      std::memcpy(&event, frames[0].data(), sizeof(event));
+    }
+    if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+      ++connected_;
+      ever_connected_ = true;
+    } else if (event == ZMQ_EVENT_DISCONNECTED) {
+      ++disconnects;
+      if (connected_ > 0) --connected_;
+    }
+  }
+}
+
+zmq::pollitem_t ConnectionMonitor::PollItem() {
+  return {events_->handle(), 0, ZMQ_POLLIN, 0};
 }
 
 std::vector<zmq::message_t> ReceiveMultipart(zmq::socket_t& socket,

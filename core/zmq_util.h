@@ -9,6 +9,7 @@
 // closed and static destruction order cannot promise that.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,6 +39,34 @@ void PrepareBind(const std::string& endpoint);
 // `what` ("connecting the env client to 'tcp://...'") when ZeroMQ refuses.
 std::unique_ptr<zmq::socket_t> ConnectDealer(const std::string& endpoint,
                                              const std::string& what);
+
+// Follows the connection of a connecting socket (ZeroMQ's socket monitor). A
+// server that exits or restarts drops its connections at once, and a hung
+// host after the ZMTP heartbeat timeout; a request in flight on the dropped
+// connection will never be answered, and one sent while the peer is gone
+// would wait for a server that may never come back, so a client fails them
+// now instead of at its request timeout. Destroy it before the socket.
+class ConnectionMonitor {
+ public:
+  ConnectionMonitor(zmq::socket_t& socket, const std::string& what);
+  ~ConnectionMonitor();
+  ConnectionMonitor(const ConnectionMonitor&) = delete;
+  ConnectionMonitor& operator=(const ConnectionMonitor&) = delete;
+  // Reads the events waiting (never blocks); returns how many of them were
+  // disconnects.
+  int64_t Update();
+  // A peer was connected once and none is now, as of the last Update. Never
+  // true before the first connection: a server may start after its clients.
+  bool lost() const { return ever_connected_ && connected_ == 0; }
+  // Poll it beside the socket: readable when an event waits.
+  zmq::pollitem_t PollItem();
+
+ private:
+  zmq::socket_t& socket_;
+  std::unique_ptr<zmq::socket_t> events_;
+  int64_t connected_ = 0;
+  bool ever_connected_ = false;
+};
 
 // One whole multipart message, every frame in order (a ROUTER's first frame
 // is the sender's identity); empty when none is waiting: with dontwait at

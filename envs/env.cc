@@ -1,5 +1,7 @@
 #include "envs/env.h"
 
+#include <random>
+
 #include "core/error.h"
 #include "core/wire.h"
 
@@ -15,12 +17,30 @@ json ToJson(const Observation& o) {
   return out;
 }
 
+int64_t TaskIndexOf(const ResetRequest& request, int64_t count) {
+  if (request.task_index) {
+    const int64_t index = *request.task_index;
+    if (index < 0 || index >= count) {
+      throw BadRequest(
+          fmt::format("reset.task_index: got {}, expected 0..{} for split '{}'",
+                      index, count - 1, request.split));
+    }
+    return index;
+  }
+  if (request.seed) {
+    std::mt19937_64 rng(static_cast<uint64_t>(*request.seed));
+    return static_cast<int64_t>(rng() % static_cast<uint64_t>(count));
+  }
+  return 0;
+}
+
 json ToJson(const EnvSpec& s) {
   return {{"name", s.name},
           {"version", s.version},
           {"action_format", s.action_format},
           {"max_turns", s.max_turns},
-          {"splits", s.splits}};
+          {"splits", s.splits},
+          {"policies", s.policies}};
 }
 
 Observation ObservationFromJson(const json& j, const std::string& path) {
@@ -52,6 +72,19 @@ EnvSpec EnvSpecFromJson(const json& j) {
                       it.key(), it.value().dump()));
     }
     s.splits[it.key()] = it.value().get<int64_t>();
+  }
+  // Optional: servers older than the act op list none.
+  if (f.Has("policies")) {
+    const json& policies = f.Array("policies");
+    for (size_t i = 0; i < policies.size(); ++i) {
+      if (!policies[i].is_string()) {
+        throw BadRequest(
+            fmt::format("spec.policies[{}]: expected a policy "
+                        "name (string), got {}",
+                        i, policies[i].dump()));
+      }
+      s.policies.push_back(policies[i].get<std::string>());
+    }
   }
   return s;
 }

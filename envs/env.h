@@ -33,6 +33,10 @@ struct EnvSpec {
   std::string action_format;  // text for the prompt: the action grammar
   int64_t max_turns = 1;
   std::map<std::string, int64_t> splits;  // task counts per split
+  // The scripted policies the env's server plays (the `act` op), sorted;
+  // filled by servers, not by Env::Spec (a C++ env's are registered in
+  // ScriptedPolicyRegistry).
+  std::vector<std::string> policies;
 };
 
 struct ResetRequest {
@@ -75,6 +79,11 @@ class Env {
   // when no episode is in progress (never reset, or already ended).
   virtual StepResult Truncate() = 0;
 };
+
+// The task a reset asks for in a split of `count` tasks: request.task_index
+// (BadRequest naming reset.task_index and the range when outside it), else
+// a draw from request.seed, else task 0. Same request, same task.
+int64_t TaskIndexOf(const ResetRequest& request, int64_t count);
 
 json ToJson(const ChatMessage& m);
 json ToJson(const Observation& o);

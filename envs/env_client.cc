@@ -25,6 +25,7 @@ int64_t MicrosSince(Clock::time_point t) {
   if (reply.error_code == "bad_request") throw BadRequest(text);
   if (reply.error_code == "not_found") throw NotFound(text);
   if (reply.error_code == "timeout") throw Timeout(text);
+  if (reply.error_code == "disconnected") throw IoError(text);
   throw InternalError(text);
 }
 
@@ -57,6 +58,8 @@ const char* EnvOpName(EnvOp op) {
       return "close";
     case EnvOp::kHealth:
       return "health";
+    case EnvOp::kAct:
+      return "act";
   }
   return "?";
 }
@@ -77,21 +80,30 @@ void EnvClient::Connect() {
   socket_ = ConnectDealer(
       options_.endpoint,
       fmt::format("connecting env client to '{}'", options_.endpoint));
+  monitor_ = std::make_unique<ConnectionMonitor>(
+      *socket_, fmt::format("the env client of '{}'", options_.endpoint));
 }
 
-void EnvClient::Reconnect() {
+void EnvClient::FailInFlight(const std::string& code,
+                             const std::string& message) {
   for (auto& [id, p] : pending_) {
     EnvReply reply;
     reply.request_id = id;
     reply.op = p.op;
-    reply.session = p.session;
-    reply.env = p.env;
-    reply.session_lost = !p.session.empty();
-    reply.error_code = "timeout";
-    reply.error_message = "dropped by a client reconnect";
+    reply.session = std::move(p.session);
+    reply.env = std::move(p.env);
+    reply.latency_us = MicrosSince(p.sent);
+    reply.session_lost = !reply.session.empty();
+    reply.error_code = code;
+    reply.error_message = message;
     ready_.push_back(std::move(reply));
   }
   pending_.clear();
+}
+
+void EnvClient::Reconnect() {
+  FailInFlight("timeout", "dropped by a client reconnect");
+  monitor_.reset();
   socket_.reset();
   Connect();
 }
@@ -99,6 +111,24 @@ void EnvClient::Reconnect() {
 uint64_t EnvClient::Send(EnvOp op, const json& request, std::string session,
                          std::string env) {
   const uint64_t id = next_id_++;
+  monitor_->Update();
+  if (monitor_->lost()) {
+    // Sent now, it would wait for a server that may never come back, or
+    // reach a restarted one that knows none of this client's sessions.
+    EnvReply reply;
+    reply.request_id = id;
+    reply.op = op;
+    reply.session = std::move(session);
+    reply.env = std::move(env);
+    reply.session_lost = !reply.session.empty();
+    reply.error_code = "disconnected";
+    reply.error_message = fmt::format(
+        "the env server at {} is gone (it exited or is restarting); the "
+        "request was not sent",
+        options_.endpoint);
+    ready_.push_back(std::move(reply));
+    return id;
+  }
   // Agent text may hold invalid UTF-8 (a sample cut inside a multi-byte
   // character): it travels with U+FFFD in place of the bad bytes.
   const std::string body =
@@ -152,6 +182,21 @@ uint64_t EnvClient::SubmitClose(const std::string& session) {
 
 uint64_t EnvClient::SubmitHealth() {
   return Send(EnvOp::kHealth, {{"op", "health"}}, "", "");
+}
+
+uint64_t EnvClient::SubmitAct(const std::string& session,
+                              const std::string& policy, uint64_t seed,
+                              const json& options,
+                              const Observation& transcript, const json& info) {
+  return Send(EnvOp::kAct,
+              {{"op", "act"},
+               {"session", session},
+               {"policy", policy},
+               {"seed", seed},
+               {"options", options},
+               {"transcript", ToJson(transcript)},
+               {"info", info}},
+              session, "");
 }
 
 EnvReply EnvClient::Complete(uint64_t id, Pending p, const char* data,
@@ -224,6 +269,26 @@ void EnvClient::Drain() {
   }
 }
 
+void EnvClient::Poll(int64_t wait_ms) {
+  zmq::pollitem_t items[] = {{socket_->handle(), 0, ZMQ_POLLIN, 0},
+                             monitor_->PollItem()};
+  try {
+    zmq::poll(items, 2, std::chrono::milliseconds(wait_ms));
+  } catch (const zmq::error_t& e) {
+    if (e.num() != EINTR) ThrowZmqError(e, "polling the env client socket");
+  }
+  Drain();
+  // The replies that came before the drop were drained above; what is
+  // still in flight went down with the connection.
+  if (monitor_->Update() > 0 && !pending_.empty()) {
+    FailInFlight("disconnected",
+                 fmt::format("the env server at {} dropped the connection (it "
+                             "exited or restarted) before answering",
+                             options_.endpoint));
+  }
+  ExpireTimedOut();
+}
+
 void EnvClient::ExpireTimedOut() {
   const auto now = Clock::now();
   const auto timeout = std::chrono::milliseconds(options_.request_timeout_ms);
@@ -247,9 +312,8 @@ void EnvClient::ExpireTimedOut() {
 
 std::vector<EnvReply> EnvClient::Collect(size_t min_replies, int64_t wait_ms) {
   const auto deadline = Clock::now() + std::chrono::milliseconds(wait_ms);
+  Poll(0);
   while (true) {
-    Drain();
-    ExpireTimedOut();
     if (ready_.size() >= min_replies || pending_.empty()) break;
     const auto now = Clock::now();
     if (now >= deadline) break;
@@ -257,16 +321,9 @@ std::vector<EnvReply> EnvClient::Collect(size_t min_replies, int64_t wait_ms) {
     const auto expiry = pending_.begin()->second.sent +
                         std::chrono::milliseconds(options_.request_timeout_ms);
     if (expiry < until) until = expiry;
-    const auto ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(until - now)
-            .count() +
-        1;
-    zmq::pollitem_t item = {socket_->handle(), 0, ZMQ_POLLIN, 0};
-    try {
-      zmq::poll(&item, 1, std::chrono::milliseconds(ms));
-    } catch (const zmq::error_t& e) {
-      if (e.num() != EINTR) ThrowZmqError(e, "polling the env client socket");
-    }
+    Poll(std::chrono::duration_cast<std::chrono::milliseconds>(until - now)
+             .count() +
+         1);
   }
   std::vector<EnvReply> out(std::make_move_iterator(ready_.begin()),
                             std::make_move_iterator(ready_.end()));
@@ -293,14 +350,7 @@ EnvReply EnvClient::Wait(uint64_t request_id) {
                         expiry - Clock::now())
                         .count() +
                     1;
-    zmq::pollitem_t item = {socket_->handle(), 0, ZMQ_POLLIN, 0};
-    try {
-      zmq::poll(&item, 1, std::chrono::milliseconds(std::max<int64_t>(ms, 0)));
-    } catch (const zmq::error_t& e) {
-      if (e.num() != EINTR) ThrowZmqError(e, "polling the env client socket");
-    }
-    Drain();
-    ExpireTimedOut();
+    Poll(std::max<int64_t>(ms, 0));
   }
 }
 
@@ -347,6 +397,15 @@ void EnvClient::Close(const std::string& session) {
 json EnvClient::Health() {
   EnvReply r = Wait(SubmitHealth());
   return std::move(r.body);
+}
+
+std::string EnvClient::Act(const std::string& session,
+                           const std::string& policy, uint64_t seed,
+                           const json& options, const Observation& transcript,
+                           const json& info) {
+  EnvReply r =
+      Wait(SubmitAct(session, policy, seed, options, transcript, info));
+  return wire::Fields(r.body, "reply").String("action");
 }
 
 }  // namespace clinrl::envs

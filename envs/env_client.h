@@ -5,9 +5,13 @@
 // wrappers (Spec, Reset, Step, Truncate, Close, Health) sit on top.
 //
 // A request unanswered within the timeout completes with error "timeout" and
-// its session is reported lost; ZeroMQ reconnects to a restarted server on
-// its own, and that server answers not_found (also "lost") for sessions of
-// the dead one, so the caller drops them and starts new episodes.
+// its session is reported lost. When the connection drops (the server exited
+// or restarted), every request in flight completes at once with error
+// "disconnected", its session lost: none of them will be answered; so does a
+// request submitted while a server once connected is gone (it is not sent).
+// ZeroMQ reconnects to a restarted server on its own, and that server answers
+// not_found (also "lost") for sessions of the dead one, so the caller drops
+// them and starts new episodes.
 //
 // One client belongs to one thread (ZeroMQ sockets are not thread-safe).
 #pragma once
@@ -22,6 +26,7 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "core/zmq_util.h"
 #include "envs/env.h"
 
 namespace clinrl::envs {
@@ -31,7 +36,7 @@ struct EnvClientOptions {
   int64_t request_timeout_ms = 30000;
 };
 
-enum class EnvOp { kSpec, kReset, kStep, kTruncate, kClose, kHealth };
+enum class EnvOp { kSpec, kReset, kStep, kTruncate, kClose, kHealth, kAct };
 const char* EnvOpName(EnvOp op);
 
 struct EnvReply {
@@ -78,12 +83,20 @@ class EnvClient {
   uint64_t SubmitTruncate(const std::string& session);
   uint64_t SubmitClose(const std::string& session);
   uint64_t SubmitHealth();
+  // The server's scripted policy `policy` picks the session's next action
+  // from the transcript so far and the last info; `seed` seeds the policy
+  // at its first act of an episode.
+  uint64_t SubmitAct(const std::string& session, const std::string& policy,
+                     uint64_t seed, const json& options,
+                     const Observation& transcript, const json& info);
 
   // Returns replies as they complete: waits until `min_replies` are ready
   // (or nothing is in flight any more) or `wait_ms` passes, whichever is
   // first, then returns everything that is ready (maybe more than asked).
   std::vector<EnvReply> Collect(size_t min_replies, int64_t wait_ms);
-  size_t in_flight() const { return pending_.size(); }
+  // Requests submitted and not yet collected: in flight, or completed (a
+  // request refused at once while the server is gone completes at submit).
+  size_t in_flight() const { return pending_.size() + ready_.size(); }
 
   // Blocking calls: throw the typed error of an error reply (Timeout when no
   // reply came in time). Replies to other requests that arrive meanwhile are
@@ -96,6 +109,9 @@ class EnvClient {
   StepResult Truncate(const std::string& session);
   void Close(const std::string& session);
   json Health();
+  std::string Act(const std::string& session, const std::string& policy,
+                  uint64_t seed, const json& options,
+                  const Observation& transcript, const json& info);
   // Waits for one submitted request; throws on an error reply.
   EnvReply Wait(uint64_t request_id);
 
@@ -123,7 +139,13 @@ class EnvClient {
                     size_t size);
 
   EnvClientOptions options_;
+  // Fails every request in flight as lost, with error code `code`.
+  void FailInFlight(const std::string& code, const std::string& message);
+  // Drain, then fail what a dropped connection left unanswered.
+  void Poll(int64_t wait_ms);
+
   std::unique_ptr<zmq::socket_t> socket_;
+  std::unique_ptr<ConnectionMonitor> monitor_;  // destroyed before socket_
   uint64_t next_id_ = 1;
   // Request ids grow with send time and the timeout is one value, so the
   // first entry is always the next to expire.

@@ -9,7 +9,7 @@ namespace clinrl::envs {
 
 namespace {
 
-constexpr const char* kOps = "spec, reset, step, truncate, close, health";
+constexpr const char* kOps = "spec, reset, step, truncate, close, health, act";
 
 std::string JoinNames(const std::vector<std::string>& names) {
   std::string out;
@@ -55,7 +55,9 @@ EnvRequestHandler::EnvRequestHandler(EnvServiceOptions options)
   }
   for (const auto& name : names_) {
     std::unique_ptr<Env> env = TakeEnv(name);
-    spec_replies_[name] = wire::OkReply(ToJson(env->Spec()));
+    EnvSpec spec = env->Spec();
+    spec.policies = ScriptedPolicyRegistry::Global().PoliciesFor(name);
+    spec_replies_[name] = wire::OkReply(ToJson(spec));
     spare_envs_[name].push_back(std::move(env));
   }
 }
@@ -139,6 +141,7 @@ json EnvRequestHandler::Dispatch(const json& request) {
   if (op == "close") return Close(request);
   if (op == "spec") return Spec(request);
   if (op == "health") return Health();
+  if (op == "act") return Act(request);
   throw BadRequest(
       fmt::format("request.op: unknown op '{}'; expected one of {}", op, kOps));
 }
@@ -195,6 +198,7 @@ json EnvRequestHandler::Reset(const json& request) {
           fmt::format("request.session: session '{}' was closed", id));
     }
     session->last_used_ns.store(EnvSessionTable::NowNs());
+    session->policy.reset();  // a new episode gets a freshly seeded policy
     ResetResult result;
     try {
       result = session->env->Reset(reset);
@@ -261,6 +265,37 @@ json EnvRequestHandler::Step(const json& request) {
                 {"truncated", result.truncated},
                 {"info", std::move(result.info)}};
   return reply;
+}
+
+json EnvRequestHandler::Act(const json& request) {
+  const wire::Fields f(request, "request");
+  const std::string id = f.String("session");
+  const std::string policy = f.String("policy");
+  const Observation transcript =
+      ObservationFromJson(f.Array("transcript"), "request.transcript");
+  const json info = f.Has("info") ? f.Object("info") : json::object();
+  auto session = FindSession(id);
+  std::lock_guard<std::mutex> busy(session->busy);
+  if (session->closed) {
+    throw NotFound(fmt::format("request.session: session '{}' was closed", id));
+  }
+  session->last_used_ns.store(EnvSessionTable::NowNs());
+  if (session->policy == nullptr || session->policy_name != policy) {
+    const json options =
+        f.Has("options") ? f.Object("options") : json::object();
+    session->policy = ScriptedPolicyRegistry::Global().Create(
+        session->env_name, policy, static_cast<uint64_t>(f.Int("seed", 0)),
+        options, "request.options");
+    session->policy_name = policy;
+  }
+  std::string action;
+  try {
+    action = session->policy->Act(transcript, info);
+  } catch (const std::exception& e) {
+    throw InternalError(fmt::format("env '{}' policy '{}' threw: {}",
+                                    session->env_name, policy, e.what()));
+  }
+  return wire::OkReply({{"action", std::move(action)}});
 }
 
 json EnvRequestHandler::Truncate(const json& request) {

@@ -1,5 +1,5 @@
 // The env protocol's ops (docs/design.md: spec, reset, step, truncate, close,
-// health) on a table of sessions: one JSON request in, one JSON reply out,
+// health, act) on a table of sessions: one JSON request in, one JSON reply out,
 // never a throw.
 // The server runs it on its worker threads; it holds no transport.
 #pragma once
@@ -71,6 +71,8 @@ class EnvRequestHandler {
   // Ends the session's episode as truncated: the runtime cut it.
   json Truncate(const json& request);
   json Close(const json& request);
+  // A registered scripted policy picks the session's next action.
+  json Act(const json& request);
   json Health();
   const std::string& EnvNameOf(const json& request) const;
   // The open session `id`; throws NotFound naming request.session.

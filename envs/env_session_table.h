@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "envs/env.h"
+#include "envs/scripted_policy.h"
 
 namespace clinrl::envs {
 
@@ -31,6 +32,10 @@ struct EnvSession {
   // state is unknown, and it is not recycled.
   bool closed = false;
   bool broken = false;
+  // The scripted policy playing this episode (the act op), made at its first
+  // act after a reset; guarded by `busy`.
+  std::unique_ptr<ScriptedPolicy> policy;
+  std::string policy_name;
 };
 
 class EnvSessionTable {

@@ -1,5 +1,7 @@
 #include "envs/remote_env.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "core/log.h"
 
@@ -42,6 +44,53 @@ StepResult RemoteEnv::Step(const std::string& action) {
         fmt::format("remote env '{}': Step before Reset", env_name_));
   }
   return client_->Step(session_, action);
+}
+
+namespace {
+
+// A policy that lives on the env server: each Act is one act request for
+// the env's current session.
+class ServerScriptedPolicy : public ScriptedPolicy {
+ public:
+  ServerScriptedPolicy(RemoteEnv& env, std::string policy, uint64_t seed,
+                       json options)
+      : env_(env),
+        policy_(std::move(policy)),
+        seed_(seed),
+        options_(std::move(options)) {}
+
+  std::string Act(const Observation& transcript, const json& info) override {
+    if (env_.session().empty()) {
+      throw BadRequest(
+          fmt::format("scripted policy '{}': Act before Reset", policy_));
+    }
+    return env_.client().Act(env_.session(), policy_, seed_, options_,
+                             transcript, info);
+  }
+
+ private:
+  RemoteEnv& env_;
+  std::string policy_;
+  uint64_t seed_;
+  json options_;
+};
+
+}  // namespace
+
+std::unique_ptr<ScriptedPolicy> RemoteEnv::Policy(const std::string& policy,
+                                                  uint64_t seed, json options) {
+  const std::vector<std::string> policies = Spec().policies;
+  if (std::find(policies.begin(), policies.end(), policy) == policies.end()) {
+    std::string known;
+    for (const std::string& p : policies)
+      known += (known.empty() ? "" : ", ") + p;
+    throw NotFound(fmt::format(
+        "env '{}' at {}: no scripted policy '{}'; its server plays: {}",
+        env_name_, client_->endpoint(), policy,
+        known.empty() ? "(none)" : known));
+  }
+  return std::make_unique<ServerScriptedPolicy>(*this, policy, seed,
+                                                std::move(options));
 }
 
 StepResult RemoteEnv::Truncate() {

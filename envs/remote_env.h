@@ -1,6 +1,7 @@
 // An Env whose episodes run on an env server: the Env interface over the env
 // protocol. Lets code written against Env (the conformance suite, `clinrl env
-// eval --endpoint`) play envs served elsewhere, in C++ or in Python.
+// eval --endpoint`) play envs served elsewhere, in C++ or in Python, with
+// the scripted policies the server plays.
 #pragma once
 
 #include <memory>
@@ -9,6 +10,7 @@
 
 #include "envs/env.h"
 #include "envs/env_client.h"
+#include "envs/scripted_policy.h"
 
 namespace clinrl::envs {
 
@@ -25,6 +27,13 @@ class RemoteEnv : public Env {
   StepResult Step(const std::string& action) override;
   // The env protocol's truncate op on the open session.
   StepResult Truncate() override;
+
+  // The server's scripted policy `policy` (one of Spec().policies), played
+  // on the server by the act op for this env's current session. Its options
+  // are checked at the first act (a bad one throws BadRequest naming
+  // request.options).
+  std::unique_ptr<ScriptedPolicy> Policy(const std::string& policy,
+                                         uint64_t seed, json options);
 
   const std::string& session() const { return session_; }
   EnvClient& client() { return *client_; }

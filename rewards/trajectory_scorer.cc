@@ -6,6 +6,7 @@
 #include "core/monotonic_clock.h"
 #include "rewards/composite_reward.h"
 #include "rewards/reward_client.h"
+#include "rewards/reward_override.h"
 
 namespace clinrl::rewards {
 namespace {
@@ -37,12 +38,23 @@ class RemoteScorer : public TrajectoryScorer {
 
 }  // namespace
 
+void TrajectoryScorer::ApplyOverride(Trajectory& trajectory) const {
+  auto it = overrides_.find(trajectory.env);
+  if (it == overrides_.end()) return;
+  trajectory.reward_spec = ApplyRewardOverride(
+      trajectory.reward_spec, it->second, "rewards.overrides." + it->first);
+}
+
 std::unique_ptr<TrajectoryScorer> MakeTrajectoryScorer(
     const RewardsConfig& config) {
+  std::unique_ptr<TrajectoryScorer> scorer;
   if (!config.endpoint.empty()) {
-    return std::make_unique<RemoteScorer>(config.endpoint);
+    scorer = std::make_unique<RemoteScorer>(config.endpoint);
+  } else {
+    scorer = std::make_unique<InProcessScorer>(config.timeout_ms);
   }
-  return std::make_unique<InProcessScorer>(config.timeout_ms);
+  scorer->SetOverrides(config.overrides);
+  return scorer;
 }
 
 double ScoreByGroup(const std::vector<Trajectory*>& trajectories,
@@ -61,6 +73,7 @@ double ScoreByGroup(const std::vector<Trajectory*>& trajectories,
       // An episode whose reset failed has no reward spec: it scores 0 and
       // is reported under termination/env_error instead of failing the step.
       if (trajectories[i]->reward_spec.contains("components")) {
+        scorer.ApplyOverride(*trajectories[i]);
         members.push_back(trajectories[i]);
         group.push_back(*trajectories[i]);
       }

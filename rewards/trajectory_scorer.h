@@ -5,7 +5,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/clinrl_config.h"
@@ -20,11 +22,22 @@ class TrajectoryScorer {
   // see the whole group. A malformed reward spec throws BadRequest.
   virtual std::vector<RewardResult> ScoreGroup(
       const std::vector<Trajectory>& group) = 0;
+
+  // rewards.overrides: ScoreByGroup applies the one of each trajectory's
+  // env to its reward spec, in place, so the spec a trajectory is recorded
+  // with is the one it was scored by.
+  void SetOverrides(std::map<std::string, RewardOverride> overrides) {
+    overrides_ = std::move(overrides);
+  }
+  void ApplyOverride(Trajectory& trajectory) const;
+
+ private:
+  std::map<std::string, RewardOverride> overrides_;
 };
 
 // rewards.endpoint set: a client of that reward server (the request timeout
 // is the server's concern). Otherwise the composite reward in this process,
-// each component with rewards.timeout_ms.
+// each component with rewards.timeout_ms. Either applies rewards.overrides.
 std::unique_ptr<TrajectoryScorer> MakeTrajectoryScorer(
     const RewardsConfig& config);
 

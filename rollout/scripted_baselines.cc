@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "envs/env_registry.h"
+#include "envs/remote_env.h"
 #include "envs/scripted_episode.h"
 #include "envs/scripted_policy.h"
 
@@ -9,8 +10,16 @@ namespace clinrl::rollout {
 
 std::vector<Trajectory> PlayScriptedEpisodes(
     const ScriptedRunOptions& options) {
-  auto env =
-      envs::EnvRegistry::Global().Create(options.env, options.env_options);
+  std::unique_ptr<envs::Env> env;
+  envs::RemoteEnv* remote = nullptr;
+  if (!options.endpoint.empty()) {
+    auto served =
+        std::make_unique<envs::RemoteEnv>(options.endpoint, options.env);
+    remote = served.get();
+    env = std::move(served);
+  } else {
+    env = envs::EnvRegistry::Global().Create(options.env, options.env_options);
+  }
   const envs::EnvSpec spec = env->Spec();
   auto split = spec.splits.find(options.split);
   if (split == spec.splits.end() || split->second <= 0) {
@@ -20,10 +29,12 @@ std::vector<Trajectory> PlayScriptedEpisodes(
   std::vector<Trajectory> out;
   out.reserve(static_cast<size_t>(options.episodes));
   for (int64_t i = 0; i < options.episodes; ++i) {
-    auto policy = envs::ScriptedPolicyRegistry::Global().Create(
-        options.env, options.policy,
-        options.seed * 1000003u + static_cast<uint64_t>(i),
-        options.policy_options);
+    const uint64_t seed = options.seed * 1000003u + static_cast<uint64_t>(i);
+    auto policy =
+        remote != nullptr
+            ? remote->Policy(options.policy, seed, options.policy_options)
+            : envs::ScriptedPolicyRegistry::Global().Create(
+                  options.env, options.policy, seed, options.policy_options);
     envs::ScriptedEpisodeRequest request;
     request.env_name = options.env;
     request.split = options.split;
@@ -32,6 +43,13 @@ std::vector<Trajectory> PlayScriptedEpisodes(
     out.push_back(envs::PlayScriptedEpisode(*env, *policy, request));
   }
   return out;
+}
+
+std::vector<std::string> ScriptedPoliciesFor(const std::string& env,
+                                             const std::string& endpoint) {
+  if (!endpoint.empty()) return envs::RemoteEnv(endpoint, env).Spec().policies;
+  if (!envs::EnvRegistry::Global().Has(env)) return {};
+  return envs::ScriptedPolicyRegistry::Global().PoliciesFor(env);
 }
 
 }  // namespace clinrl::rollout

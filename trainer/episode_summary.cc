@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/error.h"
+
 namespace clinrl::trainer {
 
 std::map<std::string, double> SummarizeEpisodes(
@@ -66,6 +68,41 @@ std::map<std::string, double> SummarizeEpisodes(
     out["termination/" + name] = count / n;
   }
   return out;
+}
+
+void StopOnEnvErrors(const std::vector<const Trajectory*>& episodes,
+                     double max_fraction, const std::string& what,
+                     const std::string& service) {
+  size_t failed = 0;
+  const Trajectory* first = nullptr;
+  for (const Trajectory* t : episodes) {
+    if (t->termination != Termination::kEnvError) continue;
+    if (first == nullptr) first = t;
+    ++failed;
+  }
+  if (failed == 0) return;
+  const double fraction =
+      static_cast<double>(failed) / static_cast<double>(episodes.size());
+  if (fraction <= max_fraction) return;
+  // The rollout worker records the failed request as info.env_error, a
+  // scripted episode the env's exception as info.error.
+  std::string reason = "no reason recorded";
+  const auto& info = first->info;
+  if (info.is_object() && info.contains("env_error") &&
+      info["env_error"].is_object()) {
+    reason = fmt::format("{}: {}", info["env_error"].value("code", "?"),
+                         info["env_error"].value("message", ""));
+  } else if (info.is_object() && info.contains("error") &&
+             info["error"].is_string()) {
+    reason = info["error"].get<std::string>();
+  }
+  throw IoError(fmt::format(
+      "{}: {} of {} episodes ended env_error, more than "
+      "trainer.max_env_error_fraction = {}; the run stops instead of "
+      "training on them. The env service ({}) is lost or failing; first, "
+      "episode {}: {}",
+      what, failed, episodes.size(), max_fraction, service, first->episode_id,
+      reason));
 }
 
 std::string FormatSummaryValue(const std::map<std::string, double>& summary,

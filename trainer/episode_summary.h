@@ -19,6 +19,14 @@ namespace clinrl::trainer {
 std::map<std::string, double> SummarizeEpisodes(
     const std::vector<const Trajectory*>& episodes);
 
+// A lost or failing env server shows as episodes ending env_error: when
+// more than `max_fraction` of `episodes` did, throws IoError naming `what`
+// (e.g. "grpo step 3"), `service` (where the env runs) and the first
+// failure's message, so nothing is trained on or reported from them.
+void StopOnEnvErrors(const std::vector<const Trajectory*>& episodes,
+                     double max_fraction, const std::string& what,
+                     const std::string& service);
+
 // One figure of a summary as a table cell: `key`'s value with `decimals`
 // decimals, or "-" when the summary lacks it or it is not finite. A summary
 // may lack a figure by design (no accuracy for an env without a `correct`

@@ -89,6 +89,12 @@ std::map<std::string, double> GrpoStep(RunState& run, EpisodeSource& source) {
     groups.push_back(static_cast<int64_t>(i / group_size));
     trajectories.push_back(&episodes[i].trajectory);
   }
+  StopOnEnvErrors(trajectories, trainer_config.max_env_error_fraction,
+                  fmt::format("grpo step {}", progress.stage_step + 1),
+                  run.remote_episodes
+                      ? "the env servers of the rollout workers (role "
+                        "env_server)"
+                      : run.EnvService());
   std::map<std::string, double> metrics = SummarizeEpisodes(trajectories);
 
   // Advantages within each group. Dynamic sampling (DAPO) drops the groups

@@ -1,9 +1,11 @@
 #include "trainer/run_checkpoint.h"
 
 #include <filesystem>
+#include <sstream>
 #include <utility>
 #include <vector>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "policy/model_dir.h"
@@ -76,6 +78,31 @@ void MakeReference(RunState& run) {
   }
 }
 
+// A resumed run replays the steps after its checkpoint: the lines the lost
+// run wrote for them (metrics.jsonl, trajectories.jsonl) go, so each step's
+// lines are written once. Lines without a step, and lines that do not parse
+// (the report skips those), stay.
+void DropLinesAfterStep(const std::string& path, int64_t step) {
+  if (!fs::exists(path)) return;
+  std::istringstream in(ReadFile(path));
+  std::string kept, line;
+  int64_t dropped = 0;
+  while (std::getline(in, line)) {
+    const json record = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (record.is_object() && record.contains("step") &&
+        record["step"].is_number_integer() &&
+        record["step"].get<int64_t>() > step) {
+      ++dropped;
+      continue;
+    }
+    kept += line + "\n";
+  }
+  if (dropped == 0) return;
+  WriteFileAtomic(path, kept);
+  CLINRL_LOG_INFO("--resume: dropped {} {} of steps after {} from {}",
+                  dropped, dropped == 1 ? "line" : "lines", step, path);
+}
+
 }  // namespace
 
 void RestoreProgress(RunState& run) {
@@ -110,6 +137,8 @@ void RestoreProgress(RunState& run) {
   progress.policy_version = state.at("policy_version").get<int64_t>();
   progress.evals = state.value("evals", json::array());
   progress.best_sft_accuracy = state.value("best_sft_accuracy", -1.0);
+  DropLinesAfterStep(run.run_dir.metrics_path(), progress.global_step);
+  DropLinesAfterStep(run.run_dir.trajectories_path(), progress.global_step);
   CLINRL_LOG_INFO(
       "resumed from {} (stage {}, step {}{})", latest,
       run.config.trainer.stages[progress.stage_index], progress.stage_step,

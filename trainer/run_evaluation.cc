@@ -7,7 +7,6 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "envs/env_registry.h"
-#include "envs/scripted_policy.h"
 #include "rollout/rollout_worker.h"
 #include "rollout/scripted_baselines.h"
 #include "trainer/episode_summary.h"
@@ -36,27 +35,28 @@ std::vector<const Trajectory*> ConstPointers(
   return out;
 }
 
-// Whether this process can play `policy` on the run's env: scripted
-// episodes are played in-process, so the env must be registered here (not
-// only served at an endpoint) and have that scripted policy. A baseline row
-// is a comparison, not part of the run: when it cannot be played the table
-// goes without it, saying so in one line.
+// Whether the run's env has the scripted policy `policy`: registered in this
+// process, or played by the env's server when it has an endpoint. A
+// baseline row is a comparison, not part of the run: when it cannot be
+// played the table goes without it, saying so in one line.
 bool CanPlayScripted(const RunState& run, const std::string& label,
                      const std::string& policy) {
-  std::string missing;
-  if (!envs::EnvRegistry::Global().Has(run.env_name)) {
-    missing =
-        fmt::format("env '{}' is not registered in this process", run.env_name);
-  } else {
-    const std::vector<std::string> policies =
-        envs::ScriptedPolicyRegistry::Global().PoliciesFor(run.env_name);
-    if (std::find(policies.begin(), policies.end(), policy) == policies.end()) {
-      missing = fmt::format("env '{}' has no scripted policy '{}'",
-                            run.env_name, policy);
-    }
+  const std::vector<std::string> policies =
+      rollout::ScriptedPoliciesFor(run.env_name, run.env_endpoint);
+  if (std::find(policies.begin(), policies.end(), policy) != policies.end()) {
+    return true;
   }
-  if (missing.empty()) return true;
-  CLINRL_LOG_INFO("final table: no '{}' row ({})", label, missing);
+  std::string where = run.env_endpoint.empty()
+                          ? std::string("in this process")
+                          : fmt::format("at {}", run.env_endpoint);
+  if (run.env_endpoint.empty() &&
+      !envs::EnvRegistry::Global().Has(run.env_name)) {
+    where = "(the env is not registered in this process)";
+  }
+  CLINRL_LOG_INFO(
+      "final table: no '{}' row (env '{}' {} has no scripted "
+      "policy '{}')",
+      label, run.env_name, where, policy);
   return false;
 }
 
@@ -65,6 +65,7 @@ EvalResult ScriptedRow(RunState& run, const std::string& label,
                        const std::string& policy, const json& policy_options) {
   rollout::ScriptedRunOptions scripted;
   scripted.env = run.env_name;
+  scripted.endpoint = run.env_endpoint;
   scripted.env_options = run.env_options;
   scripted.policy = policy;
   scripted.policy_options = policy_options;
@@ -124,6 +125,9 @@ EvalResult Evaluate(RunState& run, const std::string& label,
       played.push_back(std::move(e.trajectory));
     }
   }
+  StopOnEnvErrors(
+      ConstPointers(played), run.config.trainer.max_env_error_fraction,
+      fmt::format("{} evaluation on {}", label, split), run.EnvService());
   rewards::ScoreByGroup(Pointers(played), 1, *run.scorer);
   for (const Trajectory& t : played) {
     // Every evaluation episode is kept, so that reviewers can read the

@@ -1,10 +1,15 @@
 #include "trainer/run_state.h"
 
+#include <algorithm>
+
 #include "core/config_schema.h"
 #include "core/log.h"
 #include "core/seeds.h"
+#include "core/stop_signal.h"
 #include "policy/model_dir.h"
 #include "rewards/plugin_loader.h"
+#include "rewards/reward_override.h"
+#include "rollout/scripted_baselines.h"
 #include "trainer/checkpoint.h"
 #include "trainer/non_finite.h"
 #include "trainer/resume_config.h"
@@ -43,7 +48,64 @@ void ReadEnvSpec(RunState& run) {
   }
 }
 
+// In-run SFT demonstrations are played by the env's scripted policy: one it
+// lacks is a config error now, not after the run directory is written.
+void CheckDemoPolicy(const RunState& run) {
+  const auto& stages = run.config.trainer.stages;
+  const SftConfig& sft = run.config.trainer.sft;
+  if (std::find(stages.begin(), stages.end(), "sft") == stages.end() ||
+      !sft.demos.empty()) {
+    return;
+  }
+  const std::vector<std::string> policies =
+      rollout::ScriptedPoliciesFor(run.env_name, run.env_endpoint);
+  if (std::find(policies.begin(), policies.end(), sft.demo_policy) !=
+      policies.end()) {
+    return;
+  }
+  std::string known;
+  for (const std::string& p : policies)
+    known += (known.empty() ? "" : ", ") + p;
+  throw ConfigError(fmt::format(
+      "trainer.sft.demo_policy: env '{}' has no scripted policy '{}' (its "
+      "policies: {}); set trainer.sft.demos to a demonstrations JSONL or "
+      "leave the sft stage out of trainer.stages",
+      run.env_name, sft.demo_policy, known.empty() ? "(none)" : known));
+}
+
+// rewards.overrides, before anything trains: against the registry, the run's
+// env, and the reward spec of the env's first train task (a weight for a
+// component the env does not have would otherwise fail mid-run).
+void CheckRunRewardOverrides(RunState& run) {
+  const auto& overrides = run.config.rewards.overrides;
+  if (overrides.empty()) return;
+  rewards::CheckRewardOverrides(overrides, run.config.rewards.endpoint.empty());
+  for (const auto& [env, unused] : overrides) {
+    if (env != run.env_name) {
+      throw ConfigError(fmt::format(
+          "rewards.overrides.{}: '{}' is not an env of this run (envs: {})",
+          env, env, run.env_name));
+    }
+  }
+  envs::ResetRequest first;
+  first.split = "train";
+  first.task_index = 0;
+  envs::ResetResult reset;
+  const std::string session = run.env->Reset(run.env_name, first, &reset);
+  run.env->Close(session);
+  rewards::ApplyRewardOverride(
+      reset.info.value("reward_spec", nlohmann::json::object()),
+      overrides.begin()->second, "rewards.overrides." + run.env_name);
+}
+
 }  // namespace
+
+std::string RunState::EnvService() const {
+  if (!env_endpoint.empty()) {
+    return fmt::format("the env server at {} (role env_server)", env_endpoint);
+  }
+  return "the in-process env pool";
+}
 
 uint64_t RunState::Seed(const std::string& what, int64_t step) const {
   return clinrl::DeriveSeed(static_cast<uint64_t>(config.run.seed), what,
@@ -72,11 +134,21 @@ std::map<std::string, double> RunState::TrainStep(
 
 bool RunState::CheckpointDue(bool stage_done) const {
   const int64_t every = config.trainer.checkpoint_every;
-  return (every > 0 && progress.global_step % every == 0) || stage_done;
+  // A stop signal: the step just finished is saved, so nothing is lost.
+  return (every > 0 && progress.global_step % every == 0) || stage_done ||
+         StopRequested();
 }
 
 bool RunState::AfterStepStop() const {
   if (options.after_step) options.after_step(progress.global_step);
+  if (StopRequested()) {
+    CLINRL_LOG_WARN(
+        "stopping on signal {} after global step {}: checkpoint {}/step_{} "
+        "written; continue with the same command and --resume",
+        StopSignal(), progress.global_step, run_dir.checkpoints(),
+        progress.global_step);
+    return true;
+  }
   return options.stop_after >= 0 && progress.global_step >= options.stop_after;
 }
 
@@ -116,16 +188,21 @@ std::unique_ptr<RunState> OpenRun(ClinrlConfig config,
   run->remote_env = std::move(connection.remote);
   run->env = connection.client;
   run->env_name = env.name;
+  run->env_endpoint = env.endpoint;
   run->env_options = env.options;
   ReadEnvSpec(*run);
+  CheckRunRewardOverrides(*run);
+  CheckDemoPolicy(*run);
   run->scorer = rewards::MakeTrajectoryScorer(c.rewards);
 
+  // Before the writers open the run's files: a resume rewrites them without
+  // the lines of the steps it replays.
+  if (run->options.resume) RestoreProgress(*run);
   run->metrics = std::make_unique<MetricsLogger>(run->run_dir.metrics_path());
   run->trajectories =
       std::make_unique<JsonlWriter>(run->run_dir.trajectories_path());
   run->events = std::make_unique<TfEventsWriter>(run->run_dir.root);
   run->events->AddText("config", config::WriteConfig(c).dump(2), 0);
-  if (run->options.resume) RestoreProgress(*run);
   return run;
 }
 

@@ -56,6 +56,7 @@ struct RunState {
   std::unique_ptr<envs::EnvClient> remote_env;
   envs::EnvClient* env = nullptr;
   std::string env_name;
+  std::string env_endpoint;  // "" = the in-process pool
   nlohmann::json env_options = nlohmann::json::object();
   int64_t train_tasks = 0;
   // "validation" when the env has that split; otherwise the train split
@@ -84,6 +85,9 @@ struct RunState {
   // the run writes or skips.
   std::string resume_checkpoint;
 
+  // Where this process plays episodes, for errors: "the env server at
+  // <endpoint> (role env_server)" or "the in-process env pool".
+  std::string EnvService() const;
   // A seed derived from (run.seed, what, step), never from a generator that
   // advances across steps, so a resumed run replays the same draws.
   uint64_t Seed(const std::string& what, int64_t step) const;

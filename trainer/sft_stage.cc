@@ -36,6 +36,7 @@ std::vector<TrainSequence> Demonstrations(const RunState& run) {
   } else {
     rollout::ScriptedRunOptions scripted;
     scripted.env = run.env_name;
+    scripted.endpoint = run.env_endpoint;
     scripted.env_options = run.env_options;
     scripted.policy = sft.demo_policy;
     scripted.policy_options = sft.demo_policy_options;

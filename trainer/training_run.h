@@ -33,7 +33,7 @@ class EpisodeSource;
 struct RunState;
 
 struct TrainingRunOptions {
-  bool resume = false;      // continue from the latest checkpoint
+  bool resume = false;  // continue from the latest checkpoint
   // Config keys (or key prefixes) a resumed run may change although they
   // change training (resume_config.h); operational keys need no listing.
   std::vector<std::string> allow_config_change;

@@ -60,18 +60,7 @@ ResetResult EchoEnv::Reset(const ResetRequest& request) {
     throw BadRequest(fmt::format(
         "reset.split: got '{}', expected one of: train, test", request.split));
   }
-  int64_t index = 0;
-  if (request.task_index) {
-    index = *request.task_index;
-    if (index < 0 || index >= count) {
-      throw BadRequest(
-          fmt::format("reset.task_index: got {}, expected 0..{} for split '{}'",
-                      index, count - 1, request.split));
-    }
-  } else if (request.seed) {
-    std::mt19937_64 rng(static_cast<uint64_t>(*request.seed));
-    index = static_cast<int64_t>(rng() % static_cast<uint64_t>(count));
-  }
+  const int64_t index = TaskIndexOf(request, count);
   word_ = WordFor(request.split, index);
   turns_ = 0;
   invalid_actions_ = 0;

@@ -11,6 +11,8 @@ WORDS = ["fever", "cough", "rash", "syncope", "dyspnea", "angina", "edema",
 
 
 class EchoEnv(gymnasium.Env):
+    """The echo game; its scripted policy ``oracle`` says the word."""
+
     metadata = {"render_modes": []}
     version = "1.0"
     action_format = ("Reply with exactly the word you are asked for. Other "
@@ -71,3 +73,12 @@ class EchoEnv(gymnasium.Env):
         info = {"turn": self.turns, "invalid_actions": self.invalid,
                 "metrics": {"correct": 0.0, "cost": 0.0}}
         return (), 0.0, False, True, info
+
+    # Scripted policy (the server's act op): fn(env, transcript, info, rng).
+    def oracle(self, transcript, info, rng):
+        """Says the word asked for."""
+        if self.word is None:
+            raise RuntimeError("oracle before reset")
+        return self.word
+
+    policies = {"oracle": oracle}

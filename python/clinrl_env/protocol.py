@@ -61,6 +61,34 @@ def to_messages(observation, path="observation"):
     return messages
 
 
+POLICY_SIGNATURE = "function(env, transcript, info, rng, **options) -> str"
+
+
+def env_policies(env, name):
+    """The scripted policies of a gymnasium env: its ``policies`` class
+    attribute, {policy name: function}, read from ``env.unwrapped`` ({} when
+    it has none). Each function is called as
+    ``fn(env.unwrapped, transcript, info, rng, **options)`` and returns the
+    action text. Raises TypeError naming the env when the attribute is not a
+    dict of str -> callable."""
+    base = getattr(env, "unwrapped", env)
+    policies = getattr(base, "policies", None)
+    if policies is None:
+        return {}
+    if not isinstance(policies, dict):
+        raise TypeError("env '%s': policies is a %s; expected a dict "
+                        "{policy name: %s}"
+                        % (name, type(policies).__name__, POLICY_SIGNATURE))
+    for key, fn in policies.items():
+        if not isinstance(key, str) or not key:
+            raise TypeError("env '%s': policies has the key %r; expected "
+                            "policy names (non-empty str)" % (name, key))
+        if not callable(fn):
+            raise TypeError("env '%s': policies[%r] is %r; expected a %s"
+                            % (name, key, fn, POLICY_SIGNATURE))
+    return dict(policies)
+
+
 def env_spec(env, name):
     """The protocol's spec of a gymnasium env.
 
@@ -69,6 +97,8 @@ def env_spec(env, name):
     ``max_turns`` and ``splits``, falling back to gymnasium's
     ``spec.max_episode_steps`` for the turn budget. Attributes are read from
     ``env.unwrapped``, as gymnasium's wrappers do not forward them.
+    ``policies`` is always the sorted names of ``env_policies`` (what the
+    server's ``act`` op plays), whatever ``clinrl_spec`` says.
     """
     base = getattr(env, "unwrapped", env)
     spec = getattr(base, "clinrl_spec", None)
@@ -88,5 +118,6 @@ def env_spec(env, name):
             isinstance(v, int) for v in spec["splits"].values()):
         raise TypeError("spec.splits of env '%s': expected {split: task count}"
                         % name)
+    spec["policies"] = sorted(env_policies(env, name))
     json.dumps(spec)  # fail here, not in a reply, if it is not JSON
     return spec

@@ -4,9 +4,30 @@ Frames: everything up to the first empty frame is the routing envelope and is
 echoed back, so REQ clients and the pipelining C++ DEALER client both work.
 One thread: Python envs are served one request at a time, which is what the
 GIL would allow anyway; run more server processes for more throughput.
+
+Ops: spec, reset, step, truncate and close drive the env (docs/envs.md);
+health reports on the server. ``act`` plays one of the env's scripted
+policies (its ``policies`` class attribute, {name: function}; the spec lists
+the names) for the C++ side: ``clinrl env eval --endpoint``, SFT
+demonstrations, baseline rows:
+
+  {"op": "act", "session": sid, "policy": name, "seed": int (default 0),
+   "options": {...} (default {}), "transcript": [{role, content}, ...],
+   "info": {...} (default {})}  ->  {"ok": true, "action": "<text>"}
+
+The policy is called as ``fn(env.unwrapped, transcript, info, rng,
+**options)``: the transcript is every message so far (the reset observation,
+then each action as an ``assistant`` message and the env's reply), info the
+last reset/step reply's, and rng a ``numpy.random.Generator`` the session
+keeps per episode: cleared at every reset, made as ``default_rng(seed)`` by
+the episode's first act (the seed of later acts is ignored). Options the
+policy's signature does not accept are a bad_request; a policy may also raise
+``BadRequest`` for a bad option value. Anything else it raises, or a non-str
+action, is an internal error.
 """
 
 import binascii
+import inspect
 import json
 import logging
 import os
@@ -14,14 +35,16 @@ import signal
 import time
 
 import gymnasium
+import numpy
 import zmq
 
 from clinrl_env.protocol import (BadRequest, NotFound, ProtocolError,
-                                 env_spec, error_reply, ok_reply, to_messages)
+                                 env_policies, env_spec, error_reply, ok_reply,
+                                 to_messages)
 
 log = logging.getLogger("clinrl_env")
 
-OPS = "spec, reset, step, truncate, close, health"
+OPS = "spec, reset, step, truncate, act, close, health"
 
 
 def _float(value, what):
@@ -57,18 +80,21 @@ def check_served_env(env, name):
                         "gymnasium.spaces.Text, as every action is the "
                         "agent's text (clinrl_env.spaces.action_text())"
                         % (name, env.action_space))
+    env_policies(env, name)  # a malformed ``policies`` fails here
 
 
 class _Session:
     # last_info: the info of the last reset or step reply, what a truncate
-    # answers with when the env has no truncate() of its own.
-    __slots__ = ("env", "name", "last_used", "last_info")
+    # answers with when the env has no truncate() of its own. policy_rng: the
+    # act op's numpy Generator for this episode, None until its first act.
+    __slots__ = ("env", "name", "last_used", "last_info", "policy_rng")
 
     def __init__(self, env, name):
         self.env = env
         self.name = name
         self.last_used = time.monotonic()
         self.last_info = {}
+        self.policy_rng = None
 
 
 class EnvServer:
@@ -84,11 +110,13 @@ class EnvServer:
         self.env_options = dict(env_options or {})
         self.idle_timeout_s = float(idle_timeout_s)
         self.specs = {}
+        self.policies = {}
         self.spare = {}
         for name in self.factories:
             env = self._make(name)
             check_served_env(env, name)
             self.specs[name] = env_spec(env, name)
+            self.policies[name] = env_policies(env, name)
             self.spare[name] = [env]
         self.sessions = {}
         self.prefix = binascii.hexlify(os.urandom(6)).decode()
@@ -175,6 +203,7 @@ class EnvServer:
         else:
             sid = request["session"]
             session.last_used = time.monotonic()
+            session.policy_rng = None  # a new episode: the next act seeds it
         session.last_info = dict(info or {})
         return ok_reply(session=sid, observation=to_messages(obs),
                         info=session.last_info)
@@ -234,6 +263,82 @@ class EnvServer:
                         terminated=False, truncated=True,
                         info=session.last_info)
 
+    def _act(self, request):
+        """Plays the env's scripted policy ``request.policy`` for one turn:
+        the action it would take after ``request.transcript``."""
+        session = self._session(request)
+        name = session.name
+        policy = request.get("policy")
+        if not isinstance(policy, str):
+            raise BadRequest("request.policy: expected a string (a policy "
+                             "name), got %r" % (policy,))
+        policies = self.policies[name]
+        fn = policies.get(policy)
+        if fn is None:
+            raise NotFound("request.policy: env '%s' has no scripted policy "
+                           "'%s'; policies: %s"
+                           % (name, policy, ", ".join(sorted(policies)) or
+                              "(none)"))
+        seed = request.get("seed")
+        if seed is None:
+            seed = 0
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            raise BadRequest("request.seed: expected a non-negative integer, "
+                             "got %r" % (seed,))
+        options = request.get("options")
+        if options is None:
+            options = {}
+        if not isinstance(options, dict):
+            raise BadRequest("request.options: expected an object (the "
+                             "policy's options), got %r" % (options,))
+        info = request.get("info")
+        if info is None:
+            info = {}
+        if not isinstance(info, dict):
+            raise BadRequest("request.info: expected an object (the last "
+                             "reset/step reply's info), got %r" % (info,))
+        raw = request.get("transcript")
+        if not isinstance(raw, list):
+            raise BadRequest("request.transcript: expected a list of {role: "
+                             "str, content: str} messages, got %r" % (raw,))
+        transcript = []
+        for i, m in enumerate(raw):
+            if (not isinstance(m, dict) or not isinstance(m.get("role"), str)
+                    or not isinstance(m.get("content"), str)):
+                raise BadRequest("request.transcript[%d]: expected {role: "
+                                 "str, content: str}, got %r" % (i, m))
+            transcript.append({"role": m["role"], "content": m["content"]})
+        session.last_used = time.monotonic()
+        env = getattr(session.env, "unwrapped", session.env)
+        rng = session.policy_rng
+        if rng is None:
+            rng = numpy.random.default_rng(seed)
+        try:
+            signature = inspect.signature(fn)
+        except (TypeError, ValueError):  # a callable inspect cannot read
+            signature = None
+        if signature is not None:
+            try:
+                signature.bind(env, transcript, info, rng, **options)
+            except TypeError as e:
+                raise BadRequest(
+                    "request.options: policy '%s' of env '%s' rejected the "
+                    "options %s: %s" % (policy, name,
+                                        json.dumps(options, sort_keys=True), e))
+        session.policy_rng = rng
+        try:
+            action = fn(env, transcript, info, rng, **options)
+        except ProtocolError:
+            raise
+        except Exception as e:  # the policy's own bug: an error reply
+            raise ProtocolError("env '%s' policy '%s' raised %s: %s"
+                                % (name, policy, type(e).__name__, e))
+        if not isinstance(action, str):
+            raise ProtocolError("env '%s' policy '%s' returned a %s; expected "
+                                "the action text (str)"
+                                % (name, policy, type(action).__name__))
+        return ok_reply(action=action)
+
     def _close(self, request):
         sid = request.get("session")
         session = self.sessions.pop(sid, None) if isinstance(sid, str) else None
@@ -271,6 +376,8 @@ class EnvServer:
                 reply = self._reset(request)
             elif op == "truncate":
                 reply = self._truncate(request)
+            elif op == "act":
+                reply = self._act(request)
             elif op == "close":
                 reply = self._close(request)
             elif op == "spec":

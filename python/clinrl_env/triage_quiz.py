@@ -14,6 +14,7 @@ import re
 import gymnasium
 
 from clinrl_env import spaces
+from clinrl_env.protocol import BadRequest
 
 # (chief complaint, vital signs, history, ESI level). Levels follow the ESI
 # handbook's decision points: immediate life-saving intervention (1), high
@@ -53,6 +54,18 @@ TRAIN = list(range(6))
 TEST = list(range(6, 9))
 ACTION = re.compile(r"^\s*(?:ASK\s+(vitals|history)|ANSWER:\s*ESI\s*([1-5]))"
                     r"\s*\.?\s*$", re.IGNORECASE)
+# What the random policy picks from, uniformly.
+RANDOM_ACTIONS = (["ASK vitals", "ASK history"] +
+                  ["ANSWER: ESI %d" % level for level in range(1, 6)])
+
+
+def _asks_vitals(message):
+    """Whether a transcript message is the agent's 'ASK vitals'."""
+    if message["role"] != "assistant":
+        return False
+    match = ACTION.match(message["content"])
+    return bool(match and match.group(1) and
+                match.group(1).lower() == "vitals")
 
 
 class TriageQuizEnv(gymnasium.Env):
@@ -61,7 +74,16 @@ class TriageQuizEnv(gymnasium.Env):
     step. Actions are the agent's text. What the env protocol needs beyond
     gymnasium (docs/envs.md): the class attributes ``version``,
     ``action_format``, ``splits`` and ``max_turns``, and the reset options
-    ``split`` and ``task_index``."""
+    ``split`` and ``task_index``.
+
+    Scripted policies (the ``policies`` attribute; the server's ``act`` op
+    plays them, e.g. for ``clinrl env eval --endpoint`` and baseline rows):
+
+    * ``oracle``: answers the correct level at once ("ANSWER: ESI <n>");
+      with the option ``ask_vitals=True`` it first asks "ASK vitals" (unless
+      the transcript shows it already did) and answers on the next turn.
+    * ``random``: one of 'ASK vitals', 'ASK history', 'ANSWER: ESI 1'..'5',
+      uniformly, drawn with the episode's ``rng``."""
 
     metadata = {"render_modes": []}
     version = "1.0"
@@ -160,3 +182,20 @@ class TriageQuizEnv(gymnasium.Env):
                 "cost": self.cost,
                 "metrics": {"correct": 0.0, "cost": float(self.cost)}}
         return (), 0.0, False, True, info
+
+    # -- scripted policies: fn(env, transcript, info, rng, **options) -------
+
+    def oracle(self, transcript, info, rng, ask_vitals=False):
+        if not isinstance(ask_vitals, bool):
+            raise BadRequest("request.options.ask_vitals: got %r, expected "
+                             "true or false" % (ask_vitals,))
+        if self.case is None:
+            raise RuntimeError("oracle before reset")
+        if ask_vitals and not any(_asks_vitals(m) for m in transcript):
+            return "ASK vitals"
+        return "ANSWER: ESI %d" % self.case[3]
+
+    def guess(self, transcript, info, rng):
+        return RANDOM_ACTIONS[int(rng.integers(len(RANDOM_ACTIONS)))]
+
+    policies = {"oracle": oracle, "random": guess}

@@ -1,11 +1,21 @@
 // `clinrl train` as an operator runs it: a diverging run must exit non-zero
-// with a message that names the step, the value and the option to change.
+// with a message that names the step, the value and the option to change; a
+// SIGTERM stops it with a checkpoint that resumes bit-equal.
+#include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "tests/cli/run_clinrl.h"
 
@@ -83,6 +93,108 @@ TEST(TrainCommandTest, MisspeltEnvOptionIsOneLineNamingItsKey) {
             0u)
       << r.out;
   EXPECT_EQ(r.out.find('\n'), r.out.size() - 1) << r.out;
+}
+
+// The newest checkpoint's weights of run `name` (under cli_runs).
+std::string LatestWeights(const std::string& name) {
+  const std::filesystem::path dir =
+      std::filesystem::path(::testing::TempDir()) / "cli_runs" / name /
+      "checkpoints";
+  std::string latest;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string step = entry.path().filename().string();
+    if (step.rfind("step_", 0) == 0 && step > latest) latest = step;
+  }
+  EXPECT_FALSE(latest.empty()) << "no checkpoint in " << dir;
+  std::ifstream in(dir / latest / "model" / "model.safetensors",
+                   std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+int64_t LoggedSteps(const std::string& name) {
+  std::ifstream in(::testing::TempDir() + "/cli_runs/" + name +
+                   "/metrics.jsonl");
+  int64_t steps = 0;
+  for (std::string line; std::getline(in, line);) {
+    steps += line.find("\"stage\"") != std::string::npos;
+  }
+  return steps;
+}
+
+// SIGTERM (Slurm's, Kubernetes', a user's kill) mid-GRPO: the step in
+// progress finishes and is checkpointed, the process exits 143 (128 +
+// SIGTERM) saying how to continue, and --resume ends with the same weights
+// as a run never stopped.
+TEST(TrainCommandTest, SigtermCheckpointsTheStepAndResumesBitEqual) {
+  const std::string steps =
+      " --set trainer.steps=10 --set "
+      "trainer.checkpoint_every=0 --no-baselines";
+  const auto straight =
+      RunClinrl("train " + TinyGrpoConfig("cli_straight") + steps);
+  ASSERT_EQ(straight.exit_code, 0) << straight.out;
+
+  const std::string config = TinyGrpoConfig("cli_sigterm");
+  const std::string log = ::testing::TempDir() + "/cli_sigterm.log";
+  std::vector<std::string> args = {CLINRL_BINARY, "train", config};
+  for (const char* a : {"--set", "trainer.steps=10", "--set",
+                        "trainer.checkpoint_every=0", "--no-baselines"}) {
+    args.push_back(a);
+  }
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t files;
+  ASSERT_EQ(posix_spawn_file_actions_init(&files), 0);
+  ASSERT_EQ(posix_spawn_file_actions_addopen(
+                &files, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644),
+            0);
+  ASSERT_EQ(posix_spawn_file_actions_adddup2(&files, 1, 2), 0);
+  pid_t pid = 0;
+  ASSERT_EQ(
+      posix_spawn(&pid, CLINRL_BINARY, &files, nullptr, argv.data(), environ),
+      0);
+  posix_spawn_file_actions_destroy(&files);
+  // Signal it once two steps are logged (bounded: 60 s).
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (LoggedSteps("cli_sigterm") < 2 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_GE(LoggedSteps("cli_sigterm"), 2);
+  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  int status = 0;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      FAIL() << "clinrl train did not stop within 60 s of SIGTERM";
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::ifstream log_in(log);
+  const std::string out(std::istreambuf_iterator<char>(log_in), {});
+  ASSERT_TRUE(WIFEXITED(status)) << out;
+  EXPECT_EQ(WEXITSTATUS(status), 143) << out;
+  EXPECT_NE(out.find("stopped by signal 15; the last step is checkpointed: "
+                     "add --resume to the same command to continue"),
+            std::string::npos)
+      << out;
+  const int64_t done = LoggedSteps("cli_sigterm");
+  EXPECT_LT(done, 10) << "the run was not stopped early";
+  // The step that was running when the signal came is the checkpoint.
+  EXPECT_TRUE(std::filesystem::exists(::testing::TempDir() +
+                                      "/cli_runs/cli_sigterm/checkpoints/" +
+                                      fmt::format("step_{:08d}", done)))
+      << out;
+
+  const auto resumed = RunClinrl("train " + config + steps + " --resume");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.out;
+  EXPECT_EQ(LoggedSteps("cli_sigterm"), 10);
+  const std::string a = LatestWeights("cli_straight");
+  const std::string b = LatestWeights("cli_sigterm");
+  EXPECT_EQ(a.size(), b.size());
+  EXPECT_TRUE(a == b) << "resumed weights differ from the run never stopped";
 }
 
 }  // namespace

@@ -1,60 +1,22 @@
 // The reward part of the shared conformance suite (docs/style.md, 2): every
-// plug-in in RewardRegistry::Global() runs through the same checks: valid
-// specs are accepted, malformed ones get a BadRequest naming the field,
-// scores are finite and deterministic (also from several threads at once),
-// and a trajectory and its result survive a JSON round trip unchanged. A
-// plug-in supplies its sample specs in kCases below; any registered plug-in
-// still gets the checks that need no sample.
+// plug-in in RewardRegistry::Global() runs through the checks of
+// rewards/reward_conformance.h (the same code `clinrl reward check` runs on a
+// plug-in library): valid specs are accepted, malformed ones get a BadRequest
+// naming the field, scores are finite and deterministic (also from several
+// threads at once), and a trajectory and its result survive a JSON round trip
+// unchanged. A plug-in supplies its sample specs in Cases() below; any
+// registered plug-in still gets the checks that need no sample.
+#include "rewards/reward_conformance.h"
+
 #include <gtest/gtest.h>
 
-#include <cmath>
+#include <algorithm>
 #include <map>
-#include <thread>
 
-#include "core/error.h"
-#include "core/trajectory.h"
-#include "rewards/composite_reward.h"
 #include "rewards/reward_registry.h"
-#include "rewards/reward_wire.h"
 
 namespace clinrl::rewards {
 namespace {
-
-struct Malformed {
-  json params;
-  std::string field;  // must appear in the error message
-};
-
-struct ConformanceCase {
-  std::vector<json> valid;
-  std::vector<Malformed> malformed;
-};
-
-Trajectory SampleTrajectory() {
-  Trajectory t;
-  t.episode_id = "conf-1";
-  t.group_id = "conf";
-  t.env = "conformance";
-  t.split = "test";
-  t.task_index = 3;
-  t.seed = 11;
-  t.turns.push_back({"system", "You are a physician.", {}, {}});
-  const char* actions[] = {"ASK: Where is the pain?", "TEST: ecg",
-                           "ANSWER: B\nDIAGNOSIS: I21.4 NSTEMI\nDISPOSITION: "
-                           "emergency department; call 911, aspirin 325 mg"};
-  int64_t token = 1;
-  for (const char* a : actions) {
-    t.turns.push_back({"user", "It is in my chest, 7.4 out of 10.", {}, {}});
-    Turn turn{"assistant", a, {}, {}};
-    for (int i = 0; i < 6; ++i) {
-      turn.token_ids.push_back(token++);
-      turn.logprobs.push_back(-0.125f * static_cast<float>(i));
-    }
-    t.turns.push_back(std::move(turn));
-  }
-  t.info = {{"metrics", {{"cost", 35.5}}}, {"final", {{"answer", "B"}}}};
-  return t;
-}
 
 const std::map<std::string, ConformanceCase>& Cases() {
   static const std::map<std::string, ConformanceCase> cases = {
@@ -159,14 +121,38 @@ const std::vector<std::string> kBuiltIns = {
     "exact_match", "choice", "numeric",          "icd10", "format", "cost",
     "length",      "safety", "answer_diversity", "rubric"};
 
+// Every check that ran passed, and each of `must_run` ran.
+void ExpectPasses(const std::string& plugin,
+                  const std::vector<ConformanceResult>& results,
+                  const std::vector<std::string>& must_run) {
+  for (const auto& check : must_run) {
+    EXPECT_TRUE(std::any_of(
+        results.begin(), results.end(),
+        [&](const ConformanceResult& r) { return r.check == check; }))
+        << plugin << ": check " << check << " did not run";
+  }
+  for (const auto& result : results) {
+    EXPECT_TRUE(result.passed())
+        << plugin << " fails " << result.check << ": " << result.failure;
+  }
+}
+
 class RewardConformance : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(RewardConformance, RejectsParamsThatAreNotAnObject) {
-  auto reward = RewardRegistry::Global().Create(GetParam());
-  for (const json& params : {json(42), json("x"), json::array()}) {
-    EXPECT_THROW(reward->ValidateParams(params), BadRequest)
-        << GetParam() << " accepted params " << params.dump();
-  }
+  const auto results = CheckRewardConformance(GetParam(), {});
+  const auto it = std::find_if(results.begin(), results.end(),
+                               [](const ConformanceResult& r) {
+                                 return r.check == "rejects_non_object_params";
+                               });
+  ASSERT_NE(it, results.end()) << "the check did not run";
+  EXPECT_TRUE(it->passed()) << GetParam() << ": " << it->failure;
+}
+
+// What `clinrl reward check` runs on a plug-in library given no samples.
+TEST_P(RewardConformance, PassesTheChecksThatNeedNoSamples) {
+  ExpectPasses(GetParam(), CheckRewardConformance(GetParam(), {}),
+               {"rejects_non_object_params", "handles_empty_params"});
 }
 
 TEST_P(RewardConformance, SampleSpecsBehave) {
@@ -175,63 +161,16 @@ TEST_P(RewardConformance, SampleSpecsBehave) {
     GTEST_SKIP() << GetParam()
                  << " has no sample specs in reward_conformance_test.cc";
   }
-  auto reward = RewardRegistry::Global().Create(GetParam());
-  for (const auto& bad : it->second.malformed) {
-    try {
-      reward->ValidateParams(bad.params);
-      ADD_FAILURE() << GetParam() << " accepted " << bad.params.dump();
-    } catch (const BadRequest& e) {
-      EXPECT_NE(std::string(e.what()).find(bad.field), std::string::npos)
-          << GetParam() << ": error for " << bad.params.dump()
-          << " does not name " << bad.field << ": " << e.what();
-    }
+  std::vector<std::string> checks = {
+      "accepts_valid_params",    "rejects_malformed_params",
+      "scores_are_finite",       "scores_are_deterministic",
+      "composite_matches_score", "trajectory_json_round_trip",
+      "result_json_round_trip"};
+  if (!RewardRegistry::Global().Create(GetParam())->group_level()) {
+    checks.push_back("group_matches_single");
   }
-  const Trajectory base = SampleTrajectory();
-  for (const json& params : it->second.valid) {
-    SCOPED_TRACE(params.dump());
-    EXPECT_NO_THROW(reward->ValidateParams(params));
-    const ScoreResult first = reward->Score(base, params);
-    EXPECT_TRUE(std::isfinite(first.score));
-    EXPECT_TRUE(first.details.is_object());
-    // Deterministic, including from several threads at once.
-    std::vector<ScoreResult> parallel(4);
-    std::vector<std::thread> threads;
-    for (size_t k = 0; k < parallel.size(); ++k) {
-      threads.emplace_back(
-          [&, k] { parallel[k] = reward->Score(base, params); });
-    }
-    for (auto& th : threads) th.join();
-    for (const auto& again : parallel) {
-      EXPECT_EQ(again.score, first.score);
-      EXPECT_EQ(again.details, first.details);
-    }
-    // Through the composite and a JSON round trip of the trajectory (the
-    // wire the service uses) the result does not change.
-    Trajectory t = base;
-    t.reward_spec = {{"components",
-                      {{{"name", "c"},
-                        {"plugin", GetParam()},
-                        {"weight", 0.5},
-                        {"params", params}}}},
-                     {"success", "c"}};
-    const RewardResult direct = ScoreTrajectory(t);
-    const Trajectory wired = TrajectoryFromJson(json::parse(ToJson(t).dump()));
-    EXPECT_EQ(wired, t);
-    const RewardResult via_wire = ScoreTrajectory(wired);
-    EXPECT_EQ(via_wire, direct);
-    EXPECT_FALSE(IsFlagged(direct)) << ComponentErrors(direct).dump();
-    EXPECT_DOUBLE_EQ(direct.total, 0.5 * first.score);
-    EXPECT_EQ(direct.components.at("c").score, first.score);
-    const RewardResult back = RewardResultFromJson(
-        json::parse(RewardResultToJson(direct).dump()), "result");
-    EXPECT_EQ(back, direct);
-    // A group of identical trajectories scores each like the single one
-    // (group-level plug-ins see identical answers, which is their own case).
-    if (!reward->group_level()) {
-      const auto group = ScoreGroup({t, t, t});
-      for (const auto& r : group) EXPECT_EQ(r, direct);
-    }
-  }
+  ExpectPasses(GetParam(), CheckRewardConformance(GetParam(), it->second),
+               checks);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllRegistered, RewardConformance,

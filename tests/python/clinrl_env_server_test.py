@@ -1,7 +1,8 @@
 """Unit tests of the Python env adapter (python/clinrl_env): its envs pass
 gymnasium's own env checker, and the server, over a real ZeroMQ socket,
 serves gymnasium envs (plain and gymnasium.make-wrapped) and handles
-malformed requests, env exceptions, idle reclaim and envelopes."""
+malformed requests, env exceptions, idle reclaim and envelopes, and plays the
+envs' scripted policies (the act op)."""
 
 import json
 import os
@@ -80,6 +81,38 @@ class NotAGymnasiumEnv:
 
 class DiscreteActionEnv(PlainTextEnv):
     action_space = gymnasium.spaces.Discrete(3)
+
+
+class PolicyBugsEnv(EchoEnv):
+    """Scripted policies with bugs: the server answers, never crashes."""
+
+    def boom(self, transcript, info, rng):
+        raise ValueError("the policy exploded")
+
+    def inner_type_error(self, transcript, info, rng, level=1):
+        return "x" + level  # a TypeError inside the call, not of its options
+
+    def number(self, transcript, info, rng):
+        return 42
+
+    def echo_info(self, transcript, info, rng, **options):
+        return json.dumps({"info": info, "options": options,
+                           "transcript": transcript}, sort_keys=True)
+
+    policies = {"boom": boom, "inner_type_error": inner_type_error,
+                "number": number, "echo_info": echo_info}
+
+
+class PoliciesNotADictEnv(EchoEnv):
+    policies = ["oracle"]
+
+
+class PolicyNotCallableEnv(EchoEnv):
+    policies = {"oracle": "say the word"}
+
+
+class PolicyNameNotAStrEnv(EchoEnv):
+    policies = {1: EchoEnv.oracle}
 
 
 def made_triage_quiz():
@@ -164,6 +197,19 @@ class ServedEnvTypeTest(unittest.TestCase):
         self.assertIn("serve: env 'duck'", r.stderr)
         self.assertIn("gymnasium.Env", r.stderr)
 
+    def test_malformed_policies_are_refused_at_start(self):
+        with self.assertRaisesRegex(TypeError,
+                                    "env 'bad': policies is a list; "
+                                    "expected a dict"):
+            EnvServer({"bad": PoliciesNotADictEnv}, "inproc://refused-p1")
+        with self.assertRaisesRegex(TypeError,
+                                    r"env 'bad': policies\['oracle'\] is "
+                                    "'say the word'; expected a function"):
+            EnvServer({"bad": PolicyNotCallableEnv}, "inproc://refused-p2")
+        with self.assertRaisesRegex(TypeError,
+                                    "env 'bad': policies has the key 1"):
+            EnvServer({"bad": PolicyNameNotAStrEnv}, "inproc://refused-p3")
+
 
 class ServerTest(unittest.TestCase):
     def setUp(self):
@@ -172,7 +218,7 @@ class ServerTest(unittest.TestCase):
             {"echo": EchoEnv, "exploding": ExplodingEnv,
              "triage_quiz": TriageQuizEnv, "made_triage_quiz": made_triage_quiz,
              "plain_text": PlainTextEnv, "wrong_truncate": WrongTruncateEnv,
-             "no_truncate": NoTruncateEnv},
+             "no_truncate": NoTruncateEnv, "policy_bugs": PolicyBugsEnv},
             "ipc://%s/s.sock" % self.dir, idle_timeout_s=0.3)
         self.thread = threading.Thread(target=self.server.serve_forever)
         self.thread.start()
@@ -356,6 +402,201 @@ class ServerTest(unittest.TestCase):
         self.assertEqual(r["error"]["code"], "not_found")
         r = self.call({"op": "truncate"})
         self.assertIn("request.session", r["error"]["message"])
+
+    # -- scripted policies (the act op) ------------------------------------
+
+    def act(self, sid, policy, transcript, **fields):
+        r = self.call(dict(fields, op="act", session=sid, policy=policy,
+                           transcript=transcript))
+        self.assertTrue(r["ok"], r)
+        return r["action"]
+
+    def play(self, env, policy, seed=0, options=None, sid=None, **reset):
+        """Plays one episode with the scripted policy, as the C++ side does:
+        the transcript grows by each action (assistant) and reply. Returns
+        the actions and the last reply."""
+        request = dict(reset, op="reset")
+        if sid is None:
+            request["env"] = env
+        else:
+            request["session"] = sid
+        r = self.call(request)
+        self.assertTrue(r["ok"], r)
+        sid = r["session"] if sid is None else sid
+        transcript, info, actions = list(r["observation"]), r["info"], []
+        while True:
+            fields = {"seed": seed, "info": info}
+            if options is not None:
+                fields["options"] = options
+            action = self.act(sid, policy, transcript, **fields)
+            actions.append(action)
+            r = self.call({"op": "step", "session": sid, "action": action})
+            self.assertTrue(r["ok"], r)
+            transcript += [{"role": "assistant", "content": action}]
+            transcript += r["observation"]
+            info = r["info"]
+            if r["terminated"] or r["truncated"]:
+                return actions, r
+
+    def test_spec_lists_the_scripted_policies(self):
+        for env, policies in (("triage_quiz", ["oracle", "random"]),
+                              ("made_triage_quiz", ["oracle", "random"]),
+                              ("echo", ["oracle"]), ("plain_text", [])):
+            self.assertEqual(self.call({"op": "spec", "env": env})["policies"],
+                             policies, env)
+
+    def test_the_oracle_is_correct_on_every_test_task(self):
+        for env in ("triage_quiz", "made_triage_quiz"):
+            for task in range(3):
+                actions, r = self.play(env, "oracle", split="test",
+                                       task_index=task)
+                self.assertEqual(len(actions), 1)
+                self.assertEqual(r["info"]["metrics"],
+                                 {"correct": 1.0, "cost": 0.0}, (env, task))
+                actions, r = self.play(env, "oracle", split="test",
+                                       task_index=task,
+                                       options={"ask_vitals": True})
+                self.assertEqual(actions[0], "ASK vitals")
+                self.assertEqual(len(actions), 2)
+                self.assertEqual(r["info"]["metrics"],
+                                 {"correct": 1.0, "cost": 1.0}, (env, task))
+        actions, r = self.play("echo", "oracle", split="test", task_index=3)
+        self.assertEqual(actions, ["jaundice-3"])
+        self.assertEqual(r["info"]["metrics"]["correct"], 1.0)
+
+    def test_random_is_deterministic_per_seed(self):
+        def episodes(seed):
+            return [self.play("triage_quiz", "random", seed=seed,
+                              task_index=i)[0] for i in range(4)]
+        seven = episodes(7)
+        self.assertEqual(len(set(map(tuple, seven))), 1)  # same seed, same play
+        self.assertEqual(episodes(7), seven)
+        for actions in seven:
+            for action in actions:
+                self.assertRegex(action, r"^(ASK (vitals|history)|"
+                                         r"ANSWER: ESI [1-5])$")
+        others = [episodes(seed)[0] for seed in (1, 2, 3)]
+        self.assertNotEqual(set(map(tuple, others)), {tuple(seven[0])})
+
+    def test_the_policy_rng_is_made_at_the_first_act_after_each_reset(self):
+        sid = self.call({"op": "reset", "env": "triage_quiz"})["session"]
+        # Acts need no step between them: random ignores the transcript.
+        first = [self.act(sid, "random", [], seed=7) for _ in range(6)]
+        # The seed of the episode's later acts is ignored.
+        self.call({"op": "reset", "session": sid})
+        again = [self.act(sid, "random", [], seed=7)]
+        again += [self.act(sid, "random", [], seed=s) for s in range(1, 6)]
+        self.assertEqual(again, first)
+        self.call({"op": "reset", "session": sid})
+        other = [self.act(sid, "random", [], seed=8) for _ in range(6)]
+        self.assertNotEqual(other, first)
+        # No seed is seed 0, in a new session as in a reset one.
+        self.call({"op": "reset", "session": sid})
+        zero = [self.act(sid, "random", []) for _ in range(6)]
+        sid2 = self.call({"op": "reset", "env": "triage_quiz"})["session"]
+        self.assertEqual([self.act(sid2, "random", [], seed=0)
+                          for _ in range(6)], zero)
+
+    def test_act_passes_transcript_info_and_options(self):
+        sid = self.call({"op": "reset", "env": "policy_bugs"})["session"]
+        transcript = [{"role": "user", "content": "hi"},
+                      {"role": "assistant", "content": "yo"}]
+        r = self.call({"op": "act", "session": sid, "policy": "echo_info",
+                       "transcript": transcript, "info": {"turn": 1},
+                       "options": {"k": [1, 2]}, "id": 17})
+        self.assertEqual(r["id"], 17)
+        self.assertEqual(json.loads(r["action"]),
+                         {"info": {"turn": 1}, "options": {"k": [1, 2]},
+                          "transcript": transcript})
+        r = self.call({"op": "act", "session": sid, "policy": "echo_info",
+                       "transcript": []})
+        self.assertEqual(json.loads(r["action"]),
+                         {"info": {}, "options": {}, "transcript": []})
+
+    def test_act_errors_name_the_field_and_serving_goes_on(self):
+        sid = self.call({"op": "reset", "env": "triage_quiz",
+                         "task_index": 1})["session"]  # the ankle: ESI 4
+        ok = {"op": "act", "session": sid, "policy": "oracle",
+              "transcript": []}
+        cases = [
+            ({"session": None}, "bad_request", "request.session"),
+            ({"session": 5}, "bad_request", "request.session"),
+            ({"session": "nope"}, "not_found", "request.session: no session "
+                                               "'nope'"),
+            ({"policy": None}, "bad_request", "request.policy: expected a "
+                                              "string"),
+            ({"policy": ["oracle"]}, "bad_request", "request.policy"),
+            ({"policy": "cheat"}, "not_found",
+             "request.policy: env 'triage_quiz' has no scripted policy "
+             "'cheat'; policies: oracle, random"),
+            ({"transcript": None}, "bad_request", "request.transcript: "
+                                                  "expected a list"),
+            ({"transcript": {"role": "user"}}, "bad_request",
+             "request.transcript"),
+            ({"transcript": [{"role": "user", "content": "a"},
+                             {"role": "assistant", "content": "b"},
+                             {"role": "user", "content": 3}]},
+             "bad_request", "request.transcript[2]: expected {role: str, "
+                            "content: str}"),
+            ({"transcript": ["hi"]}, "bad_request", "request.transcript[0]"),
+            ({"info": [1]}, "bad_request", "request.info: expected an object"),
+            ({"options": "ask_vitals"}, "bad_request",
+             "request.options: expected an object"),
+            ({"seed": "7"}, "bad_request", "request.seed: expected a "
+                                           "non-negative integer, got '7'"),
+            ({"seed": True}, "bad_request", "request.seed"),
+            ({"seed": 1.5}, "bad_request", "request.seed"),
+            ({"seed": -1}, "bad_request", "request.seed"),
+            ({"options": {"ask_vitalz": True}}, "bad_request",
+             "request.options: policy 'oracle' of env 'triage_quiz' rejected "
+             "the options {\"ask_vitalz\": true}: "),
+            ({"policy": "random", "options": {"ask_vitals": True}},
+             "bad_request", "request.options: policy 'random' of env "
+                            "'triage_quiz' rejected the options"),
+            ({"options": {"info": {}}}, "bad_request",
+             "request.options: policy 'oracle'"),
+            ({"options": {"ask_vitals": "yes"}}, "bad_request",
+             "request.options.ask_vitals: got 'yes'"),
+        ]
+        for change, code, message in cases:
+            request = dict(ok, **change)
+            request = {k: v for k, v in request.items() if v is not None}
+            r = self.call(request)
+            self.assertFalse(r["ok"], change)
+            self.assertEqual(r["error"]["code"], code, (change, r))
+            self.assertIn(message, r["error"]["message"], change)
+            # Serving goes on, and the session with it.
+            self.assertEqual(self.call(ok)["action"], "ANSWER: ESI 4")
+        r = self.call({"op": "act", "session": self.call(
+            {"op": "reset", "env": "echo"})["session"], "policy": "random",
+            "transcript": []})
+        self.assertEqual(r["error"]["code"], "not_found")
+        self.assertIn("no scripted policy 'random'; policies: oracle",
+                      r["error"]["message"])
+        r = self.call({"op": "act", "session": self.call(
+            {"op": "reset", "env": "plain_text"})["session"],
+            "policy": "oracle", "transcript": []})
+        self.assertIn("policies: (none)", r["error"]["message"])
+        self.assertIn("act", self.call({"op": "fly"})["error"]["message"])
+
+    def test_policy_bugs_are_internal_errors(self):
+        sid = self.call({"op": "reset", "env": "policy_bugs"})["session"]
+        for policy, message in (
+                ("boom", "env 'policy_bugs' policy 'boom' raised ValueError: "
+                         "the policy exploded"),
+                ("inner_type_error", "env 'policy_bugs' policy "
+                                     "'inner_type_error' raised TypeError"),
+                ("number", "env 'policy_bugs' policy 'number' returned a int; "
+                           "expected the action text (str)")):
+            r = self.call({"op": "act", "session": sid, "policy": policy,
+                           "transcript": []})
+            self.assertEqual(r["error"]["code"], "internal", r)
+            self.assertIn(message, r["error"]["message"])
+            self.assertTrue(self.call({"op": "health"})["ok"])
+        # A sound policy of the same session still plays.
+        r = self.call({"op": "act", "session": sid, "policy": "echo_info",
+                       "transcript": []})
+        self.assertTrue(r["ok"], r)
 
 
 if __name__ == "__main__":

@@ -158,5 +158,102 @@ TEST(RewardCli, ScoreAndPluginsCommands) {
       << missing.out;
 }
 
+bool Has(const std::string& out, const std::string& text) {
+  return out.find(text) != std::string::npos;
+}
+
+TEST(RewardCli, CheckPassesTheExamplePlugin) {
+  // With no samples: only the checks that need none (the example refuses
+  // params {}, so nothing is scored, and the output says so).
+  const CommandRun bare =
+      Clinrl("reward check --plugin " CLINRL_EXAMPLE_REWARD_PLUGIN);
+  ASSERT_EQ(bare.status, 0) << bare.out;
+  EXPECT_TRUE(
+      Has(bare.out, "PASS keyword_fraction rejects_non_object_params\n"))
+      << bare.out;
+  EXPECT_TRUE(Has(bare.out, "PASS keyword_fraction handles_empty_params\n"))
+      << bare.out;
+  EXPECT_TRUE(Has(bare.out, "NOTE keyword_fraction: no accepted params"))
+      << bare.out;
+  EXPECT_FALSE(Has(bare.out, "FAIL")) << bare.out;
+  EXPECT_EQ(LastJsonLine(bare.out),
+            (json{{"checked", {"keyword_fraction"}}, {"failures", 0}}));
+
+  // With samples, every check runs.
+  const CommandRun sampled =
+      Clinrl("reward check --plugin " CLINRL_EXAMPLE_REWARD_PLUGIN
+             " --params '{\"keywords\": [\"ecg\", \"troponin\"]}'"
+             " --params '{\"keywords\": [\"aspirin\"]}'"
+             " --bad-params '{\"keywords\": []}=params.keywords'");
+  ASSERT_EQ(sampled.status, 0) << sampled.out;
+  for (const char* check :
+       {"rejects_non_object_params", "handles_empty_params",
+        "accepts_valid_params", "rejects_malformed_params", "scores_are_finite",
+        "scores_are_deterministic", "composite_matches_score",
+        "trajectory_json_round_trip", "result_json_round_trip",
+        "group_matches_single"}) {
+    EXPECT_TRUE(
+        Has(sampled.out, std::string("PASS keyword_fraction ") + check + "\n"))
+        << check << "\n"
+        << sampled.out;
+  }
+  EXPECT_FALSE(Has(sampled.out, "FAIL")) << sampled.out;
+  EXPECT_TRUE(Has(sampled.out, "10 checks on 1 reward: 10 passed, 0 failed"))
+      << sampled.out;
+  EXPECT_EQ(LastJsonLine(sampled.out)["failures"], 0);
+}
+
+TEST(RewardCli, CheckNamesTheChecksANonconformingPluginFails) {
+  // The plug-in throws std::runtime_error for params that are not an object,
+  // accepts every object and scores NaN.
+  const CommandRun r =
+      Clinrl("reward check --plugin " CLINRL_NONCONFORMING_REWARD_PLUGIN
+             " --bad-params '{\"threshold\": \"high\"}=params.threshold'");
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_TRUE(Has(r.out,
+                  "FAIL nonconforming rejects_non_object_params: params 42: "
+                  "threw std::runtime_error: params: not an object instead "
+                  "of BadRequest"))
+      << r.out;
+  EXPECT_TRUE(Has(r.out,
+                  "FAIL nonconforming rejects_malformed_params: accepted "
+                  "params {\"threshold\":\"high\"}"))
+      << r.out;
+  EXPECT_TRUE(Has(r.out,
+                  "FAIL nonconforming scores_are_finite: params {}: "
+                  "score nan"))
+      << r.out;
+  // What it does right still passes.
+  EXPECT_TRUE(Has(r.out, "PASS nonconforming handles_empty_params\n")) << r.out;
+  EXPECT_TRUE(Has(r.out, "PASS nonconforming scores_are_deterministic\n"))
+      << r.out;
+  const json summary = LastJsonLine(r.out);
+  EXPECT_EQ(summary["checked"], json({"nonconforming"}));
+  EXPECT_EQ(summary["failures"], 3);
+}
+
+TEST(RewardCli, CheckRefusesWhatItCannotCheck) {
+  const CommandRun empty =
+      Clinrl("reward check --plugin " CLINRL_EMPTY_REWARD_PLUGIN);
+  EXPECT_EQ(empty.status, 2) << empty.out;
+  EXPECT_TRUE(Has(empty.out, std::string(CLINRL_EMPTY_REWARD_PLUGIN) +
+                                 ": the library registered no rewards"))
+      << empty.out;
+
+  const CommandRun nothing = Clinrl("reward check");
+  EXPECT_EQ(nothing.status, 2) << nothing.out;
+  EXPECT_TRUE(Has(nothing.out, "--plugin: required")) << nothing.out;
+
+  const CommandRun unknown = Clinrl("reward check --name no_such_reward");
+  EXPECT_EQ(unknown.status, 2) << unknown.out;
+  EXPECT_TRUE(Has(unknown.out, "no_such_reward")) << unknown.out;
+
+  const CommandRun bad_sample =
+      Clinrl("reward check --name icd10 --bad-params '{\"expected\": 3}'");
+  EXPECT_EQ(bad_sample.status, 2) << bad_sample.out;
+  EXPECT_TRUE(Has(bad_sample.out, "--bad-params: expected JSON=FIELD"))
+      << bad_sample.out;
+}
+
 }  // namespace
 }  // namespace clinrl::rewards

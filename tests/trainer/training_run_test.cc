@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +17,7 @@
 #include "core/error.h"
 #include "core/jsonl.h"
 #include "envs/env_registry.h"
+#include "envs/env_server.h"
 #include "policy/safetensors.h"
 #include "rewards/reward_server.h"
 #include "trainer/checkpoint.h"
@@ -107,12 +109,67 @@ TEST(TrainingRunTest, ResumedRunEndsWithTheSameWeights) {
   const std::string b = FinalWeights("interrupted");
   EXPECT_EQ(a.size(), b.size());
   EXPECT_TRUE(a == b) << "resumed weights differ from the uninterrupted run";
-  // Every step wrote one metrics line; the resumed run appended to the file.
-  int64_t steps = 0;
-  ReadJsonl(::testing::TempDir() + "/runs/straight/metrics.jsonl",
-            [&](const json& j, int64_t) { steps += j.contains("stage"); });
-  EXPECT_EQ(steps, 7);
+  // Every step wrote one metrics line. The resumed run replayed step 5 (its
+  // checkpoint was step 4): the lost run's line of it was dropped, so each
+  // step is there once, as in the uninterrupted run.
+  for (const std::string name : {"straight", "interrupted"}) {
+    std::vector<int64_t> steps;
+    ReadJsonl(::testing::TempDir() + "/runs/" + name + "/metrics.jsonl",
+              [&](const json& j, int64_t) {
+                if (j.contains("stage")) steps.push_back(j["step"]);
+              });
+    EXPECT_EQ(steps, (std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7})) << name;
+  }
   EXPECT_TRUE(fs::exists(::testing::TempDir() + "/runs/straight/config.json"));
+}
+
+// A hand-started env server that dies mid-run: the episodes in flight fail
+// when its connection drops, and the step stops the run naming the server
+// instead of training on env_error episodes (docs/training.md, faults).
+TEST(TrainingRunTest, LostEnvServerStopsTheRunNamingIt) {
+  const std::string endpoint =
+      "ipc://" + ::testing::TempDir() + "/lost-env-server.sock";
+  envs::EnvServerOptions server_options;
+  server_options.endpoint = endpoint;
+  server_options.service.envs = {"echo"};
+  server_options.service.env_options["echo"] = {{"max_turns", 2}};
+  auto server = std::make_unique<envs::EnvServer>(server_options);
+  server->Start();
+  ClinrlConfig c = SmallConfig("lost_env_server");
+  c.envs.front().endpoint = endpoint;
+  c.envs.front().options = json::object();
+  c.trainer.stages = {"grpo"};
+  TrainingRunOptions o = Quiet();
+  std::chrono::steady_clock::time_point stopped;
+  o.after_step = [&](int64_t step) {
+    if (step == 2) {
+      server->Stop();
+      stopped = std::chrono::steady_clock::now();
+    }
+  };
+  try {
+    TrainingRun(c, o).Run();
+    ADD_FAILURE() << "the run went on without its env server";
+  } catch (const IoError& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("grpo step 3: 8 of 8 episodes ended env_error"),
+              std::string::npos)
+        << message;
+    EXPECT_NE(
+        message.find("the env server at " + endpoint + " (role env_server)"),
+        std::string::npos)
+        << message;
+    EXPECT_NE(message.find("trainer.max_env_error_fraction"),
+              std::string::npos);
+  }
+  // Within a bound far below the env client's request timeout (60 s).
+  EXPECT_LT(std::chrono::steady_clock::now() - stopped,
+            std::chrono::seconds(5));
+  // Steps 1 and 2 were logged; step 3 trained on nothing and logged nothing.
+  int64_t logged = 0;
+  ReadJsonl(::testing::TempDir() + "/runs/lost_env_server/metrics.jsonl",
+            [&](const json& j, int64_t) { logged += j.contains("stage"); });
+  EXPECT_EQ(logged, 2);
 }
 
 TEST(TrainingRunTest, CorruptedCheckpointIsRefusedOnResume) {
@@ -264,6 +321,21 @@ TEST(TrainingRunTest, FinalTableSkipsBaselinesTheEnvLacks) {
       ReadFile(::testing::TempDir() + "/runs/bare_env/summary.json"));
   ASSERT_EQ(summary.size(), 1u) << summary;
   EXPECT_EQ(summary[0]["policy"], "grpo");
+}
+
+TEST(TrainingRunTest, SftDemosFromAPolicyTheEnvLacksIsAConfigError) {
+  ClinrlConfig c = SmallConfig("bare_env_sft");
+  c.envs.front().name = "bare_echo";
+  try {
+    TrainingRun(c, Quiet()).Run();
+    ADD_FAILURE() << "SFT started without a demonstration policy";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(),
+                 "trainer.sft.demo_policy: env 'bare_echo' has no scripted "
+                 "policy 'oracle' (its policies: (none)); set "
+                 "trainer.sft.demos to a demonstrations JSONL or leave the "
+                 "sft stage out of trainer.stages");
+  }
 }
 
 TEST(TrainingRunTest, DemonstrationsOfAnotherEnvAreRefusedNamingBoth) {
@@ -476,12 +548,17 @@ TEST(TrainingRunTest, CheckpointWithoutManifestIsSkippedWithAWarning) {
                            ": no manifest.json"),
             std::string::npos)
       << log.str();
-  // Resumed from step 3, the run did step 4 again, and only it.
+  // Resumed from step 3, the run did step 4 again, and only it; the lost
+  // run's line of step 4 was dropped, so each step is logged once.
   std::map<int64_t, int> logged;
   ReadJsonl(dir + "/metrics.jsonl", [&](const json& j, int64_t) {
     if (j.contains("stage")) ++logged[j.at("step").get<int64_t>()];
   });
-  EXPECT_EQ(logged, (std::map<int64_t, int>{{1, 1}, {2, 1}, {3, 1}, {4, 2}}));
+  EXPECT_EQ(logged, (std::map<int64_t, int>{{1, 1}, {2, 1}, {3, 1}, {4, 1}}));
+  EXPECT_NE(log.str().find("--resume: dropped 1 line of steps after 3 from " +
+                           dir + "/metrics.jsonl"),
+            std::string::npos)
+      << log.str();
   EXPECT_NO_THROW(OpenCheckpoint(newest));
 }
 
