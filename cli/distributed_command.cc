@@ -20,6 +20,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/stop_signal.h"
 #include "core/zmq_util.h"
 #include "distributed/communicator.h"
 #include "distributed/heartbeat.h"
@@ -73,6 +74,11 @@ void ServeUntilLearnerEnds(const ClinrlConfig& config,
       throw Timeout(fmt::format("{}: {}", hb.worker, heartbeat.LostMessage()));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const std::string failure = heartbeat.failure();
+  if (!failure.empty()) {
+    throw IoError(
+        fmt::format("{}: the learner's run failed: {}", hb.worker, failure));
   }
   CLINRL_LOG_INFO("{}: the learner ended the run", hb.worker);
 }
@@ -279,6 +285,10 @@ void AddDistributedCommands(CLI::App& app) {
                   "learner, with --resume: a config key (or prefix) that may "
                   "differ from the run's although it changes training");
   run->callback([run_config, run_args] {
+    // SIGTERM/SIGINT, which mpirun and Slurm send to every rank: the learner
+    // checkpoints the step in progress and ends the run; the other roles
+    // keep serving until it does (docs/distributed.md).
+    InstallStopSignalHandlers();
     const int rc = RunCommand([&] {
       auto config = config::ResolveConfig<ClinrlConfig>(run_config->path,
                                                         run_config->overrides);
@@ -287,6 +297,13 @@ void AddDistributedCommands(CLI::App& app) {
       Run(config, *run_args);
     });
     if (rc != 0) std::exit(rc);
+    if (StopRequested()) {
+      std::cout << "stopped by signal " << StopSignal()
+                << "; the learner checkpointed its last step: add --resume to "
+                   "continue"
+                << std::endl;
+      std::exit(StopExitCode(StopSignal()));
+    }
   });
 }
 

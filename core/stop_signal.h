@@ -1,16 +1,20 @@
 // SIGTERM and SIGINT as a request to stop cleanly: what Slurm, Kubernetes
-// and a user's Ctrl-C send. The first one sets a flag that the training loop
+// and a user's Ctrl-C send (and SIGUSR2, which launch/mpirun sends through
+// mpirun in their place). The first one sets a flag that the training loop
 // reads after each step (it then writes a checkpoint and stops); a second
 // one ends the process at once, abandoning the step in progress.
 #pragma once
 
 namespace clinrl {
 
-// Installs the handlers (idempotent). Call before any thread starts, so
-// that every thread inherits them.
+// Installs the handling (idempotent): the signals are blocked in the calling
+// thread, and so in every thread it starts afterwards, and taken by one
+// sigwait thread, so no blocking call anywhere fails with EINTR. Call it
+// before other threads start; one started earlier gets a handler instead.
 void InstallStopSignalHandlers();
 
-// The signal that asked the process to stop (SIGTERM, SIGINT), or 0.
+// The signal that asked the process to stop (SIGTERM, SIGINT, SIGUSR2), or
+// 0.
 int StopSignal();
 inline bool StopRequested() { return StopSignal() != 0; }
 

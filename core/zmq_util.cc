@@ -117,7 +117,10 @@ int64_t ConnectionMonitor::Update() {
       ++connected_;
       ever_connected_ = true;
     } else if (event == ZMQ_EVENT_DISCONNECTED) {
+      // Also proof of a connection whose handshake came before the monitor
+      // (ConnectDealer connects first), so the server counts as gone.
       ++disconnects;
+      ever_connected_ = true;
       if (connected_ > 0) --connected_;
     }
   }

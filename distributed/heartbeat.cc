@@ -51,7 +51,9 @@ HeartbeatMessage HeartbeatFromJson(const nlohmann::json& j,
 }
 
 nlohmann::json HeartbeatReplyToJson(const HeartbeatReply& reply) {
-  return wire::OkReply({{"op", "heartbeat"}, {"stop", reply.stop}});
+  nlohmann::json j = {{"op", "heartbeat"}, {"stop", reply.stop}};
+  if (!reply.failure.empty()) j["failure"] = reply.failure;
+  return wire::OkReply(std::move(j));
 }
 
 HeartbeatReply HeartbeatReplyFromJson(const nlohmann::json& j,
@@ -61,6 +63,7 @@ HeartbeatReply HeartbeatReplyFromJson(const nlohmann::json& j,
   CheckOp(f, "heartbeat");
   HeartbeatReply r;
   r.stop = f.Bool("stop");
+  r.failure = f.String("failure", "");
   return r;
 }
 
@@ -78,6 +81,11 @@ HeartbeatSender::HeartbeatSender(HeartbeatOptions options)
 HeartbeatSender::~HeartbeatSender() {
   quit_ = true;
   if (thread_.joinable()) thread_.join();
+}
+
+std::string HeartbeatSender::failure() const {
+  std::lock_guard<std::mutex> lock(error_mutex_);
+  return failure_;
 }
 
 bool HeartbeatSender::learner_lost() const {
@@ -135,7 +143,14 @@ void HeartbeatSender::Loop() {
         ++replies_;
         try {
           const auto j = nlohmann::json::parse(reply.to_string());
-          if (HeartbeatReplyFromJson(j, "heartbeat reply").stop) stop_ = true;
+          const HeartbeatReply r = HeartbeatReplyFromJson(j, "heartbeat reply");
+          if (r.stop) {
+            {
+              std::lock_guard<std::mutex> lock(error_mutex_);
+              failure_ = r.failure;
+            }
+            stop_ = true;
+          }
         } catch (const nlohmann::json::exception& e) {
           CLINRL_LOG_WARN("heartbeat reply from {} is not JSON: {}",
                           options_.endpoint, e.what());

@@ -37,9 +37,11 @@ nlohmann::json HeartbeatToJson(const HeartbeatMessage& message);
 HeartbeatMessage HeartbeatFromJson(const nlohmann::json& j,
                                    const std::string& path);
 
-// {"ok": true, "op": "heartbeat", "stop": S}: S once the run is over.
+// {"ok": true, "op": "heartbeat", "stop": S[, "failure": F]}: S once the
+// run is over; F, when the learner's run failed, says why.
 struct HeartbeatReply {
   bool stop = false;
+  std::string failure;
 };
 nlohmann::json HeartbeatReplyToJson(const HeartbeatReply& reply);
 // An error reply throws its typed error (wire::CheckReply).
@@ -66,6 +68,8 @@ class HeartbeatSender {
 
   // The learner answered "stop": the run is over.
   bool stop_requested() const { return stop_.load(); }
+  // With the stop: why the learner's run failed ("" = it ended normally).
+  std::string failure() const;
   // The learner has not answered for misses x interval (or, before its
   // first answer, for the startup grace).
   bool learner_lost() const;
@@ -83,7 +87,8 @@ class HeartbeatSender {
   std::atomic<bool> stop_{false};
   std::atomic<bool> quit_{false};
   mutable std::mutex error_mutex_;
-  std::string error_;  // a failure of the heartbeat thread itself
+  std::string error_;    // a failure of the heartbeat thread itself
+  std::string failure_;  // guarded by error_mutex_
   std::thread thread_;
 };
 

@@ -21,6 +21,7 @@ using json = nlohmann::json;
   if (reply.error_code == "bad_request") throw BadRequest(text);
   if (reply.error_code == "not_found") throw NotFound(text);
   if (reply.error_code == "timeout") throw Timeout(text);
+  if (reply.error_code == "disconnected") throw IoError(text);
   throw InternalError(text);
 }
 
@@ -73,12 +74,45 @@ RewardClient::RewardClient(RewardClientOptions options)
   socket_ = ConnectDealer(
       options_.endpoint,
       fmt::format("connecting the reward client to \"{}\"", options_.endpoint));
+  monitor_ = std::make_unique<ConnectionMonitor>(
+      *socket_, fmt::format("the reward client of '{}'", options_.endpoint));
 }
 
 RewardClient::~RewardClient() = default;
 
+RewardReply RewardClient::Disconnected(uint64_t id,
+                                       const std::string& why) const {
+  RewardReply reply;
+  reply.request_id = id;
+  reply.error_code = "disconnected";
+  reply.error_message =
+      fmt::format("the reward server at {} (role reward_server) {}",
+                  options_.endpoint, why);
+  return reply;
+}
+
+void RewardClient::FailIfDisconnected() {
+  if (monitor_->Update() == 0 || pending_.empty()) return;
+  for (const auto& [id, sent] : pending_) {
+    ready_.push_back(
+        Disconnected(id,
+                     "dropped the connection (it exited or restarted) before "
+                     "answering"));
+  }
+  pending_.clear();
+}
+
 uint64_t RewardClient::Send(const std::string& body) {
   const uint64_t id = next_id_++;
+  monitor_->Update();
+  if (monitor_->lost()) {
+    // Sent now, it would wait for a server that may never come back.
+    ready_.push_back(Disconnected(
+        id,
+        "is gone (it exited or is restarting); the request was not "
+        "sent"));
+    return id;
+  }
   try {
     // [request id][empty delimiter][body]: the server's REP workers return
     // everything before the delimiter untouched, so the id comes back.
@@ -114,9 +148,10 @@ uint64_t RewardClient::SubmitHealth() {
 uint64_t RewardClient::SubmitRaw(const std::string& body) { return Send(body); }
 
 void RewardClient::Drain(int64_t wait_ms) {
-  zmq::pollitem_t item{socket_->handle(), 0, ZMQ_POLLIN, 0};
+  zmq::pollitem_t items[] = {{socket_->handle(), 0, ZMQ_POLLIN, 0},
+                             monitor_->PollItem()};
   try {
-    if (zmq::poll(&item, 1, std::chrono::milliseconds(wait_ms)) == 0) return;
+    if (zmq::poll(items, 2, std::chrono::milliseconds(wait_ms)) == 0) return;
     for (;;) {
       std::vector<zmq::message_t> frames = ReceiveMultipart(*socket_);
       if (frames.empty()) break;
@@ -143,6 +178,8 @@ void RewardClient::Drain(int64_t wait_ms) {
     ThrowZmqError(e, fmt::format("receiving reward replies from \"{}\"",
                                  options_.endpoint));
   }
+  // After the replies that came before a drop were read.
+  FailIfDisconnected();
 }
 
 void RewardClient::ExpireTimedOut() {
@@ -197,7 +234,8 @@ RewardReply RewardClient::Wait(uint64_t request_id) {
       }
     }
     CLINRL_CHECK(pending_.count(request_id),
-                 "reward client: request {} is not in flight", request_id);
+                 "reward client: request {} is neither in flight nor ready",
+                 request_id);
     Drain(10);
     ExpireTimedOut();
   }

@@ -2,7 +2,10 @@
 // a request on one DEALER socket and returns its id at once; Collect returns
 // replies as they complete, so a rollout worker keeps many trajectories in
 // flight; blocking Score/ScoreGroup/Health sit on top. A request unanswered
-// within request_timeout_ms completes with error "timeout".
+// within request_timeout_ms completes with error "timeout"; as in the env
+// client, requests in flight when the server's connection drops, and those
+// submitted while a server once connected is gone, complete at once with
+// error "disconnected" (a blocking call throws IoError naming the server).
 //
 // One client belongs to one thread (ZeroMQ sockets are not thread-safe).
 #pragma once
@@ -18,6 +21,7 @@
 #include <zmq.hpp>
 
 #include "core/trajectory.h"
+#include "core/zmq_util.h"
 
 namespace clinrl::rewards {
 
@@ -54,7 +58,8 @@ class RewardClient {
   // Waits until `min_replies` are ready (or nothing is in flight) or
   // `wait_ms` passes, then returns everything that is ready.
   std::vector<RewardReply> Collect(size_t min_replies, int64_t wait_ms);
-  size_t in_flight() const { return pending_.size(); }
+  // Submitted and not yet collected.
+  size_t in_flight() const { return pending_.size() + ready_.size(); }
 
   // Blocking calls; throw the typed error of an error reply (Timeout when
   // no reply came in time).
@@ -69,9 +74,13 @@ class RewardClient {
   uint64_t Send(const std::string& body);
   void Drain(int64_t wait_ms);
   void ExpireTimedOut();
+  // Fails what a dropped connection left unanswered.
+  void FailIfDisconnected();
+  RewardReply Disconnected(uint64_t id, const std::string& why) const;
 
   RewardClientOptions options_;
   std::unique_ptr<zmq::socket_t> socket_;
+  std::unique_ptr<ConnectionMonitor> monitor_;  // destroyed before socket_
   uint64_t next_id_ = 1;
   // Ids grow with send time and the timeout is one value: the first entry
   // is always the next to expire.

@@ -208,6 +208,11 @@ RolloutServiceStats RolloutService::Run() {
     }
     if (op != "work") continue;
     const WorkReply work = WorkReplyFromJson(reply, "reply");
+    if (work.stop && !work.failure.empty()) {
+      throw IoError(
+          fmt::format("rollout worker {}: the learner's run failed: {}",
+                      s.options.worker_id, work.failure));
+    }
     if (work.stop) break;
     s.PlayGroup(work);
     s.Send(work_request);

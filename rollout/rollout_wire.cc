@@ -46,7 +46,11 @@ WorkRequest WorkRequestFromJson(const json& j, const std::string& path) {
 }
 
 json WorkReplyToJson(const WorkReply& reply) {
-  if (reply.stop) return wire::OkReply({{"op", "work"}, {"stop", true}});
+  if (reply.stop) {
+    json j = {{"op", "work"}, {"stop", true}};
+    if (!reply.failure.empty()) j["failure"] = reply.failure;
+    return wire::OkReply(std::move(j));
+  }
   const WorkGroup& g = reply.group;
   return wire::OkReply({{"op", "work"},
                         {"group",
@@ -66,7 +70,10 @@ WorkReply WorkReplyFromJson(const json& j, const std::string& path) {
   CheckOp(f, "work");
   WorkReply r;
   r.stop = f.Bool("stop", false);
-  if (r.stop) return r;
+  if (r.stop) {
+    r.failure = f.String("failure", "");
+    return r;
+  }
   const wire::Fields g(f.Object("group"), path + ".group");
   r.group.key = g.String("key");
   r.group.task.env = g.String("env");

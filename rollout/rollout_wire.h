@@ -56,6 +56,7 @@ struct WorkGroup {
 // `stop` when the run is over (then the other fields are not sent).
 struct WorkReply {
   bool stop = false;
+  std::string failure;  // with stop: why the learner's run failed
   WorkGroup group;
   int64_t min_version = 0;
   int64_t version = 0;

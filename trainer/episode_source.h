@@ -38,6 +38,9 @@ class EpisodeSource {
   // stage starts and after every update).
   virtual void PolicyUpdated(const policy::Transformer& model,
                              int64_t policy_version) {}
+  // The run failed with `reason`: a source that serves other processes
+  // tells them, so each exits non-zero saying why instead of "run ended".
+  virtual void RunFailed(const std::string& reason) {}
 };
 
 // The single-process path: a RolloutWorker over the run's env client

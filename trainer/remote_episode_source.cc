@@ -66,6 +66,11 @@ RemoteEpisodeSource::~RemoteEpisodeSource() {
   if (thread_.joinable()) thread_.join();
 }
 
+void RemoteEpisodeSource::RunFailed(const std::string& reason) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  failure_ = reason;
+}
+
 void RemoteEpisodeSource::PolicyUpdated(const policy::Transformer& model,
                                         int64_t policy_version) {
   publisher_->Publish(*model, policy_version);
@@ -233,7 +238,8 @@ json RemoteEpisodeSource::HandleRequest(const json& request,
         distributed::HeartbeatFromJson(request, "request");
     w.rollout = beat.role == "rollout";
     if (stopping_) w.told_stop = true;
-    return distributed::HeartbeatReplyToJson({stopping_});
+    return distributed::HeartbeatReplyToJson(
+        {stopping_, stopping_ ? failure_ : std::string()});
   }
   if (op == "work") {
     const rollout::WorkRequest work =
@@ -328,6 +334,7 @@ void RemoteEpisodeSource::Dispatch() {
       workers_[w.worker].told_stop = true;
       rollout::WorkReply stop;
       stop.stop = true;
+      stop.failure = failure_;
       Reply(w.identity, rollout::WorkReplyToJson(stop));
     }
     waiting_.clear();

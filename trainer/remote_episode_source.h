@@ -76,6 +76,8 @@ class RemoteEpisodeSource : public EpisodeSource {
                       int64_t policy_version) override;
   void PolicyUpdated(const policy::Transformer& model,
                      int64_t policy_version) override;
+  // Every later stop reply (work and heartbeat) carries `reason`.
+  void RunFailed(const std::string& reason) override;
 
   RemoteSourceCounters counters() const;
   int64_t workers_alive() const;
@@ -137,6 +139,7 @@ class RemoteEpisodeSource : public EpisodeSource {
   int64_t learner_version_ = 0;
   RemoteSourceCounters counters_;
   bool stopping_ = false;
+  std::string failure_;  // RunFailed's reason, sent with every stop
   std::atomic<bool> quit_{false};
   std::thread thread_;
 };

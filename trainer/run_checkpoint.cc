@@ -99,8 +99,8 @@ void DropLinesAfterStep(const std::string& path, int64_t step) {
   }
   if (dropped == 0) return;
   WriteFileAtomic(path, kept);
-  CLINRL_LOG_INFO("--resume: dropped {} {} of steps after {} from {}",
-                  dropped, dropped == 1 ? "line" : "lines", step, path);
+  CLINRL_LOG_INFO("--resume: dropped {} {} of steps after {} from {}", dropped,
+                  dropped == 1 ? "line" : "lines", step, path);
 }
 
 }  // namespace

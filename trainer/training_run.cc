@@ -35,6 +35,16 @@ TrainingRun::~TrainingRun() = default;
 const RunDir& TrainingRun::run_dir() const { return run_->run_dir; }
 
 std::vector<EvalResult> TrainingRun::Run() {
+  try {
+    return RunStages();
+  } catch (const std::exception& e) {
+    // The other processes of a distributed run hear why it ended.
+    if (run_->remote_episodes) run_->remote_episodes->RunFailed(e.what());
+    throw;
+  }
+}
+
+std::vector<EvalResult> TrainingRun::RunStages() {
   RunState& run = *run_;
   const FollowersDone followers_done{run.learners.get()};
   const std::vector<std::string>& stages = run.config.trainer.stages;

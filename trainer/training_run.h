@@ -74,6 +74,8 @@ class TrainingRun {
   static std::string FormatTable(const std::vector<EvalResult>& rows);
 
  private:
+  std::vector<EvalResult> RunStages();
+
   std::unique_ptr<RunState> run_;
 };
 

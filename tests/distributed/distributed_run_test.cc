@@ -271,6 +271,71 @@ TEST_F(DistributedRunTest, KilledLearnerStopsTheOthersAndKeepsItsCheckpoint) {
   EXPECT_GE(info.step, 2);
 }
 
+// The env server of a hand-started run dies: the rollout worker's episodes
+// fail at once (the connection dropped), the learner stops at the next step
+// naming the env servers instead of training on env_error episodes, and
+// every other role exits non-zero saying why.
+TEST_F(DistributedRunTest, KilledEnvServerStopsTheRunNamingIt) {
+  const std::string config = WriteConfig(400, 1, 1);
+  Child env_server = Start(config, "env_server", 0);
+  children_.push_back(Start(config, "reward_server", 0));
+  children_.push_back(Start(config, "rollout", 0));
+  Child learner = Start(config, "learner", 0);
+  ASSERT_TRUE(WaitForSteps(run_dir(), 2, 40)) << Slurp(learner.log);
+  ASSERT_EQ(kill(env_server.pid, SIGKILL), 0);
+  EXPECT_EQ(WaitExit(env_server, 5), 128 + SIGKILL);
+  const auto killed = Clock::now();
+  EXPECT_EQ(WaitExit(learner, 20), 1) << Slurp(learner.log);
+  EXPECT_LT(Clock::now() - killed, std::chrono::seconds(20));
+  const std::string log = Slurp(learner.log);
+  EXPECT_NE(log.find("episodes ended env_error, more than "
+                     "trainer.max_env_error_fraction = 0.1"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("(role env_server)"), std::string::npos) << log;
+  EXPECT_NE(log.find("disconnected"), std::string::npos) << log;
+  // The others hear from the learner why the run ended, and exit 1 too.
+  for (Child& c : children_) {
+    EXPECT_EQ(WaitExit(c, 10), 1) << Slurp(c.log);
+    EXPECT_NE(Slurp(c.log).find("the learner's run failed: grpo step "),
+              std::string::npos)
+        << Slurp(c.log);
+  }
+  // No step trained on the failed episodes: every logged step had none.
+  for (const json& step : MetricsLines(run_dir())) {
+    EXPECT_EQ(step.value("termination/env_error", 0.0), 0.0) << step;
+  }
+}
+
+// SIGTERM to every process, as srun and mpirun deliver it: the learner
+// finishes its step, checkpoints it and ends the run; the others serve until
+// it does; every one exits 143 (128 + SIGTERM).
+TEST_F(DistributedRunTest, SigtermToEveryRoleCheckpointsTheStepAndExits143) {
+  const std::string config = WriteConfig(400, 1, 0);
+  children_.push_back(Start(config, "env_server", 0));
+  children_.push_back(Start(config, "reward_server", 0));
+  children_.push_back(Start(config, "rollout", 0));
+  Child learner = Start(config, "learner", 0);
+  ASSERT_TRUE(WaitForSteps(run_dir(), 2, 40)) << Slurp(learner.log);
+  for (Child& c : children_) ASSERT_EQ(kill(c.pid, SIGTERM), 0);
+  ASSERT_EQ(kill(learner.pid, SIGTERM), 0);
+  EXPECT_EQ(WaitExit(learner, 30), 143) << Slurp(learner.log);
+  for (Child& c : children_) {
+    EXPECT_EQ(WaitExit(c, 10), 143) << Slurp(c.log);
+  }
+  // checkpoint_every is 0: the only checkpoint is the signal's, of the last
+  // step logged (global steps count the 3 SFT steps too).
+  const std::string latest =
+      trainer::LatestCheckpoint(run_dir() + "/checkpoints");
+  ASSERT_FALSE(latest.empty()) << Slurp(learner.log);
+  EXPECT_EQ(trainer::OpenCheckpoint(latest).step,
+            3 + static_cast<int64_t>(MetricsLines(run_dir()).size()))
+      << Slurp(learner.log);
+  EXPECT_NE(Slurp(learner.log).find("stopping on signal 15 after global step"),
+            std::string::npos)
+      << Slurp(learner.log);
+}
+
 TEST_F(DistributedRunTest, LaunchMpirunRunsEveryRoleUnderMpiexec) {
   const std::string config = WriteConfig(2, 1, 0);
   Child launcher =
@@ -284,6 +349,76 @@ TEST_F(DistributedRunTest, LaunchMpirunRunsEveryRoleUnderMpiexec) {
   EXPECT_NE(log.find("rollout worker rollout-0: the learner ended the run"),
             std::string::npos)
       << log;
+}
+
+// The pid of the process of this test's run with MPI rank `rank`.
+pid_t RankPid(const std::string& config, int rank) {
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream cmdline_in(entry.path() / "cmdline");
+    const std::string cmdline(std::istreambuf_iterator<char>(cmdline_in), {});
+    if (cmdline.find(config) == std::string::npos ||
+        cmdline.find("distributed") == std::string::npos) {
+      continue;
+    }
+    std::ifstream environ_in(entry.path() / "environ");
+    const std::string env(std::istreambuf_iterator<char>(environ_in), {});
+    const std::string want = "OMPI_COMM_WORLD_RANK=" + std::to_string(rank);
+    if (env.find(std::string(1, '\0') + want + '\0') != std::string::npos ||
+        env.rfind(want + '\0', 0) == 0) {
+      return static_cast<pid_t>(std::stoi(name));
+    }
+  }
+  return -1;
+}
+
+// Under mpirun a dead env server takes the job down at once; the launcher
+// has said which role each of Open MPI's rank numbers is, so the operator
+// reads "rank 1 = env_server 0", not only a number.
+TEST_F(DistributedRunTest, KilledEnvServerUnderMpirunIsNamedByRole) {
+  const std::string config = WriteConfig(400, 1, 0);
+  Child launcher =
+      Spawn({CLINRL_SOURCE_DIR "/launch/mpirun", config}, dir_ + "/mpirun.log");
+  ASSERT_TRUE(WaitForSteps(run_dir(), 2, 40)) << Slurp(launcher.log);
+  const pid_t env_server = RankPid(config, 1);  // learners first, then envs
+  ASSERT_GT(env_server, 0);
+  ASSERT_EQ(kill(env_server, SIGKILL), 0);
+  const auto killed = Clock::now();
+  EXPECT_NE(WaitExit(launcher, 20), 0) << Slurp(launcher.log);
+  EXPECT_LT(Clock::now() - killed, std::chrono::seconds(20));
+  const std::string log = Slurp(launcher.log);
+  EXPECT_NE(log.find("launch/mpirun: ranks: rank 0 = learner 0; rank 1 = "
+                     "env_server 0; rank 2 = reward_server 0; rank 3 = "
+                     "rollout 0"),
+            std::string::npos)
+      << log;
+  // Open MPI names the dead process by its rank number.
+  EXPECT_NE(log.find("rank 1"), std::string::npos) << log;
+}
+
+// SIGTERM to launch/mpirun (a user's kill, a scheduler): the launcher sends
+// every rank a stop request through mpirun (SIGUSR2, as a SIGTERM to mpirun
+// would abort the job), the learner checkpoints its step, and the launcher
+// exits 143.
+TEST_F(DistributedRunTest, SigtermToLaunchMpirunCheckpointsTheStep) {
+  const std::string config = WriteConfig(400, 1, 0);
+  Child launcher =
+      Spawn({CLINRL_SOURCE_DIR "/launch/mpirun", config}, dir_ + "/mpirun.log");
+  ASSERT_TRUE(WaitForSteps(run_dir(), 2, 40)) << Slurp(launcher.log);
+  ASSERT_EQ(kill(launcher.pid, SIGTERM), 0);
+  EXPECT_EQ(WaitExit(launcher, 40), 143) << Slurp(launcher.log);
+  const std::string latest =
+      trainer::LatestCheckpoint(run_dir() + "/checkpoints");
+  ASSERT_FALSE(latest.empty()) << Slurp(launcher.log);
+  EXPECT_EQ(trainer::OpenCheckpoint(latest).step,
+            3 + static_cast<int64_t>(MetricsLines(run_dir()).size()))
+      << Slurp(launcher.log);
+  EXPECT_NE(Slurp(launcher.log)
+                .find("stopping on signal " + std::to_string(SIGUSR2) +
+                      " after global step"),
+            std::string::npos)
+      << Slurp(launcher.log);
 }
 
 TEST_F(DistributedRunTest, TwoLearnerRanksTrainLikeOneAndResumeOnOne) {

@@ -172,6 +172,37 @@ TEST(TrainingRunTest, LostEnvServerStopsTheRunNamingIt) {
   EXPECT_EQ(logged, 2);
 }
 
+// The reward server dies mid-run: the step's scoring fails at once naming
+// it, not after the client's 30 s timeout, and the run stops.
+TEST(TrainingRunTest, LostRewardServerStopsTheRunNamingIt) {
+  const std::string endpoint =
+      "ipc://" + ::testing::TempDir() + "/lost-reward-server.sock";
+  auto server = std::make_unique<rewards::RewardServer>(
+      rewards::RewardServerOptions{endpoint, 1, 5000});
+  ClinrlConfig c = SmallConfig("lost_reward_server");
+  c.trainer.stages = {"grpo"};
+  c.rewards.endpoint = endpoint;
+  TrainingRunOptions o = Quiet();
+  std::chrono::steady_clock::time_point stopped;
+  o.after_step = [&](int64_t step) {
+    if (step == 1) {
+      server->Stop();
+      stopped = std::chrono::steady_clock::now();
+    }
+  };
+  try {
+    TrainingRun(c, o).Run();
+    ADD_FAILURE() << "the run went on without its reward server";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("the reward server at " + endpoint +
+                                         " (role reward_server)"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - stopped,
+            std::chrono::seconds(5));
+}
+
 TEST(TrainingRunTest, CorruptedCheckpointIsRefusedOnResume) {
   {
     TrainingRunOptions o = Quiet();
