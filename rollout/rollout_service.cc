@@ -171,6 +171,26 @@ RolloutService::RolloutService(const ClinrlConfig& config,
 RolloutService::~RolloutService() = default;
 
 RolloutServiceStats RolloutService::Run() {
+  try {
+    return Serve();
+  } catch (const std::exception& e) {
+    State& s = *s_;
+    try {
+      // Best effort: the learner may be gone too. A second of linger lets
+      // the message leave before the socket closes.
+      s.socket->set(zmq::sockopt::linger, 1000);
+      s.Send({{"op", "failed"},
+              {"worker", s.options.worker_id},
+              {"error", e.what()}});
+    } catch (const std::exception& report) {
+      CLINRL_LOG_WARN("rollout worker {}: could not tell the learner: {}",
+                      s.options.worker_id, report.what());
+    }
+    throw;
+  }
+}
+
+RolloutServiceStats RolloutService::Serve() {
   State& s = *s_;
   const json work_request = WorkRequestToJson({s.options.worker_id});
   s.Send(work_request);

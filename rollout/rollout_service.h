@@ -42,10 +42,14 @@ class RolloutService {
   ~RolloutService();
 
   // Plays task groups until the learner says stop. Throws Timeout naming
-  // the learner's endpoint when it stops answering (it died or hung).
+  // the learner's endpoint when it stops answering (it died or hung). Any
+  // error is first reported to the learner ({"op": "failed"}), so a run
+  // left without rollout workers stops at once saying why.
   RolloutServiceStats Run();
 
  private:
+  RolloutServiceStats Serve();
+
   struct State;
   std::unique_ptr<State> s_;
 };

@@ -117,6 +117,19 @@ ScoredEpisodes RemoteEpisodeSource::Play(
       const auto idle = std::chrono::duration_cast<std::chrono::milliseconds>(
                             Clock::now() - last_progress)
                             .count();
+      if (!failures_.empty()) {
+        // Every rollout worker that reported a failure is gone: when none is
+        // left, waiting for progress_timeout_ms cannot help.
+        bool alive = false;
+        for (const auto& [name, w] : workers_) alive |= w.rollout && !w.dead;
+        if (!alive) {
+          const auto& [name, why] = *failures_.begin();
+          throw IoError(fmt::format(
+              "remote rollouts: no rollout worker is left ({} of {} task "
+              "groups done); rollout worker {} failed: {}",
+              done, tasks.size(), name, why));
+        }
+      }
       if (idle > options_.progress_timeout_ms) {
         int64_t alive = 0;
         for (const auto& [name, w] : workers_) {
@@ -227,6 +240,9 @@ json RemoteEpisodeSource::HandleRequest(const json& request,
   const std::string op = f.String("op");
   const std::string worker = f.String("worker");
   WorkerState& w = workers_[worker];
+  // A worker that reported its failure is exiting: its last heartbeats do
+  // not bring it back.
+  if (failures_.count(worker)) return json();
   if (w.dead) {
     CLINRL_LOG_WARN("rollout worker {} is back after being counted lost",
                     worker);
@@ -249,8 +265,28 @@ json RemoteEpisodeSource::HandleRequest(const json& request,
     return json();  // answered by Dispatch once there is a group (or stop)
   }
   if (op == "result") return AcceptResult(request, worker);
+  if (op == "failed") {
+    // The worker is exiting on an error (its env or reward server is gone,
+    // say): counted lost now, its groups re-issued, and its reason kept for
+    // the error when no worker is left.
+    w.dead = true;
+    failures_[worker] = f.String("error", "no reason given");
+    CLINRL_LOG_WARN("rollout worker {} failed: {}", worker, failures_[worker]);
+    for (auto it = outstanding_.begin(); it != outstanding_.end();) {
+      if (it->second.worker == worker) {
+        queue_.push_front(it->second.job);
+        it = outstanding_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    progress_.notify_all();
+    return json();  // the worker does not wait for a reply
+  }
   throw BadRequest(fmt::format(
-      "request.op: got '{}', expected one of: work, result, heartbeat", op));
+      "request.op: got '{}', expected one of: work, result, heartbeat, "
+      "failed",
+      op));
 }
 
 json RemoteEpisodeSource::AcceptResult(const json& request,

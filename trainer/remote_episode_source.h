@@ -140,6 +140,8 @@ class RemoteEpisodeSource : public EpisodeSource {
   RemoteSourceCounters counters_;
   bool stopping_ = false;
   std::string failure_;  // RunFailed's reason, sent with every stop
+  // Why each rollout worker that reported a failure failed.
+  std::map<std::string, std::string> failures_;
   std::atomic<bool> quit_{false};
   std::thread thread_;
 };

@@ -336,6 +336,31 @@ TEST_F(DistributedRunTest, SigtermToEveryRoleCheckpointsTheStepAndExits143) {
       << Slurp(learner.log);
 }
 
+// The reward server dies: the rollout worker's scoring fails at once, the
+// worker reports why to the learner before exiting, and the learner, left
+// without workers, stops naming the reward server instead of waiting
+// distributed.timeout_s (60 s here).
+TEST_F(DistributedRunTest, KilledRewardServerStopsTheRunNamingIt) {
+  const std::string config = WriteConfig(400, 1, 1);
+  children_.push_back(Start(config, "env_server", 0));
+  Child reward_server = Start(config, "reward_server", 0);
+  Child worker = Start(config, "rollout", 0);
+  Child learner = Start(config, "learner", 0);
+  ASSERT_TRUE(WaitForSteps(run_dir(), 2, 40)) << Slurp(learner.log);
+  ASSERT_EQ(kill(reward_server.pid, SIGKILL), 0);
+  EXPECT_EQ(WaitExit(reward_server, 5), 128 + SIGKILL);
+  const auto killed = Clock::now();
+  EXPECT_EQ(WaitExit(worker, 20), 1) << Slurp(worker.log);
+  EXPECT_EQ(WaitExit(learner, 20), 1) << Slurp(learner.log);
+  EXPECT_LT(Clock::now() - killed, std::chrono::seconds(20));
+  const std::string log = Slurp(learner.log);
+  EXPECT_NE(log.find("no rollout worker is left"), std::string::npos) << log;
+  EXPECT_NE(log.find("(role reward_server)"), std::string::npos) << log;
+  for (Child& c : children_) {
+    EXPECT_EQ(WaitExit(c, 10), 1) << Slurp(c.log);
+  }
+}
+
 TEST_F(DistributedRunTest, LaunchMpirunRunsEveryRoleUnderMpiexec) {
   const std::string config = WriteConfig(2, 1, 0);
   Child launcher =
