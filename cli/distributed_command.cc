@@ -42,6 +42,7 @@ struct RunArgs {
   std::string role;
   int index = 0;
   bool resume = false;
+  std::string resume_from;
   std::vector<std::string> allow_config_change;
 };
 
@@ -99,6 +100,7 @@ void RunLearner(const ClinrlConfig& config, const distributed::RoleMap& map,
   }
   trainer::TrainingRunOptions options;
   options.resume = args.resume;
+  options.resume_from = args.resume_from;
   options.allow_config_change = args.allow_config_change;
   options.learner_comm = learners;
   if (config.distributed.rollout_ranks > 0) {
@@ -281,6 +283,9 @@ void AddDistributedCommands(CLI::App& app) {
                   "which rank of that role (0-based)");
   run->add_flag("--resume", run_args->resume,
                 "learner: continue from the latest checkpoint");
+  run->add_option("--resume-from", run_args->resume_from,
+                  "learner: continue from this checkpoint folder "
+                  "(checkpoints/step_N) instead of the newest");
   run->add_option("--allow-config-change", run_args->allow_config_change,
                   "learner, with --resume: a config key (or prefix) that may "
                   "differ from the run's although it changes training");

@@ -55,6 +55,9 @@ void AddTrainCommands(CLI::App& app) {
   AddConfigArgs(train, args.get());
   train->add_flag("--resume", options->resume,
                   "continue from the run directory's latest checkpoint");
+  train->add_option("--resume-from", options->resume_from,
+                    "with --resume: continue from this checkpoint folder "
+                    "(checkpoints/step_N) instead of the newest");
   train->add_option(
       "--allow-config-change", options->allow_config_change,
       "with --resume: a config key (or prefix) that may differ from the "

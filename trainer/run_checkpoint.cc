@@ -105,11 +105,43 @@ void DropLinesAfterStep(const std::string& path, int64_t step) {
 
 }  // namespace
 
+// --resume-from: the named step folder of this run, checked like any
+// checkpoint. The newer ones belong to the timeline being abandoned: they
+// move to abandoned_after_step_N/ (kept, not deleted), so a later --resume
+// does not pick them up again.
+std::string ChosenCheckpoint(const RunState& run) {
+  const fs::path checkpoints = fs::absolute(run.run_dir.checkpoints());
+  const fs::path chosen =
+      fs::absolute(run.options.resume_from).lexically_normal();
+  if (chosen.parent_path() != checkpoints.lexically_normal() ||
+      chosen.filename().string().rfind("step_", 0) != 0 ||
+      !fs::is_directory(chosen)) {
+    throw ConfigError(fmt::format(
+        "--resume-from: got '{}', expected a step_N folder of this run's "
+        "checkpoints ({})",
+        run.options.resume_from, checkpoints.string()));
+  }
+  const int64_t step = OpenCheckpoint(chosen.string()).step;
+  const fs::path aside =
+      checkpoints / fmt::format("abandoned_after_step_{}", step);
+  for (const std::string& newer : ListCheckpoints(checkpoints.string())) {
+    const fs::path path(newer);
+    if (path.filename().string() <= chosen.filename().string()) continue;
+    fs::create_directories(aside);
+    fs::rename(path, aside / path.filename());
+    CLINRL_LOG_WARN("--resume-from: moved the newer {} to {}", newer,
+                    aside.string());
+  }
+  return chosen.string();
+}
+
 void RestoreProgress(RunState& run) {
   const std::string& checkpoints = run.run_dir.checkpoints();
   // A damaged newest checkpoint must not strand the older good ones.
   std::vector<std::string> skipped;
-  run.resume_checkpoint = LatestValidCheckpoint(checkpoints, &skipped);
+  run.resume_checkpoint = run.options.resume_from.empty()
+                              ? LatestValidCheckpoint(checkpoints, &skipped)
+                              : ChosenCheckpoint(run);
   for (const std::string& why : skipped) {
     CLINRL_LOG_WARN("--resume: skipping {}", why);
   }

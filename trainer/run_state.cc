@@ -157,6 +157,7 @@ std::unique_ptr<RunState> OpenRun(ClinrlConfig config,
   auto run = std::make_unique<RunState>();
   run->config = std::move(config);
   run->options = std::move(options);
+  if (!run->options.resume_from.empty()) run->options.resume = true;
   const ClinrlConfig& c = run->config;
   ValidateStages(c.trainer.stages);
   const EnvEntry& env = envs::TheRunEnv(c.envs);

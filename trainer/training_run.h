@@ -34,6 +34,9 @@ struct RunState;
 
 struct TrainingRunOptions {
   bool resume = false;  // continue from the latest checkpoint
+  // With resume: this checkpoint (a step folder of the run) instead of the
+  // newest; the newer ones are moved aside (run_checkpoint.h).
+  std::string resume_from;
   // Config keys (or key prefixes) a resumed run may change although they
   // change training (resume_config.h); operational keys need no listing.
   std::vector<std::string> allow_config_change;

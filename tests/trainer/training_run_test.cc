@@ -203,6 +203,30 @@ TEST(TrainingRunTest, LostRewardServerStopsTheRunNamingIt) {
             std::chrono::seconds(5));
 }
 
+// --resume-from picks an older checkpoint: the run continues from it and
+// ends as the uninterrupted run does; the newer checkpoints are moved aside,
+// not deleted, and a wrong folder is an error naming the flag.
+TEST(TrainingRunTest, ResumeFromAnOlderCheckpointEndsTheSame) {
+  TrainingRun(SmallConfig("from_straight"), Quiet()).Run();
+  TrainingRun(SmallConfig("from_older"), Quiet()).Run();
+  const std::string checkpoints =
+      ::testing::TempDir() + "/runs/from_older/checkpoints";
+  const std::string older = checkpoints + "/step_00000004";
+  ASSERT_TRUE(fs::exists(older));
+  ClinrlConfig c = SmallConfig("from_older_probe");
+  c.run.name = "from_older";
+  TrainingRunOptions o = Quiet();
+  o.resume_from = "/elsewhere/step_00000004";
+  EXPECT_THROW(TrainingRun(c, o), ConfigError);
+  o.resume_from = older;
+  TrainingRun(c, o).Run();
+  EXPECT_TRUE(
+      fs::exists(checkpoints + "/abandoned_after_step_4/step_00000007"));
+  const std::string a = FinalWeights("from_straight");
+  const std::string b = FinalWeights("from_older");
+  EXPECT_TRUE(a == b) << "resumed weights differ from the uninterrupted run";
+}
+
 TEST(TrainingRunTest, CorruptedCheckpointIsRefusedOnResume) {
   {
     TrainingRunOptions o = Quiet();
