@@ -420,6 +420,10 @@ TEST_F(DistributedRunTest, KilledEnvServerUnderMpirunIsNamedByRole) {
       << log;
   // Open MPI names the dead process by its rank number.
   EXPECT_NE(log.find("rank 1"), std::string::npos) << log;
+  // Nothing was trained on episodes the dead server failed.
+  for (const json& step : MetricsLines(run_dir())) {
+    EXPECT_EQ(step.value("termination/env_error", 0.0), 0.0) << step;
+  }
 }
 
 // SIGTERM to launch/mpirun (a user's kill, a scheduler): the launcher sends
