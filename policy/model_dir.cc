@@ -105,6 +105,21 @@ void InitModelDir(const ModelConfig& config_in, const Tokenizer& tokenizer,
 }
 
 PolicyModel LoadPolicy(const PolicyConfig& config, uint64_t init_seed) {
+  // Training and rollouts build their tensors on the CPU: a GPU model would
+  // fail deep in the first step, or a fresh one would silently stay on the
+  // CPU. Refused here, at start, with what to do.
+  if (config.device != "cpu") {
+    if (!torch::cuda::is_available()) {
+      throw ConfigError(fmt::format(
+          "policy.device: got '{}', but this process sees no CUDA device; "
+          "use \"cpu\"",
+          config.device));
+    }
+    throw ConfigError(fmt::format(
+        "policy.device: got '{}'; training and rollouts run on the CPU in "
+        "this version (docs/training.md); use \"cpu\"",
+        config.device));
+  }
   PolicyModel out;
   if (!config.model_dir.empty()) {
     ModelLoadOptions load;

@@ -95,6 +95,19 @@ TEST(TrainCommandTest, MisspeltEnvOptionIsOneLineNamingItsKey) {
   EXPECT_EQ(r.out.find('\n'), r.out.size() - 1) << r.out;
 }
 
+// A GPU device is refused when the run starts, in one line, before any
+// step: on a machine without CUDA (and, until GPU placement lands, on one
+// with it) instead of failing deep in a step or training on the CPU.
+TEST(TrainCommandTest, CudaDeviceIsRefusedAtStartInOneLine) {
+  const auto r = RunClinrl("train " + TinyGrpoConfig("cli_cuda") +
+                           " --set policy.device=cuda --no-baselines");
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_EQ(r.out.rfind("error: policy.device: got 'cuda'", 0), 0u) << r.out;
+  EXPECT_EQ(r.out.find('\n'), r.out.size() - 1) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(::testing::TempDir() +
+                                       "/cli_runs/cli_cuda/metrics.jsonl"));
+}
+
 // The newest checkpoint's weights of run `name` (under cli_runs).
 std::string LatestWeights(const std::string& name) {
   const std::filesystem::path dir =
