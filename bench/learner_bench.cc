@@ -3,11 +3,16 @@
 // bench model, reported as tokens/s and GFLOP/s next to the float32 GEMM
 // peak measured in the same run.
 //
+// `--opt checkpointing=1` turns on activation checkpointing; the JSON line
+// reports the process's peak resident memory (max RSS), so that two runs,
+// on and off, give the memory ratio (tests/trainer/checkpointing_memory.sh).
+//
 // `--ranks N` (N > 1) measures data parallelism instead: one rank with one
 // thread on the global batch, then N ranks with one thread each on shares of
 // the same batch (ZeRO-1, gradient reduce-scatter), started as
 // `mpiexec -n N clinrl bench learner --opt dp_child=1 ...` by this process;
 // dp_speedup is the ratio of their step times.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <array>
@@ -254,6 +259,7 @@ nlohmann::json RunLearnerBench(const BenchOptions& options) {
       BenchBatch(config, sequences, length);
   trainer::PolicyTrainerOptions o;
   o.micro_batch = IntOption(options, "micro_batch", quick ? 4 : 8);
+  o.activation_checkpointing = IntOption(options, "checkpointing", 0) != 0;
   o.schedule = {1e-5, 0, 1000, 1.0};
   trainer::PolicyTrainer learner(model, o);
 
@@ -273,7 +279,17 @@ nlohmann::json RunLearnerBench(const BenchOptions& options) {
   std::cout << steps << " GRPO steps of " << sequences << " x " << length
             << " tokens in " << seconds << " s: " << gflops << " GFLOP/s ("
             << gflops / peak.gflops << " of peak)" << std::endl;
+  struct rusage usage {};
+  CLINRL_CHECK_ERRNO(::getrusage(RUSAGE_SELF, &usage) == 0, "getrusage",
+                     "reading the peak memory");
+  const int64_t peak_rss = static_cast<int64_t>(usage.ru_maxrss) * 1024;
+  std::cout << "activation checkpointing "
+            << (o.activation_checkpointing ? "on" : "off")
+            << ", peak resident memory " << peak_rss / (1 << 20) << " MiB"
+            << std::endl;
   return {
+      {"activation_checkpointing", o.activation_checkpointing},
+      {"peak_rss_bytes", peak_rss},
       {"threads", threads},
       {"parameters", config.ParameterCount()},
       {"batch_shape", {sequences, length}},

@@ -177,6 +177,7 @@ struct TrainerConfig {
   // (a lost env server) instead of training on them.
   double max_env_error_fraction = 0.1;
   int64_t micro_batch = 8;
+  bool activation_checkpointing = false;
   int64_t epochs_per_batch = 1;
   std::string advantage = "grpo";
   double clip_low = 0.2;
@@ -209,6 +210,9 @@ struct TrainerConfig {
     v.AtLeast("max_env_error_fraction", max_env_error_fraction, 0.0,
               "stop the run when more of a step's episodes end env_error");
     v.AtLeast("micro_batch", micro_batch, int64_t{1}, "sequences per pass");
+    v("activation_checkpointing", activation_checkpointing,
+      "recompute each decoder layer in backward instead of keeping its "
+      "activations: less memory, one more forward");
     v.AtLeast("epochs_per_batch", epochs_per_batch, int64_t{1});
     v.Enum("advantage", advantage, {"grpo", "dr_grpo"});
     v.AtLeast("clip_low", clip_low, 0.0, "ratio floor 1 - clip_low");

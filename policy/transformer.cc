@@ -192,6 +192,63 @@ torch::Tensor TransformerImpl::PositionsFromMask(
   return (m.cumsum(1) - m).clamp_min(0);
 }
 
+namespace {
+
+// One decoder layer under activation checkpointing. Forward runs the layer
+// without autograd and saves only its input; backward runs it again with
+// autograd from that input and returns the input's gradient. The layer's
+// parameters are not inputs of this function, so autograd would not reach
+// them: their gradients are accumulated into .grad here, as autograd's own
+// accumulation would.
+struct CheckpointedLayer : torch::autograd::Function<CheckpointedLayer> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx,
+                               const torch::Tensor& x, const torch::Tensor& cos,
+                               const torch::Tensor& sin,
+                               const torch::Tensor& allowed,
+                               DecoderLayerImpl* layer, int64_t index) {
+    ctx->save_for_backward({x, cos, sin, allowed});
+    ctx->saved_data["layer"] = reinterpret_cast<int64_t>(layer);
+    ctx->saved_data["index"] = index;
+    torch::NoGradGuard no_grad;
+    return layer->forward(x, {cos, sin}, allowed, nullptr, index);
+  }
+
+  static torch::autograd::variable_list backward(
+      torch::autograd::AutogradContext* ctx,
+      torch::autograd::variable_list grad_output) {
+    const auto saved = ctx->get_saved_variables();
+    auto* layer =
+        reinterpret_cast<DecoderLayerImpl*>(ctx->saved_data["layer"].toInt());
+    const int64_t index = ctx->saved_data["index"].toInt();
+    const torch::Tensor x = saved[0].detach().requires_grad_(true);
+    std::vector<torch::Tensor> inputs = {x};
+    std::vector<torch::Tensor> params;
+    for (const torch::Tensor& p : layer->parameters()) {
+      if (p.requires_grad()) params.push_back(p);
+    }
+    inputs.insert(inputs.end(), params.begin(), params.end());
+    torch::Tensor out;
+    {
+      torch::AutoGradMode enable(true);
+      out = layer->forward(x, {saved[1], saved[2]}, saved[3], nullptr, index);
+    }
+    const auto grads = torch::autograd::grad({out}, inputs, {grad_output[0]},
+                                             /*retain_graph=*/false,
+                                             /*create_graph=*/false,
+                                             /*allow_unused=*/true);
+    for (size_t i = 0; i < params.size(); ++i) {
+      const torch::Tensor& g = grads[i + 1];
+      if (!g.defined()) continue;
+      torch::Tensor& accumulated = params[i].mutable_grad();
+      accumulated = accumulated.defined() ? accumulated + g : g.clone();
+    }
+    return {grads[0],        torch::Tensor(), torch::Tensor(),
+            torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
 torch::Tensor TransformerImpl::Hidden(const torch::Tensor& input_ids,
                                       const torch::Tensor& positions_in,
                                       const torch::Tensor& key_mask_in,
@@ -246,10 +303,15 @@ torch::Tensor TransformerImpl::Hidden(const torch::Tensor& input_ids,
 
   const RotaryTables rotary = Rotary(positions);
   torch::Tensor h = model->embed_tokens(input_ids);
+  const bool checkpoint =
+      checkpointing_ && cache == nullptr && torch::GradMode::is_enabled();
   int64_t layer = 0;
   for (const auto& module : *model->layers) {
-    h = module->as<DecoderLayer>()->forward(h, rotary, allowed, cache,
-                                            layer++);
+    DecoderLayerImpl* decoder = module->as<DecoderLayer>();
+    h = checkpoint ? CheckpointedLayer::apply(h, rotary.cos, rotary.sin,
+                                              allowed, decoder, layer)
+                   : decoder->forward(h, rotary, allowed, cache, layer);
+    ++layer;
   }
   if (cache != nullptr) cache->Advance(T);
   return model->norm(h);

@@ -114,6 +114,12 @@ class TransformerImpl : public torch::nn::Module {
   // Logits for hidden states [..., hidden].
   torch::Tensor Logits(const torch::Tensor& hidden);
 
+  // Activation checkpointing: a forward with autograd on and no cache keeps
+  // only each decoder layer's input and runs the layer again in backward,
+  // trading one more forward for the layers' activations. Same gradients.
+  void set_activation_checkpointing(bool on) { checkpointing_ = on; }
+  bool activation_checkpointing() const { return checkpointing_; }
+
   // A cache sized for this model.
   KvCache MakeCache(int64_t batch, int64_t capacity) const;
 
@@ -135,6 +141,7 @@ class TransformerImpl : public torch::nn::Module {
   RotaryTables Rotary(const torch::Tensor& positions);
   TransformerOptions options_;
   torch::Tensor inv_freq_;  // [D/2] float32, not a parameter (as in HF)
+  bool checkpointing_ = false;
 };
 TORCH_MODULE(Transformer);
 

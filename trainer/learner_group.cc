@@ -66,6 +66,7 @@ PolicyTrainerOptions StageTrainerOptions(const ClinrlConfig& config,
   const TrainerConfig& tc = config.trainer;
   PolicyTrainerOptions po;
   po.micro_batch = tc.micro_batch;
+  po.activation_checkpointing = tc.activation_checkpointing;
   po.grad_clip = tc.grad_clip;
   po.non_finite = ParseNonFinitePolicy(tc.non_finite);
   po.adamw.weight_decay = tc.weight_decay;

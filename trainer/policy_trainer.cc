@@ -40,6 +40,9 @@ PolicyTrainer::PolicyTrainer(policy::Transformer model,
       options_(options) {
   CLINRL_CHECK(options_.micro_batch >= 1, "micro_batch must be >= 1, got {}",
                options_.micro_batch);
+  // Only forwards with autograd on are checkpointed: rollouts, evaluation
+  // and the reference model run as before.
+  model_->set_activation_checkpointing(options_.activation_checkpointing);
   std::vector<std::pair<std::string, torch::Tensor>> params;
   for (const auto& item : model_->named_parameters()) {
     if (item.value().requires_grad())

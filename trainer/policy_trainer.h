@@ -35,7 +35,10 @@ struct TrainSequence {
 };
 
 struct PolicyTrainerOptions {
-  int64_t micro_batch = 8;       // sequences per forward/backward
+  int64_t micro_batch = 8;  // sequences per forward/backward
+  // Recompute each decoder layer in backward (TransformerImpl::
+  // set_activation_checkpointing): less memory, same gradients.
+  bool activation_checkpointing = false;
   int64_t epochs_per_batch = 1;  // optimizer steps per GRPO batch
   double grad_clip = 1.0;        // global norm; 0 = off
   // A non-finite loss or global gradient norm: the optimizer step is never

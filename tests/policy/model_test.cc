@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <map>
 
 #include "core/error.h"
 #include "policy/generator.h"
@@ -99,6 +100,39 @@ TEST_P(FamilyTest, CachedDecodingMatchesFullForward) {
   const double diff = (cached - full).abs().max().item<double>();
   EXPECT_LT(diff, 1e-4) << GetParam();
   EXPECT_EQ(cache.length(), T);
+}
+
+// Activation checkpointing recomputes each layer in backward: the loss and
+// every parameter's gradient are those of the plain backward (fp32, 1e-6),
+// padding and all; forwards without autograd are not checkpointed.
+TEST_P(FamilyTest, ActivationCheckpointingGivesTheSameGradients) {
+  const ModelConfig c = TinyConfig(GetParam());
+  const int64_t B = 3, T = 20;
+  const torch::Tensor ids = RandomIds(B, T, c.vocab_size, 7);
+  torch::Tensor key_mask = torch::ones({B, T}, torch::kBool);
+  key_mask.index_put_({0, torch::indexing::Slice(0, 5)}, false);  // left pad
+  std::map<std::string, torch::Tensor> grads[2];
+  double losses[2] = {0, 0};
+  for (int checkpointing = 0; checkpointing < 2; ++checkpointing) {
+    Transformer model = MakeModel(c, 13);
+    model->set_activation_checkpointing(checkpointing == 1);
+    const torch::Tensor logits = model->forward(ids, {}, key_mask);
+    const torch::Tensor loss = torch::log_softmax(logits, -1)
+                                   .select(-1, 1)
+                                   .masked_select(key_mask)
+                                   .mean();
+    loss.backward();
+    losses[checkpointing] = loss.item<double>();
+    for (const auto& p : model->named_parameters()) {
+      ASSERT_TRUE(p.value().grad().defined()) << p.key();
+      grads[checkpointing][p.key()] = p.value().grad().clone();
+    }
+  }
+  EXPECT_EQ(losses[0], losses[1]) << GetParam();
+  for (const auto& [name, plain] : grads[0]) {
+    const double diff = (grads[1].at(name) - plain).abs().max().item<double>();
+    EXPECT_LE(diff, 1e-6) << GetParam() << " " << name;
+  }
 }
 
 TEST_P(FamilyTest, PaddingOnEitherSideLeavesLogitsUnchanged) {
