@@ -111,8 +111,9 @@ void DropLinesAfterStep(const std::string& path, int64_t step) {
 // does not pick them up again.
 std::string ChosenCheckpoint(const RunState& run) {
   const fs::path checkpoints = fs::absolute(run.run_dir.checkpoints());
-  const fs::path chosen =
-      fs::absolute(run.options.resume_from).lexically_normal();
+  fs::path chosen = fs::absolute(run.options.resume_from).lexically_normal();
+  // A shell's completion leaves a trailing slash: ".../step_N/".
+  if (chosen.filename().empty()) chosen = chosen.parent_path();
   if (chosen.parent_path() != checkpoints.lexically_normal() ||
       chosen.filename().string().rfind("step_", 0) != 0 ||
       !fs::is_directory(chosen)) {
