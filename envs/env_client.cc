@@ -111,7 +111,7 @@ void EnvClient::Reconnect() {
 uint64_t EnvClient::Send(EnvOp op, const json& request, std::string session,
                          std::string env) {
   const uint64_t id = next_id_++;
-  monitor_->Update();
+  CheckConnection();
   if (monitor_->lost()) {
     // Sent now, it would wait for a server that may never come back, or
     // reach a restarted one that knows none of this client's sessions.
@@ -278,15 +278,21 @@ void EnvClient::Poll(int64_t wait_ms) {
     if (e.num() != EINTR) ThrowZmqError(e, "polling the env client socket");
   }
   Drain();
-  // The replies that came before the drop were drained above; what is
-  // still in flight went down with the connection.
+  CheckConnection();
+  ExpireTimedOut();
+}
+
+void EnvClient::CheckConnection() {
+  // Every disconnect event is acted on where it is read, or it would be
+  // lost: what is still in flight, once the replies that came before the
+  // drop are read, went down with the connection.
   if (monitor_->Update() > 0 && !pending_.empty()) {
+    Drain();
     FailInFlight("disconnected",
                  fmt::format("the env server at {} dropped the connection (it "
                              "exited or restarted) before answering",
                              options_.endpoint));
   }
-  ExpireTimedOut();
 }
 
 void EnvClient::ExpireTimedOut() {

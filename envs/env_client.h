@@ -143,6 +143,9 @@ class EnvClient {
   void FailInFlight(const std::string& code, const std::string& message);
   // Drain, then fail what a dropped connection left unanswered.
   void Poll(int64_t wait_ms);
+  // Reads the connection's events; after a disconnect, fails every request
+  // in flight.
+  void CheckConnection();
 
   std::unique_ptr<zmq::socket_t> socket_;
   std::unique_ptr<ConnectionMonitor> monitor_;  // destroyed before socket_

@@ -104,7 +104,7 @@ void RewardClient::FailIfDisconnected() {
 
 uint64_t RewardClient::Send(const std::string& body) {
   const uint64_t id = next_id_++;
-  monitor_->Update();
+  FailIfDisconnected();
   if (monitor_->lost()) {
     // Sent now, it would wait for a server that may never come back.
     ready_.push_back(Disconnected(
