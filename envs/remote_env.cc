@@ -1,5 +1,7 @@
 #include "envs/remote_env.h"
 
+#include <fmt/ranges.h>
+
 #include <algorithm>
 
 #include "core/error.h"
@@ -81,13 +83,11 @@ std::unique_ptr<ScriptedPolicy> RemoteEnv::Policy(const std::string& policy,
                                                   uint64_t seed, json options) {
   const std::vector<std::string> policies = Spec().policies;
   if (std::find(policies.begin(), policies.end(), policy) == policies.end()) {
-    std::string known;
-    for (const std::string& p : policies)
-      known += (known.empty() ? "" : ", ") + p;
     throw NotFound(fmt::format(
         "env '{}' at {}: no scripted policy '{}'; its server plays: {}",
         env_name_, client_->endpoint(), policy,
-        known.empty() ? "(none)" : known));
+        policies.empty() ? "(none)"
+                         : fmt::format("{}", fmt::join(policies, ", "))));
   }
   return std::make_unique<ServerScriptedPolicy>(*this, policy, seed,
                                                 std::move(options));

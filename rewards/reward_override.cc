@@ -1,5 +1,7 @@
 #include "rewards/reward_override.h"
 
+#include <fmt/ranges.h>
+
 #include <cmath>
 
 #include "core/error.h"
@@ -90,14 +92,10 @@ void CheckRewardOverrides(const std::map<std::string, RewardOverride>& all,
       const ComponentSpec& c = parsed.components[i];
       const std::string at = fmt::format("{}.components[{}]", path, i);
       if (!RewardRegistry::Global().Has(c.plugin)) {
-        std::string known;
-        for (const auto& n : RewardRegistry::Global().Names()) {
-          known += (known.empty() ? "" : ", ") + n;
-        }
         throw ConfigError(fmt::format(
             "{}.plugin: no reward plug-in '{}' (a shared library must be "
             "listed in rewards.plugins); registered: {}",
-            at, c.plugin, known));
+            at, c.plugin, fmt::join(RewardRegistry::Global().Names(), ", ")));
       }
       try {
         RewardRegistry::Global().Create(c.plugin)->ValidateParams(

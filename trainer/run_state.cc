@@ -1,5 +1,7 @@
 #include "trainer/run_state.h"
 
+#include <fmt/ranges.h>
+
 #include <algorithm>
 
 #include "core/config_schema.h"
@@ -63,14 +65,13 @@ void CheckDemoPolicy(const RunState& run) {
       policies.end()) {
     return;
   }
-  std::string known;
-  for (const std::string& p : policies)
-    known += (known.empty() ? "" : ", ") + p;
   throw ConfigError(fmt::format(
       "trainer.sft.demo_policy: env '{}' has no scripted policy '{}' (its "
       "policies: {}); set trainer.sft.demos to a demonstrations JSONL or "
       "leave the sft stage out of trainer.stages",
-      run.env_name, sft.demo_policy, known.empty() ? "(none)" : known));
+      run.env_name, sft.demo_policy,
+      policies.empty() ? "(none)"
+                       : fmt::format("{}", fmt::join(policies, ", "))));
 }
 
 // rewards.overrides, before anything trains: against the registry, the run's
