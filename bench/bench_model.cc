@@ -1,6 +1,47 @@
 #include "bench/bench_model.h"
 
+#include <fstream>
+
+#include "core/error.h"
+
 namespace clinrl::bench {
+
+policy::ModelConfig BenchModel(const BenchOptions& options) {
+  const std::string path = StringOption(options, "model", "");
+  if (path.empty()) return BenchModelConfig(options.quick);
+  std::ifstream in(path);
+  if (!in)
+    throw NotFound(fmt::format("--model {}: cannot open the file", path));
+  const nlohmann::json doc = nlohmann::json::parse(in, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    throw BadRequest(fmt::format("--model {}: not a JSON object", path));
+  }
+  nlohmann::json init = doc;
+  std::string where = path;
+  if (doc.contains("policy")) {
+    const nlohmann::json& policy = doc["policy"];
+    if (!policy.is_object() || !policy.contains("init") ||
+        !policy["init"].is_object()) {
+      throw BadRequest(fmt::format(
+          "--model {}: a run config needs a policy.init object (a Hugging "
+          "Face config.json) to benchmark",
+          path));
+    }
+    init = policy["init"];
+    where += ": policy.init";
+  }
+  // A run config leaves vocab_size to its tokenizer; the bench has none, so
+  // `--opt vocab_size=N` gives it (151936 for Qwen2.5's).
+  if (options.extra.count("vocab_size")) {
+    init["vocab_size"] = IntOption(options, "vocab_size", 0);
+  }
+  if (!init.contains("vocab_size")) {
+    throw BadRequest(
+        fmt::format("--model {}: {} has no vocab_size; pass --opt vocab_size=N",
+                    path, where));
+  }
+  return policy::ModelConfig::FromJson(init, where);
+}
 
 policy::ModelConfig BenchModelConfig(bool quick) {
   policy::ModelConfig c;

@@ -3,11 +3,17 @@
 // GFLOP/s.
 #pragma once
 
+#include "bench/bench_registry.h"
 #include "policy/model_config.h"
 
 namespace clinrl::bench {
 
 policy::ModelConfig BenchModelConfig(bool quick);
+
+// The model of `--model FILE` (a Hugging Face config.json, or a clinrl run
+// config whose policy.init is one, such as configs/qwen2.5-0.5b.json), else
+// BenchModelConfig(options.quick).
+policy::ModelConfig BenchModel(const BenchOptions& options);
 
 // Floating-point operations (2 per multiply-add) of one token's forward pass
 // through the layers (no embedding lookup), plus attention over `keys`

@@ -1,5 +1,7 @@
 #include "bench/bench_registry.h"
 
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -25,6 +27,19 @@ int64_t IntOption(const BenchOptions& options, const std::string& key,
   }
   throw BadRequest(
       fmt::format("--opt {}={}: expected an integer", key, it->second));
+}
+
+std::string StringOption(const BenchOptions& options, const std::string& key,
+                         const std::string& fallback,
+                         std::initializer_list<const char*> allowed) {
+  auto it = options.extra.find(key);
+  if (it == options.extra.end()) return fallback;
+  if (allowed.size() == 0) return it->second;
+  for (const char* a : allowed) {
+    if (it->second == a) return it->second;
+  }
+  throw BadRequest(fmt::format("--{} {}: expected one of: {}", key, it->second,
+                               fmt::join(allowed, ", ")));
 }
 
 double Percentile(std::vector<double> values, double q) {

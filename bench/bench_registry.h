@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -18,7 +19,9 @@ struct BenchOptions {
   int64_t threads = 0;  // 0 = all cores
   int64_t ranks = 1;    // for benches that start several processes
   bool quick = false;   // smaller sizes, for smoke tests in ctest
-  std::map<std::string, std::string> extra;  // --opt key=value
+  // --opt key=value, and the bench's own flags (--precision bf16 is
+  // extra["precision"] = "bf16").
+  std::map<std::string, std::string> extra;
 };
 
 // The integer value of `--opt key=N`, or `fallback` when absent; throws
@@ -26,14 +29,27 @@ struct BenchOptions {
 int64_t IntOption(const BenchOptions& options, const std::string& key,
                   int64_t fallback);
 
+// The value of the bench flag or `--opt key=...`, or `fallback`; throws
+// BadRequest naming the flag when it is not one of `allowed` (empty: any).
+std::string StringOption(const BenchOptions& options, const std::string& key,
+                         const std::string& fallback,
+                         std::initializer_list<const char*> allowed = {});
+
 // The q-quantile (0..1) of `values` by nearest rank; 0 when empty.
 double Percentile(std::vector<double> values, double q);
 
 using BenchFn = std::function<nlohmann::json(const BenchOptions&)>;
 
+// A `--name VALUE` flag of one bench.
+struct BenchFlag {
+  std::string name;
+  std::string help;
+};
+
 struct BenchCase {
   std::string description;
   BenchFn run;
+  std::vector<BenchFlag> flags;
 };
 
 // Benchmarks by name.
@@ -41,7 +57,8 @@ Registry<BenchCase>& BenchRegistry();
 
 }  // namespace clinrl::bench
 
-#define CLINRL_REGISTER_BENCH(id, description, fn)                \
-  static ::clinrl::StaticRegistration clinrl_bench_##id([] {      \
-    ::clinrl::bench::BenchRegistry().Add(#id, {description, fn}); \
+#define CLINRL_REGISTER_BENCH(id, description, fn, ...)                     \
+  static ::clinrl::StaticRegistration clinrl_bench_##id([] {                \
+    ::clinrl::bench::BenchRegistry().Add(#id,                               \
+                                         {description, fn, {__VA_ARGS__}}); \
   })

@@ -15,11 +15,11 @@
 
 #include "bench/bench_registry.h"
 #include "core/error.h"
+#include "core/zmq_util.h"
 #include "envs/child_process.h"
 #include "envs/env_client.h"
 #include "envs/env_pool.h"
 #include "envs/env_server.h"
-#include "core/zmq_util.h"
 
 namespace clinrl::bench {
 namespace {

@@ -6,18 +6,18 @@
 #include <algorithm>
 #include <chrono>
 
+#include "bench/device_memory.h"
 #include "core/error.h"
 
 namespace clinrl::bench {
 
 nlohmann::json GemmPeak::ToJson() const {
-  return {{"gflops", gflops},
-          {"threads", threads},
-          {"size", size},
-          {"repeats", repeats}};
+  return {{"gflops", gflops},   {"threads", threads}, {"size", size},
+          {"repeats", repeats}, {"device", device},   {"dtype", dtype}};
 }
 
-GemmPeak MeasureGemmPeak(int64_t threads, int64_t n, double min_seconds) {
+GemmPeak MeasureGemmPeak(int64_t threads, int64_t n, double min_seconds,
+                         const torch::Device& device, torch::ScalarType dtype) {
   if (threads < 0 || n < 1) {
     throw BadRequest(fmt::format(
         "gemm peak: threads {} (expected >= 0) and n {} (expected >= 1)",
@@ -28,18 +28,26 @@ GemmPeak MeasureGemmPeak(int64_t threads, int64_t n, double min_seconds) {
   at::set_num_threads(static_cast<int>(threads));
   torch::NoGradGuard no_grad;
   auto gen = at::detail::createCPUGenerator(1234);
-  const torch::Tensor a = torch::randn({n, n}, gen, torch::kFloat);
-  const torch::Tensor b = torch::randn({n, n}, gen, torch::kFloat);
+  const torch::Tensor a =
+      torch::randn({n, n}, gen, torch::kFloat).to(device, dtype);
+  const torch::Tensor b =
+      torch::randn({n, n}, gen, torch::kFloat).to(device, dtype);
   torch::Tensor c = torch::mm(a, b);  // warm-up: thread pool, BLAS buffers
+  SynchronizeDevice(device);
   GemmPeak peak;
   peak.threads = at::get_num_threads();
   peak.size = n;
-  const double flops = 2.0 * n * n * n;
+  peak.device = device.str();
+  peak.dtype = c10::toString(dtype);
+  // A GPU queues products asynchronously: time a burst, then wait for it.
+  const int burst = device.is_cuda() ? 10 : 1;
+  const double flops = 2.0 * n * n * n * burst;
   const auto start = std::chrono::steady_clock::now();
   double elapsed = 0;
   while (elapsed < min_seconds || peak.repeats < 3) {
     const auto t0 = std::chrono::steady_clock::now();
-    torch::mm_out(c, a, b);
+    for (int i = 0; i < burst; ++i) torch::mm_out(c, a, b);
+    SynchronizeDevice(device);
     const double s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
             .count();
@@ -50,6 +58,15 @@ GemmPeak MeasureGemmPeak(int64_t threads, int64_t n, double min_seconds) {
             .count();
   }
   return peak;
+}
+
+GemmPeak MeasureModelPeak(int64_t threads, const torch::Device& device,
+                          bool bf16, bool quick) {
+  if (!device.is_cuda()) {
+    return MeasureGemmPeak(threads, quick ? 256 : 1024, quick ? 0.2 : 1.0);
+  }
+  return MeasureGemmPeak(threads, 8192, 2.0, device,
+                         bf16 ? torch::kBFloat16 : torch::kFloat32);
 }
 
 }  // namespace clinrl::bench

@@ -1,6 +1,7 @@
 // `clinrl bench generate`: batched KV-cache generation on a ~22M-parameter
-// Qwen2-shaped model (docs/policy.md), against the float32 GEMM rate of the
-// same process and against decoding that recomputes the whole sequence.
+// Qwen2-shaped model (docs/policy.md; `--model` for another shape, `--device`
+// and `--precision` for a GPU in bf16), against the GEMM rate of the same
+// process and against decoding that recomputes the whole sequence.
 #include <torch/torch.h>
 
 #include <chrono>
@@ -9,8 +10,10 @@
 
 #include "bench/bench_model.h"
 #include "bench/bench_registry.h"
+#include "bench/device_memory.h"
 #include "bench/gemm_peak.h"
 #include "policy/generator.h"
+#include "policy/precision.h"
 #include "policy/transformer.h"
 
 namespace clinrl::bench {
@@ -40,15 +43,24 @@ std::vector<std::vector<int64_t>> RandomPrompts(int64_t count, int64_t min_len,
 
 nlohmann::json RunGenerateBench(const BenchOptions& options) {
   const bool quick = options.quick;
+  const torch::Device device =
+      policy::ParseDevice(StringOption(options, "device", "cpu"), "--device");
+  const std::string precision_name =
+      StringOption(options, "precision", "fp32", {"fp32", "bf16"});
+  const policy::Precision precision =
+      policy::ParsePrecision(precision_name, "--precision");
   const int64_t threads = policy::SetComputeThreads(options.threads);
-  const GemmPeak peak =
-      MeasureGemmPeak(threads, quick ? 256 : 1024, quick ? 0.2 : 1.0);
-  std::cout << "threads " << threads << ", float32 GEMM peak " << peak.gflops
-            << " GFLOP/s" << std::endl;
+  const GemmPeak peak = MeasureModelPeak(
+      threads, device, precision == policy::Precision::kBf16, quick);
+  std::cout << "device " << device.str() << ", threads " << threads << ", "
+            << peak.dtype << " GEMM peak " << peak.gflops << " GFLOP/s"
+            << std::endl;
 
-  const ModelConfig config = BenchModelConfig(quick);
+  const ModelConfig config = BenchModel(options);
   policy::Transformer model(config);
   model->ResetParameters(7);
+  model->to(device);
+  model->set_precision(precision);
   model->eval();
   torch::NoGradGuard no_grad;
   std::cout << "model: " << config.ParameterCount() << " parameters, "
@@ -76,7 +88,7 @@ nlohmann::json RunGenerateBench(const BenchOptions& options) {
             << " s" << std::endl;
 
   // Batch 32, variable prompt lengths.
-  const int64_t batch = quick ? 8 : 32;
+  const int64_t batch = IntOption(options, "batch", quick ? 8 : 32);
   policy::GenerationStats s32;
   t0 = std::chrono::steady_clock::now();
   policy::Generate(model, RandomPrompts(batch, 32, 64, config.vocab_size, 2),
@@ -96,13 +108,15 @@ nlohmann::json RunGenerateBench(const BenchOptions& options) {
   // as Generate does. Best of three.
   const int64_t pf_batch = quick ? 2 : 8, pf_len = quick ? 32 : 128;
   const auto pf_ids =
-      torch::randint(config.vocab_size, {pf_batch, pf_len}, torch::kLong);
+      torch::randint(config.vocab_size, {pf_batch, pf_len}, torch::kLong)
+          .to(device);
   double prefill_s = 1e30;
   for (int rep = 0; rep < 3; ++rep) {
     policy::KvCache cache = model->MakeCache(pf_batch, pf_len);
     t0 = std::chrono::steady_clock::now();
     const auto h = model->Hidden(pf_ids, {}, {}, &cache);
     const auto logits = model->Logits(h.select(1, pf_len - 1));
+    SynchronizeDevice(device);
     prefill_s = std::min(prefill_s, Since(t0));
   }
   // Causal attention: query t attends t + 1 keys.
@@ -130,8 +144,9 @@ nlohmann::json RunGenerateBench(const BenchOptions& options) {
   std::vector<int64_t> recomputed;
   t0 = std::chrono::steady_clock::now();
   for (int64_t step = 0; step < kv_new; ++step) {
-    const auto ids =
-        torch::tensor(seq, torch::kLong).view({1, (int64_t)seq.size()});
+    const auto ids = torch::tensor(seq, torch::kLong)
+                         .view({1, (int64_t)seq.size()})
+                         .to(device);
     const auto h = model->Hidden(ids);
     const int64_t next =
         model->Logits(h.select(1, h.size(1) - 1)).argmax(-1).item<int64_t>();
@@ -148,12 +163,14 @@ nlohmann::json RunGenerateBench(const BenchOptions& options) {
   // figures say which policy they ran under.
   const char* wait_policy = std::getenv("OMP_WAIT_POLICY");
   return {
+      {"device", device.str()},
+      {"precision", precision_name},
       {"threads", threads},
       {"omp_wait_policy", wait_policy != nullptr ? wait_policy : "default"},
       {"parameters", config.ParameterCount()},
       {"config", config.ToJson()},
       {"tokens_per_s_batch1", tps1},
-      {"tokens_per_s_batch32", tps32},
+      {fmt::format("tokens_per_s_batch{}", batch), tps32},
       {"batch_size", batch},
       {"new_tokens", new_tokens},
       {"kv_cache_speedup_256", speedup},
@@ -161,7 +178,7 @@ nlohmann::json RunGenerateBench(const BenchOptions& options) {
       {"kv_recompute_matches_cached", recomputed == cached[0].token_ids},
       {"prefill_gflops", prefill_gflops},
       {"prefill_shape", {pf_batch, pf_len}},
-      {"decode_gflops_batch32", decode_gflops},
+      {fmt::format("decode_gflops_batch{}", batch), decode_gflops},
       {"gemm_peak_gflops", peak.gflops},
       {"prefill_fraction_of_peak", prefill_gflops / peak.gflops},
       {"decode_fraction_of_peak", decode_gflops / peak.gflops},
@@ -173,6 +190,11 @@ nlohmann::json RunGenerateBench(const BenchOptions& options) {
 
 CLINRL_REGISTER_BENCH(generate,
                       "batched KV-cache generation, ~22M-parameter model",
-                      RunGenerateBench);
+                      RunGenerateBench,
+                      {"precision", "fp32 or bf16 (bfloat16 autocast)"},
+                      {"device", "cpu, cuda or cuda:N"},
+                      {"model",
+                       "a HF config.json or a run config with "
+                       "policy.init"});
 
 }  // namespace clinrl::bench

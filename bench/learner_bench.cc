@@ -3,16 +3,20 @@
 // bench model, reported as tokens/s and GFLOP/s next to the float32 GEMM
 // peak measured in the same run.
 //
-// `--opt checkpointing=1` turns on activation checkpointing; the JSON line
-// reports the process's peak resident memory (max RSS), so that two runs,
-// on and off, give the memory ratio (tests/trainer/checkpointing_memory.sh).
+// `--precision bf16` trains in mixed precision, `--checkpointing on`
+// recomputes layers in backward, `--packing on` packs sequences without
+// padding (`compare` measures padded and packed in one run on a batch whose
+// lengths vary 4x: packing_speedup), `--device cuda` runs on a GPU (MFU
+// against the bf16 or fp32 GEMM rate of that GPU, measured in the same run),
+// `--model FILE` takes another model shape. The JSON line reports the peak
+// memory: max RSS on the CPU (one setting per process, as it only grows;
+// tests/trainer/checkpointing_memory.sh), the CUDA allocator's peak on a GPU.
 //
 // `--ranks N` (N > 1) measures data parallelism instead: one rank with one
 // thread on the global batch, then N ranks with one thread each on shares of
 // the same batch (ZeRO-1, gradient reduce-scatter), started as
 // `mpiexec -n N clinrl bench learner --opt dp_child=1 ...` by this process;
 // dp_speedup is the ratio of their step times.
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <array>
@@ -24,9 +28,11 @@
 
 #include "bench/bench_model.h"
 #include "bench/bench_registry.h"
+#include "bench/device_memory.h"
 #include "bench/gemm_peak.h"
 #include "core/error.h"
 #include "distributed/communicator.h"
+#include "policy/precision.h"
 #include "policy/sampler.h"
 #include "policy/transformer.h"
 #include "trainer/data_parallel.h"
@@ -36,15 +42,29 @@ namespace clinrl::bench {
 namespace {
 
 std::vector<trainer::TrainSequence> BenchBatch(
-    const policy::ModelConfig& config, int64_t sequences, int64_t length) {
-  const int64_t prompt = length / 4;  // masked context, as env turns are
+    const policy::ModelConfig& config, int64_t sequences, int64_t length,
+    int64_t skew = 1) {
+  if (skew < 1 || length / skew < 2) {
+    throw BadRequest(fmt::format(
+        "--opt skew={}: expected 1 or more, leaving at least 2 tokens of "
+        "the length {}",
+        skew, length));
+  }
   // GRPO-shaped batch: random tokens, loss on the last 3/4 of each sequence,
-  // sampling-time log-probs near the untrained model's, +/- advantages.
+  // sampling-time log-probs near the untrained model's, +/- advantages;
+  // lengths uniform in [length / skew, length].
   policy::SequenceRng rng(7, 0);
+  const int64_t shortest = length / skew;
   std::vector<trainer::TrainSequence> batch(static_cast<size_t>(sequences));
   for (int64_t i = 0; i < sequences; ++i) {
     trainer::TrainSequence& s = batch[static_cast<size_t>(i)];
-    for (int64_t t = 0; t < length; ++t) {
+    const int64_t n =
+        skew == 1 ? length
+                  : shortest + static_cast<int64_t>(rng.Next() %
+                                                    static_cast<uint64_t>(
+                                                        length - shortest + 1));
+    const int64_t prompt = n / 4;  // masked context, as env turns are
+    for (int64_t t = 0; t < n; ++t) {
       s.ids.push_back(static_cast<int64_t>(rng.Next() % config.vocab_size));
       s.loss_mask.push_back(t >= prompt ? 1 : 0);
       s.rollout_logprobs.push_back(
@@ -236,6 +256,49 @@ nlohmann::json RunDataParallelBench(const BenchOptions& options) {
           {"quick", quick}};
 }
 
+// One setting of the single-process bench, measured on its own model copy.
+struct LearnerRun {
+  double seconds = 0;
+  double tokens_per_s = 0;  // real (unpadded) tokens
+  double gflops = 0;        // model FLOPs of the real tokens
+  int64_t peak_memory = 0;
+  double pad_fraction = 0;  // of the slots the forward computed
+};
+
+LearnerRun MeasureLearner(const policy::ModelConfig& config,
+                          const torch::Device& device,
+                          trainer::PolicyTrainerOptions o,
+                          const std::vector<trainer::TrainSequence>& batch,
+                          int64_t steps) {
+  policy::Transformer model{policy::TransformerOptions(config)};
+  model->ResetParameters(1);
+  model->to(device);
+  trainer::PolicyTrainer learner(model, o);
+  ResetPeakMemory(device);
+  learner.GrpoStep(batch, 0);  // warm-up: allocator, OpenMP pools, kernels
+  SynchronizeDevice(device);
+  const auto t0 = std::chrono::steady_clock::now();
+  LearnerRun run;
+  for (int64_t s = 0; s < steps; ++s) {
+    run.pad_fraction = learner.GrpoStep(batch, 0).at("train/pad_fraction");
+  }
+  SynchronizeDevice(device);
+  run.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
+  // Forward + backward = 3 forward passes of matrix products.
+  double tokens = 0, flops = 0;
+  for (const auto& seq : batch) {
+    const double length = static_cast<double>(seq.ids.size());
+    tokens += length;
+    flops += 3.0 * SequenceForwardFlops(config, length);
+  }
+  run.tokens_per_s = tokens * static_cast<double>(steps) / run.seconds;
+  run.gflops = flops * static_cast<double>(steps) / run.seconds / 1e9;
+  run.peak_memory = PeakMemoryBytes(device);
+  return run;
+}
+
 nlohmann::json RunLearnerBench(const BenchOptions& options) {
   if (options.extra.count("dp_child")) return RunDataParallelChild(options);
   if (options.ranks > 1) return RunDataParallelBench(options);
@@ -244,68 +307,108 @@ nlohmann::json RunLearnerBench(const BenchOptions& options) {
         fmt::format("--ranks {}: expected a positive integer", options.ranks));
   }
   const bool quick = options.quick;
+  const torch::Device device =
+      policy::ParseDevice(StringOption(options, "device", "cpu"), "--device");
+  const std::string precision_name =
+      StringOption(options, "precision", "fp32", {"fp32", "bf16"});
+  const policy::Precision precision =
+      policy::ParsePrecision(precision_name, "--precision");
+  const std::string packing =
+      StringOption(options, "packing", "off", {"on", "off", "compare"});
+  const bool checkpointing =
+      StringOption(options, "checkpointing", "off", {"on", "off"}) == "on";
   const int64_t threads = policy::SetComputeThreads(options.threads);
-  const GemmPeak peak = MeasureGemmPeak(threads);
-  std::cout << "threads " << threads << ", float32 GEMM peak " << peak.gflops
-            << " GFLOP/s" << std::endl;
+  // MFU is against the rate of the dtype the products run in.
+  const GemmPeak peak = MeasureModelPeak(
+      threads, device, precision == policy::Precision::kBf16, quick);
+  std::cout << "device " << device.str() << ", threads " << threads << ", "
+            << peak.dtype << " GEMM peak " << peak.gflops << " GFLOP/s"
+            << std::endl;
 
-  const policy::ModelConfig config = BenchModelConfig(quick);
-  policy::Transformer model{policy::TransformerOptions(config)};
-  model->ResetParameters(1);
+  const policy::ModelConfig config = BenchModel(options);
   const int64_t sequences = IntOption(options, "sequences", quick ? 4 : 16);
   const int64_t length = IntOption(options, "length", quick ? 64 : 256);
   const int64_t steps = IntOption(options, "steps", quick ? 1 : 3);
+  // Lengths drawn from [length / skew, length]: packing pays off on skew.
+  const int64_t skew = IntOption(options, "skew", packing == "off" ? 1 : 4);
   const std::vector<trainer::TrainSequence> batch =
-      BenchBatch(config, sequences, length);
+      BenchBatch(config, sequences, length, skew);
   trainer::PolicyTrainerOptions o;
   o.micro_batch = IntOption(options, "micro_batch", quick ? 4 : 8);
-  o.activation_checkpointing = IntOption(options, "checkpointing", 0) != 0;
+  o.activation_checkpointing = checkpointing;
+  o.precision = precision;
   o.schedule = {1e-5, 0, 1000, 1.0};
-  trainer::PolicyTrainer learner(model, o);
-
-  learner.GrpoStep(batch, 0);  // warm-up: allocator, OpenMP pools
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int64_t s = 0; s < steps; ++s) learner.GrpoStep(batch, 0);
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
-          .count();
-
-  // Forward + backward = 3 forward passes of matrix products.
-  const double step_flops =
-      3.0 * sequences *
-      SequenceForwardFlops(config, static_cast<double>(length));
-  const double tokens = static_cast<double>(sequences * length * steps);
-  const double gflops = step_flops * steps / seconds / 1e9;
-  std::cout << steps << " GRPO steps of " << sequences << " x " << length
-            << " tokens in " << seconds << " s: " << gflops << " GFLOP/s ("
-            << gflops / peak.gflops << " of peak)" << std::endl;
-  struct rusage usage {};
-  CLINRL_CHECK_ERRNO(::getrusage(RUSAGE_SELF, &usage) == 0, "getrusage",
-                     "reading the peak memory");
-  const int64_t peak_rss = static_cast<int64_t>(usage.ru_maxrss) * 1024;
-  std::cout << "activation checkpointing "
-            << (o.activation_checkpointing ? "on" : "off")
-            << ", peak resident memory " << peak_rss / (1 << 20) << " MiB"
+  std::cout << "model " << config.ParameterCount() << " parameters; "
+            << sequences << " sequences of " << length / skew << ".." << length
+            << " tokens, micro-batch " << o.micro_batch << ", "
+            << precision_name << ", packing " << packing
+            << ", activation checkpointing " << (checkpointing ? "on" : "off")
             << std::endl;
-  return {
-      {"activation_checkpointing", o.activation_checkpointing},
-      {"peak_rss_bytes", peak_rss},
+
+  nlohmann::json out = {
+      {"device", device.str()},
+      {"precision", precision_name},
+      {"packing", packing},
+      {"activation_checkpointing", checkpointing},
       {"threads", threads},
       {"parameters", config.ParameterCount()},
       {"batch_shape", {sequences, length}},
+      {"length_skew", skew},
       {"micro_batch", o.micro_batch},
       {"steps", steps},
-      {"train_tokens_per_s", tokens / seconds},
-      {"train_gflops", gflops},
       {"gemm_peak_gflops", peak.gflops},
-      {"train_fraction_of_peak", gflops / peak.gflops},
+      {"gemm_peak", peak.ToJson()},
       {"quick", quick},
   };
+  const auto report = [&](const LearnerRun& run, const std::string& what) {
+    std::cout << what << ": " << steps << " GRPO steps in " << run.seconds
+              << " s, " << run.tokens_per_s << " tokens/s, " << run.gflops
+              << " GFLOP/s (" << run.gflops / peak.gflops << " of peak), "
+              << run.pad_fraction << " of slots padding, peak "
+              << (device.is_cuda() ? "CUDA allocated" : "resident")
+              << " memory " << run.peak_memory / (1 << 20) << " MiB"
+              << std::endl;
+  };
+  if (packing == "compare") {
+    // Both layouts in one process: the ratio is what the machine's noise
+    // does not move.
+    o.packing = false;
+    const LearnerRun padded = MeasureLearner(config, device, o, batch, steps);
+    report(padded, "padded");
+    o.packing = true;
+    const LearnerRun packed = MeasureLearner(config, device, o, batch, steps);
+    report(packed, "packed");
+    out["padded_tokens_per_s"] = padded.tokens_per_s;
+    out["packed_tokens_per_s"] = packed.tokens_per_s;
+    out["packing_speedup"] = packed.tokens_per_s / padded.tokens_per_s;
+    out["padded_pad_fraction"] = padded.pad_fraction;
+    out["packed_pad_fraction"] = packed.pad_fraction;
+    out["train_tokens_per_s"] = packed.tokens_per_s;
+    out["train_gflops"] = packed.gflops;
+    out["mfu"] = packed.gflops / peak.gflops;
+    return out;
+  }
+  o.packing = packing == "on";
+  const LearnerRun run = MeasureLearner(config, device, o, batch, steps);
+  report(run, o.packing ? "packed" : "padded");
+  out["train_tokens_per_s"] = run.tokens_per_s;
+  out["train_gflops"] = run.gflops;
+  out["train_fraction_of_peak"] = run.gflops / peak.gflops;
+  out["mfu"] = run.gflops / peak.gflops;
+  out["peak_memory_bytes"] = run.peak_memory;
+  out["pad_fraction"] = run.pad_fraction;
+  if (!device.is_cuda()) out["peak_rss_bytes"] = run.peak_memory;
+  return out;
 }
 
 }  // namespace
 
-CLINRL_REGISTER_BENCH(learner, "GRPO update throughput of the policy trainer",
-                      RunLearnerBench);
+CLINRL_REGISTER_BENCH(
+    learner, "GRPO update throughput of the policy trainer", RunLearnerBench,
+    {"precision", "fp32 or bf16 (mixed precision)"},
+    {"packing", "on, off, or compare (both in one run: packing_speedup)"},
+    {"checkpointing", "activation checkpointing: on or off"},
+    {"device", "cpu, cuda or cuda:N"},
+    {"model", "a HF config.json or a run config with policy.init"});
 
 }  // namespace clinrl::bench

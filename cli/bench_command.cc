@@ -1,6 +1,8 @@
 // `clinrl bench NAME [--threads N] [--quick] [--opt k=v]`: prints the
 // hardware, runs the benchmark, and ends with one JSON line of figures.
 #include <iostream>
+#include <map>
+#include <memory>
 
 #include "bench/bench_registry.h"
 #include "bench/hardware.h"
@@ -24,8 +26,15 @@ void AddBenchCommands(CLI::App& app) {
     sub->add_option("--ranks", options->ranks, "processes, where it applies");
     sub->add_flag("--quick", options->quick, "small sizes (smoke test)");
     sub->add_option("--opt", *opts, "benchmark-specific key=value");
-    sub->callback([name, c, options, opts] {
+    auto flags = std::make_shared<std::map<std::string, std::string>>();
+    for (const bench::BenchFlag& flag : c.flags) {
+      sub->add_option("--" + flag.name, (*flags)[flag.name], flag.help);
+    }
+    sub->callback([name, c, options, opts, flags] {
       const int rc = RunCommand([&] {
+        for (const auto& [key, value] : *flags) {
+          if (!value.empty()) options->extra[key] = value;
+        }
         for (const auto& kv : *opts) {
           const size_t eq = kv.find('=');
           if (eq == std::string::npos) {

@@ -12,7 +12,14 @@ find_package(PkgConfig REQUIRED)
 pkg_check_modules(CPP_HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 add_library(clinrl_httplib INTERFACE)
 target_link_libraries(clinrl_httplib INTERFACE PkgConfig::CPP_HTTPLIB)
-find_package(MPI REQUIRED COMPONENTS CXX)
+# MPI carries the multi-process communicator and bootstraps NCCL. Only the
+# GPU check build of launch/device-check turns it off (its machine has no
+# MPI): that build has no MPI/NCCL communicator and configures tests/device
+# alone.
+option(CLINRL_WITH_MPI "Build the MPI (and NCCL) communicators" ON)
+if(CLINRL_WITH_MPI)
+  find_package(MPI REQUIRED COMPONENTS CXX)
+endif()
 
 # Python: the interpreter of the venv that launch/setup creates. It runs the
 # tools, the Python env adapter and every reference in the tests
@@ -113,6 +120,9 @@ if(NOT TARGET torch_cuda AND NOT CLINRL_ALLOW_CPU_TORCH)
 endif()
 if(TARGET torch_cuda)
   set(CLINRL_WITH_CUDA ON)
+endif()
+# NCCL's communicator is bootstrapped over MPI.
+if(TARGET torch_cuda AND CLINRL_WITH_MPI)
   find_path(NCCL_INCLUDE_DIR nccl.h
     HINTS "${CLINRL_SITE_PACKAGES}/nvidia/nccl/include" NO_DEFAULT_PATH)
   find_library(NCCL_LIBRARY NAMES nccl libnccl.so.2
@@ -127,7 +137,7 @@ if(TARGET torch_cuda)
   target_include_directories(clinrl_nccl INTERFACE ${NCCL_INCLUDE_DIR})
   target_link_libraries(clinrl_nccl INTERFACE ${NCCL_LIBRARY})
 endif()
-message(STATUS "clinrl: CUDA ${CLINRL_WITH_CUDA}, NCCL ${CLINRL_WITH_NCCL}")
+message(STATUS "clinrl: CUDA ${CLINRL_WITH_CUDA}, NCCL ${CLINRL_WITH_NCCL}, MPI ${CLINRL_WITH_MPI}")
 
 if(CLINRL_BUILD_TESTS)
   find_package(GTest REQUIRED)

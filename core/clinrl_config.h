@@ -42,7 +42,8 @@ struct PolicyConfig {
     v("init", init, "HF config.json object for a randomly initialised model");
     v("tokenizer", tokenizer, "\"byte\" or a tokenizer.json folder");
     v.Enum("dtype", dtype, {"float32", "bfloat16", "float16"});
-    v.Enum("device", device, {"cpu", "cuda"});
+    v("device", device,
+      "cpu, cuda or cuda:N; learner ranks on one node take their local GPU");
   }
 };
 
@@ -178,6 +179,11 @@ struct TrainerConfig {
   double max_env_error_fraction = 0.1;
   int64_t micro_batch = 8;
   bool activation_checkpointing = false;
+  // Compute precision of forward/backward and rollout sampling: bf16 runs
+  // the matrix products in bfloat16 over float32 master weights (autocast).
+  std::string precision = "fp32";
+  std::string reduce_dtype = "fp32";  // data-parallel gradient reduction
+  bool packing = false;  // concatenate micro-batch sequences, no padding
   int64_t epochs_per_batch = 1;
   std::string advantage = "grpo";
   double clip_low = 0.2;
@@ -213,6 +219,14 @@ struct TrainerConfig {
     v("activation_checkpointing", activation_checkpointing,
       "recompute each decoder layer in backward instead of keeping its "
       "activations: less memory, one more forward");
+    v.Enum("precision", precision, {"fp32", "bf16"},
+           "bf16: bfloat16 matrix products over float32 master weights, "
+           "float32 loss and log-softmax");
+    v.Enum("reduce_dtype", reduce_dtype, {"fp32", "bf16"},
+           "dtype of the data-parallel gradient reduce-scatter");
+    v("packing", packing,
+      "pack a micro-batch's sequences into rows without padding, each "
+      "attending only to itself");
     v.AtLeast("epochs_per_batch", epochs_per_batch, int64_t{1});
     v.Enum("advantage", advantage, {"grpo", "dr_grpo"});
     v.AtLeast("clip_low", clip_low, 0.0, "ratio floor 1 - clip_low");

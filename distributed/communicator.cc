@@ -1,6 +1,8 @@
 #include "distributed/communicator.h"
 
+#ifdef CLINRL_WITH_MPI
 #include <mpi.h>
+#endif
 
 #include <cstdlib>
 #include <iostream>
@@ -66,6 +68,15 @@ std::unique_ptr<Communicator> MakeCommunicator(const std::string& backend,
         timeout_ms));
   }
   if (backend == "single") return MakeSingleRankCommunicator();
+#ifndef CLINRL_WITH_MPI
+  if (backend == "auto" && !LaunchedUnderMpi()) {
+    return MakeSingleRankCommunicator();
+  }
+  throw ConfigError(fmt::format(
+      "communicator backend '{}': this build has no MPI (configured with "
+      "CLINRL_WITH_MPI=OFF); use 'single'",
+      backend));
+#else
   if (backend == "mpi") return MakeMpiCommunicator(timeout_ms);
   if (backend == "nccl") {
 #ifdef CLINRL_WITH_NCCL
@@ -89,15 +100,18 @@ std::unique_ptr<Communicator> MakeCommunicator(const std::string& backend,
   throw ConfigError(fmt::format(
       "communicator backend '{}': expected one of auto, single, mpi, nccl",
       backend));
+#endif
 }
 
 void AbortJob(const std::string& why, int exit_code) {
   CLINRL_LOG_ERROR("aborting the job: {}", why);
   std::cerr << "clinrl: aborting the job: " << why << std::endl;
+#ifdef CLINRL_WITH_MPI
   int initialized = 0, finalized = 0;
   MPI_Initialized(&initialized);
   MPI_Finalized(&finalized);
   if (initialized && !finalized) MPI_Abort(MPI_COMM_WORLD, exit_code);
+#endif
   std::_Exit(exit_code);
 }
 

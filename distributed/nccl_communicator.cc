@@ -11,19 +11,12 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/local_rank.h"
 #include "core/monotonic_clock.h"
 
 namespace clinrl::distributed {
 
 namespace {
-
-int LocalRank() {
-  for (const char* var : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID",
-                          "SLURM_LOCALID", "LOCAL_RANK"}) {
-    if (const char* value = std::getenv(var)) return std::atoi(value);
-  }
-  return 0;
-}
 
 ncclDataType_t NcclType(torch::ScalarType dtype) {
   switch (dtype) {
@@ -66,7 +59,7 @@ class NcclCommunicator : public Communicator {
           "rank {}: the NCCL backend needs a CUDA device, none is visible",
           rank_));
     }
-    device_ = LocalRank() % devices;
+    device_ = NodeLocalRank() % devices;
     CheckCuda(cudaSetDevice(device_), "cudaSetDevice", "construct");
     ncclUniqueId id;
     std::string bytes;
@@ -111,7 +104,11 @@ class NcclCommunicator : public Communicator {
   int size() const override { return size_; }
   std::string backend() const override { return "nccl"; }
 
+  // Host tensors (the learner's small control values: token counts, norms,
+  // flags) take the MPI bootstrap, so callers need not stage them on the GPU;
+  // device tensors take NCCL.
   void AllReduce(torch::Tensor& t, ReduceOp op) override {
+    if (OnHost(t)) return bootstrap_->AllReduce(t, op);
     const char* what = "AllReduce";
     CheckTensor(t, what, "tensor");
     const double start = MonotonicSeconds();
@@ -124,6 +121,9 @@ class NcclCommunicator : public Communicator {
 
   void ReduceScatter(const torch::Tensor& input, torch::Tensor& output,
                      ReduceOp op) override {
+    if (OnHost(input) && OnHost(output)) {
+      return bootstrap_->ReduceScatter(input, output, op);
+    }
     const char* what = "ReduceScatter";
     CheckTensor(input, what, "input");
     CheckTensor(output, what, "output");
@@ -144,6 +144,9 @@ class NcclCommunicator : public Communicator {
   }
 
   void AllGather(const torch::Tensor& input, torch::Tensor& output) override {
+    if (OnHost(input) && OnHost(output)) {
+      return bootstrap_->AllGather(input, output);
+    }
     const char* what = "AllGather";
     CheckTensor(input, what, "input");
     CheckTensor(output, what, "output");
@@ -163,6 +166,7 @@ class NcclCommunicator : public Communicator {
   }
 
   void Broadcast(torch::Tensor& t, int root) override {
+    if (OnHost(t)) return bootstrap_->Broadcast(t, root);
     const char* what = "Broadcast";
     CheckTensor(t, what, "tensor");
     if (root < 0 || root >= size_) {
@@ -197,6 +201,10 @@ class NcclCommunicator : public Communicator {
   }
 
  private:
+  static bool OnHost(const torch::Tensor& t) {
+    return t.defined() && t.device().is_cpu();
+  }
+
   cudaStream_t Stream() const {
     return c10::cuda::getCurrentCUDAStream(device_).stream();
   }

@@ -1,4 +1,5 @@
-// The NCCL backend of Communicator, for CUDA tensors. Compiled only when
+// The NCCL backend of Communicator: CUDA tensors go over NCCL, host tensors
+// (small control values) over the MPI bootstrap. Compiled only when
 // CLINRL_WITH_NCCL (LibTorch built with CUDA and NCCL found at configure
 // time). An MPI communicator of the same ranks bootstraps it (the
 // ncclUniqueId is broadcast over MPI) and carries the control data

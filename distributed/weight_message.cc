@@ -1,6 +1,7 @@
 #include "distributed/weight_message.h"
 
 #include <cstring>
+#include <map>
 #include <set>
 
 #include "core/error.h"
@@ -47,10 +48,29 @@ torch::ScalarType ParseDtype(const std::string& name,
 }
 
 NamedTensors SnapshotParameters(const torch::nn::Module& module) {
+  // One flat buffer per dtype, copied to the host in one transfer: a GPU
+  // model's weights leave the device once, not once per parameter.
+  torch::NoGradGuard no_grad;
+  const auto params = module.named_parameters(/*recurse=*/true);
+  std::map<torch::ScalarType, std::vector<torch::Tensor>> flat_by_dtype;
+  for (const auto& p : params) {
+    flat_by_dtype[p.value().scalar_type()].push_back(
+        p.value().detach().reshape(-1));
+  }
+  std::map<torch::ScalarType, torch::Tensor> host;
+  std::map<torch::ScalarType, int64_t> offset;
+  for (const auto& [dtype, flats] : flat_by_dtype) {
+    host[dtype] = torch::cat(flats).to(torch::kCPU);
+    offset[dtype] = 0;
+  }
   NamedTensors out;
-  for (const auto& p : module.named_parameters(/*recurse=*/true)) {
-    out.emplace_back(p.key(),
-                     p.value().detach().to(torch::kCPU).contiguous().clone());
+  for (const auto& p : params) {
+    const torch::Tensor& v = p.value();
+    int64_t& at = offset[v.scalar_type()];
+    out.emplace_back(
+        p.key(),
+        host[v.scalar_type()].narrow(0, at, v.numel()).view(v.sizes()));
+    at += v.numel();
   }
   return out;
 }

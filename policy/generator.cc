@@ -113,6 +113,9 @@ std::vector<GenerationOutput> Generate(
 
   torch::NoGradGuard no_grad;
   const auto device = model->model->embed_tokens->weight.device();
+  // One autocast region for the whole loop: under bf16 each weight is cast
+  // once per call, not once per decode step.
+  const AutocastGuard autocast(device, model->precision());
   const auto long_opts = torch::dtype(torch::kLong);
   // Slot layout: cached keys end at slot C (right-aligned), new prompt
   // tokens end at slot P (right-aligned), generation continues from P. With

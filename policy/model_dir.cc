@@ -105,26 +105,13 @@ void InitModelDir(const ModelConfig& config_in, const Tokenizer& tokenizer,
 }
 
 PolicyModel LoadPolicy(const PolicyConfig& config, uint64_t init_seed) {
-  // Training and rollouts build their tensors on the CPU: a GPU model would
-  // fail deep in the first step, or a fresh one would silently stay on the
-  // CPU. Refused here, at start, with what to do.
-  if (config.device != "cpu") {
-    if (!torch::cuda::is_available()) {
-      throw ConfigError(fmt::format(
-          "policy.device: got '{}', but this process sees no CUDA device; "
-          "use \"cpu\"",
-          config.device));
-    }
-    throw ConfigError(fmt::format(
-        "policy.device: got '{}'; training and rollouts run on the CPU in "
-        "this version (docs/training.md); use \"cpu\"",
-        config.device));
-  }
+  // A device this process cannot use fails here, at start, naming the key.
+  const torch::Device device = ParseDevice(config.device, "policy.device");
   PolicyModel out;
   if (!config.model_dir.empty()) {
     ModelLoadOptions load;
     load.dtype = config.dtype;
-    load.device = config.device;
+    load.device = device.str();
     out.model = LoadModel(config.model_dir, load);
     out.tokenizer = LoadModelTokenizer(config.model_dir);
     return out;
@@ -148,6 +135,7 @@ PolicyModel LoadPolicy(const PolicyConfig& config, uint64_t init_seed) {
   }
   out.model = Transformer(TransformerOptions(model_config));
   out.model->ResetParameters(init_seed);
+  out.model->to(device);
   return out;
 }
 

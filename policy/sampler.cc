@@ -136,6 +136,47 @@ at::Tensor FilterTopKTopP(const at::Tensor& scaled_logits, int64_t top_k,
                                    -std::numeric_limits<float>::infinity());
 }
 
+namespace {
+
+// The inverse CDF of SampleTokens on a GPU: the rows' uniforms (still drawn
+// from each sequence's own stream) go to the device and only the picked ids
+// and their log-probs come back, not [rows, vocab] probabilities per step.
+SampledTokens SampleOnDevice(const torch::Tensor& scaled,
+                             const torch::Tensor& filtered,
+                             const std::vector<SequenceRng*>& rngs) {
+  const int64_t N = scaled.size(0), V = scaled.size(1);
+  std::vector<double> uniforms(static_cast<size_t>(N));
+  for (int64_t i = 0; i < N; ++i) uniforms[i] = rngs[i]->Uniform();
+  const torch::Tensor u =
+      torch::tensor(uniforms, torch::kFloat64).to(scaled.device()).view({N, 1});
+  const torch::Tensor probs = torch::softmax(filtered, -1);
+  const torch::Tensor cdf = probs.to(torch::kFloat64).cumsum(-1);
+  // The first token whose partial sum exceeds u; rounding can leave u above
+  // the last partial sum, and then the last token with mass is taken.
+  const torch::Tensor ids_of = torch::arange(
+      V, torch::TensorOptions().dtype(torch::kLong).device(scaled.device()));
+  const torch::Tensor last_with_mass =
+      torch::where(probs.gt(0), ids_of, torch::zeros_like(ids_of)).amax(-1);
+  const torch::Tensor pick = torch::minimum(
+      torch::searchsorted(cdf, u, /*out_int32=*/false, /*right=*/true)
+          .squeeze(1),
+      last_with_mass);
+  const torch::Tensor lp = (scaled.gather(-1, pick.unsqueeze(1)).squeeze(1) -
+                            torch::logsumexp(scaled, -1))
+                               .cpu();
+  const torch::Tensor ids = pick.cpu();
+  SampledTokens out;
+  out.ids.resize(N);
+  out.logprobs.resize(N);
+  for (int64_t i = 0; i < N; ++i) {
+    out.ids[i] = ids[i].item<int64_t>();
+    out.logprobs[i] = lp[i].item<float>();
+  }
+  return out;
+}
+
+}  // namespace
+
 SampledTokens SampleTokens(const at::Tensor& logits,
                            const SamplingParams& params,
                            const std::vector<SequenceRng*>& rngs) {
@@ -159,9 +200,10 @@ SampledTokens SampleTokens(const at::Tensor& logits,
     return out;
   }
   const torch::Tensor scaled = lf / params.temperature;
-  const torch::Tensor lse = torch::logsumexp(scaled, -1).cpu();
   const torch::Tensor filtered =
       FilterTopKTopP(scaled, params.top_k, params.top_p);
+  if (!lf.device().is_cpu()) return SampleOnDevice(scaled, filtered, rngs);
+  const torch::Tensor lse = torch::logsumexp(scaled, -1).cpu();
   const torch::Tensor probs = torch::softmax(filtered, -1).cpu().contiguous();
   const torch::Tensor scaled_cpu = scaled.cpu().contiguous();
   const int64_t V = probs.size(1);

@@ -66,7 +66,7 @@ AttentionImpl::AttentionImpl(const ModelConfig& c)
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x,
                                      const RotaryTables& rotary,
-                                     const torch::Tensor& allowed,
+                                     const AttentionLayout& layout,
                                      KvCache* cache, int64_t layer) {
   const int64_t B = x.size(0), T = x.size(1);
   const int64_t D = head_dim_, Hkv = num_kv_heads_;
@@ -82,12 +82,30 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x,
   v = v.transpose(1, 2);
   torch::Tensor keys = k, values = v;
   if (cache != nullptr) std::tie(keys, values) = cache->Append(layer, k, v);
-  // One fused call (flash or memory-efficient kernels where the device has
+  // Fused calls (flash or memory-efficient kernels where the device has
   // them); enable_gqa lets the G query heads of a group share their K/V head
   // without repeating K/V in memory.
-  torch::Tensor out = at::scaled_dot_product_attention(
-      q, keys, values, allowed, /*dropout_p=*/0.0, /*is_causal=*/false,
-      /*scale=*/std::nullopt, /*enable_gqa=*/num_heads_ != Hkv);
+  const bool gqa = num_heads_ != Hkv;
+  torch::Tensor out;
+  if (!layout.sequence_starts.empty()) {
+    // Variable length: each sequence of the packed row on its own, causal.
+    std::vector<torch::Tensor> parts;
+    const auto& starts = layout.sequence_starts;
+    for (size_t i = 0; i < starts.size(); ++i) {
+      const int64_t begin = starts[i];
+      const int64_t end = i + 1 < starts.size() ? starts[i + 1] : T;
+      parts.push_back(at::scaled_dot_product_attention(
+          q.narrow(2, begin, end - begin), keys.narrow(2, begin, end - begin),
+          values.narrow(2, begin, end - begin), /*attn_mask=*/{},
+          /*dropout_p=*/0.0, /*is_causal=*/true, /*scale=*/std::nullopt,
+          /*enable_gqa=*/gqa));
+    }
+    out = torch::cat(parts, 2);
+  } else {
+    out = at::scaled_dot_product_attention(
+        q, keys, values, layout.allowed, /*dropout_p=*/0.0,
+        /*is_causal=*/false, /*scale=*/std::nullopt, /*enable_gqa=*/gqa);
+  }
   out = out.transpose(1, 2).reshape({B, T, num_heads_ * D});
   return o_proj(out);
 }
@@ -123,10 +141,10 @@ DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c) {
 
 torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x,
                                         const RotaryTables& rotary,
-                                        const torch::Tensor& allowed,
+                                        const AttentionLayout& layout,
                                         KvCache* cache, int64_t layer) {
   torch::Tensor h =
-      x + self_attn(input_layernorm(x), rotary, allowed, cache, layer);
+      x + self_attn(input_layernorm(x), rotary, layout, cache, layer);
   return h + mlp(post_attention_layernorm(h));
 }
 
@@ -201,16 +219,37 @@ namespace {
 // them: their gradients are accumulated into .grad here, as autograd's own
 // accumulation would.
 struct CheckpointedLayer : torch::autograd::Function<CheckpointedLayer> {
+  // A variable-length layout has no mask; autograd functions take defined
+  // tensors only, so an empty one stands in for it.
+  static torch::Tensor MaskArgument(const AttentionLayout& layout) {
+    return layout.allowed.defined() ? layout.allowed
+                                    : torch::empty({0}, torch::kBool);
+  }
+  static AttentionLayout Layout(const torch::Tensor& allowed,
+                                std::vector<int64_t> sequence_starts) {
+    AttentionLayout layout;
+    if (sequence_starts.empty()) layout.allowed = allowed;
+    layout.sequence_starts = std::move(sequence_starts);
+    return layout;
+  }
+
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx,
                                const torch::Tensor& x, const torch::Tensor& cos,
                                const torch::Tensor& sin,
                                const torch::Tensor& allowed,
-                               DecoderLayerImpl* layer, int64_t index) {
+                               const std::vector<int64_t>& sequence_starts,
+                               DecoderLayerImpl* layer, int64_t index,
+                               int64_t precision) {
     ctx->save_for_backward({x, cos, sin, allowed});
+    ctx->saved_data["sequence_starts"] = sequence_starts;
     ctx->saved_data["layer"] = reinterpret_cast<int64_t>(layer);
     ctx->saved_data["index"] = index;
+    // Backward runs outside the forward's autocast region; the recompute
+    // must cast as the forward did to give the same gradients.
+    ctx->saved_data["precision"] = precision;
     torch::NoGradGuard no_grad;
-    return layer->forward(x, {cos, sin}, allowed, nullptr, index);
+    return layer->forward(x, {cos, sin}, Layout(allowed, sequence_starts),
+                          nullptr, index);
   }
 
   static torch::autograd::variable_list backward(
@@ -230,7 +269,12 @@ struct CheckpointedLayer : torch::autograd::Function<CheckpointedLayer> {
     torch::Tensor out;
     {
       torch::AutoGradMode enable(true);
-      out = layer->forward(x, {saved[1], saved[2]}, saved[3], nullptr, index);
+      const AutocastGuard autocast(
+          x.device(),
+          static_cast<Precision>(ctx->saved_data["precision"].toInt()));
+      const AttentionLayout layout =
+          Layout(saved[3], ctx->saved_data["sequence_starts"].toIntVector());
+      out = layer->forward(x, {saved[1], saved[2]}, layout, nullptr, index);
     }
     const auto grads = torch::autograd::grad({out}, inputs, {grad_output[0]},
                                              /*retain_graph=*/false,
@@ -242,17 +286,40 @@ struct CheckpointedLayer : torch::autograd::Function<CheckpointedLayer> {
       torch::Tensor& accumulated = params[i].mutable_grad();
       accumulated = accumulated.defined() ? accumulated + g : g.clone();
     }
-    return {grads[0],        torch::Tensor(), torch::Tensor(),
-            torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    return {grads[0],        torch::Tensor(), torch::Tensor(), torch::Tensor(),
+            torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
 }  // namespace
 
+torch::Device TransformerImpl::device() const {
+  return model->embed_tokens->weight.device();
+}
+
+torch::Tensor TransformerImpl::PositionsFromSegments(
+    const torch::Tensor& segments) {
+  const int64_t T = segments.size(1);
+  const torch::Tensor slot =
+      torch::arange(T, torch::dtype(torch::kLong).device(segments.device()))
+          .expand_as(segments);
+  // A sequence starts where the segment id changes; its positions count
+  // from that slot (the running maximum of the start slots).
+  torch::Tensor starts = torch::ones_like(segments, torch::kBool);
+  if (T > 1) {
+    starts.narrow(1, 1, T - 1)
+        .copy_(segments.narrow(1, 1, T - 1).ne(segments.narrow(1, 0, T - 1)));
+  }
+  const torch::Tensor start_slot = std::get<0>(
+      torch::where(starts, slot, torch::zeros_like(slot)).cummax(1));
+  return slot - start_slot;
+}
+
 torch::Tensor TransformerImpl::Hidden(const torch::Tensor& input_ids,
                                       const torch::Tensor& positions_in,
                                       const torch::Tensor& key_mask_in,
-                                      KvCache* cache) {
+                                      KvCache* cache,
+                                      const torch::Tensor& segments_in) {
   if (input_ids.dim() != 2) {
     throw BadRequest(fmt::format("input_ids: expected [batch, time], got {}",
                                  Shape(input_ids.sizes())));
@@ -271,9 +338,22 @@ torch::Tensor TransformerImpl::Hidden(const torch::Tensor& input_ids,
         Shape(key_mask.sizes())));
   }
   key_mask = key_mask.to(torch::kBool);
+  torch::Tensor segments;
+  if (segments_in.defined()) {
+    if (cache != nullptr || segments_in.sizes() != input_ids.sizes()) {
+      throw BadRequest(fmt::format(
+          "segments: expected {} (the ids' shape) and no KV cache, got {}{}",
+          Shape(input_ids.sizes()), Shape(segments_in.sizes()),
+          cache != nullptr ? " with a cache" : ""));
+    }
+    segments = segments_in.to(torch::kLong);
+    key_mask = key_mask & segments.ne(0);
+  }
   torch::Tensor positions = positions_in;
   if (!positions.defined()) {
-    positions = PositionsFromMask(key_mask).narrow(1, start, T);
+    positions = segments.defined()
+                    ? PositionsFromSegments(segments)
+                    : PositionsFromMask(key_mask).narrow(1, start, T);
   }
   if (positions.sizes() != input_ids.sizes()) {
     throw BadRequest(fmt::format("positions: expected {}, got {}",
@@ -296,11 +376,25 @@ torch::Tensor TransformerImpl::Hidden(const torch::Tensor& input_ids,
   const torch::Tensor key_slot =
       torch::arange(0, S, torch::dtype(torch::kLong).device(device))
           .view({1, 1, S});
-  const torch::Tensor allowed =
-      ((key_slot.le(query_slot) & key_mask.view({B, 1, S})) |
-       key_slot.eq(query_slot))
-          .view({B, 1, T, S});
+  AttentionLayout layout;
+  if (segments.defined() && B == 1 && T > 0 &&
+      segments.min().item<int64_t>() > 0) {
+    // One packed row without padding: the variable-length path.
+    const torch::Tensor cpu = segments[0].cpu();
+    const auto seg = cpu.accessor<int64_t, 1>();
+    for (int64_t t = 0; t < T; ++t) {
+      if (t == 0 || seg[t] != seg[t - 1]) layout.sequence_starts.push_back(t);
+    }
+  } else {
+    torch::Tensor visible = key_slot.le(query_slot) & key_mask.view({B, 1, S});
+    if (segments.defined()) {
+      // Packed rows: block-diagonal causal attention, a block per sequence.
+      visible = visible & segments.view({B, T, 1}).eq(segments.view({B, 1, S}));
+    }
+    layout.allowed = (visible | key_slot.eq(query_slot)).view({B, 1, T, S});
+  }
 
+  const AutocastGuard autocast(device, precision_);
   const RotaryTables rotary = Rotary(positions);
   torch::Tensor h = model->embed_tokens(input_ids);
   const bool checkpoint =
@@ -308,9 +402,12 @@ torch::Tensor TransformerImpl::Hidden(const torch::Tensor& input_ids,
   int64_t layer = 0;
   for (const auto& module : *model->layers) {
     DecoderLayerImpl* decoder = module->as<DecoderLayer>();
-    h = checkpoint ? CheckpointedLayer::apply(h, rotary.cos, rotary.sin,
-                                              allowed, decoder, layer)
-                   : decoder->forward(h, rotary, allowed, cache, layer);
+    h = checkpoint
+            ? CheckpointedLayer::apply(h, rotary.cos, rotary.sin,
+                                       CheckpointedLayer::MaskArgument(layout),
+                                       layout.sequence_starts, decoder, layer,
+                                       static_cast<int64_t>(precision_))
+            : decoder->forward(h, rotary, layout, cache, layer);
     ++layer;
   }
   if (cache != nullptr) cache->Advance(T);
@@ -318,6 +415,7 @@ torch::Tensor TransformerImpl::Hidden(const torch::Tensor& input_ids,
 }
 
 torch::Tensor TransformerImpl::Logits(const torch::Tensor& hidden) {
+  const AutocastGuard autocast(hidden.device(), precision_);
   if (lm_head) return lm_head(hidden);
   return torch::matmul(hidden, model->embed_tokens->weight.t());
 }
@@ -325,16 +423,20 @@ torch::Tensor TransformerImpl::Logits(const torch::Tensor& hidden) {
 torch::Tensor TransformerImpl::forward(const torch::Tensor& input_ids,
                                        const torch::Tensor& positions,
                                        const torch::Tensor& key_mask,
-                                       KvCache* cache) {
-  return Logits(Hidden(input_ids, positions, key_mask, cache));
+                                       KvCache* cache,
+                                       const torch::Tensor& segments) {
+  return Logits(Hidden(input_ids, positions, key_mask, cache, segments));
 }
 
 KvCache TransformerImpl::MakeCache(int64_t batch, int64_t capacity) const {
   const ModelConfig& c = config();
   const auto& w = model->embed_tokens->weight;
+  // Under bf16 autocast the keys and values are computed in bfloat16.
+  const auto dtype =
+      precision_ == Precision::kBf16 ? torch::kBFloat16 : w.scalar_type();
   return KvCache(c.num_hidden_layers, batch, c.num_key_value_heads, capacity,
                  c.HeadDim(),
-                 torch::TensorOptions().dtype(w.dtype()).device(w.device()));
+                 torch::TensorOptions().dtype(dtype).device(w.device()));
 }
 
 void TransformerImpl::ResetParameters(uint64_t seed) {

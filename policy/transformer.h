@@ -17,6 +17,7 @@
 
 #include "policy/kv_cache.h"
 #include "policy/model_config.h"
+#include "policy/precision.h"
 
 namespace clinrl::policy {
 
@@ -43,14 +44,24 @@ struct RotaryTables {
   torch::Tensor sin;
 };
 
+// Which keys each query may attend to, in one of two forms.
+struct AttentionLayout {
+  // [B, 1, T, S] bool: padding, caches and packed rows of several batch rows.
+  torch::Tensor allowed;
+  // Variable-length form (a "varlen" path): one packed row (B = 1, no cache,
+  // no padding) of whole sequences starting at these slots, each attending
+  // causally to itself only. Attention then costs what the sequences cost
+  // one by one, not the square of the row.
+  std::vector<int64_t> sequence_starts;
+};
+
 class AttentionImpl : public torch::nn::Module {
  public:
   explicit AttentionImpl(const ModelConfig& config);
-  // x [B, T, hidden]; allowed [B, 1, T, S] bool (which keys each query may
-  // attend to); with a cache, keys and values of this call are appended at
-  // its length.
+  // x [B, T, hidden]; `layout` says which keys each query may attend to;
+  // with a cache, keys and values of this call are appended at its length.
   torch::Tensor forward(const torch::Tensor& x, const RotaryTables& rotary,
-                        const torch::Tensor& allowed, KvCache* cache,
+                        const AttentionLayout& layout, KvCache* cache,
                         int64_t layer);
 
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr},
@@ -74,7 +85,7 @@ class DecoderLayerImpl : public torch::nn::Module {
  public:
   explicit DecoderLayerImpl(const ModelConfig& config);
   torch::Tensor forward(const torch::Tensor& x, const RotaryTables& rotary,
-                        const torch::Tensor& allowed, KvCache* cache,
+                        const AttentionLayout& layout, KvCache* cache,
                         int64_t layer);
   Attention self_attn{nullptr};
   Mlp mlp{nullptr};
@@ -102,15 +113,22 @@ class TransformerImpl : public torch::nn::Module {
   //   key_mask [B, S] bool/int: which slots hold real tokens (S = cached
   //     slots + T); default: all. Padding may sit left or right.
   //   cache: keys/values of earlier slots; this call appends its own.
+  //   segments [B, T] int64 (packed rows, no cache): which sequence of the
+  //     row each slot holds, 0 = padding; a token attends only to earlier
+  //     tokens of its own sequence, and default positions restart at 0 at
+  //     each sequence's first slot. One row without padding takes the
+  //     variable-length path (AttentionLayout::sequence_starts).
   torch::Tensor forward(const torch::Tensor& input_ids,
                         const torch::Tensor& positions = {},
                         const torch::Tensor& key_mask = {},
-                        KvCache* cache = nullptr);
+                        KvCache* cache = nullptr,
+                        const torch::Tensor& segments = {});
   // Final-norm hidden states [B, T, hidden]; same arguments as forward.
   torch::Tensor Hidden(const torch::Tensor& input_ids,
                        const torch::Tensor& positions = {},
                        const torch::Tensor& key_mask = {},
-                       KvCache* cache = nullptr);
+                       KvCache* cache = nullptr,
+                       const torch::Tensor& segments = {});
   // Logits for hidden states [..., hidden].
   torch::Tensor Logits(const torch::Tensor& hidden);
 
@@ -119,6 +137,16 @@ class TransformerImpl : public torch::nn::Module {
   // trading one more forward for the layers' activations. Same gradients.
   void set_activation_checkpointing(bool on) { checkpointing_ = on; }
   bool activation_checkpointing() const { return checkpointing_; }
+
+  // Compute precision of every forward (policy/precision.h): bf16 autocasts
+  // matrix products over the float32 parameters; KV caches are then bf16.
+  void set_precision(Precision precision) { precision_ = precision; }
+  Precision precision() const { return precision_; }
+  torch::Device device() const;
+
+  // Positions implied by packed segments [B, T]: each sequence counts from
+  // 0 at its first slot.
+  static torch::Tensor PositionsFromSegments(const torch::Tensor& segments);
 
   // A cache sized for this model.
   KvCache MakeCache(int64_t batch, int64_t capacity) const;
@@ -142,6 +170,7 @@ class TransformerImpl : public torch::nn::Module {
   TransformerOptions options_;
   torch::Tensor inv_freq_;  // [D/2] float32, not a parameter (as in HF)
   bool checkpointing_ = false;
+  Precision precision_ = Precision::kFp32;
 };
 TORCH_MODULE(Transformer);
 

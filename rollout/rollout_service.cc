@@ -50,6 +50,10 @@ void RolloutService::State::BuildPolicy() {
   policy::PolicyModel policy =
       policy::LoadPolicy(config.policy, static_cast<uint64_t>(config.run.seed));
   model = policy.model;
+  // Sampling in the learner's precision (trainer.precision), log-probs in
+  // float32; the learner measures and corrects the mismatch.
+  model->set_precision(
+      policy::ParsePrecision(config.trainer.precision, "trainer.precision"));
   tokenizer = std::move(policy.tokenizer);
 }
 

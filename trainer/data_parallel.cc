@@ -16,7 +16,8 @@ std::pair<size_t, size_t> BatchShare(size_t count, int rank, int ranks) {
 ReducedGradients ReduceScatterGradients(const FlatParameterLayout& layout,
                                         distributed::Communicator& comm,
                                         int64_t bucket_bytes,
-                                        bool local_loss_finite) {
+                                        bool local_loss_finite,
+                                        torch::ScalarType reduce_dtype) {
   CLINRL_CHECK(comm.size() == layout.ranks,
                "layout for {} ranks used on a communicator of {}", layout.ranks,
                comm.size());
@@ -27,7 +28,10 @@ ReducedGradients ReduceScatterGradients(const FlatParameterLayout& layout,
   const int n = layout.ranks;
   const int64_t shard = layout.shard_size;
 
-  torch::Tensor flat = torch::zeros({layout.padded()}, dtype);
+  const torch::Device device =
+      count == 0 ? torch::Device(torch::kCPU) : layout.params[0].device();
+  const auto wire = torch::TensorOptions().dtype(reduce_dtype).device(device);
+  torch::Tensor flat = torch::zeros({layout.padded()}, wire);
   std::vector<double> flags(count, 0.0);
   for (size_t i = 0; i < count; ++i) {
     const torch::Tensor& g = layout.params[i].grad();
@@ -38,9 +42,9 @@ ReducedGradients ReduceScatterGradients(const FlatParameterLayout& layout,
   }
 
   ReducedGradients out;
-  out.shard = torch::empty({shard}, dtype);
+  torch::Tensor reduced = torch::empty({shard}, wire);
   if (n == 1) {
-    out.shard.copy_(flat);
+    reduced.copy_(flat);
   } else {
     // Bucket b holds the same column range [c, c + w) of every rank's
     // shard, laid out rank by rank, which is the reduce-scatter input shape.
@@ -51,10 +55,11 @@ ReducedGradients ReduceScatterGradients(const FlatParameterLayout& layout,
     for (int64_t c = 0; c < shard; c += width) {
       const int64_t w = std::min(width, shard - c);
       const torch::Tensor bucket = rows.narrow(1, c, w).contiguous().view(-1);
-      torch::Tensor mine = out.shard.narrow(0, c, w);
+      torch::Tensor mine = reduced.narrow(0, c, w);
       comm.ReduceScatter(bucket, mine, distributed::ReduceOp::kSum);
     }
   }
+  out.shard = reduced.scalar_type() == dtype ? reduced : reduced.to(dtype);
 
   // [sum of squares of this shard, ranks with a non-finite loss, gradient
   // flags...], summed over ranks: one collective for all three.

@@ -32,10 +32,11 @@ struct ReducedGradients {
 // all-reduce gives every rank the global gradient norm (exact: the sum of
 // the shards' squares), which parameters had gradients anywhere, and whether
 // any rank's `local_loss_finite` was false, so that every rank takes the same
-// decision about a non-finite step (non_finite.h).
-ReducedGradients ReduceScatterGradients(const FlatParameterLayout& layout,
-                                        distributed::Communicator& comm,
-                                        int64_t bucket_bytes,
-                                        bool local_loss_finite = true);
+// decision about a non-finite step (non_finite.h). `reduce_dtype` bfloat16
+// halves the bytes on the wire; the returned shard has the parameters' dtype.
+ReducedGradients ReduceScatterGradients(
+    const FlatParameterLayout& layout, distributed::Communicator& comm,
+    int64_t bucket_bytes, bool local_loss_finite = true,
+    torch::ScalarType reduce_dtype = torch::kFloat32);
 
 }  // namespace clinrl::trainer

@@ -103,6 +103,7 @@ GrpoLossOutput GrpoLoss(const GrpoLossInputs& in, const GrpoLossOptions& opt) {
   CheckShape(in.ref_logprobs, in.logprobs, "ref_logprobs");
   CheckShape(in.rollout_logprobs, in.logprobs, "rollout_logprobs");
   CheckShape(in.entropy, in.logprobs, "entropy");
+  CheckShape(in.loss_weights, in.logprobs, "loss_weights");
   if (!in.old_logprobs.defined() || !in.mask.defined() ||
       !in.advantages.defined()) {
     throw BadRequest(
@@ -120,6 +121,11 @@ GrpoLossOutput GrpoLoss(const GrpoLossInputs& in, const GrpoLossOptions& opt) {
     CheckShape(adv, in.logprobs, "advantages");
   }
   const torch::Tensor mask = in.mask.to(in.logprobs.scalar_type());
+  const auto aggregate = [&](const torch::Tensor& values) {
+    if (in.loss_weights.defined()) return (values * in.loss_weights).sum();
+    return AggregateLoss(values, mask, opt.aggregation, in.global_count,
+                         opt.norm_length);
+  };
 
   const torch::Tensor log_ratio = in.logprobs - in.old_logprobs.detach();
   // Clamp before exp so one wild token cannot overflow the ratio (verl does
@@ -141,8 +147,7 @@ GrpoLossOutput GrpoLoss(const GrpoLossInputs& in, const GrpoLossOptions& opt) {
     out.tis_weight_mean = MaskedMean(weight, mask);
     out.tis_clip_frac = MaskedMean((raw > opt.tis_cap).to(mask.dtype()), mask);
   }
-  const torch::Tensor pg = AggregateLoss(per_token, mask, opt.aggregation,
-                                         in.global_count, opt.norm_length);
+  const torch::Tensor pg = aggregate(per_token);
   torch::Tensor loss = pg;
   out.pg_loss = pg.item<double>();
 
@@ -151,17 +156,13 @@ GrpoLossOutput GrpoLoss(const GrpoLossInputs& in, const GrpoLossOptions& opt) {
         KlPenalty(in.logprobs, in.ref_logprobs.detach(), opt.kl_estimator);
     out.kl = MaskedMean(kl, mask);
     if (opt.kl_coef > 0) {
-      loss =
-          loss + opt.kl_coef * AggregateLoss(kl, mask, opt.aggregation,
-                                             in.global_count, opt.norm_length);
+      loss = loss + opt.kl_coef * aggregate(kl);
     }
   }
   if (in.entropy.defined()) {
     out.entropy = MaskedMean(in.entropy, mask);
     if (opt.entropy_coef != 0) {
-      loss = loss -
-             opt.entropy_coef * AggregateLoss(in.entropy, mask, opt.aggregation,
-                                              in.global_count, opt.norm_length);
+      loss = loss - opt.entropy_coef * aggregate(in.entropy);
     }
   }
   const torch::Tensor ratio_d = ratio.detach();

@@ -58,6 +58,10 @@ struct GrpoLossInputs {
   torch::Tensor rollout_logprobs;  // optional [B, T], sampling-time log-probs
   torch::Tensor entropy;           // optional [B, T], for the entropy bonus
   double global_count = 0.0;       // see AggregateLoss
+  // Packed rows hold several sequences, so per-row reductions do not apply:
+  // when set [B, T], every aggregation is the sum of values x loss_weights,
+  // the weights carrying the aggregation's normalisers (PolicyTrainer).
+  torch::Tensor loss_weights;
 };
 
 struct GrpoLossOutput {

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "policy/precision.h"
 #include "policy/safetensors.h"
 #include "trainer/checkpoint.h"
 #include "trainer/data_parallel.h"
@@ -67,6 +68,10 @@ PolicyTrainerOptions StageTrainerOptions(const ClinrlConfig& config,
   PolicyTrainerOptions po;
   po.micro_batch = tc.micro_batch;
   po.activation_checkpointing = tc.activation_checkpointing;
+  po.precision = policy::ParsePrecision(tc.precision, "trainer.precision");
+  po.packing = tc.packing;
+  po.reduce_dtype =
+      tc.reduce_dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32;
   po.grad_clip = tc.grad_clip;
   po.non_finite = ParseNonFinitePolicy(tc.non_finite);
   po.adamw.weight_decay = tc.weight_decay;
@@ -164,11 +169,19 @@ void RunLearnerFollower(const ClinrlConfig& config,
       stage = cmd.at("stage").get<std::string>();
       const policy::ModelConfig mc =
           policy::ModelConfig::FromJson(cmd.at("model"), "learner stage model");
-      if (!model) model = policy::Transformer(policy::TransformerOptions(mc));
+      // Each rank's tensors live on its own device (plain "cuda": the
+      // node-local rank's GPU), as rank 0's do.
+      const torch::Device device =
+          policy::ParseDevice(config.policy.device, "policy.device");
+      if (!model) {
+        model = policy::Transformer(policy::TransformerOptions(mc));
+        model->to(device);
+      }
       BroadcastParameters(model, comm);
       reference = nullptr;
       if (cmd.at("reference").get<bool>()) {
         reference = policy::Transformer(policy::TransformerOptions(mc));
+        reference->to(device);
         BroadcastParameters(reference, comm);
       }
       PolicyTrainerOptions po = StageTrainerOptions(config, stage);

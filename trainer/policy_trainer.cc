@@ -25,6 +25,31 @@ struct WeightedMeans {
   }
 };
 
+// Sampling-time against learner log-probs of the same tokens, over policy
+// tokens (verl's training/rollout_probs_diff_* and rollout_corr/kl).
+struct Mismatch {
+  double abs_sum = 0, prob_abs_sum = 0, kl_sum = 0, max = 0, count = 0;
+  void Add(const torch::Tensor& learner, const torch::Tensor& rollout,
+           const torch::Tensor& mask) {
+    const torch::Tensor diff = (learner - rollout) * mask;
+    abs_sum += diff.abs().sum().item<double>();
+    max = std::max(max, diff.abs().max().item<double>());
+    prob_abs_sum +=
+        ((learner.exp() - rollout.exp()).abs() * mask).sum().item<double>();
+    // k3 estimate of KL(sampler || learner) from the sampled tokens.
+    const torch::Tensor log_ratio = learner - rollout;
+    kl_sum += ((log_ratio.exp() - 1.0 - log_ratio) * mask).sum().item<double>();
+    count += mask.sum().item<double>();
+  }
+  void Into(std::map<std::string, double>* out) const {
+    const double n = std::max(1.0, count);
+    (*out)["mismatch/logprob_abs_diff_mean"] = abs_sum / n;
+    (*out)["mismatch/logprob_abs_diff_max"] = max;
+    (*out)["mismatch/prob_abs_diff_mean"] = prob_abs_sum / n;
+    (*out)["mismatch/kl_k3"] = kl_sum / n;
+  }
+};
+
 // "NaN", "inf" or "-inf": printf's "-nan" would only confuse a reader.
 std::string NonFiniteName(double v) {
   if (std::isnan(v)) return "NaN";
@@ -43,6 +68,8 @@ PolicyTrainer::PolicyTrainer(policy::Transformer model,
   // Only forwards with autograd on are checkpointed: rollouts, evaluation
   // and the reference model run as before.
   model_->set_activation_checkpointing(options_.activation_checkpointing);
+  model_->set_precision(options_.precision);
+  if (reference_) reference_->set_precision(options_.precision);
   std::vector<std::pair<std::string, torch::Tensor>> params;
   for (const auto& item : model_->named_parameters()) {
     if (item.value().requires_grad())
@@ -75,69 +102,152 @@ std::vector<torch::Tensor> PolicyTrainer::Parameters() const {
   return out;
 }
 
-std::vector<PolicyTrainer::MicroBatch> PolicyTrainer::Split(
+std::vector<std::vector<size_t>> PolicyTrainer::Rows(
     const std::vector<TrainSequence>& batch) const {
-  // Sequences of similar length share a micro-batch, so little of each
-  // padded [b, L] block is padding. The loss is normalised over the whole
-  // batch, so the order does not change the gradient.
   std::vector<size_t> order(batch.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return batch[a].ids.size() < batch[b].ids.size();
-  });
-  std::vector<MicroBatch> out;
-  for (size_t start = 0; start < batch.size();
-       start += static_cast<size_t>(options_.micro_batch)) {
-    const size_t end = std::min(
-        batch.size(), start + static_cast<size_t>(options_.micro_batch));
-    const int64_t b = static_cast<int64_t>(end - start);
-    int64_t length = 2;
-    for (size_t k = start; k < end; ++k) {
-      const size_t i = order[k];
-      const TrainSequence& s = batch[i];
-      if (s.loss_mask.size() != s.ids.size() ||
-          s.rollout_logprobs.size() != s.ids.size()) {
-        throw BadRequest(fmt::format(
-            "training sequence {}: {} ids, {} mask values, {} log-probs "
-            "(expected one each per position)",
-            i, s.ids.size(), s.loss_mask.size(), s.rollout_logprobs.size()));
-      }
-      length = std::max<int64_t>(length, static_cast<int64_t>(s.ids.size()));
+  const auto length = [&](size_t i) { return batch[i].ids.size(); };
+  std::vector<std::vector<size_t>> rows;
+  if (!options_.packing) {
+    // Sequences of similar length share a micro-batch, so little of each
+    // padded [b, L] block is padding. The loss is normalised over the whole
+    // batch, so the order does not change the gradient.
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return length(a) < length(b); });
+    for (size_t i : order) rows.push_back({i});
+    return rows;
+  }
+  // Packed: each row is a micro-batch of whole sequences, first fit,
+  // longest first, within a token budget of micro_batch x the longest
+  // sequence (what a padded micro-batch may hold), so memory stays bounded
+  // as before and no sequence is ever split.
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return length(a) > length(b); });
+  const size_t budget =
+      order.empty()
+          ? 0
+          : length(order.front()) * static_cast<size_t>(options_.micro_batch);
+  std::vector<size_t> fill;
+  for (size_t i : order) {
+    size_t r = 0;
+    while (r < rows.size() && fill[r] + length(i) > budget) ++r;
+    if (r == rows.size()) {
+      rows.emplace_back();
+      fill.push_back(0);
     }
+    rows[r].push_back(i);
+    fill[r] += length(i);
+  }
+  return rows;
+}
+
+std::vector<PolicyTrainer::MicroBatch> PolicyTrainer::Split(
+    const std::vector<TrainSequence>& batch) const {
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const TrainSequence& s = batch[i];
+    if (s.loss_mask.size() != s.ids.size() ||
+        s.rollout_logprobs.size() != s.ids.size()) {
+      throw BadRequest(fmt::format(
+          "training sequence {}: {} ids, {} mask values, {} log-probs "
+          "(expected one each per position)",
+          i, s.ids.size(), s.loss_mask.size(), s.rollout_logprobs.size()));
+    }
+  }
+  const bool packed = options_.packing;
+  const std::vector<std::vector<size_t>> rows = Rows(batch);
+  const torch::Device device = model_->device();
+  // Padded: micro_batch rows per pass; packed: one row, already budgeted.
+  const size_t rows_per_pass =
+      packed ? 1 : static_cast<size_t>(options_.micro_batch);
+  std::vector<MicroBatch> out;
+  for (size_t first = 0; first < rows.size(); first += rows_per_pass) {
+    const size_t last = std::min(rows.size(), first + rows_per_pass);
+    const int64_t b = static_cast<int64_t>(last - first);
+    int64_t length = 2;
+    for (size_t r = first; r < last; ++r) {
+      int64_t row_length = 0;
+      for (size_t i : rows[r]) {
+        row_length += static_cast<int64_t>(batch[i].ids.size());
+      }
+      length = std::max(length, row_length);
+    }
+    // Built on the CPU through accessors, moved to the device once.
     MicroBatch mb;
-    mb.ids = torch::full({b, length}, options_.pad_id, torch::kLong);
-    mb.attention = torch::zeros({b, length}, torch::kLong);
-    torch::Tensor mask = torch::zeros({b, length}, torch::kFloat32);
-    torch::Tensor rollout = torch::zeros({b, length}, torch::kFloat32);
-    mb.advantages = torch::zeros({b}, torch::kFloat32);
-    auto ids_a = mb.ids.accessor<int64_t, 2>();
-    auto att_a = mb.attention.accessor<int64_t, 2>();
+    torch::Tensor ids = torch::full({b, length}, options_.pad_id, torch::kLong);
+    torch::Tensor attention = torch::zeros({b, length}, torch::kLong);
+    torch::Tensor segments = torch::zeros({b, length}, torch::kLong);
+    // Per target: slot t of the model's output predicts token t + 1.
+    torch::Tensor mask = torch::zeros({b, length - 1}, torch::kFloat32);
+    torch::Tensor rollout = torch::zeros({b, length - 1}, torch::kFloat32);
+    torch::Tensor token_adv = torch::zeros({b, length - 1}, torch::kFloat32);
+    torch::Tensor seq_tokens = torch::zeros({b, length - 1}, torch::kFloat32);
+    torch::Tensor advantages = torch::zeros({b}, torch::kFloat32);
+    auto ids_a = ids.accessor<int64_t, 2>();
+    auto att_a = attention.accessor<int64_t, 2>();
+    auto seg_a = segments.accessor<int64_t, 2>();
     auto mask_a = mask.accessor<float, 2>();
     auto roll_a = rollout.accessor<float, 2>();
+    auto tadv_a = token_adv.accessor<float, 2>();
+    auto stok_a = seq_tokens.accessor<float, 2>();
     for (int64_t r = 0; r < b; ++r) {
-      const TrainSequence& s = batch[order[start + static_cast<size_t>(r)]];
-      for (size_t t = 0; t < s.ids.size(); ++t) {
-        ids_a[r][t] = s.ids[t];
-        att_a[r][t] = 1;
-        mask_a[r][t] = s.loss_mask[t] ? 1.0f : 0.0f;
-        roll_a[r][t] = s.rollout_logprobs[t];
+      int64_t offset = 0;
+      int64_t segment = 0;
+      for (size_t i : rows[first + static_cast<size_t>(r)]) {
+        const TrainSequence& s = batch[i];
+        const int64_t n = static_cast<int64_t>(s.ids.size());
+        float policy_tokens = 0;
+        for (int64_t t = 1; t < n; ++t) policy_tokens += s.loss_mask[t] ? 1 : 0;
+        ++segment;
+        for (int64_t t = 0; t < n; ++t) {
+          ids_a[r][offset + t] = s.ids[t];
+          att_a[r][offset + t] = 1;
+          seg_a[r][offset + t] = segment;
+          // A sequence's first token is nobody's target: in a packed row
+          // the slot before it belongs to another sequence.
+          if (t == 0) continue;
+          const int64_t j = offset + t - 1;
+          mask_a[r][j] = s.loss_mask[t] ? 1.0f : 0.0f;
+          roll_a[r][j] = s.rollout_logprobs[t];
+          tadv_a[r][j] = static_cast<float>(s.advantage);
+          stok_a[r][j] = policy_tokens;
+        }
+        advantages[r] = s.advantage;
+        offset += n;
+        mb.tokens += n;
       }
-      mb.advantages[r] = s.advantage;
-      mb.tokens += static_cast<int64_t>(s.ids.size());
     }
-    // Position t of the model's output predicts token t + 1.
-    mb.mask = mask.slice(1, 1).contiguous();
-    mb.rollout = rollout.slice(1, 1).contiguous();
+    mb.slots = b * length;
+    mb.ids = ids.to(device);
+    mb.attention = attention.to(device);
+    mb.mask = mask.to(device);
+    mb.rollout = rollout.to(device);
+    if (packed) {
+      mb.segments = segments.to(device);
+      mb.advantages = token_adv.to(device);
+      mb.seq_policy_tokens = seq_tokens.to(device);
+    } else {
+      mb.advantages = advantages.to(device);
+    }
     out.push_back(std::move(mb));
   }
   return out;
+}
+
+double PolicyTrainer::PadFraction(const std::vector<MicroBatch>& micro) {
+  double tokens = 0, slots = 0;
+  for (const MicroBatch& mb : micro) {
+    tokens += static_cast<double>(mb.tokens);
+    slots += static_cast<double>(mb.slots);
+  }
+  return slots > 0 ? 1.0 - tokens / slots : 0.0;
 }
 
 torch::Tensor PolicyTrainer::TargetLogProbs(policy::Transformer& model,
                                             const MicroBatch& mb,
                                             torch::Tensor* entropy) {
   torch::Tensor logits =
-      model->forward(mb.ids, {}, mb.attention).slice(1, 0, -1);
+      model->forward(mb.ids, {}, mb.attention, nullptr, mb.segments)
+          .slice(1, 0, -1);
   if (options_.temperature > 0 && options_.temperature != 1.0) {
     logits = logits / options_.temperature;
   }
@@ -205,9 +315,9 @@ double PolicyTrainer::ApplyGradients(double loss) {
   } else {
     // Each rank's loss is already divided by the global normaliser, so the
     // global gradient is the sum of the ranks' gradients.
-    ReducedGradients reduced =
-        ReduceScatterGradients(sharded_->layout(), *options_.communicator,
-                               options_.bucket_bytes, std::isfinite(loss));
+    ReducedGradients reduced = ReduceScatterGradients(
+        sharded_->layout(), *options_.communicator, options_.bucket_bytes,
+        std::isfinite(loss), options_.reduce_dtype);
     norm = reduced.norm;
     if (!StepIsFinite(reduced.loss_finite, loss, norm)) return norm;
     if (options_.grad_clip > 0 && reduced.norm > options_.grad_clip) {
@@ -286,6 +396,44 @@ GlobalBatch MeasureGlobalBatch(const std::vector<TrainSequence>& batch,
 
 }  // namespace
 
+void PolicyTrainer::FixedLogProbs(const std::vector<MicroBatch>& micro,
+                                  bool recompute,
+                                  std::vector<torch::Tensor>* old,
+                                  std::vector<torch::Tensor>* ref) {
+  torch::NoGradGuard no_grad;
+  old->assign(micro.size(), torch::Tensor());
+  ref->assign(micro.size(), torch::Tensor());
+  for (size_t i = 0; i < micro.size(); ++i) {
+    (*old)[i] = recompute ? TargetLogProbs(model_, micro[i], nullptr)
+                          : micro[i].rollout;
+    if (reference_ && options_.loss.kl_coef > 0) {
+      (*ref)[i] = TargetLogProbs(reference_, micro[i], nullptr);
+    }
+  }
+}
+
+std::vector<torch::Tensor> PolicyTrainer::PackedLossWeights(
+    const std::vector<MicroBatch>& micro, const GrpoLossOptions& loss,
+    double global_count) const {
+  std::vector<torch::Tensor> weights(micro.size());
+  if (!options_.packing) return weights;
+  for (size_t i = 0; i < micro.size(); ++i) {
+    torch::Tensor w = micro[i].mask / global_count;
+    switch (loss.aggregation) {
+      case LossAggregation::kTokenMean:
+        break;
+      case LossAggregation::kSeqMeanTokenMean:
+        w = w / micro[i].seq_policy_tokens.clamp_min(1.0);
+        break;
+      case LossAggregation::kSeqMeanTokenSumNorm:
+        w = w / static_cast<double>(std::max<int64_t>(1, loss.norm_length));
+        break;
+    }
+    weights[i] = w;
+  }
+  return weights;
+}
+
 std::map<std::string, double> PolicyTrainer::GrpoStep(
     const std::vector<TrainSequence>& batch, int64_t policy_version) {
   std::map<std::string, double> metrics;
@@ -305,27 +453,25 @@ std::map<std::string, double> PolicyTrainer::GrpoStep(
   const bool stale = global.stale;
   const double global_count = global.count;
 
-  const bool recompute =
-      options_.recompute_old_logprobs || options_.epochs_per_batch > 1 || stale;
-  std::vector<torch::Tensor> old(micro.size());
-  std::vector<torch::Tensor> ref(micro.size());
-  {
-    torch::NoGradGuard no_grad;
-    for (size_t i = 0; i < micro.size(); ++i) {
-      old[i] = recompute ? TargetLogProbs(model_, micro[i], nullptr)
-                         : micro[i].rollout;
-      if (reference_ && options_.loss.kl_coef > 0) {
-        ref[i] = TargetLogProbs(reference_, micro[i], nullptr);
-      }
-    }
-  }
+  // bf16 sampling and learner forwards round differently (verl's
+  // "training/inference mismatch"): the learner's own log-probs are the
+  // ratio's denominator and truncated importance weights correct the rest.
+  const bool recompute = options_.recompute_old_logprobs ||
+                         options_.epochs_per_batch > 1 || stale ||
+                         options_.precision != policy::Precision::kFp32;
+  std::vector<torch::Tensor> old, ref;
+  FixedLogProbs(micro, recompute, &old, &ref);
 
   // Dr. GRPO's constant must be the same for every micro-batch: by default
   // the longest sequence of the whole batch, not of each micro-batch.
   GrpoLossOptions loss_options = options_.loss;
   if (loss_options.norm_length <= 0) loss_options.norm_length = longest_target;
 
+  const std::vector<torch::Tensor> loss_weights =
+      PackedLossWeights(micro, loss_options, global_count);
+
   WeightedMeans means;
+  Mismatch mismatch;
   double grad_norm = 0, loss_sum = 0, pg_sum = 0;
   // Gradient reduction, clipping, the update and (data-parallel) the
   // parameter all-gather: what data parallelism adds to a step.
@@ -352,6 +498,13 @@ std::map<std::string, double> PolicyTrainer::GrpoStep(
       if (recompute) in.rollout_logprobs = mb.rollout;
       in.entropy = entropy;
       in.global_count = global_count;
+      in.loss_weights = loss_weights[i];
+      if (epoch == 0) {
+        // The learner's log-probs under the weights the step starts from
+        // against the sampler's: pure numerics when the batch is on-policy.
+        mismatch.Add(recompute ? old[i] : in.logprobs.detach(), mb.rollout,
+                     mb.mask);
+      }
       const GrpoLossOutput out = GrpoLoss(in, loss_options);
       out.loss.backward();
       epoch_loss += out.loss.item<double>();
@@ -374,6 +527,7 @@ std::map<std::string, double> PolicyTrainer::GrpoStep(
     optimizer_s += MonotonicSeconds() - optimizer_start;
   }
   means.Into(&metrics);
+  mismatch.Into(&metrics);
   if (comm) {
     // Each rank's loss is its share of the global loss.
     torch::Tensor sums = torch::tensor({loss_sum, pg_sum}, torch::kFloat64);
@@ -390,6 +544,7 @@ std::map<std::string, double> PolicyTrainer::GrpoStep(
   metrics["train/non_finite_skipped"] =
       static_cast<double>(non_finite_skipped_ - skipped_before);
   metrics["train/policy_tokens"] = policy_tokens;
+  metrics["train/pad_fraction"] = PadFraction(micro);
   metrics["train/recomputed_old_logprobs"] = recompute ? 1.0 : 0.0;
   metrics["throughput/train_tokens_per_s"] =
       elapsed > 0 ? static_cast<double>(forward_tokens) / elapsed : 0.0;
@@ -433,6 +588,7 @@ std::map<std::string, double> PolicyTrainer::SftStep(
     loss_sum = sum[0].item<double>();
   }
   metrics["loss"] = loss_sum;
+  metrics["train/pad_fraction"] = PadFraction(micro);
   metrics["lr"] =
       options_.schedule.At(std::max<int64_t>(0, optimizer_step() - 1));
   const double elapsed = MonotonicSeconds() - start;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "distributed/communicator.h"
+#include "policy/precision.h"
 #include "policy/transformer.h"
 #include "trainer/adamw.h"
 #include "trainer/grpo_loss.h"
@@ -39,6 +40,17 @@ struct PolicyTrainerOptions {
   // Recompute each decoder layer in backward (TransformerImpl::
   // set_activation_checkpointing): less memory, same gradients.
   bool activation_checkpointing = false;
+  // bf16: the model (learner, reference and, where it shares the model,
+  // rollouts) computes under bfloat16 autocast; parameters, gradients and
+  // AdamW moments stay float32. The learner then always recomputes the
+  // ratio's denominator, so the sampling/learner mismatch is measured
+  // (mismatch/* metrics) and corrected by truncated importance weights.
+  policy::Precision precision = policy::Precision::kFp32;
+  // Pack whole sequences (first fit, longest first) into one row per pass,
+  // within micro_batch x the batch's longest sequence tokens, each sequence
+  // attending only to itself (the variable-length attention path): no
+  // compute spent on padding.
+  bool packing = false;
   int64_t epochs_per_batch = 1;  // optimizer steps per GRPO batch
   double grad_clip = 1.0;        // global norm; 0 = off
   // A non-finite loss or global gradient norm: the optimizer step is never
@@ -65,6 +77,9 @@ struct PolicyTrainerOptions {
   // optimizer is ZeRO-1 (ShardedAdamW) instead of AdamW. Not owned.
   distributed::Communicator* communicator = nullptr;
   int64_t bucket_bytes = int64_t{25} << 20;
+  // dtype of the reduce-scatter (float32 or bfloat16: half the bytes on the
+  // wire); the shard is summed back into float32 either way.
+  torch::ScalarType reduce_dtype = torch::kFloat32;
 };
 
 // Sums gradients across data-parallel ranks (identity on one rank).
@@ -110,15 +125,38 @@ class PolicyTrainer {
   const PolicyTrainerOptions& options() const { return options_; }
 
  private:
+  // b rows of width L, on the model's device. Padded: one sequence per row.
+  // Packed: several per row, told apart by `segments`; targets across a
+  // sequence boundary are masked, and per-target values are [b, L-1].
   struct MicroBatch {
-    torch::Tensor ids;         // [b, L] int64
-    torch::Tensor attention;   // [b, L] int64, 1 = real token
-    torch::Tensor mask;        // [b, L-1] float, trained targets
-    torch::Tensor rollout;     // [b, L-1] float
-    torch::Tensor advantages;  // [b]
-    int64_t tokens = 0;        // real tokens (forward cost)
+    torch::Tensor ids;                // [b, L] int64
+    torch::Tensor attention;          // [b, L] int64, 1 = real token
+    torch::Tensor segments;           // packed: [b, L] int64, 0 = padding
+    torch::Tensor mask;               // [b, L-1] float, trained targets
+    torch::Tensor rollout;            // [b, L-1] float
+    torch::Tensor advantages;         // padded: [b]; packed: [b, L-1]
+    torch::Tensor seq_policy_tokens;  // packed: [b, L-1], of the target's seq
+    int64_t tokens = 0;               // real tokens (forward cost)
+    int64_t slots = 0;                // b x L: what the forward computes
   };
   std::vector<MicroBatch> Split(const std::vector<TrainSequence>& batch) const;
+  // Share of the forward's slots that hold padding (metric train/
+  // pad_fraction; packing drives it towards 0).
+  static double PadFraction(const std::vector<MicroBatch>& micro);
+  // Before the update: the ratio's denominators (recomputed, or the
+  // sampling-time log-probs) and the KL reference's log-probs.
+  void FixedLogProbs(const std::vector<MicroBatch>& micro, bool recompute,
+                     std::vector<torch::Tensor>* old,
+                     std::vector<torch::Tensor>* ref);
+  // Packed rows hold several sequences, so the loss aggregation becomes
+  // per-token weights (GrpoLossInputs::loss_weights); empty when padded.
+  std::vector<torch::Tensor> PackedLossWeights(
+      const std::vector<MicroBatch>& micro, const GrpoLossOptions& loss,
+      double global_count) const;
+  // Rows of sequence indices: one per row (padded, similar lengths share a
+  // micro-batch), or first-fit packed rows of one pass each.
+  std::vector<std::vector<size_t>> Rows(
+      const std::vector<TrainSequence>& batch) const;
   // Log-probs of the targets [b, L-1]; entropy [b, L-1] when asked.
   torch::Tensor TargetLogProbs(policy::Transformer& model, const MicroBatch& mb,
                                torch::Tensor* entropy);

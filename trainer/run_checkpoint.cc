@@ -63,6 +63,7 @@ void RestoreOptimizer(RunState& run, const std::string& checkpoint) {
 // checkpoint's copy.
 void MakeReference(RunState& run) {
   run.reference = policy::Transformer(run.model->options());
+  run.reference->to(run.model->device());
   torch::NoGradGuard no_grad;
   auto reference = run.reference->named_parameters();
   const std::string& resumed = run.resume_checkpoint;

@@ -177,6 +177,9 @@ std::unique_ptr<RunState> OpenRun(ClinrlConfig config,
   policy::PolicyModel policy =
       policy::LoadPolicy(c.policy, static_cast<uint64_t>(c.run.seed));
   run->model = policy.model;
+  // Rollouts and evaluation sample in the training precision.
+  run->model->set_precision(
+      policy::ParsePrecision(c.trainer.precision, "trainer.precision"));
   run->tokenizer = std::move(policy.tokenizer);
   if (run->options.episode_source) {
     run->remote_episodes = run->options.episode_source(*run->tokenizer);

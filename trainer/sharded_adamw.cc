@@ -61,10 +61,12 @@ ShardedAdamW::ShardedAdamW(
     : layout_(std::move(params), comm.size()), options_(options), comm_(comm) {
   begin_ = layout_.ShardBegin(comm_.rank());
   end_ = layout_.ShardEnd(comm_.rank());
-  const auto dtype = layout_.params.empty() ? torch::kFloat32
-                                            : layout_.params[0].scalar_type();
-  exp_avg_ = torch::zeros({end_ - begin_}, dtype);
-  exp_avg_sq_ = torch::zeros({end_ - begin_}, dtype);
+  // The moments live with the parameters (a GPU rank's on its GPU).
+  const auto like = layout_.params.empty()
+                        ? torch::TensorOptions().dtype(torch::kFloat32)
+                        : layout_.params[0].options();
+  exp_avg_ = torch::zeros({end_ - begin_}, like);
+  exp_avg_sq_ = torch::zeros({end_ - begin_}, like);
 }
 
 void ShardedAdamW::Step(double lr, const torch::Tensor& grad_shard,
@@ -91,8 +93,8 @@ void ShardedAdamW::Step(double lr, const torch::Tensor& grad_shard,
   }
   if (comm_.size() == 1 || layout_.params.empty()) return;
   // Every rank sends its updated shard and receives everyone else's.
-  const auto dtype = layout_.params[0].scalar_type();
-  torch::Tensor mine = torch::zeros({layout_.shard_size}, dtype);
+  const auto like = layout_.params[0].options();
+  torch::Tensor mine = torch::zeros({layout_.shard_size}, like);
   for (size_t i = 0; i < layout_.params.size(); ++i) {
     const auto [first, last] = Overlap(layout_, i, begin_, end_);
     if (last <= first) continue;
@@ -100,7 +102,7 @@ void ShardedAdamW::Step(double lr, const torch::Tensor& grad_shard,
         .copy_(layout_.params[i].view(-1).narrow(0, first - layout_.offsets[i],
                                                  last - first));
   }
-  torch::Tensor all = torch::empty({layout_.padded()}, dtype);
+  torch::Tensor all = torch::empty({layout_.padded()}, like);
   comm_.AllGather(mine, all);
   for (size_t i = 0; i < layout_.params.size(); ++i) {
     layout_.params[i].view(-1).copy_(

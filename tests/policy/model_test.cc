@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <tuple>
 
 #include "core/error.h"
 #include "policy/generator.h"
@@ -129,6 +130,105 @@ TEST_P(FamilyTest, ActivationCheckpointingGivesTheSameGradients) {
     }
   }
   EXPECT_EQ(losses[0], losses[1]) << GetParam();
+  for (const auto& [name, plain] : grads[0]) {
+    const double diff = (grads[1].at(name) - plain).abs().max().item<double>();
+    EXPECT_LE(diff, 1e-6) << GetParam() << " " << name;
+  }
+}
+
+// Under bf16 autocast the recompute in backward casts as the forward did:
+// checkpointed gradients equal the plain bf16 backward's.
+TEST_P(FamilyTest, CheckpointingUnderBf16GivesTheSameGradients) {
+  const ModelConfig c = TinyConfig(GetParam());
+  const torch::Tensor ids = RandomIds(2, 16, c.vocab_size, 8);
+  std::map<std::string, torch::Tensor> grads[2];
+  for (int checkpointing = 0; checkpointing < 2; ++checkpointing) {
+    Transformer model = MakeModel(c, 14);
+    model->set_precision(Precision::kBf16);
+    model->set_activation_checkpointing(checkpointing == 1);
+    const torch::Tensor logits = model->forward(ids);
+    EXPECT_EQ(logits.scalar_type(), torch::kBFloat16);
+    torch::log_softmax(logits.to(torch::kFloat), -1)
+        .select(-1, 1)
+        .mean()
+        .backward();
+    for (const auto& p : model->named_parameters()) {
+      ASSERT_TRUE(p.value().grad().defined()) << p.key();
+      // Master weights and their gradients stay float32.
+      EXPECT_EQ(p.value().scalar_type(), torch::kFloat) << p.key();
+      EXPECT_EQ(p.value().grad().scalar_type(), torch::kFloat) << p.key();
+      grads[checkpointing][p.key()] = p.value().grad().clone();
+    }
+  }
+  for (const auto& [name, plain] : grads[0]) {
+    const double diff = (grads[1].at(name) - plain).abs().max().item<double>();
+    EXPECT_LE(diff, 1e-6) << GetParam() << " " << name;
+  }
+}
+
+// Packed rows: three sequences in one row (and a second row with padding)
+// give, token for token, the logits of each sequence run on its own: the
+// block-diagonal mask keeps them apart and positions restart per sequence.
+TEST_P(FamilyTest, PackedSequencesMatchSeparateForwards) {
+  const ModelConfig c = TinyConfig(GetParam());
+  Transformer model = MakeModel(c, 15);
+  torch::NoGradGuard no_grad;
+  const std::vector<std::vector<int64_t>> rows_lengths = {{5, 7, 4}, {9}};
+  const int64_t width = 16;
+  torch::Tensor ids = torch::zeros({2, width}, torch::kLong);
+  torch::Tensor segments = torch::zeros({2, width}, torch::kLong);
+  std::vector<std::tuple<int64_t, int64_t, torch::Tensor>> placed;
+  uint64_t seed = 30;
+  for (int64_t r = 0; r < 2; ++r) {
+    int64_t offset = 0, segment = 0;
+    for (int64_t n : rows_lengths[static_cast<size_t>(r)]) {
+      const torch::Tensor seq = RandomIds(1, n, c.vocab_size, ++seed);
+      ids[r].narrow(0, offset, n).copy_(seq[0]);
+      segments[r].narrow(0, offset, n).fill_(++segment);
+      placed.emplace_back(r, offset, seq);
+      offset += n;
+    }
+  }
+  const torch::Tensor packed = model->forward(ids, {}, {}, nullptr, segments);
+  EXPECT_TRUE(torch::equal(
+      TransformerImpl::PositionsFromSegments(segments)[0].narrow(0, 0, 13),
+      torch::tensor({0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 5, 6, 0})));
+  for (const auto& [r, offset, seq] : placed) {
+    const torch::Tensor alone = model->forward(seq)[0];
+    const torch::Tensor mine = packed[r].narrow(0, offset, seq.size(1));
+    EXPECT_LT((mine - alone).abs().max().item<double>(), 1e-5)
+        << GetParam() << " row " << r << " offset " << offset;
+  }
+  // The first row alone has no padding: the variable-length path (each
+  // sequence's causal attention on its own) gives the same logits.
+  const torch::Tensor varlen = model->forward(
+      ids.narrow(0, 0, 1), {}, {}, nullptr, segments.narrow(0, 0, 1));
+  EXPECT_LT((varlen[0] - packed[0]).abs().max().item<double>(), 1e-5)
+      << GetParam();
+  EXPECT_THROW(model->forward(ids, {}, {}, nullptr, segments.narrow(1, 0, 4)),
+               BadRequest);
+}
+
+// Activation checkpointing over a packed row (variable-length path) keeps
+// the plain backward's gradients.
+TEST_P(FamilyTest, CheckpointingAVariableLengthRowGivesTheSameGradients) {
+  const ModelConfig c = TinyConfig(GetParam());
+  const torch::Tensor ids = RandomIds(1, 15, c.vocab_size, 9);
+  const torch::Tensor segments =
+      torch::tensor({1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3})
+          .view({1, 15});
+  std::map<std::string, torch::Tensor> grads[2];
+  for (int checkpointing = 0; checkpointing < 2; ++checkpointing) {
+    Transformer model = MakeModel(c, 16);
+    model->set_activation_checkpointing(checkpointing == 1);
+    torch::log_softmax(model->forward(ids, {}, {}, nullptr, segments), -1)
+        .select(-1, 2)
+        .mean()
+        .backward();
+    for (const auto& p : model->named_parameters()) {
+      grads[checkpointing][p.key()] = p.value().grad().clone();
+    }
+  }
   for (const auto& [name, plain] : grads[0]) {
     const double diff = (grads[1].at(name) - plain).abs().max().item<double>();
     EXPECT_LE(diff, 1e-6) << GetParam() << " " << name;

@@ -7,11 +7,11 @@ set -euo pipefail
 clinrl="${1:?usage: checkpointing_memory.sh CLINRL_BINARY}"
 peak() {
   "$clinrl" bench learner --threads 2 --opt sequences=16 --opt length=512 \
-    --opt micro_batch=16 --opt steps=1 --opt checkpointing="$1" |
+    --opt micro_batch=16 --opt steps=1 --checkpointing "$1" |
     tail -n 1 | sed -n 's/.*"peak_rss_bytes":\([0-9][0-9]*\).*/\1/p'
 }
-off="$(peak 0)"
-on="$(peak 1)"
+off="$(peak off)"
+on="$(peak on)"
 if [ -z "$off" ] || [ -z "$on" ]; then
   echo "no peak_rss_bytes in the bench's JSON line" >&2
   exit 1

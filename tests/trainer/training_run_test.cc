@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 
@@ -85,34 +86,44 @@ std::string FinalWeights(const std::string& name) {
   return ReadFile(dir + "/model/model.safetensors");
 }
 
-TEST(TrainingRunTest, ResumedRunEndsWithTheSameWeights) {
+// Runs `prefix`_straight uninterrupted, and `prefix`_interrupted killed
+// after step 5 (mid-GRPO, last checkpoint at step 4) then resumed; both must
+// end with the same bytes of weights and one metrics line per step.
+void ExpectResumeEndsTheSame(const std::string& prefix,
+                             const std::function<void(ClinrlConfig&)>& tweak) {
+  const std::string straight = prefix + "straight";
+  const std::string interrupted = prefix + "interrupted";
   {
-    TrainingRun run(SmallConfig("straight"), Quiet());
+    ClinrlConfig c = SmallConfig(straight);
+    tweak(c);
+    TrainingRun run(c, Quiet());
     run.Run();
   }
-  // Killed after step 5 (mid-GRPO, last checkpoint at step 4), then resumed.
   {
+    ClinrlConfig c = SmallConfig(interrupted);
+    tweak(c);
     TrainingRunOptions o = Quiet();
     o.stop_after = 5;
-    TrainingRun run(SmallConfig("interrupted"), o);
+    TrainingRun run(c, o);
     run.Run();
   }
   {
-    ClinrlConfig c = SmallConfig("resumed_probe");
-    c.run.name = "interrupted";  // same run directory, not wiped
+    ClinrlConfig c = SmallConfig(prefix + "resumed_probe");
+    tweak(c);
+    c.run.name = interrupted;  // same run directory, not wiped
     TrainingRunOptions o = Quiet();
     o.resume = true;
     TrainingRun run(c, o);
     run.Run();
   }
-  const std::string a = FinalWeights("straight");
-  const std::string b = FinalWeights("interrupted");
+  const std::string a = FinalWeights(straight);
+  const std::string b = FinalWeights(interrupted);
   EXPECT_EQ(a.size(), b.size());
   EXPECT_TRUE(a == b) << "resumed weights differ from the uninterrupted run";
   // Every step wrote one metrics line. The resumed run replayed step 5 (its
   // checkpoint was step 4): the lost run's line of it was dropped, so each
   // step is there once, as in the uninterrupted run.
-  for (const std::string name : {"straight", "interrupted"}) {
+  for (const std::string& name : {straight, interrupted}) {
     std::vector<int64_t> steps;
     ReadJsonl(::testing::TempDir() + "/runs/" + name + "/metrics.jsonl",
               [&](const json& j, int64_t) {
@@ -120,7 +131,33 @@ TEST(TrainingRunTest, ResumedRunEndsWithTheSameWeights) {
               });
     EXPECT_EQ(steps, (std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7})) << name;
   }
-  EXPECT_TRUE(fs::exists(::testing::TempDir() + "/runs/straight/config.json"));
+  EXPECT_TRUE(
+      fs::exists(::testing::TempDir() + "/runs/" + straight + "/config.json"));
+}
+
+TEST(TrainingRunTest, ResumedRunEndsWithTheSameWeights) {
+  ExpectResumeEndsTheSame("", [](ClinrlConfig&) {});
+}
+
+// bf16 autocast and packed micro-batches keep resume bit-exact: the master
+// weights and moments are float32 and saved as such, and the casts are
+// recomputed from them.
+TEST(TrainingRunTest, Bf16PackedRunResumesBitExactly) {
+  ExpectResumeEndsTheSame("bf16_", [](ClinrlConfig& c) {
+    c.trainer.precision = "bf16";
+    c.trainer.packing = true;
+  });
+  // The run really trained in bf16: the learner measured the sampling
+  // mismatch and recomputed the ratio's denominator.
+  bool saw_grpo = false;
+  ReadJsonl(::testing::TempDir() + "/runs/bf16_straight/metrics.jsonl",
+            [&](const json& j, int64_t) {
+              if (j.value("stage", "") != "grpo") return;
+              saw_grpo = true;
+              EXPECT_EQ(j.at("train/recomputed_old_logprobs"), 1.0) << j;
+              EXPECT_TRUE(j.contains("mismatch/logprob_abs_diff_mean")) << j;
+            });
+  EXPECT_TRUE(saw_grpo);
 }
 
 // A hand-started env server that dies mid-run: the episodes in flight fail
