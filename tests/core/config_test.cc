@@ -190,5 +190,16 @@ TEST(ConfigTest, QuickstartConfigResolves) {
   EXPECT_DOUBLE_EQ(c.trainer.lr, 3e-6);
 }
 
+// The GPU starting point resolves with the settings docs/training.md names.
+TEST(ConfigTest, HalfBillionGpuConfigResolves) {
+  const auto c = ResolveConfig<ClinrlConfig>(
+      std::string(CLINRL_SOURCE_DIR) + "/configs/qwen2.5-0.5b.json", {});
+  EXPECT_EQ(c.policy.device, "cuda");
+  EXPECT_EQ(c.trainer.precision, "bf16");
+  EXPECT_TRUE(c.trainer.packing);
+  EXPECT_TRUE(c.trainer.activation_checkpointing);
+  EXPECT_TRUE(c.policy.model_dir.empty());  // random init unless given
+}
+
 }  // namespace
 }  // namespace clinrl::config

@@ -512,6 +512,18 @@ TEST(ModelDirTest, MissingOrMisShapedTensorIsNamed) {
   }
 }
 
+// configs/qwen2.5-0.5b.json is the real architecture: with Qwen2.5's
+// vocabulary it has Qwen2.5-0.5B's 494,032,768 parameters.
+TEST(ModelConfigTest, HalfBillionConfigHasQwen25Shape) {
+  std::ifstream in(std::string(CLINRL_SOURCE_DIR) +
+                   "/configs/qwen2.5-0.5b.json");
+  nlohmann::json init = nlohmann::json::parse(in)["policy"]["init"];
+  init["vocab_size"] = 151936;
+  const ModelConfig c = ModelConfig::FromJson(init, "policy.init");
+  EXPECT_EQ(c.ParameterCount(), 494032768);
+  EXPECT_EQ(c.HeadDim(), 64);
+}
+
 TEST(ModelConfigTest, ReadsHuggingFaceConfigAndNamesBadFields) {
   const nlohmann::json qwen = {
       {"model_type", "qwen2"},       {"hidden_size", 896},
