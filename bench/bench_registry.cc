@@ -3,7 +3,10 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstdio>
+#include <sstream>
 
 #include "core/error.h"
 
@@ -40,6 +43,39 @@ std::string StringOption(const BenchOptions& options, const std::string& key,
   }
   throw BadRequest(fmt::format("--{} {}: expected one of: {}", key, it->second,
                                fmt::join(allowed, ", ")));
+}
+
+std::string LastLineOf(const std::string& command) {
+  std::FILE* pipe = ::popen(command.c_str(), "r");
+  CLINRL_CHECK_ERRNO(pipe != nullptr, "popen", "running {}", command);
+  std::string output;
+  std::array<char, 4096> chunk{};
+  while (std::fgets(chunk.data(), static_cast<int>(chunk.size()), pipe)) {
+    output += chunk.data();
+  }
+  const int status = ::pclose(pipe);
+  if (status != 0) {
+    throw InternalError(fmt::format("`{}` failed (status {}); its output:\n{}",
+                                    command, status, output));
+  }
+  std::istringstream lines(output);
+  std::string line, last;
+  while (std::getline(lines, line)) {
+    if (!line.empty()) last = line;
+  }
+  return last;
+}
+
+std::string ShellQuote(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
 }
 
 double Percentile(std::vector<double> values, double q) {

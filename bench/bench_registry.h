@@ -35,6 +35,14 @@ std::string StringOption(const BenchOptions& options, const std::string& key,
                          const std::string& fallback,
                          std::initializer_list<const char*> allowed = {});
 
+// Runs `command` through the shell and returns the last non-empty line of
+// its output (a peer's or a child bench's JSON line); throws InternalError
+// with the whole output when the command fails.
+std::string LastLineOf(const std::string& command);
+
+// `text` quoted for a POSIX shell command line.
+std::string ShellQuote(const std::string& text);
+
 // The q-quantile (0..1) of `values` by nearest rank; 0 when empty.
 double Percentile(std::vector<double> values, double q);
 

@@ -2,17 +2,28 @@
 // Qwen2-shaped model (docs/policy.md; `--model` for another shape, `--device`
 // and `--precision` for a GPU in bf16), against the GEMM rate of the same
 // process and against decoding that recomputes the whole sequence.
+#include <fmt/ranges.h>
+#include <stdlib.h>
 #include <torch/torch.h>
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "bench/bench_model.h"
 #include "bench/bench_registry.h"
+#include "bench/copy_bandwidth.h"
 #include "bench/device_memory.h"
 #include "bench/gemm_peak.h"
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "envs/child_process.h"
 #include "policy/generator.h"
+#include "policy/model_dir.h"
 #include "policy/precision.h"
 #include "policy/transformer.h"
 
@@ -41,6 +52,64 @@ std::vector<std::vector<int64_t>> RandomPrompts(int64_t count, int64_t min_len,
   return prompts;
 }
 
+// Hugging Face transformers' generate as the peer (bench/peers/
+// hf_generate.py, run by the venv's interpreter): it builds the random model
+// of `config`, saves it into `dir`/model for clinrl to load (so both time
+// the same weights), and times its own generate on the same prompts, same
+// threads, device and dtype, sampled and greedy. Returns its JSON line.
+nlohmann::json RunTransformersPeer(
+    const ModelConfig& config,
+    const std::map<int64_t, std::vector<std::vector<int64_t>>>& prompts,
+    int64_t new_tokens, int64_t threads, const torch::Device& device, bool bf16,
+    const std::string& dir) {
+  WriteFileAtomic(dir + "/config.json", config.ToJson().dump());
+  nlohmann::json by_batch = nlohmann::json::object();
+  std::vector<std::string> batches;
+  for (const auto& [batch, rows] : prompts) {
+    by_batch[std::to_string(batch)] = rows;
+    batches.push_back(std::to_string(batch));
+  }
+  WriteFileAtomic(dir + "/prompts.json", by_batch.dump());
+  const std::string command = fmt::format(
+      "{} {} --model {} --prompts {} --save {} --threads {} --device {} "
+      "--dtype {} --batches {} --new-tokens {} 2>&1",
+      ShellQuote(envs::AdapterPython()),
+      ShellQuote(std::string(CLINRL_PEERS_DIR) + "/hf_generate.py"),
+      ShellQuote(dir + "/config.json"), ShellQuote(dir + "/prompts.json"),
+      ShellQuote(dir + "/model"), threads, device.is_cuda() ? "cuda" : "cpu",
+      bf16 ? "bfloat16" : "float32", fmt::join(batches, ","), new_tokens);
+  std::cout << "peer: " << command << std::endl;
+  const nlohmann::json figures =
+      nlohmann::json::parse(LastLineOf(command), nullptr, false);
+  if (figures.is_discarded() || !figures.is_object()) {
+    throw InternalError(
+        "bench generate: the transformers peer printed no JSON line");
+  }
+  return figures;
+}
+
+// A fresh folder under $TMPDIR (or /tmp).
+std::string MakeTempDir() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string path =
+      std::string(tmp && *tmp ? tmp : "/tmp") + "/clinrl-bench-XXXXXX";
+  CLINRL_CHECK_ERRNO(::mkdtemp(path.data()) != nullptr, "mkdtemp",
+                     "creating a folder for the peer's model");
+  return path;
+}
+
+double GreedyTokensPerSecond(policy::Transformer& model,
+                             const std::vector<std::vector<int64_t>>& prompts,
+                             int64_t new_tokens) {
+  policy::SamplingParams greedy;
+  greedy.temperature = 0;
+  greedy.max_new_tokens = new_tokens;
+  policy::GenerationStats stats;
+  const auto t0 = std::chrono::steady_clock::now();
+  policy::Generate(model, prompts, greedy, nullptr, &stats);
+  return stats.generated_tokens / Since(t0);
+}
+
 nlohmann::json RunGenerateBench(const BenchOptions& options) {
   const bool quick = options.quick;
   const torch::Device device =
@@ -56,9 +125,36 @@ nlohmann::json RunGenerateBench(const BenchOptions& options) {
             << peak.dtype << " GEMM peak " << peak.gflops << " GFLOP/s"
             << std::endl;
 
+  const CopyBandwidth bandwidth = MeasureCopyBandwidth(
+      device, quick ? int64_t{32} << 20 : int64_t{256} << 20,
+      quick ? 0.2 : 1.0);
+  std::cout << "copy bandwidth " << bandwidth.gbps << " GB/s" << std::endl;
+
   const ModelConfig config = BenchModel(options);
-  policy::Transformer model(config);
-  model->ResetParameters(7);
+  const int64_t new_tokens = quick ? 16 : 128;
+  const int64_t batch = IntOption(options, "batch", quick ? 8 : 32);
+  const auto prompts1 = RandomPrompts(1, 64, 64, config.vocab_size, 1);
+  const auto prompts_n = RandomPrompts(batch, 32, 64, config.vocab_size, 2);
+  const bool bf16 = precision == policy::Precision::kBf16;
+  const std::string peer =
+      StringOption(options, "peer", "transformers", {"transformers", "none"});
+  nlohmann::json hf;
+  policy::Transformer model{nullptr};
+  if (peer == "transformers") {
+    const std::string dir = MakeTempDir();
+    try {
+      hf = RunTransformersPeer(config, {{1, prompts1}, {batch, prompts_n}},
+                               new_tokens, threads, device, bf16, dir);
+      model = policy::LoadModel(dir + "/model");  // the peer's own weights
+    } catch (...) {
+      std::filesystem::remove_all(dir);
+      throw;
+    }
+    std::filesystem::remove_all(dir);
+  } else {
+    model = policy::Transformer(config);
+    model->ResetParameters(7);
+  }
   model->to(device);
   model->set_precision(precision);
   model->eval();
@@ -66,7 +162,6 @@ nlohmann::json RunGenerateBench(const BenchOptions& options) {
   std::cout << "model: " << config.ParameterCount() << " parameters, "
             << config.ToJson().dump() << std::endl;
 
-  const int64_t new_tokens = quick ? 16 : 128;
   policy::SamplingParams sampling;
   sampling.temperature = 1.0;
   sampling.top_p = 0.95;
@@ -80,19 +175,28 @@ nlohmann::json RunGenerateBench(const BenchOptions& options) {
   // Batch 1.
   policy::GenerationStats s1;
   auto t0 = std::chrono::steady_clock::now();
-  policy::Generate(model, RandomPrompts(1, 64, 64, config.vocab_size, 1),
-                   sampling, nullptr, &s1);
+  policy::Generate(model, prompts1, sampling, nullptr, &s1);
   const double batch1_s = Since(t0);
   const double tps1 = s1.generated_tokens / batch1_s;
   std::cout << "batch 1: " << s1.generated_tokens << " tokens in " << batch1_s
             << " s" << std::endl;
+  // Batch-1 decoding reads every weight once per token: the bandwidth
+  // bound on its tokens/s (weights in the dtype the products read).
+  int64_t weight_bytes = 0;
+  for (const auto& p : model->parameters()) {
+    weight_bytes += p.numel() * (bf16 ? 2 : p.element_size());
+  }
+  const double bound1 =
+      bandwidth.gbps * 1e9 / static_cast<double>(weight_bytes);
+  const double decode1 =
+      s1.decode_seconds > 0 ? s1.decode_steps / s1.decode_seconds : 0.0;
+  std::cout << "batch 1 decode " << decode1 << " tokens/s; bandwidth bound "
+            << bound1 << " (" << decode1 / bound1 << " of it)" << std::endl;
 
   // Batch 32, variable prompt lengths.
-  const int64_t batch = IntOption(options, "batch", quick ? 8 : 32);
   policy::GenerationStats s32;
   t0 = std::chrono::steady_clock::now();
-  policy::Generate(model, RandomPrompts(batch, 32, 64, config.vocab_size, 2),
-                   sampling, nullptr, &s32);
+  policy::Generate(model, prompts_n, sampling, nullptr, &s32);
   const double batch32_s = Since(t0);
   const double tps32 = s32.generated_tokens / batch32_s;
   const double decode_flops =
@@ -162,7 +266,7 @@ nlohmann::json RunGenerateBench(const BenchOptions& options) {
   // other work it changes small-op timings by an order of magnitude, so the
   // figures say which policy they ran under.
   const char* wait_policy = std::getenv("OMP_WAIT_POLICY");
-  return {
+  nlohmann::json out = {
       {"device", device.str()},
       {"precision", precision_name},
       {"threads", threads},
@@ -183,7 +287,36 @@ nlohmann::json RunGenerateBench(const BenchOptions& options) {
       {"prefill_fraction_of_peak", prefill_gflops / peak.gflops},
       {"decode_fraction_of_peak", decode_gflops / peak.gflops},
       {"quick", quick},
+      {"copy_bandwidth", bandwidth.ToJson()},
+      {"weight_bytes", weight_bytes},
+      {"decode_tokens_per_s_batch1", decode1},
+      {"bandwidth_bound_tokens_per_s_batch1", bound1},
+      {"decode_fraction_of_bandwidth_bound_batch1", decode1 / bound1},
   };
+  if (peer == "transformers") {
+    // Greedy too, as the peer was timed both ways.
+    const double greedy1 = GreedyTokensPerSecond(model, prompts1, new_tokens);
+    const double greedy_n = GreedyTokensPerSecond(model, prompts_n, new_tokens);
+    const std::string n = std::to_string(batch);
+    out["peer"] = hf;
+    out["tokens_per_s_batch1_greedy"] = greedy1;
+    out["tokens_per_s_batch" + n + "_greedy"] = greedy_n;
+    out["speedup_vs_hf_batch1"] =
+        tps1 / hf.at("hf_tokens_per_s_batch1").get<double>();
+    out["speedup_vs_hf_batch" + n] =
+        tps32 / hf.at("hf_tokens_per_s_batch" + n).get<double>();
+    out["speedup_vs_hf_batch1_greedy"] =
+        greedy1 / hf.at("hf_tokens_per_s_batch1_greedy").get<double>();
+    out["speedup_vs_hf_batch" + n + "_greedy"] =
+        greedy_n / hf.at("hf_tokens_per_s_batch" + n + "_greedy").get<double>();
+    std::cout << "against transformers: batch 1 " << out["speedup_vs_hf_batch1"]
+              << "x sampled, " << out["speedup_vs_hf_batch1_greedy"]
+              << "x greedy; batch " << n << " "
+              << out["speedup_vs_hf_batch" + n] << "x sampled, "
+              << out["speedup_vs_hf_batch" + n + "_greedy"] << "x greedy"
+              << std::endl;
+  }
+  return out;
 }
 
 }  // namespace
@@ -195,6 +328,9 @@ CLINRL_REGISTER_BENCH(generate,
                       {"device", "cpu, cuda or cuda:N"},
                       {"model",
                        "a HF config.json or a run config with "
-                       "policy.init"});
+                       "policy.init"},
+                      {"peer",
+                       "transformers (default: the same model in Hugging "
+                       "Face generate, same run) or none"});
 
 }  // namespace clinrl::bench

@@ -146,28 +146,6 @@ std::string SelfExecutable() {
   return std::string(path.data(), static_cast<size_t>(n));
 }
 
-// Runs `command`, echoing its output, and returns its last line.
-std::string LastLineOf(const std::string& command) {
-  std::FILE* pipe = ::popen(command.c_str(), "r");
-  CLINRL_CHECK_ERRNO(pipe != nullptr, "popen", "running {}", command);
-  std::string output;
-  std::array<char, 4096> chunk{};
-  while (std::fgets(chunk.data(), static_cast<int>(chunk.size()), pipe)) {
-    output += chunk.data();
-  }
-  const int status = ::pclose(pipe);
-  if (status != 0) {
-    throw InternalError(fmt::format("`{}` failed (status {}); its output:\n{}",
-                                    command, status, output));
-  }
-  std::istringstream lines(output);
-  std::string line, last;
-  while (std::getline(lines, line)) {
-    if (!line.empty()) last = line;
-  }
-  return last;
-}
-
 // The mpiexec command line that starts `ranks` children of this bench.
 std::string ChildCommand(const BenchOptions& options, int64_t sequences,
                          int64_t length, int64_t steps, int64_t micro) {

@@ -366,19 +366,9 @@ torch::Tensor TransformerImpl::Hidden(const torch::Tensor& input_ids,
         fmt::format("positions: {} reaches max_position_embeddings {}",
                     positions.max().item<int64_t>(), max_pos));
   }
-  // Which keys each query may attend to, [B, 1, T, S]: causal and not
-  // padding. A padding query also sees its own slot, so that no row is empty:
-  // an all-false row makes some attention kernels return NaN, which a
-  // backward pass would spread even though padding outputs are never used.
-  const torch::Tensor query_slot =
-      torch::arange(start, S, torch::dtype(torch::kLong).device(device))
-          .view({1, T, 1});
-  const torch::Tensor key_slot =
-      torch::arange(0, S, torch::dtype(torch::kLong).device(device))
-          .view({1, 1, S});
   AttentionLayout layout;
   if (segments.defined() && B == 1 && T > 0 &&
-      segments.min().item<int64_t>() > 0) {
+      segments.min().item<int64_t>() > 0 && key_mask.all().item<bool>()) {
     // One packed row without padding: the variable-length path.
     const torch::Tensor cpu = segments[0].cpu();
     const auto seg = cpu.accessor<int64_t, 1>();
@@ -386,6 +376,17 @@ torch::Tensor TransformerImpl::Hidden(const torch::Tensor& input_ids,
       if (t == 0 || seg[t] != seg[t - 1]) layout.sequence_starts.push_back(t);
     }
   } else {
+    // Which keys each query may attend to, [B, 1, T, S]: causal and not
+    // padding. A padding query also sees its own slot, so that no row is
+    // empty: an all-false row makes some attention kernels return NaN, which
+    // a backward pass would spread even though padding outputs are never
+    // used.
+    const torch::Tensor query_slot =
+        torch::arange(start, S, torch::dtype(torch::kLong).device(device))
+            .view({1, T, 1});
+    const torch::Tensor key_slot =
+        torch::arange(0, S, torch::dtype(torch::kLong).device(device))
+            .view({1, 1, S});
     torch::Tensor visible = key_slot.le(query_slot) & key_mask.view({B, 1, S});
     if (segments.defined()) {
       // Packed rows: block-diagonal causal attention, a block per sequence.

@@ -211,7 +211,7 @@ std::vector<PolicyTrainer::MicroBatch> PolicyTrainer::Split(
           tadv_a[r][j] = static_cast<float>(s.advantage);
           stok_a[r][j] = policy_tokens;
         }
-        advantages[r] = s.advantage;
+        if (!packed) advantages[r] = s.advantage;
         offset += n;
         mb.tokens += n;
       }

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 #include <string>
@@ -133,6 +134,29 @@ TEST(DeviceTest, KvCacheGenerationOnTheDeviceGivesTheCpuTokens) {
   for (size_t i = 0; i < prompts.size(); ++i) {
     EXPECT_EQ(a[i].token_ids, b[i].token_ids) << "prompt " << i;
     for (size_t k = 0; k < a[i].logprobs.size(); ++k) {
+      EXPECT_NEAR(a[i].logprobs[k], b[i].logprobs[k], 1e-3);
+    }
+  }
+}
+
+// Sampling on the device (the inverse CDF runs there) draws the CPU's tokens
+// for the same seed: each row's uniform comes from its own stream either way.
+TEST(DeviceTest, SampledTokensOnTheDeviceAreTheCpuTokens) {
+  const torch::Device device = TestDevice();
+  policy::Transformer cpu = Model(torch::kCPU, 5.0);
+  policy::Transformer dev = Model(device, 5.0);
+  const std::vector<std::vector<int64_t>> prompts = {{1, 2, 3}, {4, 5}, {6}};
+  policy::SamplingParams params;
+  params.temperature = 1.0;
+  params.top_p = 0.95;
+  params.max_new_tokens = 32;
+  params.seed = 11;
+  const auto a = policy::Generate(cpu, prompts, params);
+  const auto b = policy::Generate(dev, prompts, params);
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_EQ(a[i].token_ids, b[i].token_ids) << "prompt " << i;
+    for (size_t k = 0; k < std::min(a[i].logprobs.size(), b[i].logprobs.size());
+         ++k) {
       EXPECT_NEAR(a[i].logprobs[k], b[i].logprobs[k], 1e-3);
     }
   }
