@@ -132,6 +132,38 @@ TEST(DataParallelTrainerTest, RanksOnSharesMatchOneProcessOnTheWholeBatch) {
   }
 }
 
+// trainer.reduce_dtype bf16 with packed shares: the loss is computed before
+// the reduction (packing equals padding within 1e-6), the summed gradient is
+// rounded to bfloat16 on the wire (relative 2^-8), and AdamW's first step
+// moves by lr x sign(gradient), which that rounding almost never flips.
+TEST(DataParallelTrainerTest, Bf16ReductionOfPackedSharesStaysNearOneProcess) {
+  Communicator& world = World();
+  policy::Transformer single_model = TinyModel();
+  PolicyTrainer single(single_model, Options(LossAggregation::kTokenMean));
+  policy::Transformer dp_model = TinyModel();
+  PolicyTrainerOptions dp_options = Options(LossAggregation::kTokenMean);
+  dp_options.communicator = &world;
+  dp_options.packing = true;
+  dp_options.reduce_dtype = torch::kBFloat16;
+  PolicyTrainer dp(dp_model, dp_options);
+  const auto batch = GlobalBatch(0);
+  const auto want = single.GrpoStep(batch, 0);
+  const auto got = dp.GrpoStep(ShareOf(batch, world), 0);
+  EXPECT_NEAR(got.at("loss"), want.at("loss"),
+              kMetricTolerance * (std::abs(want.at("loss")) + 1e-3));
+  EXPECT_NEAR(got.at("grad_norm"), want.at("grad_norm"),
+              1e-2 * want.at("grad_norm"));
+  EXPECT_NE(got.at("grad_norm"), want.at("grad_norm"));  // bf16 really ran
+  const double mean_diff = (FlatWeights(dp_model) - FlatWeights(single_model))
+                               .abs()
+                               .mean()
+                               .item<double>();
+  EXPECT_LT(mean_diff, 1e-5) << "rank " << world.rank();
+  for (const auto& p : dp_model->parameters()) {
+    EXPECT_EQ(p.scalar_type(), torch::kFloat);
+  }
+}
+
 TEST(DataParallelTrainerTest, SftOnSharesMatchesOneProcess) {
   Communicator& world = World();
   policy::Transformer single_model = TinyModel();
