@@ -1,10 +1,30 @@
 #include "bench/bench_model.h"
 
 #include <fstream>
+#include <iostream>
 
 #include "core/error.h"
+#include "policy/transformer.h"
 
 namespace clinrl::bench {
+
+ModelBenchSetup SetUpModelBench(const BenchOptions& options) {
+  ModelBenchSetup s;
+  s.device =
+      policy::ParseDevice(StringOption(options, "device", "cpu"), "--device");
+  s.precision_name =
+      StringOption(options, "precision", "fp32", {"fp32", "bf16"});
+  s.precision = policy::ParsePrecision(s.precision_name, "--precision");
+  s.threads = policy::SetComputeThreads(options.threads);
+  // MFU is against the rate of the dtype the products run in.
+  s.peak =
+      MeasureModelPeak(s.threads, s.device,
+                       s.precision == policy::Precision::kBf16, options.quick);
+  std::cout << "device " << s.device.str() << ", threads " << s.threads << ", "
+            << s.peak.dtype << " GEMM peak " << s.peak.gflops << " GFLOP/s"
+            << std::endl;
+  return s;
+}
 
 policy::ModelConfig BenchModel(const BenchOptions& options) {
   const std::string path = StringOption(options, "model", "");

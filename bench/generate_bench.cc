@@ -112,18 +112,12 @@ double GreedyTokensPerSecond(policy::Transformer& model,
 
 nlohmann::json RunGenerateBench(const BenchOptions& options) {
   const bool quick = options.quick;
-  const torch::Device device =
-      policy::ParseDevice(StringOption(options, "device", "cpu"), "--device");
-  const std::string precision_name =
-      StringOption(options, "precision", "fp32", {"fp32", "bf16"});
-  const policy::Precision precision =
-      policy::ParsePrecision(precision_name, "--precision");
-  const int64_t threads = policy::SetComputeThreads(options.threads);
-  const GemmPeak peak = MeasureModelPeak(
-      threads, device, precision == policy::Precision::kBf16, quick);
-  std::cout << "device " << device.str() << ", threads " << threads << ", "
-            << peak.dtype << " GEMM peak " << peak.gflops << " GFLOP/s"
-            << std::endl;
+  const ModelBenchSetup setup = SetUpModelBench(options);
+  const torch::Device& device = setup.device;
+  const std::string& precision_name = setup.precision_name;
+  const policy::Precision precision = setup.precision;
+  const int64_t threads = setup.threads;
+  const GemmPeak& peak = setup.peak;
 
   const CopyBandwidth bandwidth = MeasureCopyBandwidth(
       device, quick ? int64_t{32} << 20 : int64_t{256} << 20,

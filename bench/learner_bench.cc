@@ -285,24 +285,16 @@ nlohmann::json RunLearnerBench(const BenchOptions& options) {
         fmt::format("--ranks {}: expected a positive integer", options.ranks));
   }
   const bool quick = options.quick;
-  const torch::Device device =
-      policy::ParseDevice(StringOption(options, "device", "cpu"), "--device");
-  const std::string precision_name =
-      StringOption(options, "precision", "fp32", {"fp32", "bf16"});
-  const policy::Precision precision =
-      policy::ParsePrecision(precision_name, "--precision");
+  const ModelBenchSetup setup = SetUpModelBench(options);
+  const torch::Device& device = setup.device;
+  const std::string& precision_name = setup.precision_name;
+  const policy::Precision precision = setup.precision;
+  const int64_t threads = setup.threads;
+  const GemmPeak& peak = setup.peak;
   const std::string packing =
       StringOption(options, "packing", "off", {"on", "off", "compare"});
   const bool checkpointing =
       StringOption(options, "checkpointing", "off", {"on", "off"}) == "on";
-  const int64_t threads = policy::SetComputeThreads(options.threads);
-  // MFU is against the rate of the dtype the products run in.
-  const GemmPeak peak = MeasureModelPeak(
-      threads, device, precision == policy::Precision::kBf16, quick);
-  std::cout << "device " << device.str() << ", threads " << threads << ", "
-            << peak.dtype << " GEMM peak " << peak.gflops << " GFLOP/s"
-            << std::endl;
-
   const policy::ModelConfig config = BenchModel(options);
   const int64_t sequences = IntOption(options, "sequences", quick ? 4 : 16);
   const int64_t length = IntOption(options, "length", quick ? 64 : 256);

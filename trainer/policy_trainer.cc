@@ -31,9 +31,9 @@ struct Mismatch {
   double abs_sum = 0, prob_abs_sum = 0, kl_sum = 0, max = 0, count = 0;
   void Add(const torch::Tensor& learner, const torch::Tensor& rollout,
            const torch::Tensor& mask) {
-    const torch::Tensor diff = (learner - rollout) * mask;
-    abs_sum += diff.abs().sum().item<double>();
-    max = std::max(max, diff.abs().max().item<double>());
+    const torch::Tensor diff = ((learner - rollout) * mask).abs();
+    abs_sum += diff.sum().item<double>();
+    max = std::max(max, diff.max().item<double>());
     prob_abs_sum +=
         ((learner.exp() - rollout.exp()).abs() * mask).sum().item<double>();
     // k3 estimate of KL(sampler || learner) from the sampled tokens.

@@ -120,37 +120,12 @@ TEST(DeviceTest, Bf16StepKeepsFloat32MastersOnTheDevice) {
   EXPECT_LE(MaxParamDiff(fp32, bf16), 1e-2);
 }
 
-TEST(DeviceTest, KvCacheGenerationOnTheDeviceGivesTheCpuTokens) {
-  const torch::Device device = TestDevice();
+// Generates `prompts` with the same model on the CPU and on the device under
+// test: the same tokens, and their log-probs within 1e-3.
+void ExpectTheCpuGenerations(const std::vector<std::vector<int64_t>>& prompts,
+                             const policy::SamplingParams& params) {
   policy::Transformer cpu = Model(torch::kCPU, 5.0);
-  policy::Transformer dev = Model(device, 5.0);
-  const std::vector<std::vector<int64_t>> prompts = {
-      {1, 2, 3}, {4, 5, 6, 7, 8, 9}, {10}};
-  policy::SamplingParams greedy;
-  greedy.temperature = 0;
-  greedy.max_new_tokens = 32;
-  const auto a = policy::Generate(cpu, prompts, greedy);
-  const auto b = policy::Generate(dev, prompts, greedy);
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    EXPECT_EQ(a[i].token_ids, b[i].token_ids) << "prompt " << i;
-    for (size_t k = 0; k < a[i].logprobs.size(); ++k) {
-      EXPECT_NEAR(a[i].logprobs[k], b[i].logprobs[k], 1e-3);
-    }
-  }
-}
-
-// Sampling on the device (the inverse CDF runs there) draws the CPU's tokens
-// for the same seed: each row's uniform comes from its own stream either way.
-TEST(DeviceTest, SampledTokensOnTheDeviceAreTheCpuTokens) {
-  const torch::Device device = TestDevice();
-  policy::Transformer cpu = Model(torch::kCPU, 5.0);
-  policy::Transformer dev = Model(device, 5.0);
-  const std::vector<std::vector<int64_t>> prompts = {{1, 2, 3}, {4, 5}, {6}};
-  policy::SamplingParams params;
-  params.temperature = 1.0;
-  params.top_p = 0.95;
-  params.max_new_tokens = 32;
-  params.seed = 11;
+  policy::Transformer dev = Model(TestDevice(), 5.0);
   const auto a = policy::Generate(cpu, prompts, params);
   const auto b = policy::Generate(dev, prompts, params);
   for (size_t i = 0; i < prompts.size(); ++i) {
@@ -160,6 +135,24 @@ TEST(DeviceTest, SampledTokensOnTheDeviceAreTheCpuTokens) {
       EXPECT_NEAR(a[i].logprobs[k], b[i].logprobs[k], 1e-3);
     }
   }
+}
+
+TEST(DeviceTest, KvCacheGenerationOnTheDeviceGivesTheCpuTokens) {
+  policy::SamplingParams greedy;
+  greedy.temperature = 0;
+  greedy.max_new_tokens = 32;
+  ExpectTheCpuGenerations({{1, 2, 3}, {4, 5, 6, 7, 8, 9}, {10}}, greedy);
+}
+
+// Sampling on the device (the inverse CDF runs there) draws the CPU's tokens
+// for the same seed: each row's uniform comes from its own stream either way.
+TEST(DeviceTest, SampledTokensOnTheDeviceAreTheCpuTokens) {
+  policy::SamplingParams params;
+  params.temperature = 1.0;
+  params.top_p = 0.95;
+  params.max_new_tokens = 32;
+  params.seed = 11;
+  ExpectTheCpuGenerations({{1, 2, 3}, {4, 5}, {6}}, params);
 }
 
 // The stated bf16 tolerance of docs/training.md, on the device.
