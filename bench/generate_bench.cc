@@ -19,6 +19,7 @@
 #include "bench/copy_bandwidth.h"
 #include "bench/device_memory.h"
 #include "bench/gemm_peak.h"
+#include "bench/op_profile.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "envs/child_process.h"
@@ -166,6 +167,19 @@ nlohmann::json RunGenerateBench(const BenchOptions& options) {
   policy::Generate(model, RandomPrompts(2, 8, 8, config.vocab_size, 99),
                    sampling);
 
+  // Where decoding spends its time, before the timed runs (--profile on).
+  nlohmann::json profiles;
+  if (StringOption(options, "profile", "off", {"on", "off"}) == "on") {
+    for (const auto* rows : {&prompts1, &prompts_n}) {
+      const OpProfile profile = ProfileOps(
+          [&] { policy::Generate(model, *rows, sampling); });
+      std::cout << "profile, batch " << rows->size() << ", " << new_tokens
+                << " new tokens:\n"
+                << profile.Table();
+      profiles[std::to_string(rows->size())] = profile.ToJson();
+    }
+  }
+
   // Batch 1.
   policy::GenerationStats s1;
   auto t0 = std::chrono::steady_clock::now();
@@ -287,6 +301,7 @@ nlohmann::json RunGenerateBench(const BenchOptions& options) {
       {"bandwidth_bound_tokens_per_s_batch1", bound1},
       {"decode_fraction_of_bandwidth_bound_batch1", decode1 / bound1},
   };
+  if (!profiles.is_null()) out["profile"] = profiles;
   if (peer == "transformers") {
     // Greedy too, as the peer was timed both ways.
     const double greedy1 = GreedyTokensPerSecond(model, prompts1, new_tokens);
@@ -325,6 +340,9 @@ CLINRL_REGISTER_BENCH(generate,
                        "policy.init"},
                       {"peer",
                        "transformers (default: the same model in Hugging "
-                       "Face generate, same run) or none"});
+                       "Face generate, same run) or none"},
+                      {"profile",
+                       "on: print where decoding spends its time, op by op "
+                       "(LibTorch's profiler), before the timed runs"});
 
 }  // namespace clinrl::bench

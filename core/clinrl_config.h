@@ -108,6 +108,10 @@ struct RolloutConfig {
   double temperature = 1.0;
   double top_p = 1.0;
   int64_t top_k = 0;
+  // "synchronous": rounds (every ready episode's turn, then every env
+  // reply), repeatable for a seed; "continuous": an episode's next turn
+  // joins the running decode as soon as its env replies.
+  std::string schedule = "synchronous";
 
   template <class V>
   void Visit(V& v) {
@@ -119,6 +123,8 @@ struct RolloutConfig {
     v.AtLeast("temperature", temperature, 0.0, "sampling temperature");
     v("top_p", top_p, "nucleus sampling mass, 1 = off");
     v.AtLeast("top_k", top_k, int64_t{0}, "top-k sampling, 0 = off");
+    v.Enum("schedule", schedule, {"synchronous", "continuous"},
+           "how episodes' turns share generation steps");
   }
 };
 

@@ -1,6 +1,5 @@
-// Batched generation with a KV cache: variable-length prompts are left-padded
-// and prefilled in one pass, then one token per step is decoded for every
-// unfinished sequence; finished sequences leave the batch (and the cache).
+// Batched generation: the types of a generation's output, and Generate, one
+// batch of prompts run to completion on the generation engine.
 #pragma once
 
 #include <cstdint>
@@ -27,29 +26,26 @@ struct GenerationOutput {
 };
 
 struct GenerationStats {
-  double prefill_seconds = 0;
-  double decode_seconds = 0;
-  int64_t prompt_tokens = 0;         // real (unpadded) prompt tokens
-  int64_t cached_prompt_tokens = 0;  // of those, taken from `kv`
-  int64_t padded_prompt_tokens = 0;  // prefilled slots, padding included
+  double prefill_seconds = 0;  // steps that computed prompt tokens
+  double decode_seconds = 0;   // steps that only decoded
+  int64_t prompt_tokens = 0;           // over every turn's prompt
+  int64_t cached_prompt_tokens = 0;    // kept from the sequence's own turns
+  int64_t shared_prompt_tokens = 0;    // adopted from other sequences
+  int64_t computed_prompt_tokens = 0;  // the rest: prefilled
   int64_t generated_tokens = 0;
+  int64_t steps = 0;
   int64_t decode_steps = 0;
-  int64_t decode_row_steps = 0;      // sum over steps of the rows computed
-  int64_t decode_attended_keys = 0;  // sum over rows and steps of key slots
+  int64_t decode_row_steps = 0;      // sum over decode steps of their rows
+  int64_t decode_attended_keys = 0;  // sum over rows and steps of keys
 };
 
-// Generates for each prompt (token ids, non-empty). `tokenizer` is needed
-// only for stop strings. Sequence i samples from stream (params.seed, i).
-//
-// `kv` (optional, one per prompt) carries keys and values between calls for
-// multi-turn use: on entry kv[i] covers the first kv[i].length tokens of
-// prompt i (length 0: none; always fewer than the prompt), which are not
-// recomputed; on return it covers prompt i and every generated token but the
-// last, so the next turn's prompt, if it extends this one verbatim, prefills
-// only what is new. The caller must drop `kv` when the weights change.
+// Generates for each prompt (token ids, non-empty) with the generation
+// engine (policy/generation_engine.h): every prompt starts at once, each
+// row decodes until its own stop or length. `tokenizer` is needed only for
+// stop strings. Sequence i samples from stream (params.seed, i).
 std::vector<GenerationOutput> Generate(
     Transformer& model, const std::vector<std::vector<int64_t>>& prompts,
     const SamplingParams& params, const Tokenizer* tokenizer = nullptr,
-    GenerationStats* stats = nullptr, std::vector<SequenceKv>* kv = nullptr);
+    GenerationStats* stats = nullptr);
 
 }  // namespace clinrl::policy

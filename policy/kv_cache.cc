@@ -57,45 +57,4 @@ void KvCache::KeepRows(const at::Tensor& rows) {
   batch_ = rows.size(0);
 }
 
-void KvCache::LoadRightAligned(const std::vector<const SequenceKv*>& rows,
-                               int64_t end) {
-  CLINRL_CHECK(length_ == 0, "KvCache: LoadRightAligned on a filled cache");
-  CLINRL_CHECK(static_cast<int64_t>(rows.size()) == batch_,
-               "KvCache: {} rows given, cache holds {}", rows.size(), batch_);
-  CLINRL_CHECK(end >= 0 && end <= capacity_,
-               "KvCache: end slot {} outside the capacity {}", end, capacity_);
-  if (end == 0) return;
-  for (size_t l = 0; l < keys_.size(); ++l) {
-    // Unwritten slots must hold finite values: a masked score is a large
-    // negative number, and garbage NaN would survive the mask.
-    keys_[l].narrow(2, 0, end).zero_();
-    values_[l].narrow(2, 0, end).zero_();
-    for (int64_t b = 0; b < batch_; ++b) {
-      const SequenceKv* kv = rows[b];
-      if (kv == nullptr || kv->length == 0) continue;
-      CLINRL_CHECK(kv->length <= end && kv->keys.size() == keys_.size() &&
-                       kv->values.size() == keys_.size(),
-                   "KvCache: row {} holds {} tokens in {} layers; expected at "
-                   "most {} tokens in {} layers",
-                   b, kv->length, kv->keys.size(), end, keys_.size());
-      keys_[l][b].narrow(1, end - kv->length, kv->length).copy_(kv->keys[l]);
-      values_[l][b]
-          .narrow(1, end - kv->length, kv->length)
-          .copy_(kv->values[l]);
-    }
-  }
-  length_ = end;
-}
-
-SequenceKv KvCache::ExtractRow(int64_t row, const at::Tensor& slots) const {
-  CLINRL_CHECK(row >= 0 && row < batch_, "KvCache: row {} of {}", row, batch_);
-  SequenceKv kv;
-  kv.length = slots.size(0);
-  for (size_t l = 0; l < keys_.size(); ++l) {
-    kv.keys.push_back(keys_[l][row].index_select(1, slots));
-    kv.values.push_back(values_[l][row].index_select(1, slots));
-  }
-  return kv;
-}
-
 }  // namespace clinrl::policy

@@ -1,7 +1,7 @@
-// Preallocated key/value cache for batched decoding: one [B, Hkv, capacity, D]
-// buffer per layer, filled slot by slot. All rows share the slot index (left-
-// padded prompts), so one decode step writes one column for the whole batch;
-// rows that finish are dropped by KeepRows so they stop costing compute.
+// Preallocated key/value cache for a batch of rows that share their slot
+// index: one [B, Hkv, capacity, D] buffer per layer, filled slot by slot
+// (Transformer::Hidden's incremental form; the generation engine uses the
+// paged cache instead, policy/paged_kv_cache.h). KeepRows drops rows.
 #pragma once
 
 #include <ATen/Tensor.h>
@@ -11,16 +11,6 @@
 #include <vector>
 
 namespace clinrl::policy {
-
-// The keys and values of one sequence's first `length` tokens, [Hkv, length,
-// D] per layer: what a multi-turn episode keeps between generation calls so
-// that each turn prefills only its new tokens. Valid only for the weights
-// that computed it.
-struct SequenceKv {
-  int64_t length = 0;
-  std::vector<at::Tensor> keys;
-  std::vector<at::Tensor> values;
-};
 
 class KvCache {
  public:
@@ -41,15 +31,6 @@ class KvCache {
 
   // Keeps only `rows` (int64 indices into the current batch), in that order.
   void KeepRows(const at::Tensor& rows);
-
-  // Fills slots [0, end) of an empty cache: row b's sequence (may be null or
-  // empty) ends at slot `end`, the slots before it are zeros (callers mask
-  // them). Sets length() to `end`.
-  void LoadRightAligned(const std::vector<const SequenceKv*>& rows,
-                        int64_t end);
-
-  // Row `row`'s keys and values at `slots` (int64 indices below length()).
-  SequenceKv ExtractRow(int64_t row, const at::Tensor& slots) const;
 
  private:
   int64_t batch_;

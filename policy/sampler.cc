@@ -3,8 +3,12 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <ATen/Parallel.h>
+
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <vector>
 
 #include "core/error.h"
 #include "core/wire.h"
@@ -91,12 +95,86 @@ double SequenceRng::Uniform() {
   return static_cast<double>(Next() >> 11) * 0x1.0p-53;
 }
 
+namespace {
+
+// Token ids of one row in descending logit order, ties by lower id: a
+// stable least-significant-digit radix sort of the logits' bits, 4 passes of
+// 8 bits over the row (a comparison sort costs log2(V) passes).
+void SortDescending(const float* row, int64_t V, std::vector<uint32_t>* keys,
+                    std::vector<int32_t>* order, std::vector<uint32_t>* key_tmp,
+                    std::vector<int32_t>* order_tmp) {
+  keys->resize(V);
+  order->resize(V);
+  key_tmp->resize(V);
+  order_tmp->resize(V);
+  for (int64_t v = 0; v < V; ++v) {
+    uint32_t bits;
+    std::memcpy(&bits, row + v, sizeof(bits));
+    // Monotone in the float's value, then inverted: ascending keys are
+    // descending logits.
+    bits = (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);
+    (*keys)[v] = ~bits;
+    (*order)[v] = static_cast<int32_t>(v);
+  }
+  for (int shift = 0; shift < 32; shift += 8) {
+    int64_t count[257] = {0};
+    for (int64_t v = 0; v < V; ++v) ++count[(((*keys)[v] >> shift) & 0xff) + 1];
+    for (int b = 0; b < 256; ++b) count[b + 1] += count[b];
+    for (int64_t v = 0; v < V; ++v) {
+      const int64_t to = count[((*keys)[v] >> shift) & 0xff]++;
+      (*key_tmp)[to] = (*keys)[v];
+      (*order_tmp)[to] = (*order)[v];
+    }
+    keys->swap(*key_tmp);
+    order->swap(*order_tmp);
+  }
+}
+
+// FilterTopKTopP on a CPU float32 [N, V] tensor: a radix sort per row, rows
+// in parallel, masses summed in double.
+at::Tensor FilterOnCpu(const at::Tensor& scaled_logits, int64_t top_k,
+                       double top_p) {
+  const at::Tensor in = scaled_logits.contiguous();
+  const int64_t N = in.size(0), V = in.size(1);
+  at::Tensor out = torch::full_like(in, -std::numeric_limits<float>::infinity());
+  const float* src = in.data_ptr<float>();
+  float* dst = out.data_ptr<float>();
+  const int64_t keep_k = top_k > 0 && top_k < V ? top_k : V;
+  at::parallel_for(0, N, 1, [&](int64_t begin, int64_t end) {
+    std::vector<uint32_t> keys, key_tmp;
+    std::vector<int32_t> order, order_tmp;
+    for (int64_t r = begin; r < end; ++r) {
+      const float* row = src + r * V;
+      SortDescending(row, V, &keys, &order, &key_tmp, &order_tmp);
+      const double top = row[order[0]];
+      double total = 0;
+      for (int64_t i = 0; i < keep_k; ++i) total += std::exp(row[order[i]] - top);
+      // Keep, in order, each token whose mass before it (renormalised over
+      // the top-k) is below p; the first always.
+      double before = 0;
+      for (int64_t i = 0; i < keep_k; ++i) {
+        if (i > 0 && before >= top_p * total) break;
+        const int32_t id = order[i];
+        dst[r * V + id] = row[id];
+        before += std::exp(row[id] - top);
+      }
+    }
+  });
+  return out;
+}
+
+}  // namespace
+
 at::Tensor FilterTopKTopP(const at::Tensor& scaled_logits, int64_t top_k,
                           double top_p) {
   const int64_t V = scaled_logits.size(-1);
   const bool use_k = top_k > 0 && top_k < V;
   const bool use_p = top_p < 1.0;
   if (!use_k && !use_p) return scaled_logits;
+  if (scaled_logits.device().is_cpu() && scaled_logits.dim() == 2 &&
+      scaled_logits.scalar_type() == torch::kFloat) {
+    return FilterOnCpu(scaled_logits, top_k, top_p);
+  }
   constexpr int64_t kTopPCandidates = 1024;
   if (use_p && !use_k && V > 4 * kTopPCandidates) {
     // With a large vocabulary the nucleus is almost always among the top

@@ -110,6 +110,34 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x,
   return o_proj(out);
 }
 
+torch::Tensor AttentionImpl::ForwardPaged(
+    const torch::Tensor& x, const RotaryTables& rotary,
+    const torch::Tensor& slots, PagedKvCache& cache, PagedAttention& attention,
+    int64_t layer, c10::ScalarType dtype) {
+  const int64_t N = x.size(0);
+  const int64_t D = head_dim_, H = num_heads_, Hkv = num_kv_heads_;
+  const torch::Tensor qkv = qkv_.Apply({q_proj, k_proj, v_proj}, x, dtype);
+  const torch::Tensor v =
+      qkv.narrow(1, (H + Hkv) * D, Hkv * D).view({N, Hkv, D});
+  torch::Tensor q, k;
+  if (q_norm) {
+    q = ApplyRotary(q_norm(qkv.narrow(1, 0, H * D).view({N, H, D})), rotary);
+    k = ApplyRotary(k_norm(qkv.narrow(1, H * D, Hkv * D).view({N, Hkv, D})),
+                    rotary);
+  } else {
+    // Queries and keys side by side in the product: one rotation for both.
+    const torch::Tensor qk = ApplyRotary(
+        qkv.narrow(1, 0, (H + Hkv) * D).view({N, H + Hkv, D}), rotary);
+    q = qk.narrow(1, 0, H);
+    k = qk.narrow(1, H, Hkv);
+  }
+  cache.Write(layer, slots, k, v);
+  const torch::Tensor out =
+      attention.Attend(q.to(cache.keys(layer).scalar_type()),
+                       cache.keys(layer), cache.values(layer));
+  return o_proj(out.reshape({N, H * D}));
+}
+
 MlpImpl::MlpImpl(const ModelConfig& c) {
   using torch::nn::LinearOptions;
   gate_proj = register_module(
@@ -130,6 +158,14 @@ torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
   return down_proj(torch::silu(gate_proj(x)).mul_(up_proj(x)));
 }
 
+torch::Tensor MlpImpl::ForwardFused(const torch::Tensor& x,
+                                    c10::ScalarType dtype) {
+  const torch::Tensor gate_up = gate_up_.Apply({gate_proj, up_proj}, x, dtype);
+  const int64_t I = gate_proj->weight.size(0);
+  return down_proj(
+      torch::silu(gate_up.narrow(-1, 0, I)).mul_(gate_up.narrow(-1, I, I)));
+}
+
 DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c) {
   self_attn = register_module("self_attn", Attention(c));
   mlp = register_module("mlp", Mlp(c));
@@ -146,6 +182,16 @@ torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x,
   torch::Tensor h =
       x + self_attn(input_layernorm(x), rotary, layout, cache, layer);
   return h + mlp(post_attention_layernorm(h));
+}
+
+torch::Tensor DecoderLayerImpl::ForwardPaged(
+    const torch::Tensor& x, const RotaryTables& rotary,
+    const torch::Tensor& slots, PagedKvCache& cache, PagedAttention& attention,
+    int64_t layer, c10::ScalarType dtype) {
+  torch::Tensor h = x + self_attn->ForwardPaged(input_layernorm(x), rotary,
+                                                slots, cache, attention, layer,
+                                                dtype);
+  return h + mlp->ForwardFused(post_attention_layernorm(h), dtype);
 }
 
 DecoderStackImpl::DecoderStackImpl(const ModelConfig& c) {
@@ -419,6 +465,45 @@ torch::Tensor TransformerImpl::Logits(const torch::Tensor& hidden) {
   const AutocastGuard autocast(hidden.device(), precision_);
   if (lm_head) return lm_head(hidden);
   return torch::matmul(hidden, model->embed_tokens->weight.t());
+}
+
+torch::Tensor TransformerImpl::HiddenPaged(const torch::Tensor& input_ids,
+                                           const torch::Tensor& positions,
+                                           const torch::Tensor& slots,
+                                           PagedKvCache& cache,
+                                           PagedAttention& attention) {
+  CLINRL_CHECK(!torch::GradMode::is_enabled(),
+               "HiddenPaged is for inference; call it under NoGradGuard");
+  const int64_t N = input_ids.size(0);
+  const AutocastGuard autocast(input_ids.device(), precision_);
+  const auto dtype = precision_ == Precision::kBf16
+                         ? torch::kBFloat16
+                         : model->embed_tokens->weight.scalar_type();
+  const RotaryTables tables = Rotary(positions.view({1, N}));
+  const int64_t D = tables.cos.size(-1);
+  // Rotary in the parameters' dtype, as Hidden applies it, so that bf16
+  // sampling rounds where the learner's forward rounds.
+  const RotaryTables rotary{tables.cos.view({N, 1, D}),
+                            tables.sin.view({N, 1, D})};
+  torch::Tensor h = model->embed_tokens(input_ids);
+  int64_t layer = 0;
+  for (const auto& module : *model->layers) {
+    h = module->as<DecoderLayer>()->ForwardPaged(h, rotary, slots, cache,
+                                                 attention, layer, dtype);
+    ++layer;
+  }
+  return model->norm(h);
+}
+
+PagedKvCache TransformerImpl::MakePagedCache(int64_t block_size,
+                                             int64_t initial_blocks) const {
+  const ModelConfig& c = config();
+  const auto& w = model->embed_tokens->weight;
+  const auto dtype =
+      precision_ == Precision::kBf16 ? torch::kBFloat16 : w.scalar_type();
+  return PagedKvCache(c.num_hidden_layers, c.num_key_value_heads, c.HeadDim(),
+                      block_size, initial_blocks,
+                      torch::TensorOptions().dtype(dtype).device(w.device()));
 }
 
 torch::Tensor TransformerImpl::forward(const torch::Tensor& input_ids,

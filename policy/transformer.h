@@ -15,8 +15,11 @@
 #include <utility>
 #include <vector>
 
+#include "policy/fused_linear.h"
 #include "policy/kv_cache.h"
 #include "policy/model_config.h"
+#include "policy/paged_attention.h"
+#include "policy/paged_kv_cache.h"
 #include "policy/precision.h"
 
 namespace clinrl::policy {
@@ -63,6 +66,13 @@ class AttentionImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const RotaryTables& rotary,
                         const AttentionLayout& layout, KvCache* cache,
                         int64_t layer);
+  // Inference over a paged cache: x [N, hidden] (one engine step's packed
+  // tokens), rotary tables [N, 1, D]; keys and values go to `slots` [N].
+  // q, k and v come from one fused product in `dtype`.
+  torch::Tensor ForwardPaged(const torch::Tensor& x, const RotaryTables& rotary,
+                             const torch::Tensor& slots, PagedKvCache& cache,
+                             PagedAttention& attention, int64_t layer,
+                             c10::ScalarType dtype);
 
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr},
       o_proj{nullptr};
@@ -70,6 +80,7 @@ class AttentionImpl : public torch::nn::Module {
 
  private:
   int64_t num_heads_, num_kv_heads_, head_dim_;
+  FusedLinear qkv_;
 };
 TORCH_MODULE(Attention);
 
@@ -77,7 +88,12 @@ class MlpImpl : public torch::nn::Module {
  public:
   explicit MlpImpl(const ModelConfig& config);
   torch::Tensor forward(const torch::Tensor& x);
+  // Inference: gate and up from one fused product in `dtype`.
+  torch::Tensor ForwardFused(const torch::Tensor& x, c10::ScalarType dtype);
   torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+
+ private:
+  FusedLinear gate_up_;
 };
 TORCH_MODULE(Mlp);
 
@@ -87,6 +103,10 @@ class DecoderLayerImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const RotaryTables& rotary,
                         const AttentionLayout& layout, KvCache* cache,
                         int64_t layer);
+  torch::Tensor ForwardPaged(const torch::Tensor& x, const RotaryTables& rotary,
+                             const torch::Tensor& slots, PagedKvCache& cache,
+                             PagedAttention& attention, int64_t layer,
+                             c10::ScalarType dtype);
   Attention self_attn{nullptr};
   Mlp mlp{nullptr};
   RmsNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
@@ -131,6 +151,17 @@ class TransformerImpl : public torch::nn::Module {
                        const torch::Tensor& segments = {});
   // Logits for hidden states [..., hidden].
   torch::Tensor Logits(const torch::Tensor& hidden);
+
+  // Inference over a paged cache (the generation engine's step): token ids
+  // and positions [N] of several sequences packed in one row, their keys and
+  // values written to `slots` [N] of `cache`, attention as `attention` was
+  // planned. Returns final-norm hidden states [N, hidden].
+  torch::Tensor HiddenPaged(const torch::Tensor& input_ids,
+                            const torch::Tensor& positions,
+                            const torch::Tensor& slots, PagedKvCache& cache,
+                            PagedAttention& attention);
+  // A paged cache for this model, in its compute dtype and device.
+  PagedKvCache MakePagedCache(int64_t block_size, int64_t initial_blocks) const;
 
   // Activation checkpointing: a forward with autograd on and no cache keeps
   // only each decoder layer's input and runs the layer again in backward,

@@ -8,7 +8,7 @@
 #include "core/log.h"
 #include "core/monotonic_clock.h"
 #include "core/seeds.h"
-#include "policy/generator.h"
+#include "policy/generation_engine.h"
 
 namespace clinrl::rollout {
 
@@ -17,6 +17,8 @@ namespace {
 enum class Phase {
   kAwaitReset,
   kAwaitPolicy,
+  kGenerating,
+  kAwaitAction,  // the turn is generated, its action not yet sent
   kAwaitStep,
   kAwaitTruncate,
   kDone
@@ -28,9 +30,10 @@ struct Episode {
   std::string session;
   Trajectory trajectory;
   EpisodeTokens tokens;
-  // Keys and values of `tokens` computed in earlier turns of this batch (the
-  // weights do not change within Run), so a turn prefills only new tokens.
-  policy::SequenceKv kv;
+  // The engine sequence that holds `tokens`' keys and values from turn to
+  // turn (the weights do not change within Run), so a turn prefills only
+  // its new tokens.
+  int64_t sequence = -1;
   int64_t policy_turns = 0;
   uint64_t request_id = 0;
   double started = 0;
@@ -46,54 +49,62 @@ std::vector<Turn> ToTurns(const envs::Observation& observation) {
   return turns;
 }
 
-// The episodes of one RolloutWorker::Run and their env requests in flight.
-// Each method is one part of a round (reset, generate, act, collect the env's
-// replies), so Run reads as the round loop it is.
+// The episodes of one RolloutWorker::Run, their engine sequences and their
+// env requests in flight. Each method is one part of the loop (reset, start
+// turns, step the engine, act, collect the env's replies), so Run reads as
+// the loop it is.
 class EpisodeBatch {
  public:
   EpisodeBatch(policy::Transformer& model, const policy::Tokenizer& tokenizer,
                const EpisodeTokenizer& episode_tokenizer,
                envs::EnvClient& client, const RolloutOptions& options,
                uint64_t batch_seed)
-      : model_(model),
-        tokenizer_(tokenizer),
+      : tokenizer_(tokenizer),
         episode_tokenizer_(episode_tokenizer),
         client_(client),
         options_(options),
         batch_seed_(batch_seed),
-        stop_ids_(tokenizer.DefaultStopIds()) {}
+        stop_ids_(tokenizer.DefaultStopIds()),
+        engine_(model, policy::EngineOptions(), &tokenizer) {}
 
   // group_size episodes per task, in task order, each reset at once.
   void ResetAll(const std::vector<TaskRef>& tasks, int64_t policy_version);
   // Waits until no request is in flight, applying each reply as it comes.
   void Collect();
-  // The episodes awaiting the policy's next turn, in episode order.
-  std::vector<size_t> Ready() const;
-  // One policy turn for each of `ready`, from batched generation calls.
-  void Generate(const std::vector<size_t>& ready, int64_t round,
-                RolloutStats& stats);
-  // Sends each of `ready` its new turn, or cuts it when that turn used up
-  // the episode's token budget.
-  void SubmitActions(const std::vector<size_t>& ready);
+  // Applies the replies that arrive within `wait_ms`; false when none is in
+  // flight.
+  bool Poll(int64_t wait_ms);
+  // Starts the policy turn of every episode awaiting one; returns how many.
+  size_t StartTurns();
+  // One engine step; each turn that ends in it is recorded and, when
+  // `act_at_once`, its action goes out (or the episode is cut).
+  void Step(bool act_at_once, RolloutStats& stats);
+  bool generating() const { return engine_.busy(); }
+  int64_t steps() const { return engine_.stats().steps; }
+  // Sends each episode whose turn ended its action, or cuts it when that
+  // turn used up the episode's token budget.
+  void SubmitActions();
   // Lets the close requests complete so sessions do not linger on the
   // server, then hands the episodes over.
-  std::vector<RolloutEpisode> Take();
+  std::vector<RolloutEpisode> Take(RolloutStats& stats);
 
  private:
   void Apply(const envs::EnvReply& reply, Episode& e);
+  void Act(Episode& e);
   void Finish(Episode& e, Termination why);
   void Cut(Episode& e, Termination why);
   void Track(Episode& e) { waiting_[e.request_id] = e.index; }
 
-  policy::Transformer& model_;
   const policy::Tokenizer& tokenizer_;
   const EpisodeTokenizer& episode_tokenizer_;
   envs::EnvClient& client_;
   const RolloutOptions& options_;
   const uint64_t batch_seed_;
   const std::vector<int64_t> stop_ids_;
+  policy::GenerationEngine engine_;
   std::vector<Episode> episodes_;
-  std::map<uint64_t, size_t> waiting_;  // request id -> episode
+  std::map<int64_t, size_t> by_sequence_;  // engine sequence -> episode
+  std::map<uint64_t, size_t> waiting_;     // request id -> episode
 };
 
 void EpisodeBatch::ResetAll(const std::vector<TaskRef>& tasks,
@@ -110,6 +121,11 @@ void EpisodeBatch::ResetAll(const std::vector<TaskRef>& tasks,
       tr.task_index = tasks[t].task_index;
       tr.seed = static_cast<int64_t>(batch_seed_);
       tr.policy_version = policy_version;
+      // Each episode samples from its own stream, whatever it shares steps
+      // with.
+      e.sequence =
+          engine_.Open(DeriveSeed(batch_seed_, "sample", 0), e.index);
+      by_sequence_[e.sequence] = e.index;
       episodes_.push_back(std::move(e));
     }
   }
@@ -131,7 +147,7 @@ void EpisodeBatch::Finish(Episode& e, Termination why) {
   e.trajectory.termination = why;
   e.trajectory.timings["episode_s"] = MonotonicSeconds() - e.started;
   e.phase = Phase::kDone;
-  e.kv = policy::SequenceKv();
+  engine_.Close(e.sequence);
   if (!e.session.empty()) client_.SubmitClose(e.session);
 }
 
@@ -159,6 +175,18 @@ void EpisodeBatch::Collect() {
       Apply(reply, e);
     }
   }
+}
+
+bool EpisodeBatch::Poll(int64_t wait_ms) {
+  if (waiting_.empty()) return false;
+  for (envs::EnvReply& reply : client_.Collect(1, wait_ms)) {
+    auto it = waiting_.find(reply.request_id);
+    if (it == waiting_.end()) continue;  // a close acknowledgement
+    Episode& e = episodes_[it->second];
+    waiting_.erase(it);
+    Apply(reply, e);
+  }
+  return true;
 }
 
 void EpisodeBatch::Apply(const envs::EnvReply& reply, Episode& e) {
@@ -226,77 +254,65 @@ void EpisodeBatch::Apply(const envs::EnvReply& reply, Episode& e) {
   e.phase = Phase::kAwaitPolicy;
 }
 
-std::vector<size_t> EpisodeBatch::Ready() const {
-  std::vector<size_t> ready;
-  for (const Episode& e : episodes_) {
-    if (e.phase == Phase::kAwaitPolicy) ready.push_back(e.index);
-  }
-  return ready;
-}
-
-void EpisodeBatch::Generate(const std::vector<size_t>& ready, int64_t round,
-                            RolloutStats& stats) {
-  // Group prompts by their new-token budget so that no episode generates
-  // past its sequence limit; most rounds have a single budget.
-  std::map<int64_t, std::vector<size_t>> by_budget;
-  for (size_t i : ready) {
+size_t EpisodeBatch::StartTurns() {
+  size_t started = 0;
+  for (Episode& e : episodes_) {
+    if (e.phase != Phase::kAwaitPolicy) continue;
+    // No episode generates past its sequence limit.
     const int64_t left = options_.max_tokens_per_episode -
-                         static_cast<int64_t>(episodes_[i].tokens.size());
-    by_budget[std::min(options_.max_tokens_per_turn, left)].push_back(i);
-  }
-  for (const auto& [budget, members] : by_budget) {
-    std::vector<std::vector<int64_t>> prompts;
-    std::vector<policy::SequenceKv> kv;
-    for (size_t i : members) {
-      prompts.push_back(episodes_[i].tokens.ids);
-      kv.push_back(std::move(episodes_[i].kv));
-    }
+                         static_cast<int64_t>(e.tokens.size());
     policy::SamplingParams params;
     params.temperature = options_.temperature;
     params.top_p = options_.top_p;
     params.top_k = options_.top_k;
-    params.max_new_tokens = budget;
+    params.max_new_tokens = std::min(options_.max_tokens_per_turn, left);
     params.stop_token_ids = stop_ids_;
-    params.seed = DeriveSeed(
-        batch_seed_, "round",
-        static_cast<uint64_t>(round) << 20 | static_cast<uint64_t>(budget));
-    torch::NoGradGuard no_grad;
-    policy::GenerationStats generation;
-    const std::vector<policy::GenerationOutput> outputs = policy::Generate(
-        model_, prompts, params, &tokenizer_, &generation, &kv);
-    stats.prompt_tokens += generation.prompt_tokens;
-    stats.cached_prompt_tokens += generation.cached_prompt_tokens;
-    for (size_t k = 0; k < members.size(); ++k) {
-      Episode& e = episodes_[members[k]];
-      e.kv = std::move(kv[k]);
-      const policy::GenerationOutput& out = outputs[k];
-      stats.generated_tokens += static_cast<int64_t>(out.token_ids.size());
-      const std::string text = tokenizer_.Decode(out.token_ids, true);
-      e.trajectory.turns.push_back(
-          {kPolicyRole, text, out.token_ids, out.logprobs});
-      episode_tokenizer_.AppendPolicyTurn(out.token_ids, out.logprobs,
-                                          &e.tokens);
-      e.policy_turns += 1;
-      e.phase = Phase::kAwaitStep;
-    }
+    engine_.StartTurn(e.sequence, e.tokens.ids, params);
+    e.phase = Phase::kGenerating;
+    ++started;
+  }
+  return started;
+}
+
+void EpisodeBatch::Step(bool act_at_once, RolloutStats& stats) {
+  for (policy::FinishedTurn& turn : engine_.Step()) {
+    Episode& e = episodes_[by_sequence_.at(turn.sequence)];
+    const policy::GenerationOutput& out = turn.output;
+    stats.generated_tokens += static_cast<int64_t>(out.token_ids.size());
+    const std::string text = tokenizer_.Decode(out.token_ids, true);
+    e.trajectory.turns.push_back(
+        {kPolicyRole, text, out.token_ids, out.logprobs});
+    episode_tokenizer_.AppendPolicyTurn(out.token_ids, out.logprobs,
+                                        &e.tokens);
+    e.policy_turns += 1;
+    e.phase = Phase::kAwaitAction;
+    if (act_at_once) Act(e);
   }
 }
 
-void EpisodeBatch::SubmitActions(const std::vector<size_t>& ready) {
-  for (size_t i : ready) {
-    Episode& e = episodes_[i];
-    if (static_cast<int64_t>(e.tokens.size()) >=
-        options_.max_tokens_per_episode) {
-      Cut(e, Termination::kMaxTokens);
-      continue;
-    }
-    e.request_id =
-        client_.SubmitStep(e.session, e.trajectory.turns.back().content);
-    Track(e);
+void EpisodeBatch::Act(Episode& e) {
+  if (static_cast<int64_t>(e.tokens.size()) >=
+      options_.max_tokens_per_episode) {
+    Cut(e, Termination::kMaxTokens);
+    return;
+  }
+  e.request_id =
+      client_.SubmitStep(e.session, e.trajectory.turns.back().content);
+  e.phase = Phase::kAwaitStep;
+  Track(e);
+}
+
+void EpisodeBatch::SubmitActions() {
+  for (Episode& e : episodes_) {
+    if (e.phase == Phase::kAwaitAction) Act(e);
   }
 }
 
-std::vector<RolloutEpisode> EpisodeBatch::Take() {
+std::vector<RolloutEpisode> EpisodeBatch::Take(RolloutStats& stats) {
+  const policy::GenerationStats& generation = engine_.stats();
+  stats.prompt_tokens = generation.prompt_tokens;
+  stats.cached_prompt_tokens =
+      generation.cached_prompt_tokens + generation.shared_prompt_tokens;
   if (client_.in_flight() > 0) client_.Collect(client_.in_flight(), 1000);
   std::vector<RolloutEpisode> out;
   out.reserve(episodes_.size());
@@ -319,6 +335,7 @@ RolloutOptions RolloutOptionsFromConfig(const RolloutConfig& config) {
   o.temperature = config.temperature;
   o.top_p = config.top_p;
   o.top_k = config.top_k;
+  o.continuous = config.schedule == "continuous";
   return o;
 }
 
@@ -338,25 +355,43 @@ std::vector<RolloutEpisode> RolloutWorker::Run(
   RolloutStats local;
   EpisodeBatch batch(model_, tokenizer_, episode_tokenizer_, client_, options_,
                      batch_seed);
-  // Round 0: reset every episode.
   const double env_start = MonotonicSeconds();
   batch.ResetAll(tasks, policy_version);
-  batch.Collect();
+  if (!options_.continuous) batch.Collect();
   local.env_seconds += MonotonicSeconds() - env_start;
 
-  for (int64_t round = 0;; ++round) {
-    const std::vector<size_t> ready = batch.Ready();
-    if (ready.empty()) break;
-    const double gen_start = MonotonicSeconds();
-    batch.Generate(ready, round, local);
-    local.generate_seconds += MonotonicSeconds() - gen_start;
-    const double step_start = MonotonicSeconds();
-    batch.SubmitActions(ready);
-    batch.Collect();
-    local.env_seconds += MonotonicSeconds() - step_start;
-    local.rounds = round + 1;
+  if (options_.continuous) {
+    // Every episode the env has handed back joins the next step; every
+    // finished turn's action goes out at once; replies that arrived during
+    // a step are applied before the next one.
+    for (;;) {
+      batch.StartTurns();
+      if (batch.generating()) {
+        const double gen_start = MonotonicSeconds();
+        batch.Step(/*act_at_once=*/true, local);
+        local.generate_seconds += MonotonicSeconds() - gen_start;
+        batch.Poll(0);
+        continue;
+      }
+      const double wait_start = MonotonicSeconds();
+      const bool waiting = batch.Poll(100);
+      local.env_seconds += MonotonicSeconds() - wait_start;
+      if (!waiting) break;
+    }
+    local.rounds = batch.steps();
+  } else {
+    for (int64_t round = 0; batch.StartTurns() > 0; ++round) {
+      const double gen_start = MonotonicSeconds();
+      while (batch.generating()) batch.Step(/*act_at_once=*/false, local);
+      local.generate_seconds += MonotonicSeconds() - gen_start;
+      const double step_start = MonotonicSeconds();
+      batch.SubmitActions();
+      batch.Collect();
+      local.env_seconds += MonotonicSeconds() - step_start;
+      local.rounds = round + 1;
+    }
   }
-  std::vector<RolloutEpisode> out = batch.Take();
+  std::vector<RolloutEpisode> out = batch.Take(local);
   local.episodes = static_cast<int64_t>(out.size());
   local.seconds = MonotonicSeconds() - start;
   if (stats) *stats = local;

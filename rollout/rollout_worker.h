@@ -8,9 +8,21 @@
 // truncate op rather than just closed, so it carries the env's final info
 // and is scored like any other (docs/envs.md, "Episodes the runtime cuts").
 //
-// Rounds are synchronous (generation waits for the round's env replies), so
-// the batch composition, and with it every sampled token, depends only on
-// the seed: a resumed run replays the same episodes.
+// Generation runs on one GenerationEngine per batch (continuous batching
+// over a paged KV cache): an episode's turns extend one engine sequence, so
+// each turn computes only its new tokens, and the G episodes of a task share
+// their prompt's blocks. Two schedules (rollout.schedule):
+//   synchronous (default): rounds. Every episode awaiting the policy starts
+//     its turn, the engine runs until all of them end, then the actions go
+//     out and every reply is collected. The steps' composition, and with it
+//     every sampled token, depends only on the seed: a resumed run replays
+//     the same episodes.
+//   continuous: an episode whose env replied starts its next turn at the
+//     next engine step, and a finished turn's action goes out at once, so
+//     the batch stays full and env latency overlaps generation. Each
+//     episode still samples from its own stream, but a step's rounding
+//     depends on which episodes share it, which depends on reply timing:
+//     tokens can differ between runs of the same seed.
 #pragma once
 
 #include <cstdint>
@@ -44,6 +56,7 @@ struct RolloutOptions {
   int64_t top_k = 0;
   uint64_t seed = 0;
   int64_t reply_timeout_ms = 60000;
+  bool continuous = false;  // rollout.schedule "continuous"
 };
 
 // The options a run config's `rollout` section sets (seed and reply timeout
@@ -62,7 +75,7 @@ struct RolloutStats {
   int64_t generated_tokens = 0;
   int64_t prompt_tokens = 0;         // over every turn's prompt
   int64_t cached_prompt_tokens = 0;  // of those, reused from earlier turns
-  int64_t rounds = 0;
+  int64_t rounds = 0;  // synchronous rounds, or engine steps when continuous
   int64_t episodes = 0;
 };
 

@@ -38,8 +38,10 @@ class RolloutWorkerTest : public ::testing::Test {
   }
 
   std::vector<RolloutEpisode> Play(uint64_t seed,
-                                   RolloutStats* stats = nullptr) {
+                                   RolloutStats* stats = nullptr,
+                                   bool continuous = false) {
     RolloutOptions ro;
+    ro.continuous = continuous;
     ro.group_size = 3;
     ro.max_turns = 5;
     ro.max_tokens_per_turn = 6;
@@ -113,6 +115,35 @@ TEST_F(RolloutWorkerTest, SamplingLogProbsMatchTheLearnersForwardPass) {
       if (!e.tokens.loss_mask[t]) continue;
       EXPECT_NEAR(logp[t - 1].item<float>(), e.tokens.logprobs[t], 1e-4)
           << e.trajectory.episode_id << " position " << t;
+    }
+  }
+}
+
+// The continuous schedule: episodes join and leave the engine's steps as
+// the env replies, and every episode is still exactly what the learner
+// rebuilds, with sampling-time log-probs equal to its forward pass; the
+// group's shared prompt is computed once.
+TEST_F(RolloutWorkerTest, ContinuousScheduleKeepsEpisodesExact) {
+  RolloutStats stats;
+  const auto episodes = Play(11, &stats, /*continuous=*/true);
+  ASSERT_EQ(episodes.size(), 6u);
+  EXPECT_GT(stats.generated_tokens, 0);
+  EXPECT_GT(stats.cached_prompt_tokens, 0);
+  const EpisodeTokenizer et(*tokenizer_);
+  for (const auto& e : episodes) {
+    SCOPED_TRACE(e.trajectory.episode_id);
+    EXPECT_GE(e.trajectory.step_rewards.size(), 1u);
+    const EpisodeTokens rebuilt = et.FromTrajectory(e.trajectory);
+    EXPECT_EQ(rebuilt.ids, e.tokens.ids);
+    EXPECT_EQ(rebuilt.logprobs, e.tokens.logprobs);
+    const auto& ids = e.tokens.ids;
+    torch::NoGradGuard no_grad;
+    const torch::Tensor logp =
+        policy::SequenceLogProbs(model_, torch::tensor(ids).unsqueeze(0))[0];
+    for (size_t t = 1; t < ids.size(); ++t) {
+      if (!e.tokens.loss_mask[t]) continue;
+      EXPECT_NEAR(logp[t - 1].item<float>(), e.tokens.logprobs[t], 1e-4)
+          << "position " << t;
     }
   }
 }

@@ -1,0 +1,154 @@
+#include "policy/paged_attention.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <numeric>
+#include <optional>
+
+#include "core/error.h"
+
+namespace clinrl::policy {
+namespace {
+
+std::optional<at::Tensor> MaskOrNone(const at::Tensor& mask) {
+  if (mask.defined()) return mask;
+  return std::nullopt;
+}
+
+}  // namespace
+
+void PagedAttention::Plan(const std::vector<PagedRow>& rows,
+                          const c10::Device& device) {
+  groups_.clear();
+  attended_keys_ = 0;
+  const int64_t R = static_cast<int64_t>(rows.size());
+  std::vector<int64_t> start(R);
+  int64_t queries = 0;
+  for (int64_t r = 0; r < R; ++r) {
+    const int64_t context = static_cast<int64_t>(rows[r].slots.size());
+    CLINRL_CHECK(rows[r].query_count >= 1 && rows[r].query_count <= context,
+                 "PagedAttention: {} queries over {} keys",
+                 rows[r].query_count, context);
+    start[r] = queries;
+    queries += rows[r].query_count;
+    attended_keys_ += rows[r].query_count * context;
+  }
+  total_queries_ = queries;
+  // Groups: rows by query count, then context, longest first; a row starts
+  // a new group when it is under half the group's longest in either.
+  std::vector<int64_t> order(R);
+  std::iota(order.begin(), order.end(), 0);
+  auto context_of = [&](int64_t r) {
+    return static_cast<int64_t>(rows[r].slots.size());
+  };
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    if (rows[a].query_count != rows[b].query_count) {
+      return rows[a].query_count > rows[b].query_count;
+    }
+    return context_of(a) > context_of(b);
+  });
+  std::vector<std::vector<int64_t>> members;
+  for (int64_t r : order) {
+    if (members.empty() ||
+        2 * rows[r].query_count < rows[members.back()[0]].query_count ||
+        2 * context_of(r) < context_of(members.back()[0])) {
+      members.emplace_back();
+    }
+    members.back().push_back(r);
+  }
+  const bool in_packed_order = std::is_sorted(order.begin(), order.end());
+  for (const auto& m : members) {
+    Group g;
+    g.rows = static_cast<int64_t>(m.size());
+    for (int64_t r : m) {
+      g.queries = std::max(g.queries, rows[r].query_count);
+      g.context = std::max(g.context, context_of(r));
+    }
+    const int64_t T = g.queries, L = g.context;
+    torch::Tensor query_index = torch::empty({g.rows * T}, torch::kLong);
+    torch::Tensor key_slots = torch::empty({g.rows * L}, torch::kLong);
+    torch::Tensor mask = torch::zeros({g.rows, 1, T, L}, torch::kBool);
+    std::vector<int64_t> take, dest;
+    bool padded = false;
+    int64_t* qi = query_index.data_ptr<int64_t>();
+    int64_t* ks = key_slots.data_ptr<int64_t>();
+    bool* mk = mask.data_ptr<bool>();
+    for (int64_t i = 0; i < g.rows; ++i) {
+      const PagedRow& row = rows[m[i]];
+      const int64_t n = row.query_count;
+      const int64_t context = context_of(m[i]), past = context - n;
+      padded |= n != T || context != L;
+      // Padding queries repeat the row's last query, padding keys its last
+      // key; the mask hides the padding keys, and padding outputs are
+      // dropped.
+      for (int64_t t = 0; t < T; ++t) {
+        const int64_t real = std::min(t, n - 1);
+        qi[i * T + t] = start[m[i]] + real;
+        std::fill(mk + (i * T + t) * L, mk + (i * T + t) * L + past + real + 1,
+                  true);
+        if (t < n) {
+          take.push_back(i * T + t);
+          dest.push_back(start[m[i]] + t);
+        }
+      }
+      std::copy(row.slots.begin(), row.slots.end(), ks + i * L);
+      std::fill(ks + i * L + context, ks + (i + 1) * L, row.slots.back());
+    }
+    g.query_index = query_index.to(device);
+    g.key_slots = key_slots.to(device);
+    // One query per row over every one of its keys, no padding: no mask.
+    if (T > 1 || padded) g.mask = mask.to(device);
+    if (padded) g.take = torch::tensor(take, torch::kLong).to(device);
+    if (padded || members.size() > 1 || !in_packed_order) {
+      g.dest = torch::tensor(dest, torch::kLong).to(device);
+    }
+    groups_.push_back(std::move(g));
+  }
+}
+
+at::Tensor PagedAttention::Attend(const at::Tensor& q,
+                                  const at::Tensor& pool_keys,
+                                  const at::Tensor& pool_values) {
+  const int64_t H = q.size(1), D = q.size(2);
+  const int64_t Hkv = pool_keys.size(1);
+  const bool gqa = H != Hkv;
+  if (!key_buffer_.defined() ||
+      key_buffer_.scalar_type() != pool_keys.scalar_type() ||
+      key_buffer_.device() != pool_keys.device()) {
+    key_buffer_ = torch::empty({0}, pool_keys.options());
+    value_buffer_ = torch::empty({0}, pool_values.options());
+  }
+  torch::Tensor out;
+  for (const Group& g : groups_) {
+    const int64_t R = g.rows, T = g.queries, L = g.context;
+    // Emptied first so that index_select_out reuses the storage at any size
+    // instead of warning about a resize.
+    key_buffer_.resize_({0});
+    value_buffer_.resize_({0});
+    at::index_select_out(key_buffer_, pool_keys, 0, g.key_slots);
+    at::index_select_out(value_buffer_, pool_values, 0, g.key_slots);
+    // [R * L, Hkv, D] viewed as [R, Hkv, L, D]: the layout the fused CPU
+    // kernel reads without a copy.
+    const torch::Tensor keys = key_buffer_.view({R, L, Hkv, D}).transpose(1, 2);
+    const torch::Tensor values =
+        value_buffer_.view({R, L, Hkv, D}).transpose(1, 2);
+    const torch::Tensor queries =
+        q.index_select(0, g.query_index).view({R, T, H, D}).transpose(1, 2);
+    torch::Tensor attended =
+        at::scaled_dot_product_attention(queries, keys, values,
+                                         MaskOrNone(g.mask), /*dropout_p=*/0.0,
+                                         /*is_causal=*/false,
+                                         /*scale=*/std::nullopt,
+                                         /*enable_gqa=*/gqa)
+            .transpose(1, 2)
+            .reshape({R * T, H, D});
+    if (!g.dest.defined()) return attended;  // the only group, in order
+    if (g.take.defined()) attended = attended.index_select(0, g.take);
+    if (!out.defined()) out = torch::empty({total_queries_, H, D}, attended.options());
+    out.index_copy_(0, g.dest, attended);
+  }
+  return out;
+}
+
+}  // namespace clinrl::policy
