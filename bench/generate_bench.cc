@@ -171,8 +171,8 @@ nlohmann::json RunGenerateBench(const BenchOptions& options) {
   nlohmann::json profiles;
   if (StringOption(options, "profile", "off", {"on", "off"}) == "on") {
     for (const auto* rows : {&prompts1, &prompts_n}) {
-      const OpProfile profile = ProfileOps(
-          [&] { policy::Generate(model, *rows, sampling); });
+      const OpProfile profile =
+          ProfileOps([&] { policy::Generate(model, *rows, sampling); });
       std::cout << "profile, batch " << rows->size() << ", " << new_tokens
                 << " new tokens:\n"
                 << profile.Table();

@@ -29,19 +29,18 @@ struct OpTotal {
 }  // namespace
 
 nlohmann::json OpProfile::ToJson() const {
-  return {{"wall_s", wall_seconds},
-          {"op_self_s", op_self_seconds},
-          {"top", top}};
+  return {
+      {"wall_s", wall_seconds}, {"op_self_s", op_self_seconds}, {"top", top}};
 }
 
 std::string OpProfile::Table() const {
   std::string out = fmt::format("{:<40} {:>8} {:>10} {:>7}\n", "op", "calls",
                                 "self ms", "share");
   for (const auto& row : top) {
-    out += fmt::format("{:<40} {:>8} {:>10.2f} {:>6.1f}%\n",
-                       row["name"].get<std::string>(), row["calls"].get<int64_t>(),
-                       row["self_ms"].get<double>(),
-                       100 * row["share"].get<double>());
+    out += fmt::format(
+        "{:<40} {:>8} {:>10.2f} {:>6.1f}%\n", row["name"].get<std::string>(),
+        row["calls"].get<int64_t>(), row["self_ms"].get<double>(),
+        100 * row["share"].get<double>());
   }
   out += fmt::format("ops' self time {:.1f} ms of {:.1f} ms wall\n",
                      1e3 * op_self_seconds, 1e3 * wall_seconds);
@@ -55,14 +54,15 @@ OpProfile ProfileOps(const std::function<void()>& work, int top_count) {
     torch::autograd::profiler::RecordProfile guard(trace);
     const auto t0 = std::chrono::steady_clock::now();
     work();
-    profile.wall_seconds = std::chrono::duration<double>(
-                               std::chrono::steady_clock::now() - t0)
-                               .count();
+    profile.wall_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+            .count();
   }
   // The guard writes a Chrome trace: complete events with ts and dur in
   // microseconds, one timeline per thread.
-  const nlohmann::json events = nlohmann::json::parse(trace.str(), nullptr,
-                                                      /*allow_exceptions=*/false);
+  const nlohmann::json events =
+      nlohmann::json::parse(trace.str(), nullptr,
+                            /*allow_exceptions=*/false);
   if (!events.is_array()) {
     throw InternalError("bench profile: LibTorch's profiler wrote no trace");
   }
@@ -71,8 +71,8 @@ OpProfile ProfileOps(const std::function<void()>& work, int top_count) {
     if (!e.is_object() || e.value("ph", "") != "X") continue;
     Span s;
     s.name = e.value("name", "?");
-    s.thread = e.contains("tid") && e["tid"].is_number() ? e["tid"].get<int64_t>()
-                                                         : 0;
+    s.thread =
+        e.contains("tid") && e["tid"].is_number() ? e["tid"].get<int64_t>() : 0;
     s.begin_us = e.value("ts", 0.0);
     s.end_us = s.begin_us + e.value("dur", 0.0);
     spans.push_back(std::move(s));
@@ -116,7 +116,8 @@ OpProfile ProfileOps(const std::function<void()>& work, int top_count) {
   std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
     return a.second.self_us > b.second.self_us;
   });
-  for (const auto& [name, t] : sorted) profile.op_self_seconds += t.self_us / 1e6;
+  for (const auto& [name, t] : sorted)
+    profile.op_self_seconds += t.self_us / 1e6;
   for (size_t i = 0; i < sorted.size() && i < static_cast<size_t>(top_count);
        ++i) {
     const auto& [name, t] = sorted[i];

@@ -39,7 +39,8 @@ nlohmann::json RunRolloutBench(const BenchOptions& options) {
   const ClinrlConfig config =
       config::ResolveConfig<ClinrlConfig>(config_path, {});
   if (config.envs.empty()) {
-    throw BadRequest(fmt::format("--config {}: envs: no env to play", config_path));
+    throw BadRequest(
+        fmt::format("--config {}: envs: no env to play", config_path));
   }
   const int64_t threads = policy::SetComputeThreads(options.threads);
   const std::string model_dir = StringOption(options, "model", "");
@@ -64,7 +65,8 @@ nlohmann::json RunRolloutBench(const BenchOptions& options) {
   }
   model->eval();
 
-  rollout::RolloutOptions ro = rollout::RolloutOptionsFromConfig(config.rollout);
+  rollout::RolloutOptions ro =
+      rollout::RolloutOptionsFromConfig(config.rollout);
   int64_t tasks = IntOption(options, "tasks", config.rollout.tasks_per_step);
   if (quick) {
     tasks = std::min<int64_t>(tasks, 4);
@@ -77,7 +79,8 @@ nlohmann::json RunRolloutBench(const BenchOptions& options) {
   pool_options.service.env_options[env.name] = env.options;
   envs::EnvPool pool(pool_options);
   std::vector<rollout::TaskRef> batch;
-  for (int64_t t = 0; t < tasks; ++t) batch.push_back({env.name, "train", t, {}});
+  for (int64_t t = 0; t < tasks; ++t)
+    batch.push_back({env.name, "train", t, {}});
   std::cout << "model: " << model->config().ParameterCount()
             << " parameters; env " << env.name << "; " << tasks << " tasks x "
             << ro.group_size << " episodes, up to " << ro.max_turns
@@ -99,7 +102,8 @@ nlohmann::json RunRolloutBench(const BenchOptions& options) {
                         {"max_tokens_per_turn", ro.max_tokens_per_turn},
                         {"model", model_dir.empty() ? "random" : model_dir},
                         {"quick", quick}};
-  const bool profile = StringOption(options, "profile", "off", {"on", "off"}) == "on";
+  const bool profile =
+      StringOption(options, "profile", "off", {"on", "off"}) == "on";
   for (bool continuous : {false, true}) {
     ro.continuous = continuous;
     rollout::RolloutWorker worker(model, *tokenizer, pool.client(), ro);
@@ -109,7 +113,8 @@ nlohmann::json RunRolloutBench(const BenchOptions& options) {
       const OpProfile ops =
           ProfileOps([&] { worker.Run(batch, 1, 0, &stats); });
       std::cout << (continuous ? "continuous" : "synchronous")
-                << ", profiled:\n" << ops.Table();
+                << ", profiled:\n"
+                << ops.Table();
       out[continuous ? "profile_continuous" : "profile_synchronous"] =
           ops.ToJson();
     }
@@ -140,7 +145,8 @@ CLINRL_REGISTER_BENCH(rollout,
                       "a GRPO step of multi-turn episodes, synchronous vs "
                       "continuous batching",
                       RunRolloutBench,
-                      {"config", "run config (default configs/quickstart.json)"},
+                      {"config",
+                       "run config (default configs/quickstart.json)"},
                       {"model",
                        "a model folder with its tokenizer (default: random "
                        "weights of the config's policy.init)"},

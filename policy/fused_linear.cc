@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include "policy/skinny_linear.h"
+
 namespace clinrl::policy {
 namespace {
 
@@ -41,7 +43,11 @@ torch::Tensor FusedLinear::Apply(const std::vector<torch::nn::Linear>& parts,
     bias_ = biases.size() == parts.size() ? torch::cat(biases, 0).to(dtype)
                                           : torch::Tensor();
   }
-  return torch::linear(x.to(dtype), weight_, bias_);
+  const torch::Tensor input = x.scalar_type() == dtype ? x : x.to(dtype);
+  if (SkinnyLinearApplies(input, weight_)) {
+    return SkinnyLinear(input, weight_, bias_);
+  }
+  return torch::linear(input, weight_, bias_);
 }
 
 }  // namespace clinrl::policy

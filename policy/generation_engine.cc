@@ -37,8 +37,8 @@ GenerationEngine::GenerationEngine(Transformer model, EngineOptions options,
     : model_(std::move(model)),
       options_(options),
       tokenizer_(tokenizer),
-      cache_(model_->MakePagedCache(options.block_size,
-                                    options.initial_blocks)) {}
+      cache_(
+          model_->MakePagedCache(options.block_size, options.initial_blocks)) {}
 
 int64_t GenerationEngine::Open(uint64_t seed, uint64_t stream) {
   const int64_t id = cache_.CreateSequence();
@@ -209,7 +209,8 @@ std::vector<FinishedTurn> GenerationEngine::Step() {
           : hidden.index_select(0, torch::tensor(last, long_opts).to(device)));
   if (options_.prefix_sharing) {
     for (const Row& row : rows) {
-      cache_.RegisterFullBlocks(row.sequence, sequences_.at(row.sequence).tokens);
+      cache_.RegisterFullBlocks(row.sequence,
+                                sequences_.at(row.sequence).tokens);
     }
   }
 
@@ -218,16 +219,19 @@ std::vector<FinishedTurn> GenerationEngine::Step() {
   std::map<std::tuple<double, int64_t, double>, std::vector<int64_t>> groups;
   for (size_t r = 0; r < rows.size(); ++r) {
     const SamplingParams& p = sequences_.at(rows[r].sequence).params;
-    groups[{p.temperature, p.top_k, p.top_p}].push_back(static_cast<int64_t>(r));
+    groups[{p.temperature, p.top_k, p.top_p}].push_back(
+        static_cast<int64_t>(r));
   }
   for (const auto& [key, members] : groups) {
     std::vector<SequenceRng*> rngs;
-    for (int64_t r : members) rngs.push_back(&sequences_.at(rows[r].sequence).rng);
+    for (int64_t r : members)
+      rngs.push_back(&sequences_.at(rows[r].sequence).rng);
     const bool all = members.size() == rows.size();
-    const SampledTokens sampled = SampleTokens(
-        all ? logits
-            : logits.index_select(0, torch::tensor(members, long_opts).to(device)),
-        sequences_.at(rows[members[0]].sequence).params, rngs);
+    const SampledTokens sampled =
+        SampleTokens(all ? logits
+                         : logits.index_select(
+                               0, torch::tensor(members, long_opts).to(device)),
+                     sequences_.at(rows[members[0]].sequence).params, rngs);
     for (size_t i = 0; i < members.size(); ++i) {
       const int64_t id = rows[members[i]].sequence;
       Sequence& s = sequences_.at(id);

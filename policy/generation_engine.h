@@ -73,10 +73,10 @@ class GenerationEngine {
     SequenceRng rng;
     std::vector<int64_t> tokens;  // history: prompts and sampled tokens
     State state = State::kIdle;
-    SamplingParams params;        // of the running turn
+    SamplingParams params;  // of the running turn
     int64_t max_new = 0;
-    GenerationOutput out;         // of the running turn
-    std::string text;             // its bytes, for stop strings
+    GenerationOutput out;  // of the running turn
+    std::string text;      // its bytes, for stop strings
   };
   // One sequence's part of a step: `count` new tokens from `first`.
   struct Row {

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
-
 #include "core/error.h"
 #include "policy/generation_engine.h"
 
@@ -41,10 +40,10 @@ std::vector<GenerationOutput> Generate(
     }
     if (static_cast<int64_t>(prompts[b].size()) >=
         config.max_position_embeddings) {
-      throw BadRequest(fmt::format(
-          "prompts[{}]: {} tokens leave no room under "
-          "max_position_embeddings {}",
-          b, prompts[b].size(), config.max_position_embeddings));
+      throw BadRequest(
+          fmt::format("prompts[{}]: {} tokens leave no room under "
+                      "max_position_embeddings {}",
+                      b, prompts[b].size(), config.max_position_embeddings));
     }
   }
   std::vector<GenerationOutput> outputs(prompts.size());

@@ -26,8 +26,8 @@ struct GenerationOutput {
 };
 
 struct GenerationStats {
-  double prefill_seconds = 0;  // steps that computed prompt tokens
-  double decode_seconds = 0;   // steps that only decoded
+  double prefill_seconds = 0;          // steps that computed prompt tokens
+  double decode_seconds = 0;           // steps that only decoded
   int64_t prompt_tokens = 0;           // over every turn's prompt
   int64_t cached_prompt_tokens = 0;    // kept from the sequence's own turns
   int64_t shared_prompt_tokens = 0;    // adopted from other sequences

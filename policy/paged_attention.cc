@@ -28,8 +28,8 @@ void PagedAttention::Plan(const std::vector<PagedRow>& rows,
   for (int64_t r = 0; r < R; ++r) {
     const int64_t context = static_cast<int64_t>(rows[r].slots.size());
     CLINRL_CHECK(rows[r].query_count >= 1 && rows[r].query_count <= context,
-                 "PagedAttention: {} queries over {} keys",
-                 rows[r].query_count, context);
+                 "PagedAttention: {} queries over {} keys", rows[r].query_count,
+                 context);
     start[r] = queries;
     queries += rows[r].query_count;
     attended_keys_ += rows[r].query_count * context;
@@ -145,7 +145,8 @@ at::Tensor PagedAttention::Attend(const at::Tensor& q,
             .reshape({R * T, H, D});
     if (!g.dest.defined()) return attended;  // the only group, in order
     if (g.take.defined()) attended = attended.index_select(0, g.take);
-    if (!out.defined()) out = torch::empty({total_queries_, H, D}, attended.options());
+    if (!out.defined())
+      out = torch::empty({total_queries_, H, D}, attended.options());
     out.index_copy_(0, g.dest, attended);
   }
   return out;

@@ -45,7 +45,7 @@ class PagedAttention {
     at::Tensor key_slots;    // [rows * context]
     at::Tensor mask;         // [rows, 1, queries, context]; undefined: none
     // The padded outputs that are real queries, and where they go.
-    at::Tensor take, dest;   // undefined when every output is real, in order
+    at::Tensor take, dest;  // undefined when every output is real, in order
   };
   std::vector<Group> groups_;
   int64_t total_queries_ = 0;

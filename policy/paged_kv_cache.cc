@@ -79,8 +79,7 @@ int64_t PagedKvCache::AllocateBlock() {
 }
 
 void PagedKvCache::Unref(int64_t block) {
-  CLINRL_CHECK(refs_[block] > 0, "PagedKvCache: block {} is not in use",
-               block);
+  CLINRL_CHECK(refs_[block] > 0, "PagedKvCache: block {} is not in use", block);
   if (--refs_[block] > 0) return;
   auto key = key_of_.find(block);
   if (key != key_of_.end()) {
@@ -115,9 +114,9 @@ int64_t PagedKvCache::AdoptRegisteredPrefix(int64_t sequence,
   limit = std::min<int64_t>(limit, static_cast<int64_t>(tokens.size()));
   int64_t parent = -1;
   while (s.length + block_size_ <= limit) {
-    BlockKey key{parent, std::vector<int64_t>(
-                             tokens.begin() + s.length,
-                             tokens.begin() + s.length + block_size_)};
+    BlockKey key{parent,
+                 std::vector<int64_t>(tokens.begin() + s.length,
+                                      tokens.begin() + s.length + block_size_)};
     auto it = registry_.find(key);
     if (it == registry_.end()) break;
     const int64_t block = it->second;
@@ -176,9 +175,11 @@ void PagedKvCache::Extend(int64_t sequence, int64_t count,
         const int64_t copy = AllocateBlock();
         const auto from = block * block_size_, to = copy * block_size_;
         for (size_t l = 0; l < keys_.size(); ++l) {
-          keys_[l].narrow(0, to, block_size_)
+          keys_[l]
+              .narrow(0, to, block_size_)
               .copy_(keys_[l].narrow(0, from, block_size_));
-          values_[l].narrow(0, to, block_size_)
+          values_[l]
+              .narrow(0, to, block_size_)
               .copy_(values_[l].narrow(0, from, block_size_));
         }
         refs_[block] -= 1;
@@ -197,8 +198,10 @@ void PagedKvCache::Extend(int64_t sequence, int64_t count,
 void PagedKvCache::AppendSlots(int64_t sequence, int64_t count,
                                std::vector<int64_t>* slots) const {
   const Sequence& s = Get(sequence);
-  CLINRL_CHECK(count <= s.length, "PagedKvCache: {} slots of a {}-token "
-               "sequence", count, s.length);
+  CLINRL_CHECK(count <= s.length,
+               "PagedKvCache: {} slots of a {}-token "
+               "sequence",
+               count, s.length);
   for (int64_t t = 0; t < count; ++t) {
     slots->push_back(s.blocks[t / block_size_] * block_size_ + t % block_size_);
   }
@@ -206,8 +209,12 @@ void PagedKvCache::AppendSlots(int64_t sequence, int64_t count,
 
 void PagedKvCache::Write(int64_t layer, const at::Tensor& slots,
                          const at::Tensor& keys, const at::Tensor& values) {
-  keys_[layer].index_copy_(0, slots, keys.to(keys_[layer].scalar_type()));
-  values_[layer].index_copy_(0, slots, values.to(values_[layer].scalar_type()));
+  // index_copy_ takes the pool's dtype only (bf16 keys from fp32 rotary).
+  const auto dtype = keys_[layer].scalar_type();
+  keys_[layer].index_copy_(0, slots,
+                           keys.scalar_type() == dtype ? keys : keys.to(dtype));
+  values_[layer].index_copy_(
+      0, slots, values.scalar_type() == dtype ? values : values.to(dtype));
 }
 
 PagedKvCacheStats PagedKvCache::stats() const {

@@ -99,8 +99,8 @@ class PagedKvCache {
   std::vector<at::Tensor> keys_;    // per layer [blocks * block_size, Hkv, D]
   std::vector<at::Tensor> values_;  // same
   int64_t capacity_blocks_;
-  std::vector<int64_t> free_;        // a stack; lowest id on top
-  std::vector<int64_t> refs_;        // users per block
+  std::vector<int64_t> free_;  // a stack; lowest id on top
+  std::vector<int64_t> refs_;  // users per block
   std::map<BlockKey, int64_t> registry_;
   std::unordered_map<int64_t, BlockKey> key_of_;  // registered block -> key
   std::unordered_map<int64_t, Sequence> sequences_;

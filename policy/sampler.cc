@@ -1,9 +1,8 @@
 #include "policy/sampler.h"
 
+#include <ATen/Parallel.h>
 #include <fmt/format.h>
 #include <torch/torch.h>
-
-#include <ATen/Parallel.h>
 
 #include <cmath>
 #include <cstring>
@@ -136,7 +135,8 @@ at::Tensor FilterOnCpu(const at::Tensor& scaled_logits, int64_t top_k,
                        double top_p) {
   const at::Tensor in = scaled_logits.contiguous();
   const int64_t N = in.size(0), V = in.size(1);
-  at::Tensor out = torch::full_like(in, -std::numeric_limits<float>::infinity());
+  at::Tensor out =
+      torch::full_like(in, -std::numeric_limits<float>::infinity());
   const float* src = in.data_ptr<float>();
   float* dst = out.data_ptr<float>();
   const int64_t keep_k = top_k > 0 && top_k < V ? top_k : V;
@@ -148,7 +148,8 @@ at::Tensor FilterOnCpu(const at::Tensor& scaled_logits, int64_t top_k,
       SortDescending(row, V, &keys, &order, &key_tmp, &order_tmp);
       const double top = row[order[0]];
       double total = 0;
-      for (int64_t i = 0; i < keep_k; ++i) total += std::exp(row[order[i]] - top);
+      for (int64_t i = 0; i < keep_k; ++i)
+        total += std::exp(row[order[i]] - top);
       // Keep, in order, each token whose mass before it (renormalised over
       // the top-k) is below p; the first always.
       double before = 0;

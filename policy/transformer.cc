@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "policy/skinny_linear.h"
 
 namespace clinrl::policy {
 namespace {
@@ -25,6 +26,16 @@ torch::Tensor ApplyRotary(const torch::Tensor& x, const RotaryTables& r) {
   return x * r.cos + RotateHalf(x) * r.sin;
 }
 
+// A linear layer at inference in the compute dtype `dtype`: a few float32
+// rows take the bandwidth-bound path (policy/skinny_linear.h).
+torch::Tensor InferLinear(torch::nn::Linear& layer, const torch::Tensor& x,
+                          c10::ScalarType dtype) {
+  if (dtype == torch::kFloat && SkinnyLinearApplies(x, layer->weight)) {
+    return SkinnyLinear(x, layer->weight, layer->bias);
+  }
+  return layer(x);
+}
+
 }  // namespace
 
 RmsNormImpl::RmsNormImpl(int64_t size, double eps) : eps_(eps) {
@@ -34,10 +45,14 @@ RmsNormImpl::RmsNormImpl(int64_t size, double eps) : eps_(eps) {
 torch::Tensor RmsNormImpl::forward(const torch::Tensor& x) {
   // As transformers: statistics in float32, result cast back before the
   // weight multiplies it.
-  const torch::Tensor xf = x.to(torch::kFloat);
+  // Casts only when needed: a no-op .to() still costs a dispatch, and
+  // decoding calls this 13 times a token.
+  const bool is_float = x.scalar_type() == torch::kFloat;
+  const torch::Tensor xf = is_float ? x : x.to(torch::kFloat);
   const torch::Tensor scale =
       torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps_);
-  return weight * (xf * scale).to(x.scalar_type());
+  const torch::Tensor normed = xf * scale;
+  return weight * (is_float ? normed : normed.to(x.scalar_type()));
 }
 
 AttentionImpl::AttentionImpl(const ModelConfig& c)
@@ -133,9 +148,11 @@ torch::Tensor AttentionImpl::ForwardPaged(
   }
   cache.Write(layer, slots, k, v);
   const torch::Tensor out =
-      attention.Attend(q.to(cache.keys(layer).scalar_type()),
+      attention.Attend(q.scalar_type() == cache.keys(layer).scalar_type()
+                           ? q
+                           : q.to(cache.keys(layer).scalar_type()),
                        cache.keys(layer), cache.values(layer));
-  return o_proj(out.reshape({N, H * D}));
+  return InferLinear(o_proj, out.reshape({N, H * D}), dtype);
 }
 
 MlpImpl::MlpImpl(const ModelConfig& c) {
@@ -162,8 +179,10 @@ torch::Tensor MlpImpl::ForwardFused(const torch::Tensor& x,
                                     c10::ScalarType dtype) {
   const torch::Tensor gate_up = gate_up_.Apply({gate_proj, up_proj}, x, dtype);
   const int64_t I = gate_proj->weight.size(0);
-  return down_proj(
-      torch::silu(gate_up.narrow(-1, 0, I)).mul_(gate_up.narrow(-1, I, I)));
+  return InferLinear(
+      down_proj,
+      torch::silu(gate_up.narrow(-1, 0, I)).mul_(gate_up.narrow(-1, I, I)),
+      dtype);
 }
 
 DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c) {
@@ -188,9 +207,9 @@ torch::Tensor DecoderLayerImpl::ForwardPaged(
     const torch::Tensor& x, const RotaryTables& rotary,
     const torch::Tensor& slots, PagedKvCache& cache, PagedAttention& attention,
     int64_t layer, c10::ScalarType dtype) {
-  torch::Tensor h = x + self_attn->ForwardPaged(input_layernorm(x), rotary,
-                                                slots, cache, attention, layer,
-                                                dtype);
+  torch::Tensor h =
+      x + self_attn->ForwardPaged(input_layernorm(x), rotary, slots, cache,
+                                  attention, layer, dtype);
   return h + mlp->ForwardFused(post_attention_layernorm(h), dtype);
 }
 
@@ -462,6 +481,13 @@ torch::Tensor TransformerImpl::Hidden(const torch::Tensor& input_ids,
 }
 
 torch::Tensor TransformerImpl::Logits(const torch::Tensor& hidden) {
+  // Decoding's few rows in float32: the bandwidth-bound path.
+  const torch::Tensor& head =
+      lm_head ? lm_head->weight : model->embed_tokens->weight;
+  if (!torch::GradMode::is_enabled() && precision_ == Precision::kFp32 &&
+      SkinnyLinearApplies(hidden, head)) {
+    return SkinnyLinear(hidden, head, torch::Tensor());
+  }
   const AutocastGuard autocast(hidden.device(), precision_);
   if (lm_head) return lm_head(hidden);
   return torch::matmul(hidden, model->embed_tokens->weight.t());

@@ -123,8 +123,7 @@ void EpisodeBatch::ResetAll(const std::vector<TaskRef>& tasks,
       tr.policy_version = policy_version;
       // Each episode samples from its own stream, whatever it shares steps
       // with.
-      e.sequence =
-          engine_.Open(DeriveSeed(batch_seed_, "sample", 0), e.index);
+      e.sequence = engine_.Open(DeriveSeed(batch_seed_, "sample", 0), e.index);
       by_sequence_[e.sequence] = e.index;
       episodes_.push_back(std::move(e));
     }
@@ -259,8 +258,8 @@ size_t EpisodeBatch::StartTurns() {
   for (Episode& e : episodes_) {
     if (e.phase != Phase::kAwaitPolicy) continue;
     // No episode generates past its sequence limit.
-    const int64_t left = options_.max_tokens_per_episode -
-                         static_cast<int64_t>(e.tokens.size());
+    const int64_t left =
+        options_.max_tokens_per_episode - static_cast<int64_t>(e.tokens.size());
     policy::SamplingParams params;
     params.temperature = options_.temperature;
     params.top_p = options_.top_p;
@@ -282,8 +281,7 @@ void EpisodeBatch::Step(bool act_at_once, RolloutStats& stats) {
     const std::string text = tokenizer_.Decode(out.token_ids, true);
     e.trajectory.turns.push_back(
         {kPolicyRole, text, out.token_ids, out.logprobs});
-    episode_tokenizer_.AppendPolicyTurn(out.token_ids, out.logprobs,
-                                        &e.tokens);
+    episode_tokenizer_.AppendPolicyTurn(out.token_ids, out.logprobs, &e.tokens);
     e.policy_turns += 1;
     e.phase = Phase::kAwaitAction;
     if (act_at_once) Act(e);

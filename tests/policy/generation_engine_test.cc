@@ -18,14 +18,7 @@ namespace {
 using testing::TinyConfig;
 
 Transformer MakeModel(const std::string& family) {
-  Transformer m(TinyConfig(family));
-  m->ResetParameters(21);
-  torch::NoGradGuard no_grad;
-  for (auto& p : m->parameters()) {
-    if (p.dim() == 2) p.mul_(5.0);
-  }
-  m->eval();
-  return m;
+  return testing::SharpTinyModel(family);
 }
 
 // The largest |sampling-time log-prob - full forward's| over a completion.
@@ -78,7 +71,8 @@ TEST_P(EngineFamilyTest, PagedDecodingEqualsFullRecomputation) {
   SamplingParams short_turn = params;
   short_turn.max_new_tokens = 3;
   const std::vector<int64_t> pa = {1, 2, 3, 4, 5};
-  const std::vector<int64_t> pb = {10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110};
+  const std::vector<int64_t> pb = {10, 20, 30, 40,  50, 60,
+                                   70, 80, 90, 100, 110};
   const std::vector<int64_t> pc = {7};
   const int64_t a = engine.Open(3, 0), b = engine.Open(3, 1),
                 c = engine.Open(3, 2);
@@ -111,9 +105,9 @@ TEST_P(EngineFamilyTest, PagedDecodingEqualsFullRecomputation) {
   const int64_t kept_b = static_cast<int64_t>(pb.size()) + 2;
   EXPECT_EQ(engine.stats().cached_prompt_tokens - before.cached_prompt_tokens,
             kept_a + kept_b);
-  EXPECT_EQ(engine.stats().computed_prompt_tokens -
-                before.computed_prompt_tokens,
-            static_cast<int64_t>(ha.size() + hb.size()) - kept_a - kept_b);
+  EXPECT_EQ(
+      engine.stats().computed_prompt_tokens - before.computed_prompt_tokens,
+      static_cast<int64_t>(ha.size() + hb.size()) - kept_a - kept_b);
 
   double worst = 0;
   worst = std::max(worst, WorstLogProbError(model, pa, turn1[a], 0.9));

@@ -1,6 +1,7 @@
 #include "tests/policy/test_util.h"
 
 #include <stdlib.h>
+#include <torch/torch.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -48,6 +49,17 @@ ModelConfig TinyConfig(const std::string& model_type) {
     c.rope_original_max_position = 64;
   }
   return c;
+}
+
+Transformer SharpTinyModel(const std::string& model_type) {
+  Transformer m(TinyConfig(model_type));
+  m->ResetParameters(21);
+  torch::NoGradGuard no_grad;
+  for (auto& p : m->parameters()) {
+    if (p.dim() == 2) p.mul_(5.0);
+  }
+  m->eval();
+  return m;
 }
 
 int RunShell(const std::string& command) {

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "policy/model_config.h"
+#include "policy/transformer.h"
 
 namespace clinrl::policy::testing {
 
@@ -22,6 +23,10 @@ class TempDir {
 // Qwen2 biases, Qwen3 q/k norms, Llama untied embeddings and Llama 3.1
 // rope scaling.
 ModelConfig TinyConfig(const std::string& model_type);
+
+// A TinyConfig model, random init with its matrices scaled by 5 so that
+// next-token distributions are far from uniform; in eval mode.
+Transformer SharpTinyModel(const std::string& model_type);
 
 // Runs a shell command; returns its exit status.
 int RunShell(const std::string& command);

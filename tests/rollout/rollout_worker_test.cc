@@ -37,8 +37,7 @@ class RolloutWorkerTest : public ::testing::Test {
     model_ = TinyModel(*tokenizer_);
   }
 
-  std::vector<RolloutEpisode> Play(uint64_t seed,
-                                   RolloutStats* stats = nullptr,
+  std::vector<RolloutEpisode> Play(uint64_t seed, RolloutStats* stats = nullptr,
                                    bool continuous = false) {
     RolloutOptions ro;
     ro.continuous = continuous;
