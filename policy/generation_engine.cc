@@ -197,7 +197,7 @@ std::vector<FinishedTurn> GenerationEngine::Step() {
     }
   }
   const auto long_opts = torch::dtype(torch::kLong);
-  attention_.Plan(plan, device);
+  attention_.Plan(plan, device, cache_.keys(0).scalar_type());
   const torch::Tensor hidden = model_->HiddenPaged(
       torch::tensor(ids, long_opts).to(device),
       torch::tensor(positions, long_opts).to(device),

@@ -1,8 +1,11 @@
 #include "policy/paged_attention.h"
 
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <numeric>
 #include <optional>
 
@@ -16,11 +19,69 @@ std::optional<at::Tensor> MaskOrNone(const at::Tensor& mask) {
   return std::nullopt;
 }
 
+float Dot(const float* a, const float* b, int64_t n) {
+  // Independent partial sums, so the compiler can vectorise the loop.
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int k = 0; k < 8; ++k) acc[k] += a[i + k] * b[i + k];
+  }
+  float total = 0;
+  for (float x : acc) total += x;
+  for (; i < n; ++i) total += a[i] * b[i];
+  return total;
+}
+
+// Softmax attention of one query per row over that row's keys, read from
+// the pool [slots, Hkv, D] at its slots; query head h uses key head
+// h / (H / Hkv), as enable_gqa does. q and out are [N, H, D] contiguous.
+void PooledDecodeAttention(const float* q, const float* keys,
+                           const float* values, int64_t H, int64_t Hkv,
+                           int64_t D, const std::vector<int64_t>& query,
+                           const std::vector<int64_t>& offsets,
+                           const std::vector<int64_t>& slots, float* out) {
+  const int64_t rows = static_cast<int64_t>(query.size());
+  const int64_t G = H / Hkv;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  at::parallel_for(0, rows * Hkv, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> weights;
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t r = task / Hkv, kv = task % Hkv;
+      const int64_t* row_slots = slots.data() + offsets[r];
+      const int64_t L = offsets[r + 1] - offsets[r];
+      weights.resize(L);
+      for (int64_t g = 0; g < G; ++g) {
+        const int64_t h = kv * G + g;
+        const float* qh = q + (query[r] * H + h) * D;
+        float top = -std::numeric_limits<float>::infinity();
+        for (int64_t j = 0; j < L; ++j) {
+          weights[j] = scale * Dot(qh, keys + (row_slots[j] * Hkv + kv) * D, D);
+          top = std::max(top, weights[j]);
+        }
+        float total = 0;
+        for (int64_t j = 0; j < L; ++j) {
+          weights[j] = std::exp(weights[j] - top);
+          total += weights[j];
+        }
+        float* o = out + (query[r] * H + h) * D;
+        std::fill(o, o + D, 0.0f);
+        for (int64_t j = 0; j < L; ++j) {
+          const float w = weights[j] / total;
+          const float* v = values + (row_slots[j] * Hkv + kv) * D;
+          for (int64_t d = 0; d < D; ++d) o[d] += w * v[d];
+        }
+      }
+    }
+  });
+}
+
 }  // namespace
 
 void PagedAttention::Plan(const std::vector<PagedRow>& rows,
-                          const c10::Device& device) {
+                          const c10::Device& device, c10::ScalarType dtype) {
   groups_.clear();
+  pooled_ = PooledRows();
+  const bool pool_reads = device.is_cpu() && dtype == torch::kFloat;
   attended_keys_ = 0;
   const int64_t R = static_cast<int64_t>(rows.size());
   std::vector<int64_t> start(R);
@@ -50,6 +111,13 @@ void PagedAttention::Plan(const std::vector<PagedRow>& rows,
   });
   std::vector<std::vector<int64_t>> members;
   for (int64_t r : order) {
+    if (pool_reads && rows[r].query_count == 1) {
+      pooled_.query.push_back(start[r]);
+      pooled_.offsets.push_back(static_cast<int64_t>(pooled_.slots.size()));
+      pooled_.slots.insert(pooled_.slots.end(), rows[r].slots.begin(),
+                           rows[r].slots.end());
+      continue;
+    }
     if (members.empty() ||
         2 * rows[r].query_count < rows[members.back()[0]].query_count ||
         2 * context_of(r) < context_of(members.back()[0])) {
@@ -57,7 +125,11 @@ void PagedAttention::Plan(const std::vector<PagedRow>& rows,
     }
     members.back().push_back(r);
   }
-  const bool in_packed_order = std::is_sorted(order.begin(), order.end());
+  if (!pooled_.query.empty()) {
+    pooled_.offsets.push_back(static_cast<int64_t>(pooled_.slots.size()));
+  }
+  const bool in_packed_order =
+      pooled_.query.empty() && std::is_sorted(order.begin(), order.end());
   for (const auto& m : members) {
     Group g;
     g.rows = static_cast<int64_t>(m.size());
@@ -120,6 +192,14 @@ at::Tensor PagedAttention::Attend(const at::Tensor& q,
     value_buffer_ = torch::empty({0}, pool_values.options());
   }
   torch::Tensor out;
+  if (!pooled_.query.empty()) {
+    const torch::Tensor queries = q.contiguous();
+    out = torch::empty({total_queries_, H, D}, queries.options());
+    PooledDecodeAttention(
+        queries.data_ptr<float>(), pool_keys.data_ptr<float>(),
+        pool_values.data_ptr<float>(), H, Hkv, D, pooled_.query,
+        pooled_.offsets, pooled_.slots, out.data_ptr<float>());
+  }
   for (const Group& g : groups_) {
     const int64_t R = g.rows, T = g.queries, L = g.context;
     // Emptied first so that index_select_out reuses the storage at any size

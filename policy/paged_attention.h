@@ -7,10 +7,15 @@
 // are gathered into buffers reused from layer to layer and step to step,
 // padded to the group's longest row and masked, and one fused attention
 // call covers the group. Padding costs at most 2x a group's useful work.
+// On the CPU in float32, the one-query rows (decoding) skip the gather: a
+// fused loop reads each row's keys and values straight from the pool (no
+// copy, no padding), which at one query a row costs a fraction of the
+// library call's fixed overhead.
 #pragma once
 
 #include <ATen/Tensor.h>
 #include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
 
 #include <cstdint>
 #include <vector>
@@ -27,8 +32,10 @@ struct PagedRow {
 class PagedAttention {
  public:
   PagedAttention() = default;
-  // `rows` in packed order: row r's queries follow row r - 1's.
-  void Plan(const std::vector<PagedRow>& rows, const c10::Device& device);
+  // `rows` in packed order: row r's queries follow row r - 1's. `dtype` is
+  // the pool's.
+  void Plan(const std::vector<PagedRow>& rows, const c10::Device& device,
+            c10::ScalarType dtype);
 
   // q [N, H, D] (the packed queries); pool_keys/pool_values [slots, Hkv, D]
   // of one layer. Returns [N, H, D].
@@ -47,7 +54,13 @@ class PagedAttention {
     // The padded outputs that are real queries, and where they go.
     at::Tensor take, dest;  // undefined when every output is real, in order
   };
+  // One-query rows read from the pool by the CPU loop: packed query index,
+  // and their slots, row r's at [offsets[r], offsets[r + 1]).
+  struct PooledRows {
+    std::vector<int64_t> query, offsets, slots;
+  };
   std::vector<Group> groups_;
+  PooledRows pooled_;
   int64_t total_queries_ = 0;
   int64_t attended_keys_ = 0;
   at::Tensor key_buffer_, value_buffer_;  // reused gathers

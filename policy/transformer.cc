@@ -8,6 +8,8 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "policy/paged_attention.h"
+#include "policy/paged_kv_cache.h"
 #include "policy/skinny_linear.h"
 
 namespace clinrl::policy {

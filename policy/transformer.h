@@ -18,11 +18,14 @@
 #include "policy/fused_linear.h"
 #include "policy/kv_cache.h"
 #include "policy/model_config.h"
-#include "policy/paged_attention.h"
-#include "policy/paged_kv_cache.h"
 #include "policy/precision.h"
 
 namespace clinrl::policy {
+
+// The generation engine's cache and attention plan (paged_kv_cache.h,
+// paged_attention.h), declared only: most users of the model never page.
+class PagedKvCache;
+class PagedAttention;
 
 struct TransformerOptions {
   /* implicit */ TransformerOptions(ModelConfig config)

@@ -71,9 +71,9 @@ class EpisodeBatch {
   void ResetAll(const std::vector<TaskRef>& tasks, int64_t policy_version);
   // Waits until no request is in flight, applying each reply as it comes.
   void Collect();
-  // Applies the replies that arrive within `wait_ms`; false when none is in
-  // flight.
-  bool Poll(int64_t wait_ms);
+  // Applies the replies that have arrived once `min_replies` have or
+  // `wait_ms` has passed; false when none is in flight.
+  bool Poll(size_t min_replies, int64_t wait_ms);
   // Starts the policy turn of every episode awaiting one; returns how many.
   size_t StartTurns();
   // One engine step; each turn that ends in it is recorded and, when
@@ -165,20 +165,13 @@ void EpisodeBatch::Cut(Episode& e, Termination why) {
 }
 
 void EpisodeBatch::Collect() {
-  while (!waiting_.empty()) {
-    for (envs::EnvReply& reply : client_.Collect(waiting_.size(), 100)) {
-      auto it = waiting_.find(reply.request_id);
-      if (it == waiting_.end()) continue;  // a close acknowledgement
-      Episode& e = episodes_[it->second];
-      waiting_.erase(it);
-      Apply(reply, e);
-    }
+  while (Poll(waiting_.size(), 100)) {
   }
 }
 
-bool EpisodeBatch::Poll(int64_t wait_ms) {
+bool EpisodeBatch::Poll(size_t min_replies, int64_t wait_ms) {
   if (waiting_.empty()) return false;
-  for (envs::EnvReply& reply : client_.Collect(1, wait_ms)) {
+  for (envs::EnvReply& reply : client_.Collect(min_replies, wait_ms)) {
     auto it = waiting_.find(reply.request_id);
     if (it == waiting_.end()) continue;  // a close acknowledgement
     Episode& e = episodes_[it->second];
@@ -368,11 +361,11 @@ std::vector<RolloutEpisode> RolloutWorker::Run(
         const double gen_start = MonotonicSeconds();
         batch.Step(/*act_at_once=*/true, local);
         local.generate_seconds += MonotonicSeconds() - gen_start;
-        batch.Poll(0);
+        batch.Poll(1, 0);
         continue;
       }
       const double wait_start = MonotonicSeconds();
-      const bool waiting = batch.Poll(100);
+      const bool waiting = batch.Poll(1, 100);
       local.env_seconds += MonotonicSeconds() - wait_start;
       if (!waiting) break;
     }
