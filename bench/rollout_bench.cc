@@ -15,21 +15,17 @@
 #include "envs/env_pool.h"
 #include "policy/model_dir.h"
 #include "policy/transformer.h"
+#include "rollout/rollout_wire.h"
 #include "rollout/rollout_worker.h"
 
 namespace clinrl::bench {
 namespace {
 
+// The worker's stats as the rollout protocol reports them, and the rate.
 nlohmann::json Figures(const rollout::RolloutStats& s) {
-  return {{"seconds", s.seconds},
-          {"generate_s", s.generate_seconds},
-          {"env_wait_s", s.env_seconds},
-          {"episodes", s.episodes},
-          {"generated_tokens", s.generated_tokens},
-          {"prompt_tokens", s.prompt_tokens},
-          {"reused_prompt_tokens", s.cached_prompt_tokens},
-          {"rounds_or_steps", s.rounds},
-          {"tokens_per_s", s.generated_tokens / s.seconds}};
+  nlohmann::json figures = rollout::RolloutStatsToJson(s);
+  figures["tokens_per_s"] = s.generated_tokens / s.seconds;
+  return figures;
 }
 
 nlohmann::json RunRolloutBench(const BenchOptions& options) {

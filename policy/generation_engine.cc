@@ -59,7 +59,8 @@ bool GenerationEngine::busy() const {
 
 void GenerationEngine::StartTurn(int64_t sequence,
                                  const std::vector<int64_t>& tokens,
-                                 const SamplingParams& params) {
+                                 const SamplingParams& params,
+                                 const std::string& field) {
   params.Validate();
   if (!params.stop_strings.empty() && tokenizer_ == nullptr) {
     throw BadRequest("stop_strings: matching them needs a tokenizer");
@@ -72,18 +73,19 @@ void GenerationEngine::StartTurn(int64_t sequence,
                "GenerationEngine: sequence {} is still generating", sequence);
   const ModelConfig& config = model_->config();
   const int64_t length = static_cast<int64_t>(tokens.size());
-  if (length == 0) throw BadRequest("tokens: a turn needs at least one token");
+  if (length == 0) {
+    throw BadRequest(fmt::format("{}: a turn needs at least one token", field));
+  }
   for (int64_t id : tokens) {
     if (id < 0 || id >= config.vocab_size) {
       throw BadRequest(
-          fmt::format("tokens: token id {} is outside the model's vocab_size "
-                      "{}",
-                      id, config.vocab_size));
+          fmt::format("{}: token id {} is outside the model's vocab_size {}",
+                      field, id, config.vocab_size));
     }
   }
   if (length >= config.max_position_embeddings) {
     throw BadRequest(fmt::format(
-        "tokens: {} tokens leave no room under max_position_embeddings {}",
+        "{}: {} tokens leave no room under max_position_embeddings {}", field,
         length, config.max_position_embeddings));
   }
   // Keep the cached keys of the longest prefix the new history shares with

@@ -52,8 +52,10 @@ class GenerationEngine {
   // Starts a turn of an idle sequence. `tokens` is its whole history: the
   // earlier turns' tokens (for the engine's cache to be reused, verbatim,
   // sampled tokens included) and then the new ones; at least one token.
+  // Errors about `tokens` name it `field`.
   void StartTurn(int64_t sequence, const std::vector<int64_t>& tokens,
-                 const SamplingParams& params);
+                 const SamplingParams& params,
+                 const std::string& field = "tokens");
   // One forward and one sampling call over every running turn; returns the
   // turns that finished in it.
   std::vector<FinishedTurn> Step();

@@ -24,28 +24,7 @@ std::vector<GenerationOutput> Generate(
     Transformer& model, const std::vector<std::vector<int64_t>>& prompts,
     const SamplingParams& params, const Tokenizer* tokenizer,
     GenerationStats* stats) {
-  params.Validate();
-  const ModelConfig& config = model->config();
-  for (size_t b = 0; b < prompts.size(); ++b) {
-    if (prompts[b].empty()) {
-      throw BadRequest(
-          fmt::format("prompts[{}]: a prompt needs at least one token", b));
-    }
-    for (int64_t id : prompts[b]) {
-      if (id < 0 || id >= config.vocab_size) {
-        throw BadRequest(fmt::format(
-            "prompts[{}]: token id {} is outside the model's vocab_size {}", b,
-            id, config.vocab_size));
-      }
-    }
-    if (static_cast<int64_t>(prompts[b].size()) >=
-        config.max_position_embeddings) {
-      throw BadRequest(
-          fmt::format("prompts[{}]: {} tokens leave no room under "
-                      "max_position_embeddings {}",
-                      b, prompts[b].size(), config.max_position_embeddings));
-    }
-  }
+  params.Validate();  // also for an empty batch
   std::vector<GenerationOutput> outputs(prompts.size());
   if (prompts.empty()) return outputs;
   // One autocast region for the whole loop: under bf16 each weight is cast
@@ -54,7 +33,8 @@ std::vector<GenerationOutput> Generate(
   GenerationEngine engine(model, EngineOptions(), tokenizer);
   for (size_t b = 0; b < prompts.size(); ++b) {
     const int64_t sequence = engine.Open(params.seed, b);
-    engine.StartTurn(sequence, prompts[b], params);
+    engine.StartTurn(sequence, prompts[b], params,
+                     fmt::format("prompts[{}]", b));
   }
   while (engine.busy()) {
     for (FinishedTurn& turn : engine.Step()) {

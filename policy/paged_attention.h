@@ -43,7 +43,6 @@ class PagedAttention {
                     const at::Tensor& pool_values);
 
   int64_t attended_keys() const { return attended_keys_; }
-  int64_t groups() const { return static_cast<int64_t>(groups_.size()); }
 
  private:
   struct Group {
