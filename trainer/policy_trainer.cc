@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/monotonic_clock.h"
+#include "policy/head_log_probs.h"
 #include "trainer/data_parallel.h"
 
 namespace clinrl::trainer {
@@ -245,6 +246,22 @@ double PolicyTrainer::PadFraction(const std::vector<MicroBatch>& micro) {
 torch::Tensor PolicyTrainer::TargetLogProbs(policy::Transformer& model,
                                             const MicroBatch& mb,
                                             torch::Tensor* entropy) {
+  // Under checkpointing, and wherever no gradient is kept, the logits (the
+  // largest activation: tokens x vocab floats) are never held whole: a chunk
+  // at a time, recomputed in backward (policy/head_log_probs.h).
+  if (options_.activation_checkpointing || !torch::GradMode::is_enabled()) {
+    const torch::Tensor hidden =
+        model->Hidden(mb.ids, {}, mb.attention, nullptr, mb.segments)
+            .slice(1, 0, -1);
+    policy::HeadLogProbsOptions o;
+    o.temperature = options_.temperature;
+    o.precision = model->precision();
+    o.entropy = entropy != nullptr;
+    policy::HeadLogProbs out = policy::ChunkedHeadLogProbs(
+        hidden, policy::HeadWeight(*model), mb.ids.slice(1, 1), o);
+    if (entropy) *entropy = out.entropy;
+    return out.logprobs;
+  }
   torch::Tensor logits =
       model->forward(mb.ids, {}, mb.attention, nullptr, mb.segments)
           .slice(1, 0, -1);
