@@ -1,6 +1,7 @@
 #include "bench/bench_registry.h"
 
 #include <fmt/ranges.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -64,6 +65,13 @@ std::string LastLineOf(const std::string& command) {
     if (!line.empty()) last = line;
   }
   return last;
+}
+
+std::string SelfExecutable() {
+  std::array<char, 4096> path{};
+  const ssize_t n = ::readlink("/proc/self/exe", path.data(), path.size() - 1);
+  CLINRL_CHECK_ERRNO(n > 0, "readlink", "finding the clinrl executable");
+  return std::string(path.data(), static_cast<size_t>(n));
 }
 
 std::string ShellQuote(const std::string& text) {

@@ -40,6 +40,9 @@ std::string StringOption(const BenchOptions& options, const std::string& key,
 // with the whole output when the command fails.
 std::string LastLineOf(const std::string& command);
 
+// This executable's path (/proc/self/exe), for benches that start children.
+std::string SelfExecutable();
+
 // `text` quoted for a POSIX shell command line.
 std::string ShellQuote(const std::string& text);
 

@@ -139,13 +139,6 @@ nlohmann::json RunDataParallelChild(const BenchOptions& options) {
           {"optimizer_state_bytes_rank0", state_bytes}};
 }
 
-std::string SelfExecutable() {
-  std::array<char, 4096> path{};
-  const ssize_t n = ::readlink("/proc/self/exe", path.data(), path.size() - 1);
-  CLINRL_CHECK_ERRNO(n > 0, "readlink", "finding the clinrl executable");
-  return std::string(path.data(), static_cast<size_t>(n));
-}
-
 // The mpiexec command line that starts `ranks` children of this bench.
 std::string ChildCommand(const BenchOptions& options, int64_t sequences,
                          int64_t length, int64_t steps, int64_t micro) {

@@ -51,12 +51,17 @@ struct EnvEntry {
   std::string name;
   std::string endpoint;  // empty = in-process
   nlohmann::json options = nlohmann::json::object();
+  // Share of a mixture's training tasks: each task of a step picks its env
+  // with probability weight / sum of weights.
+  double weight = 1.0;
 
   template <class V>
   void Visit(V& v) {
     v("name", name, "registered env name");
     v("endpoint", endpoint, "env server endpoint; empty runs it in-process");
     v("options", options, "env-specific options");
+    v.AtLeast("weight", weight, 0.0,
+              "env mixture: relative share of the training tasks");
   }
 };
 
@@ -192,12 +197,17 @@ struct TrainerConfig {
   bool packing = false;  // concatenate micro-batch sequences, no padding
   int64_t epochs_per_batch = 1;
   std::string advantage = "grpo";
+  std::string policy_loss = "ppo_clip";
+  std::string reward_normalization = "total";
+  std::string credit = "episode";
   double clip_low = 0.2;
   double clip_high = 0.28;
   double kl_coef = 0.0;
+  double kl_in_reward = 0.0;
   std::string kl_estimator = "k3";
   std::string loss_agg = "token_mean";
   bool dynamic_sampling = false;
+  int64_t max_refill_rounds = 3;
   double tis_cap = 2.0;
   double entropy_coef = 0.0;
   int64_t checkpoint_every = 0;
@@ -234,14 +244,30 @@ struct TrainerConfig {
       "pack a micro-batch's sequences into rows without padding, each "
       "attending only to itself");
     v.AtLeast("epochs_per_batch", epochs_per_batch, int64_t{1});
-    v.Enum("advantage", advantage, {"grpo", "dr_grpo"});
+    v.Enum("advantage", advantage, {"grpo", "dr_grpo", "rloo", "reinforce_pp"},
+           "group rewards to advantages (docs/training.md, Estimators)");
+    v.Enum("policy_loss", policy_loss, {"ppo_clip", "gspo", "cispo"},
+           "per-token clipped ratio, GSPO's sequence ratio, or CISPO's "
+           "clipped stop-gradient weight");
+    v.Enum("credit", credit, {"episode", "turn"},
+           "one advantage per episode, or per policy turn from the env's "
+           "step rewards (returns-to-go, turn-level group baseline)");
+    v.Enum("reward_normalization", reward_normalization,
+           {"total", "per_component"},
+           "advantages of the weighted total, or the weighted sum of each "
+           "component's own advantages");
     v.AtLeast("clip_low", clip_low, 0.0, "ratio floor 1 - clip_low");
     v.AtLeast("clip_high", clip_high, 0.0, "ratio ceiling 1 + clip_high");
     v.AtLeast("kl_coef", kl_coef, 0.0, "KL to the frozen reference");
+    v.AtLeast("kl_in_reward", kl_in_reward, 0.0,
+              "KL to the reference as a reward penalty: coefficient");
     v.Enum("kl_estimator", kl_estimator, {"k1", "k2", "k3"});
     v.Enum("loss_agg", loss_agg,
            {"token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"});
-    v("dynamic_sampling", dynamic_sampling, "drop zero-variance groups");
+    v("dynamic_sampling", dynamic_sampling,
+      "drop zero-variance groups and play more groups to refill the batch");
+    v.AtLeast("max_refill_rounds", max_refill_rounds, int64_t{0},
+              "dynamic sampling: extra rounds of play per step, at most");
     v.AtLeast("tis_cap", tis_cap, 0.0, "truncated importance weight cap");
     v("entropy_coef", entropy_coef, "entropy bonus coefficient");
     v.AtLeast("checkpoint_every", checkpoint_every, int64_t{0});
@@ -268,6 +294,8 @@ struct DistributedConfig {
   std::string ipc_dir;        // empty = <run dir>/ipc
   int64_t base_port = 29500;  // tcp: rank r binds base_port + 2r (+1)
   int64_t max_policy_lag = 1;
+  // Rollout workers play step k+1 while the learner trains on step k.
+  bool overlap = false;
   int64_t heartbeat_ms = 1000;
   int64_t heartbeat_misses = 3;
 
@@ -285,6 +313,9 @@ struct DistributedConfig {
               "tcp: first port of the role map's endpoints");
     v.AtLeast("max_policy_lag", max_policy_lag, int64_t{0},
               "oldest usable rollout: learner version - max_policy_lag");
+    v("overlap", overlap,
+      "rollout workers play the next step's groups with the current weights "
+      "while the learner updates (one step off-policy; max_policy_lag >= 1)");
     v.AtLeast("heartbeat_ms", heartbeat_ms, int64_t{10},
               "rollout worker heartbeat interval");
     v.AtLeast("heartbeat_misses", heartbeat_misses, int64_t{1},

@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "core/zmq_util.h"
+#include "envs/remote_env.h"
 
 namespace clinrl::envs {
 
@@ -25,36 +26,72 @@ std::unique_ptr<EnvClient> EnvPool::NewClient() const {
       EnvClientOptions{server_->bound_endpoint(), options_.request_timeout_ms});
 }
 
-const EnvEntry& TheRunEnv(const std::vector<EnvEntry>& entries) {
+void CheckRunEnvs(const std::vector<EnvEntry>& entries) {
   if (entries.empty()) {
-    throw ConfigError("envs: expected one env entry (name, options), got none");
+    throw ConfigError(
+        "envs: expected at least one env entry (name, options), got none");
   }
-  if (entries.size() > 1) {
-    throw ConfigError(fmt::format(
-        "envs: got {} entries, expected one: a run trains on one env (envs.1 "
-        "'{}' would be ignored; env mixtures are not supported yet)",
-        entries.size(), entries[1].name));
+  double total = 0;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (entries[j].name == entries[i].name) {
+        throw ConfigError(fmt::format(
+            "envs.{}: env '{}' is already envs.{}; expected each env once "
+            "(weights set its share of the tasks)",
+            i, entries[i].name, j));
+      }
+    }
+    total += entries[i].weight;
   }
-  return entries.front();
+  if (!(total > 0)) {
+    throw ConfigError(
+        "envs: the weights sum to 0; expected at least one env with weight > "
+        "0");
+  }
 }
 
 EnvConnection ConnectEnvs(const std::vector<EnvEntry>& entries,
                           const std::string& endpoint) {
   EnvConnection out;
-  if (endpoint.empty()) {
-    EnvPoolOptions pool;
-    for (const EnvEntry& e : entries) {
-      pool.service.envs.push_back(e.name);
-      pool.service.env_options[e.name] = e.options;
-    }
-    out.pool = std::make_unique<EnvPool>(pool);
-    out.client = &out.pool->client();
-  } else {
+  bool one_server = !entries.empty() && !entries.front().endpoint.empty();
+  for (const EnvEntry& e : entries) {
+    one_server = one_server && e.endpoint == entries.front().endpoint;
+  }
+  if (!endpoint.empty() || one_server) {
     EnvClientOptions options;
-    options.endpoint = endpoint;
+    options.endpoint = endpoint.empty() ? entries.front().endpoint : endpoint;
     out.remote = std::make_unique<EnvClient>(options);
     out.client = out.remote.get();
+    return out;
   }
+  EnvPoolOptions pool;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const EnvEntry& e = entries[i];
+    pool.service.envs.push_back(e.name);
+    pool.service.env_options[e.name] = e.options;
+    if (e.endpoint.empty()) continue;
+    if (!out.registry) {
+      out.registry = std::make_unique<EnvRegistry>();
+      for (const std::string& name : EnvRegistry::Global().Names()) {
+        out.registry->Add(name, EnvRegistry::Global().Get(name));
+      }
+    }
+    if (out.registry->Has(e.name)) {
+      throw ConfigError(fmt::format(
+          "envs.{}: env '{}' has an endpoint but is also registered in this "
+          "process; serve it under another name",
+          i, e.name));
+    }
+    // Served elsewhere: each of the pool's sessions of this env is a
+    // session on that server.
+    out.registry->Add(e.name, [endpoint = e.endpoint, name = e.name](
+                                  const json&, const std::string&) {
+      return std::unique_ptr<Env>(std::make_unique<RemoteEnv>(endpoint, name));
+    });
+  }
+  pool.service.registry = out.registry.get();
+  out.pool = std::make_unique<EnvPool>(pool);
+  out.client = &out.pool->client();
   return out;
 }
 

@@ -8,6 +8,7 @@
 
 #include "core/clinrl_config.h"
 #include "envs/env_client.h"
+#include "envs/env_registry.h"
 #include "envs/env_server.h"
 
 namespace clinrl::envs {
@@ -36,18 +37,23 @@ class EnvPool {
   std::unique_ptr<EnvClient> client_;
 };
 
-// The envs of a run config, ready to play: a client of `endpoint` when one is
-// given (an env server elsewhere), else an EnvPool in this process serving
-// every entry of `entries` with its options.
+// The envs of a run config, ready to play through one client. With
+// `endpoint` given, or when every entry names the same endpoint, a client of
+// that env server (it serves them all). Otherwise an EnvPool in this process
+// serving every entry: in-process entries with their options, and each entry
+// with its own endpoint (a Python env server, say) through a RemoteEnv of
+// that server, so a mixture can combine both.
 struct EnvConnection {
+  std::unique_ptr<EnvRegistry> registry;  // the pool's, when it has remotes
   std::unique_ptr<EnvPool> pool;
   std::unique_ptr<EnvClient> remote;
   EnvClient* client = nullptr;  // the pool's client or `remote`
 };
-// The one env of a run config. A run trains on one env until env mixtures
-// exist: an empty list, or a second entry that would be silently ignored, is
-// a ConfigError naming `envs`.
-const EnvEntry& TheRunEnv(const std::vector<EnvEntry>& entries);
+
+// The env entries of a run config (one env, or a mixture): at least one,
+// names unique, weights summing to more than 0. Throws ConfigError naming
+// `envs.<i>`.
+void CheckRunEnvs(const std::vector<EnvEntry>& entries);
 
 EnvConnection ConnectEnvs(const std::vector<EnvEntry>& entries,
                           const std::string& endpoint);

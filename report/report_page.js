@@ -419,21 +419,78 @@ function groupOf(key) {
 }
 
 const charts = [];
-const STEP_RANGE = (function() {
+// The step axis: the whole run, or one stage on its own axis (its steps
+// counted from 1, its evaluations included, the one before its first step
+// at 0). A short GRPO stage after a long SFT stage is otherwise squeezed
+// into the last pixels of the run's axis. Runs with several stages open on
+// the last one.
+const STAGES = (function() {
+  const names = [];
+  for (const r of RUNS)
+    for (const s of r.metrics.stages)
+      if (!names.includes(s)) names.push(s);
+  return names;
+})();
+const AXIS = {stage: STAGES.length > 1 ? STAGES[STAGES.length - 1] : ''};
+
+// Rows of `run` on the current axis, their x values, and the step offset
+// (global step - x) of the run's stage.
+function axisRows(run) {
+  const m = run.metrics;
+  const rows = [];
+  if (!AXIS.stage) {
+    for (let i = 0; i < m.step.length; i++) rows.push(i);
+    return {rows: rows, offset: 0};
+  }
+  const s = m.stages.indexOf(AXIS.stage);
+  for (let i = 0; i < m.step.length; i++)
+    if (m.stage[i] === s) rows.push(i);
+  return {rows: rows, offset: rows.length ? m.step[rows[0]] - 1 : 0};
+}
+
+// Evaluations of `run` on the current axis, with their x.
+function axisEvals(run) {
+  const ax = axisRows(run);
+  const m = run.metrics;
+  const out = [];
+  if (AXIS.stage && !ax.rows.length) return out;
+  const last = ax.rows.length ? m.step[ax.rows[ax.rows.length - 1]] : 0;
+  for (const e of m.evals) {
+    if (AXIS.stage && (e.step < ax.offset || e.step > last)) continue;
+    out.push({x: e.step - ax.offset, eval: e});
+  }
+  return out;
+}
+
+function stepRange() {
   let lo = Infinity, hi = -Infinity;
   for (const r of RUNS) {
-    const st = r.metrics.step;
-    for (let i = 0; i < st.length; i++) {
-      if (st[i] < lo) lo = st[i];
-      if (st[i] > hi) hi = st[i];
+    const ax = axisRows(r);
+    for (const i of ax.rows) {
+      lo = Math.min(lo, r.metrics.step[i] - ax.offset);
+      hi = Math.max(hi, r.metrics.step[i] - ax.offset);
     }
-    for (const e of r.metrics.evals) {
-      lo = Math.min(lo, e.step);
-      hi = Math.max(hi, e.step);
+    for (const e of axisEvals(r)) {
+      lo = Math.min(lo, e.x);
+      hi = Math.max(hi, e.x);
     }
   }
   return isFinite(lo) ? [Math.min(0, lo), hi] : [0, 1];
-})();
+}
+let STEP_RANGE = stepRange();
+
+// For the browser test: the step range the first drawn chart spans.
+window.clinrlChartLayout = () => {
+  const c = charts.find((x) => x.drawn && x.layout);
+  return c ? {x0: c.layout.x0, x1: c.layout.x1} : null;
+};
+
+function setAxis(stage) {
+  AXIS.stage = stage;
+  STEP_RANGE = stepRange();
+  for (const c of charts) c.drawn = false;
+  drawVisibleCharts();
+}
 
 function tick(v) {
   const a = Math.abs(v);
@@ -469,15 +526,25 @@ function makeChart(key) {
   return card;
 }
 
+// A run's points of metric `key` on the current axis: xs/ys of its step
+// lines (ys null when the run lacks the key), steps the global step of
+// each, evals its evaluations' values.
 function seriesOf(run, key) {
   const col = metricColumn(run, key);
-  const evals = [];
-  for (const e of run.metrics.evals) {
-    const v = e.metrics[key];
-    if (typeof v === 'number')
-      evals.push({step: e.step, split: e.split, value: v});
+  const ax = axisRows(run);
+  const xs = [], ys = [], steps = [];
+  for (const i of ax.rows) {
+    xs.push(run.metrics.step[i] - ax.offset);
+    steps.push(run.metrics.step[i]);
+    if (col) ys.push(col[i]);
   }
-  return {xs: run.metrics.step, ys: col, evals: evals};
+  const evals = [];
+  for (const a of axisEvals(run)) {
+    const v = a.eval.metrics[key];
+    if (typeof v === 'number')
+      evals.push({x: a.x, step: a.eval.step, split: a.eval.split, value: v});
+  }
+  return {xs: xs, ys: col ? ys : null, steps: steps, evals: evals};
 }
 
 function drawChart(chart) {
@@ -505,8 +572,8 @@ function drawChart(chart) {
       }
     }
     for (const e of s.evals) {
-      if (e.step < x0) x0 = e.step;
-      if (e.step > x1) x1 = e.step;
+      if (e.x < x0) x0 = e.x;
+      if (e.x > x1) x1 = e.x;
       if (e.value < y0) y0 = e.value;
       if (e.value > y1) y1 = e.value;
     }
@@ -565,12 +632,12 @@ function drawChart(chart) {
   }
   // Evaluation markers: validation dashed green, test solid red.
   RUNS.forEach((r) => {
-    for (const e of r.metrics.evals) {
-      const st = EVAL_STYLE[e.split] || {color: '#999', dash: [2, 2]};
+    for (const a of axisEvals(r)) {
+      const st = EVAL_STYLE[a.eval.split] || {color: '#999', dash: [2, 2]};
       ctx.strokeStyle = st.color;
       ctx.globalAlpha = 0.35;
       ctx.setLineDash(st.dash);
-      const xx = Math.round(px(e.step)) + 0.5;
+      const xx = Math.round(px(a.x)) + 0.5;
       ctx.beginPath();
       ctx.moveTo(xx, pad.t);
       ctx.lineTo(xx, pad.t + ph);
@@ -626,7 +693,7 @@ function drawChart(chart) {
       const st = EVAL_STYLE[e.split] || {color: '#666'};
       ctx.fillStyle = st.color;
       ctx.strokeStyle = COLORS[ri % COLORS.length];
-      const x = px(e.step), y = py(e.value);
+      const x = px(e.x), y = py(e.value);
       ctx.beginPath();
       if (e.split === 'test')
         ctx.rect(x - 3.5, y - 3.5, 7, 7);
@@ -660,19 +727,21 @@ function hover(chart, ev) {
   const x = L.x0 + (ev.clientX - rect.left - L.pad.l) / L.pw * (L.x1 - L.x0);
   const lines = [];
   RUNS.forEach((run) => {
-    const col = metricColumn(run, chart.key);
-    if (col) {
-      const i = nearestIndex(run.metrics.step, x);
-      if (i >= 0)
-        lines.push(
-            run.name + '  step ' + run.metrics.step[i] + ': ' + num(col[i]));
+    const s = seriesOf(run, chart.key);
+    if (s.ys) {
+      const i = nearestIndex(s.xs, x);
+      if (i >= 0) {
+        const at = AXIS.stage ?
+            AXIS.stage + ' step ' + s.xs[i] + ' (step ' + s.steps[i] + ')' :
+            'step ' + s.steps[i];
+        lines.push(run.name + '  ' + at + ': ' + num(s.ys[i]));
+      }
     }
-    for (const e of run.metrics.evals) {
-      if (Math.abs(e.step - x) <= (L.x1 - L.x0) / L.pw * 3 &&
-          typeof e.metrics[chart.key] === 'number') {
+    for (const e of s.evals) {
+      if (Math.abs(e.x - x) <= (L.x1 - L.x0) / L.pw * 3) {
         lines.push(
             run.name + '  eval ' + e.split + ' @' + e.step + ': ' +
-            num(e.metrics[chart.key]));
+            num(e.value));
       }
     }
   });
@@ -699,7 +768,13 @@ function chartsSection() {
            el('span', {cls: 'muted', text: '┆ validation eval (● value)'}),
            el('span', {cls: 'muted', text: '│ test eval (■ value)'})
          ]));
-  sec.appendChild(el('div', {cls: 'toolbar'}, [filter, legend]));
+  const axis = el(
+      'select', {id: 'step-axis', title: 'step axis of every chart'},
+      [el('option', {value: '', text: 'axis: whole run'})].concat(
+          STAGES.map((st) => el('option', {value: st, text: 'axis: ' + st}))));
+  axis.value = AXIS.stage;
+  axis.addEventListener('change', () => setAxis(axis.value));
+  sec.appendChild(el('div', {cls: 'toolbar'}, [filter, axis, legend]));
   const groups = new Map();
   for (const key of chartKeys()) {
     const g = groupOf(key);

@@ -26,6 +26,7 @@ struct RolloutService::State {
   RolloutServiceOptions options;
   std::unique_ptr<policy::Tokenizer> tokenizer;
   policy::Transformer model{nullptr};
+  std::unique_ptr<envs::EnvRegistry> env_registry;  // outlives the pool
   std::unique_ptr<envs::EnvPool> pool;
   std::unique_ptr<envs::EnvClient> remote_env;
   envs::EnvClient* env = nullptr;
@@ -135,15 +136,16 @@ RolloutService::RolloutService(const ClinrlConfig& config,
   State& s = *s_;
   s.config = config;
   s.options = std::move(options);
-  envs::TheRunEnv(s.config.envs);
+  envs::CheckRunEnvs(s.config.envs);
   policy::SetComputeThreads(s.config.run.threads);
   rewards::LoadRewardPlugins(s.config.rewards.plugins);
   s.BuildPolicy();
 
-  std::string env_endpoint = s.options.env_endpoint;
-  if (env_endpoint.empty()) env_endpoint = s.config.envs.front().endpoint;
+  // --env-endpoint serves every env; else each entry's own endpoint, or
+  // this process.
   envs::EnvConnection connection =
-      envs::ConnectEnvs(s.config.envs, env_endpoint);
+      envs::ConnectEnvs(s.config.envs, s.options.env_endpoint);
+  s.env_registry = std::move(connection.registry);
   s.pool = std::move(connection.pool);
   s.remote_env = std::move(connection.remote);
   s.env = connection.client;

@@ -34,6 +34,12 @@ class EpisodeSource {
   // sampling reproducible; `policy_version` is the learner's version now.
   virtual ScoredEpisodes Play(const std::vector<rollout::TaskRef>& tasks,
                               uint64_t seed, int64_t policy_version) = 0;
+  // Overlap (distributed.overlap): starts playing the next step's groups
+  // now, with the weights workers hold, while the learner updates; the
+  // next Play with the same tasks and seed collects them. A source that
+  // cannot play ahead ignores it (Play then plays as usual).
+  virtual void Prefetch(const std::vector<rollout::TaskRef>& tasks,
+                        uint64_t seed, int64_t policy_version) {}
   // The learner's weights are now `policy_version` (called when the GRPO
   // stage starts and after every update).
   virtual void PolicyUpdated(const policy::Transformer& model,

@@ -70,6 +70,21 @@ std::map<std::string, double> SummarizeEpisodes(
   return out;
 }
 
+void AddPerEnvSummaries(const std::vector<const Trajectory*>& episodes,
+                        std::map<std::string, double>* summary) {
+  std::map<std::string, std::vector<const Trajectory*>> by_env;
+  for (const Trajectory* t : episodes) by_env[t->env].push_back(t);
+  if (by_env.size() < 2) return;
+  for (const auto& [env, mine] : by_env) {
+    const std::map<std::string, double> s = SummarizeEpisodes(mine);
+    for (const char* key :
+         {"episodes", "reward/mean", "accuracy", "turns/mean", "cost/mean"}) {
+      const auto it = s.find(key);
+      if (it != s.end()) (*summary)["env/" + env + "/" + key] = it->second;
+    }
+  }
+}
+
 void StopOnEnvErrors(const std::vector<const Trajectory*>& episodes,
                      double max_fraction, const std::string& what,
                      const std::string& service) {

@@ -19,6 +19,12 @@ namespace clinrl::trainer {
 std::map<std::string, double> SummarizeEpisodes(
     const std::vector<const Trajectory*>& episodes);
 
+// Env mixtures: when `episodes` come from more than one env, each env's own
+// figures under env/<name>/ (episodes, reward/mean, accuracy, turns/mean,
+// cost/mean), added to `summary`. Nothing for one env.
+void AddPerEnvSummaries(const std::vector<const Trajectory*>& episodes,
+                        std::map<std::string, double>* summary);
+
 // A lost or failing env server shows as episodes ending env_error: when
 // more than `max_fraction` of `episodes` did, throws IoError naming `what`
 // (e.g. "grpo step 3"), `service` (where the env runs) and the first

@@ -10,8 +10,12 @@ namespace clinrl::trainer {
 AdvantageMode ParseAdvantageMode(const std::string& name) {
   if (name == "grpo") return AdvantageMode::kGrpo;
   if (name == "dr_grpo") return AdvantageMode::kDrGrpo;
+  if (name == "rloo") return AdvantageMode::kRloo;
+  if (name == "reinforce_pp") return AdvantageMode::kReinforcePlusPlus;
   throw ConfigError(fmt::format(
-      "trainer.advantage: got '{}', expected one of: grpo, dr_grpo", name));
+      "trainer.advantage: got '{}', expected one of: grpo, dr_grpo, rloo, "
+      "reinforce_pp",
+      name));
 }
 
 namespace {
@@ -19,8 +23,6 @@ struct GroupStats {
   double sum = 0.0;
   double sum_sq_dev = 0.0;
   double mean = 0.0;
-  double min = INFINITY;
-  double max = -INFINITY;
   int64_t count = 0;
 };
 
@@ -33,8 +35,6 @@ std::map<int64_t, GroupStats> ComputeGroupStats(
     GroupStats& s = stats[group_ids[i]];
     s.sum += rewards[i];
     s.count += 1;
-    s.min = std::min(s.min, rewards[i]);
-    s.max = std::max(s.max, rewards[i]);
   }
   for (auto& [id, s] : stats) s.mean = s.sum / static_cast<double>(s.count);
   // Two passes: the deviation form keeps precision for large rewards.
@@ -52,38 +52,36 @@ std::vector<double> GroupAdvantages(const std::vector<double>& rewards,
                                     AdvantageMode mode, double eps) {
   const auto stats = ComputeGroupStats(rewards, group_ids);
   std::vector<double> out(rewards.size(), 0.0);
+  std::vector<size_t> compared;  // members of groups of two or more
   for (size_t i = 0; i < rewards.size(); ++i) {
     const GroupStats& s = stats.at(group_ids[i]);
     if (s.count < 2) continue;
+    compared.push_back(i);
     const double centred = rewards[i] - s.mean;
-    if (mode == AdvantageMode::kDrGrpo) {
-      out[i] = centred;
-    } else {
-      const double std_unbiased =
-          std::sqrt(s.sum_sq_dev / static_cast<double>(s.count - 1));
-      out[i] = centred / (std_unbiased + eps);
+    const double g = static_cast<double>(s.count);
+    switch (mode) {
+      case AdvantageMode::kDrGrpo:
+      case AdvantageMode::kReinforcePlusPlus:
+        out[i] = centred;
+        break;
+      case AdvantageMode::kRloo:
+        out[i] = centred * g / (g - 1.0);
+        break;
+      case AdvantageMode::kGrpo:
+        out[i] = centred / (std::sqrt(s.sum_sq_dev / (g - 1.0)) + eps);
+        break;
     }
   }
+  if (mode == AdvantageMode::kReinforcePlusPlus && compared.size() > 1) {
+    double mean = 0;
+    for (size_t i : compared) mean += out[i];
+    mean /= static_cast<double>(compared.size());
+    double sq = 0;
+    for (size_t i : compared) sq += (out[i] - mean) * (out[i] - mean);
+    const double sd = std::sqrt(sq / static_cast<double>(compared.size() - 1));
+    for (size_t i : compared) out[i] = (out[i] - mean) / (sd + eps);
+  }
   return out;
-}
-
-std::vector<size_t> KeepInformativeGroups(const std::vector<double>& rewards,
-                                          const std::vector<int64_t>& group_ids,
-                                          int64_t* dropped_groups,
-                                          int64_t* total_groups) {
-  const auto stats = ComputeGroupStats(rewards, group_ids);
-  std::vector<size_t> keep;
-  for (size_t i = 0; i < rewards.size(); ++i) {
-    const GroupStats& s = stats.at(group_ids[i]);
-    if (s.max > s.min) keep.push_back(i);
-  }
-  if (dropped_groups) {
-    int64_t dropped = 0;
-    for (const auto& [id, s] : stats) dropped += s.max > s.min ? 0 : 1;
-    *dropped_groups = dropped;
-  }
-  if (total_groups) *total_groups = static_cast<int64_t>(stats.size());
-  return keep;
 }
 
 }  // namespace clinrl::trainer

@@ -12,23 +12,23 @@ namespace clinrl::trainer {
 enum class AdvantageMode {
   kGrpo,    // (R_i - mean_g) / (std_g + eps), std unbiased as in TRL and verl
   kDrGrpo,  // R_i - mean_g (Dr. GRPO: no std normalisation)
+  // R_i - mean of the other G - 1 rewards of its group (RLOO, Ahmadian et
+  // al. 2024; verl's rloo): G / (G - 1) (R_i - mean_g).
+  kRloo,
+  // REINFORCE++ with a group baseline (Hu 2025; verl's
+  // reinforce_plus_plus_baseline): R_i - mean_g, then standardised over the
+  // whole batch (mean 0, unbiased std 1) instead of within each group.
+  kReinforcePlusPlus,
 };
 
 // Throws ConfigError naming trainer.advantage for an unknown name.
 AdvantageMode ParseAdvantageMode(const std::string& name);
 
 // `group_ids[i]` names the group of `rewards[i]`; groups need not be
-// contiguous. A group of one gets advantage 0 (nothing to compare with).
+// contiguous. A group of one gets advantage 0 (nothing to compare with), and
+// takes no part in REINFORCE++'s batch statistics.
 std::vector<double> GroupAdvantages(const std::vector<double>& rewards,
                                     const std::vector<int64_t>& group_ids,
                                     AdvantageMode mode, double eps = 1e-6);
-
-// Dynamic sampling (DAPO): the indices of samples whose group has reward
-// variance, i.e. drops groups whose rewards are all equal (they carry no
-// GRPO signal). `dropped_groups` receives how many groups were dropped.
-std::vector<size_t> KeepInformativeGroups(const std::vector<double>& rewards,
-                                          const std::vector<int64_t>& group_ids,
-                                          int64_t* dropped_groups = nullptr,
-                                          int64_t* total_groups = nullptr);
 
 }  // namespace clinrl::trainer

@@ -14,6 +14,15 @@ KlEstimator ParseKlEstimator(const std::string& name) {
       "trainer.kl_estimator: got '{}', expected one of: k1, k2, k3", name));
 }
 
+PolicyLoss ParsePolicyLoss(const std::string& name) {
+  if (name == "ppo_clip") return PolicyLoss::kPpoClip;
+  if (name == "gspo") return PolicyLoss::kGspo;
+  if (name == "cispo") return PolicyLoss::kCispo;
+  throw ConfigError(fmt::format(
+      "trainer.policy_loss: got '{}', expected one of: ppo_clip, gspo, cispo",
+      name));
+}
+
 LossAggregation ParseLossAggregation(const std::string& name) {
   if (name == "token_mean") return LossAggregation::kTokenMean;
   if (name == "seq_mean_token_mean") return LossAggregation::kSeqMeanTokenMean;
@@ -87,6 +96,31 @@ void CheckShape(const torch::Tensor& t, const torch::Tensor& like,
                                  ShapeString(t), ShapeString(like)));
   }
 }
+// Each token's value replaced by the mean over its sequence's masked tokens
+// (differentiable); sequences are rows unless `ids` [B, T] names them.
+torch::Tensor SequenceMeans(const torch::Tensor& values,
+                            const torch::Tensor& mask,
+                            const torch::Tensor& ids_in) {
+  torch::Tensor ids = ids_in;
+  if (!ids.defined()) {
+    ids = torch::arange(values.size(0), mask.options().dtype(torch::kLong))
+              .unsqueeze(1)
+              .expand_as(values);
+  }
+  CheckShape(ids, values, "sequence_ids");
+  const torch::Tensor flat = ids.reshape({-1}).to(torch::kLong);
+  if (flat.numel() > 0 && flat.min().item<int64_t>() < 0) {
+    throw BadRequest("GrpoLoss: sequence_ids must be >= 0");
+  }
+  const int64_t n = flat.numel() > 0 ? flat.max().item<int64_t>() + 1 : 0;
+  const torch::Tensor sums =
+      torch::zeros({n}, values.options())
+          .index_add(0, flat, (values * mask).reshape({-1}));
+  const torch::Tensor counts =
+      torch::zeros({n}, mask.options()).index_add(0, flat, mask.reshape({-1}));
+  return (sums / counts.clamp_min(1.0)).index_select(0, flat).view_as(values);
+}
+
 double MaskedMean(const torch::Tensor& v, const torch::Tensor& m) {
   const double count = m.sum().item<double>();
   if (count <= 0) return 0.0;
@@ -127,14 +161,21 @@ GrpoLossOutput GrpoLoss(const GrpoLossInputs& in, const GrpoLossOptions& opt) {
                          opt.norm_length);
   };
 
-  const torch::Tensor log_ratio = in.logprobs - in.old_logprobs.detach();
+  torch::Tensor log_ratio = in.logprobs - in.old_logprobs.detach();
+  if (opt.policy_loss == PolicyLoss::kGspo) {
+    log_ratio = SequenceMeans(log_ratio, mask, in.sequence_ids);
+  }
   // Clamp before exp so one wild token cannot overflow the ratio (verl does
   // the same); the clipped surrogate bounds its effect anyway.
   const torch::Tensor ratio = torch::exp(torch::clamp(log_ratio, -20.0, 20.0));
-  const torch::Tensor unclipped = -adv * ratio;
-  const torch::Tensor clipped =
-      -adv * torch::clamp(ratio, 1.0 - opt.clip_low, 1.0 + opt.clip_high);
-  torch::Tensor per_token = torch::max(unclipped, clipped);
+  const torch::Tensor clipped_ratio =
+      torch::clamp(ratio, 1.0 - opt.clip_low, 1.0 + opt.clip_high);
+  torch::Tensor per_token;
+  if (opt.policy_loss == PolicyLoss::kCispo) {
+    per_token = -adv * clipped_ratio.detach() * in.logprobs;
+  } else {
+    per_token = torch::max(-adv * ratio, -adv * clipped_ratio);
+  }
 
   GrpoLossOutput out;
   if (opt.tis_cap > 0 && in.rollout_logprobs.defined()) {

@@ -19,7 +19,22 @@ enum class LossAggregation {
                          // GRPO)
 };
 
+// What multiplies the advantage (trainer.policy_loss).
+enum class PolicyLoss {
+  // PPO's clipped surrogate per token, ratio pi / pi_old (GRPO, DAPO).
+  kPpoClip,
+  // GSPO (Zheng et al. 2025; TRL's importance_sampling_level="sequence"):
+  // one ratio per sequence, exp of the mean per-token log-ratio over its
+  // policy tokens, clipped as PPO's. Its clip range is ~1e-3, not 0.2.
+  kGspo,
+  // CISPO (MiniMax-M1, 2025): -sg(clip(ratio)) * A * log pi on every token.
+  // The weight is clipped, the token never dropped: a rare token whose
+  // ratio leaves the range still gets a gradient.
+  kCispo,
+};
+
 KlEstimator ParseKlEstimator(const std::string& name);
+PolicyLoss ParsePolicyLoss(const std::string& name);
 LossAggregation ParseLossAggregation(const std::string& name);
 
 // Per-token KL(pi || ref) estimates from log-probs of the sampled tokens
@@ -39,6 +54,7 @@ torch::Tensor AggregateLoss(const torch::Tensor& values,
                             double global_count = 0.0, int64_t norm_length = 0);
 
 struct GrpoLossOptions {
+  PolicyLoss policy_loss = PolicyLoss::kPpoClip;
   double clip_low = 0.2;
   double clip_high = 0.28;
   double kl_coef = 0.0;
@@ -62,6 +78,9 @@ struct GrpoLossInputs {
   // when set [B, T], every aggregation is the sum of values x loss_weights,
   // the weights carrying the aggregation's normalisers (PolicyTrainer).
   torch::Tensor loss_weights;
+  // GSPO's sequences: optional [B, T] int64 >= 0, one id per sequence
+  // (packed rows hold several); default: each row is one sequence.
+  torch::Tensor sequence_ids;
 };
 
 struct GrpoLossOutput {

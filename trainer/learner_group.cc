@@ -19,11 +19,13 @@ namespace {
 json EncodeBatch(const std::vector<TrainSequence>& batch) {
   json out = json::array();
   for (const TrainSequence& s : batch) {
-    out.push_back({{"ids", s.ids},
-                   {"mask", s.loss_mask},
-                   {"logprobs", s.rollout_logprobs},
-                   {"advantage", s.advantage},
-                   {"version", s.policy_version}});
+    json j = {{"ids", s.ids},
+              {"mask", s.loss_mask},
+              {"logprobs", s.rollout_logprobs},
+              {"advantage", s.advantage},
+              {"version", s.policy_version}};
+    if (!s.token_advantages.empty()) j["token_advantages"] = s.token_advantages;
+    out.push_back(std::move(j));
   }
   return out;
 }
@@ -37,6 +39,9 @@ std::vector<TrainSequence> DecodeBatch(const json& list) {
     s.rollout_logprobs = j.at("logprobs").get<std::vector<float>>();
     s.advantage = j.at("advantage").get<double>();
     s.policy_version = j.at("version").get<int64_t>();
+    if (j.contains("token_advantages")) {
+      s.token_advantages = j["token_advantages"].get<std::vector<float>>();
+    }
     out.push_back(std::move(s));
   }
   return out;
@@ -89,6 +94,7 @@ PolicyTrainerOptions StageTrainerOptions(const ClinrlConfig& config,
   po.epochs_per_batch = tc.epochs_per_batch;
   po.schedule = {tc.lr, tc.warmup_steps, std::max<int64_t>(1, tc.steps),
                  tc.min_lr_ratio};
+  po.loss.policy_loss = ParsePolicyLoss(tc.policy_loss);
   po.loss.clip_low = tc.clip_low;
   po.loss.clip_high = tc.clip_high;
   po.loss.kl_coef = tc.kl_coef;

@@ -144,6 +144,7 @@ std::vector<std::vector<size_t>> PolicyTrainer::Rows(
 
 std::vector<PolicyTrainer::MicroBatch> PolicyTrainer::Split(
     const std::vector<TrainSequence>& batch) const {
+  bool per_token = false;  // some sequence has token advantages
   for (size_t i = 0; i < batch.size(); ++i) {
     const TrainSequence& s = batch[i];
     if (s.loss_mask.size() != s.ids.size() ||
@@ -153,6 +154,14 @@ std::vector<PolicyTrainer::MicroBatch> PolicyTrainer::Split(
           "(expected one each per position)",
           i, s.ids.size(), s.loss_mask.size(), s.rollout_logprobs.size()));
     }
+    if (!s.token_advantages.empty() &&
+        s.token_advantages.size() != s.ids.size()) {
+      throw BadRequest(fmt::format(
+          "training sequence {}: {} token advantages for {} ids (expected "
+          "none, or one per position)",
+          i, s.token_advantages.size(), s.ids.size()));
+    }
+    per_token = per_token || !s.token_advantages.empty();
   }
   const bool packed = options_.packing;
   const std::vector<std::vector<size_t>> rows = Rows(batch);
@@ -209,7 +218,9 @@ std::vector<PolicyTrainer::MicroBatch> PolicyTrainer::Split(
           const int64_t j = offset + t - 1;
           mask_a[r][j] = s.loss_mask[t] ? 1.0f : 0.0f;
           roll_a[r][j] = s.rollout_logprobs[t];
-          tadv_a[r][j] = static_cast<float>(s.advantage);
+          tadv_a[r][j] = s.token_advantages.empty()
+                             ? static_cast<float>(s.advantage)
+                             : s.token_advantages[t];
           stok_a[r][j] = policy_tokens;
         }
         if (!packed) advantages[r] = s.advantage;
@@ -224,10 +235,16 @@ std::vector<PolicyTrainer::MicroBatch> PolicyTrainer::Split(
     mb.rollout = rollout.to(device);
     if (packed) {
       mb.segments = segments.to(device);
+      // GSPO's sequences: each target belongs to its token's segment; ids
+      // unique across the rows.
+      mb.sequence_ids =
+          (segments.slice(1, 1) +
+           torch::arange(b, torch::kLong).unsqueeze(1) * (length + 1))
+              .to(device);
       mb.advantages = token_adv.to(device);
       mb.seq_policy_tokens = seq_tokens.to(device);
     } else {
-      mb.advantages = advantages.to(device);
+      mb.advantages = (per_token ? token_adv : advantages).to(device);
     }
     out.push_back(std::move(mb));
   }
@@ -429,6 +446,39 @@ void PolicyTrainer::FixedLogProbs(const std::vector<MicroBatch>& micro,
   }
 }
 
+std::vector<double> PolicyTrainer::ReferenceKlSums(
+    const std::vector<TrainSequence>& batch) {
+  CLINRL_CHECK(static_cast<bool>(reference_),
+               "ReferenceKlSums: the trainer has no reference model");
+  torch::NoGradGuard no_grad;
+  std::vector<double> sums;
+  for (const TrainSequence& s : batch) {
+    const auto n = static_cast<int64_t>(s.ids.size());
+    double sum = 0;
+    if (n >= 2) {
+      const torch::Tensor ids = torch::tensor(s.ids, torch::kLong)
+                                    .view({1, n})
+                                    .to(reference_->device());
+      policy::HeadLogProbsOptions o;
+      o.temperature = options_.temperature;
+      o.precision = reference_->precision();
+      o.entropy = false;
+      const torch::Tensor ref =
+          policy::ChunkedHeadLogProbs(reference_->Hidden(ids).slice(1, 0, -1),
+                                      policy::HeadWeight(*reference_),
+                                      ids.slice(1, 1), o)
+              .logprobs.view({n - 1})
+              .to(torch::kCPU, torch::kDouble);
+      const auto r = ref.accessor<double, 1>();
+      for (int64_t t = 1; t < n; ++t) {
+        if (s.loss_mask[t]) sum += s.rollout_logprobs[t] - r[t - 1];
+      }
+    }
+    sums.push_back(sum);
+  }
+  return sums;
+}
+
 std::vector<torch::Tensor> PolicyTrainer::PackedLossWeights(
     const std::vector<MicroBatch>& micro, const GrpoLossOptions& loss,
     double global_count) const {
@@ -516,6 +566,7 @@ std::map<std::string, double> PolicyTrainer::GrpoStep(
       in.entropy = entropy;
       in.global_count = global_count;
       in.loss_weights = loss_weights[i];
+      in.sequence_ids = mb.sequence_ids;
       if (epoch == 0) {
         // The learner's log-probs under the weights the step starts from
         // against the sampler's: pure numerics when the batch is on-policy.

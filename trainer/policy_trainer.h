@@ -32,7 +32,10 @@ struct TrainSequence {
   std::vector<uint8_t> loss_mask;       // per position: 1 = trained token
   std::vector<float> rollout_logprobs;  // per position; 0 where masked
   double advantage = 0.0;               // GRPO: the sequence's advantage
-  int64_t policy_version = 0;           // the weights that sampled it
+  // Per position, replacing `advantage` when set (trainer.credit: turn, each
+  // policy turn its own); empty = `advantage` on every position.
+  std::vector<float> token_advantages;
+  int64_t policy_version = 0;  // the weights that sampled it
 };
 
 struct PolicyTrainerOptions {
@@ -101,6 +104,10 @@ class PolicyTrainer {
   // when an applied update made a parameter non-finite.
   std::map<std::string, double> GrpoStep(
       const std::vector<TrainSequence>& batch, int64_t policy_version);
+  // trainer.kl_in_reward's penalty: per sequence, the sum over its trained
+  // tokens of log pi_sampling - log pi_ref (k1; the reference's log-probs of
+  // softmax(logits / temperature), as sampled). Needs the reference model.
+  std::vector<double> ReferenceKlSums(const std::vector<TrainSequence>& batch);
   // One SFT step: token-mean negative log-likelihood of the trained tokens.
   std::map<std::string, double> SftStep(
       const std::vector<TrainSequence>& batch);
@@ -132,9 +139,11 @@ class PolicyTrainer {
     torch::Tensor ids;                // [b, L] int64
     torch::Tensor attention;          // [b, L] int64, 1 = real token
     torch::Tensor segments;           // packed: [b, L] int64, 0 = padding
+    torch::Tensor sequence_ids;       // packed: [b, L-1], target's sequence
     torch::Tensor mask;               // [b, L-1] float, trained targets
     torch::Tensor rollout;            // [b, L-1] float
-    torch::Tensor advantages;         // padded: [b]; packed: [b, L-1]
+    torch::Tensor advantages;         // [b], or [b, L-1] when packed or
+                                      // any sequence has token advantages
     torch::Tensor seq_policy_tokens;  // packed: [b, L-1], of the target's seq
     int64_t tokens = 0;               // real tokens (forward cost)
     int64_t slots = 0;                // b x L: what the forward computes

@@ -88,6 +88,29 @@ int64_t RemoteEpisodeSource::workers_alive() const {
   return n;
 }
 
+void RemoteEpisodeSource::Queue(const std::vector<rollout::TaskRef>& tasks,
+                                uint64_t seed) {
+  ++play_id_;
+  results_.clear();
+  queue_.clear();
+  outstanding_.clear();
+  for (size_t pos = 0; pos < tasks.size(); ++pos) {
+    // Each group's seed depends only on the step's seed and its place, so a
+    // re-issued group samples as the lost one would have.
+    queue_.push_back({fmt::format("{}-{}", play_id_, pos), pos, tasks[pos],
+                      SplitMix64(seed ^ (pos + 1))});
+  }
+}
+
+void RemoteEpisodeSource::Prefetch(const std::vector<rollout::TaskRef>& tasks,
+                                   uint64_t seed, int64_t policy_version) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  Queue(tasks, seed);
+  learner_version_ = policy_version;
+  prefetched_ = std::make_pair(seed, tasks.size());
+  progress_.notify_all();
+}
+
 ScoredEpisodes RemoteEpisodeSource::Play(
     const std::vector<rollout::TaskRef>& tasks, uint64_t seed,
     int64_t policy_version) {
@@ -95,17 +118,11 @@ ScoredEpisodes RemoteEpisodeSource::Play(
   std::map<size_t, Result> results;
   {
     std::unique_lock<std::mutex> lock(mutex_);
-    ++play_id_;
-    results_.clear();
-    queue_.clear();
-    outstanding_.clear();
+    const bool queued =
+        prefetched_ && *prefetched_ == std::make_pair(seed, tasks.size());
+    prefetched_.reset();
+    if (!queued) Queue(tasks, seed);
     learner_version_ = policy_version;
-    for (size_t pos = 0; pos < tasks.size(); ++pos) {
-      // Each group's seed depends only on the step's seed and its place,
-      // so a re-issued group samples as the lost one would have.
-      queue_.push_back({fmt::format("{}-{}", play_id_, pos), pos, tasks[pos],
-                        SplitMix64(seed ^ (pos + 1))});
-    }
     auto last_progress = Clock::now();
     size_t done = 0;
     while (results_.size() < tasks.size()) {

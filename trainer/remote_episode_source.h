@@ -30,6 +30,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <zmq.hpp>
@@ -74,6 +75,10 @@ class RemoteEpisodeSource : public EpisodeSource {
 
   ScoredEpisodes Play(const std::vector<rollout::TaskRef>& tasks, uint64_t seed,
                       int64_t policy_version) override;
+  // Queues the groups at once; rollout workers play them with the weights
+  // they hold (the current version), and Play(tasks, seed) collects them.
+  void Prefetch(const std::vector<rollout::TaskRef>& tasks, uint64_t seed,
+                int64_t policy_version) override;
   void PolicyUpdated(const policy::Transformer& model,
                      int64_t policy_version) override;
   // Every later stop reply (work and heartbeat) carries `reason`.
@@ -118,6 +123,8 @@ class RemoteEpisodeSource : public EpisodeSource {
   nlohmann::json AcceptResult(const nlohmann::json& request,
                               const std::string& worker);
   void CheckHeartbeats();
+  // A new play of `tasks` replaces whatever was queued (mutex_ held).
+  void Queue(const std::vector<rollout::TaskRef>& tasks, uint64_t seed);
   void Dispatch();
   void Reply(const std::string& identity, const nlohmann::json& body);
   nlohmann::json Assignment(const Job& job) const;
@@ -136,6 +143,8 @@ class RemoteEpisodeSource : public EpisodeSource {
   std::deque<Waiting> waiting_;                     // idle work requests
   std::map<size_t, Result> results_;                // of the current Play
   uint64_t play_id_ = 0;
+  // The queued play a Prefetch started: its seed and group count.
+  std::optional<std::pair<uint64_t, size_t>> prefetched_;
   int64_t learner_version_ = 0;
   RemoteSourceCounters counters_;
   bool stopping_ = false;

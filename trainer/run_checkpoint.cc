@@ -258,7 +258,8 @@ void SaveRunCheckpoint(RunState& run, const std::string& stage) {
 
 void StartStage(RunState& run, const std::string& stage) {
   const bool grpo = stage == "grpo";
-  if (grpo && run.config.trainer.kl_coef > 0 && !run.reference) {
+  const TrainerConfig& tc = run.config.trainer;
+  if (grpo && (tc.kl_coef > 0 || tc.kl_in_reward > 0) && !run.reference) {
     MakeReference(run);
   }
   PolicyTrainerOptions trainer_options = StageTrainerOptions(run.config, stage);

@@ -104,16 +104,22 @@ EvalResult Evaluate(RunState& run, const std::string& label,
   greedy.group_size = 1;
   greedy.temperature = 0.0;
   rollout::RolloutWorker worker(run.model, *run.tokenizer, *run.env, greedy);
-  const envs::EnvSpec spec = run.env->Spec(run.env_name);
-  const int64_t available =
-      spec.splits.count(split) ? spec.splits.at(split) : 0;
-  if (available <= 0) {
-    throw ConfigError(
-        fmt::format("env '{}' has no '{}' split", run.env_name, split));
-  }
+  // The first `episodes` tasks of each env of the run; the validation split
+  // is each env's own (train for an env without one).
   std::vector<rollout::TaskRef> tasks;
-  for (int64_t i = 0; i < std::min(episodes, available); ++i) {
-    tasks.push_back({run.env_name, split, i, json::object()});
+  for (const RunState::MixtureEnv& env : run.mixture) {
+    const std::string env_split =
+        split == run.validation_split ? env.validation_split : split;
+    const envs::EnvSpec spec = run.env->Spec(env.name);
+    const int64_t available =
+        spec.splits.count(env_split) ? spec.splits.at(env_split) : 0;
+    if (available <= 0) {
+      throw ConfigError(
+          fmt::format("env '{}' has no '{}' split", env.name, env_split));
+    }
+    for (int64_t i = 0; i < std::min(episodes, available); ++i) {
+      tasks.push_back({env.name, env_split, i, json::object()});
+    }
   }
   std::vector<Trajectory> played;
   for (size_t start = 0; start < tasks.size(); start += kEvalChunk) {
@@ -138,7 +144,10 @@ EvalResult Evaluate(RunState& run, const std::string& label,
     run.trajectories->Write(line);
   }
   run.model->train();
-  return {label, split, SummarizeEpisodes(ConstPointers(played))};
+  std::map<std::string, double> metrics =
+      SummarizeEpisodes(ConstPointers(played));
+  AddPerEnvSummaries(ConstPointers(played), &metrics);
+  return {label, split, metrics};
 }
 
 void RecordEval(RunState& run, const EvalResult& result) {
@@ -162,7 +171,14 @@ void RecordEval(RunState& run, const EvalResult& result) {
 
 std::vector<EvalResult> FinalTable(RunState& run) {
   std::vector<EvalResult> table;
-  const bool baselines = run.options.baselines;
+  // The scripted rows play the first env alone; against a mixture's test
+  // rows they would compare different tasks, so a mixture goes without.
+  const bool baselines = run.options.baselines && run.mixture.size() == 1;
+  if (run.options.baselines && !baselines) {
+    CLINRL_LOG_INFO(
+        "final table: no scripted rows (an env mixture; each env's figures "
+        "are under env/<name>/ in summary.json)");
+  }
   if (baselines && CanPlayScripted(run, "random", "random")) {
     table.push_back(ScriptedRow(run, "random", "random", json::object()));
   }

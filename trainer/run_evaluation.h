@@ -20,7 +20,9 @@ struct EvalResult {
 };
 
 // Greedy evaluation of the current policy on the first `episodes` tasks of
-// `split`; every episode's transcript goes to trajectories.jsonl.
+// `split` of each env of the run (run.validation_split: each env's own
+// validation split); every episode's transcript goes to trajectories.jsonl.
+// An env mixture's result has each env's figures under env/<name>/ too.
 EvalResult Evaluate(RunState& run, const std::string& label,
                     const std::string& split, int64_t episodes);
 

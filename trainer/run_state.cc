@@ -34,20 +34,48 @@ void ValidateStages(const std::vector<std::string>& stages) {
   }
 }
 
-// The env's splits: train to learn from, validation (or train) to watch.
-void ReadEnvSpec(RunState& run) {
-  const envs::EnvSpec spec = run.env->Spec(run.env_name);
-  auto train = spec.splits.find("train");
-  if (train == spec.splits.end() || train->second <= 0) {
+// Options that exclude each other.
+void ValidateAlgorithm(const ClinrlConfig& c) {
+  const TrainerConfig& tc = c.trainer;
+  if (tc.credit == "turn" && tc.reward_normalization == "per_component") {
     throw ConfigError(
-        fmt::format("envs.0: env '{}' has no train split", run.env_name));
+        "trainer.credit: 'turn' takes each turn's return from the reward "
+        "total; with trainer.reward_normalization 'per_component' (episode "
+        "credit only) expected credit 'episode'");
   }
-  run.train_tasks = train->second;
-  if (!spec.splits.count("validation")) {
-    CLINRL_LOG_WARN("env '{}' has no validation split; validating on train",
-                    run.env_name);
-    run.validation_split = "train";
+  const DistributedConfig& d = c.distributed;
+  if (d.overlap && (d.rollout_ranks < 1 || d.max_policy_lag < 1)) {
+    throw ConfigError(fmt::format(
+        "distributed.overlap: needs rollout workers in their own processes "
+        "(distributed.rollout_ranks >= 1, got {}) that may play one version "
+        "behind (distributed.max_policy_lag >= 1, got {})",
+        d.rollout_ranks, d.max_policy_lag));
   }
+}
+
+// Each env's splits: train to learn from, validation (or train) to watch.
+void ReadEnvSpecs(RunState& run) {
+  const std::vector<EnvEntry>& entries = run.config.envs;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    RunState::MixtureEnv env;
+    env.name = entries[i].name;
+    env.weight = entries[i].weight;
+    const envs::EnvSpec spec = run.env->Spec(env.name);
+    auto train = spec.splits.find("train");
+    if (train == spec.splits.end() || train->second <= 0) {
+      throw ConfigError(
+          fmt::format("envs.{}: env '{}' has no train split", i, env.name));
+    }
+    env.train_tasks = train->second;
+    if (!spec.splits.count("validation")) {
+      CLINRL_LOG_WARN("env '{}' has no validation split; validating on train",
+                      env.name);
+      env.validation_split = "train";
+    }
+    run.mixture.push_back(env);
+  }
+  run.train_tasks = run.mixture.front().train_tasks;
+  run.validation_split = run.mixture.front().validation_split;
 }
 
 // In-run SFT demonstrations are played by the env's scripted policy: one it
@@ -81,22 +109,24 @@ void CheckRunRewardOverrides(RunState& run) {
   const auto& overrides = run.config.rewards.overrides;
   if (overrides.empty()) return;
   rewards::CheckRewardOverrides(overrides, run.config.rewards.endpoint.empty());
-  for (const auto& [env, unused] : overrides) {
-    if (env != run.env_name) {
+  std::vector<std::string> names;
+  for (const RunState::MixtureEnv& e : run.mixture) names.push_back(e.name);
+  for (const auto& [env, override_spec] : overrides) {
+    if (std::find(names.begin(), names.end(), env) == names.end()) {
       throw ConfigError(fmt::format(
           "rewards.overrides.{}: '{}' is not an env of this run (envs: {})",
-          env, env, run.env_name));
+          env, env, fmt::join(names, ", ")));
     }
+    envs::ResetRequest first;
+    first.split = "train";
+    first.task_index = 0;
+    envs::ResetResult reset;
+    const std::string session = run.env->Reset(env, first, &reset);
+    run.env->Close(session);
+    rewards::ApplyRewardOverride(
+        reset.info.value("reward_spec", nlohmann::json::object()),
+        override_spec, "rewards.overrides." + env);
   }
-  envs::ResetRequest first;
-  first.split = "train";
-  first.task_index = 0;
-  envs::ResetResult reset;
-  const std::string session = run.env->Reset(run.env_name, first, &reset);
-  run.env->Close(session);
-  rewards::ApplyRewardOverride(
-      reset.info.value("reward_spec", nlohmann::json::object()),
-      overrides.begin()->second, "rewards.overrides." + run.env_name);
 }
 
 }  // namespace
@@ -161,7 +191,9 @@ std::unique_ptr<RunState> OpenRun(ClinrlConfig config,
   if (!run->options.resume_from.empty()) run->options.resume = true;
   const ClinrlConfig& c = run->config;
   ValidateStages(c.trainer.stages);
-  const EnvEntry& env = envs::TheRunEnv(c.envs);
+  ValidateAlgorithm(c);
+  envs::CheckRunEnvs(c.envs);
+  const EnvEntry& env = c.envs.front();
   policy::SetComputeThreads(c.run.threads);
   // Reward plug-ins from shared libraries register before any scoring.
   rewards::LoadRewardPlugins(c.rewards.plugins);
@@ -188,14 +220,15 @@ std::unique_ptr<RunState> OpenRun(ClinrlConfig config,
     run->learners = std::make_unique<LearnerGroup>(*run->options.learner_comm);
   }
 
-  envs::EnvConnection connection = envs::ConnectEnvs(c.envs, env.endpoint);
+  envs::EnvConnection connection = envs::ConnectEnvs(c.envs, "");
+  run->env_registry = std::move(connection.registry);
   run->env_pool = std::move(connection.pool);
   run->remote_env = std::move(connection.remote);
   run->env = connection.client;
   run->env_name = env.name;
   run->env_endpoint = env.endpoint;
   run->env_options = env.options;
-  ReadEnvSpec(*run);
+  ReadEnvSpecs(*run);
   CheckRunRewardOverrides(*run);
   CheckDemoPolicy(*run);
   run->scorer = rewards::MakeTrajectoryScorer(c.rewards);

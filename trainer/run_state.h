@@ -51,10 +51,23 @@ struct RunState {
   // The frozen KL anchor of the GRPO stage (null without trainer.kl_coef).
   policy::Transformer reference{nullptr};
 
-  // The env: an in-process pool, or a remote env server.
+  // The envs: an in-process pool (its registry, when it plays envs served
+  // elsewhere), or a remote env server.
+  std::unique_ptr<envs::EnvRegistry> env_registry;
   std::unique_ptr<envs::EnvPool> env_pool;
   std::unique_ptr<envs::EnvClient> remote_env;
   envs::EnvClient* env = nullptr;
+  // Every env of the run, in config order: one, or a mixture (envs with
+  // weights). The first is the one SFT demonstrations and the scripted
+  // baselines play (env_name, env_endpoint, env_options, train_tasks,
+  // validation_split are its).
+  struct MixtureEnv {
+    std::string name;
+    double weight = 1.0;
+    int64_t train_tasks = 0;
+    std::string validation_split = "validation";
+  };
+  std::vector<MixtureEnv> mixture;
   std::string env_name;
   std::string env_endpoint;  // "" = the in-process pool
   nlohmann::json env_options = nlohmann::json::object();

@@ -26,11 +26,18 @@ std::vector<TrainSequence> Demonstrations(const RunState& run) {
     ReadJsonl(sft.demos, [&](const json& j, int64_t line) {
       demos.push_back(TrajectoryFromJson(j));
       // Another env's transcripts would teach another action grammar.
-      if (demos.back().env != run.env_name) {
+      const std::string& env = demos.back().env;
+      std::string names;
+      bool ours = false;
+      for (const RunState::MixtureEnv& e : run.mixture) {
+        ours = ours || e.name == env;
+        names += (names.empty() ? "'" : ", '") + e.name + "'";
+      }
+      if (!ours) {
         throw ConfigError(fmt::format(
             "trainer.sft.demos: {} line {} is an episode of env '{}', "
-            "expected the run's env '{}'",
-            sft.demos, line, demos.back().env, run.env_name));
+            "expected the run's env {}",
+            sft.demos, line, env, names));
       }
     });
   } else {

@@ -126,6 +126,14 @@ DxDialogueOptions DxDialogueOptions::FromJson(const json& j,
     throw ConfigError(fmt::format(
         "{}.cost_budget: expected a number > 0, got {}", path, o.cost_budget));
   }
+  for (const auto& [key, value] :
+       {std::pair<const char*, double>{"info_gain_reward", o.info_gain_reward},
+        {"redundant_penalty", o.redundant_penalty}}) {
+    if (!(value >= 0.0) || !std::isfinite(value)) {
+      throw ConfigError(fmt::format("{}.{}: expected a number >= 0, got {}",
+                                    path, key, value));
+    }
+  }
   const json& patient = o.patient_choice;
   const std::string patient_path = path + ".patient";
   if (patient.is_object() && patient.contains("kind") &&
@@ -224,6 +232,10 @@ ResetResult DxDialogueEnv::Reset(const ResetRequest& request) {
   cost_ = 0.0;
   disposition_.clear();
   asked_.clear();
+  posterior_ = std::make_unique<DiagnosticPosterior>(kb_);
+  posterior_->Start(case_->age, case_->male, case_->chief_complaint);
+  seen_findings_ = {case_->chief_complaint};
+  seen_tests_.clear();
 
   RulePatient presenter(kb_, *case_, patient);
   ResetResult r;
@@ -261,6 +273,62 @@ std::string DxDialogueEnv::Examine(int system, json& revealed) {
   }
   return fmt::format("{}: {}.", Capitalized(s.name),
                      present.empty() ? std::string("normal") : present);
+}
+
+double DxDialogueEnv::EvidenceReward(const std::string& type, int exam_system,
+                                     const json& revealed, json& info) {
+  const double h = posterior_->Entropy();
+  double gain = 0;
+  bool news = false;
+  if (type == "exam" && exam_system >= 0) {
+    for (const auto& x : revealed) {
+      const int f = kb_->FindingIndex(x.value("finding", ""));
+      news = news || (f >= 0 && !seen_findings_.count(f));
+    }
+    if (news) gain = h - posterior_->ExpectedEntropyAfterExam(exam_system);
+  } else {
+    for (const auto& x : revealed) {
+      if (x.contains("test")) {
+        const int t = kb_->TestIndex(x["test"].get<std::string>());
+        if (t < 0 || seen_tests_.count(t)) continue;
+        news = true;
+        gain += h - posterior_->ExpectedEntropyAfterTest(t);
+      } else {
+        const int f = kb_->FindingIndex(x.value("finding", ""));
+        if (f < 0 || seen_findings_.count(f)) continue;
+        news = true;
+        if (kb_->findings[f].askable()) {
+          gain += h - posterior_->ExpectedEntropyAfterAsk(f);
+        }
+      }
+    }
+  }
+  // The evidence, once, as the oracle takes it (envs/dx_dialogue/
+  // oracle_policy.cc): a repeat would count its likelihood twice.
+  for (const auto& x : revealed) {
+    if (x.contains("test")) {
+      const int t = kb_->TestIndex(x["test"].get<std::string>());
+      if (t < 0 || !seen_tests_.insert(t).second) continue;
+      const auto& results = kb_->tests[t].results;
+      const auto it =
+          std::find(results.begin(), results.end(), x.value("result", ""));
+      if (it != results.end()) {
+        posterior_->ObserveTest(t, static_cast<int>(it - results.begin()));
+      }
+      continue;
+    }
+    const int f = kb_->FindingIndex(x.value("finding", ""));
+    if (f < 0 || !seen_findings_.insert(f).second) continue;
+    const std::string answer = x.value("answer", "");
+    if (type == "exam") {
+      posterior_->ObserveSign(f, answer == "yes");
+    } else if (kb_->findings[f].askable()) {
+      posterior_->ObserveAnswer(f, answer);
+    }
+  }
+  info["information_gain"] = std::max(0.0, gain);
+  return news ? options_.info_gain_reward * std::max(0.0, gain)
+              : -options_.redundant_penalty;
 }
 
 StepResult DxDialogueEnv::Step(const std::string& action_text) {
@@ -398,6 +466,15 @@ StepResult DxDialogueEnv::Step(const std::string& action_text) {
   }
   r.observation = {{"user", text}};
   r.info = BaseInfo();
+  const std::string type = action_info["type"].get<std::string>();
+  if (type == "ask" || type == "exam" || type == "test") {
+    int system = -1;
+    if (type == "exam")
+      system = kb_->system_matcher.Exact(action_info.value("target", ""));
+    r.reward = EvidenceReward(type, system, revealed, r.info);
+  } else if (invalid) {
+    r.reward = -options_.redundant_penalty;
+  }
   r.info["action"] = action_info;
   r.info["revealed"] = revealed;
   if (!patient_fallback.empty()) r.info["patient_fallback"] = patient_fallback;

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "envs/dx_dialogue/clinical_case.h"
+#include "envs/dx_dialogue/diagnostic_posterior.h"
 #include "envs/dx_dialogue/llm_patient.h"
 #include "envs/dx_dialogue/patient.h"
 #include "envs/env.h"
@@ -48,7 +49,15 @@ struct DxEpisodeOptions {
 // fixed for the env's life.
 struct DxDialogueOptions : DxEpisodeOptions {
   double cost_budget = 1000.0;  // the cost reward's budget, in dollars
-  std::string knowledge_base;   // a JSON file; empty = the built-in one
+  // Dense step rewards for per-turn credit (trainer.credit: turn): an ask,
+  // exam or test that brings new evidence earns info_gain_reward per nat of
+  // its expected information gain about the diagnosis (the entropy drop the
+  // diagnostic posterior expects before seeing the answer); one that brings
+  // nothing new (a repeat) or is invalid costs redundant_penalty. The
+  // diagnosis itself is the reward service's to score.
+  double info_gain_reward = 0.1;
+  double redundant_penalty = 0.05;
+  std::string knowledge_base;  // a JSON file; empty = the built-in one
   // The option `patient`: {"kind": "rules"} (the default) or an LLM patient
   // ({"kind": "llm", ...}: LlmPatientOptions), read into llm_patient.
   json patient_choice = json::object();
@@ -58,6 +67,10 @@ struct DxDialogueOptions : DxEpisodeOptions {
   void Visit(V& v) {
     DxEpisodeOptions::Visit(v);
     v("cost_budget", cost_budget, "the cost reward's budget, dollars, > 0");
+    v("info_gain_reward", info_gain_reward,
+      "step reward per nat of expected information gain, >= 0");
+    v("redundant_penalty", redundant_penalty,
+      "step reward -penalty for an action that reveals nothing new, >= 0");
     v("knowledge_base", knowledge_base, "JSON file; empty = built-in");
     v("patient", patient_choice, "{\"kind\": \"rules\"} or an LLM patient");
   }
@@ -89,6 +102,11 @@ class DxDialogueEnv : public Env {
 
  private:
   std::string Examine(int system, json& revealed);
+  // The step reward of an action that revealed `revealed` (entries as in
+  // info.revealed): information gain of the new evidence, or the redundancy
+  // penalty; the posterior then takes the evidence. Sets info fields.
+  double EvidenceReward(const std::string& type, int exam_system,
+                        const json& revealed, json& info);
   json BaseInfo() const;
   // The info only the last reply of an episode carries (metrics, answer,
   // the reward spec with the total cost), the same for every way it ends.
@@ -107,6 +125,11 @@ class DxDialogueEnv : public Env {
   double cost_ = 0.0;
   std::string disposition_;
   std::set<std::string> asked_;  // findings the agent asked about
+  // What the agent has learned, for the information-gain reward: the
+  // posterior over conditions and the evidence it already holds.
+  std::unique_ptr<DiagnosticPosterior> posterior_;
+  std::set<int> seen_findings_;
+  std::set<int> seen_tests_;
   std::string split_;
   int64_t task_index_ = 0;
 };

@@ -112,7 +112,8 @@ class DistributedRunTest : public ::testing::Test {
   // Writes the config of a run named after the test; returns its path.
   std::string WriteConfig(int64_t steps, int64_t rollout_ranks,
                           int64_t checkpoint_every, int64_t learner_ranks = 1,
-                          int64_t server_ranks = 1, std::string run = "run") {
+                          int64_t server_ranks = 1, std::string run = "run",
+                          bool overlap = false) {
     name_ = ::testing::UnitTest::GetInstance()->current_test_info()->name();
     dir_ = ::testing::TempDir() + "clinrl-dist-" + std::to_string(getpid()) +
            "-" + name_;
@@ -155,6 +156,7 @@ class DistributedRunTest : public ::testing::Test {
           {"rollout_ranks", rollout_ranks},
           {"env_server_ranks", server_ranks},
           {"reward_server_ranks", server_ranks},
+          {"overlap", overlap},
           {"heartbeat_ms", 250},
           {"heartbeat_misses", 4},
           {"timeout_s", 60}}},
@@ -168,6 +170,20 @@ class DistributedRunTest : public ::testing::Test {
     return Spawn({CLINRL_BINARY, "distributed", "run", config, "--role", role,
                   "--index", std::to_string(index)},
                  fmt_log(role, index));
+  }
+
+  // One process of each role (env server, reward server, rollout worker,
+  // learner), run to the end; each must exit 0. Returns the learner.
+  Child RunEveryRole(const std::string& config) {
+    children_.push_back(Start(config, "env_server", 0));
+    children_.push_back(Start(config, "reward_server", 0));
+    children_.push_back(Start(config, "rollout", 0));
+    Child learner = Start(config, "learner", 0);
+    EXPECT_EQ(WaitExit(learner, 50), 0) << Slurp(learner.log);
+    for (Child& c : children_) {
+      EXPECT_EQ(WaitExit(c, 10), 0) << Slurp(c.log);
+    }
+    return learner;
   }
 
   std::string fmt_log(const std::string& role, int index) const {
@@ -189,14 +205,7 @@ class DistributedRunTest : public ::testing::Test {
 
 TEST_F(DistributedRunTest, SeparateProcessesOverIpcCompleteTrainingSteps) {
   const std::string config = WriteConfig(3, 1, 0);
-  children_.push_back(Start(config, "env_server", 0));
-  children_.push_back(Start(config, "reward_server", 0));
-  children_.push_back(Start(config, "rollout", 0));
-  Child learner = Start(config, "learner", 0);
-  EXPECT_EQ(WaitExit(learner, 50), 0) << Slurp(learner.log);
-  for (Child& c : children_) {
-    EXPECT_EQ(WaitExit(c, 10), 0) << Slurp(c.log);
-  }
+  const Child learner = RunEveryRole(config);
   const std::vector<json> steps = MetricsLines(run_dir());
   ASSERT_EQ(steps.size(), 3u) << Slurp(learner.log);
   for (const json& s : steps) {
@@ -218,6 +227,32 @@ TEST_F(DistributedRunTest, SeparateProcessesOverIpcCompleteTrainingSteps) {
             std::string::npos)
       << reward_log;
   EXPECT_FALSE(trainer::LatestCheckpoint(run_dir() + "/checkpoints").empty());
+}
+
+// distributed.overlap: the worker plays step k+1's groups with weights k
+// while the learner updates on step k. Steps after the first train on
+// episodes up to one version behind (within max_policy_lag, none stale),
+// and the run completes as a synchronous one does.
+TEST_F(DistributedRunTest, OverlappedRolloutPlaysTheNextStepDuringTheUpdate) {
+  const std::string config = WriteConfig(4, 1, 0, 1, 1, "run", true);
+  const Child learner = RunEveryRole(config);
+  const std::vector<json> steps = MetricsLines(run_dir());
+  ASSERT_EQ(steps.size(), 4u) << Slurp(learner.log);
+  double ahead = 0;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const json& s = steps[i];
+    EXPECT_EQ(s.value("remote/groups_stale", -1.0), 0.0) << s;
+    const double lag = s.value("remote/policy_lag_mean", -1.0);
+    // Step 1 is played on demand with the weights it trains on; later steps
+    // were queued before the previous update, so the groups the worker
+    // started before the new weights arrived are one version behind.
+    EXPECT_GE(lag, 0.0) << s;
+    EXPECT_LE(lag, i == 0 ? 0.0 : 1.0) << "step " << i + 1 << ": " << s;
+    if (i > 0) ahead += lag;
+  }
+  EXPECT_GT(ahead, 0.0) << "no group was played ahead of the update";
+  EXPECT_NE(Slurp(fmt_log("rollout", 0)).find("\"groups\":16"),
+            std::string::npos);
 }
 
 TEST_F(DistributedRunTest, KilledRolloutWorkerIsReplacedAndTrainingCompletes) {

@@ -12,50 +12,15 @@
 #include "envs/env_client.h"
 #include "envs/remote_env.h"
 #include "envs/scripted_episode.h"
+#include "tests/python/python_triage_server.h"
 
 namespace clinrl::envs {
 namespace {
 
+using clinrl::testing::AwaitServer;
+using clinrl::testing::PythonTriageServer;
+
 using Clock = std::chrono::steady_clock;
-
-struct PythonTriageServer {
-  PythonTriageServer() {
-    std::string dir =
-        (std::filesystem::temp_directory_path() / "clinrl-py-triage-XXXXXX")
-            .string();
-    CLINRL_CHECK_ERRNO(mkdtemp(dir.data()) != nullptr, "mkdtemp",
-                       "making a socket folder");
-    folder = dir;
-    endpoint = "ipc://" + dir + "/triage.sock";
-    process = std::make_unique<ChildProcess>(
-        std::vector<std::string>{
-            CLINRL_PYTHON, "-m", "clinrl_env", "serve", "--env",
-            "clinrl_env.triage_quiz:TriageQuizEnv", "--name", "triage_quiz",
-            "--endpoint", endpoint, "--log-level", "warning"},
-        std::map<std::string, std::string>{
-            {"PYTHONPATH", std::string(CLINRL_SOURCE_DIR) + "/python"}});
-  }
-  ~PythonTriageServer() {
-    process.reset();
-    std::error_code ignored;
-    std::filesystem::remove_all(folder, ignored);
-  }
-  std::string folder;
-  std::string endpoint;
-  std::unique_ptr<ChildProcess> process;
-};
-
-void AwaitServer(EnvClient& client) {
-  const auto deadline = Clock::now() + std::chrono::seconds(20);
-  while (Clock::now() < deadline) {
-    try {
-      client.Health();
-      return;
-    } catch (const Timeout&) {
-    }
-  }
-  FAIL() << "the Python server never answered";
-}
 
 TEST(PythonTriageQuiz, EveryAnswerToEveryCaseExactlyOneIsRight) {
   PythonTriageServer server;

@@ -109,6 +109,32 @@ def check_compare_view(page, runs):
           f"every compared run is drawn on the charts (pixels in each run's colour: {found})")
 
 
+def check_step_axis(page):
+    """A run of several stages opens with its last stage on its own step axis (steps from 1,
+    the evaluation before its first step at 0); the whole run is one choice away."""
+    info = page.evaluate("""() => {
+      const m = JSON.parse(document.getElementById('clinrl-data').textContent)
+                    .runs[0].metrics;
+      return {stages: m.stages, rows: m.stage, steps: m.step,
+              axis: document.getElementById('step-axis').value};
+    }""")
+    if len(info["stages"]) < 2:
+        return
+    last = info["stages"][-1]
+    check(info["axis"] == last, f"charts open on the last stage's axis ({info['axis']!r})")
+    own = sum(1 for s in info["rows"] if info["stages"][s] == last)
+    layout = "() => window.clinrlChartLayout()"
+    x = page.evaluate(layout)
+    check(x and x["x0"] == 0 and x["x1"] == own,
+          f"the {last} axis spans its own {own} steps (drawn from {x and x['x0']} to "
+          f"{x and x['x1']})")
+    page.select_option("#step-axis", "")
+    x = page.evaluate(layout)
+    check(x and x["x1"] == max(info["steps"]),
+          f"the whole-run axis spans all {max(info['steps'])} steps (drawn to {x and x['x1']})")
+    page.select_option("#step-axis", last)
+
+
 def run_checks(page, report, out_dir, max_open_ms, errors, requests):
     start = time.perf_counter()
     page.goto("file://" + report, wait_until="load", timeout=60000)
@@ -141,6 +167,7 @@ def run_checks(page, report, out_dir, max_open_ms, errors, requests):
       return n;
     }""")
     check(inked > 500, f"first chart is drawn ({inked} painted pixels)")
+    check_step_axis(page)
     check(page.query_selector("#runs-table tr:nth-child(2)") is not None,
           "summary table has a run row")
     if len(data_runs) > 1:

@@ -37,13 +37,14 @@ TEST(GroupAdvantagesTest, EqualRewardsAndSingletonsGiveZero) {
   for (double x : a) EXPECT_DOUBLE_EQ(x, 0.0);
 }
 
-TEST(GroupAdvantagesTest, DynamicSamplingDropsZeroVarianceGroups) {
-  int64_t dropped = -1, total = -1;
-  const auto keep = KeepInformativeGroups({1, 1, 0, 1, 0, 0},
-                                          {0, 0, 1, 1, 2, 2}, &dropped, &total);
-  EXPECT_EQ(keep, (std::vector<size_t>{2, 3}));
-  EXPECT_EQ(dropped, 2);
-  EXPECT_EQ(total, 3);
+TEST(GroupAdvantagesTest, RlooLeavesEachSampleOut) {
+  // Group of 3: 3 - mean(0, 6) = 0; 0 - mean(3, 6) = -4.5; 6 - 1.5 = 4.5.
+  const auto a =
+      GroupAdvantages({3, 0, 6, 5}, {0, 0, 0, 1}, AdvantageMode::kRloo);
+  EXPECT_DOUBLE_EQ(a[0], 0.0);
+  EXPECT_DOUBLE_EQ(a[1], -4.5);
+  EXPECT_DOUBLE_EQ(a[2], 4.5);
+  EXPECT_DOUBLE_EQ(a[3], 0.0);  // alone in its group
 }
 
 TEST(GroupAdvantagesTest, BadModeAndSizesAreErrors) {

@@ -139,6 +139,119 @@ TEST(GrpoLossTest, MatchesIndependentReference) {
   EXPECT_GT(max_clip_high, 0.0);
 }
 
+// RLOO and REINFORCE++ advantages, and the GSPO and CISPO losses (rows as
+// sequences, and packed rows with sequence ids), against the reference.
+TEST(GrpoLossTest, EstimatorsMatchIndependentReference) {
+  torch::manual_seed(11);
+  const int64_t B = 3, T = 7;
+  const std::vector<double> rewards = {1.0, 0.0, 0.5, 0.25, 1.0, 0.0, 3.0};
+  const std::vector<int64_t> groups = {0, 0, 0, 1, 1, 1, 2};
+  json spec = {{"advantages", json::array()}, {"losses", json::array()}};
+  for (const char* mode : {"rloo", "reinforce_pp"}) {
+    spec["advantages"].push_back(
+        {{"rewards", rewards}, {"groups", groups}, {"mode", mode}});
+  }
+  std::vector<LossCase> cases;
+  // Packed: row 0 holds sequences 1 and 2, row 2 sequences 3 and 4.
+  const torch::Tensor ids = torch::tensor(
+      {{1, 1, 1, 1, 2, 2, 2}, {5, 5, 5, 5, 5, 5, 5}, {3, 3, 4, 4, 4, 4, 4}},
+      torch::kLong);
+  json ids_json = json::array();
+  for (int64_t r = 0; r < B; ++r) {
+    json row = json::array();
+    for (int64_t t = 0; t < T; ++t) row.push_back(ids[r][t].item<int64_t>());
+    ids_json.push_back(row);
+  }
+  for (const char* loss : {"gspo", "cispo"}) {
+    for (const char* agg : {"token_mean", "seq_mean_token_mean"}) {
+      for (bool packed : {false, true}) {
+        LossCase c;
+        const torch::Tensor old = -torch::rand({B, T}, torch::kFloat64) * 3;
+        const torch::Tensor logp =
+            old + torch::randn({B, T}, torch::kFloat64) * 0.3;
+        const torch::Tensor rollout =
+            old + torch::randn({B, T}, torch::kFloat64) * 0.2;
+        torch::Tensor mask = (torch::rand({B, T}) > 0.25).to(torch::kFloat64);
+        mask[0][0] = 1;
+        const torch::Tensor adv =
+            torch::tensor({0.9, -1.1, 0.4}, torch::kFloat64);
+        c.inputs.logprobs = logp.clone().requires_grad_(true);
+        c.inputs.old_logprobs = old;
+        c.inputs.mask = mask;
+        c.inputs.advantages = adv;
+        c.inputs.rollout_logprobs = rollout;
+        if (packed) c.inputs.sequence_ids = ids;
+        c.options.policy_loss = ParsePolicyLoss(loss);
+        c.options.aggregation = ParseLossAggregation(agg);
+        // GSPO's ratios are sequence means: a tight range clips them.
+        const double clip = std::string(loss) == "gspo" ? 0.02 : 0.2;
+        c.options.clip_low = clip;
+        c.options.clip_high = clip;
+        c.options.tis_cap = 1.5;
+        json s = {{"logprobs", ToJson2d(logp)},
+                  {"old_logprobs", ToJson2d(old)},
+                  {"rollout_logprobs", ToJson2d(rollout)},
+                  {"mask", ToJson2d(mask)},
+                  {"advantages", {0.9, -1.1, 0.4}},
+                  {"options",
+                   {{"policy_loss", loss},
+                    {"clip_low", clip},
+                    {"clip_high", clip},
+                    {"agg", agg},
+                    {"tis_cap", 1.5}}}};
+        if (packed) s["sequence_ids"] = ids_json;
+        spec["losses"].push_back(s);
+        c.agg = std::string(loss) + " " + agg + (packed ? " packed" : "");
+        cases.push_back(std::move(c));
+      }
+    }
+  }
+  const json expected = clinrl::testing::RunPythonReference(
+      "tests/trainer/reference/grpo_reference.py", spec);
+  const auto rloo = GroupAdvantages(rewards, groups, AdvantageMode::kRloo);
+  const auto rpp =
+      GroupAdvantages(rewards, groups, AdvantageMode::kReinforcePlusPlus);
+  for (size_t i = 0; i < rewards.size(); ++i) {
+    EXPECT_NEAR(rloo[i], expected["advantages"][0][i].get<double>(), 1e-12);
+    EXPECT_NEAR(rpp[i], expected["advantages"][1][i].get<double>(), 1e-9);
+  }
+  double clipped = 0;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    SCOPED_TRACE(cases[i].agg);
+    const json& e = expected["losses"][i];
+    const GrpoLossOutput out = GrpoLoss(cases[i].inputs, cases[i].options);
+    out.loss.backward();
+    EXPECT_NEAR(out.loss.item<double>(), e["loss"].get<double>(), 1e-10);
+    EXPECT_NEAR(out.clip_frac_low, e["clip_frac_low"].get<double>(), 1e-12);
+    EXPECT_NEAR(out.clip_frac_high, e["clip_frac_high"].get<double>(), 1e-12);
+    const torch::Tensor grad = cases[i].inputs.logprobs.grad();
+    EXPECT_LT((grad - FromJson2d(e["grad"])).abs().max().item<double>(), 1e-10);
+    clipped += out.clip_frac_low + out.clip_frac_high;
+  }
+  EXPECT_GT(clipped, 0.0);  // the clip ranges were exercised
+}
+
+// CISPO keeps a gradient on tokens whose ratio left the clip range, where
+// PPO's clipped surrogate has none.
+TEST(GrpoLossTest, CispoKeepsTheGradientOfClippedTokens) {
+  GrpoLossInputs in;
+  in.old_logprobs = torch::tensor({{-1.0, -1.0}}, torch::kFloat64);
+  // Token 0 far above 1 + clip_high, token 1 inside the range.
+  in.logprobs =
+      torch::tensor({{-0.2, -0.95}}, torch::kFloat64).requires_grad_(true);
+  in.advantages = torch::tensor({1.0}, torch::kFloat64);
+  in.mask = torch::ones({1, 2}, torch::kFloat64);
+  GrpoLossOptions opt;
+  opt.tis_cap = 0;
+  GrpoLoss(in, opt).loss.backward();
+  EXPECT_EQ(in.logprobs.grad()[0][0].item<double>(), 0.0);
+  in.logprobs.mutable_grad() = torch::Tensor();
+  opt.policy_loss = PolicyLoss::kCispo;
+  GrpoLoss(in, opt).loss.backward();
+  // -(1 + clip_high) * A / 2 tokens.
+  EXPECT_NEAR(in.logprobs.grad()[0][0].item<double>(), -1.28 / 2, 1e-12);
+}
+
 TEST(GrpoLossTest, MaskedTokensGetZeroGradient) {
   torch::manual_seed(3);
   GrpoLossInputs in;

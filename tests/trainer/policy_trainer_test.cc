@@ -339,6 +339,72 @@ TEST(PolicyTrainerTest, CheckpointingGivesTheSameLossAndGradients) {
   }
 }
 
+// trainer.kl_in_reward's per-sequence sums: sampled minus reference
+// log-probs over the trained tokens, the reference's of softmax(logits / T)
+// computed here with torch's log_softmax over the whole logits.
+TEST(PolicyTrainerTest, ReferenceKlSumsAreSampledMinusReferenceLogProbs) {
+  policy::Transformer model = TinyModel();
+  policy::Transformer reference = TinyModel();
+  {
+    torch::NoGradGuard no_grad;
+    auto gen = at::detail::createCPUGenerator(9);
+    for (auto& p : reference->parameters()) {
+      p.add_(torch::randn(p.sizes(), gen) * 0.05);
+    }
+  }
+  PolicyTrainerOptions o;
+  o.temperature = 0.8;
+  PolicyTrainer trainer(model, o, reference);
+  const std::vector<TrainSequence> batch = Batch();
+  const std::vector<double> sums = trainer.ReferenceKlSums(batch);
+  ASSERT_EQ(sums.size(), batch.size());
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const TrainSequence& s = batch[i];
+    const auto n = static_cast<int64_t>(s.ids.size());
+    const torch::Tensor ids = torch::tensor(s.ids).view({1, n});
+    const torch::Tensor lp =
+        torch::log_softmax(reference->forward(ids)[0] / 0.8, -1);
+    double want = 0;
+    for (int64_t t = 1; t < n; ++t) {
+      if (s.loss_mask[t]) {
+        want += s.rollout_logprobs[t] - lp[t - 1][s.ids[t]].item<double>();
+      }
+    }
+    EXPECT_NEAR(sums[i], want, 1e-4 * std::max(1.0, std::fabs(want))) << i;
+  }
+}
+
+// Per-token advantages (per-turn credit) that equal the sequence's advantage
+// on every position give the scalar step exactly, padded and packed; ones
+// that differ by turn give another step.
+TEST(PolicyTrainerTest, TokenAdvantagesGeneraliseTheSequenceAdvantage) {
+  for (bool packing : {false, true}) {
+    PolicyTrainerOptions o;
+    o.micro_batch = 2;
+    o.packing = packing;
+    o.schedule = {1e-3, 0, 10, 1.0};
+    const StepResult scalar = RunGrpoStep(o, Batch());
+    std::vector<TrainSequence> batch = Batch();
+    for (TrainSequence& s : batch) {
+      s.token_advantages.assign(s.ids.size(), static_cast<float>(s.advantage));
+    }
+    const StepResult per_token = RunGrpoStep(o, batch);
+    EXPECT_NEAR(per_token.metrics.at("loss"), scalar.metrics.at("loss"), 1e-7);
+    EXPECT_LE(MaxAbsDiff(per_token.grads, scalar.grads), 1e-7);
+    for (TrainSequence& s : batch) {
+      for (size_t t = 0; t < s.ids.size(); t += 2) s.token_advantages[t] = 0;
+    }
+    const StepResult turns = RunGrpoStep(o, batch);
+    EXPECT_GT(MaxAbsDiff(turns.grads, scalar.grads), 1e-6);
+  }
+  std::vector<TrainSequence> bad = Batch();
+  bad[1].token_advantages = {1.0f};
+  policy::Transformer model = TinyModel();
+  PolicyTrainer trainer(model, PolicyTrainerOptions{});
+  EXPECT_THROW(trainer.GrpoStep(bad, 0), BadRequest);
+}
+
 TEST(PolicyTrainerTest, PackedSftStepEqualsThePaddedOne) {
   double losses[2];
   std::vector<torch::Tensor> params[2];

@@ -11,8 +11,8 @@
 #include <thread>
 #include <zmq.hpp>
 
-#include "distributed/weight_subscriber.h"
 #include "core/zmq_util.h"
+#include "distributed/weight_subscriber.h"
 #include "policy/tokenizer.h"
 
 namespace clinrl::trainer {
@@ -44,8 +44,7 @@ class ScriptedWorker {
  public:
   ScriptedWorker(const std::string& endpoint, std::string name)
       : name_(std::move(name)),
-        socket_(clinrl::SharedZmqContext(),
-                zmq::socket_type::dealer) {
+        socket_(clinrl::SharedZmqContext(), zmq::socket_type::dealer) {
     socket_.set(zmq::sockopt::linger, 0);
     socket_.set(zmq::sockopt::rcvtimeo, 10000);
     socket_.connect(endpoint);

@@ -142,6 +142,55 @@ TEST(TrainingRunTest, ResumedRunEndsWithTheSameWeights) {
 // bf16 autocast and packed micro-batches keep resume bit-exact: the master
 // weights and moments are float32 and saved as such, and the casts are
 // recomputed from them.
+// DAPO's refill: a step whose groups carry no signal plays more (bounded by
+// max_refill_rounds), with RLOO advantages, the CISPO loss and the KL in the
+// reward; the run still resumes bit-exactly (each round's seed derives from
+// the step's; the reference is checkpointed).
+TEST(TrainingRunTest, DynamicSamplingRefillsAndResumesBitExactly) {
+  const auto tweak = [](ClinrlConfig& c) {
+    c.trainer.dynamic_sampling = true;
+    c.trainer.max_refill_rounds = 2;
+    c.trainer.advantage = "rloo";
+    c.trainer.policy_loss = "cispo";
+    c.trainer.kl_in_reward = 0.05;
+  };
+  ExpectResumeEndsTheSame("dapo_", tweak);
+  int64_t grpo_steps = 0, refilled = 0;
+  ReadJsonl(::testing::TempDir() + "/runs/dapo_straight/metrics.jsonl",
+            [&](const json& j, int64_t) {
+              if (j.value("stage", "") != "grpo") return;
+              ++grpo_steps;
+              const double rounds = j.at("groups/play_rounds");
+              const double informative = j.at("groups/informative");
+              EXPECT_GE(rounds, 1);
+              EXPECT_LE(rounds, 3);       // 1 + max_refill_rounds
+              EXPECT_LE(informative, 2);  // never past tasks_per_step
+              // Short of a full batch only when the rounds ran out.
+              if (informative < 2) EXPECT_EQ(rounds, 3);
+              if (rounds > 1) ++refilled;
+            });
+  EXPECT_EQ(grpo_steps, 4);
+  EXPECT_GT(refilled, 0) << "no step refilled: the test exercises nothing";
+  // The KL penalty is a reward component of every GRPO episode, in the
+  // total with its weight.
+  int64_t penalised = 0;
+  ReadJsonl(
+      ::testing::TempDir() + "/runs/dapo_straight/trajectories.jsonl",
+      [&](const json& j, int64_t) {
+        if (j.value("split", "") != "train") return;
+        const json& components = j.at("reward").at("components");
+        if (!components.contains("kl_penalty")) return;
+        ++penalised;
+        double total = 0;
+        for (const auto& [name, c] : components.items()) {
+          total += c.at("weight").get<double>() * c.at("score").get<double>();
+        }
+        EXPECT_NEAR(j.at("reward").at("total").get<double>(), total, 1e-9);
+        EXPECT_EQ(components["kl_penalty"].at("weight"), 0.05);
+      });
+  EXPECT_GT(penalised, 0);
+}
+
 TEST(TrainingRunTest, Bf16PackedRunResumesBitExactly) {
   ExpectResumeEndsTheSame("bf16_", [](ClinrlConfig& c) {
     c.trainer.precision = "bf16";
@@ -518,19 +567,65 @@ TEST(TrainingRunTest, RewardsEndpointScoresThroughTheRewardServer) {
   EXPECT_EQ(logged, c.trainer.steps);
 }
 
-TEST(TrainingRunTest, ASecondEnvIsAnErrorNamingEnvs) {
-  ClinrlConfig c = SmallConfig("two_envs");
-  c.envs.push_back(c.envs.front());
-  c.envs.back().name = "dx_dialogue";
-  try {
-    TrainingRun run(c, Quiet());
-    FAIL() << "expected a ConfigError";
-  } catch (const ConfigError& e) {
-    const std::string what = e.what();
-    EXPECT_EQ(what.rfind("envs: got 2 entries, expected one", 0), 0) << what;
-    EXPECT_NE(what.find("'dx_dialogue'"), std::string::npos) << what;
-    EXPECT_EQ(what.find('\n'), std::string::npos) << what;
-  }
+TEST(TrainingRunTest, BadEnvMixturesAreConfigErrorsNamingTheEntry) {
+  const auto expect = [](const std::function<void(ClinrlConfig&)>& tweak,
+                         const std::string& want) {
+    ClinrlConfig c = SmallConfig("bad_mixture");
+    tweak(c);
+    try {
+      TrainingRun run(c, Quiet());
+      FAIL() << "expected a ConfigError: " << want;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(want), std::string::npos)
+          << e.what();
+    }
+  };
+  expect([](ClinrlConfig& c) { c.envs.push_back(c.envs.front()); },
+         "envs.1: env 'echo' is already envs.0");
+  expect([](ClinrlConfig& c) { c.envs.front().weight = 0; },
+         "envs: the weights sum to 0");
+  expect(
+      [](ClinrlConfig& c) {
+        c.trainer.credit = "turn";
+        c.trainer.reward_normalization = "per_component";
+      },
+      "trainer.credit: 'turn'");
+}
+
+// Two envs in one run: tasks drawn by weight (seeded), per-env training and
+// evaluation figures, and the run resumes bit-exactly.
+TEST(TrainingRunTest, EnvMixtureTrainsAndEvaluatesEachEnv) {
+  const auto mix = [](ClinrlConfig& c) {
+    EnvEntry dx;
+    dx.name = "dx_dialogue";
+    dx.weight = 3.0;
+    dx.options = {{"max_turns", 2}};
+    c.envs.push_back(dx);
+    c.rollout.tasks_per_step = 8;
+    c.trainer.eval_every = 2;
+  };
+  ExpectResumeEndsTheSame("mixture_", mix);
+  const std::string dir = ::testing::TempDir() + "/runs/mixture_straight";
+  std::map<std::string, int64_t> train_episodes;
+  ReadJsonl(dir + "/trajectories.jsonl", [&](const json& j, int64_t) {
+    if (j.value("split", "") == "train" && !j.contains("eval")) {
+      ++train_episodes[j.at("env")];
+    }
+  });
+  // 4 GRPO steps x 8 tasks x 4 episodes; dx_dialogue 3 times as likely.
+  EXPECT_EQ(train_episodes["echo"] + train_episodes["dx_dialogue"], 128);
+  EXPECT_GT(train_episodes["dx_dialogue"], 2 * train_episodes["echo"]);
+  EXPECT_GT(train_episodes["echo"], 0);
+  bool per_env_step = false, per_env_eval = false;
+  ReadJsonl(dir + "/metrics.jsonl", [&](const json& j, int64_t) {
+    const bool eval = j.contains("eval");
+    if (j.contains("env/echo/reward/mean") &&
+        j.contains("env/dx_dialogue/reward/mean")) {
+      (eval ? per_env_eval : per_env_step) = true;
+    }
+  });
+  EXPECT_TRUE(per_env_step);
+  EXPECT_TRUE(per_env_eval);
 }
 
 TEST(TrainingRunTest, BadStageAndVocabAreConfigErrors) {

@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "core/error.h"
+#include "envs/dx_dialogue/diagnostic_posterior.h"
 #include "envs/env_registry.h"
 #include "envs/env_request_handler.h"
 
@@ -135,6 +136,50 @@ TEST(DxDialogueEnvTest, ExamsAndTestsAddTheirPrice) {
   EXPECT_EQ(s.info["revealed"][0]["test"], "ecg");
   s = env->Step("ASK: any cough?");
   EXPECT_EQ(s.info["cost"], 60.0);  // questions are free
+}
+
+// Dense step rewards for per-turn credit: new evidence earns
+// info_gain_reward x its expected information gain (the posterior's, before
+// the answer), a repeat or an invalid action costs redundant_penalty, the
+// diagnosis earns nothing here (the reward service scores it).
+TEST(DxDialogueEnvTest, StepRewardsAreTheEvidencesInformationGain) {
+  auto env = MakeEnv();
+  const auto kb = KnowledgeBase::Default();
+  env->Reset(Task("test", 2));
+  // The most informative test, from a posterior of the presentation alone.
+  DiagnosticPosterior posterior(kb);
+  const ClinicalCase& truth = CaseBank::For(kb)->Get("test", 2);
+  posterior.Start(truth.age, truth.male, truth.chief_complaint);
+  int best = 0;
+  double best_gain = -1;
+  for (int t = 0; t < static_cast<int>(kb->tests.size()); ++t) {
+    const double gain =
+        posterior.Entropy() - posterior.ExpectedEntropyAfterTest(t);
+    if (gain > best_gain) {
+      best_gain = gain;
+      best = t;
+    }
+  }
+  ASSERT_GT(best_gain, 0.01);
+  StepResult s = env->Step("TEST: " + kb->tests[best].name);
+  EXPECT_NEAR(s.reward, 0.1 * best_gain, 1e-9);
+  EXPECT_NEAR(s.info["information_gain"].get<double>(), best_gain, 1e-9);
+  s = env->Step("TEST: " + kb->tests[best].name);  // nothing new
+  EXPECT_DOUBLE_EQ(s.reward, -0.05);
+  EXPECT_EQ(s.info["information_gain"], 0.0);
+  s = env->Step("hello doctor");  // invalid
+  EXPECT_DOUBLE_EQ(s.reward, -0.05);
+  s = env->Step("DIAGNOSIS: Z99.89");
+  EXPECT_TRUE(s.terminated);
+  EXPECT_DOUBLE_EQ(s.reward, 0.0);
+
+  // Both weights 0: no step rewards at all.
+  auto plain = MakeEnv({{"info_gain_reward", 0.0}, {"redundant_penalty", 0.0}});
+  plain->Reset(Task("test", 2));
+  for (const char* a : {"EXAM: vitals", "EXAM: vitals", "nonsense"}) {
+    EXPECT_EQ(plain->Step(a).reward, 0.0) << a;
+  }
+  EXPECT_THROW(MakeEnv({{"redundant_penalty", -1.0}}), ConfigError);
 }
 
 TEST(DxDialogueEnvTest, DiagnosisByNameAliasOrCodeEndsTheEpisode) {

@@ -23,10 +23,19 @@ def advantages(rewards, groups, mode, eps=1e-6):
             continue
         r = rewards[idx]
         centred = r - r.mean()
-        if mode == "dr_grpo":
+        if mode in ("dr_grpo", "reinforce_pp"):
             out[idx] = centred
+        elif mode == "rloo":
+            # Each sample against the mean of the others (RLOO).
+            out[idx] = [r[k] - np.delete(r, k).mean() for k in range(len(r))]
         else:
             out[idx] = centred / (r.std(ddof=1) + eps)
+    if mode == "reinforce_pp":
+        # REINFORCE++ (group baseline): whitened over the batch's compared
+        # samples (groups of two or more).
+        compared = [i for i, g in enumerate(groups) if groups.count(g) > 1]
+        x = out[compared]
+        out[compared] = (x - x.mean()) / (x.std(ddof=1) + eps)
     return out.tolist()
 
 
@@ -62,9 +71,29 @@ def loss_case(c):
     mask = torch.tensor(c["mask"], dtype=torch.float64)
     adv = torch.tensor(c["advantages"], dtype=torch.float64)[:, None].expand_as(old)
     o = c["options"]
-    ratio = torch.exp(logp - old)
-    surrogate = torch.maximum(-adv * ratio,
-                              -adv * torch.clamp(ratio, 1 - o["clip_low"], 1 + o["clip_high"]))
+    policy_loss = o.get("policy_loss", "ppo_clip")
+    log_ratio = logp - old
+    if policy_loss == "gspo":
+        # GSPO: one ratio per sequence, exp(mean log-ratio over its policy
+        # tokens); sequences are rows unless sequence_ids names them.
+        ids = c.get("sequence_ids") or [[r] * len(row) for r, row in enumerate(c["mask"])]
+        seq_log = []
+        for r, row in enumerate(ids):
+            seq_log.append([])
+            for t, sid in enumerate(row):
+                num = sum(log_ratio[a][b] * mask[a][b]
+                          for a in range(len(ids)) for b in range(len(ids[a])) if ids[a][b] == sid)
+                den = sum(mask[a][b] for a in range(len(ids)) for b in range(len(ids[a]))
+                          if ids[a][b] == sid)
+                seq_log[r].append(num / max(den, 1.0))
+        log_ratio = torch.stack([torch.stack(row) for row in seq_log])
+    ratio = torch.exp(log_ratio)
+    clipped = torch.clamp(ratio, 1 - o["clip_low"], 1 + o["clip_high"])
+    if policy_loss == "cispo":
+        # CISPO: clipped importance weight, stop-gradient, times log pi.
+        surrogate = -adv * clipped.detach() * logp
+    else:
+        surrogate = torch.maximum(-adv * ratio, -adv * clipped)
     result = {}
     if "rollout_logprobs" in c and o["tis_cap"] > 0:
         raw = torch.exp(old - torch.tensor(c["rollout_logprobs"], dtype=torch.float64))
