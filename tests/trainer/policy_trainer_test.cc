@@ -278,6 +278,20 @@ double MaxAbsDiff(const std::vector<torch::Tensor>& a,
   return diff;
 }
 
+// Two ways to compute one GRPO step agree: the loss and its statistics and
+// every gradient within 1e-6, the updated weights within 1e-5 (AdamW divides
+// by sqrt(v): where a gradient is ~0 it magnifies the rounding of a
+// different summation order).
+void ExpectSameStep(const StepResult& got, const StepResult& want,
+                    const std::string& what) {
+  for (const char* key : {"loss", "pg_loss", "kl", "entropy", "ratio/mean"}) {
+    EXPECT_NEAR(got.metrics.at(key), want.metrics.at(key), 1e-6)
+        << what << " " << key;
+  }
+  EXPECT_LE(MaxAbsDiff(got.grads, want.grads), 1e-6) << what;
+  EXPECT_LE(MaxAbsDiff(got.params, want.params), 1e-5) << what;
+}
+
 // Packed micro-batches compute the padded loss: for every aggregation, with
 // the KL and entropy terms and two epochs (recomputed denominators), the
 // loss and every gradient agree within 1e-6 (fp32), the updated weights
@@ -297,14 +311,7 @@ TEST(PolicyTrainerTest, PackingGivesThePaddedLossAndGradients) {
     o.packing = true;
     const StepResult packed = RunGrpoStep(o, Batch());
     const std::string what = "aggregation " + std::to_string(int(agg));
-    for (const char* key : {"loss", "pg_loss", "kl", "entropy", "ratio/mean"}) {
-      EXPECT_NEAR(packed.metrics.at(key), padded.metrics.at(key), 1e-6)
-          << what << " " << key;
-    }
-    EXPECT_LE(MaxAbsDiff(packed.grads, padded.grads), 1e-6) << what;
-    // AdamW divides by sqrt(v): where a gradient is ~0 it magnifies the
-    // rounding of a different summation order, so the weights get 1e-5.
-    EXPECT_LE(MaxAbsDiff(packed.params, padded.params), 1e-5) << what;
+    ExpectSameStep(packed, padded, what);
     // This small batch already pads little; packing must not pad more.
     EXPECT_LE(packed.metrics.at("train/pad_fraction"),
               padded.metrics.at("train/pad_fraction"))
@@ -329,13 +336,7 @@ TEST(PolicyTrainerTest, CheckpointingGivesTheSameLossAndGradients) {
     const StepResult plain = RunGrpoStep(o, Batch());
     o.activation_checkpointing = true;
     const StepResult recomputed = RunGrpoStep(o, Batch());
-    const std::string what = packing ? "packed" : "padded";
-    for (const char* key : {"loss", "pg_loss", "kl", "entropy", "ratio/mean"}) {
-      EXPECT_NEAR(recomputed.metrics.at(key), plain.metrics.at(key), 1e-6)
-          << what << " " << key;
-    }
-    EXPECT_LE(MaxAbsDiff(recomputed.grads, plain.grads), 1e-6) << what;
-    EXPECT_LE(MaxAbsDiff(recomputed.params, plain.params), 1e-5) << what;
+    ExpectSameStep(recomputed, plain, packing ? "packed" : "padded");
   }
 }
 
