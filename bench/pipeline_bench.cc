@@ -22,8 +22,27 @@ namespace {
 
 using nlohmann::json;
 
+// The default episode: two echo turns of up to 48 generated tokens, where
+// the synchronous step spends about a third of its time waiting for
+// episodes (docs/distributed.md has the figures); --opt turns and
+// turn_tokens move that share.
+constexpr int64_t kDefaultTurns = 2;
+constexpr int64_t kDefaultTurnTokens = 48;
+
+// The workload of one run: GRPO steps, task groups per step, and the
+// episode shape (echo turns, generated tokens per turn) that sets how long
+// the rollout takes against the update.
+struct PipelineWorkload {
+  int64_t steps = 0;
+  int64_t tasks = 0;
+  int64_t turns = 0;
+  int64_t turn_tokens = 0;
+  bool quick = false;
+};
+
 json PipelineConfig(const std::string& out_dir, const std::string& name,
-                    bool overlap, int64_t steps, int64_t tasks, bool quick) {
+                    bool overlap, const PipelineWorkload& w) {
+  const bool quick = w.quick;
   return {{"run",
            {{"name", name}, {"out_dir", out_dir}, {"seed", 3}, {"threads", 1}}},
           {"policy",
@@ -35,16 +54,16 @@ json PipelineConfig(const std::string& out_dir, const std::string& name,
               {"num_key_value_heads", 2},
               {"max_position_embeddings", 1024}}},
             {"tokenizer", "byte"}}},
-          {"envs",
-           json::array({{{"name", "echo"}, {"options", {{"max_turns", 2}}}}})},
+          {"envs", json::array({{{"name", "echo"},
+                                 {"options", {{"max_turns", w.turns}}}}})},
           {"rollout",
            {{"group_size", 8},
-            {"tasks_per_step", tasks},
-            {"max_turns", 2},
-            {"max_tokens_per_turn", quick ? 16 : 48}}},
+            {"tasks_per_step", w.tasks},
+            {"max_turns", w.turns},
+            {"max_tokens_per_turn", w.turn_tokens}}},
           {"trainer",
            {{"stages", {"grpo"}},
-            {"steps", steps},
+            {"steps", w.steps},
             {"lr", 1e-4},
             {"micro_batch", 16},
             {"eval_every", 0},
@@ -68,12 +87,11 @@ struct PipelineRun {
   int64_t steps = 0;
 };
 
-PipelineRun RunPipeline(const std::string& dir, bool overlap, int64_t steps,
-                        int64_t tasks, bool quick) {
+PipelineRun RunPipeline(const std::string& dir, bool overlap,
+                        const PipelineWorkload& workload) {
   const std::string name = overlap ? "overlap" : "synchronous";
   const std::string config = dir + "/" + name + ".json";
-  WriteFileAtomic(
-      config, PipelineConfig(dir, name, overlap, steps, tasks, quick).dump(2));
+  WriteFileAtomic(config, PipelineConfig(dir, name, overlap, workload).dump(2));
   const std::string self = ShellQuote(SelfExecutable());
   const std::string log = ShellQuote(dir + "/" + name);
   // The worker in the background, the learner in front; the learner's exit
@@ -114,22 +132,26 @@ PipelineRun RunPipeline(const std::string& dir, bool overlap, int64_t steps,
 }
 
 json RunPipelineBench(const BenchOptions& options) {
-  const bool quick = options.quick;
-  const int64_t steps = IntOption(options, "steps", quick ? 3 : 8);
-  const int64_t tasks = IntOption(options, "tasks", quick ? 2 : 8);
-  if (steps < 2 || tasks < 1) {
+  PipelineWorkload w;
+  w.quick = options.quick;
+  w.steps = IntOption(options, "steps", w.quick ? 3 : 8);
+  w.tasks = IntOption(options, "tasks", w.quick ? 2 : 8);
+  w.turns = IntOption(options, "turns", kDefaultTurns);
+  w.turn_tokens =
+      IntOption(options, "turn_tokens", w.quick ? 16 : kDefaultTurnTokens);
+  if (w.steps < 2 || w.tasks < 1 || w.turns < 1 || w.turn_tokens < 1) {
     throw BadRequest(fmt::format(
-        "--opt steps={} tasks={}: expected steps >= 2 (the first is warm-up) "
-        "and tasks >= 1",
-        steps, tasks));
+        "--opt steps={} tasks={} turns={} turn_tokens={}: expected steps >= 2 "
+        "(the first is warm-up) and the others >= 1",
+        w.steps, w.tasks, w.turns, w.turn_tokens));
   }
   std::string dir =
       (std::filesystem::temp_directory_path() / "clinrl-bench-pipeline-XXXXXX")
           .string();
   CLINRL_CHECK_ERRNO(::mkdtemp(dir.data()) != nullptr, "mkdtemp",
                      "making the bench's run folder");
-  const PipelineRun sync = RunPipeline(dir, false, steps, tasks, quick);
-  const PipelineRun overlap = RunPipeline(dir, true, steps, tasks, quick);
+  const PipelineRun sync = RunPipeline(dir, false, w);
+  const PipelineRun overlap = RunPipeline(dir, true, w);
   std::error_code ignored;
   std::filesystem::remove_all(dir, ignored);
   const double ratio = sync.step_s / overlap.step_s;
@@ -138,7 +160,9 @@ json RunPipelineBench(const BenchOptions& options) {
   return {{"processes", {{"rollout", 1}, {"learner", 1}}},
           {"threads_per_process", 1},
           {"steps_timed", sync.steps},
-          {"tasks_per_step", tasks},
+          {"tasks_per_step", w.tasks},
+          {"turns", w.turns},
+          {"turn_tokens", w.turn_tokens},
           {"synchronous_step_s", sync.step_s},
           {"synchronous_rollout_wait_s", sync.rollout_s},
           {"synchronous_learn_s", sync.learn_s},
@@ -149,7 +173,7 @@ json RunPipelineBench(const BenchOptions& options) {
           {"overlap_steps_per_s", 1.0 / overlap.step_s},
           {"overlap_policy_lag_mean", overlap.lag_mean},
           {"overlap_speedup", ratio},
-          {"quick", quick}};
+          {"quick", w.quick}};
 }
 
 }  // namespace
@@ -160,6 +184,9 @@ CLINRL_REGISTER_BENCH(pipeline,
                       "overlapped (distributed.overlap)",
                       RunPipelineBench,
                       {"steps", "GRPO steps per run (--opt steps=N)"},
-                      {"tasks", "task groups per step (--opt tasks=N)"});
+                      {"tasks", "task groups per step (--opt tasks=N)"},
+                      {"turns", "echo turns per episode (--opt turns=N)"},
+                      {"turn_tokens",
+                       "generated tokens per turn (--opt turn_tokens=N)"});
 
 }  // namespace clinrl::bench

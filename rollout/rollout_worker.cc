@@ -227,6 +227,7 @@ void EpisodeBatch::Apply(const envs::EnvReply& reply, Episode& e) {
     Cut(e, Termination::kMaxTurns);
     return;
   }
+  const size_t before = e.tokens.size();
   episode_tokenizer_.AppendMessages(observed, &e.tokens);
   const int64_t length = static_cast<int64_t>(e.tokens.size());
   if (length >= options_.max_tokens_per_episode &&
@@ -240,6 +241,13 @@ void EpisodeBatch::Apply(const envs::EnvReply& reply, Episode& e) {
         e.trajectory.task_index, length));
   }
   if (length >= options_.max_tokens_per_episode) {
+    // The reply the policy will never answer is no part of the training
+    // sequence (as EpisodeTokenizer::FromTrajectory rebuilds it): a long one
+    // (a search without _count) would otherwise outgrow the model's
+    // positions in the learner.
+    e.tokens.ids.resize(before);
+    e.tokens.loss_mask.resize(before);
+    e.tokens.logprobs.resize(before);
     Cut(e, Termination::kMaxTokens);
     return;
   }

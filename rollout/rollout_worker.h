@@ -77,6 +77,18 @@ struct RolloutStats {
   int64_t cached_prompt_tokens = 0;  // of those, reused from earlier turns
   int64_t rounds = 0;  // synchronous rounds, or engine steps when continuous
   int64_t episodes = 0;
+
+  // Adds every field of `other` (rounds of one step, or workers' results).
+  void Add(const RolloutStats& other) {
+    seconds += other.seconds;
+    generate_seconds += other.generate_seconds;
+    env_seconds += other.env_seconds;
+    generated_tokens += other.generated_tokens;
+    prompt_tokens += other.prompt_tokens;
+    cached_prompt_tokens += other.cached_prompt_tokens;
+    rounds += other.rounds;
+    episodes += other.episodes;
+  }
 };
 
 class RolloutWorker {

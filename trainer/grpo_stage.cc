@@ -88,16 +88,7 @@ void PenaliseKl(RunState& run, ScoredEpisodes* round) {
 // A refill round's episodes after the earlier rounds'.
 void Append(ScoredEpisodes round, ScoredEpisodes* all) {
   for (auto& e : round.episodes) all->episodes.push_back(std::move(e));
-  rollout::RolloutStats& s = all->stats;
-  const rollout::RolloutStats& r = round.stats;
-  s.seconds += r.seconds;
-  s.generate_seconds += r.generate_seconds;
-  s.env_seconds += r.env_seconds;
-  s.generated_tokens += r.generated_tokens;
-  s.prompt_tokens += r.prompt_tokens;
-  s.cached_prompt_tokens += r.cached_prompt_tokens;
-  s.rounds += r.rounds;
-  s.episodes += r.episodes;
+  all->stats.Add(round.stats);
   all->reward_seconds += round.reward_seconds;
   // The source's extras describe its state now: the last round's.
   for (const auto& [k, v] : round.metrics) all->metrics[k] = v;

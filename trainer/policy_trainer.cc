@@ -437,9 +437,12 @@ void PolicyTrainer::FixedLogProbs(const std::vector<MicroBatch>& micro,
   torch::NoGradGuard no_grad;
   old->assign(micro.size(), torch::Tensor());
   ref->assign(micro.size(), torch::Tensor());
+  const bool from_forward = recompute && options_.epochs_per_batch == 1;
   for (size_t i = 0; i < micro.size(); ++i) {
-    (*old)[i] = recompute ? TargetLogProbs(model_, micro[i], nullptr)
-                          : micro[i].rollout;
+    if (!from_forward) {
+      (*old)[i] = recompute ? TargetLogProbs(model_, micro[i], nullptr)
+                            : micro[i].rollout;
+    }
     if (reference_ && options_.loss.kl_coef > 0) {
       (*ref)[i] = TargetLogProbs(reference_, micro[i], nullptr);
     }
@@ -556,7 +559,7 @@ std::map<std::string, double> PolicyTrainer::GrpoStep(
       torch::Tensor entropy;
       in.logprobs =
           TargetLogProbs(model_, mb, want_entropy ? &entropy : nullptr);
-      in.old_logprobs = old[i];
+      in.old_logprobs = old[i].defined() ? old[i] : in.logprobs.detach();
       in.advantages = mb.advantages;
       in.mask = mb.mask;
       in.ref_logprobs = ref[i];
@@ -570,8 +573,8 @@ std::map<std::string, double> PolicyTrainer::GrpoStep(
       if (epoch == 0) {
         // The learner's log-probs under the weights the step starts from
         // against the sampler's: pure numerics when the batch is on-policy.
-        mismatch.Add(recompute ? old[i] : in.logprobs.detach(), mb.rollout,
-                     mb.mask);
+        mismatch.Add(recompute ? in.old_logprobs : in.logprobs.detach(),
+                     mb.rollout, mb.mask);
       }
       const GrpoLossOutput out = GrpoLoss(in, loss_options);
       out.loss.backward();

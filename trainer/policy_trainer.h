@@ -152,8 +152,14 @@ class PolicyTrainer {
   // Share of the forward's slots that hold padding (metric train/
   // pad_fraction; packing drives it towards 0).
   static double PadFraction(const std::vector<MicroBatch>& micro);
-  // Before the update: the ratio's denominators (recomputed, or the
-  // sampling-time log-probs) and the KL reference's log-probs.
+  // Before the update: the ratio's denominators and the KL reference's
+  // log-probs. Without `recompute` the denominators are the sampling-time
+  // log-probs. With it and one optimizer step per batch they are left
+  // undefined: the weights that score the old policy are the ones the loss
+  // is taken at, so the learner's own forward, detached, is that log-prob
+  // (the ratio exactly 1) and no second forward is spent on it (a stale
+  // batch under distributed.overlap, or bf16, would pay one per step).
+  // With several epochs they are computed here, once.
   void FixedLogProbs(const std::vector<MicroBatch>& micro, bool recompute,
                      std::vector<torch::Tensor>* old,
                      std::vector<torch::Tensor>* ref);

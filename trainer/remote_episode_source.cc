@@ -172,17 +172,10 @@ ScoredEpisodes RemoteEpisodeSource::Play(
       e.trajectory = std::move(t);
       out.episodes.push_back(std::move(e));
     }
-    // Every field but `seconds`: the step's wall time is the learner's.
-    const rollout::RolloutStats& s = result.stats;
-    out.stats.generate_seconds += s.generate_seconds;
-    out.stats.env_seconds += s.env_seconds;
-    out.stats.generated_tokens += s.generated_tokens;
-    out.stats.prompt_tokens += s.prompt_tokens;
-    out.stats.cached_prompt_tokens += s.cached_prompt_tokens;
-    out.stats.rounds += s.rounds;
-    out.stats.episodes += s.episodes;
+    out.stats.Add(result.stats);  // `seconds` is set below: the learner's
     out.reward_seconds += result.reward_seconds;
   }
+  // The step's wall time is the learner's, not the workers' sum.
   out.stats.seconds = MonotonicSeconds() - start;
   const RemoteSourceCounters c = counters();
   out.metrics["remote/workers_alive"] = static_cast<double>(workers_alive());

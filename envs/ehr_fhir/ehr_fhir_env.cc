@@ -1,6 +1,7 @@
 #include "envs/ehr_fhir/ehr_fhir_env.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <httplib.h>
 
 #include <atomic>
@@ -37,7 +38,8 @@ std::string FunctionList(const std::string& base, const std::string& mode) {
                        type, type, params);
   }
   out +=
-      "  every search also takes _count, _sort (e.g. -date) and _format=json\n";
+      "  every search also takes _count, _sort (e.g. -date), _elements (e.g. "
+      "effectiveDateTime,valueQuantity) and _format=json\n";
   out += fmt::format("GET {}[type]/[id] - read one resource\n", base);
   out += fmt::format(
       "POST {}Observation, {}MedicationRequest, {}ServiceRequest - create a "
@@ -71,7 +73,14 @@ std::string Shorten(const std::string& s, size_t max) {
 }  // namespace
 
 std::string TaskPrompt(const EhrTask& task, const std::string& api_base,
-                       const std::string& mode) {
+                       const std::string& mode, bool brief) {
+  if (brief) {
+    return fmt::format(
+        "{}\nUse {} as the API base.\nContext: it is {} now. Patient ids are "
+        "MRNs.\nQuestion: {}",
+        kActionFormat, api_base, task.answer_key.value("task_clock", ""),
+        task.question);
+  }
   return fmt::format(
       "You are an expert in using FHIR functions to assist medical "
       "professionals. Answer the question by calling the functions below, one "
@@ -92,6 +101,13 @@ EhrFhirOptions EhrFhirOptions::FromJson(const json& options,
           o.base_url));
     }
     if (o.base_url.back() != '/') o.base_url += '/';
+  }
+  for (size_t i = 0; i < o.families.size(); ++i) {
+    if (!IsTaskFamily(o.families[i])) {
+      throw ConfigError(fmt::format(
+          "{}.families[{}]: unknown task family \"{}\" (expected one of {})",
+          path, i, o.families[i], fmt::join(TaskFamilies(), ", ")));
+    }
   }
   if (o.dry_run && o.base_url.empty()) {
     throw ConfigError(fmt::format(
@@ -140,8 +156,9 @@ EnvSpec EhrFhirEnv::Spec() const {
   s.action_format = kActionFormat;
   s.max_turns = options_.max_turns;
   for (const char* split : {"train", "test"}) {
-    s.splits[split] =
-        static_cast<int64_t>(record_->Tasks(split, options_.grading).size());
+    s.splits[split] = static_cast<int64_t>(
+        record_->Tasks(split, options_.grading, options_.Selection(split))
+            .size());
   }
   return s;
 }
@@ -152,7 +169,8 @@ ResetResult EhrFhirEnv::Reset(const ResetRequest& request) {
     throw BadRequest(fmt::format(
         "split: unknown split \"{}\" (expected train or test)", request.split));
   }
-  const auto& tasks = record_->Tasks(request.split, options_.grading);
+  const auto& tasks = record_->Tasks(request.split, options_.grading,
+                                     options_.Selection(request.split));
   if (tasks.empty()) {
     throw BadRequest(
         fmt::format("split {}: no tasks for this record", request.split));
@@ -178,7 +196,8 @@ ResetResult EhrFhirEnv::Reset(const ResetRequest& request) {
   done_ = false;
   ResetResult out;
   out.observation.push_back(
-      {"user", TaskPrompt(*task_, ApiBase(), options_.grading)});
+      {"user", TaskPrompt(*task_, ApiBase(), options_.grading,
+                          options_.prompt == "brief")});
   out.info = {{"reward_spec",
                {{"components", json::array({{{"name", "task"},
                                              {"plugin", "ehr_task"},

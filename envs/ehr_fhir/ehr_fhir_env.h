@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "envs/ehr_fhir/ehr_record.h"
 #include "envs/env.h"
@@ -19,6 +20,14 @@ struct EhrFhirOptions {
   int64_t max_turns = 8;
   std::string base_url;  // "" = the embedded server
   bool dry_run = false;  // with base_url: POSTs are graded but not sent
+  // Which tasks the splits hold (ehr_tasks.h): families, and tasks per family.
+  std::vector<std::string> families;  // empty = all ten
+  int64_t train_tasks_per_family = kDefaultTrainTasksPerFamily;
+  int64_t test_tasks_per_family = kDefaultTestTasksPerFamily;
+  // full: MedAgentBench's prompt with the function catalogue (~3.5k chars);
+  // brief: the action format, API base, clock and question only, for small
+  // models with short contexts that learn the API from demonstrations.
+  std::string prompt = "full";
 
   template <class V>
   void Visit(V& v) {
@@ -36,6 +45,18 @@ struct EhrFhirOptions {
               "actions before the episode is truncated");
     v("base_url", base_url, "a FHIR server's base URL; empty = embedded");
     v("dry_run", dry_run, "with base_url: grade POSTs without sending them");
+    v("families", families, "task families to include; empty = all ten");
+    v.AtLeast("train_tasks_per_family", train_tasks_per_family, int64_t{1},
+              "at most this many train tasks per family");
+    v.AtLeast("test_tasks_per_family", test_tasks_per_family, int64_t{1},
+              "at most this many test tasks per family");
+    v.Enum("prompt", prompt, {"full", "brief"},
+           "full: with the function catalogue; brief: without it");
+  }
+
+  TaskSelection Selection(const std::string& split) const {
+    return {families,
+            split == "test" ? test_tasks_per_family : train_tasks_per_family};
   }
 
   // Reads `options` (naming keys under `path`) and checks what the schema
@@ -82,8 +103,9 @@ class EhrFhirEnv : public Env {
   json writes_ = json::array();
 };
 
-// The prompt: the action grammar, the functions and the question.
+// The prompt: the action grammar, the functions (unless `brief`) and the
+// question.
 std::string TaskPrompt(const EhrTask& task, const std::string& api_base,
-                       const std::string& mode);
+                       const std::string& mode, bool brief = false);
 
 }  // namespace clinrl::envs::ehr

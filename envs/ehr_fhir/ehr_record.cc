@@ -20,12 +20,15 @@ const FhirService& EhrRecord::Service() {
 }
 
 const std::vector<EhrTask>& EhrRecord::Tasks(const std::string& split,
-                                             const std::string& mode) {
+                                             const std::string& mode,
+                                             const TaskSelection& selection) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto key = std::make_pair(split, mode);
+  const std::string key =
+      json{split, mode, selection.families, selection.per_family}.dump();
   auto it = tasks_.find(key);
   if (it == tasks_.end()) {
-    it = tasks_.emplace(key, BuildTasks(resources_, split, mode)).first;
+    it = tasks_.emplace(key, BuildTasks(resources_, split, mode, selection))
+             .first;
   }
   return it->second;
 }

@@ -32,15 +32,17 @@ class EhrRecord {
   const std::vector<json>& resources() const { return resources_; }
   // The embedded server, loaded on first call.
   const FhirService& Service();
+  // Built once per (split, mode, selection) and kept.
   const std::vector<EhrTask>& Tasks(const std::string& split,
-                                    const std::string& mode);
+                                    const std::string& mode,
+                                    const TaskSelection& selection = {});
 
  private:
   std::vector<json> resources_;
   std::mutex mu_;
   std::unique_ptr<FhirStore> store_;
   std::unique_ptr<FhirService> service_;
-  std::map<std::pair<std::string, std::string>, std::vector<EhrTask>> tasks_;
+  std::map<std::string, std::vector<EhrTask>> tasks_;
 };
 
 // Cached per source for the life of the process.

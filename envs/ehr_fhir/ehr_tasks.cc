@@ -1,6 +1,7 @@
 #include "envs/ehr_fhir/ehr_tasks.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
@@ -133,12 +134,25 @@ const std::vector<std::string>& TaskFamilies() {
   return kFamilies;
 }
 
+bool IsTaskFamily(const std::string& name) {
+  const auto& all = TaskFamilies();
+  return std::find(all.begin(), all.end(), name) != all.end();
+}
+
 std::vector<EhrTask> BuildTasks(const std::vector<json>& record,
                                 const std::string& split,
-                                const std::string& mode) {
+                                const std::string& mode,
+                                const TaskSelection& selection) {
   if (split != "train" && split != "test") {
     throw BadRequest(fmt::format(
         "split: expected \"train\" or \"test\", got \"{}\"", split));
+  }
+  for (const auto& f : selection.families) {
+    if (!IsTaskFamily(f)) {
+      throw BadRequest(fmt::format(
+          "families: unknown task family \"{}\" (expected one of {})", f,
+          fmt::join(TaskFamilies(), ", ")));
+    }
   }
   const std::vector<PatientFacts> all = Facts(record);
   const std::string clock = kTaskClock;
@@ -153,7 +167,10 @@ std::vector<EhrTask> BuildTasks(const std::vector<json>& record,
   for (const auto& p : all) {
     if ((Hash(p.id) % 10 < 3) == (split == "test")) patients.push_back(&p);
   }
-  const size_t cap = split == "test" ? 10 : 30;
+  const size_t cap =
+      static_cast<size_t>(selection.per_family > 0 ? selection.per_family
+                          : split == "test"        ? kDefaultTestTasksPerFamily
+                                            : kDefaultTrainTasksPerFamily);
 
   auto key = [&](const std::string& family, const std::string& patient,
                  json answer, json writes) {
@@ -167,6 +184,11 @@ std::vector<EhrTask> BuildTasks(const std::vector<json>& record,
 
   std::vector<EhrTask> tasks;
   for (const auto& family : TaskFamilies()) {
+    if (!selection.families.empty() &&
+        std::find(selection.families.begin(), selection.families.end(),
+                  family) == selection.families.end()) {
+      continue;
+    }
     // Each family visits the split's patients in its own fixed order.
     std::vector<const PatientFacts*> order = patients;
     std::sort(order.begin(), order.end(), [&](const auto* a, const auto* b) {

@@ -33,11 +33,26 @@ struct EhrTask {
 };
 
 const std::vector<std::string>& TaskFamilies();
+// True for a name in TaskFamilies().
+bool IsTaskFamily(const std::string& name);
+
+// Which tasks a split holds: the families (empty = all ten, in
+// TaskFamilies() order) and at most `per_family` tasks of each (0 = the
+// split's default, kDefaultTestTasksPerFamily or kDefaultTrainTasksPerFamily).
+struct TaskSelection {
+  std::vector<std::string> families;
+  int64_t per_family = 0;
+};
+inline constexpr int64_t kDefaultTestTasksPerFamily = 10;
+inline constexpr int64_t kDefaultTrainTasksPerFamily = 30;
 
 // Tasks of `split` ("train" or "test": disjoint patients) for the record, in
-// a fixed order; `mode` is stored in each answer key.
+// a fixed order; `mode` is stored in each answer key. A larger `per_family`
+// keeps the smaller selection as its prefix. Throws BadRequest naming an
+// unknown family.
 std::vector<EhrTask> BuildTasks(const std::vector<json>& record,
                                 const std::string& split,
-                                const std::string& mode);
+                                const std::string& mode,
+                                const TaskSelection& selection = {});
 
 }  // namespace clinrl::envs::ehr

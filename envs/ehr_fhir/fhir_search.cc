@@ -31,7 +31,7 @@ std::string Lower(std::string s) {
 std::string Known(const std::map<std::string, ParamKind>& params) {
   std::string out;
   for (const auto& [name, kind] : params) out += name + ", ";
-  return out + "_id, _count, _sort, _format";
+  return out + "_id, _count, _sort, _format, _elements";
 }
 
 }  // namespace
@@ -161,6 +161,25 @@ SearchQuery ParseSearch(const std::string& type, const QueryParams& params) {
     }
     if (name == "_id") {
       for (const auto& v : Split(value, ',')) q.ids.push_back(v);
+      continue;
+    }
+    if (name == "_elements") {
+      // R4 3.1.1.5.9: top-level element names; paths into elements are not
+      // part of R4's _elements.
+      for (const auto& v : Split(value, ',')) {
+        const bool ok =
+            !v.empty() && std::all_of(v.begin(), v.end(), [](char c) {
+              return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+            });
+        if (!ok) {
+          throw BadRequest(fmt::format(
+              "search parameter _elements: expected top-level element names "
+              "separated by commas (e.g. effectiveDateTime,valueQuantity), "
+              "got '{}'",
+              value));
+        }
+        q.elements.push_back(v);
+      }
       continue;
     }
     auto it = known.find(name);

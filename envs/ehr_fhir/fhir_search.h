@@ -53,6 +53,9 @@ struct SearchQuery {
   int64_t count = 50;            // _count (page size)
   int64_t offset = 0;            // _offset (paging)
   std::string sort;              // "", "date", "-date", "_id", "-_id"
+  // _elements: the top-level elements each entry keeps (besides
+  // resourceType, id and meta); empty = whole resources.
+  std::vector<std::string> elements;
 };
 
 constexpr int64_t kDefaultPageSize = 50;
@@ -61,7 +64,7 @@ constexpr int64_t kMaxPageSize = 5000;
 using QueryParams = std::vector<std::pair<std::string, std::string>>;
 
 // Throws BadRequest for an unknown parameter, a bad prefix or date, a bad
-// _count/_sort/_format.
+// _count/_sort/_format/_elements.
 SearchQuery ParseSearch(const std::string& type, const QueryParams& params);
 
 // Percent-decodes a query string ("a=1&b=x%7Cy") into ordered pairs.

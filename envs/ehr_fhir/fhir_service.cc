@@ -11,6 +11,25 @@ namespace {
 
 using nlohmann::json;
 
+// A resource cut to `elements` for _elements (R4 3.1.1.5.9): resourceType,
+// id and meta stay, and meta is tagged SUBSETTED so that no client mistakes
+// the entry for the whole resource.
+std::string Subset(const std::string& resource_json,
+                   const std::vector<std::string>& elements) {
+  const json full = json::parse(resource_json);
+  json out = json::object();
+  for (const char* kept : {"resourceType", "id", "meta"}) {
+    if (full.contains(kept)) out[kept] = full[kept];
+  }
+  for (const auto& e : elements) {
+    if (full.contains(e)) out[e] = full[e];
+  }
+  out["meta"]["tag"].push_back(
+      {{"system", "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"},
+       {"code", "SUBSETTED"}});
+  return out.dump();
+}
+
 std::string Join(const std::vector<std::string>& v) {
   std::string out;
   for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
@@ -238,7 +257,8 @@ FhirResponse FhirService::Search(const std::string& type,
       out +=
           R"({"fullUrl":)" + json(base_url_ + type + "/" + page.ids[i]).dump();
       out += R"(,"resource":)";
-      out += page.resources[i];
+      out += q.elements.empty() ? page.resources[i]
+                                : Subset(page.resources[i], q.elements);
       out += R"(,"search":{"mode":"match"}})";
     }
     out += "]";

@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "envs/ehr_fhir/fhir_time.h"
+#include "envs/ehr_fhir/splitmix.h"
 
 namespace clinrl::envs::ehr {
 namespace {
@@ -20,37 +21,10 @@ namespace {
 constexpr int64_t kDay = 86400;
 constexpr int64_t kYear = 365 * kDay;
 
-// splitmix64: tiny, seedable, and identical everywhere (std:: distributions
-// are implementation-defined).
-class Rng {
+// The record's stream: identical everywhere (envs/ehr_fhir/splitmix.h).
+class Rng : public SplitMix64 {
  public:
-  explicit Rng(uint64_t seed) : state_(seed * 0x9E3779B97F4A7C15ULL + 1) {}
-  uint64_t Next() {
-    uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
-  double Uniform() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
-  double Uniform(double lo, double hi) { return lo + (hi - lo) * Uniform(); }
-  int64_t Int(int64_t lo, int64_t hi) {  // inclusive
-    return lo +
-           static_cast<int64_t>(Next() % static_cast<uint64_t>(hi - lo + 1));
-  }
-  bool Chance(double p) { return Uniform() < p; }
-  // Irwin-Hall: a normal deviate from plain arithmetic (no libm).
-  double Normal() {
-    double s = 0;
-    for (int i = 0; i < 12; ++i) s += Uniform();
-    return s - 6.0;
-  }
-  template <typename T>
-  const T& Pick(const std::vector<T>& v) {
-    return v[static_cast<size_t>(Next() % v.size())];
-  }
-
- private:
-  uint64_t state_;
+  explicit Rng(uint64_t seed) : SplitMix64(seed, 1) {}
 };
 
 double Round(double v, int decimals) {

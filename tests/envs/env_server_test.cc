@@ -286,7 +286,9 @@ TEST(EnvServer, KilledAndRestartedServerLosesSessionsNotTheClient) {
 
   // Kill it mid-episode, with steps in flight: they fail when the
   // connection drops (or at once, sent after it dropped), not at the
-  // request timeout.
+  // request timeout. The server is stopped first so that none of them can
+  // be answered before the kill (a fast server otherwise answers some).
+  ASSERT_EQ(::kill(child->pid(), SIGSTOP), 0);
   for (const auto& s : old_sessions) client.SubmitStep(s, "second");
   child->Stop(SIGKILL);
   const auto killed = Clock::now();

@@ -222,7 +222,15 @@ TEST(RolloutWorkerTokenBudget, CutDxDialogueEpisodesAreScoredNotFlagged) {
     const Trajectory& t = e.trajectory;
     SCOPED_TRACE(t.episode_id);
     EXPECT_EQ(t.termination, Termination::kMaxTokens);
-    EXPECT_GE(static_cast<int64_t>(e.tokens.size()), ro.max_tokens_per_episode);
+    // The sequence the learner trains on ends with the last policy turn:
+    // the env reply that overflowed the budget is not in it (within the
+    // budget but for the end of turn and newline that close a turn cut
+    // short), and it equals the learner's rebuild from the record.
+    EXPECT_LE(static_cast<int64_t>(e.tokens.size()),
+              ro.max_tokens_per_episode + 2);
+    EXPECT_EQ(e.tokens.ids, EpisodeTokenizer(*tokenizer).FromTrajectory(t).ids);
+    EXPECT_EQ(e.tokens.loss_mask,
+              EpisodeTokenizer(*tokenizer).FromTrajectory(t).loss_mask);
     // The env's truncation info: metrics with the cost so far, the final
     // reward spec, and no answer, so not correct.
     ASSERT_TRUE(t.info.contains("metrics")) << t.info.dump();

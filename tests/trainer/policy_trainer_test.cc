@@ -340,6 +340,36 @@ TEST(PolicyTrainerTest, CheckpointingGivesTheSameLossAndGradients) {
   }
 }
 
+// A stale batch (distributed.overlap) or one scored again for any reason,
+// with one optimizer step per batch: the old log-probs are the learner's
+// own forward, detached, not a second forward. On a batch whose sampling
+// log-probs are the model's own, that step equals the plain on-policy one
+// (old = sampling log-probs, no importance weight) within 1e-6.
+TEST(PolicyTrainerTest, OneEpochTakesTheOldLogProbsFromItsOwnForward) {
+  std::vector<TrainSequence> batch = Batch();
+  policy::Transformer probe = TinyModel();
+  for (TrainSequence& s : batch) {
+    torch::NoGradGuard no_grad;
+    const auto lp = policy::SequenceLogProbs(
+        probe, torch::tensor(s.ids, torch::kLong).view({1, -1}))[0];
+    for (size_t t = 1; t < s.ids.size(); ++t) {
+      s.rollout_logprobs[t] =
+          s.loss_mask[t] ? lp[static_cast<int64_t>(t) - 1].item<float>() : 0;
+    }
+  }
+  PolicyTrainerOptions o;
+  o.micro_batch = 2;
+  o.loss.kl_coef = 0.05;
+  o.loss.entropy_coef = 0.01;
+  o.schedule = {1e-3, 0, 10, 1.0};
+  const StepResult on_policy = RunGrpoStep(o, batch);
+  EXPECT_EQ(on_policy.metrics.at("train/recomputed_old_logprobs"), 0.0);
+  o.recompute_old_logprobs = true;
+  const StepResult rescored = RunGrpoStep(o, batch);
+  EXPECT_EQ(rescored.metrics.at("train/recomputed_old_logprobs"), 1.0);
+  ExpectSameStep(rescored, on_policy, "old log-probs from the forward");
+}
+
 // trainer.kl_in_reward's per-sequence sums: sampled minus reference
 // log-probs over the trained tokens, the reference's of softmax(logits / T)
 // computed here with torch's log_softmax over the whole logits.

@@ -4,6 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
 #include "core/error.h"
 #include "envs/ehr_fhir/fhir_http_server.h"
 #include "envs/ehr_fhir/grading/task_grader.h"
@@ -15,12 +20,15 @@ namespace {
 
 struct Score {
   int64_t correct = 0, episodes = 0, do_nothing = 0;
+  // Of the failures: how many expected [-1] (no value within the window).
+  int64_t failed_expecting_none = 0;
 };
 
 // Plays every task of `split` with a scripted policy, the way `clinrl env
 // eval` does: accuracy is the mean of the final info.metrics.correct.
 Score Evaluate(const json& options, const std::string& policy,
-               const std::string& split) {
+               const std::string& split,
+               const json& policy_options = json::object()) {
   auto env = EnvRegistry::Global().Create("ehr_fhir", options);
   const EnvSpec spec = env->Spec();
   Score s;
@@ -34,7 +42,9 @@ Score Evaluate(const json& options, const std::string& policy,
         key["answer"]["accept_empty"].get<bool>()) {
       ++s.do_nothing;
     }
-    auto p = ScriptedPolicyRegistry::Global().Create("ehr_fhir", policy, 0);
+    // Episode i plays with seed i, as `clinrl env eval` does.
+    auto p = ScriptedPolicyRegistry::Global().Create(
+        "ehr_fhir", policy, static_cast<uint64_t>(i), policy_options);
     Observation transcript = reset.observation;
     json info = reset.info;
     for (int64_t turn = 0; turn < spec.max_turns; ++turn) {
@@ -48,6 +58,10 @@ Score Evaluate(const json& options, const std::string& policy,
         s.correct += info["metrics"]["correct"].get<int64_t>();
         EXPECT_EQ(info["metrics"]["cost"], 0);
         EXPECT_EQ(step.reward, info["metrics"]["correct"].get<double>());
+        if (info["metrics"]["correct"] != 1 &&
+            key["answer"]["expected"] == json::array({-1.0})) {
+          ++s.failed_expecting_none;
+        }
         if (policy == "oracle" && info["metrics"]["correct"] != 1) {
           ADD_FAILURE() << "oracle failed task " << i << ": "
                         << info["grade"].dump();
@@ -176,6 +190,156 @@ TEST(EhrFhirEnvTest, ProtocolDetails) {
                ConfigError);
   EXPECT_THROW(EnvRegistry::Global().Create("ehr_fhir", {{"dry_run", true}}),
                ConfigError);
+}
+
+TEST(EhrFhirEnvTest, FamiliesAndTasksPerFamilySelectTheSplits) {
+  auto env = EnvRegistry::Global().Create(
+      "ehr_fhir", {{"patients", 300},
+                   {"families", {"latest_lab_24h", "most_recent_value"}},
+                   {"test_tasks_per_family", 40},
+                   {"train_tasks_per_family", 50}});
+  const EnvSpec spec = env->Spec();
+  EXPECT_EQ(spec.splits.at("test"), 80);
+  EXPECT_EQ(spec.splits.at("train"), 100);
+  auto smaller = EnvRegistry::Global().Create(
+      "ehr_fhir", {{"patients", 300},
+                   {"families", {"latest_lab_24h", "most_recent_value"}},
+                   {"test_tasks_per_family", 20}});
+  EXPECT_EQ(smaller->Spec().splits.at("test"), 40);
+  EXPECT_EQ(smaller->Spec().splits.at("train"), 60);  // the default, 30
+  std::map<std::string, int> families;
+  std::vector<std::string> questions;
+  for (int64_t i = 0; i < 80; ++i) {
+    ResetRequest req;
+    req.split = "test";
+    req.task_index = i;
+    const ResetResult r = env->Reset(req);
+    ++families[r.info["task"]["family"].get<std::string>()];
+    questions.push_back(r.observation[0].content);
+  }
+  EXPECT_EQ(families, (std::map<std::string, int>{{"latest_lab_24h", 40},
+                                                  {"most_recent_value", 40}}));
+  // A smaller selection is a prefix of each family's larger one.
+  for (int64_t i = 0; i < 20; ++i) {
+    ResetRequest req;
+    req.split = "test";
+    req.task_index = i;
+    EXPECT_EQ(smaller->Reset(req).observation[0].content,
+              questions[static_cast<size_t>(i)]);
+  }
+  try {
+    EnvRegistry::Global().Create(
+        "ehr_fhir", {{"families", {"latest_lab_24h", "lab_value"}}},
+        "envs.0.options");
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind(
+                  "envs.0.options.families[1]: unknown task family "
+                  "\"lab_value\" (expected one of patient_lookup, "
+                  "patient_age,",
+                  0),
+              0u)
+        << e.what();
+  }
+}
+
+TEST(EhrFhirEnvTest, BriefPromptHasTheQuestionWithoutTheCatalogue) {
+  auto full = EnvRegistry::Global().Create("ehr_fhir");
+  auto brief = EnvRegistry::Global().Create("ehr_fhir", {{"prompt", "brief"}});
+  ResetRequest req;
+  req.split = "test";
+  req.task_index = 4;
+  const std::string f = full->Reset(req).observation[0].content;
+  const std::string b = brief->Reset(req).observation[0].content;
+  const std::string question = f.substr(f.rfind("Question:"));
+  EXPECT_EQ(b.substr(b.rfind("Question:")), question);
+  EXPECT_NE(b.find("Use http://localhost:8080/fhir/ as the API base."),
+            std::string::npos);
+  EXPECT_NE(b.find("FINISH([answer1, answer2, ...])"), std::string::npos);
+  EXPECT_NE(f.find("search Observation resources"), std::string::npos);
+  EXPECT_EQ(b.find("search Observation resources"), std::string::npos);
+  EXPECT_LT(b.size(), 900u);
+  EXPECT_GT(f.size(), 3000u);
+}
+
+TEST(EhrFhirEnvTest, ClinicianReadsTheServerAndForgetsTheWindowWhenAsked) {
+  const json options = {{"patients", 300},
+                        {"families", {"latest_lab_24h", "most_recent_value"}},
+                        {"test_tasks_per_family", 40}};
+  // It answers from the replies it gets, so it is right on every task.
+  const Score careful = Evaluate(options, "clinician", "test");
+  EXPECT_EQ(careful.episodes, 80);
+  EXPECT_EQ(careful.correct, careful.episodes);
+  // Forgetting the window fails exactly where the newest magnesium is older
+  // than 24 hours: the answer is -1 and it names the stale value.
+  const Score forgetful =
+      Evaluate(options, "clinician", "test", {{"forget_window", 1.0}});
+  EXPECT_GT(forgetful.correct, 40);
+  EXPECT_LT(forgetful.correct, 80);
+  EXPECT_EQ(forgetful.failed_expecting_none,
+            forgetful.episodes - forgetful.correct);
+  // Half the episodes forget (seeded per episode): in between.
+  const Score half =
+      Evaluate(options, "clinician", "test", {{"forget_window", 0.5}});
+  EXPECT_GT(half.correct, forgetful.correct);
+  EXPECT_LT(half.correct, careful.correct);
+  EXPECT_EQ(
+      Evaluate(options, "clinician", "test", {{"forget_window", 0.5}}).correct,
+      half.correct);
+
+  try {
+    ScriptedPolicyRegistry::Global().Create("ehr_fhir", "clinician", 0,
+                                            {{"forget_window", 1.5}});
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(),
+                 "policy_options.forget_window: expected a value in [0, 1], "
+                 "got 1.5");
+  }
+  // A family it has no procedure for is named.
+  auto env =
+      EnvRegistry::Global().Create("ehr_fhir", {{"families", {"referral"}}});
+  ResetRequest req;
+  req.split = "test";
+  req.task_index = 0;
+  const ResetResult reset = env->Reset(req);
+  auto clinician =
+      ScriptedPolicyRegistry::Global().Create("ehr_fhir", "clinician", 0);
+  try {
+    clinician->Act(reset.observation, reset.info);
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind(
+                  "ehr_fhir clinician: task family \"referral\" has no "
+                  "scripted procedure",
+                  0),
+              0u)
+        << e.what();
+  }
+}
+
+// configs/ehr_grpo.json (docs/training.md, "An EHR agent"): its env options
+// give the splits the docs state, and its imperfect expert scores what they
+// say on the held-out split (the clinician forgetting the window in 60% of
+// episodes), between the careless and the careful clinician.
+TEST(EhrFhirEnvTest, TheEhrGrpoConfigsSplitsAndExpert) {
+  std::ifstream file(std::string(CLINRL_SOURCE_DIR) + "/configs/ehr_grpo.json");
+  ASSERT_TRUE(file.good());
+  const json config = json::parse(file);
+  const json& options = config["envs"][0]["options"];
+  const EnvSpec spec =
+      EnvRegistry::Global().Create("ehr_fhir", options)->Spec();
+  EXPECT_EQ(spec.splits.at("train"), 600);
+  EXPECT_EQ(spec.splits.at("test"), 200);
+  const json& sft = config["trainer"]["sft"];
+  ASSERT_EQ(sft["demo_policy"], "clinician");
+  const Score expert =
+      Evaluate(options, "clinician", "test", sft["demo_policy_options"]);
+  const Score careless =
+      Evaluate(options, "clinician", "test", {{"forget_window", 1.0}});
+  EXPECT_EQ(careless.correct, 113);  // 0.565, docs/envs/ehr_fhir.md
+  EXPECT_GT(expert.correct, careless.correct);
+  EXPECT_LT(expert.correct, 200);
 }
 
 TEST(EhrFhirEnvTest, MisspeltOptionsNameTheKey) {

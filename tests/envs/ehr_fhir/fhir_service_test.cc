@@ -74,6 +74,38 @@ TEST_F(FhirServiceTest, CreateReturns201WithLocationAndIsSearchable) {
   EXPECT_EQ(json::parse(found.body)["total"], 1);
 }
 
+// _elements (R4 3.1.1.5.9) keeps the named top-level elements of each
+// entry, with resourceType, id and a SUBSETTED tag; links repeat it.
+TEST_F(FhirServiceTest, ElementsCutEachEntryToTheNamedElements) {
+  const FhirResponse r =
+      Get("Observation",
+          "patient=P1&code=2823-3&_sort=-date&_count=1&_elements="
+          "effectiveDateTime,valueQuantity,notAnElement");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json bundle = json::parse(r.body);
+  ASSERT_EQ(bundle["entry"].size(), 1u);
+  const json& resource = bundle["entry"][0]["resource"];
+  const FhirResponse whole =
+      Get("Observation/" + resource["id"].get<std::string>());
+  const json full = json::parse(whole.body);
+  json expected = {{"resourceType", "Observation"},
+                   {"id", full["id"]},
+                   {"effectiveDateTime", full["effectiveDateTime"]},
+                   {"valueQuantity", full["valueQuantity"]}};
+  expected["meta"]["tag"] = json::array(
+      {{{"system", "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"},
+        {"code", "SUBSETTED"}}});
+  EXPECT_EQ(resource, expected);
+  EXPECT_NE(bundle["link"][1]["url"].get<std::string>().find(
+                "_elements=effectiveDateTime%2CvalueQuantity%2CnotAnElement"),
+            std::string::npos)
+      << bundle["link"].dump();
+  // Without it, whole resources.
+  const json plain = json::parse(
+      Get("Observation", "patient=P1&code=2823-3&_sort=-date&_count=1").body);
+  EXPECT_EQ(plain["entry"][0]["resource"], full);
+}
+
 TEST_F(FhirServiceTest, BadSearchesAre400) {
   ExpectOutcome(Get("Observation", "patient=P1&colour=red"), 400,
                 {"colour", "Observation", "supported"});
@@ -85,6 +117,8 @@ TEST_F(FhirServiceTest, BadSearchesAre400) {
   ExpectOutcome(Get("Observation", "_count=ten"), 400, {"_count", "ten"});
   ExpectOutcome(Get("Observation", "_sort=colour"), 400, {"_sort", "colour"});
   ExpectOutcome(Get("Observation", "_format=xml"), 400, {"_format", "xml"});
+  ExpectOutcome(Get("Observation", "_elements=code.coding"), 400,
+                {"_elements", "code.coding", "top-level"});
   ExpectOutcome(Get("Patient", "patient=P1"), 400, {"patient", "Patient"});
   ExpectOutcome(Get("Observation", "patient=Encounter/1"), 400,
                 {"Encounter/1"});
