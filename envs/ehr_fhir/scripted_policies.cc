@@ -162,7 +162,7 @@ class ClinicianPolicy : public ScriptedPolicy {
     json bundle = json::parse(
         body == std::string::npos ? "" : reply.substr(body + 1), nullptr,
         /*allow_exceptions=*/false);
-    if (!bundle.is_object()) {
+    if (!bundle.is_object() || bundle.value("resourceType", "") != "Bundle") {
       throw BadRequest(fmt::format(
           "ehr_fhir clinician: the search's reply is not a Bundle: {}",
           reply.substr(0, 200)));
