@@ -454,30 +454,52 @@ std::vector<double> PolicyTrainer::ReferenceKlSums(
   CLINRL_CHECK(static_cast<bool>(reference_),
                "ReferenceKlSums: the trainer has no reference model");
   torch::NoGradGuard no_grad;
-  std::vector<double> sums;
-  for (const TrainSequence& s : batch) {
-    const auto n = static_cast<int64_t>(s.ids.size());
-    double sum = 0;
-    if (n >= 2) {
-      const torch::Tensor ids = torch::tensor(s.ids, torch::kLong)
-                                    .view({1, n})
-                                    .to(reference_->device());
-      policy::HeadLogProbsOptions o;
-      o.temperature = options_.temperature;
-      o.precision = reference_->precision();
-      o.entropy = false;
-      const torch::Tensor ref =
-          policy::ChunkedHeadLogProbs(reference_->Hidden(ids).slice(1, 0, -1),
-                                      policy::HeadWeight(*reference_),
-                                      ids.slice(1, 1), o)
-              .logprobs.view({n - 1})
-              .to(torch::kCPU, torch::kDouble);
-      const auto r = ref.accessor<double, 1>();
-      for (int64_t t = 1; t < n; ++t) {
-        if (s.loss_mask[t]) sum += s.rollout_logprobs[t] - r[t - 1];
-      }
+  policy::HeadLogProbsOptions o;
+  o.temperature = options_.temperature;
+  o.precision = reference_->precision();
+  o.entropy = false;
+  std::vector<double> sums(batch.size(), 0.0);
+  // One forward per micro-batch of rows, right-padded: under causal
+  // attention a padded tail changes nothing before it, and positions start
+  // at 0 in every row as they do alone.
+  const auto rows =
+      static_cast<size_t>(std::max<int64_t>(1, options_.micro_batch));
+  for (size_t first = 0; first < batch.size(); first += rows) {
+    const size_t last = std::min(batch.size(), first + rows);
+    size_t longest = 0;
+    for (size_t i = first; i < last; ++i) {
+      longest = std::max(longest, batch[i].ids.size());
     }
-    sums.push_back(sum);
+    if (longest < 2) continue;
+    std::vector<int64_t> padded((last - first) * longest, 0);
+    for (size_t i = first; i < last; ++i) {
+      std::copy(batch[i].ids.begin(), batch[i].ids.end(),
+                padded.begin() + static_cast<long>((i - first) * longest));
+    }
+    const auto width = static_cast<int64_t>(longest);
+    const torch::Tensor ids =
+        torch::tensor(padded, torch::kLong)
+            .view({static_cast<int64_t>(last - first), width})
+            .to(reference_->device());
+    const torch::Tensor ref =
+        policy::ChunkedHeadLogProbs(reference_->Hidden(ids).slice(1, 0, -1),
+                                    policy::HeadWeight(*reference_),
+                                    ids.slice(1, 1), o)
+            .logprobs.view({static_cast<int64_t>(last - first), width - 1})
+            .to(torch::kCPU, torch::kDouble);
+    const auto r = ref.accessor<double, 2>();
+    for (size_t i = first; i < last; ++i) {
+      const TrainSequence& s = batch[i];
+      double sum = 0;
+      for (size_t t = 1; t < s.ids.size(); ++t) {
+        if (s.loss_mask[t]) {
+          sum +=
+              s.rollout_logprobs[t] -
+              r[static_cast<int64_t>(i - first)][static_cast<int64_t>(t) - 1];
+        }
+      }
+      sums[i] = sum;
+    }
   }
   return sums;
 }

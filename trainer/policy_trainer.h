@@ -107,6 +107,7 @@ class PolicyTrainer {
   // trainer.kl_in_reward's penalty: per sequence, the sum over its trained
   // tokens of log pi_sampling - log pi_ref (k1; the reference's log-probs of
   // softmax(logits / temperature), as sampled). Needs the reference model.
+  // One reference forward per micro_batch sequences.
   std::vector<double> ReferenceKlSums(const std::vector<TrainSequence>& batch);
   // One SFT step: token-mean negative log-likelihood of the trained tokens.
   std::map<std::string, double> SftStep(
