@@ -17,6 +17,7 @@
 #include "envs/env_registry.h"
 #include "envs/env_server.h"
 #include "envs/remote_env.h"
+#include "tests/python/python_triage_server.h"
 
 namespace clinrl::envs {
 namespace {
@@ -24,8 +25,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // The Python example env, clinrl_env.triage_quiz:TriageQuizEnv (a
-// gymnasium.Env), runs as its own process under the venv; the name it has
-// here.
+// gymnasium.Env), runs as its own process under the venv
+// (tests/python/python_triage_server.h); the name it is served under.
 constexpr const char* kPythonEnv = "python_triage_quiz";
 constexpr const char* kPythonEnvName = "triage_quiz";
 
@@ -36,45 +37,27 @@ class PythonServer {
     static PythonServer server;
     return server;
   }
-  const std::string& endpoint() const { return endpoint_; }
-  ~PythonServer() {
-    process_.reset();
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
+  const std::string& endpoint() const { return server_.endpoint; }
 
  private:
+  // Constructed outside any test, so a server that never answers is an
+  // exception (IoError), not a gtest failure.
   PythonServer() {
-    std::string dir =
-        (std::filesystem::temp_directory_path() / "clinrl-conformance-XXXXXX")
-            .string();
-    CLINRL_CHECK_ERRNO(mkdtemp(dir.data()) != nullptr, "mkdtemp",
-                       "making a socket folder");
-    dir_ = dir;
-    endpoint_ = "ipc://" + dir + "/python.sock";
-    process_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{
-            CLINRL_PYTHON, "-m", "clinrl_env", "serve", "--env",
-            "clinrl_env.triage_quiz:TriageQuizEnv", "--name", kPythonEnvName,
-            "--endpoint", endpoint_, "--log-level", "warning"},
-        std::map<std::string, std::string>{
-            {"PYTHONPATH", std::string(CLINRL_SOURCE_DIR) + "/python"}});
-    EnvClient client({endpoint_, 500});
+    EnvClient client({server_.endpoint, 500});
     const auto deadline = Clock::now() + std::chrono::seconds(20);
     while (true) {
       try {
         client.Health();
         return;
       } catch (const Timeout&) {
-        if (Clock::now() > deadline || !process_->running()) {
-          throw IoError("the Python env server did not start at " + endpoint_);
+        if (Clock::now() > deadline || !server_.process->running()) {
+          throw IoError("the Python env server did not start at " +
+                        server_.endpoint);
         }
       }
     }
   }
-  std::string dir_;
-  std::string endpoint_;
-  std::unique_ptr<ChildProcess> process_;
+  clinrl::testing::PythonTriageServer server_;
 };
 
 std::vector<std::string> EnvsUnderTest() {
