@@ -49,6 +49,16 @@ std::vector<rollout::TaskRef> DrawTasks(const RunState& run, uint64_t seed,
   return tasks;
 }
 
+// An episode's tokens as the learner takes them: ids, which of them are
+// trained, and the log-probs they were sampled with.
+TrainSequence SequenceOf(const rollout::EpisodeTokens& tokens) {
+  TrainSequence s;
+  s.ids = tokens.ids;
+  s.loss_mask = tokens.loss_mask;
+  s.rollout_logprobs = tokens.logprobs;
+  return s;
+}
+
 // trainer.kl_in_reward (verl's use_kl_in_reward): each episode's reward
 // gains the component kl_penalty, score -(sum over its sampled tokens of
 // log pi_sampling - log pi_ref), weighted by the coefficient. It is a reward
@@ -60,11 +70,7 @@ void PenaliseKl(RunState& run, ScoredEpisodes* round) {
   const double start = MonotonicSeconds();
   std::vector<TrainSequence> sequences;
   for (const auto& e : round->episodes) {
-    TrainSequence s;
-    s.ids = e.tokens.ids;
-    s.loss_mask = e.tokens.loss_mask;
-    s.rollout_logprobs = e.tokens.logprobs;
-    sequences.push_back(std::move(s));
+    sequences.push_back(SequenceOf(e.tokens));
   }
   const std::vector<double> kl = run.trainer->ReferenceKlSums(sequences);
   for (size_t i = 0; i < kl.size(); ++i) {
@@ -235,10 +241,7 @@ std::vector<TrainSequence> TrainingBatch(
   for (size_t k = 0; k < a.kept.size(); ++k) {
     const size_t i = a.kept[k];
     const rollout::EpisodeTokens& tokens = episodes[i].tokens;
-    TrainSequence sequence;
-    sequence.ids = tokens.ids;
-    sequence.loss_mask = tokens.loss_mask;
-    sequence.rollout_logprobs = tokens.logprobs;
+    TrainSequence sequence = SequenceOf(tokens);
     sequence.advantage = a.advantages[i];
     sequence.policy_version = episodes[i].trajectory.policy_version;
     if (!turn_advantages.empty()) {
