@@ -29,12 +29,34 @@ struct RunConfig {
   }
 };
 
+// Low-rank adapters (LoRA, Hu et al. 2021; PEFT's LoraConfig): each target
+// projection W x becomes W x + (alpha / rank) B A x with A [rank, in] and
+// B [out, rank]; only A and B train. rank 0 = off.
+struct LoraConfig {
+  int64_t rank = 0;
+  double alpha = 16.0;
+  double dropout = 0.0;
+  std::vector<std::string> target_modules = {"q_proj", "k_proj", "v_proj",
+                                             "o_proj"};
+
+  template <class V>
+  void Visit(V& v) {
+    v.AtLeast("rank", rank, int64_t{0}, "adapter rank r; 0 = no LoRA");
+    v.AtLeast("alpha", alpha, 0.0, "scaling numerator: updates scale alpha/r");
+    v.AtLeast("dropout", dropout, 0.0, "dropout on the adapters' input");
+    v("target_modules", target_modules,
+      "projections that get adapters: q_proj k_proj v_proj o_proj gate_proj "
+      "up_proj down_proj");
+  }
+};
+
 struct PolicyConfig {
   std::string model_dir;  // an existing Hugging Face style model folder
   nlohmann::json init;    // or a HF config.json object for a fresh model
   std::string tokenizer = "byte";  // "byte" or a folder with tokenizer.json
   std::string dtype = "float32";
   std::string device = "cpu";
+  LoraConfig lora;
 
   template <class V>
   void Visit(V& v) {
@@ -44,6 +66,7 @@ struct PolicyConfig {
     v.Enum("dtype", dtype, {"float32", "bfloat16", "float16"});
     v("device", device,
       "cpu, cuda or cuda:N; learner ranks on one node take their local GPU");
+    v("lora", lora);
   }
 };
 

@@ -47,11 +47,19 @@ torch::ScalarType ParseDtype(const std::string& name,
       field, name));
 }
 
-NamedTensors SnapshotParameters(const torch::nn::Module& module) {
+NamedTensors SnapshotParameters(const torch::nn::Module& module,
+                                ParameterSet which) {
   // One flat buffer per dtype, copied to the host in one transfer: a GPU
   // model's weights leave the device once, not once per parameter.
   torch::NoGradGuard no_grad;
-  const auto params = module.named_parameters(/*recurse=*/true);
+  torch::OrderedDict<std::string, torch::Tensor> params;
+  for (const auto& p : module.named_parameters(/*recurse=*/true)) {
+    const bool trains = p.value().requires_grad();
+    if (which == ParameterSet::kAll ||
+        trains == (which == ParameterSet::kTrainable)) {
+      params.insert(p.key(), p.value());
+    }
+  }
   std::map<torch::ScalarType, std::vector<torch::Tensor>> flat_by_dtype;
   for (const auto& p : params) {
     flat_by_dtype[p.value().scalar_type()].push_back(
@@ -75,7 +83,8 @@ NamedTensors SnapshotParameters(const torch::nn::Module& module) {
   return out;
 }
 
-nlohmann::json WeightHeader(int64_t version, const NamedTensors& tensors) {
+nlohmann::json WeightHeader(int64_t version, const NamedTensors& tensors,
+                            bool partial) {
   nlohmann::json list = nlohmann::json::array();
   for (const auto& [name, t] : tensors) {
     CLINRL_CHECK(t.device().is_cpu() && t.is_contiguous(),
@@ -84,7 +93,10 @@ nlohmann::json WeightHeader(int64_t version, const NamedTensors& tensors) {
                     {"dtype", DtypeName(t.scalar_type())},
                     {"shape", t.sizes().vec()}});
   }
-  return {{"ok", true}, {"version", version}, {"tensors", std::move(list)}};
+  nlohmann::json header = {
+      {"ok", true}, {"version", version}, {"tensors", std::move(list)}};
+  if (partial) header["partial"] = true;
+  return header;
 }
 
 WeightUpdate DecodeWeights(const std::string& header,
@@ -106,6 +118,7 @@ WeightUpdate DecodeWeights(const std::string& header,
   const wire::Fields f(doc, "weights");
   WeightUpdate update;
   update.version = f.Int("version");
+  update.partial = f.Bool("partial", false);
   const nlohmann::json& list = f.Array("tensors");
   if (list.size() != frames.size()) {
     throw BadRequest(fmt::format(
@@ -148,7 +161,7 @@ WeightUpdate DecodeWeights(const std::string& header,
 
 void LoadWeights(torch::nn::Module& module, const WeightUpdate& update) {
   auto params = module.named_parameters(/*recurse=*/true);
-  if (params.size() != update.tensors.size()) {
+  if (!update.partial && params.size() != update.tensors.size()) {
     throw BadRequest(fmt::format(
         "weights version {}: got {} tensors, expected the model's {}",
         update.version, update.tensors.size(), params.size()));

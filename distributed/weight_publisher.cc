@@ -9,8 +9,12 @@ namespace clinrl::distributed {
 
 struct WeightPublisher::Snapshot {
   int64_t version = -1;
-  std::string header;
+  std::string header;  // lists frozen (if any), then tensors
   NamedTensors tensors;
+  // Set for a module with frozen parameters: sent with `header` to a
+  // subscriber without a version, left out (partial_header) otherwise.
+  std::shared_ptr<const NamedTensors> frozen;
+  std::string partial_header;
 };
 
 namespace {
@@ -55,18 +59,41 @@ void WeightPublisher::Publish(int64_t version, NamedTensors tensors) {
   }
   snapshot->header = WeightHeader(version, tensors).dump();
   snapshot->tensors = std::move(tensors);
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (current_ && version <= current_->version) {
-    throw BadRequest(fmt::format(
-        "weights: published version {}, expected more than the current {}",
-        version, current_->version));
-  }
-  current_ = std::move(snapshot);
+  Install(std::move(snapshot));
 }
 
 void WeightPublisher::Publish(const torch::nn::Module& module,
                               int64_t version) {
-  Publish(version, SnapshotParameters(module));
+  bool has_frozen = false;
+  for (const auto& p : module.parameters()) has_frozen |= !p.requires_grad();
+  if (!has_frozen) {
+    Publish(version, SnapshotParameters(module));
+    return;
+  }
+  if (!frozen_) {
+    frozen_ = std::make_shared<const NamedTensors>(
+        SnapshotParameters(module, ParameterSet::kFrozen));
+  }
+  auto snapshot = std::make_shared<Snapshot>();
+  snapshot->version = version;
+  snapshot->tensors = SnapshotParameters(module, ParameterSet::kTrainable);
+  snapshot->frozen = frozen_;
+  NamedTensors all = *frozen_;
+  all.insert(all.end(), snapshot->tensors.begin(), snapshot->tensors.end());
+  snapshot->header = WeightHeader(version, all).dump();
+  snapshot->partial_header =
+      WeightHeader(version, snapshot->tensors, /*partial=*/true).dump();
+  Install(std::move(snapshot));
+}
+
+void WeightPublisher::Install(std::shared_ptr<Snapshot> snapshot) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (current_ && snapshot->version <= current_->version) {
+    throw BadRequest(fmt::format(
+        "weights: published version {}, expected more than the current {}",
+        snapshot->version, current_->version));
+  }
+  current_ = std::move(snapshot);
 }
 
 int64_t WeightPublisher::version() const {
@@ -126,7 +153,7 @@ void WeightPublisher::AnswerWaiting() {
   if (!snapshot) return;
   for (auto it = waiting_.begin(); it != waiting_.end();) {
     if (it->second < snapshot->version) {
-      Send(it->first, *snapshot, snapshot);
+      Send(it->first, it->second, snapshot);
       it = waiting_.erase(it);
     } else {
       ++it;
@@ -134,24 +161,33 @@ void WeightPublisher::AnswerWaiting() {
   }
 }
 
-void WeightPublisher::Send(const std::string& identity,
-                           const Snapshot& snapshot,
-                           const std::shared_ptr<const Snapshot>& owner) {
+void WeightPublisher::Send(const std::string& identity, int64_t have,
+                           const std::shared_ptr<const Snapshot>& snapshot) {
+  // A subscriber that holds some version has the frozen parameters already.
+  const bool with_frozen = snapshot->frozen && have < 0;
+  std::vector<const torch::Tensor*> tensors;
+  if (with_frozen) {
+    for (const auto& [name, t] : *snapshot->frozen) tensors.push_back(&t);
+  }
+  for (const auto& [name, t] : snapshot->tensors) tensors.push_back(&t);
+  const std::string& header = snapshot->frozen && !with_frozen
+                                  ? snapshot->partial_header
+                                  : snapshot->header;
   socket_->send(zmq::buffer(identity), zmq::send_flags::sndmore);
-  const bool has_tensors = !snapshot.tensors.empty();
-  socket_->send(zmq::buffer(snapshot.header),
-                has_tensors ? zmq::send_flags::sndmore : zmq::send_flags::none);
-  for (size_t i = 0; i < snapshot.tensors.size(); ++i) {
-    const torch::Tensor& t = snapshot.tensors[i].second;
+  socket_->send(zmq::buffer(header), tensors.empty()
+                                         ? zmq::send_flags::none
+                                         : zmq::send_flags::sndmore);
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const torch::Tensor& t = *tensors[i];
     const size_t bytes = static_cast<size_t>(t.numel()) * t.element_size();
     zmq::message_t frame;
     if (bytes > 0) {
       frame = zmq::message_t(t.data_ptr(), bytes, &ReleaseSnapshot,
-                             new std::shared_ptr<const void>(owner));
+                             new std::shared_ptr<const void>(snapshot));
     }
-    socket_->send(frame, i + 1 < snapshot.tensors.size()
-                             ? zmq::send_flags::sndmore
-                             : zmq::send_flags::none);
+    socket_->send(frame, i + 1 < tensors.size() ? zmq::send_flags::sndmore
+                                                : zmq::send_flags::none);
+    bytes_sent_ += static_cast<int64_t>(bytes);
   }
   ++sends_;
 }

@@ -7,7 +7,10 @@
 //
 // Publish() copies the weights once; every subscriber is then sent the same
 // bytes without another copy (ZeroMQ frames point into the snapshot, which
-// lives until the last send completes).
+// lives until the last send completes). A module with frozen parameters (a
+// LoRA policy) has them copied at its first publish only: a subscriber with
+// no version yet gets them and the trainable ones, any other subscriber the
+// trainable ones alone (a partial update, weight_message.h).
 #pragma once
 
 #include <torch/torch.h>
@@ -43,14 +46,18 @@ class WeightPublisher {
   const std::string& endpoint() const { return endpoint_; }
   // Versions sent to subscribers so far (one per subscriber and version).
   int64_t sends() const { return sends_.load(); }
+  // Tensor bytes sent to subscribers so far.
+  int64_t bytes_sent() const { return bytes_sent_.load(); }
 
  private:
   struct Snapshot;
+  void Install(std::shared_ptr<Snapshot> snapshot);
   void Loop();
   void HandleRequest();
   void AnswerWaiting();
-  void Send(const std::string& identity, const Snapshot& snapshot,
-            const std::shared_ptr<const Snapshot>& owner);
+  // `have`: the version the subscriber holds (-1 = none).
+  void Send(const std::string& identity, int64_t have,
+            const std::shared_ptr<const Snapshot>& snapshot);
 
   std::string endpoint_;
   std::unique_ptr<zmq::socket_t> socket_;
@@ -61,6 +68,10 @@ class WeightPublisher {
   std::map<std::string, int64_t> waiting_;
   std::atomic<bool> stopping_{false};
   std::atomic<int64_t> sends_{0};
+  std::atomic<int64_t> bytes_sent_{0};
+  // The frozen parameters' copy, taken at the first publish of a module
+  // that has some; shared by every later snapshot.
+  std::shared_ptr<const NamedTensors> frozen_;
   std::thread thread_;
 };
 

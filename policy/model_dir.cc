@@ -35,6 +35,7 @@ void LoadWeights(Transformer& model, const CheckpointReader& checkpoint) {
   torch::NoGradGuard no_grad;
   for (auto& p : model->named_parameters()) {
     const std::string& name = p.key();
+    if (IsLoraParameter(name)) continue;  // LoadLoraAdapter reads those
     if (!checkpoint.Has(name)) {
       throw NotFound(
           fmt::format("checkpoint has no tensor '{}' (expected shape {})", name,
@@ -70,6 +71,7 @@ void SaveModel(Transformer& model, const std::string& dir,
   const auto type = ParseDtype(dtype, "dtype");
   std::vector<std::pair<std::string, at::Tensor>> tensors;
   for (const auto& p : model->named_parameters()) {
+    if (IsLoraParameter(p.key())) continue;  // SaveLoraAdapter writes those
     tensors.emplace_back(p.key(), p.value().detach().to(torch::kCPU, type));
   }
   MakeDirectories(dir);
@@ -104,7 +106,9 @@ void InitModelDir(const ModelConfig& config_in, const Tokenizer& tokenizer,
   WriteFileAtomic(dir + "/generation_config.json", generation.dump(2) + "\n");
 }
 
-PolicyModel LoadPolicy(const PolicyConfig& config, uint64_t init_seed) {
+namespace {
+
+PolicyModel LoadBasePolicy(const PolicyConfig& config, uint64_t init_seed) {
   // A device this process cannot use fails here, at start, naming the key.
   const torch::Device device = ParseDevice(config.device, "policy.device");
   PolicyModel out;
@@ -136,6 +140,15 @@ PolicyModel LoadPolicy(const PolicyConfig& config, uint64_t init_seed) {
   out.model = Transformer(TransformerOptions(model_config));
   out.model->ResetParameters(init_seed);
   out.model->to(device);
+  return out;
+}
+
+}  // namespace
+
+PolicyModel LoadPolicy(const PolicyConfig& config, uint64_t init_seed) {
+  const LoraOptions lora = LoraOptions::FromConfig(config.lora, init_seed);
+  PolicyModel out = LoadBasePolicy(config, init_seed);
+  if (lora.enabled()) out.model->AddLora(lora);
   return out;
 }
 

@@ -44,7 +44,9 @@ void InitModelDir(const ModelConfig& config, const Tokenizer& tokenizer,
 // The policy of a run config with its tokenizer: policy.model_dir loaded, or
 // a fresh model of the policy.init architecture over policy.tokenizer (its
 // vocab_size defaults to the tokenizer's, and may not differ), initialised
-// from `init_seed`. Throws ConfigError naming the policy field at fault.
+// from `init_seed`; with policy.lora.rank >= 1, LoRA adapters (A drawn
+// from `init_seed`) and every other parameter frozen. Throws ConfigError
+// naming the policy field at fault.
 struct PolicyModel {
   Transformer model{nullptr};
   std::unique_ptr<Tokenizer> tokenizer;

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <iterator>
+#include <tuple>
 
 #include "core/error.h"
 #include "policy/paged_attention.h"
@@ -29,13 +31,16 @@ torch::Tensor ApplyRotary(const torch::Tensor& x, const RotaryTables& r) {
 }
 
 // A linear layer at inference in the compute dtype `dtype`: a few float32
-// rows take the bandwidth-bound path (policy/skinny_linear.h).
-torch::Tensor InferLinear(torch::nn::Linear& layer, const torch::Tensor& x,
-                          c10::ScalarType dtype) {
-  if (dtype == torch::kFloat && SkinnyLinearApplies(x, layer->weight)) {
-    return SkinnyLinear(x, layer->weight, layer->bias);
-  }
-  return layer(x);
+// rows take the bandwidth-bound path (policy/skinny_linear.h). An adapter
+// adds its low-rank update (two thin products) to the base's.
+torch::Tensor InferLinear(torch::nn::Linear& layer, const LoraAdapter& lora,
+                          const torch::Tensor& x, c10::ScalarType dtype) {
+  torch::Tensor out =
+      dtype == torch::kFloat && SkinnyLinearApplies(x, layer->weight)
+          ? SkinnyLinear(x, layer->weight, layer->bias)
+          : layer(x);
+  if (lora) out.add_(LoraDelta(lora, x));
+  return out;
 }
 
 }  // namespace
@@ -87,9 +92,9 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x,
                                      KvCache* cache, int64_t layer) {
   const int64_t B = x.size(0), T = x.size(1);
   const int64_t D = head_dim_, Hkv = num_kv_heads_;
-  torch::Tensor q = q_proj(x).view({B, T, num_heads_, D});
-  torch::Tensor k = k_proj(x).view({B, T, Hkv, D});
-  torch::Tensor v = v_proj(x).view({B, T, Hkv, D});
+  torch::Tensor q = LoraProject(q_proj, q_lora, x).view({B, T, num_heads_, D});
+  torch::Tensor k = LoraProject(k_proj, k_lora, x).view({B, T, Hkv, D});
+  torch::Tensor v = LoraProject(v_proj, v_lora, x).view({B, T, Hkv, D});
   if (q_norm) {
     q = q_norm(q);
     k = k_norm(k);
@@ -124,7 +129,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x,
         /*is_causal=*/false, /*scale=*/std::nullopt, /*enable_gqa=*/gqa);
   }
   out = out.transpose(1, 2).reshape({B, T, num_heads_ * D});
-  return o_proj(out);
+  return LoraProject(o_proj, o_lora, out);
 }
 
 torch::Tensor AttentionImpl::ForwardPaged(
@@ -133,7 +138,8 @@ torch::Tensor AttentionImpl::ForwardPaged(
     int64_t layer, c10::ScalarType dtype) {
   const int64_t N = x.size(0);
   const int64_t D = head_dim_, H = num_heads_, Hkv = num_kv_heads_;
-  const torch::Tensor qkv = qkv_.Apply({q_proj, k_proj, v_proj}, x, dtype);
+  const torch::Tensor qkv =
+      qkv_.Apply({q_proj, k_proj, v_proj}, {q_lora, k_lora, v_lora}, x, dtype);
   const torch::Tensor v =
       qkv.narrow(1, (H + Hkv) * D, Hkv * D).view({N, Hkv, D});
   torch::Tensor q, k;
@@ -154,7 +160,21 @@ torch::Tensor AttentionImpl::ForwardPaged(
                            ? q
                            : q.to(cache.keys(layer).scalar_type()),
                        cache.keys(layer), cache.values(layer));
-  return InferLinear(o_proj, out.reshape({N, H * D}), dtype);
+  return InferLinear(o_proj, o_lora, out.reshape({N, H * D}), dtype);
+}
+
+void AttentionImpl::AttachLora(const LoraOptions& options, uint64_t seed) {
+  const std::tuple<const char*, torch::nn::Linear*, LoraAdapter*> targets[] = {
+      {"q_proj", &q_proj, &q_lora},
+      {"k_proj", &k_proj, &k_lora},
+      {"v_proj", &v_proj, &v_lora},
+      {"o_proj", &o_proj, &o_lora}};
+  for (size_t i = 0; i < std::size(targets); ++i) {
+    auto [name, base, adapter] = targets[i];
+    if (options.Targets(name)) {
+      *adapter = policy::AttachLora(*base, options, seed + i);
+    }
+  }
 }
 
 MlpImpl::MlpImpl(const ModelConfig& c) {
@@ -174,17 +194,33 @@ MlpImpl::MlpImpl(const ModelConfig& c) {
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
-  return down_proj(torch::silu(gate_proj(x)).mul_(up_proj(x)));
+  return LoraProject(down_proj, down_lora,
+                     torch::silu(LoraProject(gate_proj, gate_lora, x))
+                         .mul_(LoraProject(up_proj, up_lora, x)));
 }
 
 torch::Tensor MlpImpl::ForwardFused(const torch::Tensor& x,
                                     c10::ScalarType dtype) {
-  const torch::Tensor gate_up = gate_up_.Apply({gate_proj, up_proj}, x, dtype);
+  const torch::Tensor gate_up =
+      gate_up_.Apply({gate_proj, up_proj}, {gate_lora, up_lora}, x, dtype);
   const int64_t I = gate_proj->weight.size(0);
   return InferLinear(
-      down_proj,
+      down_proj, down_lora,
       torch::silu(gate_up.narrow(-1, 0, I)).mul_(gate_up.narrow(-1, I, I)),
       dtype);
+}
+
+void MlpImpl::AttachLora(const LoraOptions& options, uint64_t seed) {
+  const std::tuple<const char*, torch::nn::Linear*, LoraAdapter*> targets[] = {
+      {"gate_proj", &gate_proj, &gate_lora},
+      {"up_proj", &up_proj, &up_lora},
+      {"down_proj", &down_proj, &down_lora}};
+  for (size_t i = 0; i < std::size(targets); ++i) {
+    auto [name, base, adapter] = targets[i];
+    if (options.Targets(name)) {
+      *adapter = policy::AttachLora(*base, options, seed + 4 + i);
+    }
+  }
 }
 
 DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c) {
@@ -258,6 +294,29 @@ TransformerImpl::TransformerImpl(const TransformerOptions& options)
         (wavelen >= high_wavelen).logical_and(wavelen <= low_wavelen);
     inv_freq_ = torch::where(medium, smoothed, scaled);
   }
+  if (options_.lora().enabled()) {
+    const LoraOptions lora = options_.lora();
+    options_.lora(LoraOptions{});
+    AddLora(lora);
+  }
+}
+
+void TransformerImpl::AddLora(const LoraOptions& lora) {
+  CLINRL_CHECK(lora.enabled(), "AddLora needs a rank >= 1, got {}", lora.rank);
+  CLINRL_CHECK(!has_lora(), "the model has LoRA adapters already");
+  // A seed per (layer, projection): the layer's block of 16, offset by the
+  // projection's index inside the layer.
+  uint64_t layer_seed = lora.seed * 0x9E3779B97F4A7C15ULL;
+  for (const auto& module : *model->layers) {
+    DecoderLayerImpl* layer = module->as<DecoderLayer>();
+    layer->self_attn->AttachLora(lora, layer_seed);
+    layer->mlp->AttachLora(lora, layer_seed);
+    layer_seed += 16;
+  }
+  for (auto& p : named_parameters()) {
+    p.value().set_requires_grad(IsLoraParameter(p.key()));
+  }
+  options_.lora(lora);
 }
 
 RotaryTables TransformerImpl::Rotary(const torch::Tensor& positions) {
@@ -558,6 +617,7 @@ void TransformerImpl::ResetParameters(uint64_t seed) {
   auto gen = at::detail::createCPUGenerator(seed);
   for (auto& p : named_parameters()) {
     const std::string& name = p.key();
+    if (IsLoraParameter(name)) continue;
     torch::Tensor& t = p.value();
     const bool is_norm = name.find("norm") != std::string::npos;
     const bool is_bias =

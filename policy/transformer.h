@@ -17,6 +17,7 @@
 
 #include "policy/fused_linear.h"
 #include "policy/kv_cache.h"
+#include "policy/lora.h"
 #include "policy/model_config.h"
 #include "policy/precision.h"
 
@@ -31,6 +32,9 @@ struct TransformerOptions {
   /* implicit */ TransformerOptions(ModelConfig config)
       : config_(std::move(config)) {}
   TORCH_ARG(ModelConfig, config);
+  // Low-rank adapters on the target projections (policy/lora.h); rank 0 =
+  // none. A model with adapters trains only them.
+  TORCH_ARG(LoraOptions, lora);
 };
 
 class RmsNormImpl : public torch::nn::Module {
@@ -77,9 +81,13 @@ class AttentionImpl : public torch::nn::Module {
                              PagedAttention& attention, int64_t layer,
                              c10::ScalarType dtype);
 
+  // Adapters on the projections `options` targets; `seed` draws their A.
+  void AttachLora(const LoraOptions& options, uint64_t seed);
+
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr},
       o_proj{nullptr};
-  RmsNorm q_norm{nullptr}, k_norm{nullptr};  // Qwen3 only
+  RmsNorm q_norm{nullptr}, k_norm{nullptr};    // Qwen3 only
+  LoraAdapter q_lora, k_lora, v_lora, o_lora;  // empty without LoRA
 
  private:
   int64_t num_heads_, num_kv_heads_, head_dim_;
@@ -93,7 +101,9 @@ class MlpImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
   // Inference: gate and up from one fused product in `dtype`.
   torch::Tensor ForwardFused(const torch::Tensor& x, c10::ScalarType dtype);
+  void AttachLora(const LoraOptions& options, uint64_t seed);
   torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+  LoraAdapter gate_lora, up_lora, down_lora;  // empty without LoRA
 
  private:
   FusedLinear gate_up_;
@@ -190,8 +200,14 @@ class TransformerImpl : public torch::nn::Module {
   static torch::Tensor PositionsFromMask(const torch::Tensor& key_mask);
 
   // Random init as transformers does: normal(0, 0.02) weights, zero biases,
-  // unit norms.
+  // unit norms. LoRA adapters keep their own start (A random, B zero).
   void ResetParameters(uint64_t seed);
+
+  // Adds LoRA adapters (options.rank >= 1) and freezes every other
+  // parameter: only the adapters then require gradients. options() carries
+  // them afterwards, so a model built from options() has them too.
+  void AddLora(const LoraOptions& lora);
+  bool has_lora() const { return options_.lora().enabled(); }
 
   const ModelConfig& config() const { return options_.config(); }
   TransformerOptions options() const { return options_; }

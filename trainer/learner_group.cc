@@ -179,14 +179,19 @@ void RunLearnerFollower(const ClinrlConfig& config,
       // node-local rank's GPU), as rank 0's do.
       const torch::Device device =
           policy::ParseDevice(config.policy.device, "policy.device");
+      // Rank 0's policy has the config's adapters (policy::LoadPolicy); the
+      // broadcast below fills them.
+      policy::TransformerOptions options(mc);
+      options.lora(policy::LoraOptions::FromConfig(
+          config.policy.lora, static_cast<uint64_t>(config.run.seed)));
       if (!model) {
-        model = policy::Transformer(policy::TransformerOptions(mc));
+        model = policy::Transformer(options);
         model->to(device);
       }
       BroadcastParameters(model, comm);
       reference = nullptr;
       if (cmd.at("reference").get<bool>()) {
-        reference = policy::Transformer(policy::TransformerOptions(mc));
+        reference = policy::Transformer(options);
         reference->to(device);
         BroadcastParameters(reference, comm);
       }

@@ -8,6 +8,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "policy/lora_checkpoint.h"
 #include "policy/model_dir.h"
 #include "policy/safetensors.h"
 #include "trainer/checkpoint.h"
@@ -164,6 +165,9 @@ void RestoreProgress(RunState& run) {
   }
   const json state = OpenCheckpoint(latest).state;
   policy::LoadWeights(run.model, policy::CheckpointReader(latest + "/model"));
+  if (run.model->has_lora()) {
+    policy::LoadLoraAdapter(run.model, latest + "/adapter");
+  }
   RunProgress& progress = run.progress;
   progress.stage_index = state.at("stage_index").get<size_t>();
   progress.stage_step = state.at("stage_step").get<int64_t>();
@@ -225,6 +229,12 @@ void SaveRunCheckpoint(RunState& run, const std::string& stage) {
   const auto write_files = [&](const std::string& dir) {
     policy::SaveModel(run.model, dir + "/model");
     run.tokenizer->Save(dir + "/model");
+    // LoRA: model/ holds the frozen base, adapter/ what trained (PEFT's
+    // format; model/ is the base it applies to).
+    if (run.model->has_lora()) {
+      policy::SaveLoraAdapter(run.model, dir + "/adapter",
+                              run.config.policy.model_dir);
+    }
     if (write_moments) {
       policy::SaveSafetensors(dir + "/optimizer.safetensors", moments);
     }

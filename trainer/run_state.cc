@@ -43,6 +43,15 @@ void ValidateAlgorithm(const ClinrlConfig& c) {
         "total; with trainer.reward_normalization 'per_component' (episode "
         "credit only) expected credit 'episode'");
   }
+  // Checkpointing recomputes each layer in backward; a dropout mask drawn
+  // again there would not be the forward's, and the gradient would be wrong.
+  if (c.policy.lora.rank > 0 && c.policy.lora.dropout > 0 &&
+      tc.activation_checkpointing) {
+    throw ConfigError(fmt::format(
+        "policy.lora.dropout: got {} with trainer.activation_checkpointing on; "
+        "expected 0 (the recomputed layer would draw another dropout mask)",
+        c.policy.lora.dropout));
+  }
   const DistributedConfig& d = c.distributed;
   if (d.overlap && (d.rollout_ranks < 1 || d.max_policy_lag < 1)) {
     throw ConfigError(fmt::format(

@@ -7,8 +7,8 @@
 #include <cstring>
 
 #include "core/error.h"
-#include "distributed/weight_subscriber.h"
 #include "core/zmq_util.h"
+#include "distributed/weight_subscriber.h"
 #include "policy/transformer.h"
 
 namespace clinrl::distributed {
@@ -70,6 +70,52 @@ TEST(WeightPublisherTest, ModelRoundTripIsBitExact) {
   for (const auto& p : want) {
     EXPECT_TRUE(BitEqual(p.value(), got[p.key()])) << p.key();
   }
+}
+
+// A LoRA policy: the frozen base goes to each subscriber once, with its
+// first version; later versions carry the adapters alone.
+TEST(WeightPublisherTest, LoraSendsTheFrozenBaseOnceThenAdaptersOnly) {
+  policy::LoraOptions lora;
+  lora.rank = 2;
+  lora.target_modules = {"q_proj", "v_proj"};
+  policy::Transformer source = TinyModel(1);
+  source->AddLora(lora);
+  policy::Transformer target = TinyModel(2);
+  target->AddLora(lora);
+  WeightPublisher publisher(UniqueEndpoint());
+  WeightSubscriber subscriber(publisher.endpoint());
+  publisher.Publish(*source, 1);
+  const WeightUpdate first = PollUntil(subscriber, 1);
+  EXPECT_FALSE(first.partial);
+  EXPECT_EQ(first.tensors.size(), source->parameters().size());
+  LoadWeights(*target, first);
+  const int64_t full_bytes = publisher.bytes_sent();
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : source->parameters()) {
+      if (p.requires_grad()) p.add_(0.5);
+    }
+  }
+  publisher.Publish(*source, 2);
+  const WeightUpdate second = PollUntil(subscriber, 2);
+  EXPECT_TRUE(second.partial);
+  // Two adapters (A and B) per targeted projection per layer.
+  EXPECT_EQ(second.tensors.size(), 2u * 2 * 2);
+  for (const auto& [name, t] : second.tensors) {
+    EXPECT_TRUE(policy::IsLoraParameter(name)) << name;
+  }
+  LoadWeights(*target, second);
+  for (const auto& p : source->named_parameters()) {
+    EXPECT_TRUE(BitEqual(p.value(), target->named_parameters()[p.key()]))
+        << p.key();
+  }
+  const int64_t adapter_bytes = publisher.bytes_sent() - full_bytes;
+  EXPECT_LT(adapter_bytes * 10, full_bytes);
+  // A subscriber joining now has nothing: it gets the base as well.
+  WeightSubscriber late(publisher.endpoint());
+  const WeightUpdate joined = PollUntil(late, 2);
+  EXPECT_FALSE(joined.partial);
+  EXPECT_EQ(joined.tensors.size(), source->parameters().size());
 }
 
 TEST(WeightPublisherTest, BfloatAndIntegerTensorsKeepTheirBytes) {
