@@ -10,6 +10,8 @@
 #include <sstream>
 
 #include "core/atomic_file.h"
+#include "policy/lora_checkpoint.h"
+#include "policy/model_dir.h"
 #include "tests/policy/test_util.h"
 
 namespace clinrl::policy {
@@ -51,6 +53,48 @@ const char* kTinyConfig = R"({"model_type": "qwen2", "hidden_size": 64,
   "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
   "num_key_value_heads": 2, "vocab_size": 300, "max_position_embeddings": 256,
   "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "tie_word_embeddings": true})";
+
+// `clinrl model export --adapter`: the folder it writes is a plain model
+// whose logits are the adapter-applied model's.
+TEST(PolicyCliTest, ModelExportMergesAnAdapter) {
+  TempDir dir;
+  WriteFileAtomic(dir.path() + "/tiny.json", kTinyConfig);
+  const auto init = RunClinrl("model init --config " + dir.path() +
+                              "/tiny.json --out " + dir.path() + "/base");
+  ASSERT_EQ(init.status, 0) << init.output;
+  Transformer adapted = LoadModel(dir.path() + "/base");
+  LoraOptions lora;
+  lora.rank = 4;
+  lora.target_modules = {"q_proj", "o_proj", "gate_proj", "down_proj"};
+  adapted->AddLora(lora);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : adapted->named_parameters()) {
+      if (IsLoraParameter(p.key())) p.value().normal_(0.0, 0.5);
+    }
+  }
+  SaveLoraAdapter(adapted, dir.path() + "/adapter");
+  const auto out =
+      RunClinrl("model export --model " + dir.path() + "/base --adapter " +
+                dir.path() + "/adapter --out " + dir.path() + "/merged");
+  ASSERT_EQ(out.status, 0) << out.output;
+  Transformer merged = LoadModel(dir.path() + "/merged");
+  EXPECT_FALSE(merged->has_lora());
+  EXPECT_TRUE(std::ifstream(dir.path() + "/merged/tokenizer.json").good());
+  torch::NoGradGuard no_grad;
+  const torch::Tensor ids = torch::tensor({{5, 17, 200, 3, 9}}, torch::kLong);
+  EXPECT_LT(
+      (merged->forward(ids) - adapted->forward(ids)).abs().max().item<double>(),
+      1e-4);
+  const auto bad =
+      RunClinrl("model export --model " + dir.path() + "/base --adapter " +
+                dir.path() + "/nowhere --out " + dir.path() + "/x");
+  // A missing file is NotFound: exit status 1 (2 is for bad configs and
+  // requests).
+  EXPECT_EQ(bad.status, 1) << bad.output;
+  EXPECT_NE(bad.output.find("adapter_config.json"), std::string::npos)
+      << bad.output;
+}
 
 TEST(PolicyCliTest, ModelInitThenGenerate) {
   TempDir dir;
