@@ -132,6 +132,55 @@ TEST(DataParallelTrainerTest, RanksOnSharesMatchOneProcessOnTheWholeBatch) {
   }
 }
 
+// LoRA under data parallelism: the sharded optimizer holds the adapters
+// alone, and the ranks end where one process does, base untouched.
+TEST(DataParallelTrainerTest, LoraAdaptersTrainAsInOneProcess) {
+  Communicator& world = World();
+  policy::LoraOptions lora;
+  lora.rank = 3;
+  lora.target_modules = {"q_proj", "v_proj", "up_proj", "down_proj"};
+  lora.seed = 4;
+  const auto make = [&] {
+    policy::Transformer model = TinyModel();
+    model->AddLora(lora);
+    return model;
+  };
+  policy::Transformer single_model = make();
+  PolicyTrainer single(single_model, Options(LossAggregation::kTokenMean));
+  policy::Transformer dp_model = make();
+  PolicyTrainerOptions dp_options = Options(LossAggregation::kTokenMean);
+  dp_options.communicator = &world;
+  PolicyTrainer dp(dp_model, dp_options);
+  int64_t adapter_numel = 0;
+  for (const auto& p : dp_model->named_parameters()) {
+    if (policy::IsLoraParameter(p.key())) adapter_numel += p.value().numel();
+  }
+  EXPECT_EQ(dp.sharded_optimizer()->layout().numel, adapter_numel);
+  for (int step = 0; step < 3; ++step) {
+    const auto batch = GlobalBatch(step);
+    single.GrpoStep(batch, 0);
+    dp.GrpoStep(ShareOf(batch, world), 0);
+  }
+  const double diff = (FlatWeights(dp_model) - FlatWeights(single_model))
+                          .abs()
+                          .max()
+                          .item<double>();
+  EXPECT_LT(diff, kWeightTolerance) << "rank " << world.rank();
+  policy::Transformer start = make();
+  auto before = start->named_parameters();
+  double adapter_moved = 0;
+  for (const auto& p : dp_model->named_parameters()) {
+    const double moved =
+        (p.value() - before[p.key()]).abs().max().item<double>();
+    if (policy::IsLoraParameter(p.key())) {
+      adapter_moved = std::max(adapter_moved, moved);
+    } else {
+      EXPECT_EQ(moved, 0.0) << p.key();
+    }
+  }
+  EXPECT_GT(adapter_moved, 1e-3);
+}
+
 // trainer.reduce_dtype bf16 with packed shares: the loss is computed before
 // the reduction (packing equals padding within 1e-6), the summed gradient is
 // rounded to bfloat16 on the wire (relative 2^-8), and AdamW's first step
