@@ -73,7 +73,9 @@ void RemoteEpisodeSource::RunFailed(const std::string& reason) {
 
 void RemoteEpisodeSource::PolicyUpdated(const policy::Transformer& model,
                                         int64_t policy_version) {
+  const double start = MonotonicSeconds();
   publisher_->Publish(*model, policy_version);
+  publish_seconds_ = MonotonicSeconds() - start;
 }
 
 RemoteSourceCounters RemoteEpisodeSource::counters() const {
@@ -185,6 +187,11 @@ ScoredEpisodes RemoteEpisodeSource::Play(
   out.metrics["remote/groups_stale"] = static_cast<double>(c.groups_stale);
   out.metrics["remote/policy_lag_mean"] =
       out.episodes.empty() ? 0.0 : lag_sum / out.episodes.size();
+  // The last publish's snapshot time, and the tensor bytes sent to workers
+  // so far (a LoRA policy's frozen base once per worker, then adapters).
+  out.metrics["weights/publish_seconds"] = publish_seconds_;
+  out.metrics["weights/sent_bytes"] =
+      static_cast<double>(publisher_->bytes_sent());
   return out;
 }
 

@@ -147,6 +147,7 @@ class RemoteEpisodeSource : public EpisodeSource {
   std::optional<std::pair<uint64_t, size_t>> prefetched_;
   int64_t learner_version_ = 0;
   RemoteSourceCounters counters_;
+  double publish_seconds_ = 0.0;  // the last PolicyUpdated's Publish
   bool stopping_ = false;
   std::string failure_;  // RunFailed's reason, sent with every stop
   // Why each rollout worker that reported a failure failed.

@@ -229,6 +229,30 @@ TEST_F(DistributedRunTest, SeparateProcessesOverIpcCompleteTrainingSteps) {
   EXPECT_FALSE(trainer::LatestCheckpoint(run_dir() + "/checkpoints").empty());
 }
 
+// A LoRA policy across processes: the worker gets the frozen base with its
+// first version and the adapters alone after that (weights/sent_bytes grows
+// by the adapters' bytes per version), and the run completes.
+TEST_F(DistributedRunTest, LoraWorkersGetTheBaseOnceThenAdapters) {
+  const std::string config = WriteConfig(3, 1, 0);
+  json doc = json::parse(ReadFile(config));
+  doc["policy"]["lora"] = {{"rank", 2},
+                           {"target_modules", {"q_proj", "v_proj"}}};
+  WriteFileAtomic(config, doc.dump(2));
+  const Child learner = RunEveryRole(config);
+  const std::vector<json> steps = MetricsLines(run_dir());
+  ASSERT_EQ(steps.size(), 3u) << Slurp(learner.log);
+  const auto sent = [&](size_t i) {
+    return steps[i].at("weights/sent_bytes").get<double>();
+  };
+  const double first = sent(0);
+  const double later = sent(2) - sent(1);
+  EXPECT_GT(later, 0) << "no adapters were sent after the first version";
+  EXPECT_LT(later * 10, first)
+      << "later versions should carry the adapters alone";
+  EXPECT_TRUE(fs::exists(trainer::LatestCheckpoint(run_dir() + "/checkpoints") +
+                         "/adapter/adapter_model.safetensors"));
+}
+
 // distributed.overlap: the worker plays step k+1's groups with weights k
 // while the learner updates on step k. Steps after the first train on
 // episodes up to one version behind (within max_policy_lag, none stale),
