@@ -1,6 +1,8 @@
-// `clinrl train CONFIG [--set k=v ...] [--resume] [--report-every N]`: runs
-// the stages of the config (SFT, GRPO), prints the evaluation table at the
-// end and writes report.html (refreshed every N steps when asked).
+// `clinrl train CONFIG [--set k=v ...] [--resume] [--report-every N]
+// [--skip-memory-check]`: runs the stages of the config (SFT, GRPO), prints
+// the evaluation table at the end and writes report.html (refreshed every N
+// steps when asked). Before anything is built it plans the run's memory
+// (trainer/memory_plan.h) and refuses a run that cannot fit its device.
 #include <filesystem>
 #include <iostream>
 
@@ -12,6 +14,9 @@
 #include "core/stop_signal.h"
 #include "report/report_builder.h"
 #include "rewards/plugin_loader.h"
+#include "trainer/memory_capacity.h"
+#include "trainer/memory_fix.h"
+#include "trainer/memory_plan.h"
 #include "trainer/training_run.h"
 
 namespace clinrl::cli {
@@ -47,6 +52,44 @@ void RefreshReport(const std::string& root) {
   }
 }
 
+// `clinrl plan`'s check for this one process (the learner, generating its
+// own episodes) on policy.device, whose memory is the GPU's or the host's
+// RAM: a run that cannot fit stops here, with the largest item and an
+// option that fixes it, rather than minutes later out of memory.
+void CheckRunFitsMemory(const ClinrlConfig& config,
+                        const std::string& config_path) {
+  ClinrlConfig one_process = config;
+  one_process.distributed.learner_ranks = 1;
+  one_process.distributed.rollout_ranks = 0;
+  one_process.distributed.env_server_ranks = 0;
+  one_process.distributed.reward_server_ranks = 0;
+  trainer::MemoryPlanOptions options;
+  options.single_process = true;
+  options.learner_ranks = 1;
+  options.cluster.cpu = config.policy.device == "cpu";
+  options.cluster.gpus_per_node = options.cluster.cpu ? 0 : 1;
+  options.cluster.device_bytes =
+      trainer::DeviceMemoryBytes(config.policy.device, "policy.device");
+  const trainer::MemoryPlan plan = trainer::PlanMemoryWithFix(
+      one_process, trainer::PlanModelConfig(config.policy), options);
+  if (plan.fits) {
+    // Debug: a run that starts says nothing more than before.
+    CLINRL_LOG_DEBUG("memory: {}", trainer::MemoryVerdict(plan));
+    return;
+  }
+  throw ConfigError(fmt::format(
+      "memory: the run cannot fit on {} ({}): {}; largest item: {}; {}. "
+      "`clinrl plan {}` lists every item; --skip-memory-check runs it anyway",
+      config.policy.device,
+      fmt::format("{:.2f} GiB",
+                  static_cast<double>(options.cluster.device_bytes) /
+                      static_cast<double>(int64_t{1} << 30)),
+      plan.problem, plan.largest,
+      plan.fix.empty() ? "nothing the planner knows makes it fit"
+                       : "fix: set " + plan.fix,
+      config_path));
+}
+
 void AddTrainCommands(CLI::App& app) {
   auto* train = app.add_subcommand(
       "train", "run the stages of a config (SFT, GRPO) with evaluation");
@@ -66,11 +109,14 @@ void AddTrainCommands(CLI::App& app) {
                     "stop after this many steps (for testing resume)");
   train->add_flag("!--no-baselines", options->baselines,
                   "skip the scripted random/oracle rows of the table");
+  auto skip_memory_check = std::make_shared<bool>(false);
+  train->add_flag("--skip-memory-check", *skip_memory_check,
+                  "start even when `clinrl plan` says the run cannot fit");
   auto report_every = std::make_shared<int64_t>(0);
   train->add_option("--report-every", *report_every,
                     "refresh report.html every N training steps (0: only at "
                     "the end)");
-  train->callback([args, options, report_every] {
+  train->callback([args, options, report_every, skip_memory_check] {
     auto stopped_by = std::make_shared<int>(0);
     const int rc = RunCommand([&] {
       if (*report_every < 0) {
@@ -83,6 +129,7 @@ void AddTrainCommands(CLI::App& app) {
           config::ResolveConfig<ClinrlConfig>(args->path, args->overrides);
       config.rewards.plugins =
           rewards::ResolvePluginPaths(config.rewards.plugins, args->path);
+      if (!*skip_memory_check) CheckRunFitsMemory(config, args->path);
       trainer::TrainingRunOptions run_options = *options;
       // Known once the run has created its directory.
       auto report_root = std::make_shared<std::string>();

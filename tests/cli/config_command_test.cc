@@ -11,6 +11,7 @@
 namespace {
 
 using clinrl::testing::CommandResult;
+using clinrl::testing::ExpectOneLineError;
 using clinrl::testing::RunClinrl;
 
 const std::string kQuickstart =
@@ -32,15 +33,6 @@ TEST(ConfigCommandTest, ShowPrintsResolvedJsonWithOverride) {
   EXPECT_DOUBLE_EQ(resolved["trainer"]["lr"].template get<double>(), 3e-6);
   EXPECT_EQ(resolved["run"]["name"], "quickstart");
   EXPECT_EQ(resolved["trainer"]["loss_agg"], "seq_mean_token_mean");
-}
-
-// Each bad input exits non-zero with exactly one line naming the key path.
-void ExpectOneLineError(const CommandResult& r, const std::string& needle) {
-  EXPECT_EQ(r.exit_code, 2) << r.out;
-  ASSERT_FALSE(r.out.empty());
-  EXPECT_EQ(r.out.find('\n'), r.out.size() - 1) << r.out;
-  EXPECT_EQ(r.out.rfind("error: ", 0), 0u) << r.out;
-  EXPECT_NE(r.out.find(needle), std::string::npos) << r.out;
 }
 
 TEST(ConfigCommandTest, MisspeltKey) {

@@ -1,6 +1,7 @@
 // Runs the clinrl binary as a user would and captures what it prints.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include <array>
@@ -27,6 +28,17 @@ inline CommandResult RunClinrl(const std::string& args) {
   const int status = pclose(pipe);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
+}
+
+// A refused command: exit status 2 and exactly one line, "error: ...",
+// containing `needle` (the key path or flag at fault).
+inline void ExpectOneLineError(const CommandResult& r,
+                               const std::string& needle) {
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  ASSERT_FALSE(r.out.empty());
+  EXPECT_EQ(r.out.find('\n'), r.out.size() - 1) << r.out;
+  EXPECT_EQ(r.out.rfind("error: ", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find(needle), std::string::npos) << r.out;
 }
 
 }  // namespace clinrl::testing

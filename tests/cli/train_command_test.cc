@@ -108,6 +108,27 @@ TEST(TrainCommandTest, CudaDeviceIsRefusedAtStartInOneLine) {
                                        "/cli_runs/cli_cuda/metrics.jsonl"));
 }
 
+// `clinrl plan`'s check runs first: a model no machine holds (about 70 TB
+// of float32 weights) is refused in one line naming the largest item,
+// before anything is built or written.
+TEST(TrainCommandTest, RunThatCannotFitIsRefusedNamingTheLargestItem) {
+  const std::string config = TinyGrpoConfig("cli_too_big");
+  const auto r =
+      RunClinrl("train " + config +
+                " --set policy.init.hidden_size=131072"
+                " --set policy.init.intermediate_size=524288"
+                " --set policy.init.num_hidden_layers=64"
+                " --set policy.init.num_attention_heads=1024 --no-baselines");
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_EQ(r.out.rfind("error: memory: the run cannot fit on cpu", 0), 0u)
+      << r.out;
+  EXPECT_NE(r.out.find("largest item: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--skip-memory-check"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find('\n'), r.out.size() - 1) << r.out;
+  EXPECT_FALSE(
+      std::filesystem::exists(::testing::TempDir() + "/cli_runs/cli_too_big"));
+}
+
 // The newest checkpoint's weights of run `name` (under cli_runs).
 std::string LatestWeights(const std::string& name) {
   const std::filesystem::path dir =
