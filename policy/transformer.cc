@@ -6,8 +6,7 @@
 #include <unistd.h>
 
 #include <cmath>
-#include <iterator>
-#include <tuple>
+#include <initializer_list>
 
 #include "core/error.h"
 #include "policy/paged_attention.h"
@@ -41,6 +40,24 @@ torch::Tensor InferLinear(torch::nn::Linear& layer, const LoraAdapter& lora,
           : layer(x);
   if (lora) out.add_(LoraDelta(lora, x));
   return out;
+}
+
+// A layer's projections that may carry adapters: (name, Linear, adapter
+// slot). Each targeted one gets an adapter drawn from seed + its index.
+struct LoraTarget {
+  const char* name;
+  torch::nn::Linear* base;
+  LoraAdapter* adapter;
+};
+void AttachTargets(std::initializer_list<LoraTarget> targets,
+                   const LoraOptions& options, uint64_t seed) {
+  uint64_t i = 0;
+  for (const LoraTarget& t : targets) {
+    if (options.Targets(t.name)) {
+      *t.adapter = AttachLora(*t.base, options, seed + i);
+    }
+    ++i;
+  }
 }
 
 }  // namespace
@@ -164,17 +181,11 @@ torch::Tensor AttentionImpl::ForwardPaged(
 }
 
 void AttentionImpl::AttachLora(const LoraOptions& options, uint64_t seed) {
-  const std::tuple<const char*, torch::nn::Linear*, LoraAdapter*> targets[] = {
-      {"q_proj", &q_proj, &q_lora},
-      {"k_proj", &k_proj, &k_lora},
-      {"v_proj", &v_proj, &v_lora},
-      {"o_proj", &o_proj, &o_lora}};
-  for (size_t i = 0; i < std::size(targets); ++i) {
-    auto [name, base, adapter] = targets[i];
-    if (options.Targets(name)) {
-      *adapter = policy::AttachLora(*base, options, seed + i);
-    }
-  }
+  AttachTargets({{"q_proj", &q_proj, &q_lora},
+                 {"k_proj", &k_proj, &k_lora},
+                 {"v_proj", &v_proj, &v_lora},
+                 {"o_proj", &o_proj, &o_lora}},
+                options, seed);
 }
 
 MlpImpl::MlpImpl(const ModelConfig& c) {
@@ -211,16 +222,11 @@ torch::Tensor MlpImpl::ForwardFused(const torch::Tensor& x,
 }
 
 void MlpImpl::AttachLora(const LoraOptions& options, uint64_t seed) {
-  const std::tuple<const char*, torch::nn::Linear*, LoraAdapter*> targets[] = {
-      {"gate_proj", &gate_proj, &gate_lora},
-      {"up_proj", &up_proj, &up_lora},
-      {"down_proj", &down_proj, &down_lora}};
-  for (size_t i = 0; i < std::size(targets); ++i) {
-    auto [name, base, adapter] = targets[i];
-    if (options.Targets(name)) {
-      *adapter = policy::AttachLora(*base, options, seed + 4 + i);
-    }
-  }
+  // Seeds after the attention's four projections.
+  AttachTargets({{"gate_proj", &gate_proj, &gate_lora},
+                 {"up_proj", &up_proj, &up_lora},
+                 {"down_proj", &down_proj, &down_lora}},
+                options, seed + 4);
 }
 
 DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c) {
