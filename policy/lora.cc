@@ -110,6 +110,8 @@ LoraOptions LoraOptions::FromPeftConfig(const nlohmann::json& doc,
                  "one alpha for every module");
   RequireDefault(doc, where, "layers_to_transform", nullptr,
                  "every layer has adapters");
+  RequireDefault(doc, where, "modules_to_save", nullptr,
+                 "adapters only: no fully trained modules ride along");
   LoraOptions out;
   try {
     out.rank = doc.at("r").get<int64_t>();

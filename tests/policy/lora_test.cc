@@ -168,15 +168,20 @@ TEST(LoraTest, AdapterFolderRoundTripsAndChecksItsConfig) {
     EXPECT_NE(std::string(e.what()).find("r 4"), std::string::npos) << e.what();
   }
   EXPECT_THROW(LoadLoraAdapter(fresh, dir.path() + "/missing"), NotFound);
-  nlohmann::json dora = config;
-  dora["use_dora"] = true;
-  WriteFileAtomic(dir.path() + "/adapter/adapter_config.json", dora.dump());
-  try {
-    LoadLoraAdapter(fresh, dir.path() + "/adapter");
-    FAIL() << "expected BadRequest";
-  } catch (const BadRequest& e) {
-    EXPECT_NE(std::string(e.what()).find("use_dora"), std::string::npos)
-        << e.what();
+  // What clinrl cannot apply is refused naming the key.
+  for (const auto& [key, value] :
+       {std::pair<std::string, nlohmann::json>{"use_dora", true},
+        {"modules_to_save", {"lm_head"}}}) {
+    nlohmann::json unsupported = config;
+    unsupported[key] = value;
+    WriteFileAtomic(dir.path() + "/adapter/adapter_config.json",
+                    unsupported.dump());
+    try {
+      LoadLoraAdapter(fresh, dir.path() + "/adapter");
+      FAIL() << "expected BadRequest for " << key;
+    } catch (const BadRequest& e) {
+      EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
+    }
   }
 }
 
