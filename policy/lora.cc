@@ -189,17 +189,20 @@ torch::Tensor LoraProject(torch::nn::Linear& base, const LoraAdapter& lora,
              lora.scale;
 }
 
-torch::Tensor MergedWeight(const torch::nn::Linear& base,
-                           const LoraAdapter& lora) {
+torch::Tensor MergedWeight(const torch::Tensor& weight, const torch::Tensor& a,
+                           const torch::Tensor& b, double scale) {
   torch::NoGradGuard no_grad;
-  if (!lora) return base->weight;
   // The product in float32 whatever the stored dtype, as PEFT's merge does
   // for bfloat16 weights on the CPU.
-  const torch::Tensor delta = torch::mm(lora.b->weight.to(torch::kFloat),
-                                        lora.a->weight.to(torch::kFloat))
-                                  .mul_(lora.scale);
-  return (base->weight.to(torch::kFloat) + delta)
-      .to(base->weight.scalar_type());
+  const torch::Tensor delta =
+      torch::mm(b.to(torch::kFloat), a.to(torch::kFloat)).mul_(scale);
+  return (weight.to(torch::kFloat) + delta).to(weight.scalar_type());
+}
+
+torch::Tensor MergedWeight(const torch::nn::Linear& base,
+                           const LoraAdapter& lora) {
+  if (!lora) return base->weight;
+  return MergedWeight(base->weight, lora.a->weight, lora.b->weight, lora.scale);
 }
 
 bool IsLoraParameter(const std::string& name) {

@@ -71,6 +71,9 @@ torch::Tensor LoraDelta(const LoraAdapter& lora, const torch::Tensor& x);
 // that inference and `clinrl model export` use.
 torch::Tensor MergedWeight(const torch::nn::Linear& base,
                            const LoraAdapter& lora);
+// The same from the tensors: weight [out, in], A [r, in], B [out, r].
+torch::Tensor MergedWeight(const torch::Tensor& weight, const torch::Tensor& a,
+                           const torch::Tensor& b, double scale);
 
 // Whether a parameter name is an adapter's (".lora_A." / ".lora_B.").
 bool IsLoraParameter(const std::string& name);

@@ -17,33 +17,6 @@ namespace {
 // PEFT prefixes the wrapped model's names with the PeftModel's own path.
 constexpr const char* kPeftPrefix = "base_model.model.";
 
-struct Projection {
-  std::string name;  // HF name of the Linear, e.g. model.layers.0.mlp.up_proj
-  torch::nn::Linear* base;
-  const LoraAdapter* lora;
-};
-
-std::vector<Projection> Projections(Transformer& model) {
-  std::vector<Projection> out;
-  int64_t i = 0;
-  for (const auto& module : *model->model->layers) {
-    DecoderLayerImpl* layer = module->as<DecoderLayer>();
-    AttentionImpl& a = *layer->self_attn;
-    MlpImpl& m = *layer->mlp;
-    const std::string attn = fmt::format("model.layers.{}.self_attn.", i);
-    const std::string mlp = fmt::format("model.layers.{}.mlp.", i);
-    out.push_back({attn + "q_proj", &a.q_proj, &a.q_lora});
-    out.push_back({attn + "k_proj", &a.k_proj, &a.k_lora});
-    out.push_back({attn + "v_proj", &a.v_proj, &a.v_lora});
-    out.push_back({attn + "o_proj", &a.o_proj, &a.o_lora});
-    out.push_back({mlp + "gate_proj", &m.gate_proj, &m.gate_lora});
-    out.push_back({mlp + "up_proj", &m.up_proj, &m.up_lora});
-    out.push_back({mlp + "down_proj", &m.down_proj, &m.down_lora});
-    ++i;
-  }
-  return out;
-}
-
 }  // namespace
 
 void SaveLoraAdapter(Transformer& model, const std::string& dir,
@@ -125,14 +98,23 @@ Transformer MergeLora(Transformer& model) {
   merged->set_precision(model->precision());
   torch::NoGradGuard no_grad;
   auto dst = merged->named_parameters();
-  for (const auto& p : model->named_parameters()) {
+  const auto src = model->named_parameters();
+  for (const auto& p : src) {
     if (!IsLoraParameter(p.key())) dst[p.key()].copy_(p.value());
   }
-  for (const Projection& projection : Projections(model)) {
-    if (*projection.lora) {
-      dst[projection.name + ".weight"].copy_(
-          MergedWeight(*projection.base, *projection.lora));
+  // Each target projection's lora_A names its base weight and its lora_B.
+  const std::string a_suffix = ".lora_A.weight";
+  const double scale = model->options().lora().scale();
+  for (const auto& p : src) {
+    const std::string& name = p.key();
+    if (name.size() <= a_suffix.size() ||
+        name.compare(name.size() - a_suffix.size(), a_suffix.size(),
+                     a_suffix) != 0) {
+      continue;
     }
+    const std::string base = name.substr(0, name.size() - a_suffix.size());
+    dst[base + ".weight"].copy_(MergedWeight(
+        src[base + ".weight"], p.value(), src[base + ".lora_B.weight"], scale));
   }
   merged->train(model->is_training());
   return merged;
