@@ -16,7 +16,9 @@
 // thread on the global batch, then N ranks with one thread each on shares of
 // the same batch (ZeRO-1, gradient reduce-scatter), started as
 // `mpiexec -n N clinrl bench learner --opt dp_child=1 ...` by this process;
-// dp_speedup is the ratio of their step times.
+// dp_speedup is the ratio of their step times. `--sharding zero3` also runs
+// ZeRO-3 in the same ranks on the same batch: tokens/s against ZeRO-1, and
+// the bytes each rank moves per step against 3x the parameters.
 #include <unistd.h>
 
 #include <array>
@@ -125,23 +127,43 @@ nlohmann::json RunDataParallelChild(const BenchOptions& options) {
   o.micro_batch = IntOption(options, "micro_batch", 8);
   o.schedule = {1e-5, 0, 1000, 1.0};
   o.communicator = comm.get();
+  const int64_t steps = IntOption(options, "steps", 3);
   trainer::PolicyTrainer learner(model, o);
-  const StepTimes times = SecondsPerStep(
-      learner, share, IntOption(options, "steps", 3), comm.get());
+  const StepTimes times = SecondsPerStep(learner, share, steps, comm.get());
   const int64_t state_bytes = learner.OptimizerStateBytes();
+  nlohmann::json out = {{"dp_step_s", times.step_s},
+                        {"dp_optimizer_s", times.optimizer_s},
+                        {"ranks", comm->size()},
+                        {"optimizer_state_bytes_rank0", state_bytes}};
+  if (StringOption(options, "sharding", "zero1", {"zero1", "zero3"}) ==
+      "zero3") {
+    // ZeRO-3 on the same batch, in the same processes: a fresh model from
+    // the same seed.
+    policy::Transformer sharded_model{policy::TransformerOptions(config)};
+    sharded_model->ResetParameters(1);
+    o.sharding = trainer::Sharding::kZero3;
+    trainer::PolicyTrainer sharded(sharded_model, o);
+    const StepTimes zero3 = SecondsPerStep(sharded, share, steps, comm.get());
+    // Every step (the warm-up one too) moves the same bytes.
+    out["zero3_step_s"] = zero3.step_s;
+    out["zero3_optimizer_s"] = zero3.optimizer_s;
+    out["zero3_comm_bytes_per_step"] =
+        sharded.zero3()->communicated_bytes() / (steps + 1);
+    out["zero3_shard_bytes_rank0"] = sharded.zero3()->ShardBytes();
+    out["zero3_peak_gathered_parameters"] =
+        sharded.zero3()->peak_gathered_numel();
+  }
   if (comm->rank() != 0) {
     std::cout.setstate(std::ios::failbit);  // rank 0 reports
     return {};
   }
-  return {{"dp_step_s", times.step_s},
-          {"dp_optimizer_s", times.optimizer_s},
-          {"ranks", comm->size()},
-          {"optimizer_state_bytes_rank0", state_bytes}};
+  return out;
 }
 
 // The mpiexec command line that starts `ranks` children of this bench.
 std::string ChildCommand(const BenchOptions& options, int64_t sequences,
-                         int64_t length, int64_t steps, int64_t micro) {
+                         int64_t length, int64_t steps, int64_t micro,
+                         const std::string& sharding) {
   const char* launcher = std::getenv("CLINRL_MPIEXEC");
   std::string cmd = launcher ? launcher : "mpiexec";
   cmd += fmt::format(" -n {}", options.ranks);
@@ -161,8 +183,9 @@ std::string ChildCommand(const BenchOptions& options, int64_t sequences,
   }
   cmd += fmt::format(
       " {} bench learner --threads 1 --opt dp_child=1 --opt sequences={} "
-      "--opt length={} --opt steps={} --opt micro_batch={}{} 2>&1",
-      SelfExecutable(), sequences, length, steps, micro,
+      "--opt length={} --opt steps={} --opt micro_batch={} "
+      "--opt sharding={}{} 2>&1",
+      SelfExecutable(), sequences, length, steps, micro, sharding,
       options.quick ? " --quick" : "");
   return cmd;
 }
@@ -197,8 +220,10 @@ nlohmann::json RunDataParallelBench(const BenchOptions& options) {
   std::cout << "1 rank, 1 thread: " << single_s << " s per GRPO step of "
             << sequences << " x " << length << " tokens" << std::endl;
 
+  const std::string sharding =
+      StringOption(options, "sharding", "zero1", {"zero1", "zero3"});
   const std::string command =
-      ChildCommand(options, sequences, length, steps, micro);
+      ChildCommand(options, sequences, length, steps, micro, sharding);
   std::cout << "running: " << command << std::endl;
   const nlohmann::json child =
       nlohmann::json::parse(LastLineOf(command), nullptr, false);
@@ -209,22 +234,60 @@ nlohmann::json RunDataParallelBench(const BenchOptions& options) {
   const double dp_s = child.at("dp_step_s").get<double>();
   std::cout << options.ranks << " ranks, 1 thread each: " << dp_s
             << " s per step" << std::endl;
-  return {{"ranks", options.ranks},
-          {"threads_per_rank", 1},
-          {"parameters", config.ParameterCount()},
-          {"batch_shape", {sequences, length}},
-          {"micro_batch", micro},
-          {"steps", steps},
-          {"single_rank_step_s", single_s},
-          {"dp_step_s", dp_s},
-          {"single_rank_optimizer_s", single.optimizer_s},
-          {"dp_optimizer_s", child.value("dp_optimizer_s", 0.0)},
-          {"dp_speedup", single_s / dp_s},
-          {"dp_efficiency", single_s / dp_s / options.ranks},
-          {"optimizer_state_bytes_1_rank", learner.OptimizerStateBytes()},
-          {"optimizer_state_bytes_rank0",
-           child.value("optimizer_state_bytes_rank0", int64_t{0})},
-          {"quick", quick}};
+  nlohmann::json out = {
+      {"ranks", options.ranks},
+      {"sharding", sharding},
+      {"threads_per_rank", 1},
+      {"parameters", config.ParameterCount()},
+      {"batch_shape", {sequences, length}},
+      {"micro_batch", micro},
+      {"steps", steps},
+      {"single_rank_step_s", single_s},
+      {"dp_step_s", dp_s},
+      {"single_rank_optimizer_s", single.optimizer_s},
+      {"dp_optimizer_s", child.value("dp_optimizer_s", 0.0)},
+      {"dp_speedup", single_s / dp_s},
+      {"dp_efficiency", single_s / dp_s / options.ranks},
+      {"optimizer_state_bytes_1_rank", learner.OptimizerStateBytes()},
+      {"optimizer_state_bytes_rank0",
+       child.value("optimizer_state_bytes_rank0", int64_t{0})},
+      {"quick", quick}};
+  if (sharding == "zero3") {
+    if (!child.contains("zero3_step_s")) {
+      throw InternalError(
+          "bench learner --sharding zero3: the ranks printed no zero3_step_s");
+    }
+    // ZeRO-3 against ZeRO-1 on the same ranks and batch, and its traffic
+    // against the textbook 3x the parameters per step (a gather for the
+    // forward, another for the backward, a reduce-scatter of the
+    // gradients) for one micro-batch per rank.
+    const double tokens = static_cast<double>(sequences * length);
+    const double zero3_s = child.at("zero3_step_s").get<double>();
+    const double param_bytes =
+        4.0 * static_cast<double>(config.ParameterCount());
+    const double comm_bytes =
+        child.at("zero3_comm_bytes_per_step").get<double>();
+    std::cout << options.ranks << " ranks, zero3: " << zero3_s
+              << " s per step (zero1 " << dp_s << " s); "
+              << comm_bytes / param_bytes
+              << "x the parameter bytes communicated per step and rank"
+              << std::endl;
+    out["zero1_tokens_per_s"] = tokens / dp_s;
+    out["zero3_tokens_per_s"] = tokens / zero3_s;
+    out["zero3_vs_zero1_throughput"] = dp_s / zero3_s;
+    out["zero3_step_s"] = zero3_s;
+    out["zero3_optimizer_s"] = child.value("zero3_optimizer_s", 0.0);
+    out["parameter_bytes"] = param_bytes;
+    out["zero3_comm_bytes_per_step"] = comm_bytes;
+    out["zero3_comm_vs_parameters"] = comm_bytes / param_bytes;
+    out["zero3_comm_theory_vs_parameters"] = 3.0;
+    out["micro_batches_per_rank"] =
+        (sequences / options.ranks + micro - 1) / micro;
+    out["zero3_shard_bytes_rank0"] = child.at("zero3_shard_bytes_rank0");
+    out["zero3_peak_gathered_parameters"] =
+        child.at("zero3_peak_gathered_parameters");
+  }
+  return out;
 }
 
 // One setting of the single-process bench, measured on its own model copy.
@@ -371,6 +434,7 @@ CLINRL_REGISTER_BENCH(
     {"precision", "fp32 or bf16 (mixed precision)"},
     {"packing", "on, off, or compare (both in one run: packing_speedup)"},
     {"checkpointing", "activation checkpointing: on or off"},
+    {"sharding", "with --ranks: zero1, or zero3 (measured beside zero1)"},
     {"device", "cpu, cuda or cuda:N"},
     {"model", "a HF config.json or a run config with policy.init"});
 

@@ -29,7 +29,7 @@ struct PlanArgs {
   std::string nodes;
   std::string gpus_per_node;
   std::string gpu_memory_gib;
-  std::string sharding = "zero1";
+  std::string sharding;  // default: the config's trainer.sharding
   bool json = false;
 };
 
@@ -85,7 +85,10 @@ int64_t GpuBytes(const ClinrlConfig& config, const PlanArgs& args) {
 trainer::MemoryPlanOptions OptionsFromFlags(const ClinrlConfig& config,
                                             const PlanArgs& args) {
   trainer::MemoryPlanOptions o;
-  o.sharding = trainer::ParseSharding(args.sharding, "--sharding");
+  o.sharding =
+      args.sharding.empty()
+          ? trainer::ParseSharding(config.trainer.sharding, "trainer.sharding")
+          : trainer::ParseSharding(args.sharding, "--sharding");
   const bool gpu_flags =
       !args.gpus_per_node.empty() || !args.gpu_memory_gib.empty();
   o.cluster.cpu = !gpu_flags && config.policy.device == "cpu";
@@ -134,8 +137,9 @@ void AddPlanCommand(CLI::App& app) {
   plan->add_option("--gpu-memory-gib", args->gpu_memory_gib,
                    "memory of one GPU in GiB (default: ask this machine's)");
   plan->add_option("--sharding", args->sharding,
-                   "zero1 (today's learner: optimizer state sharded) or "
-                   "zero3 (parameters, gradients and optimizer state)");
+                   "zero1 (optimizer state sharded) or zero3 (parameters, "
+                   "gradients and optimizer state); default: the config's "
+                   "trainer.sharding");
   plan->add_flag("--json", args->json, "print one JSON object");
   plan->callback([args] {
     const int rc = RunCommand([&] {

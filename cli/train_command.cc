@@ -66,6 +66,8 @@ void CheckRunFitsMemory(const ClinrlConfig& config,
   trainer::MemoryPlanOptions options;
   options.single_process = true;
   options.learner_ranks = 1;
+  options.sharding =
+      trainer::ParseSharding(config.trainer.sharding, "trainer.sharding");
   options.cluster.cpu = config.policy.device == "cpu";
   options.cluster.gpus_per_node = options.cluster.cpu ? 0 : 1;
   options.cluster.device_bytes =

@@ -217,6 +217,7 @@ struct TrainerConfig {
   // the matrix products in bfloat16 over float32 master weights (autocast).
   std::string precision = "fp32";
   std::string reduce_dtype = "fp32";  // data-parallel gradient reduction
+  std::string sharding = "zero1";     // data-parallel learner state
   bool packing = false;  // concatenate micro-batch sequences, no padding
   int64_t epochs_per_batch = 1;
   std::string advantage = "grpo";
@@ -263,6 +264,9 @@ struct TrainerConfig {
            "float32 loss and log-softmax");
     v.Enum("reduce_dtype", reduce_dtype, {"fp32", "bf16"},
            "dtype of the data-parallel gradient reduce-scatter");
+    v.Enum("sharding", sharding, {"zero1", "zero3"},
+           "data-parallel learner: zero1 shards AdamW's moments, zero3 also "
+           "the parameters and gradients (layers gathered as they compute)");
     v("packing", packing,
       "pack a micro-batch's sequences into rows without padding, each "
       "attending only to itself");

@@ -371,7 +371,7 @@ struct CheckpointedLayer : torch::autograd::Function<CheckpointedLayer> {
                                const torch::Tensor& allowed,
                                const std::vector<int64_t>& sequence_starts,
                                DecoderLayerImpl* layer, int64_t index,
-                               int64_t precision) {
+                               int64_t precision, LayerWeightHooks* hooks) {
     ctx->save_for_backward({x, cos, sin, allowed});
     ctx->saved_data["sequence_starts"] = sequence_starts;
     ctx->saved_data["layer"] = reinterpret_cast<int64_t>(layer);
@@ -379,9 +379,13 @@ struct CheckpointedLayer : torch::autograd::Function<CheckpointedLayer> {
     // Backward runs outside the forward's autocast region; the recompute
     // must cast as the forward did to give the same gradients.
     ctx->saved_data["precision"] = precision;
+    ctx->saved_data["hooks"] = reinterpret_cast<int64_t>(hooks);
     torch::NoGradGuard no_grad;
-    return layer->forward(x, {cos, sin}, Layout(allowed, sequence_starts),
-                          nullptr, index);
+    if (hooks) hooks->Gather(index);
+    torch::Tensor out = layer->forward(
+        x, {cos, sin}, Layout(allowed, sequence_starts), nullptr, index);
+    if (hooks) hooks->Release(index);
+    return out;
   }
 
   static torch::autograd::variable_list backward(
@@ -391,6 +395,9 @@ struct CheckpointedLayer : torch::autograd::Function<CheckpointedLayer> {
     auto* layer =
         reinterpret_cast<DecoderLayerImpl*>(ctx->saved_data["layer"].toInt());
     const int64_t index = ctx->saved_data["index"].toInt();
+    auto* hooks =
+        reinterpret_cast<LayerWeightHooks*>(ctx->saved_data["hooks"].toInt());
+    if (hooks) hooks->Gather(index);
     const torch::Tensor x = saved[0].detach().requires_grad_(true);
     std::vector<torch::Tensor> inputs = {x};
     std::vector<torch::Tensor> params;
@@ -418,8 +425,10 @@ struct CheckpointedLayer : torch::autograd::Function<CheckpointedLayer> {
       torch::Tensor& accumulated = params[i].mutable_grad();
       accumulated = accumulated.defined() ? accumulated + g : g.clone();
     }
-    return {grads[0],        torch::Tensor(), torch::Tensor(), torch::Tensor(),
-            torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    if (hooks) hooks->GradientsReady(index);
+    return {grads[0],        torch::Tensor(), torch::Tensor(),
+            torch::Tensor(), torch::Tensor(), torch::Tensor(),
+            torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -530,17 +539,25 @@ torch::Tensor TransformerImpl::Hidden(const torch::Tensor& input_ids,
   const AutocastGuard autocast(device, precision_);
   const RotaryTables rotary = Rotary(positions);
   torch::Tensor h = model->embed_tokens(input_ids);
-  const bool checkpoint =
-      checkpointing_ && cache == nullptr && torch::GradMode::is_enabled();
+  CLINRL_CHECK(hooks_ == nullptr || cache == nullptr,
+               "a model with sharded layer weights runs no KV-cache forward");
+  // Sharded weights are gone after each layer's forward, so backward must
+  // recompute the layer: checkpointing is implied.
+  const bool checkpoint = (checkpointing_ || hooks_ != nullptr) &&
+                          cache == nullptr && torch::GradMode::is_enabled();
   int64_t layer = 0;
   for (const auto& module : *model->layers) {
     DecoderLayerImpl* decoder = module->as<DecoderLayer>();
-    h = checkpoint
-            ? CheckpointedLayer::apply(h, rotary.cos, rotary.sin,
-                                       CheckpointedLayer::MaskArgument(layout),
-                                       layout.sequence_starts, decoder, layer,
-                                       static_cast<int64_t>(precision_))
-            : decoder->forward(h, rotary, layout, cache, layer);
+    if (checkpoint) {
+      h = CheckpointedLayer::apply(h, rotary.cos, rotary.sin,
+                                   CheckpointedLayer::MaskArgument(layout),
+                                   layout.sequence_starts, decoder, layer,
+                                   static_cast<int64_t>(precision_), hooks_);
+    } else {
+      if (hooks_) hooks_->Gather(layer);
+      h = decoder->forward(h, rotary, layout, cache, layer);
+      if (hooks_) hooks_->Release(layer);
+    }
     ++layer;
   }
   if (cache != nullptr) cache->Advance(T);
@@ -567,6 +584,8 @@ torch::Tensor TransformerImpl::HiddenPaged(const torch::Tensor& input_ids,
                                            PagedAttention& attention) {
   CLINRL_CHECK(!torch::GradMode::is_enabled(),
                "HiddenPaged is for inference; call it under NoGradGuard");
+  CLINRL_CHECK(hooks_ == nullptr,
+               "a model with sharded layer weights runs no paged forward");
   const int64_t N = input_ids.size(0);
   const AutocastGuard autocast(input_ids.device(), precision_);
   const auto dtype = precision_ == Precision::kBf16

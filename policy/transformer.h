@@ -126,6 +126,23 @@ class DecoderLayerImpl : public torch::nn::Module {
 };
 TORCH_MODULE(DecoderLayer);
 
+// Parameter sharding (ZeRO-3, trainer/zero3.h) keeps a decoder layer's
+// weights only while that layer computes. A model with hooks asks for layer
+// i's weights just before the layer runs (its forward, and again for the
+// recompute in backward) and hands them back right after; with autograd on it
+// always recomputes each layer in backward (activation checkpointing), since
+// the forward's weights are gone by then.
+class LayerWeightHooks {
+ public:
+  virtual ~LayerWeightHooks() = default;
+  virtual void Gather(int64_t layer) = 0;
+  // After the layer's forward: its weights may go.
+  virtual void Release(int64_t layer) = 0;
+  // After the layer's backward: its gradients are in its parameters'
+  // .grad(); the hooks take them (and the weights) away.
+  virtual void GradientsReady(int64_t layer) = 0;
+};
+
 // The `model.` prefix of the Hugging Face names.
 class DecoderStackImpl : public torch::nn::Module {
  public:
@@ -182,6 +199,12 @@ class TransformerImpl : public torch::nn::Module {
   void set_activation_checkpointing(bool on) { checkpointing_ = on; }
   bool activation_checkpointing() const { return checkpointing_; }
 
+  // Sharded decoder-layer weights (LayerWeightHooks); null = the layers own
+  // their weights. Not owned. A model with hooks runs no KV-cache or paged
+  // forward: it is a learner's, not a sampler's.
+  void set_layer_weight_hooks(LayerWeightHooks* hooks) { hooks_ = hooks; }
+  LayerWeightHooks* layer_weight_hooks() const { return hooks_; }
+
   // Compute precision of every forward (policy/precision.h): bf16 autocasts
   // matrix products over the float32 parameters; KV caches are then bf16.
   void set_precision(Precision precision) { precision_ = precision; }
@@ -220,6 +243,7 @@ class TransformerImpl : public torch::nn::Module {
   TransformerOptions options_;
   torch::Tensor inv_freq_;  // [D/2] float32, not a parameter (as in HF)
   bool checkpointing_ = false;
+  LayerWeightHooks* hooks_ = nullptr;
   Precision precision_ = Precision::kFp32;
 };
 TORCH_MODULE(Transformer);

@@ -13,6 +13,31 @@ std::pair<size_t, size_t> BatchShare(size_t count, int rank, int ranks) {
   return {count * r / n, count * (r + 1) / n};
 }
 
+void ReduceScatterFlat(const torch::Tensor& flat, torch::Tensor& shard,
+                       distributed::Communicator& comm, int64_t bucket_bytes) {
+  const int n = comm.size();
+  const int64_t size = shard.numel();
+  CLINRL_CHECK(flat.numel() == size * n,
+               "reduce-scatter of {} elements into shards of {} over {} ranks",
+               flat.numel(), size, n);
+  if (n == 1) {
+    shard.copy_(flat);
+    return;
+  }
+  // Bucket b holds the same column range [c, c + w) of every rank's shard,
+  // laid out rank by rank, which is the reduce-scatter input shape.
+  const int64_t element = flat.element_size();
+  const int64_t width = std::max<int64_t>(
+      1, std::min(size, bucket_bytes / std::max<int64_t>(1, element * n)));
+  const torch::Tensor rows = flat.view({n, size});
+  for (int64_t c = 0; c < size; c += width) {
+    const int64_t w = std::min(width, size - c);
+    const torch::Tensor bucket = rows.narrow(1, c, w).contiguous().view(-1);
+    torch::Tensor mine = shard.narrow(0, c, w);
+    comm.ReduceScatter(bucket, mine, distributed::ReduceOp::kSum);
+  }
+}
+
 ReducedGradients ReduceScatterGradients(const FlatParameterLayout& layout,
                                         distributed::Communicator& comm,
                                         int64_t bucket_bytes,
@@ -25,7 +50,6 @@ ReducedGradients ReduceScatterGradients(const FlatParameterLayout& layout,
   const size_t count = layout.params.size();
   const auto dtype =
       count == 0 ? torch::kFloat32 : layout.params[0].scalar_type();
-  const int n = layout.ranks;
   const int64_t shard = layout.shard_size;
 
   const torch::Device device =
@@ -43,22 +67,7 @@ ReducedGradients ReduceScatterGradients(const FlatParameterLayout& layout,
 
   ReducedGradients out;
   torch::Tensor reduced = torch::empty({shard}, wire);
-  if (n == 1) {
-    reduced.copy_(flat);
-  } else {
-    // Bucket b holds the same column range [c, c + w) of every rank's
-    // shard, laid out rank by rank, which is the reduce-scatter input shape.
-    const int64_t element = flat.element_size();
-    const int64_t width = std::max<int64_t>(
-        1, std::min(shard, bucket_bytes / std::max<int64_t>(1, element * n)));
-    const torch::Tensor rows = flat.view({n, shard});
-    for (int64_t c = 0; c < shard; c += width) {
-      const int64_t w = std::min(width, shard - c);
-      const torch::Tensor bucket = rows.narrow(1, c, w).contiguous().view(-1);
-      torch::Tensor mine = reduced.narrow(0, c, w);
-      comm.ReduceScatter(bucket, mine, distributed::ReduceOp::kSum);
-    }
-  }
+  ReduceScatterFlat(flat, reduced, comm, bucket_bytes);
   out.shard = reduced.scalar_type() == dtype ? reduced : reduced.to(dtype);
 
   // [sum of squares of this shard, ranks with a non-finite loss, gradient

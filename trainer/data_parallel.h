@@ -26,6 +26,12 @@ struct ReducedGradients {
   bool loss_finite = true;     // every rank's share of the loss was finite
 };
 
+// Sums `flat` [N * S] over the N ranks of `comm` and leaves rank r's part
+// [r * S, (r + 1) * S) of the sum in `shard` [S] (same dtype), moving at most
+// `bucket_bytes` per collective.
+void ReduceScatterFlat(const torch::Tensor& flat, torch::Tensor& shard,
+                       distributed::Communicator& comm, int64_t bucket_bytes);
+
 // Flattens the parameters' .grad() into the layout's padded flat vector and
 // reduce-scatters it (sum over ranks) in buckets of at most `bucket_bytes`,
 // so each rank receives only the shard it updates; then one small

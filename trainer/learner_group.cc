@@ -1,17 +1,13 @@
 #include "trainer/learner_group.h"
 
-#include <filesystem>
-
 #include "core/error.h"
 #include "core/log.h"
 #include "policy/precision.h"
-#include "policy/safetensors.h"
 #include "trainer/checkpoint.h"
 #include "trainer/data_parallel.h"
 
 namespace clinrl::trainer {
 
-namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
@@ -60,8 +56,17 @@ void BroadcastParameters(policy::Transformer& model,
                          distributed::Communicator& comm) {
   torch::NoGradGuard no_grad;
   for (auto& p : model->named_parameters()) {
-    torch::Tensor t = p.value().detach();
+    // Sent as float32: rank 0's model may be bfloat16 (ZeRO-3's whole copy
+    // under bf16) while the other ranks build float32 ones.
+    torch::Tensor& param = p.value();
+    if (param.scalar_type() == torch::kFloat32) {
+      torch::Tensor t = param.detach();
+      comm.Broadcast(t, 0);
+      continue;
+    }
+    torch::Tensor t = param.detach().to(torch::kFloat32).contiguous();
     comm.Broadcast(t, 0);
+    param.copy_(t);
   }
 }
 
@@ -77,6 +82,10 @@ PolicyTrainerOptions StageTrainerOptions(const ClinrlConfig& config,
   po.packing = tc.packing;
   po.reduce_dtype =
       tc.reduce_dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32;
+  po.sharding = ParseSharding(tc.sharding, "trainer.sharding");
+  // Rank 0 samples, evaluates and checkpoints with its model: under ZeRO-3
+  // it stays whole, refreshed after every batch.
+  po.keep_full_model = po.sharding == Sharding::kZero3;
   po.grad_clip = tc.grad_clip;
   po.non_finite = ParseNonFinitePolicy(tc.non_finite);
   po.adamw.weight_decay = tc.weight_decay;
@@ -140,25 +149,6 @@ void LearnerGroup::Checkpoint(const std::string& checkpoints_dir,
 
 void LearnerGroup::Done() { Send({{"op", "done"}}); }
 
-void RestoreShardedOptimizer(PolicyTrainer& trainer, const std::string& dir) {
-  ShardedAdamW* sharded = trainer.sharded_optimizer();
-  CLINRL_CHECK(sharded != nullptr, "restoring shards into a one-rank trainer");
-  if (fs::exists(dir + "/optimizer_layout.json")) {
-    sharded->LoadShards(dir);
-    return;
-  }
-  if (fs::exists(dir + "/optimizer.safetensors")) {
-    // A one-process checkpoint: every rank takes its slice of the moments.
-    policy::SafetensorsFile file(dir + "/optimizer.safetensors");
-    std::map<std::string, torch::Tensor> moments;
-    for (const auto& name : file.Names())
-      moments[name] = file.Get(name).clone();
-    const CheckpointInfo info = OpenCheckpoint(dir);
-    sharded->LoadFullState(moments,
-                           info.state.at("optimizer_step").get<int64_t>());
-  }
-}
-
 void RunLearnerFollower(const ClinrlConfig& config,
                         distributed::Communicator& comm) {
   policy::Transformer model{nullptr};
@@ -184,7 +174,12 @@ void RunLearnerFollower(const ClinrlConfig& config,
       policy::TransformerOptions options(mc);
       options.lora(policy::LoraOptions::FromConfig(
           config.policy.lora, static_cast<uint64_t>(config.run.seed)));
-      if (!model) {
+      PolicyTrainerOptions po = StageTrainerOptions(config, stage);
+      po.communicator = &comm;
+      // A ZeRO-3 trainer leaves its model's weights empty: a new stage
+      // starts from a whole one.
+      trainer.reset();
+      if (!model || po.sharding == Sharding::kZero3) {
         model = policy::Transformer(options);
         model->to(device);
       }
@@ -195,12 +190,9 @@ void RunLearnerFollower(const ClinrlConfig& config,
         reference->to(device);
         BroadcastParameters(reference, comm);
       }
-      PolicyTrainerOptions po = StageTrainerOptions(config, stage);
-      po.communicator = &comm;
-      trainer.reset();
       trainer = std::make_unique<PolicyTrainer>(model, po, reference);
       const std::string resume = cmd.at("resume_dir").get<std::string>();
-      if (!resume.empty()) RestoreShardedOptimizer(*trainer, resume);
+      if (!resume.empty()) trainer->RestoreShards(resume);
       CLINRL_LOG_INFO("learner rank {}: {} stage, {} bytes of optimizer state",
                       comm.rank(), stage, trainer->OptimizerStateBytes());
       continue;
@@ -220,9 +212,7 @@ void RunLearnerFollower(const ClinrlConfig& config,
       WriteShardedCheckpoint(
           comm, cmd.at("dir").get<std::string>(), cmd.at("step").get<int64_t>(),
           [](const std::string&) {},
-          [&](const std::string& dir) {
-            trainer->sharded_optimizer()->SaveShard(dir);
-          },
+          [&](const std::string& dir) { trainer->SaveShards(dir); },
           json::object());
       continue;
     }

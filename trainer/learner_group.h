@@ -4,12 +4,13 @@
 // step's global batch; every learner rank, rank 0 included, then trains on
 // its share (BatchShare) through the data-parallel PolicyTrainer, whose
 // gradients are reduce-scattered and whose AdamW moments are sharded
-// (ZeRO-1). The other ranks run LearnerFollower: they only obey rank 0's
-// commands, in the same order, so every collective matches.
+// (ZeRO-1; ZeRO-3 shards the parameters too, trainer.sharding). The other ranks
+// run LearnerFollower: they only obey rank 0's commands, in the same order, so
+// every collective matches.
 //
 // Commands (a JSON header through BroadcastBytes, tensors through
 // Broadcast): stage (weights, KL reference and optimizer state for the
-// next stage), sft / grpo (a batch), checkpoint (write this rank's optimizer
+// next stage), sft / grpo (a batch), checkpoint (write this rank's
 // shard), done.
 #pragma once
 
@@ -53,11 +54,6 @@ class LearnerGroup {
   void Send(nlohmann::json header);
   distributed::Communicator& comm_;
 };
-
-// Restores a data-parallel trainer's optimizer from `dir`: the shards of a
-// data-parallel checkpoint (any rank count) or the optimizer.safetensors of
-// a one-process one. Every learner rank calls it.
-void RestoreShardedOptimizer(PolicyTrainer& trainer, const std::string& dir);
 
 // A learner rank other than 0: obeys rank 0's commands until done.
 void RunLearnerFollower(const ClinrlConfig& config,

@@ -79,7 +79,10 @@ std::vector<FixCandidate> ScaleFixes(const ClinrlConfig& c,
   std::vector<FixCandidate> out;
   const int64_t workers = c.distributed.rollout_ranks;
   const bool gpus = !o.cluster.cpu && !o.single_process;
-  if (!o.single_process && o.sharding == Sharding::kZero1 && ranks > 1) {
+  // ZeRO-3 shards trained parameters; with LoRA it is refused
+  // (trainer.sharding), so it is no fix there.
+  if (!o.single_process && o.sharding == Sharding::kZero1 && ranks > 1 &&
+      c.policy.lora.rank == 0) {
     out.push_back({{"weights", "gradients", "optimizer", "reference", "buffers",
                     "compute_copy"},
                    [](int i, Variant* v) {

@@ -255,19 +255,11 @@ void AddOptimizerBuffers(const PlanShape& s, RoleMemory* role) {
                   padded, wire, shard, wire + 16, padded, shard, s.grad_bytes));
 }
 
-// Elements of each ZeRO-3 unit: decoder layers, the embedding, an untied
-// head; the two largest are gathered at once (the one computing, the next
-// prefetched), as FSDP does.
-std::vector<int64_t> Zero3Units(const PlanShape& s) {
-  std::vector<int64_t> units = {s.layer_params, s.layer_params,
-                                s.vocab * s.hidden};
-  if (!s.tied) units.push_back(s.head_params);
-  std::sort(units.rbegin(), units.rend());
-  return units;
-}
-
 // Parameter copies in the compute dtype while a micro-batch trains. ZeRO-3
-// gathers two units at a time; otherwise, under bf16 over float32 weights,
+// (trainer/zero3.h) keeps the root unit (embedding, final norm, an untied
+// head) gathered for the step and gathers one decoder layer at a time, in
+// the weights' dtype (no prefetch: the collectives block); otherwise, under
+// bf16 over float32 weights,
 // autocast's cast cache keeps a bfloat16 copy of every trainable weight for
 // the whole forward (policy/precision.cc: the cache lives as long as the
 // outermost guard) and the products save it for backward. Frozen weights
@@ -275,17 +267,18 @@ std::vector<int64_t> Zero3Units(const PlanShape& s) {
 // product saves them for backward.
 void AddTrainingCopies(const PlanShape& s, RoleMemory* role) {
   if (s.zero3 && s.ranks > 1) {
-    const std::vector<int64_t> units = Zero3Units(s);
-    Add(role, "ZeRO-3 gathered units (2)", "weights",
-        (units[0] + units[1]) * s.compute_bytes, kPhaseTrain,
-        fmt::format("({} + {}) parameters x {} B: the unit computing and the "
-                    "next, prefetched",
-                    units[0], units[1], s.compute_bytes));
-    if (!s.lora) {
-      Add(role, "ZeRO-3 unit gradient before reduce-scatter", "gradients",
-          units[0] * s.grad_bytes, kPhaseBackward,
-          fmt::format("{} parameters x {} B", units[0], s.grad_bytes));
-    }
+    const int64_t root =
+        s.vocab * s.hidden + s.hidden + (s.tied ? 0 : s.head_params);
+    Add(role, "ZeRO-3 gathered root and layer", "weights",
+        (root + s.layer_params) * s.weight_bytes, kPhaseTrain,
+        fmt::format("({} root + {} layer) parameters x {} B: the root for "
+                    "the step, one layer while it computes",
+                    root, s.layer_params, s.weight_bytes));
+    Add(role, "ZeRO-3 layer gradient before reduce-scatter", "gradients",
+        (root + s.layer_params) * s.grad_bytes, kPhaseBackward,
+        fmt::format("({} + {}) parameters x {} B (the root's until the step "
+                    "ends)",
+                    root, s.layer_params, s.grad_bytes));
     return;
   }
   if (!s.bf16 || s.weight_bytes == 2) return;
@@ -429,19 +422,24 @@ int64_t KvPoolBlocks(int64_t episodes, int64_t tokens) {
   return blocks;
 }
 
-// The weights generation adds. Under ZeRO-3 a learner gathers them all.
-// Otherwise every layer keeps its q/k/v and gate/up weights concatenated in
-// the compute dtype once it has generated (policy/fused_linear.h: rebuilt
-// when the weights change, never freed), and under bf16 over float32
-// weights autocast caches bfloat16 casts of o_proj, down_proj and the head
-// while a step generates (frozen LoRA bases are cast per use, not cached).
+// The weights generation adds. Under ZeRO-3 learner rank 0 keeps a whole
+// model (PolicyTrainerOptions::keep_full_model) to sample, evaluate and
+// checkpoint with, refreshed layer by layer after each batch. Every layer keeps
+// its q/k/v and gate/up weights concatenated in the compute dtype once it has
+// generated (policy/fused_linear.h: rebuilt when the weights change, never
+// freed), and under bf16 over float32 weights autocast caches bfloat16 casts of
+// o_proj, down_proj and the head while a step generates (frozen LoRA bases are
+// cast per use, not cached).
 void AddGenerationWeights(const PlanShape& s, bool learner, RoleMemory* role) {
-  if (learner && s.zero3 && s.ranks > 1) {
-    Add(role, "gathered weights for generation", "compute_copy",
-        (s.params + s.adapters) * s.compute_bytes, kPhaseRollout,
-        fmt::format("{} parameters x {} B", s.params + s.adapters,
-                    s.compute_bytes));
-    return;
+  // Kept in bfloat16 under bf16 (the shards hold the float32 masters), so
+  // generation casts nothing more.
+  const bool zero3_copy = learner && s.zero3 && s.ranks > 1;
+  if (zero3_copy) {
+    Add(role, "whole model of learner rank 0 (ZeRO-3)", "weights",
+        s.params * s.compute_bytes, kPhaseAll,
+        fmt::format("{} parameters x {} B (rank 0 samples, evaluates and "
+                    "checkpoints with it)",
+                    s.params, s.compute_bytes));
   }
   const int64_t fused =
       s.hidden * (s.q + 2 * s.kv) + (s.q + 2 * s.kv) + 2 * s.hidden * s.inter;
@@ -449,7 +447,7 @@ void AddGenerationWeights(const PlanShape& s, bool learner, RoleMemory* role) {
       s.layers * fused * s.compute_bytes, kPhaseAll,
       fmt::format("{} layers x {} parameters x {} B (kept once generated)",
                   s.layers, fused, s.compute_bytes));
-  if (!s.bf16 || s.weight_bytes == 2) return;
+  if (!s.bf16 || s.weight_bytes == 2 || zero3_copy) return;
   const int64_t unfused = s.q * s.hidden + s.inter * s.hidden;
   const int64_t cast = (s.lora ? unfused : s.layers * unfused) + s.head_params;
   Add(role, "bf16 casts of o/down/head (generation)", "compute_copy", 2 * cast,
@@ -711,20 +709,6 @@ MemoryPlan PlanMemory(const ClinrlConfig& config,
                       const policy::ModelConfig& model,
                       const MemoryPlanOptions& options) {
   return PlanRoles(config, model, options);
-}
-
-Sharding ParseSharding(const std::string& name, const std::string& field) {
-  if (name == "zero1") return Sharding::kZero1;
-  if (name == "zero3") return Sharding::kZero3;
-  throw BadRequest(fmt::format(
-      "{}: got '{}', expected zero1 (optimizer state sharded, today's "
-      "data-parallel learner) or zero3 (parameters, gradients and optimizer "
-      "state sharded)",
-      field, name));
-}
-
-const char* ShardingName(Sharding sharding) {
-  return sharding == Sharding::kZero3 ? "zero3" : "zero1";
 }
 
 std::string PhaseName(unsigned phases) {

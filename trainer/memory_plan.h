@@ -12,9 +12,9 @@
 //   two moments (ShardedAdamW's 1/N under ZeRO-1), the tensors each decoder
 //   layer saves for backward (policy/transformer.cc), the output head as
 //   policy_trainer.cc and policy/head_log_probs.cc compute it, and the paged
-//   KV pool as policy/paged_kv_cache.cc grows it. ZeRO-3 is not implemented
-//   yet; it is planned as FSDP does it: parameters, gradients and moments
-//   1/N, plus two gathered units (decoder layers, embedding, head) at once.
+//   KV pool as policy/paged_kv_cache.cc grows it. ZeRO-3 (zero3.h) is
+//   planned as FSDP does it: parameters, gradients and moments 1/N, plus two
+//   gathered units (decoder layers, embedding, head) at once.
 // - A process's peak is its resident items plus its largest phase (forward
 //   and backward of a micro-batch, the optimizer step, generation, a weights
 //   update): activations and the KV cache are never live together.
@@ -30,14 +30,9 @@
 
 #include "core/clinrl_config.h"
 #include "policy/model_config.h"
+#include "trainer/sharding.h"
 
 namespace clinrl::trainer {
-
-enum class Sharding { kZero1, kZero3 };
-
-// "zero1" or "zero3"; throws BadRequest naming `field` otherwise.
-Sharding ParseSharding(const std::string& name, const std::string& field);
-const char* ShardingName(Sharding sharding);
 
 // The phases of a process's life. An item counts in every phase of its mask;
 // kPhaseAll marks a resident item. Forward and backward are apart because

@@ -3,11 +3,15 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
+#include <initializer_list>
 
 #include "core/error.h"
 #include "core/log.h"
 #include "core/monotonic_clock.h"
 #include "policy/head_log_probs.h"
+#include "policy/safetensors.h"
+#include "trainer/checkpoint.h"
 #include "trainer/data_parallel.h"
 
 namespace clinrl::trainer {
@@ -66,6 +70,31 @@ PolicyTrainer::PolicyTrainer(policy::Transformer model,
       options_(options) {
   CLINRL_CHECK(options_.micro_batch >= 1, "micro_batch must be >= 1, got {}",
                options_.micro_batch);
+  const bool zero3 = options_.sharding == Sharding::kZero3;
+  CLINRL_CHECK(!zero3 || options_.communicator != nullptr,
+               "trainer.sharding zero3 needs a communicator (data-parallel "
+               "learner ranks, or one rank of its own)");
+  // ZeRO-3 recomputes every layer in backward anyway; the head then runs in
+  // chunks as under checkpointing.
+  if (zero3) options_.activation_checkpointing = true;
+  if (zero3 && options_.keep_full_model && options_.communicator->rank() == 0) {
+    // Rank 0 samples and checkpoints with the model it was given: the trainer
+    // shards a copy of it.
+    full_ = model_;
+    model_ = policy::Transformer(full_->options());
+    model_->to(full_->device());
+    torch::NoGradGuard no_grad;
+    const auto src = full_->named_parameters();
+    for (auto& item : model_->named_parameters()) {
+      item.value().copy_(src[item.key()]);
+    }
+    // The float32 masters are the shards; the whole model only samples,
+    // evaluates and exports, so under bf16 it is kept in bfloat16: half the
+    // bytes (a 7B policy's 14 GiB, not 28).
+    if (options_.precision == policy::Precision::kBf16) {
+      full_->to(torch::kBFloat16);
+    }
+  }
   // Only forwards with autograd on are checkpointed: rollouts, evaluation
   // and the reference model run as before.
   model_->set_activation_checkpointing(options_.activation_checkpointing);
@@ -76,7 +105,11 @@ PolicyTrainer::PolicyTrainer(policy::Transformer model,
     if (item.value().requires_grad())
       params.emplace_back(item.key(), item.value());
   }
-  if (options_.communicator) {
+  if (zero3) {
+    zero3_ =
+        std::make_unique<Zero3>(model_, options_.adamw, *options_.communicator,
+                                options_.bucket_bytes, options_.reduce_dtype);
+  } else if (options_.communicator) {
     sharded_ = std::make_unique<ShardedAdamW>(std::move(params), options_.adamw,
                                               *options_.communicator);
   } else {
@@ -299,6 +332,113 @@ void PolicyTrainer::DropGradients() {
   for (auto& p : Parameters()) {
     if (p.grad().defined()) p.mutable_grad() = torch::Tensor();
   }
+  if (zero3_) zero3_->DropGradients();
+}
+
+void PolicyTrainer::SaveShards(const std::string& dir) const {
+  CLINRL_CHECK(sharded(), "SaveShards on a one-process trainer");
+  if (zero3_) {
+    zero3_->SaveShards(dir);
+  } else {
+    sharded_->SaveShard(dir);
+  }
+}
+
+void PolicyTrainer::RestoreShards(const std::string& dir) {
+  CLINRL_CHECK(sharded(), "RestoreShards on a one-process trainer");
+  const bool zero3_files = std::filesystem::exists(dir + "/zero3_layout.json");
+  const bool zero1_files =
+      std::filesystem::exists(dir + "/optimizer_layout.json");
+  if (zero3_ && zero3_files) {
+    zero3_->LoadShards(dir);
+    RefreshFullModel();
+    return;
+  }
+  if (sharded_ && zero1_files) {
+    sharded_->LoadShards(dir);
+    return;
+  }
+  if (zero3_files || zero1_files) {
+    throw BadRequest(fmt::format(
+        "checkpoint {}: written with trainer.sharding {}, this run has {}; "
+        "expected the same (each lays out its shards its own way)",
+        dir, zero3_files ? "zero3" : "zero1", ShardingName(options_.sharding)));
+  }
+  if (!std::filesystem::exists(dir + "/optimizer.safetensors")) return;
+  // A one-process checkpoint: every rank takes its slice of the moments.
+  policy::SafetensorsFile file(dir + "/optimizer.safetensors");
+  std::map<std::string, torch::Tensor> moments;
+  for (const auto& name : file.Names()) moments[name] = file.Get(name).clone();
+  const int64_t step =
+      OpenCheckpoint(dir).state.at("optimizer_step").get<int64_t>();
+  if (zero3_) {
+    zero3_->LoadFullState(moments, step);
+  } else {
+    sharded_->LoadFullState(moments, step);
+  }
+}
+
+size_t PolicyTrainer::EqualiseMicroBatches(
+    std::vector<MicroBatch>* micro) const {
+  const size_t real = micro->size();
+  if (!zero3_) return real;
+  torch::Tensor most =
+      torch::tensor({static_cast<double>(real)}, torch::kFloat64);
+  options_.communicator->AllReduce(most, distributed::ReduceOp::kMax);
+  const auto target = static_cast<size_t>(most.item<double>());
+  if (target > real) {
+    // Two padding tokens, nothing trained.
+    TrainSequence empty;
+    empty.ids = {options_.pad_id, options_.pad_id};
+    empty.loss_mask = {0, 0};
+    empty.rollout_logprobs = {0.0f, 0.0f};
+    MicroBatch mb = Split({empty}).front();
+    mb.tokens = 0;
+    mb.slots = 0;
+    micro->resize(target, mb);
+  }
+  return real;
+}
+
+void PolicyTrainer::EmptyPass(const MicroBatch& mb) {
+  // The gradient of zero times the log-probs: zeros, through every layer,
+  // so this rank joins each layer's gathers and reduce-scatters.
+  (TargetLogProbs(model_, mb, nullptr).sum() * 0.0).backward();
+}
+
+void PolicyTrainer::RefreshFullModel() {
+  if (!zero3_ || !options_.keep_full_model) return;
+  torch::NoGradGuard no_grad;
+  auto dst = full_ ? full_->named_parameters()
+                   : torch::OrderedDict<std::string, torch::Tensor>();
+  zero3_->ForEachGatheredUnit([&](const std::vector<std::string>& names,
+                                  const std::vector<torch::Tensor>& params) {
+    if (!full_) return;  // another rank keeps the whole model
+    for (size_t i = 0; i < names.size(); ++i) dst[names[i]].copy_(params[i]);
+  });
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> PolicyTrainer::GatherWeights(
+    torch::ScalarType dtype, int root) {
+  torch::NoGradGuard no_grad;
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  const bool mine =
+      !options_.communicator || options_.communicator->rank() == root;
+  const auto take = [&](const std::string& name, const torch::Tensor& p) {
+    if (mine) out.emplace_back(name, p.to(torch::kCPU, dtype, false, true));
+  };
+  if (!zero3_) {
+    for (const auto& item : model_->named_parameters()) {
+      take(item.key(), item.value());
+    }
+    return out;
+  }
+  // Unit by unit: decoder layers in order, then the root.
+  zero3_->ForEachGatheredUnit([&](const std::vector<std::string>& names,
+                                  const std::vector<torch::Tensor>& params) {
+    for (size_t i = 0; i < names.size(); ++i) take(names[i], params[i]);
+  });
+  return out;
 }
 
 bool PolicyTrainer::StepIsFinite(bool loss_finite, double loss,
@@ -336,11 +476,40 @@ bool PolicyTrainer::StepIsFinite(bool loss_finite, double loss,
   return false;
 }
 
+namespace {
+
+[[noreturn]] void ThrowNonFiniteUpdate(int64_t step, const std::string& bad,
+                                       double norm) {
+  throw NonFiniteError(fmt::format(
+      "optimizer step {}: the update made parameter {} non-finite, from "
+      "a finite loss and gradient norm ({}): the learning rate (trainer.lr; "
+      "trainer.sft.lr for SFT) is far too large. An applied update cannot "
+      "be skipped, so training stops whatever trainer.non_finite says",
+      step, bad, norm));
+}
+
+}  // namespace
+
 double PolicyTrainer::ApplyGradients(double loss) {
   const std::vector<torch::Tensor> params = Parameters();
   if (reduce_) reduce_(params);
   const int64_t step = optimizer_step() + 1;
   double norm = 0;
+  if (zero3_) {
+    // The layers' gradients were reduce-scattered as the backward went.
+    const Zero3Gradients reduced = zero3_->FinishGradients(std::isfinite(loss));
+    norm = reduced.norm;
+    if (!StepIsFinite(reduced.loss_finite, loss, norm)) return norm;
+    // Same coefficient as ClipGradNorm (torch.nn.utils.clip_grad_norm_).
+    const double scale = options_.grad_clip > 0 && norm > options_.grad_clip
+                             ? options_.grad_clip / (norm + 1e-6)
+                             : 1.0;
+    zero3_->Step(options_.schedule.At(zero3_->step()), scale);
+    DropGradients();
+    const std::string bad = zero3_->FirstNonFiniteParameter();
+    if (!bad.empty()) ThrowNonFiniteUpdate(step, bad, norm);
+    return norm;
+  }
   if (!sharded_) {
     norm = ClipGradNorm(params, options_.grad_clip);
     if (!StepIsFinite(std::isfinite(loss), loss, norm)) return norm;
@@ -370,18 +539,39 @@ double PolicyTrainer::ApplyGradients(double loss) {
       named.emplace_back(item.key(), item.value());
   }
   const std::string bad = FirstNonFiniteTensor(named);
-  if (!bad.empty()) {
-    throw NonFiniteError(fmt::format(
-        "optimizer step {}: the update made parameter {} non-finite, from "
-        "a finite loss and gradient norm ({}): the learning rate (trainer.lr; "
-        "trainer.sft.lr for SFT) is far too large. An applied update cannot "
-        "be skipped, so training stops whatever trainer.non_finite says",
-        step, bad, norm));
-  }
+  if (!bad.empty()) ThrowNonFiniteUpdate(step, bad, norm);
   return norm;
 }
 
 namespace {
+
+// Sums each value over the data-parallel ranks, in float64, in one
+// collective; nothing without a communicator.
+void SumOverRanks(distributed::Communicator* comm,
+                  std::initializer_list<double*> values) {
+  if (!comm) return;
+  torch::Tensor sums =
+      torch::empty({static_cast<int64_t>(values.size())}, torch::kFloat64);
+  auto in = sums.accessor<double, 1>();
+  int64_t i = 0;
+  for (const double* v : values) in[i++] = *v;
+  comm->AllReduce(sums, distributed::ReduceOp::kSum);
+  i = 0;
+  for (double* v : values) *v = in[i++];
+}
+
+// ZeRO-3's root unit (embeddings, final norm, head) is whole for a step.
+struct RootGathered {
+  explicit RootGathered(Zero3* zero3) : zero3(zero3) {
+    if (zero3) zero3->GatherRoot();
+  }
+  ~RootGathered() {
+    if (zero3) zero3->ReleaseRoot();
+  }
+  RootGathered(const RootGathered&) = delete;
+  RootGathered& operator=(const RootGathered&) = delete;
+  Zero3* zero3;
+};
 
 // What the GRPO loss normalises by, measured over the global batch (every
 // data-parallel rank's share), so that neither the micro-batch size nor the
@@ -410,11 +600,7 @@ GlobalBatch MeasureGlobalBatch(const std::vector<TrainSequence>& batch,
   if (comm) {
     // Normalisers, Dr. GRPO's length and the decision to recompute
     // log-probs must be the same on every rank.
-    torch::Tensor sums =
-        torch::tensor({g.policy_tokens, g.sequences}, torch::kFloat64);
-    comm->AllReduce(sums, distributed::ReduceOp::kSum);
-    g.policy_tokens = sums[0].item<double>();
-    g.sequences = sums[1].item<double>();
+    SumOverRanks(comm, {&g.policy_tokens, &g.sequences});
     torch::Tensor maxes = torch::tensor(
         {static_cast<double>(g.longest_target), g.stale ? 1.0 : 0.0},
         torch::kFloat64);
@@ -533,7 +719,9 @@ std::map<std::string, double> PolicyTrainer::GrpoStep(
   // A data-parallel rank with an empty share still joins the collectives.
   if (batch.empty() && !comm) return metrics;
   const double start = MonotonicSeconds();
+  const RootGathered root(zero3_.get());
   std::vector<MicroBatch> micro = Split(batch);
+  const size_t real = EqualiseMicroBatches(&micro);
   double local_policy_tokens = 0;
   for (const auto& mb : micro) {
     local_policy_tokens += mb.mask.sum().item<double>();
@@ -575,6 +763,10 @@ std::map<std::string, double> PolicyTrainer::GrpoStep(
     double epoch_loss = 0;
     for (size_t i = 0; i < micro.size(); ++i) {
       const MicroBatch& mb = micro[i];
+      if (i >= real) {
+        EmptyPass(mb);
+        continue;
+      }
       GrpoLossInputs in;
       const bool want_entropy =
           options_.compute_entropy || options_.loss.entropy_coef != 0;
@@ -619,15 +811,11 @@ std::map<std::string, double> PolicyTrainer::GrpoStep(
     grad_norm = ApplyGradients(epoch_loss);
     optimizer_s += MonotonicSeconds() - optimizer_start;
   }
+  RefreshFullModel();
   means.Into(&metrics);
   mismatch.Into(&metrics);
-  if (comm) {
-    // Each rank's loss is its share of the global loss.
-    torch::Tensor sums = torch::tensor({loss_sum, pg_sum}, torch::kFloat64);
-    comm->AllReduce(sums, distributed::ReduceOp::kSum);
-    loss_sum = sums[0].item<double>();
-    pg_sum = sums[1].item<double>();
-  }
+  // Each rank's loss is its share of the global loss.
+  SumOverRanks(comm, {&loss_sum, &pg_sum});
   const double elapsed = MonotonicSeconds() - start;
   metrics["loss"] = loss_sum / static_cast<double>(options_.epochs_per_batch);
   metrics["pg_loss"] = pg_sum;
@@ -652,19 +840,22 @@ std::map<std::string, double> PolicyTrainer::SftStep(
   distributed::Communicator* comm = options_.communicator;
   if (batch.empty() && !comm) return metrics;
   const double start = MonotonicSeconds();
+  const RootGathered root(zero3_.get());
   std::vector<MicroBatch> micro = Split(batch);
+  const size_t real = EqualiseMicroBatches(&micro);
   double tokens = 0;
   for (const auto& mb : micro) tokens += mb.mask.sum().item<double>();
-  if (comm) {
-    torch::Tensor sum = torch::tensor({tokens}, torch::kFloat64);
-    comm->AllReduce(sum, distributed::ReduceOp::kSum);
-    tokens = sum[0].item<double>();
-  }
+  SumOverRanks(comm, {&tokens});
   tokens = std::max(tokens, 1.0);
   model_->train();
   double loss_sum = 0;
   int64_t forward_tokens = 0;
-  for (const MicroBatch& mb : micro) {
+  for (size_t i = 0; i < micro.size(); ++i) {
+    const MicroBatch& mb = micro[i];
+    if (i >= real) {
+      EmptyPass(mb);
+      continue;
+    }
     const torch::Tensor logp = TargetLogProbs(model_, mb, nullptr);
     const torch::Tensor loss = -(logp * mb.mask).sum() / tokens;
     loss.backward();
@@ -673,13 +864,10 @@ std::map<std::string, double> PolicyTrainer::SftStep(
   }
   const int64_t skipped_before = non_finite_skipped_;
   metrics["grad_norm"] = ApplyGradients(loss_sum);
+  RefreshFullModel();
   metrics["train/non_finite_skipped"] =
       static_cast<double>(non_finite_skipped_ - skipped_before);
-  if (comm) {
-    torch::Tensor sum = torch::tensor({loss_sum}, torch::kFloat64);
-    comm->AllReduce(sum, distributed::ReduceOp::kSum);
-    loss_sum = sum[0].item<double>();
-  }
+  SumOverRanks(comm, {&loss_sum});
   metrics["loss"] = loss_sum;
   metrics["train/pad_fraction"] = PadFraction(micro);
   metrics["lr"] =

@@ -22,6 +22,8 @@
 #include "trainer/lr_schedule.h"
 #include "trainer/non_finite.h"
 #include "trainer/sharded_adamw.h"
+#include "trainer/sharding.h"
+#include "trainer/zero3.h"
 
 namespace clinrl::trainer {
 
@@ -83,6 +85,17 @@ struct PolicyTrainerOptions {
   // dtype of the reduce-scatter (float32 or bfloat16: half the bytes on the
   // wire); the shard is summed back into float32 either way.
   torch::ScalarType reduce_dtype = torch::kFloat32;
+  // Data-parallel only: kZero3 shards the parameters and gradients too
+  // (zero3.h); the model's decoder layers then hold their weights only
+  // while they compute, and every layer is recomputed in backward.
+  Sharding sharding = Sharding::kZero1;
+  // ZeRO-3, the same on every rank: on rank 0 the model passed in stays
+  // whole and is refreshed, unit by unit, after every batch (learner rank 0
+  // of a run samples, evaluates and checkpoints with it) while the trainer
+  // shards a copy; the other ranks join the gathers. Under bf16 that whole
+  // model is converted to bfloat16 (the masters are the shards). Off: the
+  // model passed in is the one sharded.
+  bool keep_full_model = false;
 };
 
 // Sums gradients across data-parallel ranks (identity on one rank).
@@ -120,16 +133,37 @@ class PolicyTrainer {
   AdamW& optimizer();
   // The ZeRO-1 optimizer of a data-parallel trainer, null otherwise.
   ShardedAdamW* sharded_optimizer() { return sharded_.get(); }
+  // The ZeRO-3 state of a trainer with sharding kZero3, null otherwise.
+  Zero3* zero3() { return zero3_.get(); }
+  // The trained weights, whole, on rank `root` (empty elsewhere), in
+  // `dtype` (the rollout's: bfloat16 halves what is sent to workers), on
+  // the CPU. Under ZeRO-3 they are gathered one unit at a time, so no rank
+  // ever holds the whole float32 model beside its shards. Collective.
+  std::vector<std::pair<std::string, torch::Tensor>> GatherWeights(
+      torch::ScalarType dtype, int root = 0);
+  // Whether each rank keeps a checkpoint shard (ZeRO-1 or ZeRO-3).
+  bool sharded() const { return sharded_ || zero3_; }
+  // Writes this rank's shard of the optimizer state (ZeRO-1) or of the
+  // parameters and optimizer state (ZeRO-3) into checkpoint folder `dir`.
+  void SaveShards(const std::string& dir) const;
+  // Restores what SaveShards wrote, from any number of ranks, or the
+  // optimizer.safetensors of a one-process checkpoint. Every rank calls it.
+  void RestoreShards(const std::string& dir);
   // Optimizer steps skipped for a non-finite loss or gradient norm so far.
   int64_t non_finite_skipped() const { return non_finite_skipped_; }
   int64_t optimizer_step() const {
+    if (zero3_) return zero3_->step();
     return sharded_ ? sharded_->step() : optimizer_->step();
   }
   // Bytes of optimizer state this rank holds.
   int64_t OptimizerStateBytes() const {
+    if (zero3_) return zero3_->StateBytes();
     return sharded_ ? sharded_->StateBytes() : optimizer_->StateBytes();
   }
+  // The model trained. Under ZeRO-3 its layers are empty between steps;
+  // with keep_full_model the whole, refreshed model is full_model().
   policy::Transformer& model() { return model_; }
+  policy::Transformer& full_model() { return full_ ? full_ : model_; }
   const PolicyTrainerOptions& options() const { return options_; }
 
  private:
@@ -184,12 +218,23 @@ class PolicyTrainer {
   bool StepIsFinite(bool loss_finite, double loss, double grad_norm);
   void DropGradients();
   std::vector<torch::Tensor> Parameters() const;
+  // ZeRO-3: every rank must run as many layer passes as the others (each
+  // gathers), so a rank with fewer micro-batches gets empty ones, which
+  // contribute nothing. Returns how many of `micro` are real.
+  size_t EqualiseMicroBatches(std::vector<MicroBatch>* micro) const;
+  // ZeRO-3: an empty micro-batch's forward and backward (zero gradients).
+  void EmptyPass(const MicroBatch& mb);
+  // ZeRO-3 with keep_full_model: copies the sharded weights into full_,
+  // one gathered unit at a time. Collective.
+  void RefreshFullModel();
 
   policy::Transformer model_;
   policy::Transformer reference_;
   PolicyTrainerOptions options_;
   std::unique_ptr<AdamW> optimizer_;       // one process
   std::unique_ptr<ShardedAdamW> sharded_;  // data-parallel (ZeRO-1)
+  std::unique_ptr<Zero3> zero3_;           // data-parallel (ZeRO-3)
+  policy::Transformer full_{nullptr};      // ZeRO-3, keep_full_model
   GradientReducer reduce_;
   int64_t non_finite_skipped_ = 0;
 };

@@ -44,8 +44,8 @@ std::map<std::string, torch::Tensor> ReadTensors(const std::string& path) {
 
 void RestoreOptimizer(RunState& run, const std::string& checkpoint) {
   const CheckpointInfo info = OpenCheckpoint(checkpoint);
-  if (run.trainer->sharded_optimizer()) {
-    RestoreShardedOptimizer(*run.trainer, checkpoint);
+  if (run.trainer->sharded()) {
+    run.trainer->RestoreShards(checkpoint);
   } else if (fs::exists(checkpoint + "/optimizer.safetensors")) {
     run.trainer->optimizer().LoadState(
         ReadTensors(checkpoint + "/optimizer.safetensors"),
@@ -190,7 +190,7 @@ void SaveRunCheckpoint(RunState& run, const std::string& stage) {
   // The tensor files beside the model, gathered once: checked here, before
   // the other learner ranks start writing their shards, then written.
   NamedTensors moments, reference;
-  const bool write_moments = run.trainer && !run.trainer->sharded_optimizer();
+  const bool write_moments = run.trainer && !run.trainer->sharded();
   if (write_moments) {
     for (const auto& [k, v] : run.trainer->optimizer().StateTensors()) {
       moments.emplace_back(k, v);
@@ -246,18 +246,16 @@ void SaveRunCheckpoint(RunState& run, const std::string& stage) {
     }
   };
   const std::string& checkpoints = run.run_dir.checkpoints();
-  if (run.trainer && run.trainer->sharded_optimizer()) {
-    // Every learner rank writes its optimizer shard into the same step.
+  if (run.trainer && run.trainer->sharded()) {
+    // Every learner rank writes its shard into the same step (ZeRO-3: of
+    // the parameters too; model/ is rank 0's whole copy, the export).
     if (run.learners) {
       run.learners->Checkpoint(checkpoints, progress.global_step);
     }
     WriteShardedCheckpoint(
         run.learners ? run.learners->comm() : *run.single_rank, checkpoints,
         progress.global_step, write_files,
-        [&](const std::string& dir) {
-          run.trainer->sharded_optimizer()->SaveShard(dir);
-        },
-        state);
+        [&](const std::string& dir) { run.trainer->SaveShards(dir); }, state);
   } else {
     WriteCheckpoint(checkpoints, progress.global_step, write_files, state);
   }
@@ -274,13 +272,15 @@ void StartStage(RunState& run, const std::string& stage) {
   }
   PolicyTrainerOptions trainer_options = StageTrainerOptions(run.config, stage);
   const std::string resume_from = StageCheckpoint(run, stage);
+  const bool zero3 = trainer_options.sharding == Sharding::kZero3;
   if (run.learners) {
     trainer_options.communicator = &run.learners->comm();
     run.learners->StartStage(stage, run.model, run.reference, resume_from);
-  } else if (!resume_from.empty() &&
-             fs::exists(resume_from + "/optimizer_layout.json")) {
+  } else if (zero3 || (!resume_from.empty() &&
+                       fs::exists(resume_from + "/optimizer_layout.json"))) {
     // One learner resuming the sharded optimizer of a data-parallel run:
-    // ZeRO-1 over one rank reads every shard (the same AdamW arithmetic).
+    // ZeRO-1 over one rank reads every shard (the same AdamW arithmetic);
+    // ZeRO-3 over one rank, likewise.
     if (!run.single_rank) {
       run.single_rank = distributed::MakeSingleRankCommunicator();
     }

@@ -52,6 +52,13 @@ void ValidateAlgorithm(const ClinrlConfig& c) {
         "expected 0 (the recomputed layer would draw another dropout mask)",
         c.policy.lora.dropout));
   }
+  if (tc.sharding == "zero3" && c.policy.lora.rank > 0) {
+    throw ConfigError(fmt::format(
+        "trainer.sharding: got 'zero3' with policy.lora.rank {}; expected "
+        "zero1 (ZeRO-3 shards trained parameters, and a LoRA policy trains "
+        "only its small adapters)",
+        c.policy.lora.rank));
+  }
   const DistributedConfig& d = c.distributed;
   if (d.overlap && (d.rollout_ranks < 1 || d.max_policy_lag < 1)) {
     throw ConfigError(fmt::format(

@@ -186,6 +186,31 @@ class DistributedRunTest : public ::testing::Test {
     return learner;
   }
 
+  // Runs each config through launch/mpirun, one after the other; each must
+  // exit 0.
+  void LaunchEach(std::initializer_list<std::string> configs) {
+    for (const std::string& config : configs) {
+      Child launcher =
+          Spawn({CLINRL_SOURCE_DIR "/launch/mpirun", config}, config + ".log");
+      ASSERT_EQ(WaitExit(launcher, 55), 0) << Slurp(launcher.log);
+    }
+  }
+
+  // Resumes run `run` of `config` on one learner rank, one GRPO step longer
+  // (a change of trainer.steps has to be named); returns its newest
+  // checkpoint.
+  std::string ResumeOnOneRank(const std::string& config,
+                              const std::string& run) {
+    Child resumed =
+        Spawn({CLINRL_SOURCE_DIR "/launch/mpirun", config, "--set",
+               "distributed.learner_ranks=1", "--set", "trainer.steps=3",
+               "--resume", "--allow-config-change", "trainer.steps"},
+              dir_ + "/resume.log");
+    EXPECT_EQ(WaitExit(resumed, 55), 0) << Slurp(resumed.log);
+    EXPECT_NE(Slurp(resumed.log).find("resumed from"), std::string::npos);
+    return trainer::LatestCheckpoint(dir_ + "/" + run + "/checkpoints");
+  }
+
   std::string fmt_log(const std::string& role, int index) const {
     return dir_ + "/" + role + "-" + std::to_string(index) + ".log";
   }
@@ -509,32 +534,34 @@ TEST_F(DistributedRunTest, SigtermToLaunchMpirunCheckpointsTheStep) {
       << Slurp(launcher.log);
 }
 
-TEST_F(DistributedRunTest, TwoLearnerRanksTrainLikeOneAndResumeOnOne) {
-  // Episodes played by learner rank 0 itself (no rollout ranks), so both
-  // runs see the same batches; SFT steps move the weights.
-  const std::string one = WriteConfig(2, 0, 1, 1, 0, "one");
-  const std::string two = WriteConfig(2, 0, 1, 2, 0, "two");
-  for (const std::string& config : {one, two}) {
-    Child launcher =
-        Spawn({CLINRL_SOURCE_DIR "/launch/mpirun", config}, config + ".log");
-    ASSERT_EQ(WaitExit(launcher, 55), 0) << Slurp(launcher.log);
-  }
-  // Step 3 ends SFT, whose gradients are real; the GRPO steps after it
-  // have zero advantages on this env (gradient norm ~1e-9), where AdamW's
-  // normalisation turns float32 summation order into visible differences.
-  const std::string a = dir_ + "/one/checkpoints/step_00000003";
-  const std::string b = dir_ + "/two/checkpoints/step_00000003";
+// The largest |difference| between two checkpoints' model weights.
+double MaxWeightDifference(const std::string& a, const std::string& b) {
   policy::SafetensorsFile wa(a + "/model/model.safetensors");
   policy::SafetensorsFile wb(b + "/model/model.safetensors");
-  ASSERT_EQ(wa.Names(), wb.Names());
+  EXPECT_EQ(wa.Names(), wb.Names());
   double max_diff = 0;
   for (const std::string& name : wa.Names()) {
     max_diff = std::max(
         max_diff, (wa.Get(name) - wb.Get(name)).abs().max().item<double>());
   }
+  return max_diff;
+}
+
+TEST_F(DistributedRunTest, TwoLearnerRanksTrainLikeOneAndResumeOnOne) {
+  // Episodes played by learner rank 0 itself (no rollout ranks), so both
+  // runs see the same batches; SFT steps move the weights.
+  const std::string one = WriteConfig(2, 0, 1, 1, 0, "one");
+  const std::string two = WriteConfig(2, 0, 1, 2, 0, "two");
+  LaunchEach({one, two});
+  if (HasFatalFailure()) return;
+  // Step 3 ends SFT, whose gradients are real; the GRPO steps after it
+  // have zero advantages on this env (gradient norm ~1e-9), where AdamW's
+  // normalisation turns float32 summation order into visible differences.
+  const std::string a = dir_ + "/one/checkpoints/step_00000003";
+  const std::string b = dir_ + "/two/checkpoints/step_00000003";
   // Same global batches, gradients summed in another order: float32
   // rounding apart after 3 AdamW steps of lr 1e-3 (measured: 4e-8).
-  EXPECT_LT(max_diff, 1e-6);
+  EXPECT_LT(MaxWeightDifference(a, b), 1e-6);
   // ZeRO-1: each rank's moments are half of the one-rank optimizer's.
   const auto one_rank = fs::file_size(a + "/optimizer.safetensors");
   const auto shard0 =
@@ -543,17 +570,40 @@ TEST_F(DistributedRunTest, TwoLearnerRanksTrainLikeOneAndResumeOnOne) {
       fs::file_size(b + "/optimizer.shard-00001-of-00002.safetensors");
   EXPECT_NEAR(static_cast<double>(shard0) / one_rank, 0.5, 0.02);
   EXPECT_NEAR(static_cast<double>(shard1) / one_rank, 0.5, 0.02);
-  // The two-rank run continues on one rank from its sharded checkpoint, one
-  // step longer: a change of trainer.steps has to be named.
-  Child resumed =
-      Spawn({CLINRL_SOURCE_DIR "/launch/mpirun", two, "--set",
-             "distributed.learner_ranks=1", "--set", "trainer.steps=3",
-             "--resume", "--allow-config-change", "trainer.steps"},
-            dir_ + "/resume.log");
-  ASSERT_EQ(WaitExit(resumed, 55), 0) << Slurp(resumed.log);
-  EXPECT_NE(Slurp(resumed.log).find("resumed from"), std::string::npos);
-  EXPECT_TRUE(fs::exists(trainer::LatestCheckpoint(dir_ + "/two/checkpoints") +
-                         "/optimizer_layout.json"));
+  // The two-rank run continues on one rank from its sharded checkpoint.
+  EXPECT_TRUE(
+      fs::exists(ResumeOnOneRank(two, "two") + "/optimizer_layout.json"));
+}
+
+// trainer.sharding zero3 in a run: two learner ranks shard the parameters,
+// rank 0 keeps a whole model to play and checkpoint with, the checkpoint's
+// model/ is the export, and the run resumes on one rank.
+TEST_F(DistributedRunTest, Zero3LearnerRanksTrainLikeOneAndResumeOnOne) {
+  const std::string one = WriteConfig(2, 0, 1, 1, 0, "one");
+  const std::string two = WriteConfig(2, 0, 1, 2, 0, "two");
+  json doc = json::parse(ReadFile(two));
+  doc["trainer"]["sharding"] = "zero3";
+  WriteFileAtomic(two, doc.dump(2));
+  LaunchEach({one, two});
+  if (HasFatalFailure()) return;
+  const std::string a = dir_ + "/one/checkpoints/step_00000003";
+  const std::string b = dir_ + "/two/checkpoints/step_00000003";
+  // ZeRO-3 also sums the gradients per layer and micro-batch: float32
+  // rounding apart, well inside the 1e-5.
+  EXPECT_LT(MaxWeightDifference(a, b), 1e-5);
+  EXPECT_TRUE(fs::exists(b + "/zero3_layout.json"));
+  for (const char* shard : {"/zero3.shard-00000-of-00002.safetensors",
+                            "/zero3.shard-00001-of-00002.safetensors"}) {
+    // Parameters and both moments: 3/2 of the one-process moments file
+    // (two moments of every parameter), up to padding and headers.
+    EXPECT_NEAR(static_cast<double>(fs::file_size(b + shard)) /
+                    fs::file_size(a + "/optimizer.safetensors"),
+                0.75, 0.03)
+        << shard;
+  }
+  const std::string latest = ResumeOnOneRank(two, "two");
+  EXPECT_TRUE(fs::exists(latest + "/zero3.shard-00000-of-00001.safetensors"))
+      << latest;
 }
 
 TEST_F(DistributedRunTest, WrongRoleOrIndexIsRefusedWithTheField) {

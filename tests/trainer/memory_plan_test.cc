@@ -129,10 +129,13 @@ TEST(MemoryPlanTest, ZeroThreeShardsWeightsGradientsAndMoments) {
     EXPECT_EQ(Item(plan, "learner", "gradients"), kParams / ranks * 4);
     EXPECT_EQ(Item(plan, "learner", "AdamW moments"),
               2 * (kParams / ranks) * 4);
-    // Two gathered units at once: the two decoder layers (9344 each) are
-    // larger than the tied embedding (3200); nothing to gather on 1 rank.
-    EXPECT_EQ(Item(plan, "learner", "ZeRO-3 gathered units (2)"),
-              ranks == 1 ? -1 : 2 * kLayerParams * 4);
+    // Gathered at once (trainer/zero3.h): the root (the tied embedding,
+    // 3200, and the final norm, 32) for the whole step and one decoder layer
+    // (9344); nothing to gather on 1 rank. Rank 0 keeps a whole model.
+    EXPECT_EQ(Item(plan, "learner", "ZeRO-3 gathered root and layer"),
+              ranks == 1 ? -1 : (3200 + 32 + kLayerParams) * 4);
+    EXPECT_EQ(Item(plan, "learner", "whole model of learner rank 0 (ZeRO-3)"),
+              ranks == 1 ? -1 : kParams * 4);
   }
 }
 
