@@ -277,10 +277,11 @@ void StartStage(RunState& run, const std::string& stage) {
     trainer_options.communicator = &run.learners->comm();
     run.learners->StartStage(stage, run.model, run.reference, resume_from);
   } else if (zero3 || (!resume_from.empty() &&
-                       fs::exists(resume_from + "/optimizer_layout.json"))) {
-    // One learner resuming the sharded optimizer of a data-parallel run:
-    // ZeRO-1 over one rank reads every shard (the same AdamW arithmetic);
-    // ZeRO-3 over one rank, likewise.
+                       (fs::exists(resume_from + "/optimizer_layout.json") ||
+                        fs::exists(resume_from + "/zero3_layout.json")))) {
+    // One learner resuming the shards of a data-parallel run: ZeRO-1 or
+    // ZeRO-3 over one rank reads every shard (the same AdamW arithmetic),
+    // and refuses shards of the other kind, naming both.
     if (!run.single_rank) {
       run.single_rank = distributed::MakeSingleRankCommunicator();
     }
