@@ -9,6 +9,17 @@
 
 namespace clinrl::trainer {
 
+std::optional<bool> EpisodeCorrect(const Trajectory& episode) {
+  const nlohmann::json& info = episode.info;
+  if (!info.is_object() || !info.contains("metrics") ||
+      !info["metrics"].is_object()) {
+    return std::nullopt;
+  }
+  const nlohmann::json& m = info["metrics"];
+  if (!m.contains("correct") || !m["correct"].is_number()) return std::nullopt;
+  return m["correct"].get<double>() >= 0.5;
+}
+
 std::map<std::string, double> SummarizeEpisodes(
     const std::vector<const Trajectory*>& episodes) {
   std::map<std::string, double> out;

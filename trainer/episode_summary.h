@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,10 @@ namespace clinrl::trainer {
 // (sampled tokens per episode), length/max, invalid_action_rate (invalid
 // actions per policy turn), termination/<name> (fractions), flagged (reward
 // components that failed).
+// Whether the env judged the episode correct (its info.metrics.correct,
+// the figure behind `accuracy`); nullopt when the env reports none.
+std::optional<bool> EpisodeCorrect(const Trajectory& episode);
+
 std::map<std::string, double> SummarizeEpisodes(
     const std::vector<const Trajectory*>& episodes);
 

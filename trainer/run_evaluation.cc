@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -93,19 +94,10 @@ std::vector<EvalResult> RecordedTestRows(const json& evals) {
   return rows;
 }
 
-}  // namespace
-
-EvalResult Evaluate(RunState& run, const std::string& label,
-                    const std::string& split, int64_t episodes) {
-  torch::NoGradGuard no_grad;
-  run.model->eval();
-  rollout::RolloutOptions greedy =
-      rollout::RolloutOptionsFromConfig(run.config.rollout);
-  greedy.group_size = 1;
-  greedy.temperature = 0.0;
-  rollout::RolloutWorker worker(run.model, *run.tokenizer, *run.env, greedy);
-  // The first `episodes` tasks of each env of the run; the validation split
-  // is each env's own (train for an env without one).
+// The first `episodes` tasks of each env of the run; the validation split
+// is each env's own (train for an env without one).
+std::vector<rollout::TaskRef> EvalTasks(RunState& run, const std::string& split,
+                                        int64_t episodes) {
   std::vector<rollout::TaskRef> tasks;
   for (const RunState::MixtureEnv& env : run.mixture) {
     const std::string env_split =
@@ -121,20 +113,47 @@ EvalResult Evaluate(RunState& run, const std::string& label,
       tasks.push_back({env.name, env_split, i, json::object()});
     }
   }
+  return tasks;
+}
+
+// Plays `samples` episodes of each task of EvalTasks at `temperature` (0:
+// greedy), scores them by group, and writes every transcript to the run's
+// trajectories file under `label`. Episodes come task by task, `samples`
+// consecutive ones per task.
+std::vector<Trajectory> PlayEvaluation(RunState& run, const std::string& label,
+                                       const std::string& split,
+                                       int64_t episodes, int64_t samples,
+                                       double temperature) {
+  torch::NoGradGuard no_grad;
+  run.model->eval();
+  rollout::RolloutOptions options =
+      rollout::RolloutOptionsFromConfig(run.config.rollout);
+  options.group_size = samples;
+  options.temperature = temperature;
+  rollout::RolloutWorker worker(run.model, *run.tokenizer, *run.env, options);
+  const std::vector<rollout::TaskRef> tasks = EvalTasks(run, split, episodes);
+  // Chunks of whole tasks: a chunk's episodes are a generation batch.
+  const size_t chunk = std::max<size_t>(
+      1, kEvalChunk / static_cast<size_t>(std::max<int64_t>(1, samples)));
   std::vector<Trajectory> played;
-  for (size_t start = 0; start < tasks.size(); start += kEvalChunk) {
+  for (size_t start = 0; start < tasks.size(); start += chunk) {
     const auto first = tasks.begin() + static_cast<long>(start);
-    const auto last = tasks.begin() + static_cast<long>(std::min(
-                                          tasks.size(), start + kEvalChunk));
-    for (auto& e : worker.Run({first, last}, run.Seed("eval", 0),
-                              run.progress.policy_version)) {
+    const auto last = tasks.begin() +
+                      static_cast<long>(std::min(tasks.size(), start + chunk));
+    // Greedy evaluation keeps the seed it always had, so that its figures
+    // are the training run's.
+    const uint64_t seed =
+        samples == 1 ? run.Seed("eval", 0)
+                     : run.Seed("eval_samples", static_cast<int64_t>(start));
+    for (auto& e :
+         worker.Run({first, last}, seed, run.progress.policy_version)) {
       played.push_back(std::move(e.trajectory));
     }
   }
   StopOnEnvErrors(
       ConstPointers(played), run.config.trainer.max_env_error_fraction,
       fmt::format("{} evaluation on {}", label, split), run.EnvService());
-  rewards::ScoreByGroup(Pointers(played), 1, *run.scorer);
+  rewards::ScoreByGroup(Pointers(played), samples, *run.scorer);
   for (const Trajectory& t : played) {
     // Every evaluation episode is kept, so that reviewers can read the
     // transcripts behind the validation and test figures.
@@ -144,9 +163,78 @@ EvalResult Evaluate(RunState& run, const std::string& label,
     run.trajectories->Write(line);
   }
   run.model->train();
+  return played;
+}
+
+}  // namespace
+
+EvalResult Evaluate(RunState& run, const std::string& label,
+                    const std::string& split, int64_t episodes) {
+  const std::vector<Trajectory> played =
+      PlayEvaluation(run, label, split, episodes, 1, 0.0);
   std::map<std::string, double> metrics =
       SummarizeEpisodes(ConstPointers(played));
   AddPerEnvSummaries(ConstPointers(played), &metrics);
+  return {label, split, metrics};
+}
+
+double PassAtK(int64_t n, int64_t c, int64_t k) {
+  CLINRL_CHECK(n >= 1 && c >= 0 && c <= n && k >= 1 && k <= n,
+               "pass@k needs 1 <= k <= n and 0 <= c <= n, got n={} c={} k={}",
+               n, c, k);
+  // 1 - C(n - c, k) / C(n, k) as a product (Chen et al. 2021): no factorials
+  // to overflow.
+  if (n - c < k) return 1.0;
+  double fail = 1.0;
+  for (int64_t i = n - c + 1; i <= n; ++i) {
+    fail *= 1.0 - static_cast<double>(k) / static_cast<double>(i);
+  }
+  return 1.0 - fail;
+}
+
+EvalResult EvaluateSamples(RunState& run, const std::string& label,
+                           const std::string& split, int64_t episodes,
+                           int64_t samples, double temperature) {
+  if (samples < 1) {
+    throw BadRequest(fmt::format(
+        "--samples: got {}, expected at least 1 episode per task", samples));
+  }
+  const std::vector<Trajectory> played =
+      PlayEvaluation(run, label, split, episodes, samples, temperature);
+  std::map<std::string, double> metrics =
+      SummarizeEpisodes(ConstPointers(played));
+  AddPerEnvSummaries(ConstPointers(played), &metrics);
+  // pass@k per task from its count of correct samples, for k = 1, 2, 4, ...
+  // up to `samples` and `samples` itself; the mean over tasks.
+  std::vector<int64_t> ks;
+  for (int64_t k = 1; k < samples; k *= 2) ks.push_back(k);
+  ks.push_back(samples);
+  std::map<int64_t, double> sums;
+  int64_t tasks = 0;
+  for (size_t first = 0; first + static_cast<size_t>(samples) <= played.size();
+       first += static_cast<size_t>(samples)) {
+    int64_t correct = 0;
+    bool judged = true;  // the env says correct or not of every sample
+    for (int64_t j = 0; j < samples; ++j) {
+      const std::optional<bool> c =
+          EpisodeCorrect(played[first + static_cast<size_t>(j)]);
+      judged = judged && c.has_value();
+      correct += c.value_or(false) ? 1 : 0;
+    }
+    if (!judged) continue;
+    for (const int64_t k : ks) sums[k] += PassAtK(samples, correct, k);
+    ++tasks;
+  }
+  if (tasks == 0) {
+    CLINRL_LOG_INFO("{}: no pass@k (the env reports no per-episode 'correct')",
+                    label);
+  }
+  for (const int64_t k : ks) {
+    if (tasks > 0) {
+      metrics[fmt::format("pass@{}", k)] = sums[k] / static_cast<double>(tasks);
+    }
+  }
+  metrics["samples_per_task"] = static_cast<double>(samples);
   return {label, split, metrics};
 }
 

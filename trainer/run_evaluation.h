@@ -26,6 +26,21 @@ struct EvalResult {
 EvalResult Evaluate(RunState& run, const std::string& label,
                     const std::string& split, int64_t episodes);
 
+// `samples` episodes of each of the first `episodes` tasks of `split`,
+// sampled at `temperature`, for pass@k (`clinrl eval --samples`): the
+// summary of every episode plus pass@k for k = 1, 2, 4, ... and `samples`,
+// each the mean over tasks of the unbiased estimator PassAtK(samples,
+// correct samples, k). Transcripts go to trajectories.jsonl under `label`.
+EvalResult EvaluateSamples(RunState& run, const std::string& label,
+                           const std::string& split, int64_t episodes,
+                           int64_t samples, double temperature);
+
+// The unbiased pass@k estimator of Chen et al. (2021), "Evaluating Large
+// Language Models Trained on Code": the chance that at least one of k
+// samples drawn without replacement from n, of which c are correct, is
+// correct, 1 - C(n - c, k) / C(n, k).
+double PassAtK(int64_t n, int64_t c, int64_t k);
+
 // Adds `result` to the run's evaluations (saved in checkpoints) and writes
 // it to metrics.jsonl and TensorBoard at the current global step.
 void RecordEval(RunState& run, const EvalResult& result);

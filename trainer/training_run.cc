@@ -65,6 +65,14 @@ EvalResult TrainingRun::Evaluate(const std::string& label,
   return trainer::Evaluate(*run_, label, split, episodes);
 }
 
+EvalResult TrainingRun::EvaluateSamples(const std::string& label,
+                                        const std::string& split,
+                                        int64_t episodes, int64_t samples,
+                                        double temperature) {
+  return trainer::EvaluateSamples(*run_, label, split, episodes, samples,
+                                  temperature);
+}
+
 std::string TrainingRun::FormatTable(const std::vector<EvalResult>& rows) {
   return trainer::FormatTable(rows);
 }

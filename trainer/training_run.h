@@ -71,6 +71,11 @@ class TrainingRun {
   // Greedy evaluation of the current policy on `episodes` tasks of `split`.
   EvalResult Evaluate(const std::string& label, const std::string& split,
                       int64_t episodes);
+  // `samples` episodes per task at `temperature`, with pass@k
+  // (run_evaluation.h EvaluateSamples).
+  EvalResult EvaluateSamples(const std::string& label, const std::string& split,
+                             int64_t episodes, int64_t samples,
+                             double temperature);
 
   const RunDir& run_dir() const;
   // The table printed at the end of a run (run_evaluation.h).

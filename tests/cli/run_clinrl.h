@@ -6,6 +6,9 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace clinrl::testing {
@@ -39,6 +42,44 @@ inline void ExpectOneLineError(const CommandResult& r,
   EXPECT_EQ(r.out.find('\n'), r.out.size() - 1) << r.out;
   EXPECT_EQ(r.out.rfind("error: ", 0), 0u) << r.out;
   EXPECT_NE(r.out.find(needle), std::string::npos) << r.out;
+}
+
+// A tiny GRPO run on the echo env (a 2-layer model, the byte tokenizer),
+// run.out_dir <TempDir>/cli_runs, its folder removed; `patch` is merged over
+// the config (JSON merge patch). Returns the config file's path.
+inline std::string TinyEchoConfig(const std::string& name,
+                                  const nlohmann::json& patch = {}) {
+  using nlohmann::json;
+  const std::string out = ::testing::TempDir() + "/cli_runs";
+  std::filesystem::remove_all(out + "/" + name);
+  json doc = {
+      {"run", {{"name", name}, {"out_dir", out}, {"seed", 3}, {"threads", 1}}},
+      {"policy",
+       {{"init",
+         {{"hidden_size", 32},
+          {"intermediate_size", 64},
+          {"num_hidden_layers", 2},
+          {"num_attention_heads", 4},
+          {"num_key_value_heads", 2},
+          {"max_position_embeddings", 2048}}},
+        {"tokenizer", "byte"}}},
+      {"envs",
+       json::array({{{"name", "echo"}, {"options", {{"max_turns", 2}}}}})},
+      {"rollout",
+       {{"group_size", 4},
+        {"tasks_per_step", 2},
+        {"max_turns", 2},
+        {"max_tokens_per_turn", 6}}},
+      {"trainer",
+       {{"stages", {"grpo"}},
+        {"steps", 3},
+        {"micro_batch", 4},
+        {"checkpoint_every", 1}}},
+      {"eval", {{"validation_episodes", 2}, {"test_episodes", 2}}}};
+  if (!patch.is_null()) doc.merge_patch(patch);
+  const std::string path = ::testing::TempDir() + "/" + name + ".json";
+  std::ofstream(path) << doc.dump(2);
+  return path;
 }
 
 }  // namespace clinrl::testing

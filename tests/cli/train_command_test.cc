@@ -22,41 +22,13 @@
 namespace {
 
 using clinrl::testing::RunClinrl;
+using clinrl::testing::TinyEchoConfig;
 using nlohmann::json;
 
 // A tiny GRPO run on the echo env; the entropy bonus gives the first step a
 // gradient whatever the rewards, so lr 1e30 moves every weight to ~1e30.
 std::string TinyGrpoConfig(const std::string& name) {
-  const std::string out = ::testing::TempDir() + "/cli_runs";
-  std::filesystem::remove_all(out + "/" + name);
-  const json doc = {
-      {"run", {{"name", name}, {"out_dir", out}, {"seed", 3}, {"threads", 1}}},
-      {"policy",
-       {{"init",
-         {{"hidden_size", 32},
-          {"intermediate_size", 64},
-          {"num_hidden_layers", 2},
-          {"num_attention_heads", 4},
-          {"num_key_value_heads", 2},
-          {"max_position_embeddings", 2048}}},
-        {"tokenizer", "byte"}}},
-      {"envs",
-       json::array({{{"name", "echo"}, {"options", {{"max_turns", 2}}}}})},
-      {"rollout",
-       {{"group_size", 4},
-        {"tasks_per_step", 2},
-        {"max_turns", 2},
-        {"max_tokens_per_turn", 6}}},
-      {"trainer",
-       {{"stages", {"grpo"}},
-        {"steps", 3},
-        {"micro_batch", 4},
-        {"checkpoint_every", 1},
-        {"entropy_coef", 0.01}}},
-      {"eval", {{"validation_episodes", 2}, {"test_episodes", 2}}}};
-  const std::string path = ::testing::TempDir() + "/" + name + ".json";
-  std::ofstream(path) << doc.dump(2);
-  return path;
+  return TinyEchoConfig(name, {{"trainer", {{"entropy_coef", 0.01}}}});
 }
 
 TEST(TrainCommandTest, HugeLearningRateExitsNonZeroNamingTheValue) {

@@ -32,6 +32,21 @@ TEST(EpisodeSummaryTest, CutEpisodesWithFinalInfoCountTowardsAccuracy) {
   EXPECT_EQ(FormatSummaryValue(summary, "accuracy", 3), "0.500");
 }
 
+// pass@k counts an episode correct by the same figure accuracy averages.
+TEST(EpisodeSummaryTest, EpisodeCorrectReadsTheEnvsCorrectMetric) {
+  EXPECT_EQ(EpisodeCorrect(Episode(Termination::kFinished,
+                                   {{"metrics", {{"correct", 1}}}})),
+            std::optional<bool>(true));
+  EXPECT_EQ(EpisodeCorrect(Episode(Termination::kFinished,
+                                   {{"metrics", {{"correct", 0.0}}}})),
+            std::optional<bool>(false));
+  EXPECT_EQ(EpisodeCorrect(
+                Episode(Termination::kFinished, {{"metrics", {{"cost", 3}}}})),
+            std::nullopt);
+  EXPECT_EQ(EpisodeCorrect(Episode(Termination::kFinished, nullptr)),
+            std::nullopt);
+}
+
 // With no `correct` metric (an env without one, or episodes that lack their
 // final info) there is no accuracy, and a table cell shows "-", not "nan".
 TEST(EpisodeSummaryTest, AMissingOrNonFiniteFigureIsADashNotNan) {

@@ -1,0 +1,85 @@
+// `clinrl eval` as a user runs it: a run's final checkpoint, evaluated on
+// the run's config, gives the run's own test figures; --samples adds pass@k.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "tests/cli/run_clinrl.h"
+
+namespace {
+
+using clinrl::testing::ExpectOneLineError;
+using clinrl::testing::RunClinrl;
+using clinrl::testing::TinyEchoConfig;
+using nlohmann::json;
+
+const std::string kOut = ::testing::TempDir() + "/cli_runs";
+
+// A tiny SFT + GRPO run on the echo env with a checkpoint per step.
+std::string TinyRunConfig() {
+  std::filesystem::remove_all(kOut + "/tiny-eval");
+  std::filesystem::remove_all(kOut + "/tiny-pass");
+  return TinyEchoConfig(
+      "tiny", {{"trainer",
+                {{"stages", {"sft", "grpo"}},
+                 {"steps", 2},
+                 {"lr", 1e-3},
+                 {"sft",
+                  {{"demo_episodes", 16},
+                   {"steps", 3},
+                   {"batch_size", 6},
+                   {"eval_every", 0}}}}},
+               {"eval", {{"validation_episodes", 4}, {"test_episodes", 8}}}});
+}
+
+json ReadJson(const std::string& path) {
+  std::ifstream in(path);
+  return json::parse(in);
+}
+
+TEST(EvalCommandTest, FinalCheckpointReproducesTheRunsTestFigures) {
+  const std::string config = TinyRunConfig();
+  const auto trained = RunClinrl("train " + config + " --no-baselines");
+  ASSERT_EQ(trained.exit_code, 0) << trained.out;
+  json grpo;
+  for (const json& row : ReadJson(kOut + "/tiny/summary.json")) {
+    if (row["policy"] == "grpo" && row["split"] == "test") grpo = row;
+  }
+  ASSERT_TRUE(grpo.is_object()) << "no grpo test row in summary.json";
+  // SFT 3 steps + GRPO 2: the last checkpoint holds the final weights.
+  const auto evaluated = RunClinrl("eval " + config + " --model " + kOut +
+                                   "/tiny/checkpoints/step_00000005");
+  ASSERT_EQ(evaluated.exit_code, 0) << evaluated.out;
+  const json eval = ReadJson(kOut + "/tiny-eval/eval.json");
+  // Greedy play of the same tasks with the same weights and seed: every
+  // figure equal, the generated lengths included.
+  EXPECT_EQ(eval["metrics"], grpo["metrics"]) << eval.dump(2);
+  EXPECT_GT(eval["metrics"]["length/mean"].get<double>(), 0.0);
+  EXPECT_TRUE(std::filesystem::exists(kOut + "/tiny-eval/trajectories.jsonl"));
+
+  const auto sampled =
+      RunClinrl("eval " + config + " --model " + kOut +
+                "/tiny/checkpoints/step_00000005/model --samples 4 "
+                "--temperature 1 --episodes 3 --name tiny-pass --json");
+  ASSERT_EQ(sampled.exit_code, 0) << sampled.out;
+  const json pass = ReadJson(kOut + "/tiny-pass/eval.json")["metrics"];
+  EXPECT_EQ(pass["episodes"].get<double>(), 12.0);
+  EXPECT_EQ(pass["samples_per_task"].get<double>(), 4.0);
+  // pass@1 is the fraction of correct samples: the accuracy; pass@k grows
+  // with k.
+  EXPECT_DOUBLE_EQ(pass["pass@1"].get<double>(),
+                   pass["accuracy"].get<double>());
+  EXPECT_LE(pass["pass@1"].get<double>(), pass["pass@2"].get<double>());
+  EXPECT_LE(pass["pass@2"].get<double>(), pass["pass@4"].get<double>());
+}
+
+TEST(EvalCommandTest, BadSampleCountNamesTheFlag) {
+  ExpectOneLineError(
+      RunClinrl("eval " + TinyRunConfig() + " --model nowhere --samples 0"),
+      "--samples: got 0, expected at least 1");
+}
+
+}  // namespace
