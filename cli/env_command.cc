@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "core/jsonl.h"
 #include "core/log.h"
+#include "core/zmq_util.h"
 #include "envs/env_registry.h"
 #include "envs/env_server.h"
 #include "envs/remote_env.h"
@@ -238,8 +239,12 @@ void AddEnvCommands(CLI::App& app) {
   serve->add_option("--env", *serve_envs, "NAME[,NAME...]")->required();
   serve
       ->add_option("--endpoint", serve_args->endpoint,
-                   "tcp://*:5555, ipc:///path or inproc://name")
+                   "tcp://127.0.0.1:5555, ipc:///path or inproc://name")
       ->capture_default_str();
+  auto serve_insecure = std::make_shared<bool>(false);
+  serve->add_flag("--insecure", *serve_insecure,
+                  "allow a non-loopback tcp endpoint (no authentication: "
+                  "anyone who reaches the port is served)");
   serve->add_option("--workers", serve_args->workers, "worker threads")
       ->capture_default_str();
   serve
@@ -252,8 +257,10 @@ void AddEnvCommands(CLI::App& app) {
       ->capture_default_str();
   serve->add_option("--options", *serve_options,
                     "factory options per env: {\"NAME\": {...}}");
-  serve->callback([serve_args, serve_envs, serve_options] {
+  serve->callback([serve_args, serve_envs, serve_options, serve_insecure] {
     const int rc = RunCommand([&] {
+      RequireLoopbackUnlessInsecure(serve_args->endpoint, *serve_insecure,
+                                    "--endpoint");
       serve_args->service.envs = SplitNames(*serve_envs);
       const json options = ParseJsonOption(*serve_options, "--options");
       for (auto it = options.begin(); it != options.end(); ++it) {

@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/jsonl.h"
 #include "core/trajectory.h"
+#include "core/zmq_util.h"
 #include "rewards/composite_reward.h"
 #include "rewards/plugin_loader.h"
 #include "rewards/reward_client.h"
@@ -198,17 +199,22 @@ void AddRewardCommands(CLI::App& app) {
       "serve", "score trajectories sent over ZeroMQ until SIGINT/SIGTERM");
   auto serve_args = std::make_shared<RewardArgs>();
   auto exit_after_s = std::make_shared<double>(0.0);
+  auto insecure = std::make_shared<bool>(false);
   AddCommonOptions(serve, serve_args.get(), true);
+  serve->add_flag("--insecure", *insecure,
+                  "allow a non-loopback tcp endpoint (no authentication: "
+                  "anyone who reaches the port is served)");
   serve->add_option("--exit-after-s", *exit_after_s,
                     "stop after this many seconds (0 = run until a signal)");
-  serve->callback([serve_args, exit_after_s] {
+  serve->callback([serve_args, exit_after_s, insecure] {
     const int rc = RunCommand([&] {
       const RewardsConfig cfg = Resolve(*serve_args);
       if (cfg.endpoint.empty()) {
         throw BadRequest(
             "--endpoint: required (or rewards.endpoint in --config), e.g. "
-            "tcp://*:5556");
+            "tcp://127.0.0.1:5556");
       }
+      RequireLoopbackUnlessInsecure(cfg.endpoint, *insecure, "--endpoint");
       for (int sig : {SIGINT, SIGTERM}) {
         CLINRL_CHECK_ERRNO(std::signal(sig, OnSignal) != SIG_ERR, "signal",
                            "installing the handler for signal {}", sig);

@@ -32,6 +32,30 @@ void CheckEndpoint(const std::string& endpoint, const std::string& field) {
       field, endpoint));
 }
 
+bool IsLoopbackEndpoint(const std::string& endpoint) {
+  const std::string tcp = "tcp://";
+  if (endpoint.compare(0, tcp.size(), tcp) != 0) return true;  // ipc, inproc
+  std::string host = endpoint.substr(tcp.size());
+  const size_t colon = host.rfind(':');
+  if (colon != std::string::npos) host = host.substr(0, colon);
+  // ZeroMQ's tcp://source;peer form belongs to connects: never loopback
+  // for a bind.
+  if (host.find(';') != std::string::npos) return false;
+  if (host == "localhost" || host == "[::1]" || host == "::1") return true;
+  return host.rfind("127.", 0) == 0;
+}
+
+void RequireLoopbackUnlessInsecure(const std::string& endpoint, bool insecure,
+                                   const std::string& field) {
+  if (insecure || IsLoopbackEndpoint(endpoint)) return;
+  throw BadRequest(fmt::format(
+      "{}: got '{}', which binds beyond this host: without authentication "
+      "anyone who can reach the port would be served (answer keys, patient "
+      "records). Expected a loopback address (tcp://127.0.0.1:PORT), "
+      "ipc:// or inproc://, or --insecure to serve the network anyway",
+      field, endpoint));
+}
+
 std::string UniqueInprocEndpoint(const std::string& stem) {
   static std::atomic<uint64_t> counter{0};
   return fmt::format("inproc://{}-{}", stem, counter.fetch_add(1));

@@ -27,6 +27,17 @@ zmq::context_t& SharedZmqContext();
 // ipc:// or inproc:// and names something after it.
 void CheckEndpoint(const std::string& endpoint, const std::string& field);
 
+// Whether binding `endpoint` is reachable from this host alone: ipc://,
+// inproc://, or tcp:// on a loopback address (127.0.0.0/8, localhost, ::1).
+// tcp://*, 0.0.0.0 and every other address are not.
+bool IsLoopbackEndpoint(const std::string& endpoint);
+
+// Servers are closed by default: throws BadRequest naming `field` when
+// `endpoint` would bind beyond loopback and `insecure` is false, saying
+// that anyone who can reach the port would be served and how to opt in.
+void RequireLoopbackUnlessInsecure(const std::string& endpoint, bool insecure,
+                                   const std::string& field);
+
 // A fresh, process-unique inproc endpoint name: inproc://<stem>-<n>.
 std::string UniqueInprocEndpoint(const std::string& stem);
 

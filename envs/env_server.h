@@ -29,8 +29,9 @@ namespace clinrl::envs {
 
 struct EnvServerOptions {
   EnvServiceOptions service;
-  // tcp://*:5555, ipc:///path, inproc://name (inproc needs SharedZmqContext).
-  std::string endpoint = "tcp://*:5555";
+  // tcp://127.0.0.1:5555, ipc:///path, inproc://name (inproc needs
+  // SharedZmqContext). Loopback by default: closed to the network.
+  std::string endpoint = "tcp://127.0.0.1:5555";
   // Requests run at the same time; when all are busy, requests wait in
   // ZeroMQ's queues.
   int64_t workers = 2;

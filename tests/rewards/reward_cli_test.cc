@@ -100,6 +100,21 @@ TEST(RewardCli, RubricEvalPrintsTheSetScore) {
   EXPECT_NE(bad.out.find("--matcher"), std::string::npos) << bad.out;
 }
 
+// Closed by default: a reward server asked to bind every interface
+// without --insecure refuses to start, in one line naming the flag.
+TEST(RewardCli, ServeRefusesANonLoopbackEndpointWithoutInsecure) {
+  const CommandRun open =
+      Clinrl("reward serve --endpoint tcp://*:0 --exit-after-s 1");
+  EXPECT_EQ(open.status, 2) << open.out;
+  EXPECT_EQ(open.out.find('\n'), open.out.size() - 1) << open.out;
+  EXPECT_NE(open.out.find("--endpoint: got 'tcp://*:0'"), std::string::npos)
+      << open.out;
+  EXPECT_NE(open.out.find("--insecure"), std::string::npos) << open.out;
+  const CommandRun allowed =
+      Clinrl("reward serve --endpoint tcp://*:0 --insecure --exit-after-s 1");
+  EXPECT_EQ(allowed.status, 0) << allowed.out;
+}
+
 TEST(RewardCli, ServeScoresUntilItsTimeIsUp) {
   const std::string endpoint = "ipc://" + TempDir() + "/reward.sock";
   FILE* pipe = popen((kClinrl + " reward serve --endpoint " + endpoint +
