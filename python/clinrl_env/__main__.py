@@ -1,4 +1,5 @@
 """python -m clinrl_env serve --env MODULE:FACTORY [--name NAME] --endpoint E
+[--insecure]
 
 Serves the gymnasium env that MODULE:FACTORY makes (a ``gymnasium.Env``
 subclass, or a function returning one, e.g. ``gymnasium.make(...)``; it gets
@@ -31,6 +32,18 @@ def load_factory(spec):
                                                              attr))
 
 
+def is_loopback(endpoint):
+    """Whether binding `endpoint` is reachable from this host alone: ipc://,
+    inproc://, or tcp:// on 127.0.0.0/8, localhost or ::1 (the rule of the
+    C++ servers, core/zmq_util.h)."""
+    if not endpoint.startswith("tcp://"):
+        return True
+    host = endpoint[len("tcp://"):].rpartition(":")[0]
+    if ";" in host:
+        return False
+    return host in ("localhost", "[::1]", "::1") or host.startswith("127.")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m clinrl_env")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -41,7 +54,12 @@ def main(argv=None):
                        help="protocol name of each --env (default: the "
                             "factory's name in lower case)")
     serve.add_argument("--endpoint", required=True,
-                       help="tcp://*:5555, ipc:///path or inproc://name")
+                       help="tcp://127.0.0.1:5555, ipc:///path or "
+                            "inproc://name")
+    serve.add_argument("--insecure", action="store_true",
+                       help="allow a non-loopback tcp endpoint (no "
+                            "authentication: anyone who reaches the port "
+                            "is served)")
     serve.add_argument("--options", default="{}",
                        help="JSON keyword arguments for every factory")
     serve.add_argument("--idle-timeout-s", type=float, default=600.0)
@@ -49,6 +67,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="[%(asctime)s] [%(levelname)s] %(message)s")
+    if not args.insecure and not is_loopback(args.endpoint):
+        raise SystemExit(
+            "--endpoint: got %r, which binds beyond this host: without "
+            "authentication anyone who can reach the port would be served. "
+            "Expected a loopback address (tcp://127.0.0.1:PORT), ipc:// or "
+            "inproc://, or --insecure to serve the network anyway"
+            % args.endpoint)
     if args.name and len(args.name) != len(args.env):
         raise SystemExit("--name: given %d times for %d --env; give one per "
                          "--env or none" % (len(args.name), len(args.env)))

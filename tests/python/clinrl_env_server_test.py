@@ -197,6 +197,16 @@ class ServedEnvTypeTest(unittest.TestCase):
         self.assertIn("serve: env 'duck'", r.stderr)
         self.assertIn("gymnasium.Env", r.stderr)
 
+    def test_a_non_loopback_endpoint_needs_insecure(self):
+        r = subprocess.run(
+            [sys.executable, "-m", "clinrl_env", "serve", "--env",
+             "clinrl_env.echo:EchoEnv", "--endpoint", "tcp://*:0"],
+            capture_output=True, text=True, timeout=60,
+            env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("--endpoint: got 'tcp://*:0'", r.stderr)
+        self.assertIn("--insecure", r.stderr)
+
     def test_malformed_policies_are_refused_at_start(self):
         with self.assertRaisesRegex(TypeError,
                                     "env 'bad': policies is a list; "
