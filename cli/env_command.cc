@@ -255,6 +255,16 @@ void AddEnvCommands(CLI::App& app) {
       ->add_option("--max-sessions", serve_args->service.max_sessions,
                    "most open sessions")
       ->capture_default_str();
+  serve
+      ->add_option("--max-sessions-per-client",
+                   serve_args->service.max_sessions_per_client,
+                   "most open sessions of one client connection (0 = no "
+                   "limit)")
+      ->capture_default_str();
+  serve
+      ->add_option("--max-request-bytes", serve_args->service.max_request_bytes,
+                   "largest request a client may send (0 = no limit)")
+      ->capture_default_str();
   serve->add_option("--options", *serve_options,
                     "factory options per env: {\"NAME\": {...}}");
   serve->callback([serve_args, serve_envs, serve_options, serve_insecure] {

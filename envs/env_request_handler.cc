@@ -91,9 +91,22 @@ void EnvRequestHandler::Recycle(std::shared_ptr<EnvSession> session) {
   }
 }
 
-std::string EnvRequestHandler::Handle(const char* data, size_t size) {
-  json request = json::parse(data, data + size, nullptr, false);
+std::string EnvRequestHandler::Handle(const char* data, size_t size,
+                                      const std::string& client) {
   json reply;
+  const int64_t limit = options_.max_request_bytes;
+  if (!client.empty() && limit > 0 && static_cast<int64_t>(size) > limit) {
+    // Not even parsed: the size alone refuses it.
+    requests_.fetch_add(1, std::memory_order_relaxed);
+    errors_.fetch_add(1, std::memory_order_relaxed);
+    reply = wire::ErrorReply(
+        "bad_request",
+        fmt::format("request: {} bytes, over this server's limit of {} bytes "
+                    "per request (max_request_bytes)",
+                    size, limit));
+    return reply.dump();
+  }
+  json request = json::parse(data, data + size, nullptr, false);
   if (request.is_discarded()) {
     requests_.fetch_add(1, std::memory_order_relaxed);
     errors_.fetch_add(1, std::memory_order_relaxed);
@@ -104,16 +117,17 @@ std::string EnvRequestHandler::Handle(const char* data, size_t size) {
                     "expected an object with an \"op\"",
                     size, shown));
   } else {
-    reply = HandleJson(request);
+    reply = HandleJson(request, client);
   }
   return reply.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-json EnvRequestHandler::HandleJson(const json& request) {
+json EnvRequestHandler::HandleJson(const json& request,
+                                   const std::string& client) {
   requests_.fetch_add(1, std::memory_order_relaxed);
   json reply;
   try {
-    reply = Dispatch(request);
+    reply = Dispatch(request, client);
   } catch (const std::exception& e) {
     reply = ErrorFromException(e);
   } catch (...) {
@@ -132,11 +146,12 @@ json EnvRequestHandler::HandleJson(const json& request) {
   return reply;
 }
 
-json EnvRequestHandler::Dispatch(const json& request) {
+json EnvRequestHandler::Dispatch(const json& request,
+                                 const std::string& client) {
   const wire::Fields f(request, "request");
   const std::string op = f.String("op");
   if (op == "step") return Step(request);
-  if (op == "reset") return Reset(request);
+  if (op == "reset") return Reset(request, client);
   if (op == "truncate") return Truncate(request);
   if (op == "close") return Close(request);
   if (op == "spec") return Spec(request);
@@ -180,7 +195,7 @@ std::shared_ptr<EnvSession> EnvRequestHandler::FindSession(
   return session;
 }
 
-json EnvRequestHandler::Reset(const json& request) {
+json EnvRequestHandler::Reset(const json& request, const std::string& client) {
   const wire::Fields f(request, "request");
   ResetRequest reset;
   reset.split = f.String("split", "train");
@@ -220,6 +235,14 @@ json EnvRequestHandler::Reset(const json& request) {
         "server holds its maximum of {} sessions; close finished ones",
         options_.max_sessions));
   }
+  const int64_t per_client = options_.max_sessions_per_client;
+  if (!client.empty() && per_client > 0 &&
+      table_.CountOf(client) >= per_client) {
+    throw BadRequest(fmt::format(
+        "request: this client holds its maximum of {} open sessions "
+        "(max_sessions_per_client); close finished ones",
+        per_client));
+  }
   std::unique_ptr<Env> env = TakeEnv(name);
   ResetResult result;
   try {
@@ -233,7 +256,7 @@ json EnvRequestHandler::Reset(const json& request) {
     throw InternalError(
         fmt::format("env '{}' Reset threw: {}", name, e.what()));
   }
-  auto session = table_.Add(name, std::move(env));
+  auto session = table_.Add(name, std::move(env), client);
   return wire::OkReply({{"session", session->id},
                         {"observation", ToJson(result.observation)},
                         {"info", std::move(result.info)}});

@@ -34,6 +34,11 @@ struct EnvServiceOptions {
   // Sessions unused this long are closed by ReclaimIdle; <= 0: never.
   double idle_timeout_s = 600.0;
   int64_t max_sessions = 100000;
+  // What one client (one connection to the server) may take, so that a
+  // greedy one cannot starve the others: open sessions, and the size of one
+  // request. Over either, the request gets an error reply. <= 0: no limit.
+  int64_t max_sessions_per_client = 10000;
+  int64_t max_request_bytes = int64_t{16} << 20;
   // Closed sessions' env objects kept per env for the next reset, so an
   // episode does not pay the factory (which may load data) every time.
   int64_t recycle_limit = 256;
@@ -53,8 +58,12 @@ class EnvRequestHandler {
 
   // Parses `request` (JSON text) and returns the reply. Never throws: bad
   // JSON, unknown ops and sessions, and env exceptions become error replies.
-  std::string Handle(const char* data, size_t size);
-  json HandleJson(const json& request);
+  // `client` names the connection the request came on (the server's
+  // routing identity) for the per-client limits; "" = an in-process caller,
+  // to which they do not apply.
+  std::string Handle(const char* data, size_t size,
+                     const std::string& client = "");
+  json HandleJson(const json& request, const std::string& client = "");
 
   // Closes sessions idle longer than the timeout; returns how many.
   int64_t ReclaimIdle();
@@ -64,9 +73,9 @@ class EnvRequestHandler {
   const EnvServiceOptions& options() const { return options_; }
 
  private:
-  json Dispatch(const json& request);
+  json Dispatch(const json& request, const std::string& client);
   json Spec(const json& request);
-  json Reset(const json& request);
+  json Reset(const json& request, const std::string& client);
   json Step(const json& request);
   // Ends the session's episode as truncated: the runtime cut it.
   json Truncate(const json& request);

@@ -190,8 +190,14 @@ void EnvServer::Answer(Frames& request) {
   // [identity][envelope...][""][body], or [identity][body] from a client
   // that sends no delimiter; the body is always the last frame.
   zmq::message_t& body = request.back();
-  const std::string reply =
-      handler_->Handle(static_cast<const char*>(body.data()), body.size());
+  // The ROUTER's routing identity: one per client connection. In-process
+  // callers (the run's own env pool, over inproc://) are not limited.
+  const bool in_process =
+      options_.endpoint.rfind("inproc://", 0) == 0 || request.size() < 2;
+  const std::string client =
+      in_process ? std::string() : request.front().to_string();
+  const std::string reply = handler_->Handle(
+      static_cast<const char*>(body.data()), body.size(), client);
   body = zmq::message_t(reply.data(), reply.size());
 }
 

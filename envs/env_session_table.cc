@@ -14,15 +14,29 @@ EnvSessionTable::EnvSessionTable() {
 }
 
 std::shared_ptr<EnvSession> EnvSessionTable::Add(const std::string& env_name,
-                                                 std::unique_ptr<Env> env) {
+                                                 std::unique_ptr<Env> env,
+                                                 const std::string& client) {
   auto session = std::make_shared<EnvSession>();
   session->id = fmt::format("{}-{}", prefix_, next_.fetch_add(1));
   session->env_name = env_name;
+  session->client = client;
   session->env = std::move(env);
   session->last_used_ns.store(NowNs());
   std::lock_guard<std::mutex> lock(mutex_);
   sessions_.emplace(session->id, session);
+  ++per_client_[client];
   return session;
+}
+
+int64_t EnvSessionTable::CountOf(const std::string& client) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = per_client_.find(client);
+  return it == per_client_.end() ? 0 : it->second;
+}
+
+void EnvSessionTable::Forget(const EnvSession& session) {
+  auto it = per_client_.find(session.client);
+  if (it != per_client_.end() && --it->second <= 0) per_client_.erase(it);
 }
 
 std::shared_ptr<EnvSession> EnvSessionTable::Find(const std::string& id) const {
@@ -37,6 +51,7 @@ std::shared_ptr<EnvSession> EnvSessionTable::Remove(const std::string& id) {
   if (it == sessions_.end()) return nullptr;
   auto session = std::move(it->second);
   sessions_.erase(it);
+  Forget(*session);
   return session;
 }
 
@@ -48,6 +63,7 @@ std::vector<std::shared_ptr<EnvSession>> EnvSessionTable::TakeIdle(
     EnvSession& s = *it->second;
     if (now_ns - s.last_used_ns.load() > idle_ns && s.busy.try_lock()) {
       s.busy.unlock();
+      Forget(s);
       taken.push_back(std::move(it->second));
       it = sessions_.erase(it);
     } else {

@@ -21,6 +21,9 @@ namespace clinrl::envs {
 struct EnvSession {
   std::string id;
   std::string env_name;
+  // The connection that opened it (the server's routing identity; "" for
+  // an in-process caller), for the per-client session cap.
+  std::string client;
   std::unique_ptr<Env> env;
   // Held while a request runs on this session: one Env plays one episode
   // and is not thread-safe.
@@ -49,7 +52,10 @@ class EnvSessionTable {
   }
 
   std::shared_ptr<EnvSession> Add(const std::string& env_name,
-                                  std::unique_ptr<Env> env);
+                                  std::unique_ptr<Env> env,
+                                  const std::string& client = "");
+  // Open sessions that `client` opened.
+  int64_t CountOf(const std::string& client) const;
   // nullptr when there is no such session.
   std::shared_ptr<EnvSession> Find(const std::string& id) const;
   // The removed session, or nullptr when there was none.
@@ -61,10 +67,13 @@ class EnvSessionTable {
   int64_t size() const;
 
  private:
+  // Drops `session` from its client's count; called with mutex_ held.
+  void Forget(const EnvSession& session);
   std::string prefix_;
   std::atomic<uint64_t> next_{1};
   mutable std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<EnvSession>> sessions_;
+  std::unordered_map<std::string, int64_t> per_client_;  // open sessions
 };
 
 }  // namespace clinrl::envs

@@ -236,6 +236,48 @@ TEST(EnvServer, AbandonedSessionsAreReclaimed) {
   EXPECT_TRUE(replies[0].session_lost);
 }
 
+// One greedy client cannot starve another: it gets an error reply once it
+// holds its cap of sessions, or sends an oversized request, while a second
+// client (another connection) still opens sessions and plays.
+TEST(EnvServer, PerClientLimitsStopAGreedyClientNotTheOthers) {
+  EnvServerOptions o = ServerOn("ipc://" + TempDir() + "/limits.sock");
+  o.service.max_sessions_per_client = 3;
+  o.service.max_request_bytes = 4096;
+  EnvServer server(o);
+  server.Start();
+  EnvClient greedy({server.bound_endpoint(), 5000});
+  EnvClient polite({server.bound_endpoint(), 5000});
+  std::vector<std::string> held;
+  for (int i = 0; i < 3; ++i) held.push_back(greedy.Reset("echo", {}, nullptr));
+  try {
+    greedy.Reset("echo", {}, nullptr);
+    ADD_FAILURE() << "a fourth session was opened over the cap of 3";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), "bad_request");
+    EXPECT_NE(std::string(e.what()).find("max_sessions_per_client"),
+              std::string::npos)
+        << e.what();
+  }
+  const std::string session = polite.Reset("echo", {}, nullptr);
+  greedy.SubmitStep(session, std::string(8192, 'x'));
+  auto replies = greedy.Collect(1, 5000);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].error_code, "bad_request");
+  EXPECT_NE(replies[0].error_message.find("limit of 4096 bytes"),
+            std::string::npos)
+      << replies[0].error_message;
+  // The polite client plays on; a session the greedy one closes frees its
+  // slot.
+  polite.SubmitStep(session, "hello");
+  replies = polite.Collect(1, 5000);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_TRUE(replies[0].ok) << replies[0].error_message;
+  EXPECT_EQ(server.handler().sessions(), 4);
+  greedy.SubmitClose(held.back());
+  ASSERT_EQ(greedy.Collect(1, 5000).size(), 1u);
+  EXPECT_NO_THROW(greedy.Reset("echo", {}, nullptr));
+}
+
 TEST(EnvClient, NoServerMeansTimeoutNotAHang) {
   EnvClient client({"ipc://" + TempDir() + "/nobody.sock", 200});
   const auto start = Clock::now();
