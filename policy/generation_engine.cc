@@ -50,6 +50,14 @@ void GenerationEngine::Close(int64_t sequence) {
   if (sequences_.erase(sequence) > 0) cache_.ReleaseSequence(sequence);
 }
 
+const GenerationOutput& GenerationEngine::running_output(
+    int64_t sequence) const {
+  const auto it = sequences_.find(sequence);
+  CLINRL_CHECK(it != sequences_.end(), "GenerationEngine: no sequence {}",
+               sequence);
+  return it->second.out;
+}
+
 bool GenerationEngine::busy() const {
   for (const auto& [id, s] : sequences_) {
     if (s.state != State::kIdle) return true;

@@ -63,6 +63,9 @@ class GenerationEngine {
   bool busy() const;
   // Frees the sequence's blocks.
   void Close(int64_t sequence);
+  // The running turn's tokens and log-probs so far (empty when the sequence
+  // is idle): what a streaming caller sends after each Step.
+  const GenerationOutput& running_output(int64_t sequence) const;
 
   const GenerationStats& stats() const { return stats_; }
   PagedKvCacheStats cache_stats() const { return cache_.stats(); }

@@ -1,0 +1,99 @@
+// The OpenAI HTTP API as clinrl serves it: request bodies of
+// /v1/chat/completions and /v1/completions read and checked into one
+// internal request, and the response, stream chunk and error objects built
+// back in OpenAI's shapes, so the official `openai` client works unchanged.
+//
+// Parsing throws BadRequest whose message starts with the field's name
+// ("temperature: -1 is not allowed; expected 0 <= temperature <= 2"), and
+// ErrorBody turns that prefix into OpenAI's `param`. Fields OpenAI defines
+// but clinrl does not implement (top_logprobs > 0, penalties, echo) are
+// refused by name rather than silently ignored; fields it does not know are
+// ignored, as OpenAI's own server ignores extra client options.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "policy/generator.h"
+#include "policy/sampler.h"
+
+namespace clinrl::serve {
+
+struct CompletionRequest {
+  bool chat = true;                  // /v1/chat/completions or /v1/completions
+  std::string model;                 // as the client named it
+  nlohmann::ordered_json messages;   // chat: the checked messages
+  nlohmann::ordered_json tools;      // chat: null or the tools array
+  std::vector<std::string> prompts;  // completions: one or more prompts
+  policy::SamplingParams sampling;   // temperature, top_p, max, stop, seed
+  bool has_seed = false;
+  int64_t n = 1;
+  bool stream = false;
+  bool logprobs = false;
+  bool include_usage = false;  // stream_options.include_usage
+};
+
+// The default completion length when the request names none.
+constexpr int64_t kDefaultMaxTokens = 256;
+
+// Throw BadRequest naming the field at fault.
+CompletionRequest ParseChatRequest(const nlohmann::json& body);
+CompletionRequest ParseCompletionRequest(const nlohmann::json& body);
+
+// {"error": {"message", "type", "param", "code"}}. `param` is taken from a
+// message of the form "field: ..." (null when there is none).
+nlohmann::json ErrorBody(const std::string& message, const std::string& type,
+                         const std::string& code);
+// The field a "field: ..." message names, or "".
+std::string ParamOf(const std::string& message);
+
+// "stop" or "length" (or "tool_calls", decided by the caller).
+std::string OpenAiFinishReason(policy::FinishReason reason);
+
+// The text of a finished choice: cut before the first stop string.
+std::string CutAtStop(const std::string& text,
+                      const std::vector<std::string>& stops);
+
+// Qwen-style `<tool_call>{"name": ..., "arguments": {...}}</tool_call>`
+// blocks in `text`: the OpenAI tool_calls array (empty when none parse) and
+// the text before the first block.
+struct ParsedToolCalls {
+  nlohmann::json tool_calls = nlohmann::json::array();
+  std::string content;
+};
+ParsedToolCalls ParseToolCalls(const std::string& text,
+                               const std::string& id_prefix);
+
+// One finished choice, ready for a response.
+struct ChoiceResult {
+  std::string text;
+  std::string finish_reason;
+  nlohmann::json tool_calls;  // null, or an array (chat only)
+  std::vector<std::string> token_texts;
+  std::vector<float> logprobs;  // filled when the request asked for them
+};
+
+nlohmann::json Usage(int64_t prompt_tokens, int64_t completion_tokens);
+nlohmann::json ChatResponse(const std::string& id, const std::string& model,
+                            int64_t created,
+                            const std::vector<ChoiceResult>& choices,
+                            bool logprobs, const nlohmann::json& usage);
+nlohmann::json CompletionResponse(const std::string& id,
+                                  const std::string& model, int64_t created,
+                                  const std::vector<ChoiceResult>& choices,
+                                  bool logprobs, const nlohmann::json& usage);
+// A streamed chunk of one choice: `delta` is the chat delta object (or, for
+// completions, {"text": ...}); `finish_reason` empty while running.
+nlohmann::json ChatChunk(const std::string& id, const std::string& model,
+                         int64_t created, int64_t index,
+                         const nlohmann::json& delta,
+                         const std::string& finish_reason);
+nlohmann::json CompletionChunk(const std::string& id, const std::string& model,
+                               int64_t created, int64_t index,
+                               const std::string& text,
+                               const std::string& finish_reason);
+
+}  // namespace clinrl::serve
