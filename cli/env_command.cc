@@ -265,6 +265,12 @@ void AddEnvCommands(CLI::App& app) {
       ->add_option("--max-request-bytes", serve_args->service.max_request_bytes,
                    "largest request a client may send (0 = no limit)")
       ->capture_default_str();
+  serve
+      ->add_option("--max-in-flight-per-client",
+                   serve_args->max_in_flight_per_client,
+                   "requests of one client connection running at once (0 = "
+                   "no limit)")
+      ->capture_default_str();
   serve->add_option("--options", *serve_options,
                     "factory options per env: {\"NAME\": {...}}");
   serve->callback([serve_args, serve_envs, serve_options, serve_insecure] {

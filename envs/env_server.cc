@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/wire.h"
 #include "core/zmq_util.h"
 
 namespace clinrl::envs {
@@ -196,9 +197,45 @@ void EnvServer::Answer(Frames& request) {
       options_.endpoint.rfind("inproc://", 0) == 0 || request.size() < 2;
   const std::string client =
       in_process ? std::string() : request.front().to_string();
-  const std::string reply = handler_->Handle(
-      static_cast<const char*>(body.data()), body.size(), client);
+  if (!Admit(client)) {
+    const std::string busy =
+        wire::ErrorReply(
+            "bad_request",
+            fmt::format("request: this client already has {} requests "
+                        "running, its limit (max_in_flight_per_client); wait "
+                        "for their replies",
+                        options_.max_in_flight_per_client))
+            .dump();
+    body = zmq::message_t(busy.data(), busy.size());
+    return;
+  }
+  std::string reply;
+  try {
+    reply = handler_->Handle(static_cast<const char*>(body.data()), body.size(),
+                             client);
+  } catch (...) {
+    Done(client);
+    throw;
+  }
+  Done(client);
   body = zmq::message_t(reply.data(), reply.size());
+}
+
+bool EnvServer::Admit(const std::string& client) {
+  const int64_t cap = options_.max_in_flight_per_client;
+  if (client.empty() || cap <= 0) return true;
+  std::lock_guard<std::mutex> lock(clients_mutex_);
+  int64_t& running = in_flight_[client];
+  if (running >= cap) return false;
+  ++running;
+  return true;
+}
+
+void EnvServer::Done(const std::string& client) {
+  if (client.empty() || options_.max_in_flight_per_client <= 0) return;
+  std::lock_guard<std::mutex> lock(clients_mutex_);
+  auto it = in_flight_.find(client);
+  if (it != in_flight_.end() && --it->second <= 0) in_flight_.erase(it);
 }
 
 }  // namespace clinrl::envs

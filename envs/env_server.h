@@ -20,6 +20,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 #include <zmq.hpp>
 
@@ -35,6 +36,10 @@ struct EnvServerOptions {
   // Requests run at the same time; when all are busy, requests wait in
   // ZeroMQ's queues.
   int64_t workers = 2;
+  // Requests of one client connection running at once; one over it is
+  // answered at once with a bad_request naming the limit, so a client
+  // flooding the server cannot hold every worker. 0 = no limit.
+  int64_t max_in_flight_per_client = 0;
 };
 
 class EnvServer {
@@ -66,6 +71,10 @@ class EnvServer {
   void SweepIdleSessions();
   // Replaces the body frame of `request` with the reply.
   void Answer(Frames& request);
+  // Counts a request of `client` as running unless it is at its limit
+  // (false); Done uncounts it. "" (in-process) is never limited.
+  bool Admit(const std::string& client);
+  void Done(const std::string& client);
 
   EnvServerOptions options_;
   std::unique_ptr<EnvRequestHandler> handler_;
@@ -77,6 +86,9 @@ class EnvServer {
 
   // Held by the leader; guards the two sockets and the sweep clock.
   std::mutex io_mutex_;
+  // Requests running per client connection (max_in_flight_per_client).
+  std::mutex clients_mutex_;
+  std::unordered_map<std::string, int64_t> in_flight_;
   std::unique_ptr<zmq::socket_t> front_;
   std::unique_ptr<zmq::socket_t> doorbell_;
   std::chrono::steady_clock::time_point next_sweep_;

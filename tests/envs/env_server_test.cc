@@ -278,6 +278,42 @@ TEST(EnvServer, PerClientLimitsStopAGreedyClientNotTheOthers) {
   EXPECT_NO_THROW(greedy.Reset("echo", {}, nullptr));
 }
 
+// A client flooding the server with slow requests holds at most its limit
+// of workers: the rest of its requests are answered at once with an error,
+// and another client is served meanwhile.
+TEST(EnvServer, InFlightLimitKeepsAWorkerForOtherClients) {
+  EnvServerOptions o = ServerOn("ipc://" + TempDir() + "/inflight.sock", 3);
+  o.max_in_flight_per_client = 1;
+  EnvServer server(o);
+  server.Start();
+  EnvClient greedy({server.bound_endpoint(), 5000});
+  EnvClient polite({server.bound_endpoint(), 5000});
+  std::vector<std::string> sessions;
+  for (int i = 0; i < 3; ++i) {
+    sessions.push_back(greedy.Reset("misbehaving", {}, nullptr));
+  }
+  const std::string mine = polite.Reset("echo", {}, nullptr);
+  const auto start = Clock::now();
+  const uint64_t slow = greedy.SubmitStep(sessions[0], "sleep:1500");
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const uint64_t second = greedy.SubmitStep(sessions[1], "sleep:1500");
+  try {
+    greedy.Wait(second);
+    ADD_FAILURE() << "a second request ran beside the first";
+  } catch (const BadRequest& e) {
+    EXPECT_NE(std::string(e.what()).find("max_in_flight_per_client"),
+              std::string::npos)
+        << e.what();
+  }
+  polite.SubmitStep(mine, "hello");
+  const auto replies = polite.Collect(1, 5000);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_TRUE(replies[0].ok) << replies[0].error_message;
+  // Both answers came while the slow step still ran.
+  EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(1200));
+  EXPECT_TRUE(greedy.Wait(slow).ok);
+}
+
 TEST(EnvClient, NoServerMeansTimeoutNotAHang) {
   EnvClient client({"ipc://" + TempDir() + "/nobody.sock", 200});
   const auto start = Clock::now();
