@@ -18,21 +18,23 @@ using nlohmann::json;
 
 const std::string kOut = ::testing::TempDir() + "/cli_runs";
 
-// A tiny SFT + GRPO run on the echo env with a checkpoint per step.
-std::string TinyRunConfig() {
-  std::filesystem::remove_all(kOut + "/tiny-eval");
-  std::filesystem::remove_all(kOut + "/tiny-pass");
+// A tiny SFT + GRPO run named `name` on the echo env with a checkpoint per
+// step. Each test names its own run: ctest runs them side by side, and one
+// must not remove the folder another is writing.
+std::string TinyRunConfig(const std::string& name) {
+  std::filesystem::remove_all(kOut + "/" + name + "-eval");
+  std::filesystem::remove_all(kOut + "/" + name + "-pass");
   return TinyEchoConfig(
-      "tiny", {{"trainer",
-                {{"stages", {"sft", "grpo"}},
-                 {"steps", 2},
-                 {"lr", 1e-3},
-                 {"sft",
-                  {{"demo_episodes", 16},
-                   {"steps", 3},
-                   {"batch_size", 6},
-                   {"eval_every", 0}}}}},
-               {"eval", {{"validation_episodes", 4}, {"test_episodes", 8}}}});
+      name, {{"trainer",
+              {{"stages", {"sft", "grpo"}},
+               {"steps", 2},
+               {"lr", 1e-3},
+               {"sft",
+                {{"demo_episodes", 16},
+                 {"steps", 3},
+                 {"batch_size", 6},
+                 {"eval_every", 0}}}}},
+             {"eval", {{"validation_episodes", 4}, {"test_episodes", 8}}}});
 }
 
 json ReadJson(const std::string& path) {
@@ -41,31 +43,32 @@ json ReadJson(const std::string& path) {
 }
 
 TEST(EvalCommandTest, FinalCheckpointReproducesTheRunsTestFigures) {
-  const std::string config = TinyRunConfig();
+  const std::string config = TinyRunConfig("eval_tiny");
   const auto trained = RunClinrl("train " + config + " --no-baselines");
   ASSERT_EQ(trained.exit_code, 0) << trained.out;
   json grpo;
-  for (const json& row : ReadJson(kOut + "/tiny/summary.json")) {
+  for (const json& row : ReadJson(kOut + "/eval_tiny/summary.json")) {
     if (row["policy"] == "grpo" && row["split"] == "test") grpo = row;
   }
   ASSERT_TRUE(grpo.is_object()) << "no grpo test row in summary.json";
   // SFT 3 steps + GRPO 2: the last checkpoint holds the final weights.
   const auto evaluated = RunClinrl("eval " + config + " --model " + kOut +
-                                   "/tiny/checkpoints/step_00000005");
+                                   "/eval_tiny/checkpoints/step_00000005");
   ASSERT_EQ(evaluated.exit_code, 0) << evaluated.out;
-  const json eval = ReadJson(kOut + "/tiny-eval/eval.json");
+  const json eval = ReadJson(kOut + "/eval_tiny-eval/eval.json");
   // Greedy play of the same tasks with the same weights and seed: every
   // figure equal, the generated lengths included.
   EXPECT_EQ(eval["metrics"], grpo["metrics"]) << eval.dump(2);
   EXPECT_GT(eval["metrics"]["length/mean"].get<double>(), 0.0);
-  EXPECT_TRUE(std::filesystem::exists(kOut + "/tiny-eval/trajectories.jsonl"));
+  EXPECT_TRUE(
+      std::filesystem::exists(kOut + "/eval_tiny-eval/trajectories.jsonl"));
 
   const auto sampled =
       RunClinrl("eval " + config + " --model " + kOut +
-                "/tiny/checkpoints/step_00000005/model --samples 4 "
-                "--temperature 1 --episodes 3 --name tiny-pass --json");
+                "/eval_tiny/checkpoints/step_00000005/model --samples 4 "
+                "--temperature 1 --episodes 3 --name eval_tiny-pass --json");
   ASSERT_EQ(sampled.exit_code, 0) << sampled.out;
-  const json pass = ReadJson(kOut + "/tiny-pass/eval.json")["metrics"];
+  const json pass = ReadJson(kOut + "/eval_tiny-pass/eval.json")["metrics"];
   EXPECT_EQ(pass["episodes"].get<double>(), 12.0);
   EXPECT_EQ(pass["samples_per_task"].get<double>(), 4.0);
   // pass@1 is the fraction of correct samples: the accuracy; pass@k grows
@@ -77,9 +80,9 @@ TEST(EvalCommandTest, FinalCheckpointReproducesTheRunsTestFigures) {
 }
 
 TEST(EvalCommandTest, BadSampleCountNamesTheFlag) {
-  ExpectOneLineError(
-      RunClinrl("eval " + TinyRunConfig() + " --model nowhere --samples 0"),
-      "--samples: got 0, expected at least 1");
+  ExpectOneLineError(RunClinrl("eval " + TinyRunConfig("eval_bad_samples") +
+                               " --model nowhere --samples 0"),
+                     "--samples: got 0, expected at least 1");
 }
 
 }  // namespace
