@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <random>
@@ -91,6 +92,17 @@ CompletionServer::CompletionServer(const std::string& model_dir,
   http_->new_task_queue = [threads] {
     return new httplib::ThreadPool(threads);
   };
+  // cpp-httplib listens with a backlog of 5: a burst of clients connecting
+  // at once overflows it, the kernel drops their handshakes and they retry a
+  // second later (the SYN retransmission timeout), which shows as a
+  // one-second time to first token. This hook sees the socket before bind
+  // (it replaces the library's default, so it sets SO_REUSEADDR as that
+  // does); Start raises the backlog once the library has listened.
+  http_->set_socket_options([this](int sock) {
+    const int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    listen_socket_ = sock;
+  });
   Route();
 }
 
@@ -108,6 +120,9 @@ std::string CompletionServer::Start() {
     throw IoError(fmt::format("serve: binding {}:{} failed (in use?)",
                               options_.host, port));
   }
+  CLINRL_CHECK_ERRNO(
+      ::listen(listen_socket_, SOMAXCONN) == 0, "listen",
+      fmt::format("raising the backlog of {}:{}", options_.host, port));
   worker_.Start();
   http_thread_ = std::thread([this] { http_->listen_after_bind(); });
   return fmt::format("http://{}:{}", options_.host, port);

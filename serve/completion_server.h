@@ -82,6 +82,7 @@ class CompletionServer {
   GenerationWorker worker_;
   std::unique_ptr<httplib::Server> http_;
   std::thread http_thread_;
+  int listen_socket_ = -1;  // the bound socket, for its backlog
   std::atomic<uint64_t> next_id_{0};
   int64_t started_at_;
 };
