@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "envs/env_registry.h"
+#include "rollout/endpoint_rollout.h"
 #include "rollout/rollout_worker.h"
 #include "rollout/scripted_baselines.h"
 #include "trainer/episode_summary.h"
@@ -116,14 +117,13 @@ std::vector<rollout::TaskRef> EvalTasks(RunState& run, const std::string& split,
   return tasks;
 }
 
-// Plays `samples` episodes of each task of EvalTasks at `temperature` (0:
-// greedy), scores them by group, and writes every transcript to the run's
-// trajectories file under `label`. Episodes come task by task, `samples`
-// consecutive ones per task.
-std::vector<Trajectory> PlayEvaluation(RunState& run, const std::string& label,
-                                       const std::string& split,
-                                       int64_t episodes, int64_t samples,
-                                       double temperature) {
+// The run's policy plays `samples` episodes of each task at `temperature`
+// (0: greedy), in chunks of whole tasks that are each a generation batch.
+std::vector<Trajectory> PlayInProcess(
+    RunState& run, const std::vector<rollout::TaskRef>& tasks, int64_t samples,
+    double temperature) {
+  CLINRL_CHECK(run.model, "in-process evaluation without a policy loaded ({})",
+               "TrainingRunOptions::load_policy is false");
   torch::NoGradGuard no_grad;
   run.model->eval();
   rollout::RolloutOptions options =
@@ -131,8 +131,6 @@ std::vector<Trajectory> PlayEvaluation(RunState& run, const std::string& label,
   options.group_size = samples;
   options.temperature = temperature;
   rollout::RolloutWorker worker(run.model, *run.tokenizer, *run.env, options);
-  const std::vector<rollout::TaskRef> tasks = EvalTasks(run, split, episodes);
-  // Chunks of whole tasks: a chunk's episodes are a generation batch.
   const size_t chunk = std::max<size_t>(
       1, kEvalChunk / static_cast<size_t>(std::max<int64_t>(1, samples)));
   std::vector<Trajectory> played;
@@ -150,6 +148,47 @@ std::vector<Trajectory> PlayEvaluation(RunState& run, const std::string& label,
       played.push_back(std::move(e.trajectory));
     }
   }
+  run.model->train();
+  return played;
+}
+
+// A chat endpoint plays them (rollout/endpoint_rollout.h) on the run's
+// envs, with the run's rollout budgets. Each episode's completion tokens (the
+// server's count) go to its timings, as its policy turns carry no token ids.
+std::vector<Trajectory> PlayOnEndpoint(
+    RunState& run, const rollout::EndpointRolloutOptions& endpoint,
+    const std::vector<rollout::TaskRef>& tasks, int64_t samples,
+    double temperature) {
+  rollout::RolloutOptions options =
+      rollout::RolloutOptionsFromConfig(run.config.rollout);
+  options.group_size = samples;
+  options.temperature = temperature;
+  rollout::EndpointRolloutOptions where = endpoint;
+  where.env_endpoint = run.env->endpoint();
+  const uint64_t seed =
+      samples == 1 ? run.Seed("eval", 0) : run.Seed("eval_samples", 0);
+  std::vector<Trajectory> played;
+  for (auto& e : rollout::PlayEndpointEpisodes(where, options, tasks, seed)) {
+    e.trajectory.timings["completion_tokens"] =
+        static_cast<double>(e.completion_tokens);
+    played.push_back(std::move(e.trajectory));
+  }
+  return played;
+}
+
+// Plays `samples` episodes of each task of EvalTasks (the run's policy, or
+// `endpoint` when given), scores them by group, and writes every transcript
+// to the run's trajectories file under `label`. Episodes come task by task,
+// `samples` consecutive ones per task.
+std::vector<Trajectory> PlayEvaluation(
+    RunState& run, const std::string& label, const std::string& split,
+    int64_t episodes, int64_t samples, double temperature,
+    const rollout::EndpointRolloutOptions* endpoint) {
+  const std::vector<rollout::TaskRef> tasks = EvalTasks(run, split, episodes);
+  std::vector<Trajectory> played =
+      endpoint == nullptr
+          ? PlayInProcess(run, tasks, samples, temperature)
+          : PlayOnEndpoint(run, *endpoint, tasks, samples, temperature);
   StopOnEnvErrors(
       ConstPointers(played), run.config.trainer.max_env_error_fraction,
       fmt::format("{} evaluation on {}", label, split), run.EnvService());
@@ -162,20 +201,38 @@ std::vector<Trajectory> PlayEvaluation(RunState& run, const std::string& label,
     line["eval"] = label;
     run.trajectories->Write(line);
   }
-  run.model->train();
   return played;
+}
+
+// The summary of evaluation episodes (per env too); for an endpoint's, the
+// lengths are the server's completion-token counts.
+std::map<std::string, double> EvalSummary(
+    const std::vector<Trajectory>& played,
+    const rollout::EndpointRolloutOptions* endpoint) {
+  std::map<std::string, double> metrics =
+      SummarizeEpisodes(ConstPointers(played));
+  AddPerEnvSummaries(ConstPointers(played), &metrics);
+  if (endpoint != nullptr && !played.empty()) {
+    double sum = 0, longest = 0;
+    for (const Trajectory& t : played) {
+      const double n = t.timings.at("completion_tokens");
+      sum += n;
+      longest = std::max(longest, n);
+    }
+    metrics["length/mean"] = sum / static_cast<double>(played.size());
+    metrics["length/max"] = longest;
+  }
+  return metrics;
 }
 
 }  // namespace
 
 EvalResult Evaluate(RunState& run, const std::string& label,
-                    const std::string& split, int64_t episodes) {
+                    const std::string& split, int64_t episodes,
+                    const rollout::EndpointRolloutOptions* endpoint) {
   const std::vector<Trajectory> played =
-      PlayEvaluation(run, label, split, episodes, 1, 0.0);
-  std::map<std::string, double> metrics =
-      SummarizeEpisodes(ConstPointers(played));
-  AddPerEnvSummaries(ConstPointers(played), &metrics);
-  return {label, split, metrics};
+      PlayEvaluation(run, label, split, episodes, 1, 0.0, endpoint);
+  return {label, split, EvalSummary(played, endpoint)};
 }
 
 double PassAtK(int64_t n, int64_t c, int64_t k) {
@@ -194,16 +251,15 @@ double PassAtK(int64_t n, int64_t c, int64_t k) {
 
 EvalResult EvaluateSamples(RunState& run, const std::string& label,
                            const std::string& split, int64_t episodes,
-                           int64_t samples, double temperature) {
+                           int64_t samples, double temperature,
+                           const rollout::EndpointRolloutOptions* endpoint) {
   if (samples < 1) {
     throw BadRequest(fmt::format(
         "--samples: got {}, expected at least 1 episode per task", samples));
   }
-  const std::vector<Trajectory> played =
-      PlayEvaluation(run, label, split, episodes, samples, temperature);
-  std::map<std::string, double> metrics =
-      SummarizeEpisodes(ConstPointers(played));
-  AddPerEnvSummaries(ConstPointers(played), &metrics);
+  const std::vector<Trajectory> played = PlayEvaluation(
+      run, label, split, episodes, samples, temperature, endpoint);
+  std::map<std::string, double> metrics = EvalSummary(played, endpoint);
   // pass@k per task from its count of correct samples, for k = 1, 2, 4, ...
   // up to `samples` and `samples` itself; the mean over tasks.
   std::vector<int64_t> ks;

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "rollout/endpoint_rollout.h"
+
 namespace clinrl::trainer {
 
 struct RunState;
@@ -23,17 +25,22 @@ struct EvalResult {
 // `split` of each env of the run (run.validation_split: each env's own
 // validation split); every episode's transcript goes to trajectories.jsonl.
 // An env mixture's result has each env's figures under env/<name>/ too.
+// With `endpoint`, a chat endpoint plays instead of the run's policy
+// (rollout/endpoint_rollout.h; `clinrl eval --endpoint`), and length/mean
+// and length/max are its completion-token counts.
 EvalResult Evaluate(RunState& run, const std::string& label,
-                    const std::string& split, int64_t episodes);
+                    const std::string& split, int64_t episodes,
+                    const rollout::EndpointRolloutOptions* endpoint = nullptr);
 
 // `samples` episodes of each of the first `episodes` tasks of `split`,
 // sampled at `temperature`, for pass@k (`clinrl eval --samples`): the
 // summary of every episode plus pass@k for k = 1, 2, 4, ... and `samples`,
 // each the mean over tasks of the unbiased estimator PassAtK(samples,
 // correct samples, k). Transcripts go to trajectories.jsonl under `label`.
-EvalResult EvaluateSamples(RunState& run, const std::string& label,
-                           const std::string& split, int64_t episodes,
-                           int64_t samples, double temperature);
+EvalResult EvaluateSamples(
+    RunState& run, const std::string& label, const std::string& split,
+    int64_t episodes, int64_t samples, double temperature,
+    const rollout::EndpointRolloutOptions* endpoint = nullptr);
 
 // The unbiased pass@k estimator of Chen et al. (2021), "Evaluating Large
 // Language Models Trained on Code": the chance that at least one of k

@@ -222,13 +222,15 @@ std::unique_ptr<RunState> OpenRun(ClinrlConfig config,
   // Nothing writes checkpoints yet: a temporary folder is a crash's leftover.
   RemoveStaleCheckpointTemps(run->run_dir.checkpoints());
 
-  policy::PolicyModel policy =
-      policy::LoadPolicy(c.policy, static_cast<uint64_t>(c.run.seed));
-  run->model = policy.model;
-  // Rollouts and evaluation sample in the training precision.
-  run->model->set_precision(
-      policy::ParsePrecision(c.trainer.precision, "trainer.precision"));
-  run->tokenizer = std::move(policy.tokenizer);
+  if (run->options.load_policy) {
+    policy::PolicyModel policy =
+        policy::LoadPolicy(c.policy, static_cast<uint64_t>(c.run.seed));
+    run->model = policy.model;
+    // Rollouts and evaluation sample in the training precision.
+    run->model->set_precision(
+        policy::ParsePrecision(c.trainer.precision, "trainer.precision"));
+    run->tokenizer = std::move(policy.tokenizer);
+  }
   if (run->options.episode_source) {
     run->remote_episodes = run->options.episode_source(*run->tokenizer);
   }

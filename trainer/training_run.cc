@@ -2,6 +2,7 @@
 
 #include <exception>
 
+#include "core/error.h"
 #include "core/log.h"
 #include "trainer/grpo_stage.h"
 #include "trainer/run_state.h"
@@ -46,6 +47,8 @@ std::vector<EvalResult> TrainingRun::Run() {
 
 std::vector<EvalResult> TrainingRun::RunStages() {
   RunState& run = *run_;
+  CLINRL_CHECK(run.model, "training without a policy loaded ({})",
+               "TrainingRunOptions::load_policy is false");
   const FollowersDone followers_done{run.learners.get()};
   const std::vector<std::string>& stages = run.config.trainer.stages;
   for (; run.progress.stage_index < stages.size(); ++run.progress.stage_index) {
@@ -60,17 +63,18 @@ std::vector<EvalResult> TrainingRun::RunStages() {
   return FinalTable(run);
 }
 
-EvalResult TrainingRun::Evaluate(const std::string& label,
-                                 const std::string& split, int64_t episodes) {
-  return trainer::Evaluate(*run_, label, split, episodes);
+EvalResult TrainingRun::Evaluate(
+    const std::string& label, const std::string& split, int64_t episodes,
+    const rollout::EndpointRolloutOptions* endpoint) {
+  return trainer::Evaluate(*run_, label, split, episodes, endpoint);
 }
 
-EvalResult TrainingRun::EvaluateSamples(const std::string& label,
-                                        const std::string& split,
-                                        int64_t episodes, int64_t samples,
-                                        double temperature) {
+EvalResult TrainingRun::EvaluateSamples(
+    const std::string& label, const std::string& split, int64_t episodes,
+    int64_t samples, double temperature,
+    const rollout::EndpointRolloutOptions* endpoint) {
   return trainer::EvaluateSamples(*run_, label, split, episodes, samples,
-                                  temperature);
+                                  temperature, endpoint);
 }
 
 std::string TrainingRun::FormatTable(const std::vector<EvalResult>& rows) {

@@ -43,6 +43,9 @@ struct TrainingRunOptions {
   int64_t stop_after = -1;  // stop (as if killed) after this many global steps
   bool final_eval = true;   // test-split evaluation and the summary table
   bool baselines = true;    // scripted random/oracle rows in the table
+  // False: no policy is loaded (RunState::model and tokenizer stay null),
+  // for evaluation through a chat endpoint only; Run() needs one.
+  bool load_policy = true;
   // Called after every training step once its metrics (and any evaluation
   // of that step) are written, with the global step: e.g. to refresh a
   // report during training.
@@ -68,14 +71,17 @@ class TrainingRun {
   // --stop-after stopped the run, or without the final evaluation).
   std::vector<EvalResult> Run();
 
-  // Greedy evaluation of the current policy on `episodes` tasks of `split`.
-  EvalResult Evaluate(const std::string& label, const std::string& split,
-                      int64_t episodes);
+  // Greedy evaluation of the current policy (or of the policy behind
+  // `endpoint`) on `episodes` tasks of `split`.
+  EvalResult Evaluate(
+      const std::string& label, const std::string& split, int64_t episodes,
+      const rollout::EndpointRolloutOptions* endpoint = nullptr);
   // `samples` episodes per task at `temperature`, with pass@k
   // (run_evaluation.h EvaluateSamples).
-  EvalResult EvaluateSamples(const std::string& label, const std::string& split,
-                             int64_t episodes, int64_t samples,
-                             double temperature);
+  EvalResult EvaluateSamples(
+      const std::string& label, const std::string& split, int64_t episodes,
+      int64_t samples, double temperature,
+      const rollout::EndpointRolloutOptions* endpoint = nullptr);
 
   const RunDir& run_dir() const;
   // The table printed at the end of a run (run_evaluation.h).

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "tests/cli/background_process.h"
 #include "tests/cli/run_clinrl.h"
 
 namespace {
@@ -77,6 +78,56 @@ TEST(EvalCommandTest, FinalCheckpointReproducesTheRunsTestFigures) {
                    pass["accuracy"].get<double>());
   EXPECT_LE(pass["pass@1"].get<double>(), pass["pass@2"].get<double>());
   EXPECT_LE(pass["pass@2"].get<double>(), pass["pass@4"].get<double>());
+}
+
+// The checkpoint served by `clinrl serve` and played through its HTTP
+// endpoint gives the figures of the same checkpoint played in this process:
+// the server formats the chat as the rollout does and counts tokens as it
+// does, so every budget cuts at the same point.
+TEST(EvalCommandTest, ServedCheckpointGivesTheInProcessFigures) {
+  const std::string config = TinyRunConfig("eval_served");
+  ASSERT_EQ(RunClinrl("train " + config + " --no-baselines").exit_code, 0);
+  const std::string model = kOut + "/eval_served/checkpoints/step_00000005";
+  const auto local = RunClinrl("eval " + config + " --model " + model +
+                               " --name eval_served-local");
+  ASSERT_EQ(local.exit_code, 0) << local.out;
+
+  clinrl::testing::BackgroundProcess server(
+      {CLINRL_BINARY, "serve", model + "/model", "--port", "0", "--threads",
+       "1"},
+      kOut + "/eval_served-serve.log");
+  ASSERT_TRUE(server.started());
+  const std::string first = server.ReadLine(120);
+  const size_t at = first.find("http://127.0.0.1:");
+  ASSERT_NE(at, std::string::npos) << "first line: " << first;
+  const std::string url = first.substr(at, first.find(' ', at) - at);
+  const auto remote = RunClinrl("eval " + config + " --endpoint " + url +
+                                "/v1 --model model --concurrency 3 --name "
+                                "eval_served-remote");
+  EXPECT_EQ(server.Terminate(30), 143);
+  ASSERT_EQ(remote.exit_code, 0) << remote.out;
+  const json in_process = ReadJson(kOut + "/eval_served-local/eval.json");
+  const json served = ReadJson(kOut + "/eval_served-remote/eval.json");
+  EXPECT_EQ(served["metrics"], in_process["metrics"]) << served.dump(2);
+  EXPECT_GT(served["metrics"]["length/mean"].get<double>(), 0.0);
+  EXPECT_EQ(served["endpoint"], url + "/v1");
+}
+
+TEST(EvalCommandTest, UnreachableEndpointNamesItAndTheEpisode) {
+  const auto r =
+      RunClinrl("eval " + TinyRunConfig("eval_unreachable") +
+                " --endpoint http://127.0.0.1:1 --model m --episodes 1");
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("POST http://127.0.0.1:1/v1/chat/completions"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("episode "), std::string::npos) << r.out;
+}
+
+TEST(EvalCommandTest, EndpointThatIsNotAUrlIsRefused) {
+  ExpectOneLineError(RunClinrl("eval " + TinyRunConfig("eval_bad_url") +
+                               " --endpoint 127.0.0.1:8000 --model m"),
+                     "--endpoint: expected an http:// or https:// base URL");
 }
 
 TEST(EvalCommandTest, BadSampleCountNamesTheFlag) {

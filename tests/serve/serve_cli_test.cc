@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "core/atomic_file.h"
+#include "tests/cli/background_process.h"
 #include "tests/policy/test_util.h"
 
 namespace clinrl::serve {
@@ -49,74 +50,6 @@ ShellResult Shell(const std::string& command) {
   return run;
 }
 
-// `clinrl serve` as a child process whose stdout we read.
-class ServerProcess {
- public:
-  explicit ServerProcess(const std::vector<std::string>& args,
-                         const std::string& log) {
-    int fds[2];
-    if (::pipe(fds) != 0) return;
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(fds[1], STDOUT_FILENO);
-      const int err = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (err >= 0) ::dup2(err, STDERR_FILENO);
-      ::close(fds[0]);
-      std::vector<char*> argv;
-      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    ::close(fds[1]);
-    out_ = fds[0];
-  }
-  ~ServerProcess() {
-    if (pid_ > 0 && !reaped_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    if (out_ >= 0) ::close(out_);
-  }
-
-  // The next line of stdout, waiting at most `seconds`; "" on timeout/EOF.
-  std::string ReadLine(int seconds) {
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-    std::string line;
-    while (std::chrono::steady_clock::now() < deadline) {
-      pollfd p{out_, POLLIN, 0};
-      if (::poll(&p, 1, 200) <= 0) continue;
-      char c;
-      if (::read(out_, &c, 1) != 1) break;
-      if (c == '\n') return line;
-      line += c;
-    }
-    return line;
-  }
-
-  // SIGTERM, then the exit status (waiting at most `seconds`), or -1.
-  int Terminate(int seconds) {
-    ::kill(pid_, SIGTERM);
-    for (int i = 0; i < seconds * 10; ++i) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        reaped_ = true;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return -1;
-  }
-
-  bool started() const { return pid_ > 0 && out_ >= 0; }
-
- private:
-  pid_t pid_ = -1;
-  int out_ = -1;
-  bool reaped_ = false;
-};
-
 TEST(ServeCliTest, OpenAiClientGetsBatchedAnswers) {
   ASSERT_TRUE(std::filesystem::exists(CLINRL_PYTHON))
       << "CLINRL_PYTHON " << CLINRL_PYTHON
@@ -130,9 +63,10 @@ TEST(ServeCliTest, OpenAiClientGetsBatchedAnswers) {
   ASSERT_EQ(init.status, 0) << init.output;
 
   const std::string log = dir.path() + "/serve.log";
-  ServerProcess server({CLINRL_BINARY, "serve", model, "--port", "0",
-                        "--threads", "2", "--max-batch", "64"},
-                       log);
+  clinrl::testing::BackgroundProcess server(
+      {CLINRL_BINARY, "serve", model, "--port", "0", "--threads", "2",
+       "--max-batch", "64"},
+      log);
   ASSERT_TRUE(server.started());
   const std::string first = server.ReadLine(120);
   const size_t at = first.find("http://127.0.0.1:");
