@@ -1,0 +1,303 @@
+#include "envs/ehr_workflow/ehr_workflow_env.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+
+#include "core/error.h"
+#include "envs/ehr_fhir/agent_action.h"
+#include "envs/ehr_fhir/ehr_fhir_env.h"
+#include "envs/ehr_fhir/grading/task_grader.h"
+#include "envs/ehr_workflow/workflow_grader.h"
+#include "envs/env_options.h"
+#include "envs/env_registry.h"
+
+namespace clinrl::envs::ehr {
+namespace {
+
+// ehr_fhir's grammar, word for word: the two envs take the same actions.
+const char* kActionFormat =
+    "One action per turn, nothing else in the reply:\n"
+    "GET url?param_name1=param_value1&param_name2=param_value2\n"
+    "POST url\n{JSON body}\n"
+    "FINISH([answer1, answer2, ...])   (a JSON list)";
+
+std::string Shorten(const std::string& s, size_t max) {
+  return s.size() <= max ? s : s.substr(0, max) + "...";
+}
+
+// Task lists are built once per (record, split, mode, selection) and shared
+// by every env object of the process, as ehr_fhir's are.
+std::shared_ptr<const std::vector<WorkflowTask>> SharedTasks(
+    const EhrRecordSource& source, const std::vector<json>& record,
+    const std::string& split, const std::string& mode,
+    const WorkflowSelection& selection) {
+  static std::mutex mu;
+  static std::map<std::string, std::shared_ptr<const std::vector<WorkflowTask>>>
+      cache;
+  const std::string key =
+      json{source.data_dir,    source.patients,     source.seed, split, mode,
+           selection.families, selection.per_family}
+          .dump();
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(key);
+  if (it == cache.end()) {
+    it = cache
+             .emplace(key,
+                      std::make_shared<const std::vector<WorkflowTask>>(
+                          BuildWorkflowTasks(record, split, mode, selection)))
+             .first;
+  }
+  return it->second;
+}
+
+}  // namespace
+
+json WorkflowRewardSpec(const json& key) {
+  const json& checkpoints = key.at("checkpoints");
+  const double weight = 1.0 / static_cast<double>(checkpoints.size());
+  json components = json::array();
+  for (const auto& cp : checkpoints) {
+    const std::string name = cp.at("name").get<std::string>();
+    components.push_back({{"name", name},
+                          {"plugin", "exact_match"},
+                          {"weight", weight},
+                          {"params",
+                           {{"expected", "1"},
+                            {"answer_field", "metrics.checkpoint_" + name}}}});
+  }
+  components.push_back(
+      {{"name", "all_checkpoints"},
+       {"plugin", "exact_match"},
+       {"weight", 0.0},
+       {"params", {{"expected", "1"}, {"answer_field", "metrics.correct"}}}});
+  return {{"components", components}, {"success", "all_checkpoints"}};
+}
+
+EhrWorkflowOptions EhrWorkflowOptions::FromJson(const json& options,
+                                                const std::string& path) {
+  EhrWorkflowOptions o = ReadOptions<EhrWorkflowOptions>(options, path);
+  for (size_t i = 0; i < o.families.size(); ++i) {
+    if (!IsWorkflowFamily(o.families[i])) {
+      throw ConfigError(fmt::format(
+          "{}.families[{}]: unknown workflow family \"{}\" (expected one of "
+          "{})",
+          path, i, o.families[i], fmt::join(WorkflowFamilies(), ", ")));
+    }
+  }
+  return o;
+}
+
+EhrWorkflowEnv::EhrWorkflowEnv(EhrWorkflowOptions options)
+    : options_(std::move(options)), record_(SharedEhrRecord(options_.source)) {
+  static std::atomic<int64_t> next_session{0};
+  session_ = fmt::format("wf{}", ++next_session);
+}
+
+EhrWorkflowEnv::~EhrWorkflowEnv() {
+  try {
+    DropSandbox();
+  } catch (const std::exception& e) {
+    // A destructor must not throw; the rows stay until the process ends.
+    (void)e;
+  }
+}
+
+std::unique_ptr<Env> EhrWorkflowEnv::Create(const json& options,
+                                            const std::string& path) {
+  return std::make_unique<EhrWorkflowEnv>(
+      EhrWorkflowOptions::FromJson(options, path));
+}
+
+const std::vector<WorkflowTask>& EhrWorkflowEnv::Tasks(
+    const std::string& split) const {
+  // The cache keeps every list alive for the process, so the reference
+  // outlives this shared_ptr.
+  return *SharedTasks(options_.source, record_->resources(), split,
+                      options_.grading, options_.Selection(split));
+}
+
+void EhrWorkflowEnv::DropSandbox() {
+  if (!writes_.empty()) record_->Service().store()->DropSession(session_);
+  writes_ = json::array();
+}
+
+EnvSpec EhrWorkflowEnv::Spec() const {
+  EnvSpec s;
+  s.name = "ehr_workflow";
+  s.version = "1.0";
+  s.action_format = kActionFormat;
+  s.max_turns = options_.max_turns;
+  for (const auto& split : WorkflowSplits()) {
+    s.splits[split] = static_cast<int64_t>(Tasks(split).size());
+  }
+  return s;
+}
+
+ResetResult EhrWorkflowEnv::Reset(const ResetRequest& request) {
+  ReadOptions<NoOptions>(request.options, "options");
+  const auto& splits = WorkflowSplits();
+  if (std::find(splits.begin(), splits.end(), request.split) == splits.end()) {
+    throw BadRequest(
+        fmt::format("split: unknown split \"{}\" (expected one of {})",
+                    request.split, fmt::join(splits, ", ")));
+  }
+  const auto& tasks = Tasks(request.split);
+  if (tasks.empty()) {
+    throw BadRequest(
+        fmt::format("split {}: no tasks for this record", request.split));
+  }
+  const int64_t index =
+      TaskIndexOf(request, static_cast<int64_t>(tasks.size()));
+  DropSandbox();
+  task_ = &tasks[static_cast<size_t>(index)];
+  turns_ = 0;
+  invalid_actions_ = 0;
+  done_ = false;
+  const EhrTask prompt_task{task_->family,
+                            task_->patient,
+                            task_->question,
+                            {{"task_clock", task_->key.at("task_clock")}}};
+  json names = json::array();
+  for (const auto& cp : task_->key.at("checkpoints"))
+    names.push_back(cp["name"]);
+  ResetResult out;
+  out.observation.push_back(
+      {"user", TaskPrompt(prompt_task, kEmbeddedApiBase, options_.grading,
+                          options_.prompt == "brief")});
+  out.info = {{"reward_spec", WorkflowRewardSpec(task_->key)},
+              {"task",
+               {{"family", task_->family},
+                {"variant", task_->key.at("variant")},
+                {"split", request.split},
+                {"task_index", index},
+                {"grading", options_.grading},
+                {"checkpoints", names}}},
+              {"workflow", task_->key},
+              {"invalid_actions", 0}};
+  return out;
+}
+
+std::string EhrWorkflowEnv::Get(const std::string& url) {
+  std::string path, query, error;
+  if (!SplitApiUrl(url, kEmbeddedApiBase, &path, &query, &error)) {
+    ++invalid_actions_;
+    return "Invalid action: " + error + ".";
+  }
+  const FhirResponse r = record_->Service().Handle(
+      {"GET", path, ParseQueryString(query), "", session_});
+  return r.status == 200
+             ? "Here is the response from the GET request:\n" + r.body
+             : fmt::format("The GET request failed with status {}:\n{}",
+                           r.status, r.body);
+}
+
+std::string EhrWorkflowEnv::Post(const std::string& url,
+                                 const std::string& text) {
+  std::string path, query, error;
+  if (!SplitApiUrl(url, kEmbeddedApiBase, &path, &query, &error)) {
+    ++invalid_actions_;
+    return "Invalid action: " + error + ".";
+  }
+  json body;
+  try {
+    body = json::parse(text);
+  } catch (const json::parse_error& e) {
+    ++invalid_actions_;
+    return fmt::format("Invalid POST request: the body is not JSON ({}).",
+                       Shorten(e.what(), 200));
+  }
+  std::string type = path;
+  while (!type.empty() && type.back() == '/') type.pop_back();
+  const FhirResponse r = record_->Service().Handle(
+      {"POST", path, ParseQueryString(query), text, session_});
+  writes_.push_back(
+      {{"resourceType",
+        body.is_object() ? body.value("resourceType", type) : type},
+       {"url", type},
+       {"body", body},
+       {"status", r.status}});
+  return r.status == 201
+             ? std::string(kPostAccepted) + " The server created:\n" + r.body
+             : fmt::format("The POST request failed with status {}:\n{}",
+                           r.status, r.body);
+}
+
+StepResult EhrWorkflowEnv::Step(const std::string& text) {
+  if (done_) {
+    throw BadRequest(
+        "step: the episode is over (or was never reset); call reset");
+  }
+  ++turns_;
+  StepResult out;
+  const AgentAction action = ParseAgentAction(text);
+  std::string reply;
+  switch (action.kind) {
+    case AgentAction::Kind::kFinish:
+      return Finish(std::move(out), action.answer, false);
+    case AgentAction::Kind::kInvalid:
+      ++invalid_actions_;
+      reply = "Invalid action: " + action.error + ".";
+      break;
+    case AgentAction::Kind::kGet:
+      reply = Get(action.url);
+      break;
+    case AgentAction::Kind::kPost:
+      reply = Post(action.url, action.body);
+      break;
+  }
+  out.observation.push_back({"user", reply});
+  out.info = {{"invalid_actions", invalid_actions_}, {"turn", turns_}};
+  if (turns_ >= options_.max_turns) return Finish(std::move(out), json(), true);
+  return out;
+}
+
+StepResult EhrWorkflowEnv::Truncate() {
+  if (done_) {
+    throw BadRequest(
+        "truncate: the episode is over (or was never reset); call reset");
+  }
+  return Finish(StepResult{}, json(), true);
+}
+
+StepResult EhrWorkflowEnv::Finish(StepResult out, const json& answer,
+                                  bool truncated) {
+  done_ = true;
+  const json episode = {{"finish", answer}, {"writes", writes_}};
+  const json grade = GradeWorkflow(task_->key, episode);
+  const bool correct = grade["correct"].get<bool>();
+  out.terminated = !truncated;
+  out.truncated = truncated;
+  out.reward = grade["reward"].get<double>();
+  if (!truncated) {
+    out.observation.push_back({"user", "The episode is finished."});
+  }
+  int64_t executed = 0;
+  for (const auto& w : writes_) executed += w.value("status", 0) == 201 ? 1 : 0;
+  json metrics = {{"correct", correct ? 1 : 0},
+                  {"cost", 0},
+                  {"turns", turns_},
+                  {"invalid_actions", invalid_actions_},
+                  {"writes", executed},
+                  {"checkpoints_met", grade["met"]},
+                  {"checkpoints_total", grade["total"]},
+                  {"checkpoint_fraction", out.reward}};
+  for (const auto& cp : grade["checkpoints"]) {
+    metrics["checkpoint_" + cp["name"].get<std::string>()] =
+        cp["met"].get<bool>() ? 1 : 0;
+  }
+  out.info = {{"invalid_actions", invalid_actions_},
+              {"turn", turns_},
+              {"ehr", episode},
+              {"grade", grade},
+              {"metrics", metrics}};
+  return out;
+}
+
+CLINRL_REGISTER_ENV(ehr_workflow, EhrWorkflowEnv::Create);
+
+}  // namespace clinrl::envs::ehr
