@@ -8,6 +8,10 @@
 // only the criteria carrying the tag. A set's score is the mean over examples,
 // clipped to [0, 1] AFTER averaging (so one very negative example is not
 // hidden).
+//
+// Part of clinrl_rubric_scoring (rewards/CMakeLists.txt), which the
+// consult_rubric env links too: it may include only core/ and third-party
+// headers (docs/design.md, "Exception: `envs/` uses the rubric scoring").
 #pragma once
 
 #include <cstdint>

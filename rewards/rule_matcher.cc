@@ -4,6 +4,7 @@
 #include <regex>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include "core/error.h"
 #include "core/wire.h"
@@ -59,7 +60,9 @@ std::vector<std::string> Words(const std::string& text) {
         c == '!' || c == '?' || c == ';' || c == '\n' ||
         (c == '.' && (i + 1 == text.size() ||
                       std::isspace(static_cast<unsigned char>(text[i + 1]))));
-    if (sentence_end && (words.empty() || words.back() != kBoundary)) {
+    // Never a leading boundary: a term of punctuation alone ("!!") has no
+    // words, and ValidateMatch refuses it.
+    if (sentence_end && !words.empty() && words.back() != kBoundary) {
       words.emplace_back(kBoundary);
     }
   }
@@ -238,32 +241,40 @@ void ValidateRules(const std::vector<RubricCriterion>& criteria,
           "criterion \"{}\" has none",
           at, criteria[i].criterion));
     }
-    const wire::Fields f(criteria[i].match, at);
-    const auto any = TermList(f, "any");
-    const auto all = TermList(f, "all");
-    const auto none = TermList(f, "none");
-    const auto regex = TermList(f, "regex");
-    if (any.empty() && all.empty() && none.empty() && regex.empty()) {
-      throw BadRequest(fmt::format(
-          "{}: expected at least one non-empty list among any, all, none, "
-          "regex",
-          at));
-    }
-    for (const auto& list : {any, all, none}) {
-      for (const auto& term : list) {
-        if (Words(term).empty()) {
-          throw BadRequest(fmt::format(
-              "{}: term \"{}\" has no letters or digits to match", at, term));
-        }
+    ValidateMatch(criteria[i].match, options, at);
+  }
+}
+
+void ValidateMatch(const nlohmann::json& match,
+                   const RuleMatcherOptions& options, const std::string& path) {
+  const wire::Fields f(match, path);
+  const auto any = TermList(f, "any");
+  const auto all = TermList(f, "all");
+  const auto none = TermList(f, "none");
+  const auto regex = TermList(f, "regex");
+  if (any.empty() && all.empty() && none.empty() && regex.empty()) {
+    throw BadRequest(fmt::format(
+        "{}: expected at least one non-empty list among any, all, none, regex",
+        path));
+  }
+  const std::pair<const char*, const std::vector<std::string>*> lists[] = {
+      {"any", &any}, {"all", &all}, {"none", &none}};
+  for (const auto& [key, terms] : lists) {
+    for (const auto& term : *terms) {
+      if (Words(term).empty()) {
+        throw BadRequest(
+            fmt::format("{}.{}: term \"{}\" has no letters or digits to match",
+                        path, key, term));
       }
     }
-    for (const auto& r : regex) CachedRegex(r, at + ".regex");
-    ParsePolarity(f);
-    if (f.Has("synonyms"))
-      ValidateSynonyms(f.Get("synonyms"), at + ".synonyms");
-    if (f.Int("window", options.window) < 1) {
-      throw BadRequest(fmt::format("{}.window: expected an integer >= 1", at));
-    }
+  }
+  for (const auto& r : regex) CachedRegex(r, path + ".regex");
+  ParsePolarity(f);
+  if (f.Has("synonyms"))
+    ValidateSynonyms(f.Get("synonyms"), path + ".synonyms");
+  if (f.Int("window", options.window) < 1) {
+    throw BadRequest(fmt::format("{}.window: expected an integer >= 1, got {}",
+                                 path, f.Get("window").dump()));
   }
 }
 

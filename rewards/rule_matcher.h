@@ -13,6 +13,10 @@
 // without, denies, never, avoid, don't, ...) occurs within `window` words
 // before it in the same sentence, with no "but"/"however" in between
 // (NegEx-style). Regexes see the raw response and are not negation-aware.
+//
+// Part of clinrl_rubric_scoring (rewards/CMakeLists.txt), which the
+// consult_rubric env links too: it may include only core/ and third-party
+// headers (docs/design.md, "Exception: `envs/` uses the rubric scoring").
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -33,6 +37,11 @@ struct RuleMatcherOptions {
 
 // Checks every criterion's declaration; errors name `path`[i].match.
 void ValidateRules(const std::vector<RubricCriterion>& criteria,
+                   const RuleMatcherOptions& options, const std::string& path);
+
+// Checks one declaration (a criterion's non-null `match`); errors name `path`
+// and the field ("rubrics[2].match.window: expected an integer >= 1, got 0").
+void ValidateMatch(const nlohmann::json& match,
                    const RuleMatcherOptions& options, const std::string& path);
 
 std::vector<CriterionVerdict> MatchRules(

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/wire.h"
+#include "rewards/rule_matcher.h"
 
 namespace clinrl::envs::consult {
 
@@ -17,6 +18,7 @@ extern const char kEmbeddedConsultCases[];
 namespace {
 
 using nlohmann::json;
+using rewards::RubricCriterion;
 
 constexpr const char* kSplits[] = {"train", "validation", "test"};
 constexpr const char* kShippedSource =
@@ -61,7 +63,8 @@ RubricCriterion ParseCriterion(const json& j, const std::string& path) {
   c.tags = Strings(f, "tags");
   if (f.Has("match")) {
     c.match = f.Get("match");
-    ValidateMatch(c.match, path + ".match");
+    // The defaults: the reward spec gives the plug-in no matcher options.
+    rewards::ValidateMatch(c.match, {}, path + ".match");
   }
   return c;
 }

@@ -6,8 +6,9 @@
 //    {"ideal_completion": "..."},   (HealthBench) "reference_reply": "...",
 //    "split": "train"}               (clinrl)
 // Other fields (HealthBench's "canary", ...) are ignored. `match` is the rule
-// matcher's declaration (docs/rewards.md); a criterion without one can only
-// be graded by an LLM judge, which the env decides (consult_rubric_env.h).
+// matcher's declaration (rewards/rule_matcher.h, checked by its ValidateMatch
+// when the row is read); a criterion without one can only be graded by an
+// LLM judge, which the env decides (consult_rubric_env.h).
 //
 // Splits: a row's "split" field when it has one, else a deterministic
 // partition by a hash of prompt_id (70% train, 10% validation, 20% test), so
@@ -24,15 +25,15 @@
 #include <string>
 #include <vector>
 
-#include "envs/consult_rubric/rubric_rules.h"
 #include "envs/env.h"
+#include "rewards/rubric.h"
 
 namespace clinrl::envs::consult {
 
 struct ConsultCase {
   std::string prompt_id;
   Observation prompt;  // the conversation so far, ending with the patient
-  std::vector<RubricCriterion> rubrics;
+  std::vector<rewards::RubricCriterion> rubrics;
   std::vector<std::string> example_tags;
   // The row's reference_reply, else ideal_completions_data.ideal_completion;
   // empty when it has neither.

@@ -1,12 +1,18 @@
 #include "envs/consult_rubric/consult_rubric_env.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "envs/env_options.h"
 #include "envs/env_registry.h"
+#include "rewards/rubric.h"
+#include "rewards/rule_matcher.h"
 
 namespace clinrl::envs::consult {
 
 namespace {
+
+using rewards::RubricCriterion;
 
 std::string Trim(const std::string& s) {
   const size_t first = s.find_first_not_of(" \t\r\n");
@@ -44,6 +50,18 @@ double PositivePoints(const std::vector<const RubricCriterion*>& criteria) {
   double sum = 0.0;
   for (const auto* c : criteria) sum += c->points > 0 ? c->points : 0.0;
   return sum;
+}
+
+// The rule matcher's verdicts on `reply` (none given: nothing is met, as the
+// plug-in grades a trajectory without a policy turn). Default options, as the
+// reward spec's `rule` components set none.
+std::vector<bool> MetCriteria(const std::vector<RubricCriterion>& criteria,
+                              const std::string* reply) {
+  std::vector<bool> met(criteria.size(), false);
+  if (reply == nullptr) return met;
+  const auto verdicts = rewards::MatchRules(*reply, criteria, {});
+  for (size_t i = 0; i < verdicts.size(); ++i) met[i] = verdicts[i].met;
+  return met;
 }
 
 }  // namespace
@@ -182,20 +200,20 @@ json ConsultRubricEnv::EpisodeEndInfo(const std::string* reply,
         {"judged_criteria", static_cast<double>(case_->judged_criteria)}};
     return info;
   }
-  const std::vector<bool> met =
-      reply != nullptr ? MatchCriteria(*reply, case_->rubrics)
-                       : std::vector<bool>(case_->rubrics.size(), false);
-  const RubricScore s = ScoreRubric(case_->rubrics, met);
+  const std::vector<bool> met = MetCriteria(case_->rubrics, reply);
+  const rewards::ExampleScore s = rewards::ScoreExample(case_->rubrics, met);
+  // As the plug-in clips for the spec's `clip: true`.
+  const double clipped = std::clamp(s.score, 0.0, 1.0);
   const bool answered = reply != nullptr && !Trim(*reply).empty();
   json metrics = {
-      {"score", s.clipped},
-      {"raw_score", s.raw},
+      {"score", clipped},
+      {"raw_score", s.score},
       {"points_achieved", s.achieved},
       {"points_possible", s.possible},
       {"correct",
-       answered && s.clipped >= options_.correct_threshold ? 1.0 : 0.0},
+       answered && clipped >= options_.correct_threshold ? 1.0 : 0.0},
       {"cost", 0.0}};
-  for (const auto& [tag, score] : s.tags) metrics[tag] = score;
+  for (const auto& [tag, score] : s.tag_scores) metrics[tag] = score;
   json criteria = json::array();
   for (size_t i = 0; i < met.size(); ++i) {
     criteria.push_back({{"criterion", case_->rubrics[i].criterion},
@@ -204,7 +222,7 @@ json ConsultRubricEnv::EpisodeEndInfo(const std::string* reply,
   }
   info["metrics"] = std::move(metrics);
   info["criteria"] = std::move(criteria);
-  *reward = s.clipped;
+  *reward = clipped;
   return info;
 }
 

@@ -5,15 +5,18 @@
 //
 // Decisions:
 // - The step reward is HealthBench's example score clipped to [0, 1]
-//   (rubric_rules.h); the unclipped score is reported too. The reward spec
+//   (rewards/rubric.h's ScoreExample over rewards/rule_matcher.h's verdicts,
+//   the library the `rubric` plug-in grades with: docs/design.md, "The
+//   layering rule"); the unclipped score is reported too. The reward spec
 //   asks the `rubric` plug-in for the same clipped score, so a run scoring
 //   through the reward service gets the env's number.
 // - Without a judge every criterion must carry a rule `match` (a row without
 //   one is refused when the env is made, naming file, line and criterion).
 //   With the `judge` option, criteria without one go to the LLM judge in the
-//   reward spec; the env cannot call the judge itself (envs/ does not reach
-//   rewards/), so for such cases it reports no score and no `correct`, and
-//   the reward comes from the spec alone.
+//   reward spec; the env cannot call the judge itself (envs/ may use only
+//   the pure rubric scoring of rewards/, not its HTTP judge client), so for
+//   such cases it reports no score and no `correct`, and the reward comes
+//   from the spec alone.
 // - An empty reply is an invalid action; with one turn the episode is then
 //   truncated, scored as a reply that meets nothing.
 // - The reset info carries the row's reference reply for the `oracle`
@@ -101,9 +104,10 @@ class ConsultRubricEnv : public Env {
   bool judged() const { return !options_.judge.url.empty(); }
   void CheckGradable(const std::string& path) const;
   json JudgeJson() const;
-  json RubricComponent(const std::string& name,
-                       const std::vector<const RubricCriterion*>& criteria,
-                       bool judge, double weight, bool clip) const;
+  json RubricComponent(
+      const std::string& name,
+      const std::vector<const rewards::RubricCriterion*>& criteria, bool judge,
+      double weight, bool clip) const;
   // The final info of an episode whose reply was *reply (null: none given).
   json EpisodeEndInfo(const std::string* reply, double* reward) const;
 

@@ -104,7 +104,8 @@ TEST(ConsultCaseTest, BadRowsNameTheFileTheLineAndTheField) {
       {R"({"prompt_id": "a", "prompt": [{"role": "user", "content": "x"}], "rubrics": [{"criterion": "c", "points": 1, "match": {"any": ["x"], "polarity": "sometimes"}}]})",
        "bad.jsonl:2: rubrics[0].match.polarity: expected one of affirmed"},
       {R"({"prompt_id": "a", "prompt": [{"role": "user", "content": "x"}], "rubrics": [{"criterion": "c", "points": 1, "match": {"regex": ["("]}}]})",
-       "bad.jsonl:2: rubrics[0].match.regex: pattern /(/ does not compile"},
+       "bad.jsonl:2: rubrics[0].match.regex: \"(\" is not a valid "
+       "ECMAScript regular expression"},
       {R"({"prompt_id": "a", "prompt": [{"role": "user", "content": "x"}], "rubrics": [{"criterion": "c", "points": 1, "tags": ["axis:a", 3]}]})",
        "bad.jsonl:2: rubrics[0].tags[1]: expected a string"},
       {R"({"prompt_id": "a", "split": "dev", "prompt": [{"role": "user", "content": "x"}], "rubrics": [{"criterion": "c", "points": 1}]})",

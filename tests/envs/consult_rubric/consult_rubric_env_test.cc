@@ -7,18 +7,21 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
-#include "core/trajectory.h"
 #include "envs/env_registry.h"
 #include "envs/scripted_episode.h"
 #include "envs/scripted_policy.h"
-#include "rewards/composite_reward.h"
 #include "rewards/reward_registry.h"
 #include "tests/envs/consult_rubric/example_rows.h"
+#include "tests/envs/consult_rubric/play.h"
 
 namespace clinrl::envs::consult {
 namespace {
 
+using testing::Episode;
 using testing::kExampleRows;
+using testing::Play;
+using testing::PluginTotal;
+using testing::ResetTo;
 using testing::WriteTempFile;
 
 std::unique_ptr<Env> MakeEnv(json options = json::object()) {
@@ -28,46 +31,6 @@ std::unique_ptr<Env> MakeEnv(json options = json::object()) {
 std::unique_ptr<Env> ExampleEnv(json options = json::object()) {
   options["data_file"] = WriteTempFile("example.jsonl", kExampleRows);
   return MakeEnv(options);
-}
-
-ResetResult ResetTo(Env& env, const std::string& split, int64_t index) {
-  ResetRequest r;
-  r.split = split;
-  r.task_index = index;
-  return env.Reset(r);
-}
-
-// One episode: reset to the task, reply, and the trajectory the runtime
-// would record for it (reset observation, the reply, the env's messages).
-struct Episode {
-  StepResult step;
-  Trajectory trajectory;
-};
-
-Episode Play(Env& env, const std::string& split, int64_t index,
-             const std::string& reply) {
-  const ResetResult reset = ResetTo(env, split, index);
-  Episode e;
-  e.trajectory.env = "consult_rubric";
-  e.trajectory.reward_spec = reset.info["reward_spec"];
-  for (const auto& m : reset.observation) {
-    e.trajectory.turns.push_back({m.role, m.content, {}, {}});
-  }
-  e.trajectory.turns.push_back({"assistant", reply, {}, {}});
-  e.step = env.Step(reply);
-  for (const auto& m : e.step.observation) {
-    e.trajectory.turns.push_back({m.role, m.content, {}, {}});
-  }
-  e.trajectory.info = e.step.info;
-  return e;
-}
-
-double PluginTotal(const Trajectory& t) {
-  rewards::ScoreOptions inline_scoring;
-  inline_scoring.timeout_ms = 0;
-  const RewardResult r = rewards::ScoreTrajectory(t, inline_scoring);
-  EXPECT_FALSE(rewards::IsFlagged(r)) << rewards::ComponentErrors(r).dump();
-  return r.total;
 }
 
 std::string ConfigErrorOf(const json& options) {
