@@ -9,6 +9,14 @@
 
 namespace clinrl::envs::ehr {
 
+// The grammar as the agent is told it: the EnvSpec's action_format of the
+// EHR envs and the head of their prompts.
+inline constexpr const char* kAgentActionFormat =
+    "One action per turn, nothing else in the reply:\n"
+    "GET url?param_name1=param_value1&param_name2=param_value2\n"
+    "POST url\n{JSON body}\n"
+    "FINISH([answer1, answer2, ...])   (a JSON list)";
+
 struct AgentAction {
   enum class Kind { kGet, kPost, kFinish, kInvalid };
   Kind kind = Kind::kInvalid;

@@ -2,12 +2,8 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <httplib.h>
-
-#include <atomic>
 
 #include "core/error.h"
-#include "core/wire.h"
 #include "envs/ehr_fhir/agent_action.h"
 #include "envs/ehr_fhir/grading/task_grader.h"
 #include "envs/env_options.h"
@@ -15,12 +11,6 @@
 
 namespace clinrl::envs::ehr {
 namespace {
-
-const char* kActionFormat =
-    "One action per turn, nothing else in the reply:\n"
-    "GET url?param_name1=param_value1&param_name2=param_value2\n"
-    "POST url\n{JSON body}\n"
-    "FINISH([answer1, answer2, ...])   (a JSON list)";
 
 std::string FunctionList(const std::string& base, const std::string& mode) {
   std::string out;
@@ -66,10 +56,6 @@ std::string FunctionList(const std::string& base, const std::string& mode) {
   return out;
 }
 
-std::string Shorten(const std::string& s, size_t max) {
-  return s.size() <= max ? s : s.substr(0, max) + "...";
-}
-
 }  // namespace
 
 std::string TaskPrompt(const EhrTask& task, const std::string& api_base,
@@ -78,7 +64,7 @@ std::string TaskPrompt(const EhrTask& task, const std::string& api_base,
     return fmt::format(
         "{}\nUse {} as the API base.\nContext: it is {} now. Patient ids are "
         "MRNs.\nQuestion: {}",
-        kActionFormat, api_base, task.answer_key.value("task_clock", ""),
+        kAgentActionFormat, api_base, task.answer_key.value("task_clock", ""),
         task.question);
   }
   return fmt::format(
@@ -86,7 +72,7 @@ std::string TaskPrompt(const EhrTask& task, const std::string& api_base,
       "professionals. Answer the question by calling the functions below, one "
       "call per reply.\n{}\n\nUse {} as the API base. Functions:\n{}\n"
       "Context: it is {} now. Patient ids are MRNs.\nQuestion: {}",
-      kActionFormat, api_base, FunctionList(api_base, mode),
+      kAgentActionFormat, api_base, FunctionList(api_base, mode),
       task.answer_key.value("task_clock", ""), task.question);
 }
 
@@ -119,41 +105,20 @@ EhrFhirOptions EhrFhirOptions::FromJson(const json& options,
 }
 
 EhrFhirEnv::EhrFhirEnv(EhrFhirOptions options)
-    : options_(std::move(options)), record_(SharedEhrRecord(options_.source)) {
-  static std::atomic<int64_t> next_session{0};
-  session_ = fmt::format("s{}", ++next_session);
-}
-
-EhrFhirEnv::~EhrFhirEnv() {
-  try {
-    DropSandbox();
-  } catch (const std::exception& e) {
-    // A destructor must not throw; the rows stay until the process ends.
-    (void)e;
-  }
-}
+    : options_(std::move(options)),
+      record_(SharedEhrRecord(options_.source)),
+      session_(record_, "s", options_.base_url, options_.dry_run) {}
 
 std::unique_ptr<Env> EhrFhirEnv::Create(const json& options,
                                         const std::string& path) {
   return std::make_unique<EhrFhirEnv>(EhrFhirOptions::FromJson(options, path));
 }
 
-std::string EhrFhirEnv::ApiBase() const {
-  return options_.base_url.empty() ? kEmbeddedApiBase : options_.base_url;
-}
-
-void EhrFhirEnv::DropSandbox() {
-  if (options_.base_url.empty() && !writes_.empty()) {
-    record_->Service().store()->DropSession(session_);
-  }
-  writes_ = json::array();
-}
-
 EnvSpec EhrFhirEnv::Spec() const {
   EnvSpec s;
   s.name = "ehr_fhir";
   s.version = "1.0";
-  s.action_format = kActionFormat;
+  s.action_format = kAgentActionFormat;
   s.max_turns = options_.max_turns;
   for (const char* split : {"train", "test"}) {
     s.splits[split] = static_cast<int64_t>(
@@ -188,15 +153,13 @@ ResetResult EhrFhirEnv::Reset(const ResetRequest& request) {
     index = static_cast<int64_t>(static_cast<uint64_t>(*request.seed) %
                                  static_cast<uint64_t>(n));
   }
-  DropSandbox();
+  session_.Restart();
   task_ = &tasks[static_cast<size_t>(index)];
   turns_ = 0;
-  invalid_actions_ = 0;
-  dry_run_ids_ = 0;
   done_ = false;
   ResetResult out;
   out.observation.push_back(
-      {"user", TaskPrompt(*task_, ApiBase(), options_.grading,
+      {"user", TaskPrompt(*task_, session_.ApiBase(), options_.grading,
                           options_.prompt == "brief")});
   out.info = {{"reward_spec",
                {{"components", json::array({{{"name", "task"},
@@ -213,46 +176,6 @@ ResetResult EhrFhirEnv::Reset(const ResetRequest& request) {
   return out;
 }
 
-EhrFhirEnv::Reply EhrFhirEnv::Send(const std::string& method,
-                                   const std::string& path,
-                                   const std::string& query,
-                                   const std::string& body) {
-  if (options_.base_url.empty()) {
-    FhirRequest r{method, path, ParseQueryString(query), body, session_};
-    const FhirResponse resp = record_->Service().Handle(r);
-    return {resp.status, resp.body};
-  }
-  // base_url = scheme://host[:port]/prefix/
-  const size_t host_end =
-      options_.base_url.find('/', options_.base_url.find("//") + 2);
-  const std::string origin = options_.base_url.substr(0, host_end);
-  const std::string prefix = options_.base_url.substr(host_end);
-  std::string target = prefix + path;
-  if (!query.empty()) {
-    std::string encoded;
-    for (const auto& [k, v] : ParseQueryString(query)) {
-      encoded += (encoded.empty() ? "" : "&") + PercentEncode(k) + "=" +
-                 PercentEncode(v);
-    }
-    target += "?" + encoded;
-  }
-  httplib::Client client(origin);
-  client.set_connection_timeout(10);
-  client.set_read_timeout(60);
-  client.set_tcp_nodelay(true);
-  const httplib::Headers headers = {{"Accept", "application/fhir+json"},
-                                    {"X-Clinrl-Session", session_}};
-  httplib::Result res =
-      method == "GET"
-          ? client.Get(target.c_str(), headers)
-          : client.Post(target.c_str(), headers, body, "application/fhir+json");
-  if (!res) {
-    return {0, fmt::format("{} {}{} failed: {}", method, origin, target,
-                           httplib::to_string(res.error()))};
-  }
-  return {res->status, res->body};
-}
-
 StepResult EhrFhirEnv::Step(const std::string& text) {
   if (done_) {
     throw BadRequest(
@@ -261,70 +184,12 @@ StepResult EhrFhirEnv::Step(const std::string& text) {
   ++turns_;
   StepResult out;
   const AgentAction action = ParseAgentAction(text);
-  std::string path, query, error;
-  std::string reply;
-  switch (action.kind) {
-    case AgentAction::Kind::kFinish:
-      return Finish(std::move(out), action.answer, false);
-    case AgentAction::Kind::kInvalid:
-      ++invalid_actions_;
-      reply = "Invalid action: " + action.error + ".";
-      break;
-    case AgentAction::Kind::kGet:
-      if (!SplitApiUrl(action.url, ApiBase(), &path, &query, &error)) {
-        ++invalid_actions_;
-        reply = "Invalid action: " + error + ".";
-        break;
-      }
-      {
-        const Reply r = Send("GET", path, query, "");
-        reply = r.status == 200
-                    ? "Here is the response from the GET request:\n" + r.body
-                    : fmt::format("The GET request failed with status {}:\n{}",
-                                  r.status, r.body);
-      }
-      break;
-    case AgentAction::Kind::kPost: {
-      if (!SplitApiUrl(action.url, ApiBase(), &path, &query, &error)) {
-        ++invalid_actions_;
-        reply = "Invalid action: " + error + ".";
-        break;
-      }
-      json body;
-      try {
-        body = json::parse(action.body);
-      } catch (const json::parse_error& e) {
-        ++invalid_actions_;
-        reply = fmt::format("Invalid POST request: the body is not JSON ({}).",
-                            Shorten(e.what(), 200));
-        break;
-      }
-      std::string type = path;
-      while (!type.empty() && type.back() == '/') type.pop_back();
-      Reply r;
-      if (options_.dry_run) {
-        // Nothing is sent: the write is recorded and graded as if created.
-        body["id"] = fmt::format("dry-run-{}", ++dry_run_ids_);
-        r = {201, body.dump()};
-      } else {
-        r = Send("POST", path, query, action.body);
-      }
-      writes_.push_back(
-          {{"resourceType",
-            body.is_object() ? body.value("resourceType", type) : type},
-           {"url", type},
-           {"body", body},
-           {"status", r.status}});
-      reply =
-          r.status == 201
-              ? std::string(kPostAccepted) + " The server created:\n" + r.body
-              : fmt::format("The POST request failed with status {}:\n{}",
-                            r.status, r.body);
-      break;
-    }
+  if (action.kind == AgentAction::Kind::kFinish) {
+    return Finish(std::move(out), action.answer, false);
   }
-  out.observation.push_back({"user", reply});
-  out.info = {{"invalid_actions", invalid_actions_}, {"turn", turns_}};
+  out.observation.push_back({"user", session_.Run(action)});
+  out.info = {{"invalid_actions", session_.invalid_actions()},
+              {"turn", turns_}};
   if (turns_ >= options_.max_turns) return Finish(std::move(out), json(), true);
   return out;
 }
@@ -341,7 +206,7 @@ StepResult EhrFhirEnv::Truncate() {
 StepResult EhrFhirEnv::Finish(StepResult out, const json& answer,
                               bool truncated) {
   done_ = true;
-  const json episode = {{"finish", answer}, {"writes", writes_}};
+  const json episode = session_.Episode(answer);
   const json verdict = GradeEpisode(task_->answer_key, episode);
   const bool correct = verdict["correct"].get<bool>();
   out.terminated = !truncated;
@@ -350,9 +215,7 @@ StepResult EhrFhirEnv::Finish(StepResult out, const json& answer,
   if (!truncated) {
     out.observation.push_back({"user", "The episode is finished."});
   }
-  int64_t executed = 0;
-  for (const auto& w : writes_) executed += w.value("status", 0) == 201 ? 1 : 0;
-  out.info = {{"invalid_actions", invalid_actions_},
+  out.info = {{"invalid_actions", session_.invalid_actions()},
               {"turn", turns_},
               {"ehr", episode},
               {"grade", verdict},
@@ -360,8 +223,8 @@ StepResult EhrFhirEnv::Finish(StepResult out, const json& answer,
                {{"correct", correct ? 1 : 0},
                 {"cost", 0},
                 {"turns", turns_},
-                {"invalid_actions", invalid_actions_},
-                {"writes", executed}}}};
+                {"invalid_actions", session_.invalid_actions()},
+                {"writes", session_.ExecutedWrites()}}}};
   return out;
 }
 

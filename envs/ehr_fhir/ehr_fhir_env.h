@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "envs/ehr_fhir/ehr_record.h"
+#include "envs/ehr_fhir/ehr_session.h"
 #include "envs/env.h"
 
 namespace clinrl::envs::ehr {
@@ -31,14 +32,7 @@ struct EhrFhirOptions {
 
   template <class V>
   void Visit(V& v) {
-    v.AtLeast("patients", source.patients, int64_t{1},
-              "synthetic patients to generate (without data)");
-    // The record's seed is unsigned; the option is a JSON integer >= 0.
-    int64_t data_seed = static_cast<int64_t>(source.seed);
-    v.AtLeast("data_seed", data_seed, int64_t{0}, "synthetic record seed");
-    source.seed = static_cast<uint64_t>(data_seed);
-    v("data", source.data_dir,
-      "NDJSON folder from `clinrl ehr synth`; empty = generate");
+    VisitRecordSource(v, source);
     v.Enum("grading", grading, {"strict_r4", "medagentbench"},
            "how answers and writes are graded");
     v.AtLeast("max_turns", max_turns, int64_t{1},
@@ -69,7 +63,6 @@ struct EhrFhirOptions {
 class EhrFhirEnv : public Env {
  public:
   explicit EhrFhirEnv(EhrFhirOptions options);
-  ~EhrFhirEnv() override;  // drops this session's sandbox
 
   // Options: EhrFhirOptions. Episodes take no reset options.
   static std::unique_ptr<Env> Create(const json& options,
@@ -82,25 +75,14 @@ class EhrFhirEnv : public Env {
   StepResult Truncate() override;
 
  private:
-  struct Reply {
-    int status = 0;
-    std::string body;
-  };
-  Reply Send(const std::string& method, const std::string& path,
-             const std::string& query, const std::string& body);
   StepResult Finish(StepResult out, const json& answer, bool truncated);
-  void DropSandbox();
-  std::string ApiBase() const;
 
   EhrFhirOptions options_;
   std::shared_ptr<EhrRecord> record_;
-  std::string session_;
+  EhrSession session_;  // its sandbox, its writes and invalid actions
   const EhrTask* task_ = nullptr;
   int64_t turns_ = 0;
-  int64_t invalid_actions_ = 0;
-  int64_t dry_run_ids_ = 0;
   bool done_ = true;
-  json writes_ = json::array();
 };
 
 // The prompt: the action grammar, the functions (unless `brief`) and the

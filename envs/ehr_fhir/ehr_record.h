@@ -26,6 +26,20 @@ struct EhrRecordSource {
   uint64_t seed = 0;
 };
 
+// The EHR envs' record options (patients, data_seed, data), for their
+// options' Visit (envs/env_options.h).
+template <class V>
+void VisitRecordSource(V& v, EhrRecordSource& source) {
+  v.AtLeast("patients", source.patients, int64_t{1},
+            "synthetic patients to generate (without data)");
+  // The record's seed is unsigned; the option is a JSON integer >= 0.
+  int64_t data_seed = static_cast<int64_t>(source.seed);
+  v.AtLeast("data_seed", data_seed, int64_t{0}, "synthetic record seed");
+  source.seed = static_cast<uint64_t>(data_seed);
+  v("data", source.data_dir,
+    "NDJSON folder from `clinrl ehr synth`; empty = generate");
+}
+
 class EhrRecord {
  public:
   explicit EhrRecord(std::vector<json> resources);

@@ -29,20 +29,6 @@ struct PatientFacts {
   std::map<std::string, std::vector<Measurement>> labs;  // by LOINC, by time
 };
 
-// splitmix64 again: task selection must not depend on the standard library.
-uint64_t Mix(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
-
-uint64_t Hash(const std::string& s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
-  return Mix(h);
-}
-
 std::vector<PatientFacts> Facts(const std::vector<json>& record) {
   std::map<std::string, PatientFacts> by_id;
   for (const auto& r : record) {
@@ -139,6 +125,14 @@ bool IsTaskFamily(const std::string& name) {
   return std::find(all.begin(), all.end(), name) != all.end();
 }
 
+int PatientSplitBucket(const std::string& patient) {
+  return static_cast<int>(StableHash(patient) % 10);
+}
+
+bool IsTestPatient(const std::string& patient) {
+  return PatientSplitBucket(patient) < kTestPatientBuckets;
+}
+
 std::vector<EhrTask> BuildTasks(const std::vector<json>& record,
                                 const std::string& split,
                                 const std::string& mode,
@@ -165,7 +159,7 @@ std::vector<EhrTask> BuildTasks(const std::vector<json>& record,
   // A patient belongs to one split for good: 30% of patients are test.
   std::vector<const PatientFacts*> patients;
   for (const auto& p : all) {
-    if ((Hash(p.id) % 10 < 3) == (split == "test")) patients.push_back(&p);
+    if (IsTestPatient(p.id) == (split == "test")) patients.push_back(&p);
   }
   const size_t cap =
       static_cast<size_t>(selection.per_family > 0 ? selection.per_family
@@ -189,11 +183,8 @@ std::vector<EhrTask> BuildTasks(const std::vector<json>& record,
                   family) == selection.families.end()) {
       continue;
     }
-    // Each family visits the split's patients in its own fixed order.
     std::vector<const PatientFacts*> order = patients;
-    std::sort(order.begin(), order.end(), [&](const auto* a, const auto* b) {
-      return Hash(family + a->id) < Hash(family + b->id);
-    });
+    SortForFamily(order, family);
     std::vector<Candidate> cands;
     int variant = 0;
     for (const PatientFacts* p : order) {
@@ -235,7 +226,7 @@ std::vector<EhrTask> BuildTasks(const std::vector<json>& record,
                   Answer(true, json::array({AgeInYears(p->birth_date, now)})),
                   json::array())}});
       } else if (family == "record_vital") {
-        const uint64_t h = Hash(family + id);
+        const uint64_t h = StableHash(family + id);
         const int sys = 100 + static_cast<int>(h % 60);
         const int dia = 60 + static_cast<int>((h >> 8) % 35);
         const std::string text = fmt::format("{}/{} mmHg", sys, dia);
@@ -342,7 +333,7 @@ std::vector<EhrTask> BuildTasks(const std::vector<json>& record,
               key(family, id, Answer(true, json::array({m->value})),
                   json::array())}});
       } else if (family == "referral") {
-        const std::string text = kReferralTexts[Hash(family + id) % 3];
+        const std::string text = kReferralTexts[StableHash(family + id) % 3];
         cands.push_back(
             {"any",
              {family, id,
@@ -441,22 +432,9 @@ std::vector<EhrTask> BuildTasks(const std::vector<json>& record,
                   writes)}});
       }
     }
-    // Round-robin over the branches so that each split mixes "act" and
-    // "do nothing" cases instead of whatever the data happens to favour.
-    std::map<std::string, std::vector<Candidate*>> by_branch;
-    for (auto& c : cands) by_branch[c.branch].push_back(&c);
-    std::vector<EhrTask> picked;
-    for (size_t round = 0; picked.size() < cap; ++round) {
-      bool any = false;
-      for (auto& [branch, list] : by_branch) {
-        if (round < list.size() && picked.size() < cap) {
-          picked.push_back(list[round]->task);
-          any = true;
-        }
-      }
-      if (!any) break;
+    for (auto& t : PickRoundRobin(std::move(cands), cap)) {
+      tasks.push_back(std::move(t));
     }
-    for (auto& t : picked) tasks.push_back(std::move(t));
   }
   return tasks;
 }

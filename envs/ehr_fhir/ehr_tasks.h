@@ -16,10 +16,16 @@
 //   HbA1c [value, time]; reorder if > 1 year old
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "envs/ehr_fhir/splitmix.h"
 
 namespace clinrl::envs::ehr {
 
@@ -54,5 +60,47 @@ std::vector<EhrTask> BuildTasks(const std::vector<json>& record,
                                 const std::string& split,
                                 const std::string& mode,
                                 const TaskSelection& selection = {});
+
+// The patient split of the EHR envs. A patient's bucket, 0..9, is a stable
+// hash of the id; buckets below kTestPatientBuckets (30% of patients) are
+// test patients, in ehr_fhir and in ehr_workflow, so no env trains on them.
+// An env may divide the other buckets as it likes.
+inline constexpr int kTestPatientBuckets = 3;
+int PatientSplitBucket(const std::string& patient);
+bool IsTestPatient(const std::string& patient);
+
+// Orders the patients a task family visits: by StableHash(family + id), so
+// each family takes the split's patients in its own fixed order.
+template <class Patient>
+void SortForFamily(std::vector<const Patient*>& patients,
+                   const std::string& family) {
+  std::sort(patients.begin(), patients.end(),
+            [&](const Patient* a, const Patient* b) {
+              return StableHash(family + a->id) < StableHash(family + b->id);
+            });
+}
+
+// At most `cap` tasks of `candidates` (each with a `branch` and a `task`),
+// round-robin over the branches in name order, so that a split mixes the
+// cases ("act" and "do nothing", allergic or not, ...) instead of whatever
+// the data favours.
+template <class Candidate>
+auto PickRoundRobin(std::vector<Candidate> candidates, size_t cap)
+    -> std::vector<decltype(Candidate::task)> {
+  std::map<std::string, std::vector<Candidate*>> by_branch;
+  for (auto& c : candidates) by_branch[c.branch].push_back(&c);
+  std::vector<decltype(Candidate::task)> picked;
+  for (size_t round = 0; picked.size() < cap; ++round) {
+    bool any = false;
+    for (auto& [branch, list] : by_branch) {
+      if (round < list.size() && picked.size() < cap) {
+        picked.push_back(std::move(list[round]->task));
+        any = true;
+      }
+    }
+    if (!any) break;
+  }
+  return picked;
+}
 
 }  // namespace clinrl::envs::ehr

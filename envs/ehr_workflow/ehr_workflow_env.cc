@@ -4,31 +4,18 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
-#include <atomic>
 #include <map>
 #include <mutex>
 
 #include "core/error.h"
 #include "envs/ehr_fhir/agent_action.h"
 #include "envs/ehr_fhir/ehr_fhir_env.h"
-#include "envs/ehr_fhir/grading/task_grader.h"
 #include "envs/ehr_workflow/workflow_grader.h"
 #include "envs/env_options.h"
 #include "envs/env_registry.h"
 
 namespace clinrl::envs::ehr {
 namespace {
-
-// ehr_fhir's grammar, word for word: the two envs take the same actions.
-const char* kActionFormat =
-    "One action per turn, nothing else in the reply:\n"
-    "GET url?param_name1=param_value1&param_name2=param_value2\n"
-    "POST url\n{JSON body}\n"
-    "FINISH([answer1, answer2, ...])   (a JSON list)";
-
-std::string Shorten(const std::string& s, size_t max) {
-  return s.size() <= max ? s : s.substr(0, max) + "...";
-}
 
 // Task lists are built once per (record, split, mode, selection) and shared
 // by every env object of the process, as ehr_fhir's are.
@@ -93,19 +80,9 @@ EhrWorkflowOptions EhrWorkflowOptions::FromJson(const json& options,
 }
 
 EhrWorkflowEnv::EhrWorkflowEnv(EhrWorkflowOptions options)
-    : options_(std::move(options)), record_(SharedEhrRecord(options_.source)) {
-  static std::atomic<int64_t> next_session{0};
-  session_ = fmt::format("wf{}", ++next_session);
-}
-
-EhrWorkflowEnv::~EhrWorkflowEnv() {
-  try {
-    DropSandbox();
-  } catch (const std::exception& e) {
-    // A destructor must not throw; the rows stay until the process ends.
-    (void)e;
-  }
-}
+    : options_(std::move(options)),
+      record_(SharedEhrRecord(options_.source)),
+      session_(record_, "wf") {}
 
 std::unique_ptr<Env> EhrWorkflowEnv::Create(const json& options,
                                             const std::string& path) {
@@ -121,16 +98,11 @@ const std::vector<WorkflowTask>& EhrWorkflowEnv::Tasks(
                       options_.grading, options_.Selection(split));
 }
 
-void EhrWorkflowEnv::DropSandbox() {
-  if (!writes_.empty()) record_->Service().store()->DropSession(session_);
-  writes_ = json::array();
-}
-
 EnvSpec EhrWorkflowEnv::Spec() const {
   EnvSpec s;
   s.name = "ehr_workflow";
   s.version = "1.0";
-  s.action_format = kActionFormat;
+  s.action_format = kAgentActionFormat;
   s.max_turns = options_.max_turns;
   for (const auto& split : WorkflowSplits()) {
     s.splits[split] = static_cast<int64_t>(Tasks(split).size());
@@ -153,10 +125,9 @@ ResetResult EhrWorkflowEnv::Reset(const ResetRequest& request) {
   }
   const int64_t index =
       TaskIndexOf(request, static_cast<int64_t>(tasks.size()));
-  DropSandbox();
+  session_.Restart();
   task_ = &tasks[static_cast<size_t>(index)];
   turns_ = 0;
-  invalid_actions_ = 0;
   done_ = false;
   const EhrTask prompt_task{task_->family,
                             task_->patient,
@@ -167,7 +138,7 @@ ResetResult EhrWorkflowEnv::Reset(const ResetRequest& request) {
     names.push_back(cp["name"]);
   ResetResult out;
   out.observation.push_back(
-      {"user", TaskPrompt(prompt_task, kEmbeddedApiBase, options_.grading,
+      {"user", TaskPrompt(prompt_task, session_.ApiBase(), options_.grading,
                           options_.prompt == "brief")});
   out.info = {{"reward_spec", WorkflowRewardSpec(task_->key)},
               {"task",
@@ -182,51 +153,6 @@ ResetResult EhrWorkflowEnv::Reset(const ResetRequest& request) {
   return out;
 }
 
-std::string EhrWorkflowEnv::Get(const std::string& url) {
-  std::string path, query, error;
-  if (!SplitApiUrl(url, kEmbeddedApiBase, &path, &query, &error)) {
-    ++invalid_actions_;
-    return "Invalid action: " + error + ".";
-  }
-  const FhirResponse r = record_->Service().Handle(
-      {"GET", path, ParseQueryString(query), "", session_});
-  return r.status == 200
-             ? "Here is the response from the GET request:\n" + r.body
-             : fmt::format("The GET request failed with status {}:\n{}",
-                           r.status, r.body);
-}
-
-std::string EhrWorkflowEnv::Post(const std::string& url,
-                                 const std::string& text) {
-  std::string path, query, error;
-  if (!SplitApiUrl(url, kEmbeddedApiBase, &path, &query, &error)) {
-    ++invalid_actions_;
-    return "Invalid action: " + error + ".";
-  }
-  json body;
-  try {
-    body = json::parse(text);
-  } catch (const json::parse_error& e) {
-    ++invalid_actions_;
-    return fmt::format("Invalid POST request: the body is not JSON ({}).",
-                       Shorten(e.what(), 200));
-  }
-  std::string type = path;
-  while (!type.empty() && type.back() == '/') type.pop_back();
-  const FhirResponse r = record_->Service().Handle(
-      {"POST", path, ParseQueryString(query), text, session_});
-  writes_.push_back(
-      {{"resourceType",
-        body.is_object() ? body.value("resourceType", type) : type},
-       {"url", type},
-       {"body", body},
-       {"status", r.status}});
-  return r.status == 201
-             ? std::string(kPostAccepted) + " The server created:\n" + r.body
-             : fmt::format("The POST request failed with status {}:\n{}",
-                           r.status, r.body);
-}
-
 StepResult EhrWorkflowEnv::Step(const std::string& text) {
   if (done_) {
     throw BadRequest(
@@ -235,23 +161,12 @@ StepResult EhrWorkflowEnv::Step(const std::string& text) {
   ++turns_;
   StepResult out;
   const AgentAction action = ParseAgentAction(text);
-  std::string reply;
-  switch (action.kind) {
-    case AgentAction::Kind::kFinish:
-      return Finish(std::move(out), action.answer, false);
-    case AgentAction::Kind::kInvalid:
-      ++invalid_actions_;
-      reply = "Invalid action: " + action.error + ".";
-      break;
-    case AgentAction::Kind::kGet:
-      reply = Get(action.url);
-      break;
-    case AgentAction::Kind::kPost:
-      reply = Post(action.url, action.body);
-      break;
+  if (action.kind == AgentAction::Kind::kFinish) {
+    return Finish(std::move(out), action.answer, false);
   }
-  out.observation.push_back({"user", reply});
-  out.info = {{"invalid_actions", invalid_actions_}, {"turn", turns_}};
+  out.observation.push_back({"user", session_.Run(action)});
+  out.info = {{"invalid_actions", session_.invalid_actions()},
+              {"turn", turns_}};
   if (turns_ >= options_.max_turns) return Finish(std::move(out), json(), true);
   return out;
 }
@@ -267,7 +182,7 @@ StepResult EhrWorkflowEnv::Truncate() {
 StepResult EhrWorkflowEnv::Finish(StepResult out, const json& answer,
                                   bool truncated) {
   done_ = true;
-  const json episode = {{"finish", answer}, {"writes", writes_}};
+  const json episode = session_.Episode(answer);
   const json grade = GradeWorkflow(task_->key, episode);
   const bool correct = grade["correct"].get<bool>();
   out.terminated = !truncated;
@@ -276,13 +191,11 @@ StepResult EhrWorkflowEnv::Finish(StepResult out, const json& answer,
   if (!truncated) {
     out.observation.push_back({"user", "The episode is finished."});
   }
-  int64_t executed = 0;
-  for (const auto& w : writes_) executed += w.value("status", 0) == 201 ? 1 : 0;
   json metrics = {{"correct", correct ? 1 : 0},
                   {"cost", 0},
                   {"turns", turns_},
-                  {"invalid_actions", invalid_actions_},
-                  {"writes", executed},
+                  {"invalid_actions", session_.invalid_actions()},
+                  {"writes", session_.ExecutedWrites()},
                   {"checkpoints_met", grade["met"]},
                   {"checkpoints_total", grade["total"]},
                   {"checkpoint_fraction", out.reward}};
@@ -290,7 +203,7 @@ StepResult EhrWorkflowEnv::Finish(StepResult out, const json& answer,
     metrics["checkpoint_" + cp["name"].get<std::string>()] =
         cp["met"].get<bool>() ? 1 : 0;
   }
-  out.info = {{"invalid_actions", invalid_actions_},
+  out.info = {{"invalid_actions", session_.invalid_actions()},
               {"turn", turns_},
               {"ehr", episode},
               {"grade", grade},

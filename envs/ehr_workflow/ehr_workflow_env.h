@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "envs/ehr_fhir/ehr_record.h"
+#include "envs/ehr_fhir/ehr_session.h"
 #include "envs/ehr_workflow/workflow_tasks.h"
 #include "envs/env.h"
 
@@ -26,13 +27,7 @@ struct EhrWorkflowOptions {
 
   template <class V>
   void Visit(V& v) {
-    v.AtLeast("patients", source.patients, int64_t{1},
-              "synthetic patients to generate (without data)");
-    int64_t data_seed = static_cast<int64_t>(source.seed);
-    v.AtLeast("data_seed", data_seed, int64_t{0}, "synthetic record seed");
-    source.seed = static_cast<uint64_t>(data_seed);
-    v("data", source.data_dir,
-      "NDJSON folder from `clinrl ehr synth`; empty = generate");
+    VisitRecordSource(v, source);
     v.Enum("grading", grading, {"strict_r4", "medagentbench"},
            "how the executed writes are checked");
     v.AtLeast("max_turns", max_turns, int64_t{1},
@@ -59,7 +54,6 @@ struct EhrWorkflowOptions {
 class EhrWorkflowEnv : public Env {
  public:
   explicit EhrWorkflowEnv(EhrWorkflowOptions options);
-  ~EhrWorkflowEnv() override;  // drops this session's sandbox
 
   // Options: EhrWorkflowOptions. Episodes take no reset options.
   static std::unique_ptr<Env> Create(const json& options,
@@ -74,19 +68,14 @@ class EhrWorkflowEnv : public Env {
 
  private:
   const std::vector<WorkflowTask>& Tasks(const std::string& split) const;
-  std::string Get(const std::string& url);
-  std::string Post(const std::string& url, const std::string& body);
   StepResult Finish(StepResult out, const json& answer, bool truncated);
-  void DropSandbox();
 
   EhrWorkflowOptions options_;
   std::shared_ptr<EhrRecord> record_;
-  std::string session_;
+  EhrSession session_;  // on the embedded server, in its own sandbox
   const WorkflowTask* task_ = nullptr;
   int64_t turns_ = 0;
-  int64_t invalid_actions_ = 0;
   bool done_ = true;
-  json writes_ = json::array();
 };
 
 // The reward spec of a task: one exact_match component per checkpoint

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "envs/ehr_fhir/ehr_tasks.h"
 #include "envs/ehr_fhir/fhir_time.h"
 #include "envs/ehr_fhir/synthetic_record.h"
 
@@ -53,17 +54,6 @@ struct Chart {
   int64_t active_med_orders = 0;
   bool admitted = false;  // an in-progress encounter
 };
-
-// The same FNV-1a + splitmix64 hash ehr_fhir's task builder splits
-// patients with, so both envs keep the same patients out of training.
-uint64_t Hash(const std::string& s) {
-  uint64_t x = 1469598103934665603ULL;
-  for (unsigned char c : s) x = (x ^ c) * 1099511628211ULL;
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
 
 std::string PatientOf(const json& r) {
   const char* field = r.value("resourceType", "") == "AllergyIntolerance"
@@ -350,8 +340,8 @@ std::optional<Draft> TaskWriter::Warfarin(const Chart& c) const {
 }
 
 std::optional<Draft> TaskWriter::OrderSet(const Chart& c) const {
-  return Hash("order_set_followup:drug:" + c.id) % 2 == 0 ? Lisinopril(c)
-                                                          : Warfarin(c);
+  return StableHash("order_set_followup:drug:" + c.id) % 2 == 0 ? Lisinopril(c)
+                                                                : Warfarin(c);
 }
 
 std::optional<Draft> TaskWriter::Discharge(const Chart& c) const {
@@ -393,26 +383,6 @@ std::optional<Draft> TaskWriter::Discharge(const Chart& c) const {
                     json::array({sys, k->value, meds}), checks)}};
 }
 
-// Round-robin over the branches, so each split mixes the cases (allergic or
-// not, reduced renal function or not, ...) instead of whatever the data
-// favours.
-std::vector<WorkflowTask> Pick(std::vector<Draft> drafts, size_t cap) {
-  std::map<std::string, std::vector<Draft*>> by_branch;
-  for (auto& d : drafts) by_branch[d.branch].push_back(&d);
-  std::vector<WorkflowTask> picked;
-  for (size_t round = 0; picked.size() < cap; ++round) {
-    bool any = false;
-    for (auto& [branch, list] : by_branch) {
-      if (round < list.size() && picked.size() < cap) {
-        picked.push_back(std::move(list[round]->task));
-        any = true;
-      }
-    }
-    if (!any) break;
-  }
-  return picked;
-}
-
 void CheckSelection(const std::string& split,
                     const WorkflowSelection& selection) {
   const auto& splits = WorkflowSplits();
@@ -450,8 +420,10 @@ const std::vector<std::string>& WorkflowSplits() {
 }
 
 std::string WorkflowSplitOf(const std::string& patient) {
-  const uint64_t bucket = Hash(patient) % 10;
-  return bucket < 3 ? "test" : bucket < 5 ? "validation" : "train";
+  // ehr_fhir's test patients; two of the other seven buckets validate.
+  if (IsTestPatient(patient)) return "test";
+  return PatientSplitBucket(patient) < kTestPatientBuckets + 2 ? "validation"
+                                                               : "train";
 }
 
 std::vector<WorkflowTask> BuildWorkflowTasks(
@@ -468,14 +440,11 @@ std::vector<WorkflowTask> BuildWorkflowTasks(
         std::find(only.begin(), only.end(), family) == only.end()) {
       continue;
     }
-    // Each family visits the split's patients in its own fixed order.
     std::vector<const Chart*> order;
     for (const auto& c : charts) {
       if (WorkflowSplitOf(c.id) == split) order.push_back(&c);
     }
-    std::sort(order.begin(), order.end(), [&](const auto* a, const auto* b) {
-      return Hash(family + a->id) < Hash(family + b->id);
-    });
+    SortForFamily(order, family);
     std::vector<Draft> drafts;
     for (const Chart* c : order) {
       auto d = family == "med_reconciliation"   ? writer.MedReconciliation(*c)
@@ -486,7 +455,9 @@ std::vector<WorkflowTask> BuildWorkflowTasks(
     const size_t cap = selection.per_family > 0
                            ? static_cast<size_t>(selection.per_family)
                            : drafts.size();
-    for (auto& t : Pick(std::move(drafts), cap)) tasks.push_back(std::move(t));
+    for (auto& t : PickRoundRobin(std::move(drafts), cap)) {
+      tasks.push_back(std::move(t));
+    }
   }
   return tasks;
 }

@@ -66,8 +66,9 @@ std::vector<WorkflowTask> BuildWorkflowTasks(
     const std::vector<json>& record, const std::string& split,
     const std::string& mode, const WorkflowSelection& selection = {});
 
-// The split a patient id belongs to (a hash of the id: 30% test, 20%
-// validation, 50% train; the test patients are ehr_fhir's test patients).
+// The split a patient id belongs to, by ehr_fhir's patient split
+// (ehr_tasks.h): its test patients (30%) are test, two of the other seven
+// buckets (20%) validation, the rest (50%) train.
 std::string WorkflowSplitOf(const std::string& patient);
 
 }  // namespace clinrl::envs::ehr

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "envs/ehr_fhir/agent_action.h"
 #include "envs/env_registry.h"
 #include "envs/scripted_policy.h"
 #include "rewards/composite_reward.h"
@@ -393,6 +394,18 @@ TEST(EhrWorkflowEnv, ParseErrorsAreObservations) {
   const StepResult end = e.Finish(json::array());
   EXPECT_EQ(end.info["metrics"]["invalid_actions"], 3);
   EXPECT_EQ(end.info["metrics"]["writes"], 0);
+}
+
+TEST(EhrWorkflowEnv, TakesEhrFhirsActionsWithItsPromptHead) {
+  const auto workflow = EhrWorkflowEnv::Create(json::object());
+  const auto fhir = EnvRegistry::Global().Create("ehr_fhir", json::object());
+  EXPECT_EQ(workflow->Spec().action_format, fhir->Spec().action_format);
+  EXPECT_EQ(workflow->Spec().action_format, kAgentActionFormat);
+  ResetRequest r;
+  r.split = "test";
+  r.task_index = 0;
+  const std::string prompt = workflow->Reset(r).observation.at(0).content;
+  EXPECT_NE(prompt.find(kAgentActionFormat), std::string::npos);
 }
 
 TEST(EhrWorkflowEnv, TruncationGradesTheWritesButIsNeverCorrect) {
