@@ -77,6 +77,21 @@ struct EnvEntry {
   // Share of a mixture's training tasks: each task of a step picks its env
   // with probability weight / sum of weights.
   double weight = 1.0;
+  // Robustness wrappers around the env, innermost first
+  // (docs/envs/wrappers.md): each rewrites the observations without changing
+  // the answer. Names are checked against the wrapper registry when the run
+  // connects its envs.
+  struct Wrapper {
+    std::string name;
+    nlohmann::json options = nlohmann::json::object();
+
+    template <class V>
+    void Visit(V& v) {
+      v("name", name, "registered env wrapper name");
+      v("options", options, "wrapper-specific options");
+    }
+  };
+  std::vector<Wrapper> wrappers;
 
   template <class V>
   void Visit(V& v) {
@@ -85,6 +100,7 @@ struct EnvEntry {
     v("options", options, "env-specific options");
     v.AtLeast("weight", weight, 0.0,
               "env mixture: relative share of the training tasks");
+    v("wrappers", wrappers, "robustness wrappers, innermost first");
   }
 };
 
@@ -325,6 +341,10 @@ struct DistributedConfig {
   bool overlap = false;
   int64_t heartbeat_ms = 1000;
   int64_t heartbeat_misses = 3;
+  // CURVE keys of every tcp:// endpoint (docs/distributed.md, "Keys and what
+  // they protect"). `clinrl distributed run`: empty = <run dir>/curve, made
+  // by the first process that needs it. `clinrl train`: empty = no CURVE.
+  std::string curve_keys;
 
   template <class V>
   void Visit(V& v) {
@@ -347,6 +367,9 @@ struct DistributedConfig {
               "rollout worker heartbeat interval");
     v.AtLeast("heartbeat_misses", heartbeat_misses, int64_t{1},
               "missed heartbeats before a rollout worker counts as dead");
+    v("curve_keys", curve_keys,
+      "folder of the CURVE keys of tcp:// endpoints (clinrl keys generate); "
+      "empty = <run dir>/curve in a distributed run, none in clinrl train");
   }
 };
 

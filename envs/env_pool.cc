@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "core/zmq_util.h"
 #include "envs/remote_env.h"
+#include "envs/wrappers/env_wrapper_registry.h"
 
 namespace clinrl::envs {
 
@@ -42,6 +43,8 @@ void CheckRunEnvs(const std::vector<EnvEntry>& entries) {
       }
     }
     total += entries[i].weight;
+    CheckEnvWrapperNames(entries[i].wrappers,
+                         fmt::format("envs.{}.wrappers", i));
   }
   if (!(total > 0)) {
     throw ConfigError(
@@ -50,6 +53,39 @@ void CheckRunEnvs(const std::vector<EnvEntry>& entries) {
   }
 }
 
+namespace {
+
+// A copy of the global registry without the in-process envs that the run
+// wraps (their wrapped factories take the names).
+std::unique_ptr<EnvRegistry> RegistryForWrappedEnvs(
+    const std::vector<EnvEntry>& entries) {
+  auto registry = std::make_unique<EnvRegistry>();
+  for (const std::string& name : EnvRegistry::Global().Names()) {
+    bool wrapped_here = false;
+    for (const EnvEntry& e : entries) {
+      wrapped_here = wrapped_here || (e.name == name && e.endpoint.empty() &&
+                                      !e.wrappers.empty());
+    }
+    if (!wrapped_here) registry->Add(name, EnvRegistry::Global().Get(name));
+  }
+  return registry;
+}
+
+// The entry's env served under its own name, so the run's tasks, reward
+// overrides and scripted policies find it as before, while its spec name
+// ("dx_dialogue+distractor") says it is wrapped.
+void AddWrappedEnv(const EnvEntry& e, size_t i, EnvRegistry* registry) {
+  const EnvFactory* inner = EnvRegistry::Global().Find(e.name);
+  if (inner == nullptr) return;  // unknown: refused as usual when created
+  registry->Add(e.name, [inner = *inner, wrappers = e.wrappers,
+                         path = fmt::format("envs.{}.wrappers", i)](
+                            const json& options, const std::string& where) {
+    return WrapEnv(inner(options, where), wrappers, path);
+  });
+}
+
+}  // namespace
+
 EnvConnection ConnectEnvs(const std::vector<EnvEntry>& entries,
                           const std::string& endpoint) {
   EnvConnection out;
@@ -57,7 +93,21 @@ EnvConnection ConnectEnvs(const std::vector<EnvEntry>& entries,
   for (const EnvEntry& e : entries) {
     one_server = one_server && e.endpoint == entries.front().endpoint;
   }
-  if (!endpoint.empty() || one_server) {
+  bool wrapped = false;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (entries[i].wrappers.empty()) continue;
+    wrapped = true;
+    // A client talking straight to a server plays that server's envs as
+    // they are; wrapping happens in this process's pool.
+    if (!endpoint.empty()) {
+      throw ConfigError(fmt::format(
+          "envs.{}.wrappers: env '{}' is played on the env server {} "
+          "directly, so it cannot be wrapped here; expected no wrappers with "
+          "an env endpoint override",
+          i, entries[i].name, endpoint));
+    }
+  }
+  if (!endpoint.empty() || (one_server && !wrapped)) {
     EnvClientOptions options;
     options.endpoint = endpoint.empty() ? entries.front().endpoint : endpoint;
     out.remote = std::make_unique<EnvClient>(options);
@@ -69,12 +119,11 @@ EnvConnection ConnectEnvs(const std::vector<EnvEntry>& entries,
     const EnvEntry& e = entries[i];
     pool.service.envs.push_back(e.name);
     pool.service.env_options[e.name] = e.options;
-    if (e.endpoint.empty()) continue;
-    if (!out.registry) {
-      out.registry = std::make_unique<EnvRegistry>();
-      for (const std::string& name : EnvRegistry::Global().Names()) {
-        out.registry->Add(name, EnvRegistry::Global().Get(name));
-      }
+    if (e.endpoint.empty() && e.wrappers.empty()) continue;
+    if (!out.registry) out.registry = RegistryForWrappedEnvs(entries);
+    if (e.endpoint.empty()) {
+      AddWrappedEnv(e, i, out.registry.get());
+      continue;
     }
     if (out.registry->Has(e.name)) {
       throw ConfigError(fmt::format(
@@ -84,10 +133,13 @@ EnvConnection ConnectEnvs(const std::vector<EnvEntry>& entries,
     }
     // Served elsewhere: each of the pool's sessions of this env is a
     // session on that server.
-    out.registry->Add(e.name, [endpoint = e.endpoint, name = e.name](
-                                  const json&, const std::string&) {
-      return std::unique_ptr<Env>(std::make_unique<RemoteEnv>(endpoint, name));
-    });
+    out.registry->Add(
+        e.name, [endpoint = e.endpoint, name = e.name, wrappers = e.wrappers,
+                 path = fmt::format("envs.{}.wrappers", i)](
+                    const json&, const std::string&) {
+          return WrapEnv(std::make_unique<RemoteEnv>(endpoint, name), wrappers,
+                         path);
+        });
   }
   pool.service.registry = out.registry.get();
   out.pool = std::make_unique<EnvPool>(pool);

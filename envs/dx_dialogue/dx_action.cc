@@ -95,4 +95,40 @@ DxAction ParseAction(const std::string& text) {
   return action;
 }
 
+namespace {
+
+// Drops a leading "1.", "2)", "#3" or "4:" (a rank marker) from an item.
+std::string WithoutRankMarker(const std::string& item) {
+  size_t i = 0;
+  if (i < item.size() && item[i] == '#') ++i;
+  const size_t digits = i;
+  while (i < item.size() && std::isdigit(static_cast<unsigned char>(item[i])))
+    ++i;
+  if (i == digits) return item;
+  if (i < item.size() && (item[i] == '.' || item[i] == ')' || item[i] == ':'))
+    ++i;
+  // "1.5" would be a number, not a marker; a marker ends in a blank or at the
+  // end of the item.
+  if (i < item.size() && !IsSpace(item[i])) return item;
+  return Trim(item.substr(i));
+}
+
+}  // namespace
+
+std::vector<std::string> SplitDifferential(const std::string& argument) {
+  std::vector<std::string> items;
+  size_t pos = 0;
+  while (pos <= argument.size()) {
+    size_t end = argument.find(';', pos);
+    if (end == std::string::npos) end = argument.size();
+    std::string item = WithoutRankMarker(Trim(argument.substr(pos, end - pos)));
+    while (!item.empty() && (item.back() == '.' || item.back() == ',')) {
+      item.pop_back();
+    }
+    if (!item.empty()) items.push_back(item);
+    pos = end + 1;
+  }
+  return items;
+}
+
 }  // namespace clinrl::envs::dx

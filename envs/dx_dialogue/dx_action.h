@@ -6,6 +6,8 @@
 //   TEST: <test name>               e.g. ecg, troponin, chest x-ray
 //   DISPOSITION: <home|clinic|emergency>
 //   DIAGNOSIS: <condition name or ICD-10 code>   ends the episode
+//   DIAGNOSIS: 1. <condition>; 2. <condition>    the same, a ranked
+//                                   differential (diagnosis_format: ranked)
 //
 // Forgiving on purpose, because a tiny model writes it: the verb is
 // case-insensitive, the colon may be a dash or missing, markdown bullets and
@@ -15,6 +17,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 namespace clinrl::envs::dx {
 
@@ -37,5 +40,11 @@ struct DxAction {
 };
 
 DxAction ParseAction(const std::string& text);
+
+// The items of a ranked differential, the argument of "DIAGNOSIS: 1. X; 2.
+// Y; 3. Z": split at ';', each trimmed and stripped of a leading rank
+// ("1.", "2)", "#3", "4:"); empty items are dropped. The order of the list
+// is the ranking; the numbers are not read, so "1. X; 1. Y" ranks Y second.
+std::vector<std::string> SplitDifferential(const std::string& argument);
 
 }  // namespace clinrl::envs::dx

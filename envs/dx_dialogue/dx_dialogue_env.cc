@@ -15,12 +15,24 @@ const char kDxActionFormat[] =
     "One action per turn: ASK: <symptom> | EXAM: <system> | TEST: <test> | "
     "DISPOSITION: <home|clinic|emergency> | DIAGNOSIS: <condition>";
 
+std::string RankedActionFormat(int64_t max_differential) {
+  return fmt::format(
+      "One action per turn: ASK: <symptom> | EXAM: <system> | TEST: <test> | "
+      "DISPOSITION: <home|clinic|emergency> | DIAGNOSIS: 1. <condition>; 2. "
+      "<condition>; ... (a ranked differential, most likely first, at most "
+      "{})",
+      max_differential);
+}
+
+double ReciprocalRank(int64_t rank) {
+  return rank > 0 ? 1.0 / static_cast<double>(rank) : 0.0;
+}
+
 namespace {
 
-const char kSystemPrompt[] =
-    "You are a doctor. Find the diagnosis in few turns at low cost. "
-    "One action per turn: ASK: <symptom> | EXAM: <system> | TEST: <test> | "
-    "DISPOSITION: <home|clinic|emergency> | DIAGNOSIS: <condition>";
+// Followed by the action format of the episode.
+const char kSystemPromptLead[] =
+    "You are a doctor. Find the diagnosis in few turns at low cost. ";
 
 const char kInvalidAction[] =
     "Invalid action. Use ASK: <symptom>, EXAM: <system>, TEST: <test>, "
@@ -101,6 +113,11 @@ void DxEpisodeOptions::Check(const std::string& path) const {
         fmt::format("{}.max_turns: expected an integer in [2, 64], got {}",
                     path, max_turns));
   }
+  if (max_differential < 1 || max_differential > 10) {
+    throw ConfigError(fmt::format(
+        "{}.max_differential: expected an integer in [1, 10], got {}", path,
+        max_differential));
+  }
 }
 
 PatientOptions DxEpisodeOptions::patient() const {
@@ -161,11 +178,43 @@ EnvSpec DxDialogueEnv::Spec() const {
   EnvSpec s;
   s.name = "dx_dialogue";
   s.version = "1";
-  s.action_format = kDxActionFormat;
+  s.action_format = options_.ranked()
+                        ? RankedActionFormat(options_.max_differential)
+                        : std::string(kDxActionFormat);
   s.max_turns = options_.max_turns;
   s.splits = bank_->Sizes();
   return s;
 }
+
+namespace {
+
+// The diagnosis component of a ranked episode: 1 / rank as a sum of top-k
+// hits, since the plug-ins score pass or fail. With K the list cap,
+// component k (numeric on info.differential.rank: passes when rank <= k)
+// weighs 1/k - 1/(k+1) for k < K and 1/K for k = K; a rank r then collects
+// sum_{k=r}^{K-1} (1/k - 1/(k+1)) + 1/K = 1/r, and an absent rank nothing.
+void RankComponents(int64_t max_differential, json& spec) {
+  json components = json::array();
+  for (int64_t k = 1; k <= max_differential; ++k) {
+    const double kd = static_cast<double>(k);
+    const double weight =
+        k < max_differential ? 1.0 / kd - 1.0 / (kd + 1.0) : 1.0 / kd;
+    components.push_back({{"name", fmt::format("diagnosis_top{}", k)},
+                          {"plugin", "numeric"},
+                          {"weight", weight},
+                          {"params",
+                           {{"expected", 1},
+                            {"abs_tol", k - 1},
+                            {"answer_field", "differential.rank"}}}});
+  }
+  for (size_t i = 1; i < spec["components"].size(); ++i) {
+    components.push_back(spec["components"][i]);
+  }
+  spec["components"] = components;
+  spec["success"] = "diagnosis_top1";
+}
+
+}  // namespace
 
 json DxDialogueEnv::RewardSpec(const ClinicalCase& c, double total_cost) const {
   const Condition& cond = kb_->conditions[c.condition];
@@ -174,7 +223,7 @@ json DxDialogueEnv::RewardSpec(const ClinicalCase& c, double total_cost) const {
   json flags = json::array();
   for (int r : c.red_flags) flags.push_back(kb_->red_flags[r].name);
   const bool red_flag = !c.red_flags.empty();
-  return {
+  json spec = {
       {"components",
        {{{"name", "diagnosis"},
          {"plugin", "icd10"},
@@ -203,6 +252,10 @@ json DxDialogueEnv::RewardSpec(const ClinicalCase& c, double total_cost) const {
       {"required_disposition", c.required_disposition},
       {"total_cost", total_cost},
   };
+  if (episode_options_.ranked()) {
+    RankComponents(episode_options_.max_differential, spec);
+  }
+  return spec;
 }
 
 ResetResult DxDialogueEnv::Reset(const ResetRequest& request) {
@@ -232,6 +285,8 @@ ResetResult DxDialogueEnv::Reset(const ResetRequest& request) {
   cost_ = 0.0;
   disposition_.clear();
   asked_.clear();
+  differential_.clear();
+  rank_ = 0;
   posterior_ = std::make_unique<DiagnosticPosterior>(kb_);
   posterior_->Start(case_->age, case_->male, case_->chief_complaint);
   seen_findings_ = {case_->chief_complaint};
@@ -239,9 +294,19 @@ ResetResult DxDialogueEnv::Reset(const ResetRequest& request) {
 
   RulePatient presenter(kb_, *case_, patient);
   ResetResult r;
-  r.observation = {{"system", kSystemPrompt},
+  const std::string format =
+      episode_options_.ranked()
+          ? RankedActionFormat(episode_options_.max_differential)
+          : std::string(kDxActionFormat);
+  r.observation = {{"system", kSystemPromptLead + format},
                    {"user", presenter.Presentation()}};
   r.info = BaseInfo();
+  if (episode_options_.ranked()) {
+    // What the scripted policies (and an agent's harness) read to answer
+    // with a list.
+    r.info["diagnosis_format"] = "ranked";
+    r.info["max_differential"] = episode_options_.max_differential;
+  }
   r.info["reward_spec"] = RewardSpec(*case_, 0.0);
   r.info["task"] = {{"split", split_}, {"task_index", task_index_}};
   r.info["case"] = {
@@ -331,6 +396,125 @@ double DxDialogueEnv::EvidenceReward(const std::string& type, int exam_system,
               : -options_.redundant_penalty;
 }
 
+std::string DxDialogueEnv::ResolveDiagnosis(const std::string& text,
+                                            std::string* code,
+                                            std::string* name) const {
+  code->clear();
+  name->clear();
+  int c = kb_->condition_matcher.Exact(text);
+  if (c < 0) {
+    // A code anywhere in the text ("I21.9", "I21.9 acute MI").
+    for (const auto& word : CodeCandidates(text)) {
+      *code = CanonicalIcd10(word);
+      if (!code->empty()) break;
+    }
+    if (!code->empty()) c = kb_->ConditionByCode(*code);
+  }
+  if (c < 0 && code->empty()) {
+    const auto m = kb_->condition_matcher.Match(text);
+    if (m.size() == 1) c = m[0];
+    // A differential is not a commitment: ask for one diagnosis.
+    if (m.size() > 1)
+      return fmt::format("Name one diagnosis, not {}.", m.size());
+  }
+  if (c < 0 && code->empty()) {
+    return fmt::format(
+        "Unknown diagnosis \"{}\". Name a condition or an ICD-10 code.", text);
+  }
+  if (c >= 0) {
+    *code = CanonicalIcd10(kb_->conditions[c].icd10);
+    *name = kb_->conditions[c].name;
+  }
+  return "";
+}
+
+std::string DxDialogueEnv::ReadDifferential(const std::string& argument) {
+  differential_.clear();
+  rank_ = 0;
+  const std::vector<std::string> items = SplitDifferential(argument);
+  const int64_t cap = episode_options_.max_differential;
+  if (static_cast<int64_t>(items.size()) > cap) {
+    return fmt::format(
+        "List at most {} diagnoses, not {}: DIAGNOSIS: 1. <condition>; 2. "
+        "<condition>.",
+        cap, items.size());
+  }
+  std::vector<std::string> codes;
+  for (size_t i = 0; i < items.size(); ++i) {
+    std::string code, name;
+    const std::string wrong = ResolveDiagnosis(items[i], &code, &name);
+    if (!wrong.empty()) return fmt::format("Item {}: {}", i + 1, wrong);
+    codes.push_back(code);
+  }
+  const std::string truth =
+      CanonicalIcd10(kb_->conditions[case_->condition].icd10);
+  for (size_t i = 0; i < codes.size() && rank_ == 0; ++i) {
+    if (codes[i] == truth) rank_ = static_cast<int64_t>(i) + 1;
+  }
+  differential_ = std::move(codes);
+  return "";
+}
+
+std::string DxDialogueEnv::RecordDifferential(std::string* given_code,
+                                              std::string* given_name,
+                                              json& action_info) const {
+  json names = json::array();
+  std::string listed;
+  for (size_t i = 0; i < differential_.size(); ++i) {
+    const int c = kb_->ConditionByCode(differential_[i]);
+    const std::string shown =
+        c >= 0 ? kb_->conditions[c].name : differential_[i];
+    names.push_back(shown);
+    listed += fmt::format("{}{}. {}", i ? "; " : "", i + 1, shown);
+  }
+  *given_code = differential_.front();
+  *given_name = names.front().get<std::string>();
+  action_info["target"] = *given_name;
+  action_info["differential"] = names;
+  return fmt::format("Differential recorded: {}.", listed);
+}
+
+std::string DxDialogueEnv::ExamAction(const std::string& argument,
+                                      json& action_info, json& revealed,
+                                      bool* invalid) {
+  int s = kb_->system_matcher.Exact(argument);
+  if (s < 0) {
+    const auto m = kb_->system_matcher.Match(argument);
+    if (!m.empty()) s = m[0];
+  }
+  if (s < 0) {
+    *invalid = true;
+    std::string names;
+    for (const auto& x : kb_->systems)
+      names += (names.empty() ? "" : ", ") + x.name;
+    return fmt::format("Unknown exam \"{}\". Systems: {}.", argument, names);
+  }
+  action_info["target"] = kb_->systems[s].name;
+  return Examine(s, revealed);
+}
+
+std::string DxDialogueEnv::TestAction(const std::string& argument,
+                                      json& action_info, json& revealed,
+                                      bool* invalid) {
+  int t = kb_->test_matcher.Exact(argument);
+  if (t < 0) {
+    const auto m = kb_->test_matcher.Match(argument);
+    if (!m.empty()) t = m[0];
+  }
+  if (t < 0) {
+    *invalid = true;
+    return fmt::format(
+        "Unknown test \"{}\". Order one test by name, e.g. TEST: cbc.",
+        argument);
+  }
+  const MedicalTest& test = kb_->tests[t];
+  cost_ += test.cost;
+  const std::string& result = test.results[case_->test_results[t]];
+  action_info["target"] = test.name;
+  revealed.push_back({{"test", test.name}, {"result", result}});
+  return fmt::format("{}: {}.", test.name, result);
+}
+
 StepResult DxDialogueEnv::Step(const std::string& action_text) {
   if (!active_) {
     throw BadRequest(
@@ -360,46 +544,12 @@ StepResult DxDialogueEnv::Step(const std::string& action_text) {
       }
       break;
     }
-    case ActionType::kExam: {
-      int s = kb_->system_matcher.Exact(action.argument);
-      if (s < 0) {
-        const auto m = kb_->system_matcher.Match(action.argument);
-        if (!m.empty()) s = m[0];
-      }
-      if (s < 0) {
-        invalid = true;
-        std::string names;
-        for (const auto& x : kb_->systems)
-          names += (names.empty() ? "" : ", ") + x.name;
-        text = fmt::format("Unknown exam \"{}\". Systems: {}.", action.argument,
-                           names);
-      } else {
-        action_info["target"] = kb_->systems[s].name;
-        text = Examine(s, revealed);
-      }
+    case ActionType::kExam:
+      text = ExamAction(action.argument, action_info, revealed, &invalid);
       break;
-    }
-    case ActionType::kTest: {
-      int t = kb_->test_matcher.Exact(action.argument);
-      if (t < 0) {
-        const auto m = kb_->test_matcher.Match(action.argument);
-        if (!m.empty()) t = m[0];
-      }
-      if (t < 0) {
-        invalid = true;
-        text = fmt::format(
-            "Unknown test \"{}\". Order one test by name, e.g. TEST: cbc.",
-            action.argument);
-      } else {
-        const MedicalTest& test = kb_->tests[t];
-        cost_ += test.cost;
-        const std::string& result = test.results[case_->test_results[t]];
-        action_info["target"] = test.name;
-        revealed.push_back({{"test", test.name}, {"result", result}});
-        text = fmt::format("{}: {}.", test.name, result);
-      }
+    case ActionType::kTest:
+      text = TestAction(action.argument, action_info, revealed, &invalid);
       break;
-    }
     case ActionType::kDisposition: {
       const std::string d = DispositionOf(action.argument);
       if (d.empty()) {
@@ -415,39 +565,22 @@ StepResult DxDialogueEnv::Step(const std::string& action_text) {
       break;
     }
     case ActionType::kDiagnosis: {
-      int c = kb_->condition_matcher.Exact(action.argument);
-      if (c < 0) {
-        // A code anywhere in the text ("I21.9", "I21.9 acute MI").
-        for (const auto& word : CodeCandidates(action.argument)) {
-          given_code = CanonicalIcd10(word);
-          if (!given_code.empty()) break;
-        }
-        if (!given_code.empty()) c = kb_->ConditionByCode(given_code);
-      }
-      if (c < 0 && given_code.empty()) {
-        const auto m = kb_->condition_matcher.Match(action.argument);
-        if (m.size() == 1) c = m[0];
-        if (m.size() > 1) {
-          // A differential is not a commitment: ask for one diagnosis.
-          invalid = true;
-          text = fmt::format("Name one diagnosis, not {}.", m.size());
-          break;
-        }
-      }
-      if (c < 0 && given_code.empty()) {
+      const std::string wrong =
+          episode_options_.ranked()
+              ? ReadDifferential(action.argument)
+              : ResolveDiagnosis(action.argument, &given_code, &given_name);
+      if (!wrong.empty()) {
         invalid = true;
-        text = fmt::format(
-            "Unknown diagnosis \"{}\". Name a condition or an ICD-10 code.",
-            action.argument);
+        text = wrong;
         break;
       }
-      if (c >= 0) {
-        given_code = CanonicalIcd10(kb_->conditions[c].icd10);
-        given_name = kb_->conditions[c].name;
+      if (episode_options_.ranked()) {
+        text = RecordDifferential(&given_code, &given_name, action_info);
+      } else {
+        action_info["target"] = given_name.empty() ? given_code : given_name;
+        text = fmt::format("Diagnosis recorded: {}.",
+                           given_name.empty() ? action.argument : given_name);
       }
-      action_info["target"] = given_name.empty() ? given_code : given_name;
-      text = fmt::format("Diagnosis recorded: {}.",
-                         given_name.empty() ? action.argument : given_name);
       r.terminated = true;
       break;
     }
@@ -529,10 +662,30 @@ void DxDialogueEnv::AddEpisodeEndInfo(bool correct,
     const int c = kb_->ConditionByCode(given_code);
     info["diagnosis_icd10"] = c >= 0 ? kb_->conditions[c].icd10 : given_code;
   }
+  if (episode_options_.ranked()) AddRankInfo(info);
   info["disposition"] =
       disposition_.empty() ? json(nullptr) : json(disposition_);
   info["answer"] = {{"condition", truth.name}, {"icd10", truth.icd10}};
   info["reward_spec"] = RewardSpec(*case_, cost_);
+}
+
+void DxDialogueEnv::AddRankInfo(json& info) const {
+  json& metrics = info["metrics"];
+  metrics["rank"] = rank_;
+  metrics["reciprocal_rank"] = ReciprocalRank(rank_);
+  for (int64_t k : {1, 3, 5}) {
+    metrics[fmt::format("top{}", k)] = rank_ > 0 && rank_ <= k ? 1 : 0;
+  }
+  // What the reward spec's top-k components read (differential.rank). An
+  // absent rank is the word "none", never a missing field: the numeric
+  // plug-in would then read the last number of the last turn instead.
+  json codes = json::array();
+  for (const auto& code : differential_) {
+    const int c = kb_->ConditionByCode(code);
+    codes.push_back(c >= 0 ? kb_->conditions[c].icd10 : code);
+  }
+  info["differential"] = {{"icd10", codes},
+                          {"rank", rank_ > 0 ? json(rank_) : json("none")}};
 }
 
 }  // namespace clinrl::envs::dx

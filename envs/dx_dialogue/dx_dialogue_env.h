@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "envs/dx_dialogue/clinical_case.h"
 #include "envs/dx_dialogue/diagnostic_posterior.h"
@@ -24,6 +25,11 @@ struct DxEpisodeOptions {
   std::string persona = "plain";
   PatientNoise noise;
   int64_t max_turns = 10;
+  // The final answer: one diagnosis ("single", the default) or a ranked
+  // differential of at most max_differential conditions ("ranked"), scored
+  // by the rank of the true condition (docs/envs/dx_dialogue.md).
+  std::string diagnosis_format = "single";
+  int64_t max_differential = 5;
 
   template <class V>
   void Visit(V& v) {
@@ -31,7 +37,12 @@ struct DxEpisodeOptions {
            "how the patient talks");
     v("noise", noise, "how the patient blurs the facts");
     v("max_turns", max_turns, "actions before truncation, 2..64");
+    v.Enum("diagnosis_format", diagnosis_format, {"single", "ranked"},
+           "one diagnosis, or a ranked differential");
+    v("max_differential", max_differential,
+      "most conditions in a ranked differential, 1..10");
   }
+  bool ranked() const { return diagnosis_format == "ranked"; }
 
   // Throws ConfigError naming `path.<key>` for a value out of range.
   void Check(const std::string& path) const;
@@ -82,6 +93,14 @@ struct DxDialogueOptions : DxEpisodeOptions {
 
 // The text of EnvSpec::action_format and of the system prompt.
 extern const char kDxActionFormat[];
+// The same with a ranked differential as the answer, for at most
+// `max_differential` conditions.
+std::string RankedActionFormat(int64_t max_differential);
+
+// The reward of a ranked differential whose true condition is at `rank`
+// (1-based; 0 = absent): 1 / rank, 0 when absent. The reward spec reaches it
+// as a sum of top-k components (DxDialogueEnv::RewardSpec).
+double ReciprocalRank(int64_t rank);
 
 class DxDialogueEnv : public Env {
  public:
@@ -102,11 +121,33 @@ class DxDialogueEnv : public Env {
 
  private:
   std::string Examine(int system, json& revealed);
+  // EXAM and TEST by name: the observation text; target and revealed
+  // filled in, or *invalid set with the text saying what was wrong.
+  std::string ExamAction(const std::string& argument, json& action_info,
+                         json& revealed, bool* invalid);
+  std::string TestAction(const std::string& argument, json& action_info,
+                         json& revealed, bool* invalid);
   // The step reward of an action that revealed `revealed` (entries as in
   // info.revealed): information gain of the new evidence, or the redundancy
   // penalty; the posterior then takes the evidence. Sets info fields.
   double EvidenceReward(const std::string& type, int exam_system,
                         const json& revealed, json& info);
+  // The condition a DIAGNOSIS argument (or one item of a differential)
+  // names: sets *code (canonical ICD-10, a code outside the knowledge base
+  // included) and *name (empty for such a code), or returns what was wrong.
+  std::string ResolveDiagnosis(const std::string& text, std::string* code,
+                               std::string* name) const;
+  // The DIAGNOSIS action in ranked mode: fills differential_ and rank_, or
+  // returns what was wrong with the list.
+  std::string ReadDifferential(const std::string& argument);
+  // The step's target and text for the recorded differential; the first
+  // item is the diagnosis proper (info.diagnosis_icd10).
+  std::string RecordDifferential(std::string* given_code,
+                                 std::string* given_name,
+                                 json& action_info) const;
+  // Ranked episodes: metrics rank, reciprocal_rank, top1/top3/top5 and
+  // info.differential.
+  void AddRankInfo(json& info) const;
   json BaseInfo() const;
   // The info only the last reply of an episode carries (metrics, answer,
   // the reward spec with the total cost), the same for every way it ends.
@@ -132,6 +173,10 @@ class DxDialogueEnv : public Env {
   std::set<int> seen_tests_;
   std::string split_;
   int64_t task_index_ = 0;
+  // The ranked differential given (canonical codes, in order) and the rank
+  // of the true condition in it (1-based; 0 = absent or none given).
+  std::vector<std::string> differential_;
+  int64_t rank_ = 0;
 };
 
 }  // namespace clinrl::envs::dx

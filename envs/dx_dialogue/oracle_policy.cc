@@ -67,6 +67,9 @@ void OraclePolicy::Observe(const json& info) {
     first_impression_ = posterior_.Mode();
     // Drawn only when anchoring is on, so other options keep their streams.
     anchored_ = options_.anchor > 0 && Uniform(rng_) < options_.anchor;
+    if (info.value("diagnosis_format", "single") == "ranked") {
+      max_differential_ = wire::Fields(info, "info").Int("max_differential", 1);
+    }
     seen_present_[cc] = true;
     done_.insert("ASK: " + complaint);
     started_ = true;
@@ -188,6 +191,29 @@ std::string OraclePolicy::ChooseDisposition() const {
   return kb_->conditions[posterior_.Mode()].disposition;
 }
 
+std::string OraclePolicy::DiagnosisAction() const {
+  const int first = anchored_ ? first_impression_ : posterior_.Mode();
+  auto named = [&](int c) {
+    const Condition& condition = kb_->conditions[c];
+    return options_.diagnose_with == "code" ? condition.icd10 : condition.name;
+  };
+  if (max_differential_ <= 0) return "DIAGNOSIS: " + named(first);
+  // The rest by posterior probability; ties keep the knowledge base's order.
+  const auto p = posterior_.Probabilities();
+  std::vector<int> order(p.size());
+  for (size_t c = 0; c < p.size(); ++c) order[c] = static_cast<int>(c);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int a, int b) { return p[a] > p[b]; });
+  std::string line = "DIAGNOSIS: 1. " + named(first);
+  int64_t listed = 1;
+  for (int c : order) {
+    if (listed >= max_differential_) break;
+    if (c == first) continue;
+    line += fmt::format("; {}. {}", ++listed, named(c));
+  }
+  return line;
+}
+
 std::string OraclePolicy::Act(const Observation& transcript, const json& info) {
   Observe(info);
   const int64_t turn = InfoInt(info, "turn");
@@ -214,12 +240,7 @@ std::string OraclePolicy::Act(const Observation& transcript, const json& info) {
     disposition_given_ = true;
     return "DISPOSITION: " + ChooseDisposition();
   }
-  if (action.empty()) {
-    const Condition& c =
-        kb_->conditions[anchored_ ? first_impression_ : posterior_.Mode()];
-    return "DIAGNOSIS: " +
-           (options_.diagnose_with == "code" ? c.icd10 : c.name);
-  }
+  if (action.empty()) return DiagnosisAction();
   done_.insert(action);
   return action;
 }

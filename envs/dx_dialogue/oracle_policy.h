@@ -7,7 +7,9 @@
 // probability reaches `confidence` or two turns are left, it checks vital
 // signs and likely red flags (unless already urgent), gives a DISPOSITION
 // (emergency on an observed red flag or when urgent conditions hold 30% of
-// the belief) and then the DIAGNOSIS (the mode).
+// the belief) and then the DIAGNOSIS (the mode; in a ranked episode,
+// info.diagnosis_format "ranked", the conditions by posterior probability,
+// the mode first, up to info.max_differential).
 // Options: epsilon (per turn, the probability of a random ASK/EXAM/TEST
 // instead or, one time in four, of wrapping up at once: imperfect
 // demonstrations), anchor (per episode, the probability of anchoring: the
@@ -65,6 +67,9 @@ class OraclePolicy : public ScriptedPolicy {
   std::string RandomInformationAction();
   std::string ChooseDisposition() const;
   std::string SafetyCheck();
+  // The DIAGNOSIS line: the mode (or the first impression when anchored),
+  // followed in a ranked episode by the next likeliest conditions.
+  std::string DiagnosisAction() const;
 
   OraclePolicyOptions options_;
   std::shared_ptr<const KnowledgeBase> kb_;
@@ -72,11 +77,12 @@ class OraclePolicy : public ScriptedPolicy {
   std::mt19937_64 rng_;
   bool started_ = false;
   bool disposition_given_ = false;
-  bool stopping_ = false;        // an epsilon step chose to diagnose early
-  bool anchored_ = false;        // this episode diagnoses its first impression
-  int first_impression_ = 0;     // the mode given the opening line alone
-  bool posterior_male_ = false;  // the patient's sex, as the belief uses it
-  std::set<std::string> done_;   // actions already taken
+  bool stopping_ = false;         // an epsilon step chose to diagnose early
+  bool anchored_ = false;         // this episode diagnoses its first impression
+  int first_impression_ = 0;      // the mode given the opening line alone
+  bool posterior_male_ = false;   // the patient's sex, as the belief uses it
+  int64_t max_differential_ = 0;  // > 0: answer with a ranked differential
+  std::set<std::string> done_;    // actions already taken
   std::vector<bool> seen_present_;
   std::vector<int> seen_results_;
 };

@@ -1,5 +1,8 @@
 #include "envs/dx_dialogue/random_policy.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "core/error.h"
 #include "core/wire.h"
 #include "envs/dx_dialogue/clinical_case.h"
@@ -25,14 +28,35 @@ RandomPolicy::RandomPolicy(uint64_t seed,
                            std::shared_ptr<const KnowledgeBase> kb)
     : kb_(std::move(kb)), rng_(MixSeed(seed ^ 0x7261ULL)) {}
 
+std::string RandomPolicy::RandomDiagnosis() {
+  const size_t n = kb_->conditions.size();
+  if (max_differential_ <= 0) {
+    return "DIAGNOSIS: " + kb_->conditions[Below(rng_, n)].name;
+  }
+  // A partial Fisher-Yates shuffle: `length` distinct conditions.
+  const size_t length =
+      1 + Below(rng_, static_cast<size_t>(std::min<int64_t>(
+                          max_differential_, static_cast<int64_t>(n))));
+  std::vector<size_t> order(n);
+  for (size_t c = 0; c < n; ++c) order[c] = c;
+  std::string line = "DIAGNOSIS:";
+  for (size_t i = 0; i < length; ++i) {
+    std::swap(order[i], order[i + Below(rng_, n - i)]);
+    line += fmt::format("{} {}. {}", i ? ";" : "", i + 1,
+                        kb_->conditions[order[i]].name);
+  }
+  return line;
+}
+
 std::string RandomPolicy::Act(const Observation& transcript, const json& info) {
+  // The reset info says whether the episode takes a ranked list.
+  if (info.value("diagnosis_format", "") == "ranked") {
+    max_differential_ = InfoInt(info, "max_differential");
+  }
   const int64_t turn = InfoInt(info, "turn");
   const int64_t max_turns = InfoInt(info, "max_turns");
   const double u = Uniform(rng_);
-  if (turn + 1 >= max_turns || u >= 0.85) {
-    return "DIAGNOSIS: " +
-           kb_->conditions[Below(rng_, kb_->conditions.size())].name;
-  }
+  if (turn + 1 >= max_turns || u >= 0.85) return RandomDiagnosis();
   if (u < 0.35) {
     const auto askable = kb_->AskableFindings();
     return "ASK: " + kb_->findings[askable[Below(rng_, askable.size())]].name;

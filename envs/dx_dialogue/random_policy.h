@@ -1,7 +1,8 @@
 // The random baseline of dx_dialogue: uniformly random actions over the
 // grammar's vocabulary (questions, exams, tests, dispositions), and a random
-// diagnosis at the latest on the last turn. The lower bound of `clinrl env
-// eval`.
+// diagnosis at the latest on the last turn (in a ranked episode a random
+// list of 1 to info.max_differential distinct conditions). The lower bound
+// of `clinrl env eval`.
 #pragma once
 
 #include <cstdint>
@@ -30,8 +31,11 @@ class RandomPolicy : public ScriptedPolicy {
   std::string Act(const Observation& transcript, const json& info) override;
 
  private:
+  std::string RandomDiagnosis();
+
   std::shared_ptr<const KnowledgeBase> kb_;
   std::mt19937_64 rng_;
+  int64_t max_differential_ = 0;  // > 0: the episode takes a ranked list
 };
 
 }  // namespace clinrl::envs::dx

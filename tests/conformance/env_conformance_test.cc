@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <random>
+#include <sstream>
 
 #include "core/error.h"
 #include "core/zmq_util.h"
@@ -17,6 +18,7 @@
 #include "envs/env_registry.h"
 #include "envs/env_server.h"
 #include "envs/remote_env.h"
+#include "envs/wrappers/env_wrapper_registry.h"
 #include "tests/python/python_triage_server.h"
 
 namespace clinrl::envs {
@@ -60,8 +62,42 @@ class PythonServer {
   clinrl::testing::PythonTriageServer server_;
 };
 
+// Wrapped envs are named as their spec names them, "<env>+<wrapper>...":
+// every registered robustness wrapper over echo and dx_dialogue, and all of
+// them at once over dx_dialogue (envs/wrappers/).
+std::vector<std::string> WrappedEnvsUnderTest() {
+  std::vector<std::string> names;
+  const auto wrappers = EnvWrapperRegistry::Global().Names();
+  for (const char* env : {"echo", "dx_dialogue"}) {
+    if (!EnvRegistry::Global().Has(env)) continue;
+    std::string chain = env;
+    for (const auto& w : wrappers) {
+      names.push_back(std::string(env) + "+" + w);
+      chain += "+" + w;
+    }
+    if (wrappers.size() > 1) names.push_back(chain);
+  }
+  return names;
+}
+
+// "dx_dialogue+distractor" made as the run makes it: the env, then each
+// wrapper in order.
+std::unique_ptr<Env> CreateMaybeWrapped(const std::string& name,
+                                        const json& options,
+                                        const std::string& path) {
+  std::vector<std::string> parts;
+  std::stringstream in(name);
+  std::string part;
+  while (std::getline(in, part, '+')) parts.push_back(part);
+  std::vector<EnvEntry::Wrapper> wrappers(parts.size() - 1);
+  for (size_t i = 1; i < parts.size(); ++i) wrappers[i - 1].name = parts[i];
+  return WrapEnv(EnvRegistry::Global().Create(parts[0], options, path),
+                 wrappers, "wrappers");
+}
+
 std::vector<std::string> EnvsUnderTest() {
   std::vector<std::string> names = EnvRegistry::Global().Names();
+  for (const auto& wrapped : WrappedEnvsUnderTest()) names.push_back(wrapped);
   names.push_back(kPythonEnv);
   return names;
 }
@@ -87,6 +123,15 @@ class EnvConformance : public ::testing::TestWithParam<std::string> {
     if (python()) return PythonServer::Get().endpoint();
     EnvServerOptions o;
     o.service.envs = {GetParam()};
+    if (GetParam().find('+') != std::string::npos) {
+      served_registry_ = std::make_unique<EnvRegistry>();
+      served_registry_->Add(
+          GetParam(),
+          [name = GetParam()](const json& options, const std::string& path) {
+            return CreateMaybeWrapped(name, options, path);
+          });
+      o.service.registry = served_registry_.get();
+    }
     o.endpoint = UniqueInprocEndpoint("conformance");
     o.workers = 1;
     *server = std::make_unique<EnvServer>(o);
@@ -99,7 +144,7 @@ class EnvConformance : public ::testing::TestWithParam<std::string> {
       return std::make_unique<RemoteEnv>(PythonServer::Get().endpoint(),
                                          kPythonEnvName, 10000);
     }
-    return EnvRegistry::Global().Create(GetParam(), json::object());
+    return CreateMaybeWrapped(GetParam(), json::object(), "options");
   }
 
   // A seeded stream of actions an agent might send: words of the action
@@ -132,6 +177,9 @@ class EnvConformance : public ::testing::TestWithParam<std::string> {
       }
     }
   }
+
+  // Serves a wrapped env under its wrapped name; outlives the test's server.
+  mutable std::unique_ptr<EnvRegistry> served_registry_;
 
   static void CheckObservation(const Observation& o, const std::string& what) {
     for (size_t i = 0; i < o.size(); ++i) {

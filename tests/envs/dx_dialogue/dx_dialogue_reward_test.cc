@@ -67,5 +67,91 @@ TEST(DxDialogueRewardTest, OracleEpisodesScoreAsTheEnvSays) {
   EXPECT_GT(checked_red_flags, 0);
 }
 
+// A ranked episode's diagnosis components (numeric top-k hits on
+// info.differential.rank) sum to 1 / rank: worked by hand, weights 1/2, 1/6,
+// 1/12, 1/20 and 1/5 for max_differential 5.
+double DiagnosisScore(int64_t truth_position, int64_t list_length) {
+  auto env = EnvRegistry::Global().Create("dx_dialogue",
+                                          {{"diagnosis_format", "ranked"}});
+  ResetRequest r;
+  r.split = "test";
+  r.task_index = 3;
+  const ResetResult reset = env->Reset(r);
+  const std::string truth = reset.info["reward_spec"]["condition"];
+  std::vector<std::string> others;
+  for (const char* name : {"influenza", "migraine", "gout flare", "sciatica",
+                           "acute appendicitis", "hypothyroidism"}) {
+    if (name != truth) others.push_back(name);
+  }
+  std::string line = "DIAGNOSIS:";
+  for (int64_t i = 1; i <= list_length; ++i) {
+    const std::string item =
+        i == truth_position ? truth : others[static_cast<size_t>(i - 1)];
+    line += fmt::format("{} {}. {}", i > 1 ? ";" : "", i, item);
+  }
+  const StepResult s = env->Step(line);
+  EXPECT_TRUE(s.terminated) << line << ": " << s.observation[0].content;
+  Trajectory t;
+  t.env = "dx_dialogue";
+  t.reward_spec = s.info["reward_spec"];
+  t.info = s.info;
+  t.turns = {{"assistant", line, {}, {}}};
+  double total = 0;
+  for (const auto& c : t.reward_spec["components"]) {
+    const std::string name = c["name"];
+    if (name.rfind("diagnosis_top", 0) != 0) continue;
+    auto reward = rewards::RewardRegistry::Global().Create(c["plugin"]);
+    reward->ValidateParams(c["params"]);
+    total += c["weight"].get<double>() * reward->Score(t, c["params"]).score;
+  }
+  EXPECT_DOUBLE_EQ(total, s.info["metrics"]["reciprocal_rank"].get<double>());
+  return total;
+}
+
+TEST(DxDialogueRewardTest, RankedDifferentialScoresOneOverRank) {
+  EXPECT_NEAR(DiagnosisScore(1, 3), 1.0, 1e-12);
+  EXPECT_NEAR(DiagnosisScore(2, 3), 0.5, 1e-12);
+  EXPECT_NEAR(DiagnosisScore(3, 3), 1.0 / 3.0, 1e-12);
+  EXPECT_NEAR(DiagnosisScore(5, 5), 0.2, 1e-12);
+  EXPECT_NEAR(DiagnosisScore(0, 4), 0.0, 1e-12);
+}
+
+// Cut short before any list: no component reads a number from the text.
+TEST(DxDialogueRewardTest, TruncatedRankedEpisodeScoresNoDiagnosis) {
+  auto env = EnvRegistry::Global().Create("dx_dialogue",
+                                          {{"diagnosis_format", "ranked"}});
+  ResetRequest r;
+  r.split = "test";
+  env->Reset(r);
+  env->Step("TEST: 1 2 3");
+  const StepResult cut = env->Truncate();
+  Trajectory t;
+  t.reward_spec = cut.info["reward_spec"];
+  t.info = cut.info;
+  t.turns = {{"assistant", "TEST: 1 2 3", {}, {}}};
+  for (const auto& c : t.reward_spec["components"]) {
+    if (c["plugin"] != "numeric") continue;
+    auto reward = rewards::RewardRegistry::Global().Create("numeric");
+    EXPECT_EQ(reward->Score(t, c["params"]).score, 0.0) << c.dump();
+  }
+}
+
+TEST(DxDialogueRewardTest, RankedSpecNamesTopKComponents) {
+  auto env = EnvRegistry::Global().Create(
+      "dx_dialogue", {{"diagnosis_format", "ranked"}, {"max_differential", 3}});
+  ResetRequest r;
+  r.split = "test";
+  const json spec = env->Reset(r).info["reward_spec"];
+  EXPECT_EQ(spec["success"], "diagnosis_top1");
+  const json& c = spec["components"];
+  ASSERT_EQ(c.size(), 6u);  // 3 top-k, cost, safety, format
+  EXPECT_EQ(c[0]["name"], "diagnosis_top1");
+  EXPECT_DOUBLE_EQ(c[0]["weight"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(c[1]["weight"].get<double>(), 1.0 / 6.0);
+  EXPECT_DOUBLE_EQ(c[2]["weight"].get<double>(), 1.0 / 3.0);
+  EXPECT_EQ(c[2]["params"]["abs_tol"], 2);
+  EXPECT_EQ(c[3]["name"], "cost");
+}
+
 }  // namespace
 }  // namespace clinrl::envs
