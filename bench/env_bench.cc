@@ -2,7 +2,8 @@
 // env and 64 concurrent sessions, in-process (inproc), over ipc and tcp, and
 // through the Python adapter; and, in the same run, a bare ZeroMQ
 // DEALER/ROUTER loop over ipc that parses and writes the same JSON messages
-// with no env, session or pool: the transport's own ceiling.
+// with no env, session or pool: the transport's own ceiling. The tcp run
+// is repeated with CURVE on (tcp_curve_over_tcp).
 #include <signal.h>
 #include <stdlib.h>
 
@@ -14,6 +15,7 @@
 #include <thread>
 
 #include "bench/bench_registry.h"
+#include "core/curve_auth.h"
 #include "core/error.h"
 #include "core/zmq_util.h"
 #include "envs/child_process.h"
@@ -272,6 +274,17 @@ json RunEnvBench(const BenchOptions& options) {
     const LoopFigures f =
         RunServer("tcp://127.0.0.1:*", workers, sessions, steps);
     Report("tcp server", "tcp", f, &out);
+  }
+  {
+    // The same tcp run with CURVE (fresh keys, this process only): the cost
+    // of encryption and authentication per step (docs/distributed.md).
+    InstallCurveKeys(GenerateCurveKeys());
+    const LoopFigures f =
+        RunServer("tcp://127.0.0.1:*", workers, sessions, steps);
+    InstallCurveKeys(std::nullopt);
+    Report("tcp server (CURVE)", "tcp_curve", f, &out);
+    out["tcp_curve_over_tcp"] =
+        f.steps_per_s / out["steps_per_s_tcp"].get<double>();
   }
   {
     const std::string endpoint = "ipc://" + dir + "/python.sock";

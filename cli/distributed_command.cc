@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "cli/command_registry.h"
+#include "cli/curve_keys_flag.h"
 #include "core/clinrl_config.h"
 #include "core/config.h"
 #include "core/error.h"
@@ -44,6 +45,7 @@ struct RunArgs {
   bool resume = false;
   std::string resume_from;
   std::vector<std::string> allow_config_change;
+  std::string curve_keys;  // overrides distributed.curve_keys
 };
 
 std::string RunDirOf(const ClinrlConfig& config) {
@@ -189,6 +191,9 @@ void RunRole(const ClinrlConfig& config, const distributed::RoleMap& map,
 
 void Run(const ClinrlConfig& config, const RunArgs& args) {
   const std::string run_dir = RunDirOf(config);
+  // Every tcp:// endpoint of the run (and any tcp env or reward endpoint of
+  // the config) uses the run's CURVE keys; the first process makes them.
+  InstallRunCurveKeys(config, run_dir + "/curve");
   if (!args.role.empty()) {
     // Started by hand: every process computes the same map on its own.
     const Role role = distributed::ParseRole(args.role, "--role");
@@ -289,6 +294,10 @@ void AddDistributedCommands(CLI::App& app) {
   run->add_option("--allow-config-change", run_args->allow_config_change,
                   "learner, with --resume: a config key (or prefix) that may "
                   "differ from the run's although it changes training");
+  run->add_option("--curve-keys", run_args->curve_keys,
+                  "CURVE key folder of the run's tcp:// endpoints (default "
+                  "distributed.curve_keys, else <run dir>/curve, made when "
+                  "absent)");
   run->callback([run_config, run_args] {
     // SIGTERM/SIGINT, which mpirun and Slurm send to every rank: the learner
     // checkpoints the step in progress and ends the run; the other roles
@@ -299,6 +308,9 @@ void AddDistributedCommands(CLI::App& app) {
                                                         run_config->overrides);
       config.rewards.plugins =
           rewards::ResolvePluginPaths(config.rewards.plugins, run_config->path);
+      if (!run_args->curve_keys.empty()) {
+        config.distributed.curve_keys = run_args->curve_keys;
+      }
       Run(config, *run_args);
     });
     if (rc != 0) std::exit(rc);

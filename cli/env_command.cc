@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "cli/command_registry.h"
+#include "cli/curve_keys_flag.h"
 #include "core/error.h"
 #include "core/jsonl.h"
 #include "core/log.h"
@@ -22,6 +23,7 @@
 #include "envs/remote_env.h"
 #include "envs/scripted_episode.h"
 #include "envs/scripted_policy.h"
+#include "envs/wrappers/env_wrapper_registry.h"
 #include "rewards/trajectory_scorer.h"
 
 namespace clinrl::cli {
@@ -81,16 +83,46 @@ struct EvalArgs {
   int64_t seed = 0;
   std::string options = "{}";
   std::string policy_options = "{}";  // the scripted policy's options
-  std::string endpoint;  // play a served env instead of an in-process one
-  std::string out;       // demos only
+  std::string endpoint;    // play a served env instead of an in-process one
+  std::string curve_keys;  // the env server's CURVE key folder (tcp://)
+  std::string out;         // demos only
+  std::string wrappers;    // robustness wrappers, innermost first: a,b
+  std::string wrapper_options = "{}";  // {"wrapper": {...}}
 };
 
-std::unique_ptr<envs::Env> MakeEnv(const EvalArgs& a) {
-  if (!a.endpoint.empty()) {
-    return std::make_unique<envs::RemoteEnv>(a.endpoint, a.env);
+// The --wrappers list with each wrapper's --wrapper-options.
+std::vector<EnvEntry::Wrapper> WrappersOf(const EvalArgs& a) {
+  std::vector<EnvEntry::Wrapper> out;
+  if (a.wrappers.empty()) return out;
+  const json options = ParseJsonOption(a.wrapper_options, "--wrapper-options");
+  std::stringstream in(a.wrappers);
+  std::string name;
+  while (std::getline(in, name, ',')) {
+    if (name.empty()) continue;
+    EnvEntry::Wrapper w;
+    w.name = name;
+    if (options.contains(name)) w.options = options[name];
+    out.push_back(std::move(w));
   }
-  return envs::EnvRegistry::Global().Create(
-      a.env, ParseJsonOption(a.options, "--options"));
+  return out;
+}
+
+// `*remote`: the served env inside any wrappers (its server plays the
+// scripted policies), or nullptr in-process.
+std::unique_ptr<envs::Env> MakeEnv(const EvalArgs& a,
+                                   envs::RemoteEnv** remote) {
+  std::unique_ptr<envs::Env> env;
+  *remote = nullptr;
+  if (!a.endpoint.empty()) {
+    InstallCurveKeysFrom(a.curve_keys, "--curve-keys");
+    auto served = std::make_unique<envs::RemoteEnv>(a.endpoint, a.env);
+    *remote = served.get();
+    env = std::move(served);
+  } else {
+    env = envs::EnvRegistry::Global().Create(
+        a.env, ParseJsonOption(a.options, "--options"));
+  }
+  return envs::WrapEnv(std::move(env), WrappersOf(a), "--wrappers");
 }
 
 // The composite score of the trajectory's reward spec; without a spec (or
@@ -120,7 +152,8 @@ double ScoreEpisode(Trajectory& t, rewards::TrajectoryScorer& scorer,
 // Runs the episodes of `a`, calling `on_episode` with each trajectory.
 json RunEpisodes(const EvalArgs& a, bool print_table,
                  const std::function<void(const Trajectory&)>& on_episode) {
-  auto env = MakeEnv(a);
+  envs::RemoteEnv* remote = nullptr;
+  auto env = MakeEnv(a, &remote);
   const envs::EnvSpec spec = env->Spec();
   auto split = spec.splits.find(a.split);
   if (split == spec.splits.end()) {
@@ -140,7 +173,6 @@ json RunEpisodes(const EvalArgs& a, bool print_table,
   const json policy_options =
       ParseJsonOption(a.policy_options, "--policy-options");
   // A served env plays the policies of its server (the act op).
-  auto* remote = dynamic_cast<envs::RemoteEnv*>(env.get());
   auto make_policy = [&](int64_t seed) {
     return remote != nullptr
                ? remote->Policy(a.policy, static_cast<uint64_t>(seed),
@@ -193,7 +225,7 @@ json RunEpisodes(const EvalArgs& a, bool print_table,
   }
   const double episodes = static_cast<double>(std::max<int64_t>(n, 1));
   json summary = {
-      {"env", a.env},
+      {"env", spec.name},  // "dx_dialogue+distractor" when wrapped
       {"policy", a.policy},
       {"policy_options", policy_options},
       {"split", a.split},
@@ -226,6 +258,13 @@ void AddEpisodeArgs(CLI::App* cmd, EvalArgs* a) {
       ->capture_default_str();
   cmd->add_option("--endpoint", a->endpoint,
                   "play the env on this env server instead of in-process");
+  AddCurveKeysOption(cmd, &a->curve_keys);
+  cmd->add_option("--wrappers", a->wrappers,
+                  "robustness wrappers around the env, innermost first "
+                  "(drug_name_swap,distractor,demographic_swap)");
+  cmd->add_option("--wrapper-options", a->wrapper_options,
+                  "options per wrapper: {\"distractor\": {\"seed\": 1}}")
+      ->capture_default_str();
 }
 
 void AddEnvCommands(CLI::App& app) {
@@ -245,6 +284,8 @@ void AddEnvCommands(CLI::App& app) {
   serve->add_flag("--insecure", *serve_insecure,
                   "allow a non-loopback tcp endpoint (no authentication: "
                   "anyone who reaches the port is served)");
+  auto serve_keys = std::make_shared<std::string>();
+  AddCurveKeysOption(serve, serve_keys.get());
   serve->add_option("--workers", serve_args->workers, "worker threads")
       ->capture_default_str();
   serve
@@ -273,28 +314,30 @@ void AddEnvCommands(CLI::App& app) {
       ->capture_default_str();
   serve->add_option("--options", *serve_options,
                     "factory options per env: {\"NAME\": {...}}");
-  serve->callback([serve_args, serve_envs, serve_options, serve_insecure] {
-    const int rc = RunCommand([&] {
-      RequireLoopbackUnlessInsecure(serve_args->endpoint, *serve_insecure,
-                                    "--endpoint");
-      serve_args->service.envs = SplitNames(*serve_envs);
-      const json options = ParseJsonOption(*serve_options, "--options");
-      for (auto it = options.begin(); it != options.end(); ++it) {
-        serve_args->service.env_options[it.key()] = it.value();
-        // A misspelt option is named as the user wrote it.
-        serve_args->service.env_options_paths[it.key()] =
-            "--options." + it.key();
-      }
-      BlockStopSignals();
-      envs::EnvServer server(*serve_args);
-      server.Start();
-      std::cout << "serving " << *serve_envs << " on "
-                << server.bound_endpoint() << std::endl;
-      WaitForStopSignal();
-      server.Stop();
-    });
-    if (rc != 0) std::exit(rc);
-  });
+  serve->callback(
+      [serve_args, serve_envs, serve_options, serve_insecure, serve_keys] {
+        const int rc = RunCommand([&] {
+          InstallCurveKeysFrom(*serve_keys, "--curve-keys");
+          RequireLoopbackUnlessInsecure(serve_args->endpoint, *serve_insecure,
+                                        "--endpoint");
+          serve_args->service.envs = SplitNames(*serve_envs);
+          const json options = ParseJsonOption(*serve_options, "--options");
+          for (auto it = options.begin(); it != options.end(); ++it) {
+            serve_args->service.env_options[it.key()] = it.value();
+            // A misspelt option is named as the user wrote it.
+            serve_args->service.env_options_paths[it.key()] =
+                "--options." + it.key();
+          }
+          BlockStopSignals();
+          envs::EnvServer server(*serve_args);
+          server.Start();
+          std::cout << "serving " << *serve_envs << " on "
+                    << server.bound_endpoint() << std::endl;
+          WaitForStopSignal();
+          server.Stop();
+        });
+        if (rc != 0) std::exit(rc);
+      });
 
   auto* list = env->add_subcommand("list", "list the registered envs");
   list->callback([] {
@@ -326,9 +369,14 @@ void AddEnvCommands(CLI::App& app) {
   spec->add_option("--env", spec_args->env, "registered env name")->required();
   spec->add_option("--options", spec_args->options, "env options (JSON)");
   spec->add_option("--endpoint", spec_args->endpoint, "ask an env server");
+  AddCurveKeysOption(spec, &spec_args->curve_keys);
+  spec->add_option("--wrappers", spec_args->wrappers,
+                   "robustness wrappers around the env, innermost first");
   spec->callback([spec_args] {
     const int rc = RunCommand([&] {
-      std::cout << envs::ToJson(MakeEnv(*spec_args)->Spec()).dump(2) << "\n";
+      envs::RemoteEnv* remote = nullptr;
+      std::cout << envs::ToJson(MakeEnv(*spec_args, &remote)->Spec()).dump(2)
+                << "\n";
     });
     if (rc != 0) std::exit(rc);
   });

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "cli/command_registry.h"
+#include "cli/curve_keys_flag.h"
 #include "core/clinrl_config.h"
 #include "core/config.h"
 #include "core/error.h"
@@ -37,6 +38,7 @@ struct RewardArgs {
   int64_t workers = -1;
   int64_t timeout_ms = -1;
   std::vector<std::string> plugins;
+  std::string curve_keys;  // CURVE key folder for a tcp:// endpoint
 };
 
 void AddCommonOptions(CLI::App* cmd, RewardArgs* args, bool serving) {
@@ -46,6 +48,7 @@ void AddCommonOptions(CLI::App* cmd, RewardArgs* args, bool serving) {
   cmd->add_option("--plugin", args->plugins,
                   "shared library with more rewards (repeatable; added to "
                   "rewards.plugins)");
+  AddCurveKeysOption(cmd, &args->curve_keys);
   cmd->add_option("--timeout-ms", args->timeout_ms,
                   "per-component timeout (default rewards.timeout_ms)");
   if (serving) {
@@ -69,6 +72,7 @@ RewardsConfig Resolve(const RewardArgs& args) {
     throw BadRequest("--set: needs --config");
   }
   if (!args.endpoint.empty()) rewards.endpoint = args.endpoint;
+  InstallCurveKeysFrom(args.curve_keys, "--curve-keys");
   if (args.workers >= 0) rewards.workers = args.workers;
   if (args.timeout_ms >= 0) rewards.timeout_ms = args.timeout_ms;
   rewards.plugins = rewards::ResolvePluginPaths(rewards.plugins, args.config);

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "cli/command_registry.h"
+#include "cli/curve_keys_flag.h"
 #include "core/clinrl_config.h"
 #include "core/config.h"
 #include "core/error.h"
@@ -132,6 +133,8 @@ void AddTrainCommands(CLI::App& app) {
       config.rewards.plugins =
           rewards::ResolvePluginPaths(config.rewards.plugins, args->path);
       if (!*skip_memory_check) CheckRunFitsMemory(config, args->path);
+      // tcp env and reward endpoints of the config served with CURVE.
+      InstallRunCurveKeys(config, "");
       trainer::TrainingRunOptions run_options = *options;
       // Known once the run has created its directory.
       auto report_root = std::make_shared<std::string>();

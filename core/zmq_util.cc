@@ -7,6 +7,7 @@
 #include <zmq_addon.hpp>
 
 #include "core/atomic_file.h"
+#include "core/curve_auth.h"
 #include "core/error.h"
 
 namespace clinrl {
@@ -47,12 +48,14 @@ bool IsLoopbackEndpoint(const std::string& endpoint) {
 
 void RequireLoopbackUnlessInsecure(const std::string& endpoint, bool insecure,
                                    const std::string& field) {
-  if (insecure || IsLoopbackEndpoint(endpoint)) return;
+  // With CURVE keys only holders of the run's client key are served.
+  if (insecure || IsLoopbackEndpoint(endpoint) || UsesCurve(endpoint)) return;
   throw BadRequest(fmt::format(
       "{}: got '{}', which binds beyond this host: without authentication "
       "anyone who can reach the port would be served (answer keys, patient "
       "records). Expected a loopback address (tcp://127.0.0.1:PORT), "
-      "ipc:// or inproc://, or --insecure to serve the network anyway",
+      "ipc:// or inproc://, --curve-keys DIR to serve only clients with the "
+      "keys, or --insecure to serve the network anyway",
       field, endpoint));
 }
 
@@ -94,6 +97,7 @@ std::unique_ptr<zmq::socket_t> ConnectDealer(const std::string& endpoint,
     // heartbeat misses) still decide when a peer counts as dead.
     socket->set(zmq::sockopt::heartbeat_ivl, 1000);
     socket->set(zmq::sockopt::heartbeat_timeout, 5000);
+    SecureClientSocket(*socket, endpoint);
     socket->connect(endpoint);
     return socket;
   } catch (const zmq::error_t& e) {
@@ -106,9 +110,11 @@ ConnectionMonitor::ConnectionMonitor(zmq::socket_t& socket,
     : socket_(socket) {
   const std::string endpoint = UniqueInprocEndpoint("connection-monitor");
   try {
-    if (zmq_socket_monitor(
-            socket.handle(), endpoint.c_str(),
-            ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0) {
+    if (zmq_socket_monitor(socket.handle(), endpoint.c_str(),
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+                               ZMQ_EVENT_DISCONNECTED |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0) {
       throw zmq::error_t();
     }
     events_ = std::make_unique<zmq::socket_t>(SharedZmqContext(),
@@ -134,12 +140,27 @@ int64_t ConnectionMonitor::Update() {
     std::vector<zmq::message_t> frames = ReceiveMultipart(*events_);
     if (frames.empty()) return disconnects;
     uint16_t event = 0;
-    if (frames[0].size() >= sizeof(event)) {
+    uint32_t value = 0;
+    if (frames[0].size() >= sizeof(event) + sizeof(value)) {
       std::memcpy(&event, frames[0].data(), sizeof(event));
+      std::memcpy(&value, frames[0].data<char>() + sizeof(event),
+                  sizeof(value));
     }
     if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
       ++connected_;
       ever_connected_ = true;
+      handshake_failure_.clear();
+    } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+      handshake_failure_ = fmt::format(
+          "the server refused this client's CURVE key (ZAP status {})", value);
+    } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
+      handshake_failure_ =
+          value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
+              ? "one side has CURVE keys and the other none"
+              : fmt::format(
+                    "ZMTP protocol error 0x{:x} in the handshake "
+                    "(CURVE keys that do not match?)",
+                    value);
     } else if (event == ZMQ_EVENT_DISCONNECTED) {
       // Also proof of a connection whose handshake came before the monitor
       // (ConnectDealer connects first), so the server counts as gone.

@@ -33,8 +33,9 @@ void CheckEndpoint(const std::string& endpoint, const std::string& field);
 bool IsLoopbackEndpoint(const std::string& endpoint);
 
 // Servers are closed by default: throws BadRequest naming `field` when
-// `endpoint` would bind beyond loopback and `insecure` is false, saying
-// that anyone who can reach the port would be served and how to opt in.
+// `endpoint` would bind beyond loopback, `insecure` is false and no CURVE
+// keys are installed (core/curve_auth.h), saying that anyone who can reach
+// the port would be served and how to opt in.
 void RequireLoopbackUnlessInsecure(const std::string& endpoint, bool insecure,
                                    const std::string& field);
 
@@ -46,7 +47,8 @@ void PrepareBind(const std::string& endpoint);
 
 // A DEALER on the shared context, connected to `endpoint`, with the settings
 // every client of clinrl's protocols uses (env, reward, work, weights and
-// heartbeat clients; zmq_util.cc says why each). Throws IoError naming
+// heartbeat clients; zmq_util.cc says why each), CURVE included over tcp://
+// when the process has keys (core/curve_auth.h). Throws IoError naming
 // `what` ("connecting the env client to 'tcp://...'") when ZeroMQ refuses.
 std::unique_ptr<zmq::socket_t> ConnectDealer(const std::string& endpoint,
                                              const std::string& what);
@@ -71,12 +73,16 @@ class ConnectionMonitor {
   bool lost() const { return ever_connected_ && connected_ == 0; }
   // Poll it beside the socket: readable when an event waits.
   zmq::pollitem_t PollItem();
+  // Why the last handshake failed ("" when none failed since the last
+  // success): a peer refused this socket's CURVE keys, or their absence.
+  const std::string& handshake_failure() const { return handshake_failure_; }
 
  private:
   zmq::socket_t& socket_;
   std::unique_ptr<zmq::socket_t> events_;
   int64_t connected_ = 0;
   bool ever_connected_ = false;
+  std::string handshake_failure_;
 };
 
 // One whole multipart message, every frame in order (a ROUTER's first frame

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <zmq.hpp>
 
+#include "core/curve_auth.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/wire.h"
@@ -108,8 +109,9 @@ std::string HeartbeatSender::LostMessage() const {
   if (last < 0) {
     return fmt::format(
         "the learner at {} never answered heartbeats within {} ms of start "
-        "(is learner rank 0 running?)",
-        options_.endpoint, options_.startup_grace_ms);
+        "(is learner rank 0 running?{})",
+        options_.endpoint, options_.startup_grace_ms,
+        CurveHint(options_.endpoint));
   }
   return fmt::format(
       "the learner at {} has not answered {} heartbeats ({} ms); it ended or "

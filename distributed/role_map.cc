@@ -28,7 +28,10 @@ ServiceEndpoint IpcEndpoint(const std::string& dir, const std::string& name) {
 }
 
 ServiceEndpoint TcpEndpoint(const std::string& host, int64_t port) {
-  return {fmt::format("tcp://*:{}", port),
+  // Without a host list (roles started by hand) every role is on this host
+  // and connects to localhost, so nothing needs to listen beyond loopback.
+  const std::string bind_host = host == "localhost" ? "127.0.0.1" : "*";
+  return {fmt::format("tcp://{}:{}", bind_host, port),
           fmt::format("tcp://{}:{}", host, port)};
 }
 

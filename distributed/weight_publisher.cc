@@ -1,5 +1,6 @@
 #include "distributed/weight_publisher.h"
 
+#include "core/curve_auth.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/wire.h"
@@ -36,6 +37,8 @@ WeightPublisher::WeightPublisher(const std::string& endpoint) {
     socket_->set(zmq::sockopt::linger, 0);
     // A full queue would make ROUTER drop a version silently.
     socket_->set(zmq::sockopt::sndhwm, 0);
+    SecureServerSocket(*socket_, endpoint,
+                       fmt::format("weight publisher on '{}'", endpoint));
     socket_->bind(endpoint);
     endpoint_ = socket_->get(zmq::sockopt::last_endpoint);
   } catch (const zmq::error_t& e) {

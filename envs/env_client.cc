@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "core/curve_auth.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/wire.h"
@@ -40,6 +41,16 @@ void TakeInfo(EnvReply& r) {
   }
   r.info = std::move(*it);
   *it = nullptr;
+}
+
+// What the connection's handshake and CURVE may have to do with a silent or
+// dropped server, for the error message ("" over ipc:// and inproc://).
+std::string CurveDiagnosis(const ConnectionMonitor& monitor,
+                           const std::string& endpoint) {
+  const std::string failure = monitor.handshake_failure();
+  return (failure.empty() ? ""
+                          : "; the connection's handshake failed: " + failure) +
+         CurveHint(endpoint);
 }
 
 }  // namespace
@@ -123,9 +134,9 @@ uint64_t EnvClient::Send(EnvOp op, const json& request, std::string session,
     reply.session_lost = !reply.session.empty();
     reply.error_code = "disconnected";
     reply.error_message = fmt::format(
-        "the env server at {} is gone (it exited or is restarting); the "
-        "request was not sent",
-        options_.endpoint);
+        "the env server at {} is gone (it exited or is restarting, or "
+        "refused the connection); the request was not sent{}",
+        options_.endpoint, CurveDiagnosis(*monitor_, options_.endpoint));
     ready_.push_back(std::move(reply));
     return id;
   }
@@ -290,8 +301,10 @@ void EnvClient::CheckConnection() {
     Drain();
     FailInFlight("disconnected",
                  fmt::format("the env server at {} dropped the connection (it "
-                             "exited or restarted) before answering",
-                             options_.endpoint));
+                             "exited or restarted, or refused it) before "
+                             "answering{}",
+                             options_.endpoint,
+                             CurveDiagnosis(*monitor_, options_.endpoint)));
   }
 }
 
@@ -309,8 +322,9 @@ void EnvClient::ExpireTimedOut() {
     r.session_lost = !r.session.empty();
     r.error_code = "timeout";
     r.error_message =
-        fmt::format("no reply from {} within {} ms", options_.endpoint,
-                    options_.request_timeout_ms);
+        fmt::format("no reply from {} within {} ms{}", options_.endpoint,
+                    options_.request_timeout_ms,
+                    CurveDiagnosis(*monitor_, options_.endpoint));
     pending_.erase(it);
     ready_.push_back(std::move(r));
   }

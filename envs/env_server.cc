@@ -1,5 +1,6 @@
 #include "envs/env_server.h"
 
+#include "core/curve_auth.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/wire.h"
@@ -48,6 +49,8 @@ void EnvServer::Start() {
     front_->set(zmq::sockopt::router_mandatory, false);
     front_->set(zmq::sockopt::sndhwm, 0);
     front_->set(zmq::sockopt::rcvhwm, 0);
+    SecureServerSocket(*front_, options_.endpoint,
+                       fmt::format("env server on '{}'", options_.endpoint));
     front_->bind(options_.endpoint);
     bound_endpoint_ = front_->get(zmq::sockopt::last_endpoint);
     doorbell_endpoint_ = UniqueInprocEndpoint("clinrl-env-server-doorbell");
@@ -68,8 +71,9 @@ void EnvServer::Start() {
   for (int i = 0; i < options_.workers; ++i) {
     workers_.emplace_back([this, i] { WorkerLoop(i); });
   }
-  CLINRL_LOG_INFO("env server on {} ({} workers, envs: {})", bound_endpoint_,
-                  options_.workers, fmt::join(handler_->env_names(), ","));
+  CLINRL_LOG_INFO("env server on {} ({} workers, envs: {}{})", bound_endpoint_,
+                  options_.workers, fmt::join(handler_->env_names(), ","),
+                  UsesCurve(options_.endpoint) ? "; CURVE" : "");
 }
 
 void EnvServer::Stop() {

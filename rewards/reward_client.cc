@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/curve_auth.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/wire.h"
@@ -86,8 +87,13 @@ RewardReply RewardClient::Disconnected(uint64_t id,
   reply.request_id = id;
   reply.error_code = "disconnected";
   reply.error_message =
-      fmt::format("the reward server at {} (role reward_server) {}",
-                  options_.endpoint, why);
+      fmt::format("the reward server at {} (role reward_server) {}{}{}",
+                  options_.endpoint, why,
+                  monitor_->handshake_failure().empty()
+                      ? ""
+                      : "; the connection's handshake failed: " +
+                            monitor_->handshake_failure(),
+                  CurveHint(options_.endpoint));
   return reply;
 }
 
@@ -191,8 +197,8 @@ void RewardClient::ExpireTimedOut() {
     reply.ok = false;
     reply.error_code = "timeout";
     reply.error_message =
-        fmt::format("no reply from {} within {} ms", options_.endpoint,
-                    options_.request_timeout_ms);
+        fmt::format("no reply from {} within {} ms{}", options_.endpoint,
+                    options_.request_timeout_ms, CurveHint(options_.endpoint));
     reply.latency_us = options_.request_timeout_ms * 1000;
     pending_.erase(pending_.begin());
     ready_.push_back(std::move(reply));

@@ -1,11 +1,12 @@
 #include "rewards/reward_server.h"
 
+#include "core/curve_auth.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/wire.h"
+#include "core/zmq_util.h"
 #include "rewards/reward_registry.h"
 #include "rewards/reward_wire.h"
-#include "core/zmq_util.h"
 
 namespace clinrl::rewards {
 
@@ -155,6 +156,8 @@ RewardServer::RewardServer(RewardServerOptions options)
     front_->set(zmq::sockopt::linger, 0);
     front_->set(zmq::sockopt::sndhwm, 0);
     front_->set(zmq::sockopt::rcvhwm, 0);
+    SecureServerSocket(*front_, options_.endpoint,
+                       fmt::format("reward server on '{}'", options_.endpoint));
     front_->bind(options_.endpoint);
     endpoint_ = front_->get(zmq::sockopt::last_endpoint);
     back_ = std::make_unique<zmq::socket_t>(context, zmq::socket_type::dealer);

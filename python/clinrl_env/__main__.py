@@ -1,5 +1,5 @@
 """python -m clinrl_env serve --env MODULE:FACTORY [--name NAME] --endpoint E
-[--insecure]
+[--insecure] [--curve-keys DIR]
 
 Serves the gymnasium env that MODULE:FACTORY makes (a ``gymnasium.Env``
 subclass, or a function returning one, e.g. ``gymnasium.make(...)``; it gets
@@ -13,6 +13,7 @@ import json
 import logging
 import sys
 
+from clinrl_env.curve import read_curve_keys
 from clinrl_env.server import EnvServer, install_stop_signals
 
 
@@ -60,6 +61,10 @@ def main(argv=None):
                        help="allow a non-loopback tcp endpoint (no "
                             "authentication: anyone who reaches the port "
                             "is served)")
+    serve.add_argument("--curve-keys", default="",
+                       help="CURVE key folder (clinrl keys generate): a "
+                            "tcp endpoint is encrypted and serves only "
+                            "clients with these keys")
     serve.add_argument("--options", default="{}",
                        help="JSON keyword arguments for every factory")
     serve.add_argument("--idle-timeout-s", type=float, default=600.0)
@@ -67,12 +72,19 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="[%(asctime)s] [%(levelname)s] %(message)s")
-    if not args.insecure and not is_loopback(args.endpoint):
+    curve_keys = None
+    if args.curve_keys:
+        try:
+            curve_keys = read_curve_keys(args.curve_keys)
+        except ValueError as e:
+            raise SystemExit(str(e))
+    if not (args.insecure or curve_keys) and not is_loopback(args.endpoint):
         raise SystemExit(
             "--endpoint: got %r, which binds beyond this host: without "
             "authentication anyone who can reach the port would be served. "
             "Expected a loopback address (tcp://127.0.0.1:PORT), ipc:// or "
-            "inproc://, or --insecure to serve the network anyway"
+            "inproc://, --curve-keys DIR to serve only clients with the "
+            "keys, or --insecure to serve the network anyway"
             % args.endpoint)
     if args.name and len(args.name) != len(args.env):
         raise SystemExit("--name: given %d times for %d --env; give one per "
@@ -91,7 +103,8 @@ def main(argv=None):
     try:
         server = EnvServer(factories, args.endpoint,
                            env_options={n: options for n in factories},
-                           idle_timeout_s=args.idle_timeout_s)
+                           idle_timeout_s=args.idle_timeout_s,
+                           curve_keys=curve_keys)
     except (TypeError, ValueError) as e:
         raise SystemExit("serve: %s" % e)
     install_stop_signals(server)

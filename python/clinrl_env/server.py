@@ -38,6 +38,7 @@ import gymnasium
 import numpy
 import zmq
 
+from clinrl_env.curve import secure_server
 from clinrl_env.protocol import (BadRequest, NotFound, ProtocolError,
                                  env_policies, env_spec, error_reply, ok_reply,
                                  to_messages)
@@ -103,7 +104,7 @@ class EnvServer:
     ``gymnasium.make(...)``)."""
 
     def __init__(self, factories, endpoint, env_options=None,
-                 idle_timeout_s=600.0, context=None):
+                 idle_timeout_s=600.0, context=None, curve_keys=None):
         if not factories:
             raise ValueError("EnvServer: no envs to serve")
         self.factories = dict(factories)
@@ -128,6 +129,9 @@ class EnvServer:
         self.context = context or zmq.Context.instance()
         self.socket = self.context.socket(zmq.ROUTER)
         self.socket.setsockopt(zmq.LINGER, 0)
+        # curve_keys: read_curve_keys() of --curve-keys; tcp:// only.
+        self.auth = secure_server(self.socket, endpoint, curve_keys,
+                                  "env server on %r" % endpoint)
         self.socket.bind(endpoint)
         self.endpoint = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
         self._stop = False
@@ -458,6 +462,8 @@ class EnvServer:
                     log.info("reclaimed %d idle sessions", n)
                 next_sweep = now + sweep
         sock.close(0)
+        if self.auth is not None:
+            self.auth.stop()
 
 
 def install_stop_signals(server):

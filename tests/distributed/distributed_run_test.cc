@@ -254,6 +254,36 @@ TEST_F(DistributedRunTest, SeparateProcessesOverIpcCompleteTrainingSteps) {
   EXPECT_FALSE(trainer::LatestCheckpoint(run_dir() + "/checkpoints").empty());
 }
 
+// Over tcp:// (roles started by hand bind loopback) every endpoint uses the
+// run's CURVE keys: the first role writes <run dir>/curve (folder 0700, files
+// 0600), every role loads them, and the run completes only if the worker,
+// env server, reward server and learner accept one another's keys.
+TEST_F(DistributedRunTest, TcpRunWritesCurveKeysAndEveryRoleUsesThem) {
+  const std::string path = WriteConfig(2, 1, 0);
+  json doc = json::parse(Slurp(path));
+  doc["distributed"]["transport"] = "tcp";
+  // Below the ephemeral range, apart for each test process.
+  doc["distributed"]["base_port"] = 21000 + (getpid() % 1000) * 10;
+  WriteFileAtomic(path, doc.dump(2));
+  const Child learner = RunEveryRole(path);
+  EXPECT_EQ(MetricsLines(run_dir()).size(), 2u) << Slurp(learner.log);
+  const std::string keys = run_dir() + "/curve";
+  EXPECT_EQ(fs::status(keys).permissions() & fs::perms::all,
+            fs::perms::owner_all);
+  for (const char* f :
+       {"server.public", "server.secret", "client.public", "client.secret"}) {
+    EXPECT_EQ(fs::status(keys + "/" + f).permissions() & fs::perms::all,
+              fs::perms::owner_read | fs::perms::owner_write)
+        << f;
+  }
+  const std::string env_log = Slurp(fmt_log("env_server", 0));
+  EXPECT_NE(env_log.find("on tcp://127.0.0.1:"), std::string::npos) << env_log;
+  EXPECT_NE(env_log.find("; CURVE)"), std::string::npos) << env_log;
+  EXPECT_NE(Slurp(fmt_log("rollout", 0)).find("CURVE keys of the run: " + keys),
+            std::string::npos);
+  EXPECT_EQ(env_log.find("refused"), std::string::npos) << env_log;
+}
+
 // A LoRA policy across processes: the worker gets the frozen base with its
 // first version and the adapters alone after that (weights/sent_bytes grows
 // by the adapters' bytes per version), and the run completes.

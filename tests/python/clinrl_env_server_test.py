@@ -609,5 +609,81 @@ class ServerTest(unittest.TestCase):
         self.assertTrue(r["ok"], r)
 
 
+
+def write_curve_keys(folder):
+    """A key folder as `clinrl keys generate` writes it (0700, files 0600)."""
+    os.mkdir(folder, 0o700)
+    keys = {}
+    for side in ("server", "client"):
+        public, secret = zmq.curve_keypair()
+        for name, key in (("public", public), ("secret", secret)):
+            path = os.path.join(folder, "%s.%s" % (side, name))
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(key + b"\n")
+            keys["%s.%s" % (side, name)] = key
+    return keys
+
+
+class CurveServerTest(unittest.TestCase):
+    """--curve-keys: clients with the keys are served; clients without them,
+    or with another key pair, get no reply and the refusal is logged."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="clinrl-py-curve-")
+        self.keys = write_curve_keys(os.path.join(self.dir, "curve"))
+        from clinrl_env.curve import read_curve_keys
+        self.server = EnvServer(
+            {"echo": EchoEnv}, "tcp://127.0.0.1:*",
+            curve_keys=read_curve_keys(os.path.join(self.dir, "curve")))
+        self.thread = threading.Thread(target=self.server.serve_forever)
+        self.thread.start()
+
+    def tearDown(self):
+        self.server.stop()
+        self.thread.join(5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def health(self, server_key=None, client=None):
+        """The health reply, or None when none came within 500 ms."""
+        s = zmq.Context.instance().socket(zmq.DEALER)
+        s.setsockopt(zmq.LINGER, 0)
+        s.setsockopt(zmq.RCVTIMEO, 500)
+        if server_key:
+            s.curve_serverkey = server_key
+            s.curve_publickey, s.curve_secretkey = client
+        s.connect(self.server.endpoint)
+        s.send_multipart([b"", b'{"op": "health"}'])
+        try:
+            return json.loads(s.recv_multipart()[-1])
+        except zmq.Again:
+            return None
+        finally:
+            s.close(0)
+
+    def test_clients_without_the_keys_are_refused_and_logged(self):
+        run_client = (self.keys["client.public"], self.keys["client.secret"])
+        self.assertTrue(self.health(self.keys["server.public"],
+                                    run_client)["ok"])
+        with self.assertLogs("clinrl_env.curve", "WARNING") as logs:
+            self.assertIsNone(self.health())
+            self.assertIsNone(self.health(self.keys["server.public"],
+                                          zmq.curve_keypair()))
+            time.sleep(0.2)
+        text = "\n".join(logs.output)
+        self.assertIn("refused a client", text)
+        self.assertIn("is not this run's client key", text)
+        # Still serving the run's clients.
+        self.assertTrue(self.health(self.keys["server.public"],
+                                    run_client)["ok"])
+
+    def test_a_readable_secret_is_refused_naming_the_file(self):
+        from clinrl_env.curve import read_curve_keys
+        folder = os.path.join(self.dir, "curve")
+        os.chmod(os.path.join(folder, "server.secret"), 0o644)
+        with self.assertRaisesRegex(ValueError, "server.secret has mode 644"):
+            read_curve_keys(folder)
+
+
 if __name__ == "__main__":
     unittest.main()
