@@ -3,8 +3,10 @@
 #include <sched.h>
 #include <time.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 
 #include "core/error.h"
@@ -115,12 +117,14 @@ void EnsureMpiInitialized() {
   });
 }
 
-MpiCommunicator::MpiCommunicator(MPI_Comm comm, int64_t timeout_ms)
-    : comm_(comm), timeout_ms_(timeout_ms) {
+MpiCommunicator::MpiCommunicator(MPI_Comm comm, int64_t timeout_ms,
+                                 std::vector<std::string> hosts)
+    : comm_(comm), timeout_ms_(timeout_ms), hosts_(std::move(hosts)) {
   Check(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN),
         "MPI_Comm_set_errhandler", "construct");
   Check(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank", "construct");
   Check(MPI_Comm_size(comm_, &size_), "MPI_Comm_size", "construct");
+  if (hosts_.size() != static_cast<size_t>(size_)) hosts_.clear();
 }
 
 MpiCommunicator::~MpiCommunicator() {
@@ -154,8 +158,26 @@ void MpiCommunicator::CheckRoot(int root, const char* what) const {
   }
 }
 
+std::string MpiCommunicator::DescribePeers(
+    const std::vector<int>& ranks) const {
+  constexpr size_t kMaxNamed = 8;  // a collective on 1000 ranks names 8
+  std::string out;
+  for (size_t i = 0; i < ranks.size() && i < kMaxNamed; ++i) {
+    if (i > 0) out += ", ";
+    out += fmt::format("rank {}", ranks[i]);
+    if (!hosts_.empty()) {
+      out += fmt::format(" on host {}", hosts_[static_cast<size_t>(ranks[i])]);
+    }
+  }
+  if (ranks.size() > kMaxNamed) {
+    out += fmt::format(" and {} more ranks", ranks.size() - kMaxNamed);
+  }
+  return out;
+}
+
 void MpiCommunicator::WaitAll(std::vector<MPI_Request>& requests,
-                              const char* what, int64_t bytes, double start) {
+                              const char* what, int64_t bytes, double start,
+                              const std::vector<int>& peers) {
   const double deadline =
       timeout_ms_ > 0 ? start + static_cast<double>(timeout_ms_) / 1000.0 : 0;
   int64_t spins = 0;
@@ -166,10 +188,29 @@ void MpiCommunicator::WaitAll(std::vector<MPI_Request>& requests,
           "MPI_Testall", what);
     if (done) return;
     if (deadline > 0 && MonotonicSeconds() > deadline) {
+      // The peers of the requests still pending (a point-to-point step), or
+      // every other rank (a collective waits on all of them).
+      std::vector<int> waited;
+      for (size_t i = 0; i < peers.size() && i < requests.size(); ++i) {
+        int complete = 0;
+        if (MPI_Request_get_status(requests[i], &complete, MPI_STATUS_IGNORE) !=
+            MPI_SUCCESS) {
+          complete = 0;  // for the message only: count it as pending
+        }
+        if (!complete &&
+            std::find(waited.begin(), waited.end(), peers[i]) == waited.end()) {
+          waited.push_back(peers[i]);
+        }
+      }
+      if (waited.empty()) {
+        for (int r = 0; r < size_; ++r) {
+          if (r != rank_) waited.push_back(r);
+        }
+      }
       broken_ = fmt::format(
           "rank {} of {}: {} of {} bytes timed out after {} ms (a peer rank "
-          "crashed, hangs, or skipped the call)",
-          rank_, size_, what, bytes, timeout_ms_);
+          "crashed, hangs, or skipped the call); waiting on {}",
+          rank_, size_, what, bytes, timeout_ms_, DescribePeers(waited));
       throw Timeout(broken_);
     }
     BackOff(++spins);
@@ -205,7 +246,7 @@ void MpiCommunicator::RingReduceScatter(torch::Tensor& flat,
                     comm_, &req[1]),
           "MPI_Isend", what);
     try {
-      WaitAll(req, what, bytes, start);
+      WaitAll(req, what, bytes, start, {left, right});
     } catch (const Timeout&) {
       abandoned_.push_back(incoming);
       abandoned_.push_back(flat);
@@ -237,7 +278,7 @@ void MpiCommunicator::RingAllGather(torch::Tensor& flat, const Bounds& bounds,
                     n + s, comm_, &req[1]),
           "MPI_Isend", what);
     try {
-      WaitAll(req, what, bytes, start);
+      WaitAll(req, what, bytes, start, {left, right});
     } catch (const Timeout&) {
       abandoned_.push_back(flat);
       throw;
@@ -422,8 +463,70 @@ std::unique_ptr<Communicator> MpiCommunicator::Split(int color, int key) {
   Check(MPI_Comm_split(comm_, color < 0 ? MPI_UNDEFINED : color, key, &sub),
         "MPI_Comm_split", what);
   if (sub == MPI_COMM_NULL) return nullptr;
-  return std::make_unique<MpiCommunicator>(sub, timeout_ms_);
+  // The new ranks are the ranks of this color ordered by (key, old rank),
+  // MPI_Comm_split's rule: their hosts follow from the gathered pairs.
+  std::vector<std::string> sub_hosts;
+  if (!hosts_.empty()) {
+    const auto pairs = all.accessor<int64_t, 1>();
+    std::vector<int> members;
+    for (int r = 0; r < size_; ++r) {
+      if (pairs[2 * r] == color) members.push_back(r);
+    }
+    std::stable_sort(members.begin(), members.end(), [&](int a, int b) {
+      return pairs[2 * a + 1] < pairs[2 * b + 1];
+    });
+    for (int r : members) sub_hosts.push_back(hosts_[static_cast<size_t>(r)]);
+  }
+  return std::make_unique<MpiCommunicator>(sub, timeout_ms_,
+                                           std::move(sub_hosts));
 }
+
+namespace {
+
+// Every rank's MPI_Get_processor_name (the node's hostname), by rank, for
+// the timeout messages; bounded by the deadline like the communicator's
+// creation. On a timeout the buffer is left to the pending request.
+std::vector<std::string> GatherHosts(MPI_Comm comm, int64_t timeout_ms) {
+  int rank = 0, size = 1;
+  CheckGlobal(MPI_Comm_rank(comm, &rank), "MPI_Comm_rank");
+  CheckGlobal(MPI_Comm_size(comm, &size), "MPI_Comm_size");
+  constexpr int kName = MPI_MAX_PROCESSOR_NAME;
+  // Received names, then this rank's: both stay allocated (released, so
+  // leaked) when the request is abandoned on a timeout, as MPI may still
+  // use them.
+  auto names = std::make_unique<std::vector<char>>(
+      static_cast<size_t>(size + 1) * kName, 0);
+  char* mine = names->data() + static_cast<size_t>(size) * kName;
+  int length = 0;
+  CheckGlobal(MPI_Get_processor_name(mine, &length), "MPI_Get_processor_name");
+  MPI_Request req = MPI_REQUEST_NULL;
+  CheckGlobal(MPI_Iallgather(mine, kName, MPI_CHAR, names->data(), kName,
+                             MPI_CHAR, comm, &req),
+              "MPI_Iallgather(processor names)");
+  const double deadline =
+      MonotonicSeconds() + static_cast<double>(timeout_ms) / 1000.0;
+  for (int64_t spins = 0;; ++spins) {
+    int done = 0;
+    CheckGlobal(MPI_Test(&req, &done, MPI_STATUS_IGNORE), "MPI_Test");
+    if (done) break;
+    if (timeout_ms > 0 && MonotonicSeconds() > deadline) {
+      static_cast<void>(names.release());  // left to the pending request
+      throw Timeout(fmt::format(
+          "rank {}: gathering the ranks' hostnames (MPI_Iallgather) timed "
+          "out after {} ms: not every rank of the job reached it",
+          rank, timeout_ms));
+    }
+    BackOff(spins);
+  }
+  std::vector<std::string> hosts;
+  for (int r = 0; r < size; ++r) {
+    const char* name = names->data() + static_cast<size_t>(r) * kName;
+    hosts.emplace_back(name, strnlen(name, kName));
+  }
+  return hosts;
+}
+
+}  // namespace
 
 std::unique_ptr<Communicator> MakeMpiCommunicator(int64_t timeout_ms) {
   EnsureMpiInitialized();
@@ -449,7 +552,8 @@ std::unique_ptr<Communicator> MakeMpiCommunicator(int64_t timeout_ms) {
     }
     BackOff(spins);
   }
-  return std::make_unique<MpiCommunicator>(dup, timeout_ms);
+  return std::make_unique<MpiCommunicator>(dup, timeout_ms,
+                                           GatherHosts(dup, timeout_ms));
 }
 
 }  // namespace clinrl::distributed

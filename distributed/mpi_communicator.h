@@ -5,6 +5,11 @@
 // gathers run as a ring of point-to-point messages (reduce-scatter, then
 // all-gather; the bandwidth-optimal schedule), which Open MPI's non-blocking
 // collectives do not match in speed; small ones use MPI_Iallreduce.
+//
+// A timeout also names the peers the rank was waiting on and their hosts
+// (MPI_Get_processor_name, gathered once when the world communicator is
+// made and carried into every Split), since across nodes "rank 1" alone
+// does not say which machine or link to look at.
 #pragma once
 
 #include <mpi.h>
@@ -21,8 +26,10 @@ namespace clinrl::distributed {
 class MpiCommunicator : public Communicator {
  public:
   // Takes ownership of `comm` (freed in the destructor unless MPI has been
-  // finalised). timeout_ms bounds every collective; 0 = none.
-  MpiCommunicator(MPI_Comm comm, int64_t timeout_ms);
+  // finalised). timeout_ms bounds every collective; 0 = none. `hosts` holds
+  // each rank's host, for timeout messages (empty: not known).
+  MpiCommunicator(MPI_Comm comm, int64_t timeout_ms,
+                  std::vector<std::string> hosts = {});
   ~MpiCommunicator() override;
   MpiCommunicator(const MpiCommunicator&) = delete;
   MpiCommunicator& operator=(const MpiCommunicator&) = delete;
@@ -51,9 +58,13 @@ class MpiCommunicator : public Communicator {
   void RingAllGather(torch::Tensor& flat, const Bounds& bounds,
                      const char* what, double start);
   // Polls `requests` until all complete; past the deadline (start +
-  // timeout), marks the communicator unusable and throws Timeout.
+  // timeout), marks the communicator unusable and throws Timeout naming the
+  // peers still waited on: `peers[i]` is the rank request i exchanges with,
+  // none (empty) for a collective, which waits on every other rank.
   void WaitAll(std::vector<MPI_Request>& requests, const char* what,
-               int64_t bytes, double start);
+               int64_t bytes, double start, const std::vector<int>& peers = {});
+  // "rank 1 on host h1" for each rank of `ranks`.
+  std::string DescribePeers(const std::vector<int>& ranks) const;
   void Check(int rc, const char* call, const char* what) const;
   void CheckUsable(const char* what) const;
   void CheckRoot(int root, const char* what) const;
@@ -62,6 +73,7 @@ class MpiCommunicator : public Communicator {
   int rank_ = 0;
   int size_ = 1;
   int64_t timeout_ms_ = 0;
+  std::vector<std::string> hosts_;  // by rank; empty when not known
   // Set after a timeout: requests may still be pending on buffers, so the
   // communicator must not be used again (the caller aborts the job).
   std::string broken_;

@@ -1,5 +1,6 @@
 #include "trainer/remote_episode_source.h"
 
+#include "core/curve_auth.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/monotonic_clock.h"
@@ -14,6 +15,21 @@ namespace clinrl::trainer {
 
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// ZeroMQ's "Peer-Address" of a message received over tcp:// (the sender's
+// IP); "" over ipc://, where there is none.
+std::string PeerAddress(zmq::message_t& message) {
+  try {
+    const char* address = message.gets("Peer-Address");
+    return address != nullptr ? address : "";
+  } catch (const zmq::error_t&) {
+    return "";
+  }
+}
+
+}  // namespace
 
 RemoteEpisodeSource::RemoteEpisodeSource(const policy::Tokenizer& tokenizer,
                                          RemoteEpisodeSourceOptions options)
@@ -33,6 +49,9 @@ RemoteEpisodeSource::RemoteEpisodeSource(const policy::Tokenizer& tokenizer,
     socket_->set(zmq::sockopt::linger, 0);
     socket_->set(zmq::sockopt::sndhwm, 0);
     socket_->set(zmq::sockopt::rcvhwm, 0);
+    clinrl::SecureServerSocket(
+        *socket_, options_.work_endpoint,
+        fmt::format("learner work endpoint '{}'", options_.work_endpoint));
     socket_->bind(options_.work_endpoint);
     bound_work_ = socket_->get(zmq::sockopt::last_endpoint);
   } catch (const zmq::error_t& e) {
@@ -233,7 +252,7 @@ void RemoteEpisodeSource::HandleMessage(std::vector<zmq::message_t>& frames) {
           fmt::format("request: expected a JSON object ({})", e.what()));
     }
     std::lock_guard<std::mutex> lock(mutex_);
-    reply = HandleRequest(request, identity);
+    reply = HandleRequest(request, identity, PeerAddress(frames.back()));
   } catch (const Error& e) {
     std::lock_guard<std::mutex> lock(mutex_);
     ++counters_.bad_messages;
@@ -248,7 +267,8 @@ void RemoteEpisodeSource::HandleMessage(std::vector<zmq::message_t>& frames) {
 }
 
 json RemoteEpisodeSource::HandleRequest(const json& request,
-                                        const std::string& identity) {
+                                        const std::string& identity,
+                                        const std::string& address) {
   if (!request.is_object()) {
     throw BadRequest(fmt::format("request: expected a JSON object, got {}",
                                  request.type_name()));
@@ -266,6 +286,7 @@ json RemoteEpisodeSource::HandleRequest(const json& request,
     w.dead = false;
   }
   w.last_seen = Clock::now();
+  if (!address.empty()) w.address = address;
   if (op == "heartbeat") {
     const distributed::HeartbeatMessage beat =
         distributed::HeartbeatFromJson(request, "request");
@@ -374,10 +395,13 @@ void RemoteEpisodeSource::CheckHeartbeats() {
     for (auto it = waiting_.begin(); it != waiting_.end();) {
       it = it->worker == name ? waiting_.erase(it) : it + 1;
     }
+    // Across nodes the host says which machine or link to look at.
     CLINRL_LOG_WARN(
-        "rollout worker {} missed {} heartbeats ({} ms): counted lost, {} task "
-        "groups re-issued to the other workers",
-        name, options_.heartbeat_misses, limit.count(), reissued);
+        "rollout worker {} missed {} heartbeats ({} ms){}: counted lost, {} "
+        "task groups re-issued to the other workers",
+        name, options_.heartbeat_misses, limit.count(),
+        w.address.empty() ? "" : fmt::format(" from host {}", w.address),
+        reissued);
   }
 }
 

@@ -104,6 +104,7 @@ class RemoteEpisodeSource : public EpisodeSource {
     std::chrono::steady_clock::time_point last_seen;
     bool rollout = false;
     bool dead = false;
+    std::string address;  // the peer's IP over tcp:// (for the lost message)
     bool told_stop = false;
   };
   struct Waiting {
@@ -118,8 +119,10 @@ class RemoteEpisodeSource : public EpisodeSource {
 
   void Loop();
   void HandleMessage(std::vector<zmq::message_t>& frames);
+  // `address`: the sender's IP address over tcp://, "" otherwise.
   nlohmann::json HandleRequest(const nlohmann::json& request,
-                               const std::string& identity);
+                               const std::string& identity,
+                               const std::string& address);
   nlohmann::json AcceptResult(const nlohmann::json& request,
                               const std::string& worker);
   void CheckHeartbeats();
