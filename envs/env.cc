@@ -40,7 +40,8 @@ json ToJson(const EnvSpec& s) {
           {"action_format", s.action_format},
           {"max_turns", s.max_turns},
           {"splits", s.splits},
-          {"policies", s.policies}};
+          {"policies", s.policies},
+          {"tools", s.tools}};
 }
 
 Observation ObservationFromJson(const json& j, const std::string& path) {
@@ -85,6 +86,16 @@ EnvSpec EnvSpecFromJson(const json& j) {
       }
       s.policies.push_back(policies[i].get<std::string>());
     }
+  }
+  // Optional: servers older than tool calls declare none.
+  if (f.Has("tools")) {
+    const json& tools = f.Get("tools");
+    if (!tools.is_array()) {
+      throw BadRequest(fmt::format(
+          "spec.tools: expected an array of OpenAI function schemas, got {}",
+          tools.type_name()));
+    }
+    s.tools = tools;
   }
   return s;
 }

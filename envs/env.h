@@ -37,6 +37,10 @@ struct EnvSpec {
   // filled by servers, not by Env::Spec (a C++ env's are registered in
   // ScriptedPolicyRegistry).
   std::vector<std::string> policies;
+  // The tools the model may call, as OpenAI function schemas (envs/
+  // tool_calls.h); empty when actions are text only. The chat template shows
+  // them to the model (docs/envs.md, "Tool calls").
+  json tools = json::array();
 };
 
 struct ResetRequest {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -47,6 +48,21 @@ class Tokenizer {
   // <|im_start|>assistant\n when add_generation_prompt.
   std::string ApplyChatTemplate(const std::vector<ChatMessage>& messages,
                                 bool add_generation_prompt) const;
+  // The same with the tools the model may call (OpenAI function schemas),
+  // rendered exactly as Qwen2.5's published chat template renders
+  // apply_chat_template(messages, tools=tools): the system turn (the first
+  // message's when it is a system message, else Qwen's default) followed by
+  // the "# Tools" block (one tojson line per tool inside <tools></tools>
+  // and the <tool_call> instruction), then the other messages as ChatML,
+  // with consecutive `tool` messages as one user turn of <tool_response>
+  // blocks. Without tools, the plain ChatML above. `conversation_start`
+  // false renders a later segment of a conversation (after a policy turn):
+  // no system turn, so segments concatenate to the whole conversation's
+  // rendering (rollout/episode_tokens.h builds sequences that way).
+  std::string ApplyChatTemplate(const std::vector<ChatMessage>& messages,
+                                bool add_generation_prompt,
+                                const nlohmann::json& tools,
+                                bool conversation_start = true) const;
   // The token that ends a turn: <|im_end|> when present, else the end-of-text
   // token.
   int64_t EndOfTurnId() const;

@@ -5,7 +5,10 @@
 //                params.actions (default ASK, EXAM, TEST, DIAGNOSIS,
 //                DISPOSITION), case-insensitive, text non-empty;
 //   json         the turn is one JSON object (params.required_keys present);
-//   regex        the trimmed turn fully matches params.pattern.
+//   regex        the trimmed turn fully matches params.pattern;
+//   tool_call    the turn holds exactly one <tool_call>{"name": ...,
+//                "arguments": ...}</tool_call> block (Qwen's format; the
+//                env checks the call against its tools, envs/tool_calls.h).
 #include <string>
 #include <vector>
 
@@ -58,6 +61,24 @@ bool DxDialogueTurn(const std::string& text,
   return any;
 }
 
+// One well-formed call; rewards/ cannot use envs/tool_calls.h (sibling
+// layers), and the syntax is all a format score needs.
+bool ToolCallTurn(const std::string& text) {
+  constexpr std::string_view kOpen = "<tool_call>", kClose = "</tool_call>";
+  const size_t open = text.find(kOpen);
+  if (open == std::string::npos) return false;
+  const size_t close = text.find(kClose, open);
+  if (close == std::string::npos) return false;
+  if (text.find(kOpen, close) != std::string::npos) return false;
+  const size_t body = open + kOpen.size();
+  const json call =
+      json::parse(text.substr(body, close - body), nullptr, false);
+  return call.is_object() && call.contains("name") &&
+         call["name"].is_string() &&
+         (!call.contains("arguments") || call["arguments"].is_object() ||
+          call["arguments"].is_string());
+}
+
 class FormatReward : public Reward {
  public:
   // std::regex backtracks: a pattern may take exponential time.
@@ -78,9 +99,10 @@ class FormatReward : public Reward {
       StringList(f, "required_keys", {});
     } else if (grammar == "regex") {
       CachedRegex(f.String("pattern"), "params.pattern");
-    } else {
+    } else if (grammar != "tool_call") {
       throw BadRequest(fmt::format(
-          "params.grammar: expected one of dx_dialogue, json, regex, got "
+          "params.grammar: expected one of dx_dialogue, json, regex, "
+          "tool_call, got "
           "\"{}\"",
           grammar));
     }
@@ -105,6 +127,8 @@ class FormatReward : public Reward {
       bool ok = false;
       if (grammar == "dx_dialogue") {
         ok = DxDialogueTurn(turn.content, actions);
+      } else if (grammar == "tool_call") {
+        ok = ToolCallTurn(turn.content);
       } else if (grammar == "json") {
         const json parsed = json::parse(turn.content, nullptr, false);
         ok = parsed.is_object();

@@ -10,18 +10,35 @@ int64_t EpisodeTokens::policy_tokens() const {
   return n;
 }
 
-EpisodeTokenizer::EpisodeTokenizer(const policy::Tokenizer& tokenizer)
+EpisodeTokenizer::EpisodeTokenizer(
+    const policy::Tokenizer& tokenizer,
+    std::map<std::string, nlohmann::json> env_tools)
     : tokenizer_(tokenizer),
       end_of_turn_(tokenizer.EndOfTurnId()),
-      turn_separator_(tokenizer.Encode("\n")) {}
+      turn_separator_(tokenizer.Encode("\n")),
+      env_tools_(std::move(env_tools)) {}
+
+void EpisodeTokenizer::SetEnvTools(const std::string& env,
+                                   nlohmann::json tools) {
+  env_tools_[env] = std::move(tools);
+}
+
+const nlohmann::json& EpisodeTokenizer::ToolsOf(const std::string& env) const {
+  static const nlohmann::json kNone = nlohmann::json::array();
+  const auto it = env_tools_.find(env);
+  return it == env_tools_.end() ? kNone : it->second;
+}
 
 void EpisodeTokenizer::AppendMessages(const std::vector<Turn>& messages,
-                                      EpisodeTokens* tokens) const {
+                                      EpisodeTokens* tokens,
+                                      const std::string& env) const {
   std::vector<policy::ChatMessage> chat;
   chat.reserve(messages.size());
   for (const Turn& t : messages) chat.push_back({t.role, t.content});
-  const std::vector<int64_t> ids = tokenizer_.Encode(
-      tokenizer_.ApplyChatTemplate(chat, /*add_generation_prompt=*/true));
+  const std::vector<int64_t> ids =
+      tokenizer_.Encode(tokenizer_.ApplyChatTemplate(
+          chat, /*add_generation_prompt=*/true, ToolsOf(env),
+          /*conversation_start=*/tokens->ids.empty()));
   tokens->ids.insert(tokens->ids.end(), ids.begin(), ids.end());
   tokens->loss_mask.insert(tokens->loss_mask.end(), ids.size(), 0);
   tokens->logprobs.insert(tokens->logprobs.end(), ids.size(), 0.0f);
@@ -64,7 +81,7 @@ EpisodeTokens EpisodeTokenizer::FromTrajectory(
           "learner trains only on sampled tokens",
           trajectory.episode_id, i));
     }
-    AppendMessages(pending, &tokens);
+    AppendMessages(pending, &tokens, trajectory.env);
     pending.clear();
     AppendPolicyTurn(turn.token_ids, turn.logprobs, &tokens);
   }
@@ -82,7 +99,7 @@ EpisodeTokens EpisodeTokenizer::FromDemonstration(
       pending.push_back(turn);
       continue;
     }
-    AppendMessages(pending, &tokens);
+    AppendMessages(pending, &tokens, trajectory.env);
     pending.clear();
     std::vector<int64_t> ids = tokenizer_.Encode(turn.content);
     // The end-of-turn token is part of what the policy must learn to emit.

@@ -3,10 +3,16 @@
 // the learner scores exactly the context the policy sampled from. Policy
 // turns contribute their sampled ids and log-probs verbatim (never
 // re-tokenised) and carry loss; everything else is chat-template text,
-// encoded segment by segment, and is masked.
+// encoded segment by segment, and is masked. An env that declares tools
+// (EnvSpec.tools) has them rendered into its episodes' system turn as the
+// chat template does (policy::Tokenizer::ApplyChatTemplate with tools); the
+// trajectory's env name picks them, so the worker and the learner build the
+// same sequence from the same table.
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -30,12 +36,26 @@ inline constexpr const char* kPolicyRole = "assistant";
 
 class EpisodeTokenizer {
  public:
-  explicit EpisodeTokenizer(const policy::Tokenizer& tokenizer);
+  // `env_tools`: each env's EnvSpec.tools, by env name (envs without tools
+  // may be left out).
+  explicit EpisodeTokenizer(
+      const policy::Tokenizer& tokenizer,
+      std::map<std::string, nlohmann::json> env_tools = {});
+
+  // Records an env's tools (the rollout worker learns them from the env's
+  // spec as it meets the env).
+  void SetEnvTools(const std::string& env, nlohmann::json tools);
+  bool KnowsEnv(const std::string& env) const {
+    return env_tools_.count(env) > 0;
+  }
+  // The env's tools; an empty array for an env without (or not told).
+  const nlohmann::json& ToolsOf(const std::string& env) const;
 
   // Appends env/system messages as chat-template text, followed by the
-  // generation prompt for the next policy turn.
-  void AppendMessages(const std::vector<Turn>& messages,
-                      EpisodeTokens* tokens) const;
+  // generation prompt for the next policy turn. The first segment of an
+  // episode (empty `tokens`) carries the tools of `env`.
+  void AppendMessages(const std::vector<Turn>& messages, EpisodeTokens* tokens,
+                      const std::string& env = "") const;
   // Appends a policy turn's sampled ids; closes the turn with end-of-turn
   // (masked, when the sample did not end with it) and the template's newline.
   void AppendPolicyTurn(const std::vector<int64_t>& token_ids,
@@ -55,6 +75,7 @@ class EpisodeTokenizer {
   const policy::Tokenizer& tokenizer_;
   int64_t end_of_turn_;
   std::vector<int64_t> turn_separator_;  // the "\n" after <|im_end|>
+  std::map<std::string, nlohmann::json> env_tools_;
 };
 
 }  // namespace clinrl::rollout

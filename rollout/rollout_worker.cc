@@ -228,7 +228,7 @@ void EpisodeBatch::Apply(const envs::EnvReply& reply, Episode& e) {
     return;
   }
   const size_t before = e.tokens.size();
-  episode_tokenizer_.AppendMessages(observed, &e.tokens);
+  episode_tokenizer_.AppendMessages(observed, &e.tokens, e.trajectory.env);
   const int64_t length = static_cast<int64_t>(e.tokens.size());
   if (length >= options_.max_tokens_per_episode &&
       reply.op == envs::EnvOp::kReset) {
@@ -347,10 +347,18 @@ RolloutWorker::RolloutWorker(policy::Transformer model,
       client_(client),
       options_(options) {}
 
+void RolloutWorker::LearnEnvTools(const std::vector<TaskRef>& tasks) {
+  for (const TaskRef& task : tasks) {
+    if (episode_tokenizer_.KnowsEnv(task.env)) continue;
+    episode_tokenizer_.SetEnvTools(task.env, client_.Spec(task.env).tools);
+  }
+}
+
 std::vector<RolloutEpisode> RolloutWorker::Run(
     const std::vector<TaskRef>& tasks, uint64_t batch_seed,
     int64_t policy_version, RolloutStats* stats) {
   const double start = MonotonicSeconds();
+  LearnEnvTools(tasks);
   RolloutStats local;
   EpisodeBatch batch(model_, tokenizer_, episode_tokenizer_, client_, options_,
                      batch_seed);

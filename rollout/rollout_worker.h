@@ -107,6 +107,10 @@ class RolloutWorker {
   void set_options(const RolloutOptions& options) { options_ = options; }
 
  private:
+  // Asks the env server for the spec of each env of `tasks` not met before,
+  // so that its episodes are rendered with its tools (EnvSpec.tools).
+  void LearnEnvTools(const std::vector<TaskRef>& tasks);
+
   policy::Transformer model_;
   const policy::Tokenizer& tokenizer_;
   EpisodeTokenizer episode_tokenizer_;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,10 @@ class EpisodeSource {
   // The run failed with `reason`: a source that serves other processes
   // tells them, so each exits non-zero saying why instead of "run ended".
   virtual void RunFailed(const std::string& reason) {}
+  // Each env's EnvSpec.tools by name, once the run has read the specs: a
+  // source that rebuilds training sequences from trajectories renders the
+  // same tools into them as the rollout did.
+  virtual void SetEnvTools(std::map<std::string, nlohmann::json> env_tools) {}
 };
 
 // The single-process path: a RolloutWorker over the run's env client

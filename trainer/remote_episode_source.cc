@@ -183,7 +183,7 @@ ScoredEpisodes RemoteEpisodeSource::Play(
   }
 
   ScoredEpisodes out;
-  const rollout::EpisodeTokenizer episode_tokenizer(tokenizer_);
+  const rollout::EpisodeTokenizer episode_tokenizer(tokenizer_, env_tools_);
   double lag_sum = 0;
   for (auto& [pos, result] : results) {
     for (Trajectory& t : result.trajectories) {

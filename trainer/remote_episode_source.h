@@ -72,6 +72,9 @@ class RemoteEpisodeSource : public EpisodeSource {
   // Tells every worker and server that the run is over (stop replies), for
   // up to two heartbeat intervals, then closes.
   ~RemoteEpisodeSource() override;
+  void SetEnvTools(std::map<std::string, nlohmann::json> env_tools) override {
+    env_tools_ = std::move(env_tools);
+  }
 
   ScoredEpisodes Play(const std::vector<rollout::TaskRef>& tasks, uint64_t seed,
                       int64_t policy_version) override;
@@ -133,6 +136,7 @@ class RemoteEpisodeSource : public EpisodeSource {
   nlohmann::json Assignment(const Job& job) const;
 
   const policy::Tokenizer& tokenizer_;
+  std::map<std::string, nlohmann::json> env_tools_;  // SetEnvTools
   RemoteEpisodeSourceOptions options_;
   std::unique_ptr<distributed::WeightPublisher> publisher_;
   std::unique_ptr<zmq::socket_t> socket_;  // used by the serving thread

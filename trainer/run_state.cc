@@ -83,6 +83,7 @@ void ReadEnvSpecs(RunState& run) {
           fmt::format("envs.{}: env '{}' has no train split", i, env.name));
     }
     env.train_tasks = train->second;
+    env.tools = spec.tools;
     if (!spec.splits.count("validation")) {
       CLINRL_LOG_WARN("env '{}' has no validation split; validating on train",
                       env.name);
@@ -247,6 +248,7 @@ std::unique_ptr<RunState> OpenRun(ClinrlConfig config,
   run->env_endpoint = env.endpoint;
   run->env_options = env.options;
   ReadEnvSpecs(*run);
+  if (run->remote_episodes) run->remote_episodes->SetEnvTools(run->EnvTools());
   CheckRunRewardOverrides(*run);
   CheckDemoPolicy(*run);
   run->scorer = rewards::MakeTrajectoryScorer(c.rewards);
@@ -260,6 +262,12 @@ std::unique_ptr<RunState> OpenRun(ClinrlConfig config,
   run->events = std::make_unique<TfEventsWriter>(run->run_dir.root);
   run->events->AddText("config", config::WriteConfig(c).dump(2), 0);
   return run;
+}
+
+std::map<std::string, nlohmann::json> RunState::EnvTools() const {
+  std::map<std::string, nlohmann::json> tools;
+  for (const MixtureEnv& env : mixture) tools[env.name] = env.tools;
+  return tools;
 }
 
 }  // namespace clinrl::trainer

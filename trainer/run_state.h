@@ -66,8 +66,12 @@ struct RunState {
     double weight = 1.0;
     int64_t train_tasks = 0;
     std::string validation_split = "validation";
+    // The spec's tools, rendered into the env's training sequences.
+    nlohmann::json tools = nlohmann::json::array();
   };
   std::vector<MixtureEnv> mixture;
+  // Each mixture env's tools by name, for rollout::EpisodeTokenizer.
+  std::map<std::string, nlohmann::json> EnvTools() const;
   std::string env_name;
   std::string env_endpoint;  // "" = the in-process pool
   nlohmann::json env_options = nlohmann::json::object();

@@ -55,7 +55,8 @@ std::vector<TrainSequence> Demonstrations(const RunState& run) {
   if (demos.empty()) {
     throw ConfigError("trainer.sft: no demonstrations to train on");
   }
-  const rollout::EpisodeTokenizer episode_tokenizer(*run.tokenizer);
+  const rollout::EpisodeTokenizer episode_tokenizer(*run.tokenizer,
+                                                    run.EnvTools());
   std::vector<TrainSequence> sequences;
   for (const Trajectory& demo : demos) {
     const rollout::EpisodeTokens tokens =

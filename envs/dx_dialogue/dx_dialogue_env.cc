@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "envs/dx_dialogue/dx_action.h"
+#include "envs/dx_dialogue/dx_tools.h"
 #include "envs/env_options.h"
 #include "envs/env_registry.h"
 
@@ -183,6 +184,12 @@ EnvSpec DxDialogueEnv::Spec() const {
                         : std::string(kDxActionFormat);
   s.max_turns = options_.max_turns;
   s.splits = bank_->Sizes();
+  if (options_.tools()) {
+    // The tools reach the model through the chat template; the grammar text
+    // would contradict them.
+    s.action_format = kDxToolsInstruction;
+    s.tools = DxTools(*kb_, options_.ranked(), options_.max_differential);
+  }
   return s;
 }
 
@@ -255,6 +262,17 @@ json DxDialogueEnv::RewardSpec(const ClinicalCase& c, double total_cost) const {
   if (episode_options_.ranked()) {
     RankComponents(episode_options_.max_differential, spec);
   }
+  if (episode_options_.tools()) {
+    // No DISPOSITION: line in tool calls: safety reads the env's own
+    // reading (info.disposition), format checks the call syntax.
+    for (json& component : spec["components"]) {
+      if (component["name"] == "safety") {
+        component["params"]["answer_field"] = "disposition";
+      } else if (component["name"] == "format") {
+        component["params"] = {{"grammar", "tool_call"}};
+      }
+    }
+  }
   return spec;
 }
 
@@ -295,7 +313,8 @@ ResetResult DxDialogueEnv::Reset(const ResetRequest& request) {
   RulePatient presenter(kb_, *case_, patient);
   ResetResult r;
   const std::string format =
-      episode_options_.ranked()
+      episode_options_.tools() ? std::string(kDxToolsInstruction)
+      : episode_options_.ranked()
           ? RankedActionFormat(episode_options_.max_differential)
           : std::string(kDxActionFormat);
   r.observation = {{"system", kSystemPromptLead + format},
@@ -307,6 +326,14 @@ ResetResult DxDialogueEnv::Reset(const ResetRequest& request) {
     r.info["diagnosis_format"] = "ranked";
     r.info["max_differential"] = episode_options_.max_differential;
   }
+  if (episode_options_.tools()) {
+    // What the scripted policies read to answer with tool calls; the tools
+    // themselves, for an agent whose env options left them out of the spec
+    // (action_mode set per episode).
+    r.info["action_mode"] = "tools";
+    r.info["tools"] = DxTools(*kb_, episode_options_.ranked(),
+                              episode_options_.max_differential);
+  }
   r.info["reward_spec"] = RewardSpec(*case_, 0.0);
   r.info["task"] = {{"split", split_}, {"task_index", task_index_}};
   r.info["case"] = {
@@ -314,6 +341,15 @@ ResetResult DxDialogueEnv::Reset(const ResetRequest& request) {
       {"sex", case_->male ? "male" : "female"},
       {"chief_complaint", kb_->findings[case_->chief_complaint].name}};
   return r;
+}
+
+DxAction DxDialogueEnv::ReadAction(const std::string& text,
+                                   std::string* tool_error) const {
+  if (!episode_options_.tools()) return ParseAction(text);
+  return DxActionFromToolCalls(text,
+                               DxTools(*kb_, episode_options_.ranked(),
+                                       episode_options_.max_differential),
+                               tool_error);
 }
 
 json DxDialogueEnv::BaseInfo() const {
@@ -523,7 +559,8 @@ StepResult DxDialogueEnv::Step(const std::string& action_text) {
   }
   ++turn_;
   StepResult r;
-  const DxAction action = ParseAction(action_text);
+  std::string tool_error;
+  const DxAction action = ReadAction(action_text, &tool_error);
   json revealed = json::array();
   json action_info = {{"type", ActionTypeName(action.type)}};
   std::string text;
@@ -586,7 +623,9 @@ StepResult DxDialogueEnv::Step(const std::string& action_text) {
     }
     case ActionType::kInvalid:
       invalid = true;
-      text = kInvalidAction;
+      text = tool_error.empty() ? std::string(kInvalidAction)
+                                : fmt::format("Invalid tool call: {}. {}",
+                                              tool_error, kDxToolsInstruction);
       break;
   }
   if (invalid) {
@@ -597,7 +636,9 @@ StepResult DxDialogueEnv::Step(const std::string& action_text) {
     r.truncated = true;
     text += " Turn limit reached.";
   }
-  r.observation = {{"user", text}};
+  // A tool's result goes back as the tool's message (the chat template shows
+  // it as a <tool_response>).
+  r.observation = {{episode_options_.tools() ? "tool" : "user", text}};
   r.info = BaseInfo();
   const std::string type = action_info["type"].get<std::string>();
   if (type == "ask" || type == "exam" || type == "test") {

@@ -12,6 +12,7 @@
 
 #include "envs/dx_dialogue/clinical_case.h"
 #include "envs/dx_dialogue/diagnostic_posterior.h"
+#include "envs/dx_dialogue/dx_action.h"
 #include "envs/dx_dialogue/llm_patient.h"
 #include "envs/dx_dialogue/patient.h"
 #include "envs/env.h"
@@ -30,6 +31,9 @@ struct DxEpisodeOptions {
   // by the rank of the true condition (docs/envs/dx_dialogue.md).
   std::string diagnosis_format = "single";
   int64_t max_differential = 5;
+  // How the agent acts: the text grammar (dx_action.h, "text", the default)
+  // or tool calls ("tools", dx_tools.h; the spec then declares the tools).
+  std::string action_mode = "text";
 
   template <class V>
   void Visit(V& v) {
@@ -41,8 +45,11 @@ struct DxEpisodeOptions {
            "one diagnosis, or a ranked differential");
     v("max_differential", max_differential,
       "most conditions in a ranked differential, 1..10");
+    v.Enum("action_mode", action_mode, {"text", "tools"},
+           "act by the text grammar or by tool calls");
   }
   bool ranked() const { return diagnosis_format == "ranked"; }
+  bool tools() const { return action_mode == "tools"; }
 
   // Throws ConfigError naming `path.<key>` for a value out of range.
   void Check(const std::string& path) const;
@@ -148,6 +155,9 @@ class DxDialogueEnv : public Env {
   // Ranked episodes: metrics rank, reciprocal_rank, top1/top3/top5 and
   // info.differential.
   void AddRankInfo(json& info) const;
+  // The action a step's text asks for: the text grammar's reading, or in
+  // tools mode the one tool call's (*tool_error says what was wrong).
+  DxAction ReadAction(const std::string& text, std::string* tool_error) const;
   json BaseInfo() const;
   // The info only the last reply of an episode carries (metrics, answer,
   // the reward spec with the total cost), the same for every way it ends.

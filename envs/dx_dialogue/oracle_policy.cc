@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/wire.h"
 #include "envs/dx_dialogue/clinical_case.h"
+#include "envs/dx_dialogue/dx_tools.h"
 #include "envs/env_options.h"
 
 namespace clinrl::envs::dx {
@@ -70,6 +71,7 @@ void OraclePolicy::Observe(const json& info) {
     if (info.value("diagnosis_format", "single") == "ranked") {
       max_differential_ = wire::Fields(info, "info").Int("max_differential", 1);
     }
+    tools_ = info.value("action_mode", "text") == "tools";
     seen_present_[cc] = true;
     done_.insert("ASK: " + complaint);
     started_ = true;
@@ -216,6 +218,10 @@ std::string OraclePolicy::DiagnosisAction() const {
 
 std::string OraclePolicy::Act(const Observation& transcript, const json& info) {
   Observe(info);
+  return ScriptedActionFor(TextAction(info), tools_, max_differential_ > 0);
+}
+
+std::string OraclePolicy::TextAction(const json& info) {
   const int64_t turn = InfoInt(info, "turn");
   const int64_t max_turns = InfoInt(info, "max_turns");
   const int64_t left = max_turns - turn;

@@ -16,6 +16,8 @@
 // history is taken as usual but the diagnosis is the first impression, the
 // likeliest condition given the opening line alone), confidence,
 // cost_weight, diagnose_with (name | code), knowledge_base.
+// In a tools-mode episode (info.action_mode "tools") each action is sent as
+// the tool call standing for it (dx_tools.h): the same choices either way.
 #pragma once
 
 #include <cstdint>
@@ -62,6 +64,8 @@ class OraclePolicy : public ScriptedPolicy {
   std::string Act(const Observation& transcript, const json& info) override;
 
  private:
+  // The action in the text grammar; Act converts it in tools mode.
+  std::string TextAction(const json& info);
   void Observe(const json& info);
   std::string InformationAction();
   std::string RandomInformationAction();
@@ -82,6 +86,7 @@ class OraclePolicy : public ScriptedPolicy {
   int first_impression_ = 0;      // the mode given the opening line alone
   bool posterior_male_ = false;   // the patient's sex, as the belief uses it
   int64_t max_differential_ = 0;  // > 0: answer with a ranked differential
+  bool tools_ = false;            // answer with tool calls
   std::set<std::string> done_;    // actions already taken
   std::vector<bool> seen_present_;
   std::vector<int> seen_results_;

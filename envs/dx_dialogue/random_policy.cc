@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/wire.h"
 #include "envs/dx_dialogue/clinical_case.h"
+#include "envs/dx_dialogue/dx_tools.h"
 #include "envs/env_options.h"
 
 namespace clinrl::envs::dx {
@@ -49,10 +50,16 @@ std::string RandomPolicy::RandomDiagnosis() {
 }
 
 std::string RandomPolicy::Act(const Observation& transcript, const json& info) {
-  // The reset info says whether the episode takes a ranked list.
+  // The reset info says whether the episode takes a ranked list or tool
+  // calls.
   if (info.value("diagnosis_format", "") == "ranked") {
     max_differential_ = InfoInt(info, "max_differential");
   }
+  if (info.value("action_mode", "") == "tools") tools_ = true;
+  return ScriptedActionFor(TextAction(info), tools_, max_differential_ > 0);
+}
+
+std::string RandomPolicy::TextAction(const json& info) {
   const int64_t turn = InfoInt(info, "turn");
   const int64_t max_turns = InfoInt(info, "max_turns");
   const double u = Uniform(rng_);

@@ -2,7 +2,8 @@
 // grammar's vocabulary (questions, exams, tests, dispositions), and a random
 // diagnosis at the latest on the last turn (in a ranked episode a random
 // list of 1 to info.max_differential distinct conditions). The lower bound
-// of `clinrl env eval`.
+// of `clinrl env eval`. In a tools-mode episode each action is sent as the
+// tool call standing for it (dx_tools.h).
 #pragma once
 
 #include <cstdint>
@@ -32,10 +33,12 @@ class RandomPolicy : public ScriptedPolicy {
 
  private:
   std::string RandomDiagnosis();
+  std::string TextAction(const json& info);
 
   std::shared_ptr<const KnowledgeBase> kb_;
   std::mt19937_64 rng_;
   int64_t max_differential_ = 0;  // > 0: the episode takes a ranked list
+  bool tools_ = false;            // the episode takes tool calls
 };
 
 }  // namespace clinrl::envs::dx

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "envs/ehr_fhir/agent_action.h"
+#include "envs/ehr_fhir/agent_tool_call.h"
 #include "envs/ehr_fhir/grading/task_grader.h"
 #include "envs/env_options.h"
 #include "envs/env_registry.h"
@@ -59,21 +60,25 @@ std::string FunctionList(const std::string& base, const std::string& mode) {
 }  // namespace
 
 std::string TaskPrompt(const EhrTask& task, const std::string& api_base,
-                       const std::string& mode, bool brief) {
+                       const std::string& mode, bool brief, bool tools) {
+  const char* action_format =
+      tools ? kAgentToolInstruction : kAgentActionFormat;
   if (brief) {
     return fmt::format(
         "{}\nUse {} as the API base.\nContext: it is {} now. Patient ids are "
         "MRNs.\nQuestion: {}",
-        kAgentActionFormat, api_base, task.answer_key.value("task_clock", ""),
+        action_format, api_base, task.answer_key.value("task_clock", ""),
         task.question);
   }
   return fmt::format(
       "You are an expert in using FHIR functions to assist medical "
       "professionals. Answer the question by calling the functions below, one "
-      "call per reply.\n{}\n\nUse {} as the API base. Functions:\n{}\n"
+      "call per reply.\n{}\n\nUse {} as the API base. Functions{}:\n{}\n"
       "Context: it is {} now. Patient ids are MRNs.\nQuestion: {}",
-      kAgentActionFormat, api_base, FunctionList(api_base, mode),
-      task.answer_key.value("task_clock", ""), task.question);
+      action_format, api_base,
+      tools ? " (GET ones through fhir_get, POST ones through fhir_post)" : "",
+      FunctionList(api_base, mode), task.answer_key.value("task_clock", ""),
+      task.question);
 }
 
 EhrFhirOptions EhrFhirOptions::FromJson(const json& options,
@@ -118,7 +123,9 @@ EnvSpec EhrFhirEnv::Spec() const {
   EnvSpec s;
   s.name = "ehr_fhir";
   s.version = "1.0";
-  s.action_format = kAgentActionFormat;
+  s.action_format =
+      options_.tools() ? kAgentToolInstruction : kAgentActionFormat;
+  if (options_.tools()) s.tools = AgentTools();
   s.max_turns = options_.max_turns;
   for (const char* split : {"train", "test"}) {
     s.splits[split] = static_cast<int64_t>(
@@ -160,7 +167,7 @@ ResetResult EhrFhirEnv::Reset(const ResetRequest& request) {
   ResetResult out;
   out.observation.push_back(
       {"user", TaskPrompt(*task_, session_.ApiBase(), options_.grading,
-                          options_.prompt == "brief")});
+                          options_.prompt == "brief", options_.tools())});
   out.info = {{"reward_spec",
                {{"components", json::array({{{"name", "task"},
                                              {"plugin", "ehr_task"},
@@ -172,6 +179,7 @@ ResetResult EhrFhirEnv::Reset(const ResetRequest& request) {
                 {"split", request.split},
                 {"task_index", index},
                 {"grading", options_.grading}}},
+              {"action_mode", options_.action_mode},
               {"invalid_actions", 0}};
   return out;
 }
@@ -183,11 +191,12 @@ StepResult EhrFhirEnv::Step(const std::string& text) {
   }
   ++turns_;
   StepResult out;
-  const AgentAction action = ParseAgentAction(text);
+  const AgentAction action = ParseAgentReply(text, options_.tools());
   if (action.kind == AgentAction::Kind::kFinish) {
     return Finish(std::move(out), action.answer, false);
   }
-  out.observation.push_back({"user", session_.Run(action)});
+  out.observation.push_back(
+      {AgentReplyRole(options_.tools()), session_.Run(action)});
   out.info = {{"invalid_actions", session_.invalid_actions()},
               {"turn", turns_}};
   if (turns_ >= options_.max_turns) return Finish(std::move(out), json(), true);
@@ -213,7 +222,8 @@ StepResult EhrFhirEnv::Finish(StepResult out, const json& answer,
   out.truncated = truncated;
   out.reward = correct ? 1.0 : 0.0;
   if (!truncated) {
-    out.observation.push_back({"user", "The episode is finished."});
+    out.observation.push_back(
+        {AgentReplyRole(options_.tools()), "The episode is finished."});
   }
   out.info = {{"invalid_actions", session_.invalid_actions()},
               {"turn", turns_},

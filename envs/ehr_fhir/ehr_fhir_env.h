@@ -29,6 +29,9 @@ struct EhrFhirOptions {
   // brief: the action format, API base, clock and question only, for small
   // models with short contexts that learn the API from demonstrations.
   std::string prompt = "full";
+  // text: MedAgentBench's grammar (GET / POST / FINISH lines); tools: the
+  // tools fhir_get, fhir_post and finish (agent_tool_call.h).
+  std::string action_mode = "text";
 
   template <class V>
   void Visit(V& v) {
@@ -46,7 +49,11 @@ struct EhrFhirOptions {
               "at most this many test tasks per family");
     v.Enum("prompt", prompt, {"full", "brief"},
            "full: with the function catalogue; brief: without it");
+    v.Enum("action_mode", action_mode, {"text", "tools"},
+           "text: the GET/POST/FINISH grammar; tools: tool calls");
   }
+
+  bool tools() const { return action_mode == "tools"; }
 
   TaskSelection Selection(const std::string& split) const {
     return {families,
@@ -85,9 +92,10 @@ class EhrFhirEnv : public Env {
   bool done_ = true;
 };
 
-// The prompt: the action grammar, the functions (unless `brief`) and the
-// question.
+// The prompt: the action grammar (or, with `tools`, kAgentToolInstruction),
+// the functions (unless `brief`) and the question.
 std::string TaskPrompt(const EhrTask& task, const std::string& api_base,
-                       const std::string& mode, bool brief = false);
+                       const std::string& mode, bool brief = false,
+                       bool tools = false);
 
 }  // namespace clinrl::envs::ehr

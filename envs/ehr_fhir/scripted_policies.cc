@@ -16,6 +16,8 @@
 //                 window and answers the newest value whatever its date: an
 //                 imperfect expert to imitate (acting on a stale lab is a
 //                 common error), which configs/ehr_grpo.json uses.
+// Each writes the text grammar; in an episode with action_mode "tools"
+// WithToolCalls (agent_tool_call.h) sends its actions as the same tool calls.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -24,6 +26,7 @@
 
 #include "core/error.h"
 #include "core/wire.h"
+#include "envs/ehr_fhir/agent_tool_call.h"
 #include "envs/ehr_fhir/ehr_record.h"
 #include "envs/ehr_fhir/fhir_time.h"
 #include "envs/ehr_fhir/grading/task_grader.h"
@@ -225,20 +228,20 @@ class FinishEmptyPolicy : public ScriptedPolicy {
 };
 
 // Only the clinician has options.
-CLINRL_REGISTER_SCRIPTED_POLICY(ehr_fhir, oracle,
-                                [](uint64_t, const json& options,
-                                   const std::string& path)
-                                    -> std::unique_ptr<ScriptedPolicy> {
-                                  ReadOptions<NoOptions>(options, path);
-                                  return std::make_unique<OraclePolicy>();
-                                });
-CLINRL_REGISTER_SCRIPTED_POLICY(ehr_fhir, random,
-                                [](uint64_t seed, const json& options,
-                                   const std::string& path)
-                                    -> std::unique_ptr<ScriptedPolicy> {
-                                  ReadOptions<NoOptions>(options, path);
-                                  return std::make_unique<RandomPolicy>(seed);
-                                });
+CLINRL_REGISTER_SCRIPTED_POLICY(
+    ehr_fhir, oracle,
+    [](uint64_t, const json& options,
+       const std::string& path) -> std::unique_ptr<ScriptedPolicy> {
+      ReadOptions<NoOptions>(options, path);
+      return WithToolCalls(std::make_unique<OraclePolicy>());
+    });
+CLINRL_REGISTER_SCRIPTED_POLICY(
+    ehr_fhir, random,
+    [](uint64_t seed, const json& options,
+       const std::string& path) -> std::unique_ptr<ScriptedPolicy> {
+      ReadOptions<NoOptions>(options, path);
+      return WithToolCalls(std::make_unique<RandomPolicy>(seed));
+    });
 CLINRL_REGISTER_SCRIPTED_POLICY(
     ehr_fhir, clinician,
     [](uint64_t seed, const json& options,
@@ -249,15 +252,15 @@ CLINRL_REGISTER_SCRIPTED_POLICY(
             fmt::format("{}.forget_window: expected a value in [0, 1], got {}",
                         path, o.forget_window));
       }
-      return std::make_unique<ClinicianPolicy>(seed, o);
+      return WithToolCalls(std::make_unique<ClinicianPolicy>(seed, o));
     });
-CLINRL_REGISTER_SCRIPTED_POLICY(ehr_fhir, finish_empty,
-                                [](uint64_t, const json& options,
-                                   const std::string& path)
-                                    -> std::unique_ptr<ScriptedPolicy> {
-                                  ReadOptions<NoOptions>(options, path);
-                                  return std::make_unique<FinishEmptyPolicy>();
-                                });
+CLINRL_REGISTER_SCRIPTED_POLICY(
+    ehr_fhir, finish_empty,
+    [](uint64_t, const json& options,
+       const std::string& path) -> std::unique_ptr<ScriptedPolicy> {
+      ReadOptions<NoOptions>(options, path);
+      return WithToolCalls(std::make_unique<FinishEmptyPolicy>());
+    });
 
 }  // namespace
 }  // namespace clinrl::envs::ehr

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "envs/ehr_fhir/agent_action.h"
+#include "envs/ehr_fhir/agent_tool_call.h"
 #include "envs/ehr_fhir/ehr_fhir_env.h"
 #include "envs/ehr_workflow/workflow_grader.h"
 #include "envs/env_options.h"
@@ -102,7 +103,9 @@ EnvSpec EhrWorkflowEnv::Spec() const {
   EnvSpec s;
   s.name = "ehr_workflow";
   s.version = "1.0";
-  s.action_format = kAgentActionFormat;
+  s.action_format =
+      options_.tools() ? kAgentToolInstruction : kAgentActionFormat;
+  if (options_.tools()) s.tools = AgentTools();
   s.max_turns = options_.max_turns;
   for (const auto& split : WorkflowSplits()) {
     s.splits[split] = static_cast<int64_t>(Tasks(split).size());
@@ -139,7 +142,7 @@ ResetResult EhrWorkflowEnv::Reset(const ResetRequest& request) {
   ResetResult out;
   out.observation.push_back(
       {"user", TaskPrompt(prompt_task, session_.ApiBase(), options_.grading,
-                          options_.prompt == "brief")});
+                          options_.prompt == "brief", options_.tools())});
   out.info = {{"reward_spec", WorkflowRewardSpec(task_->key)},
               {"task",
                {{"family", task_->family},
@@ -148,6 +151,7 @@ ResetResult EhrWorkflowEnv::Reset(const ResetRequest& request) {
                 {"task_index", index},
                 {"grading", options_.grading},
                 {"checkpoints", names}}},
+              {"action_mode", options_.action_mode},
               {"workflow", task_->key},
               {"invalid_actions", 0}};
   return out;
@@ -160,11 +164,12 @@ StepResult EhrWorkflowEnv::Step(const std::string& text) {
   }
   ++turns_;
   StepResult out;
-  const AgentAction action = ParseAgentAction(text);
+  const AgentAction action = ParseAgentReply(text, options_.tools());
   if (action.kind == AgentAction::Kind::kFinish) {
     return Finish(std::move(out), action.answer, false);
   }
-  out.observation.push_back({"user", session_.Run(action)});
+  out.observation.push_back(
+      {AgentReplyRole(options_.tools()), session_.Run(action)});
   out.info = {{"invalid_actions", session_.invalid_actions()},
               {"turn", turns_}};
   if (turns_ >= options_.max_turns) return Finish(std::move(out), json(), true);
@@ -189,7 +194,8 @@ StepResult EhrWorkflowEnv::Finish(StepResult out, const json& answer,
   out.truncated = truncated;
   out.reward = grade["reward"].get<double>();
   if (!truncated) {
-    out.observation.push_back({"user", "The episode is finished."});
+    out.observation.push_back(
+        {AgentReplyRole(options_.tools()), "The episode is finished."});
   }
   json metrics = {{"correct", correct ? 1 : 0},
                   {"cost", 0},

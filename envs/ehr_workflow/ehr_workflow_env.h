@@ -24,6 +24,7 @@ struct EhrWorkflowOptions {
   int64_t train_tasks_per_family = 0;  // 0 = every eligible train patient
   int64_t eval_tasks_per_family = 10;  // validation and test
   std::string prompt = "full";         // full | brief (as ehr_fhir's)
+  std::string action_mode = "text";    // text | tools (as ehr_fhir's)
 
   template <class V>
   void Visit(V& v) {
@@ -39,7 +40,11 @@ struct EhrWorkflowOptions {
               "at most this many validation and test tasks per family");
     v.Enum("prompt", prompt, {"full", "brief"},
            "full: with the function catalogue; brief: without it");
+    v.Enum("action_mode", action_mode, {"text", "tools"},
+           "text: the GET/POST/FINISH grammar; tools: tool calls");
   }
+
+  bool tools() const { return action_mode == "tools"; }
 
   WorkflowSelection Selection(const std::string& split) const {
     return {families,

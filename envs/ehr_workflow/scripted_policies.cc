@@ -11,6 +11,8 @@
 //                 for orders that must be left out;
 //   random        a seeded lower baseline: GETs on the task's patient, the
 //                 odd malformed action or stray order, then a random FINISH.
+// Each writes the text grammar; in an episode with action_mode "tools"
+// WithToolCalls (ehr_fhir's agent_tool_call.h) sends the same tool calls.
 #include <fmt/format.h>
 
 #include <cstdint>
@@ -19,6 +21,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "envs/ehr_fhir/agent_tool_call.h"
 #include "envs/ehr_fhir/ehr_record.h"
 #include "envs/ehr_fhir/grading/task_grader.h"
 #include "envs/ehr_fhir/splitmix.h"
@@ -124,7 +127,7 @@ ScriptedPolicyFactory Factory(Make make) {
   return [make](uint64_t seed, const json& options,
                 const std::string& path) -> std::unique_ptr<ScriptedPolicy> {
     ReadOptions<NoOptions>(options, path);
-    return make(seed);
+    return WithToolCalls(make(seed));
   };
 }
 

@@ -94,7 +94,8 @@ def env_spec(env, name):
 
     Taken from ``clinrl_spec`` (a dict, or a method returning one) when the
     env has it, else from the attributes ``version``, ``action_format``,
-    ``max_turns`` and ``splits``, falling back to gymnasium's
+    ``max_turns``, ``splits`` and ``tools`` (OpenAI function schemas the
+    model may call; none by default), falling back to gymnasium's
     ``spec.max_episode_steps`` for the turn budget. Attributes are read from
     ``env.unwrapped``, as gymnasium's wrappers do not forward them.
     ``policies`` is always the sorted names of ``env_policies`` (what the
@@ -118,6 +119,11 @@ def env_spec(env, name):
             isinstance(v, int) for v in spec["splits"].values()):
         raise TypeError("spec.splits of env '%s': expected {split: task count}"
                         % name)
+    spec.setdefault("tools", list(getattr(base, "tools", None) or []))
+    if not isinstance(spec["tools"], list) or not all(
+            isinstance(t, dict) for t in spec["tools"]):
+        raise TypeError("spec.tools of env '%s': expected a list of OpenAI "
+                        "function schemas (dicts)" % name)
     spec["policies"] = sorted(env_policies(env, name))
     json.dumps(spec)  # fail here, not in a reply, if it is not JSON
     return spec

@@ -5,9 +5,13 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iostream>
 #include <random>
 #include <sstream>
 
@@ -18,6 +22,9 @@
 #include "envs/env_registry.h"
 #include "envs/env_server.h"
 #include "envs/remote_env.h"
+#include "envs/scripted_episode.h"
+#include "envs/scripted_policy.h"
+#include "envs/tool_calls.h"
 #include "envs/wrappers/env_wrapper_registry.h"
 #include "tests/python/python_triage_server.h"
 
@@ -80,11 +87,33 @@ std::vector<std::string> WrappedEnvsUnderTest() {
   return names;
 }
 
+// Envs with a tool-call mode, tested also as "<env>@tools" (the env option
+// action_mode "tools"; docs/envs.md, "Tool calls").
+constexpr const char* kToolsSuffix = "@tools";
+std::vector<std::string> ToolModeEnvsUnderTest() {
+  std::vector<std::string> names;
+  for (const char* env : {"dx_dialogue", "ehr_fhir"}) {
+    if (EnvRegistry::Global().Has(env)) {
+      names.push_back(std::string(env) + kToolsSuffix);
+    }
+  }
+  return names;
+}
+
+// The registered env a test name stands for: "ehr_fhir@tools" -> ehr_fhir.
+std::string BaseEnv(const std::string& name) {
+  return name.substr(0, name.find_first_of("+@"));
+}
+
 // "dx_dialogue+distractor" made as the run makes it: the env, then each
-// wrapper in order.
-std::unique_ptr<Env> CreateMaybeWrapped(const std::string& name,
-                                        const json& options,
+// wrapper in order; "dx_dialogue@tools" with action_mode "tools".
+std::unique_ptr<Env> CreateMaybeWrapped(std::string name, json options,
                                         const std::string& path) {
+  const size_t at = name.find(kToolsSuffix);
+  if (at != std::string::npos) {
+    name = name.substr(0, at);
+    options["action_mode"] = "tools";
+  }
   std::vector<std::string> parts;
   std::stringstream in(name);
   std::string part;
@@ -98,6 +127,7 @@ std::unique_ptr<Env> CreateMaybeWrapped(const std::string& name,
 std::vector<std::string> EnvsUnderTest() {
   std::vector<std::string> names = EnvRegistry::Global().Names();
   for (const auto& wrapped : WrappedEnvsUnderTest()) names.push_back(wrapped);
+  for (const auto& tools : ToolModeEnvsUnderTest()) names.push_back(tools);
   names.push_back(kPythonEnv);
   return names;
 }
@@ -114,7 +144,10 @@ class EnvConformance : public ::testing::TestWithParam<std::string> {
  protected:
   bool python() const { return GetParam() == kPythonEnv; }
   std::string served_name() const {
-    return python() ? kPythonEnvName : GetParam();
+    if (python()) return kPythonEnvName;
+    // A tools-mode env keeps its name; a wrapped one is named by its chain.
+    const size_t at = GetParam().find(kToolsSuffix);
+    return at == std::string::npos ? GetParam() : GetParam().substr(0, at);
   }
 
   // An env server playing this env (the shared Python one for the Python
@@ -122,11 +155,11 @@ class EnvConformance : public ::testing::TestWithParam<std::string> {
   std::string Serve(std::unique_ptr<EnvServer>* server) const {
     if (python()) return PythonServer::Get().endpoint();
     EnvServerOptions o;
-    o.service.envs = {GetParam()};
-    if (GetParam().find('+') != std::string::npos) {
+    o.service.envs = {served_name()};
+    if (GetParam().find_first_of("+@") != std::string::npos) {
       served_registry_ = std::make_unique<EnvRegistry>();
       served_registry_->Add(
-          GetParam(),
+          served_name(),
           [name = GetParam()](const json& options, const std::string& path) {
             return CreateMaybeWrapped(name, options, path);
           });
@@ -148,9 +181,43 @@ class EnvConformance : public ::testing::TestWithParam<std::string> {
   }
 
   // A seeded stream of actions an agent might send: words of the action
-  // format, numbers, empty and junk text.
-  static std::string RandomAction(std::mt19937_64& rng,
-                                  const std::string& action_format) {
+  // format, numbers, empty and junk text; with tools, also calls of a
+  // declared tool with arguments of the declared types (or enum values).
+  static std::string RandomAction(std::mt19937_64& rng, const EnvSpec& spec) {
+    if (!spec.tools.empty() && rng() % 2 == 0) {
+      return RandomToolCall(rng, spec.tools);
+    }
+    return RandomTextAction(rng, spec.action_format);
+  }
+
+  static std::string RandomToolCall(std::mt19937_64& rng, const json& tools) {
+    const json& function = tools[rng() % tools.size()]["function"];
+    ToolCall call{function["name"].get<std::string>(), json::object()};
+    const json properties =
+        function["parameters"].value("properties", json::object());
+    for (const auto& [name, schema] : properties.items()) {
+      if (schema.contains("enum")) {
+        call.arguments[name] = schema["enum"][rng() % schema["enum"].size()];
+        continue;
+      }
+      const std::string type = schema.value("type", "string");
+      if (type == "integer" || type == "number") {
+        call.arguments[name] = static_cast<int64_t>(rng() % 10);
+      } else if (type == "boolean") {
+        call.arguments[name] = rng() % 2 == 0;
+      } else if (type == "array") {
+        call.arguments[name] = json::array({"pneumonia"});
+      } else if (type == "object") {
+        call.arguments[name] = json::object();
+      } else {
+        call.arguments[name] = rng() % 2 ? "chest pain" : "Patient/1";
+      }
+    }
+    return FormatToolCall(call);
+  }
+
+  static std::string RandomTextAction(std::mt19937_64& rng,
+                                      const std::string& action_format) {
     std::vector<std::string> words;
     std::string word;
     for (char c : action_format + " ") {
@@ -224,7 +291,7 @@ TEST_P(EnvConformance, RandomActionsReachTheEndOfEveryEpisode) {
       bool done = false;
       int64_t turns = 0;
       while (!done && turns < spec.max_turns) {
-        StepResult s = env->Step(RandomAction(rng, spec.action_format));
+        StepResult s = env->Step(RandomAction(rng, spec));
         ++turns;
         CheckObservation(s.observation, "step.observation");
         EXPECT_TRUE(std::isfinite(s.reward));
@@ -264,7 +331,7 @@ TEST_P(EnvConformance, SameSeedGivesTheSameEpisode) {
     ResetResult r = env->Reset(req);
     record.push_back({ToJson(r.observation), r.info});
     for (int64_t t = 0; t < spec.max_turns; ++t) {
-      StepResult s = env->Step(RandomAction(rng, spec.action_format));
+      StepResult s = env->Step(RandomAction(rng, spec));
       record.push_back(
           {ToJson(s.observation), s.reward, s.terminated, s.truncated, s.info});
       if (s.terminated || s.truncated) break;
@@ -401,6 +468,85 @@ TEST_P(EnvConformance, TruncateOpRepliesLikeAFinalStep) {
   ASSERT_EQ(replies.size(), 1u);
   EXPECT_EQ(replies[0].error_code, "not_found");
   EXPECT_TRUE(replies[0].session_lost);
+}
+
+// Every declared tool is an OpenAI function whose parameters are a valid JSON
+// Schema: checked structurally here (envs/tool_calls.h) and by the
+// `jsonschema` package's Draft 2020-12 meta-schema under the venv.
+TEST_P(EnvConformance, DeclaredToolsAreValidJsonSchemas) {
+  const EnvSpec spec = MakeEnv()->Spec();
+  ASSERT_TRUE(spec.tools.is_array()) << spec.tools.dump();
+  EXPECT_EQ(EnvSpecFromJson(json::parse(ToJson(spec).dump())).tools,
+            spec.tools);
+  if (GetParam().find(kToolsSuffix) != std::string::npos) {
+    EXPECT_FALSE(spec.tools.empty()) << "action_mode tools declares no tools";
+  }
+  if (spec.tools.empty()) return;  // text actions only: nothing to check
+  EXPECT_EQ(ValidateToolSchemas(spec.tools), "");
+  const std::string dir = std::filesystem::temp_directory_path() /
+                          ("clinrl-tools-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/tools.json") << spec.tools.dump();
+  const std::string command = fmt::format(
+      "'{}' -c 'import json, sys, jsonschema\n"
+      "for t in json.load(open(sys.argv[1])):\n"
+      "    jsonschema.Draft202012Validator.check_schema("
+      "t[\"function\"][\"parameters\"])\n"
+      "print(\"ok\")' '{}/tools.json' > '{}/out' 2>&1",
+      CLINRL_PYTHON, dir, dir);
+  const int status = std::system(command.c_str());
+  std::ifstream out(dir + "/out");
+  const std::string output((std::istreambuf_iterator<char>(out)),
+                           std::istreambuf_iterator<char>());
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(status, 0) << command << "\n"
+                       << output
+                       << "(jsonschema comes with the venv of launch/setup, "
+                          "launch/requirements.txt)";
+}
+
+// The oracle, calling the tools, solves the env as well as it does through
+// text: accuracy at least 0.95 on the first test tasks, or the text mode's.
+TEST_P(EnvConformance, TheOracleSolvesTheEnvThroughItsTools) {
+  if (GetParam().find(kToolsSuffix) == std::string::npos) return;
+  const std::string env_name = BaseEnv(GetParam());
+  const auto policies = ScriptedPolicyRegistry::Global().PoliciesFor(env_name);
+  ASSERT_NE(std::find(policies.begin(), policies.end(), "oracle"),
+            policies.end())
+      << env_name << " has tools but no oracle to solve it through them";
+  const EnvSpec spec = MakeEnv()->Spec();
+  const std::string split = spec.splits.count("test") ? "test" : "train";
+  const int64_t tasks = std::min<int64_t>(20, spec.splits.at(split));
+  auto accuracy = [&](Env& env, bool tools) {
+    double correct = 0;
+    for (int64_t task = 0; task < tasks; ++task) {
+      auto oracle = ScriptedPolicyRegistry::Global().Create(
+          env_name, "oracle", static_cast<uint64_t>(task));
+      ScriptedEpisodeStats stats;
+      const Trajectory t = PlayScriptedEpisode(
+          env, *oracle, {env_name, split, task, task, json::object()}, &stats);
+      EXPECT_TRUE(stats.correct.has_value()) << t.info.dump();
+      correct += stats.correct.value_or(0.0);
+      if (tools) {
+        EXPECT_EQ(stats.invalid_actions, 0) << "task " << task;
+        for (const Turn& turn : t.turns) {
+          if (turn.role == "assistant") {
+            EXPECT_EQ(ParseToolCalls(turn.content).calls.size(), 1u)
+                << turn.content;
+          }
+        }
+      }
+    }
+    return correct / static_cast<double>(tasks);
+  };
+  auto tools_env = MakeEnv();
+  auto text_env = EnvRegistry::Global().Create(env_name);
+  const double with_tools = accuracy(*tools_env, true);
+  const double with_text = accuracy(*text_env, false);
+  std::cout << env_name << " oracle accuracy on " << tasks << " " << split
+            << " tasks: tools " << with_tools << ", text " << with_text << "\n";
+  EXPECT_TRUE(with_tools >= 0.95 || with_tools == with_text)
+      << "tools " << with_tools << ", text " << with_text;
 }
 
 INSTANTIATE_TEST_SUITE_P(Envs, EnvConformance,

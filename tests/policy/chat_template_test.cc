@@ -20,6 +20,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "policy/tokenizer.h"
 #include "tests/policy/test_util.h"
 
 namespace clinrl::policy {
@@ -303,6 +304,109 @@ TEST(ChatTemplateTest, PythonSemanticsOfValues) {
                          "{{ 'héllo'[1:3] }} {{ [1,2,3][::-1] }}")
                 .Render(Json::object()),
             "3.5 3 2 abab él [3, 2, 1]");
+}
+
+// Tokenizer::ApplyChatTemplate with tools (what the rollout renders an env's
+// tools with) against transformers' apply_chat_template on Qwen2.5's
+// published template: a system prompt, tools, assistant tool calls (as the
+// text a model samples, and as OpenAI tool_calls, which the template writes
+// the same way), consecutive tool results; and without a system message.
+TEST(ChatTemplateTest, TokenizerWithToolsRendersAsQwen25Does) {
+  const nlohmann::json tools = nlohmann::json::parse(R"([
+    {"type": "function", "function": {"name": "ask",
+      "description": "Ask the patient a question (température, douleur).",
+      "parameters": {"type": "object",
+        "properties": {"question": {"type": "string"}},
+        "required": ["question"], "additionalProperties": false}}},
+    {"type": "function", "function": {"name": "examine",
+      "description": "Examine a system.",
+      "parameters": {"type": "object",
+        "properties": {"system": {"type": "string",
+                                  "enum": ["heart", "lungs"]},
+                       "depth": {"type": "number", "minimum": 0.5}},
+        "required": ["system"]}}}])");
+  const std::string call_ask =
+      "<tool_call>\n{\"name\": \"ask\", \"arguments\": {\"question\": "
+      "\"fièvre?\"}}\n</tool_call>";
+  const std::string call_exam =
+      "<tool_call>\n{\"name\": \"examine\", \"arguments\": {\"system\": "
+      "\"heart\"}}\n</tool_call>";
+  const std::vector<ChatMessage> messages = {
+      {"system", "You are a doctor."}, {"user", "I feel dizzy."},
+      {"assistant", call_ask},         {"tool", "No fever."},
+      {"tool", "Turn 1 of 10."},       {"assistant", call_exam},
+      {"tool", "Heart: murmur."},
+  };
+  // transformers reads the conversations through Python's json, which keeps
+  // nlohmann's (sorted) key order: the order the spec's tools travel in.
+  nlohmann::json text_messages = nlohmann::json::array();
+  for (const auto& m : messages) {
+    text_messages.push_back({{"role", m.role}, {"content", m.content}});
+  }
+  nlohmann::json structured = text_messages;
+  structured[2] = {
+      {"role", "assistant"},
+      {"content", ""},
+      {"tool_calls",
+       {{{"type", "function"},
+         {"function",
+          {{"name", "ask"}, {"arguments", {{"question", "fièvre?"}}}}}}}}};
+  nlohmann::json no_system = text_messages;
+  no_system.erase(no_system.begin());
+  const nlohmann::json spec = {
+      {"templates",
+       {{"qwen2.5_instruct",
+         {{"bos_token", "<|endoftext|>"}, {"eos_token", "<|im_end|>"}}}}},
+      {"conversations",
+       {{{"name", "text_calls"},
+         {"messages", text_messages},
+         {"tools", tools},
+         {"add_generation_prompt", true}},
+        {{"name", "structured_calls"},
+         {"messages", structured},
+         {"tools", tools},
+         {"add_generation_prompt", true}},
+        {{"name", "no_system"},
+         {"messages", no_system},
+         {"tools", tools},
+         {"add_generation_prompt", false}}}}};
+  testing::TempDir dir;
+  const std::string conversations = dir.path() + "/conversations.json";
+  std::ofstream(conversations) << spec.dump();
+  const std::string out = dir.path() + "/stdout";
+  const std::string command = fmt::format(
+      "'{}' '{}' '{}' '{}' > '{}' 2> '{}/stderr'", CLINRL_PYTHON,
+      kReferenceScript, kTemplateDir, conversations, out, dir.path());
+  ASSERT_EQ(testing::RunShell(command), 0)
+      << command << ": " << ReadText(dir.path() + "/stderr");
+  std::map<std::string, std::string> rendered;
+  std::istringstream lines(ReadText(out));
+  for (std::string line; std::getline(lines, line);) {
+    const Json record = Json::parse(line);
+    ASSERT_TRUE(record.contains("output")) << line;
+    rendered[record["conversation"].get<std::string>()] = record["output"];
+  }
+  const auto tokenizer = LoadTokenizer("byte");
+  const std::string whole = tokenizer->ApplyChatTemplate(messages, true, tools);
+  EXPECT_EQ(whole, rendered["text_calls"]);
+  EXPECT_EQ(whole, rendered["structured_calls"]);
+  const std::vector<ChatMessage> rest(messages.begin() + 1, messages.end());
+  EXPECT_EQ(tokenizer->ApplyChatTemplate(rest, false, tools),
+            rendered["no_system"]);
+  EXPECT_NE(whole.find("# Tools"), std::string::npos);
+  // Segments (as the rollout renders them between policy turns) concatenate
+  // to the whole conversation.
+  const std::string segments =
+      tokenizer->ApplyChatTemplate({messages[0], messages[1]}, true, tools) +
+      call_ask + "<|im_end|>\n" +
+      tokenizer->ApplyChatTemplate({messages[3], messages[4]}, true, tools,
+                                   /*conversation_start=*/false) +
+      call_exam + "<|im_end|>\n" +
+      tokenizer->ApplyChatTemplate({messages[6]}, true, tools, false);
+  EXPECT_EQ(segments, whole);
+  // Without tools: plain ChatML, as before.
+  EXPECT_EQ(tokenizer->ApplyChatTemplate(messages, true, Json::array()),
+            tokenizer->ApplyChatTemplate(messages, true));
 }
 
 }  // namespace

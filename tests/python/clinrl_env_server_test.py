@@ -103,6 +103,16 @@ class PolicyBugsEnv(EchoEnv):
                 "number": number, "echo_info": echo_info}
 
 
+class ToolsEnv(EchoEnv):
+    tools = [{"type": "function",
+              "function": {"name": "say",
+                           "description": "Say a word.",
+                           "parameters": {
+                               "type": "object",
+                               "properties": {"word": {"type": "string"}},
+                               "required": ["word"]}}}]
+
+
 class PoliciesNotADictEnv(EchoEnv):
     policies = ["oracle"]
 
@@ -228,7 +238,8 @@ class ServerTest(unittest.TestCase):
             {"echo": EchoEnv, "exploding": ExplodingEnv,
              "triage_quiz": TriageQuizEnv, "made_triage_quiz": made_triage_quiz,
              "plain_text": PlainTextEnv, "wrong_truncate": WrongTruncateEnv,
-             "no_truncate": NoTruncateEnv, "policy_bugs": PolicyBugsEnv},
+             "no_truncate": NoTruncateEnv, "policy_bugs": PolicyBugsEnv,
+             "tools": ToolsEnv},
             "ipc://%s/s.sock" % self.dir, idle_timeout_s=0.3)
         self.thread = threading.Thread(target=self.server.serve_forever)
         self.thread.start()
@@ -454,6 +465,12 @@ class ServerTest(unittest.TestCase):
                               ("echo", ["oracle"]), ("plain_text", [])):
             self.assertEqual(self.call({"op": "spec", "env": env})["policies"],
                              policies, env)
+
+    def test_spec_carries_the_tools_class_attribute(self):
+        self.assertEqual(self.call({"op": "spec", "env": "tools"})["tools"],
+                         ToolsEnv.tools)
+        # An env without tools declares none: text actions only.
+        self.assertEqual(self.call({"op": "spec", "env": "echo"})["tools"], [])
 
     def test_the_oracle_is_correct_on_every_test_task(self):
         for env in ("triage_quiz", "made_triage_quiz"):

@@ -194,6 +194,21 @@ TEST(FormatReward, DxDialogueJsonAndRegex) {
                  "params.pattern");
 }
 
+// Tool-call turns (docs/envs.md, "Tool calls"): one well-formed call each.
+TEST(FormatReward, ToolCallGrammarWantsOneWellFormedCall) {
+  const std::string ask =
+      "<tool_call>\n{\"name\": \"ask\", \"arguments\": {\"question\": "
+      "\"fever?\"}}\n</tool_call>";
+  const auto t = MakeDialogue(
+      {"Let me ask.\n" + ask, "ASK: fever", ask + ask,
+       "<tool_call>{\"arguments\": {}}</tool_call>",
+       "<tool_call>{\"name\": \"ask\"", "<tool_call>{bad}</tool_call>",
+       "<tool_call>{\"name\": \"ask\", \"arguments\": \"{}\"}</tool_call>"});
+  const auto r = ScoreWith("format", {{"grammar", "tool_call"}}, t);
+  EXPECT_DOUBLE_EQ(r.score, 2.0 / 7.0);
+  EXPECT_EQ(r.details["valid_turns"], 2);
+}
+
 TEST(CostReward, LinearInCostAndCapped) {
   auto t = MakeDialogue({"TEST: ct"});
   t.info = {{"metrics", {{"cost", 150.0}}}};

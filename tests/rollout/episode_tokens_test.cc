@@ -103,5 +103,46 @@ TEST(EpisodeTokensTest, PolicyTurnWithoutIdsIsRefused) {
   EXPECT_THROW(et.AppendPolicyTurn({1, 2}, {0.0f}, &e), BadRequest);
 }
 
+TEST(EpisodeTokensTest, TheTrajectoryEnvsToolsAreRendered) {
+  const auto tok = policy::LoadTokenizer("byte");
+  const nlohmann::json tools = nlohmann::json::parse(
+      R"([{"type": "function", "function": {"name": "ask", "parameters":
+          {"type": "object", "properties": {"question": {"type": "string"}},
+           "required": ["question"]}}}])");
+  const EpisodeTokenizer et(*tok, {{"dx_dialogue", tools}});
+  Trajectory t;
+  t.episode_id = "tools";
+  t.env = "dx_dialogue";
+  const std::string call =
+      "<tool_call>\n{\"name\": \"ask\", \"arguments\": {\"question\": "
+      "\"fever\"}}\n</tool_call>";
+  std::vector<int64_t> sampled = tok->Encode(call);
+  sampled.push_back(tok->EndOfTurnId());
+  t.turns = {
+      {"system", "You are a doctor.", {}, {}},
+      {"user", "I feel dizzy.", {}, {}},
+      {"assistant", call, sampled, std::vector<float>(sampled.size(), -0.5f)},
+      {"tool", "No fever.", {}, {}},
+      {"assistant", call, sampled, std::vector<float>(sampled.size(), -0.5f)}};
+  // The whole conversation as the chat template renders it with the tools:
+  // the tools once in the system turn, tool results as <tool_response>.
+  const std::string expected =
+      tok->ApplyChatTemplate({{"system", "You are a doctor."},
+                              {"user", "I feel dizzy."},
+                              {"assistant", call},
+                              {"tool", "No fever."},
+                              {"assistant", call}},
+                             false, tools);
+  EXPECT_EQ(tok->Decode(et.FromTrajectory(t).ids), expected);
+  EXPECT_NE(expected.find("<tool_response>\nNo fever.\n</tool_response>"),
+            std::string::npos);
+  // Demonstrations are rendered the same way; another env gets no tools.
+  EXPECT_EQ(tok->Decode(et.FromDemonstration(t).ids), expected);
+  t.env = "echo";
+  EXPECT_EQ(tok->Decode(et.FromTrajectory(t).ids).find("# Tools"),
+            std::string::npos);
+  EXPECT_EQ(et.ToolsOf("echo"), nlohmann::json::array());
+}
+
 }  // namespace
 }  // namespace clinrl::rollout

@@ -10,7 +10,8 @@
 namespace clinrl::rollout {
 namespace {
 
-policy::Transformer TinyModel(const policy::Tokenizer& tok) {
+policy::Transformer TinyModel(const policy::Tokenizer& tok,
+                              int64_t max_positions = 2048) {
   policy::ModelConfig c;
   c.hidden_size = 32;
   c.intermediate_size = 64;
@@ -18,7 +19,7 @@ policy::Transformer TinyModel(const policy::Tokenizer& tok) {
   c.num_attention_heads = 4;
   c.num_key_value_heads = 2;
   c.vocab_size = tok.size();
-  c.max_position_embeddings = 2048;
+  c.max_position_embeddings = max_positions;
   policy::Transformer model{policy::TransformerOptions(c)};
   model->ResetParameters(3);
   model->eval();
@@ -240,6 +241,46 @@ TEST(RolloutWorkerTokenBudget, CutDxDialogueEpisodesAreScoredNotFlagged) {
   }
   ExpectScoredUnflagged(episodes);
   EXPECT_EQ(pool.client().Health()["sessions"], 0) << "cut sessions closed";
+}
+
+// An env in tools mode: the worker learns the tools from the env's spec and
+// renders them into each episode's system turn, as the learner's rebuild
+// from the record does with the same table; env replies come back as tool
+// results.
+TEST(RolloutWorkerTools, TheEnvsSpecToolsAreInThePrompt) {
+  envs::EnvPoolOptions o;
+  o.service.envs = {"dx_dialogue"};
+  o.service.env_options["dx_dialogue"] = {{"action_mode", "tools"}};
+  o.workers = 2;
+  envs::EnvPool pool(o);
+  const nlohmann::json tools = pool.client().Spec("dx_dialogue").tools;
+  ASSERT_EQ(tools.size(), 5u);
+  auto tokenizer = policy::LoadTokenizer("byte");
+  RolloutOptions ro;
+  ro.group_size = 2;
+  ro.max_turns = 2;
+  ro.max_tokens_per_turn = 8;
+  ro.max_tokens_per_episode = 4000;
+  // Byte tokens: the tools alone are about 2000.
+  RolloutWorker worker(TinyModel(*tokenizer, 8192), *tokenizer, pool.client(),
+                       ro);
+  const auto episodes =
+      worker.Run({{"dx_dialogue", "train", 3, {}}}, /*batch_seed=*/5, 0);
+  ASSERT_EQ(episodes.size(), 2u);
+  const EpisodeTokenizer learner(*tokenizer, {{"dx_dialogue", tools}});
+  for (const RolloutEpisode& e : episodes) {
+    const std::string text = tokenizer->Decode(e.tokens.ids);
+    EXPECT_NE(text.find("# Tools"), std::string::npos);
+    EXPECT_NE(text.find("\"name\": \"set_disposition\""), std::string::npos);
+    // The model's random bytes are no tool call: the env says so as a tool.
+    EXPECT_NE(text.find("<|im_start|>user\n<tool_response>\nInvalid tool "
+                        "call"),
+              std::string::npos)
+        << text;
+    EXPECT_EQ(e.tokens.ids, learner.FromTrajectory(e.trajectory).ids);
+    EXPECT_EQ(e.tokens.loss_mask,
+              learner.FromTrajectory(e.trajectory).loss_mask);
+  }
 }
 
 }  // namespace

@@ -571,12 +571,55 @@ json ParseFinish(const std::string& action) {
   }
 }
 
+namespace {
+
+// An assistant turn of action_mode "tools" (envs/ehr_fhir/agent_tool_call.h)
+// as the text action it stands for: exactly one <tool_call> block calling
+// fhir_post or finish with well-typed arguments, as the env accepts it.
+// The grader depends on core only, so it reads the block itself rather
+// than through envs/tool_calls.h. Anything else is returned unchanged.
+std::string TextActionOfToolCall(const std::string& text) {
+  static const std::string kOpen = "<tool_call>", kClose = "</tool_call>";
+  const size_t open = text.find(kOpen);
+  if (open == std::string::npos) return text;
+  const size_t close = text.find(kClose, open);
+  if (close == std::string::npos ||
+      text.find(kOpen, close) != std::string::npos) {
+    return text;
+  }
+  const json call =
+      json::parse(text.substr(open + kOpen.size(), close - open - kOpen.size()),
+                  nullptr, /*allow_exceptions=*/false);
+  if (!call.is_object() || !call.contains("name") ||
+      !call["name"].is_string()) {
+    return text;
+  }
+  json args = call.value("arguments", json::object());
+  if (args.is_string()) {
+    args = json::parse(args.get<std::string>(), nullptr, false);
+  }
+  if (!args.is_object()) return text;
+  const std::string name = call["name"].get<std::string>();
+  if (name == "fhir_post" && args.contains("url") && args["url"].is_string() &&
+      args.contains("payload") && args["payload"].is_object()) {
+    return "POST " + args["url"].get<std::string>() + "\n" +
+           args["payload"].dump();
+  }
+  if (name == "finish" && args.contains("answer") &&
+      args["answer"].is_array()) {
+    return "FINISH(" + args["answer"].dump() + ")";
+  }
+  return text;
+}
+
+}  // namespace
+
 json EpisodeFromTranscript(
     const std::vector<std::pair<std::string, std::string>>& turns) {
   json episode = {{"finish", nullptr}, {"writes", json::array()}};
   for (size_t i = 0; i < turns.size(); ++i) {
     if (turns[i].first != "assistant") continue;
-    const std::string& text = turns[i].second;
+    const std::string text = TextActionOfToolCall(turns[i].second);
     const size_t start = text.find_first_not_of(" \t\r\n");
     if (start == std::string::npos) continue;
     if (text.compare(start, 5, "POST ") == 0) {

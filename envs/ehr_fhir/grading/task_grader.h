@@ -51,7 +51,9 @@ json CanonicalWrite(const json& required, const std::string& mode);
 
 // Rebuilds the episode record from a transcript of (role, content) turns
 // when the env's final info is not at hand: the last FINISH of an assistant
-// turn, and each POST whose env reply begins with kPostAccepted.
+// turn, and each POST whose env reply begins with kPostAccepted. A turn of
+// action_mode "tools" counts as the text action its one tool call stands
+// for (fhir_post as POST, finish as FINISH).
 json EpisodeFromTranscript(
     const std::vector<std::pair<std::string, std::string>>& turns);
 inline constexpr const char* kPostAccepted =

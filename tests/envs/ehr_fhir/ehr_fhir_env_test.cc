@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "envs/ehr_fhir/agent_tool_call.h"
 #include "envs/ehr_fhir/fhir_http_server.h"
 #include "envs/ehr_fhir/grading/task_grader.h"
 #include "envs/env_registry.h"
@@ -25,12 +26,15 @@ struct Score {
 };
 
 // Plays every task of `split` with a scripted policy, the way `clinrl env
-// eval` does: accuracy is the mean of the final info.metrics.correct.
+// eval` does: accuracy is the mean of the final info.metrics.correct. With
+// action_mode "tools" every reply is a tool message and every action but
+// the random policy's is a tool call.
 Score Evaluate(const json& options, const std::string& policy,
                const std::string& split,
                const json& policy_options = json::object()) {
   auto env = EnvRegistry::Global().Create("ehr_fhir", options);
   const EnvSpec spec = env->Spec();
+  const bool tools = options.value("action_mode", "text") == "tools";
   Score s;
   for (int64_t i = 0; i < spec.splits.at(split); ++i) {
     ResetRequest req;
@@ -49,9 +53,15 @@ Score Evaluate(const json& options, const std::string& policy,
     json info = reset.info;
     for (int64_t turn = 0; turn < spec.max_turns; ++turn) {
       const std::string action = p->Act(transcript, info);
+      if (tools && policy != "random") {
+        EXPECT_EQ(action.rfind("<tool_call>\n{\"name\": ", 0), 0u) << action;
+      }
       transcript.push_back({"assistant", action});
       StepResult step = env->Step(action);
-      for (auto& m : step.observation) transcript.push_back(m);
+      for (auto& m : step.observation) {
+        EXPECT_EQ(m.role, tools ? "tool" : "user");
+        transcript.push_back(m);
+      }
       info = step.info;
       if (step.terminated || step.truncated) {
         EXPECT_TRUE(info.contains("metrics")) << info.dump();
@@ -406,6 +416,114 @@ TEST(EhrFhirEnvTest, SameSeedSameEpisodeAndIsolatedWrites) {
   b.reset();  // closing b drops its sandbox; a still sees its own write only
   EXPECT_NE(a->Step(search).observation[0].content.find("\"total\":1"),
             std::string::npos);
+}
+
+// action_mode "tools" (docs/envs/ehr_fhir.md, "Tool calls"): the oracle
+// solves the test split through fhir_post and finish as it does through the
+// text grammar, and every baseline scores what it scores in text mode.
+TEST(EhrFhirEnvTest, ToolsModeScoresAsTextMode) {
+  for (const char* mode : {kStrictR4, kMedAgentBench}) {
+    SCOPED_TRACE(mode);
+    const json text = {{"grading", mode}};
+    const json tools = {{"grading", mode}, {"action_mode", "tools"}};
+    const Score oracle = Evaluate(tools, "oracle", "test");
+    EXPECT_EQ(oracle.episodes, 100);
+    EXPECT_EQ(oracle.correct, oracle.episodes);
+    EXPECT_EQ(oracle.correct, Evaluate(text, "oracle", "test").correct);
+    const Score empty = Evaluate(tools, "finish_empty", "test");
+    EXPECT_EQ(empty.correct, empty.do_nothing);
+    EXPECT_EQ(empty.correct, Evaluate(text, "finish_empty", "test").correct);
+  }
+  const json labs = {{"families", {"latest_lab_24h", "most_recent_value"}}};
+  json labs_tools = labs;
+  labs_tools["action_mode"] = "tools";
+  const Score clinician = Evaluate(labs_tools, "clinician", "test");
+  EXPECT_EQ(clinician.correct, clinician.episodes);
+  // The random policy's malformed text stays invalid; it plays to the end.
+  EXPECT_EQ(Evaluate(labs_tools, "random", "test").correct,
+            Evaluate(labs, "random", "test").correct);
+}
+
+TEST(EhrFhirEnvTest, ToolsModeSpecAndPromptsDeclareTheTools) {
+  const EnvSpec text = EnvRegistry::Global().Create("ehr_fhir")->Spec();
+  EXPECT_TRUE(text.tools.empty());
+  EXPECT_EQ(text.action_format, kAgentActionFormat);
+  for (const char* prompt : {"full", "brief"}) {
+    SCOPED_TRACE(prompt);
+    auto text_env =
+        EnvRegistry::Global().Create("ehr_fhir", {{"prompt", prompt}});
+    auto tools_env = EnvRegistry::Global().Create(
+        "ehr_fhir", {{"prompt", prompt}, {"action_mode", "tools"}});
+    const EnvSpec spec = tools_env->Spec();
+    EXPECT_EQ(spec.tools, AgentTools());
+    EXPECT_EQ(spec.action_format, kAgentToolInstruction);
+    EXPECT_EQ(spec.splits, text.splits);
+    ResetRequest req;
+    req.split = "test";
+    req.task_index = 4;
+    const ResetResult reset = tools_env->Reset(req);
+    EXPECT_EQ(reset.info["action_mode"], "tools");
+    EXPECT_EQ(text_env->Reset(req).info["action_mode"], "text");
+    const std::string t = text_env->Reset(req).observation[0].content;
+    const std::string p = reset.observation[0].content;
+    EXPECT_EQ(p.find("FINISH("), std::string::npos) << p;
+    EXPECT_NE(p.find(kAgentToolInstruction), std::string::npos) << p;
+    // The grammar is swapped for the instruction; the rest is the same.
+    std::string expected = t;
+    expected.replace(t.find(kAgentActionFormat),
+                     std::string(kAgentActionFormat).size(),
+                     kAgentToolInstruction);
+    const std::string note =
+        " (GET ones through fhir_get, POST ones through fhir_post)";
+    if (std::string(prompt) == "full") {
+      expected.insert(expected.find("Functions:") + 9, note);
+    }
+    EXPECT_EQ(p, expected);
+  }
+}
+
+// One episode step by step in both modes: each tool call gets the reply its
+// text action gets, as a tool message; an invalid call is counted.
+TEST(EhrFhirEnvTest, ToolsModeStepsRepliesAsTextMode) {
+  auto text_env = EnvRegistry::Global().Create("ehr_fhir");
+  auto tools_env =
+      EnvRegistry::Global().Create("ehr_fhir", {{"action_mode", "tools"}});
+  ResetRequest req;
+  req.split = "test";
+  req.task_index = 0;
+  const std::string patient =
+      text_env->Reset(req)
+          .info["reward_spec"]["components"][0]["params"]["patient"];
+  tools_env->Reset(req);
+  const std::string get =
+      "GET http://localhost:8080/fhir/Patient?identifier=" + patient;
+  const StepResult text_get = text_env->Step(get);
+  const StepResult tool_get = tools_env->Step(AgentActionAsToolCall(get));
+  ASSERT_EQ(tool_get.observation.size(), 1u);
+  EXPECT_EQ(tool_get.observation[0].role, "tool");
+  EXPECT_EQ(text_get.observation[0].role, "user");
+  EXPECT_EQ(tool_get.observation[0].content, text_get.observation[0].content);
+  EXPECT_NE(tool_get.observation[0].content.find("\"total\":1"),
+            std::string::npos);
+  // The text grammar is not a tool call in tools mode.
+  const StepResult bad = tools_env->Step(get);
+  EXPECT_EQ(bad.observation[0].role, "tool");
+  EXPECT_EQ(bad.observation[0].content,
+            "Invalid action: expected exactly one tool call (fhir_get, "
+            "fhir_post or finish) in <tool_call></tool_call> tags, got 0.");
+  EXPECT_EQ(bad.info["invalid_actions"], 1);
+  const std::string finish = "FINISH([\"" + patient + "\"])";
+  const StepResult text_fin = text_env->Step(finish);
+  const StepResult tool_fin = tools_env->Step(AgentActionAsToolCall(finish));
+  EXPECT_TRUE(tool_fin.terminated);
+  EXPECT_EQ(tool_fin.observation,
+            Observation({{"tool", "The episode is finished."}}));
+  EXPECT_EQ(tool_fin.info["ehr"], text_fin.info["ehr"]);
+  EXPECT_EQ(tool_fin.info["grade"], text_fin.info["grade"]);
+  EXPECT_EQ(tool_fin.info["metrics"]["invalid_actions"], 1);
+  EXPECT_THROW(
+      EnvRegistry::Global().Create("ehr_fhir", {{"action_mode", "json"}}),
+      ConfigError);
 }
 
 }  // namespace

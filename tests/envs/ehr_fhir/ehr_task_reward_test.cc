@@ -64,6 +64,29 @@ TEST(EhrTaskRewardTest, ScoresFromInfoAndFromTranscript) {
   from_turns.turns[2].content = "The POST request failed with status 422";
   EXPECT_EQ(reward->Score(from_turns, key).score, 0.0);
 
+  // The same episode through the tools (action_mode "tools").
+  Trajectory from_calls;
+  from_calls.turns = {
+      {"user", "question", {}, {}},
+      {"assistant",
+       "<tool_call>\n{\"name\": \"fhir_post\", \"arguments\": {\"url\": "
+       "\"http://x/fhir/ServiceRequest\", \"payload\": " +
+           body.dump() + "}}\n</tool_call>",
+       {},
+       {}},
+      {"tool", std::string(envs::ehr::kPostAccepted) + " ...", {}, {}},
+      {"assistant",
+       "<tool_call>\n{\"name\": \"finish\", \"arguments\": {\"answer\": "
+       "[3.2]}}\n</tool_call>",
+       {},
+       {}},
+      {"tool", "The episode is finished.", {}, {}}};
+  const ScoreResult called = reward->Score(from_calls, key);
+  EXPECT_EQ(called.score, 1.0) << called.details.dump();
+  // Two calls in one turn are one invalid action to the env: no answer.
+  from_calls.turns[3].content += from_calls.turns[3].content;
+  EXPECT_EQ(reward->Score(from_calls, key).score, 0.0);
+
   json bad = key;
   bad["mode"] = "loose";
   EXPECT_THROW(reward->ValidateParams(bad), BadRequest);

@@ -443,8 +443,10 @@ struct PolicyScore {
   int64_t correct = 0, episodes = 0;
 };
 
-PolicyScore Play(const std::string& policy, const std::string& split) {
-  auto env = EnvRegistry::Global().Create("ehr_workflow", json::object());
+PolicyScore Play(const std::string& policy, const std::string& split,
+                 const json& options = json::object()) {
+  auto env = EnvRegistry::Global().Create("ehr_workflow", options);
+  const bool tools = options.value("action_mode", "text") == "tools";
   const EnvSpec spec = env->Spec();
   PolicyScore out;
   for (int64_t i = 0; i < spec.splits.at(split); ++i) {
@@ -460,7 +462,10 @@ PolicyScore Play(const std::string& policy, const std::string& split) {
       const std::string action = p->Act(transcript, info);
       transcript.push_back({"assistant", action});
       StepResult step = env->Step(action);
-      for (auto& m : step.observation) transcript.push_back(m);
+      for (auto& m : step.observation) {
+        EXPECT_EQ(m.role, tools ? "tool" : "user");
+        transcript.push_back(m);
+      }
       info = step.info;
       if (step.terminated || step.truncated) {
         out.reward += step.reward;
@@ -492,6 +497,24 @@ TEST(EhrWorkflowEnv, OracleSolvesEveryTestTaskAndBaselinesDoNot) {
   EXPECT_GT(partial.reward, empty.reward);
   EXPECT_LT(partial.reward, 0.5);
   EXPECT_LT(random.reward, 0.3);
+}
+
+// action_mode "tools" (ehr_fhir's tools, docs/envs/ehr_fhir.md): the
+// policies' actions go as tool calls and score exactly what they score as
+// text.
+TEST(EhrWorkflowEnv, ToolsModeScoresAsTextMode) {
+  const json tools = {{"action_mode", "tools"}};
+  const EnvSpec spec =
+      EnvRegistry::Global().Create("ehr_workflow", tools)->Spec();
+  ASSERT_EQ(spec.tools.size(), 3u);
+  EXPECT_EQ(spec.tools[0]["function"]["name"], "fhir_get");
+  for (const char* policy : {"oracle", "partial", "finish_empty", "random"}) {
+    SCOPED_TRACE(policy);
+    const PolicyScore text = Play(policy, "test");
+    const PolicyScore tool = Play(policy, "test", tools);
+    EXPECT_EQ(tool.correct, text.correct);
+    EXPECT_DOUBLE_EQ(tool.reward, text.reward);
+  }
 }
 
 TEST(EhrWorkflowEnv, SplitsHoldDisjointPatients) {
