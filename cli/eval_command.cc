@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "cli/command_registry.h"
+#include "cli/curve_keys_flag.h"
 #include "core/atomic_file.h"
 #include "core/chat_client.h"
 #include "core/clinrl_config.h"
@@ -59,6 +60,9 @@ nlohmann::json RunEval(EvalArgs& a) {
     throw BadRequest(fmt::format(
         "--samples: got {}, expected at least 1 episode per task", a.samples));
   }
+  // tcp env and reward endpoints of the config served with CURVE, as in
+  // clinrl train.
+  InstallRunCurveKeys(config, "");
   const rollout::EndpointRolloutOptions* endpoint = EndpointOf(a);
   // A checkpoint folder (checkpoints/step_N) holds its model in model/.
   if (endpoint == nullptr) {

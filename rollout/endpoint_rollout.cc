@@ -63,20 +63,30 @@ EndpointEpisode EndpointPlayer::Play(const TaskRef& task, size_t position,
   tr.seed = static_cast<int64_t>(seed);
   const double started = MonotonicSeconds();
   session_.clear();
-  if (Reset(task, tr)) {
-    const uint64_t request_seed =
-        seed + 1000003ull * position + static_cast<uint64_t>(sample);
-    tr.termination = PlayTurns(out, request_seed);
-  } else {
-    tr.termination = Termination::kEnvError;
-  }
-  if (!session_.empty()) {
+  // The session is closed however the episode ends, an endpoint that
+  // failed included, so it does not linger on the env server.
+  const auto close = [&] {
+    if (session_.empty()) return;
     try {
       env_.Close(session_);
     } catch (const Error& e) {
       CLINRL_LOG_WARN("episode {}: close failed: {}", tr.episode_id, e.what());
     }
+    session_.clear();
+  };
+  try {
+    if (Reset(task, tr)) {
+      const uint64_t request_seed =
+          seed + 1000003ull * position + static_cast<uint64_t>(sample);
+      tr.termination = PlayTurns(out, request_seed);
+    } else {
+      tr.termination = Termination::kEnvError;
+    }
+  } catch (...) {
+    close();
+    throw;
   }
+  close();
   tr.timings["episode_s"] = MonotonicSeconds() - started;
   return out;
 }

@@ -100,7 +100,9 @@ CompletionServer::CompletionServer(const std::string& model_dir,
   // does); Start raises the backlog once the library has listened.
   http_->set_socket_options([this](int sock) {
     const int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    CLINRL_CHECK_ERRNO(
+        ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes)) == 0,
+        "setsockopt", "setting SO_REUSEADDR on the server socket");
     listen_socket_ = sock;
   });
   Route();

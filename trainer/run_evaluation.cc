@@ -159,6 +159,18 @@ std::vector<Trajectory> PlayOnEndpoint(
     RunState& run, const rollout::EndpointRolloutOptions& endpoint,
     const std::vector<rollout::TaskRef>& tasks, int64_t samples,
     double temperature) {
+  // The endpoint would see neither the tools nor send calls the env reads
+  // back (OpenAI tool_calls): refuse rather than report figures of another
+  // game.
+  for (const auto& [env, tools] : run.EnvTools()) {
+    if (tools.is_array() && !tools.empty()) {
+      throw ConfigError(fmt::format(
+          "--endpoint: env '{}' declares tools (action_mode: tools); "
+          "evaluating through an endpoint supports text actions only, so "
+          "set action_mode to text",
+          env));
+    }
+  }
   rollout::RolloutOptions options =
       rollout::RolloutOptionsFromConfig(run.config.rollout);
   options.group_size = samples;

@@ -469,6 +469,12 @@ std::string DxDialogueEnv::ReadDifferential(const std::string& argument) {
   rank_ = 0;
   const std::vector<std::string> items = SplitDifferential(argument);
   const int64_t cap = episode_options_.max_differential;
+  // "DIAGNOSIS: 1" or ";" leaves no item once rank markers are dropped; a
+  // differential needs at least one (RecordDifferential reads the first).
+  if (items.empty()) {
+    return "List at least one diagnosis: DIAGNOSIS: 1. <condition>; 2. "
+           "<condition>.";
+  }
   if (static_cast<int64_t>(items.size()) > cap) {
     return fmt::format(
         "List at most {} diagnoses, not {}: DIAGNOSIS: 1. <condition>; 2. "

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "envs/ehr_fhir/fhir_search.h"
+#include "envs/ehr_fhir/grading/json_string.h"
 #include "envs/ehr_fhir/grading/task_grader.h"
 
 namespace clinrl::envs::ehr {
@@ -121,12 +122,10 @@ std::string EhrSession::Post(const std::string& url, const std::string& text) {
   } else {
     r = Send("POST", path, query, text);
   }
-  writes_.push_back(
-      {{"resourceType",
-        body.is_object() ? body.value("resourceType", type) : type},
-       {"url", type},
-       {"body", body},
-       {"status", r.status}});
+  writes_.push_back({{"resourceType", StringField(body, "resourceType", type)},
+                     {"url", type},
+                     {"body", body},
+                     {"status", r.status}});
   return r.status == 201
              ? std::string(kPostAccepted) + " The server created:\n" + r.body
              : fmt::format("The POST request failed with status {}:\n{}",

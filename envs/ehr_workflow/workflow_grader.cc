@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "envs/ehr_fhir/grading/json_string.h"
 #include "envs/ehr_fhir/grading/task_grader.h"
 
 namespace clinrl::envs::ehr {
@@ -70,13 +71,13 @@ bool Mentions(const json& cp, const json& body) {
                           : "code";
   const json concept = body.value(field, json::object());
   if (!concept.is_object()) return false;
-  std::string words = Lower(concept.value("text", ""));
+  std::string words = Lower(StringField(concept, "text"));
   for (const auto& c : concept.value("coding", json::array())) {
     if (!c.is_object()) continue;
     for (const auto& code : cp.at("codes")) {
-      if (c.value("code", "") == code) return true;
+      if (StringField(c, "code") == code) return true;
     }
-    words += " " + Lower(c.value("display", ""));
+    words += " " + Lower(StringField(c, "display"));
   }
   for (const auto& name : cp.at("names")) {
     if (words.find(name.get<std::string>()) != std::string::npos) return true;
@@ -95,7 +96,7 @@ std::string CheckOrders(const json& cp, const json& writes,
     if (!w.is_object() || w.value("status", 0) != 201) continue;
     const json body = w.value("body", json::object());
     if (!body.is_object() ||
-        body.value("resourceType", "") != cp.at("resource") ||
+        StringField(body, "resourceType") != cp.at("resource") ||
         !Mentions(cp, body)) {
       continue;
     }

@@ -46,6 +46,12 @@ std::optional<double> FirstNumber(const std::string& text) {
              (IsDigit(line[at]) || (line[at] == '.' && at + 1 < line.size() &&
                                     IsDigit(line[at + 1])));
     };
+    // A digit inside a word ("CHA2DS2-VASc = 3", "SpO2") belongs to a name.
+    if (i > 0 && IsDigit(line[i]) &&
+        std::isalpha(static_cast<unsigned char>(line[i - 1]))) {
+      while (i + 1 < line.size() && IsDigit(line[i + 1])) ++i;
+      continue;
+    }
     const bool sign =
         (line[i] == '-' || line[i] == '+') && starts_digits(i + 1);
     if (!starts_digits(i) && !sign) continue;

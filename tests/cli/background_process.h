@@ -21,6 +21,11 @@ class BackgroundProcess {
  public:
   explicit BackgroundProcess(const std::vector<std::string>& args,
                              const std::string& log) {
+    // Built before fork: the child of a threaded process may only make
+    // async-signal-safe calls (no malloc) until it execs.
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
     int fds[2];
     if (::pipe(fds) != 0) return;
     pid_ = ::fork();
@@ -29,13 +34,14 @@ class BackgroundProcess {
       const int err = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       if (err >= 0) ::dup2(err, STDERR_FILENO);
       ::close(fds[0]);
-      std::vector<char*> argv;
-      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
       ::execv(argv[0], argv.data());
       ::_exit(127);
     }
     ::close(fds[1]);
+    if (pid_ < 0) {
+      ::close(fds[0]);
+      return;
+    }
     out_ = fds[0];
   }
   ~BackgroundProcess() {
@@ -64,6 +70,8 @@ class BackgroundProcess {
 
   // SIGTERM, then the exit status (waiting at most `seconds`), or -1.
   int Terminate(int seconds) {
+    // Never kill(-1): a process that did not start has nothing to stop.
+    if (pid_ <= 0) return -1;
     ::kill(pid_, SIGTERM);
     for (int i = 0; i < seconds * 10; ++i) {
       int status = 0;

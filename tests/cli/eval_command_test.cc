@@ -124,6 +124,24 @@ TEST(EvalCommandTest, UnreachableEndpointNamesItAndTheEpisode) {
   EXPECT_NE(r.out.find("episode "), std::string::npos) << r.out;
 }
 
+// An endpoint would see no tools and answer with OpenAI tool_calls the env
+// does not read: a tools-mode env is refused by name, before any request.
+TEST(EvalCommandTest, EndpointRefusesAToolsModeEnv) {
+  const std::string config = TinyEchoConfig(
+      "eval_tools",
+      {{"envs", json::array({{{"name", "dx_dialogue"},
+                              {"options", {{"action_mode", "tools"}}}}})}});
+  const auto r =
+      RunClinrl("eval " + config +
+                " --endpoint http://127.0.0.1:1 --model m --episodes 1");
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(r.out.find("error: --endpoint: env 'dx_dialogue' declares tools "
+                       "(action_mode: tools)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find("POST "), std::string::npos) << r.out;
+}
+
 TEST(EvalCommandTest, EndpointThatIsNotAUrlIsRefused) {
   ExpectOneLineError(RunClinrl("eval " + TinyRunConfig("eval_bad_url") +
                                " --endpoint 127.0.0.1:8000 --model m"),

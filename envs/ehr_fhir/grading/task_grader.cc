@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/wire.h"
 #include "envs/ehr_fhir/fhir_time.h"
+#include "envs/ehr_fhir/grading/json_string.h"
 
 namespace clinrl::envs::ehr {
 namespace {
@@ -50,8 +51,7 @@ bool HasCoding(const json& concept, const std::string& system,
   const json& codings = At(concept, {"coding"});
   if (!codings.is_array()) return false;
   for (const auto& c : codings) {
-    if (c.is_object() && c.value("system", "") == system &&
-        c.value("code", "") == code) {
+    if (StringField(c, "system") == system && StringField(c, "code") == code) {
       return true;
     }
   }
@@ -84,7 +84,7 @@ class Checks {
 void CommonOrder(Checks& c, const json& req, const json& body,
                  const std::string& type) {
   const std::string patient = req.at("patient").get<std::string>();
-  c.Expect(body.value("resourceType", "") == type, "resourceType", type,
+  c.Expect(StringField(body, "resourceType") == type, "resourceType", type,
            At(body, {"resourceType"}));
   c.Expect(At(body, {"subject", "reference"}) == "Patient/" + patient,
            "subject.reference", "Patient/" + patient,
@@ -411,8 +411,9 @@ json GradeEpisode(const json& key, const json& episode) {
     }
     if (!found) {
       ++extra;
-      std::string why = fmt::format("{} write not asked for",
-                                    body.value("resourceType", "unknown"));
+      std::string why =
+          fmt::format("{} write not asked for",
+                      StringField(body, "resourceType", "unknown"));
       if (!nearest.empty()) {
         why += " (closest required write: ";
         for (size_t i = 0; i < nearest.size(); ++i) {

@@ -138,6 +138,22 @@ TEST(DxRankedDifferentialTest, TooLongOrUnknownListsAreInvalidNotFinal) {
             "condition or an ICD-10 code.");
 }
 
+// A list that is only rank markers or separators names nothing: an invalid
+// action, never a differential without a first item.
+TEST(DxRankedDifferentialTest, ListWithoutItemsIsInvalid) {
+  for (const std::string action :
+       {"DIAGNOSIS: 1", "DIAGNOSIS: ;", "DIAGNOSIS: 1. ; 2."}) {
+    const RankedEnd empty =
+        AnswerTaskZero([&](const std::string&) { return action; });
+    EXPECT_FALSE(empty.step.terminated) << action;
+    EXPECT_EQ(empty.step.info["invalid_actions"], 1) << action;
+    EXPECT_EQ(empty.step.observation[0].content,
+              "List at least one diagnosis: DIAGNOSIS: 1. <condition>; 2. "
+              "<condition>.")
+        << action;
+  }
+}
+
 TEST(DxRankedDifferentialTest, SingleDiagnosisStaysTheDefault) {
   auto env = EnvRegistry::Global().Create("dx_dialogue");
   EXPECT_EQ(env->Spec().action_format, kDxActionFormat);

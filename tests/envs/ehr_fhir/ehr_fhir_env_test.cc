@@ -190,6 +190,18 @@ TEST(EhrFhirEnvTest, ProtocolDetails) {
   EXPECT_TRUE(fin.terminated);
   EXPECT_EQ(fin.info["metrics"]["writes"], 0);
 
+  // A body whose fields have the wrong JSON types (the model wrote it) is
+  // refused by the server and graded as no match, never a thrown type_error.
+  env->Reset(req);
+  StepResult typed = env->Step(
+      "POST http://localhost:8080/fhir/ServiceRequest\n{\"resourceType\": 7, "
+      "\"code\": {\"text\": 3, \"coding\": [{\"system\": 1, \"code\": "
+      "2}]}}");
+  EXPECT_FALSE(typed.terminated || typed.truncated);
+  StepResult typed_fin = env->Step("FINISH([])");
+  EXPECT_TRUE(typed_fin.terminated);
+  EXPECT_EQ(typed_fin.info["metrics"]["correct"], 0);
+
   req.task_index = 100000;
   EXPECT_THROW(env->Reset(req), BadRequest);
   req.split = "validation";

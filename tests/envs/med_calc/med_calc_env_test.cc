@@ -32,6 +32,9 @@ TEST(MedCalcAnswer, TheLastAnswerLineCountsAndItsFirstNumberIsTheAnswer) {
   EXPECT_EQ(ParseAnswer("ANSWER: 12, from 3 + 9").value, 12.0);
   EXPECT_EQ(ParseAnswer("ANSWER: .5 L").value, 0.5);
   EXPECT_EQ(ParseAnswer("ANSWER: -.5").value, -0.5);
+  // Digits inside a score's name are not the answer.
+  EXPECT_EQ(ParseAnswer("ANSWER: CHA2DS2-VASc = 3").value, 3.0);
+  EXPECT_EQ(ParseAnswer("ANSWER: SpO2-adjusted 88.5").value, 88.5);
 }
 
 TEST(MedCalcAnswer, AnActionWithoutAUsableAnswerSaysWhatIsMissing) {
