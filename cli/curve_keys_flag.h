@@ -1,6 +1,7 @@
 // The --curve-keys flag of the commands that serve or connect over tcp://
-// (env serve/eval/spec, reward serve, distributed run, train) and the run
-// config's distributed.curve_keys (docs/distributed.md, "Keys and what they
+// (env serve/eval/spec/demos, reward serve/score, distributed run), and the
+// run config's distributed.curve_keys that `clinrl train` and `clinrl eval`
+// read (docs/distributed.md, "Keys and what they
 // protect"). Defined in keys_command.cc beside `clinrl keys generate`.
 #pragma once
 
