@@ -16,6 +16,7 @@ import threading
 
 import zmq
 import zmq.auth.thread
+from zmq.utils import z85
 from zmq.utils.monitor import recv_monitor_message
 
 KEY_FILES = ("server.public", "server.secret", "client.public",
@@ -46,6 +47,13 @@ def read_curve_keys(folder, field="--curve-keys"):
         if len(key) != 40:
             raise ValueError("%s: %s holds %d characters, expected a Z85 "
                              "CURVE key of 40" % (field, path, len(key)))
+        try:
+            # As the C++ reader does: a key of the right length may still
+            # hold characters outside Z85's alphabet.
+            z85.decode(key)
+        except Exception:
+            raise ValueError("%s: %s is not a Z85 CURVE key (characters "
+                             "outside the Z85 alphabet)" % (field, path))
         keys[name] = key
     return keys
 

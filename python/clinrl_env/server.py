@@ -132,7 +132,15 @@ class EnvServer:
         # curve_keys: read_curve_keys() of --curve-keys; tcp:// only.
         self.auth = secure_server(self.socket, endpoint, curve_keys,
                                   "env server on %r" % endpoint)
-        self.socket.bind(endpoint)
+        try:
+            self.socket.bind(endpoint)
+        except zmq.ZMQError:
+            # The authenticator thread holds the context's ZAP endpoint; a
+            # server that never bound must not leave it running.
+            if self.auth is not None:
+                self.auth.stop()
+            self.socket.close(0)
+            raise
         self.endpoint = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
         self._stop = False
 

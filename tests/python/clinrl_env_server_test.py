@@ -701,6 +701,15 @@ class CurveServerTest(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "server.secret has mode 644"):
             read_curve_keys(folder)
 
+    def test_a_key_outside_z85_is_refused_naming_the_file(self):
+        from clinrl_env.curve import read_curve_keys
+        folder = os.path.join(self.dir, "curve")
+        with open(os.path.join(folder, "client.public"), "wb") as f:
+            f.write(b'"' * 40 + b"\n")  # 40 characters, none of them Z85
+        with self.assertRaisesRegex(ValueError,
+                                    "client.public is not a Z85 CURVE key"):
+            read_curve_keys(folder)
+
 
 if __name__ == "__main__":
     unittest.main()
