@@ -7,6 +7,7 @@
 //   J] env demos --env NAME --split S --n N --out FILE.jsonl [--policy oracle]
 #include <signal.h>
 
+#include <algorithm>
 #include <cmath>
 #include <iostream>
 #include <memory>
@@ -93,16 +94,29 @@ struct EvalArgs {
 // The --wrappers list with each wrapper's --wrapper-options.
 std::vector<EnvEntry::Wrapper> WrappersOf(const EvalArgs& a) {
   std::vector<EnvEntry::Wrapper> out;
-  if (a.wrappers.empty()) return out;
   const json options = ParseJsonOption(a.wrapper_options, "--wrapper-options");
   std::stringstream in(a.wrappers);
   std::string name;
+  std::string names;
   while (std::getline(in, name, ',')) {
     if (name.empty()) continue;
     EnvEntry::Wrapper w;
     w.name = name;
     if (options.contains(name)) w.options = options[name];
+    names += (names.empty() ? "" : ", ") + name;
     out.push_back(std::move(w));
+  }
+  // Options never silently ignored: each key names a wrapper in use
+  // (ParseJsonOption has refused anything but an object).
+  for (const auto& [key, value] : options.items()) {
+    const bool used = std::any_of(out.begin(), out.end(),
+                                  [&](const auto& w) { return w.name == key; });
+    if (!used) {
+      throw BadRequest(fmt::format(
+          "--wrapper-options: key '{}' names no wrapper of --wrappers; "
+          "expected one of: {}",
+          key, names.empty() ? "(none: --wrappers is empty)" : names));
+    }
   }
   return out;
 }

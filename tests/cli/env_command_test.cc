@@ -27,4 +27,19 @@ TEST(EnvCommandTest, ServeBindsLoopbackByDefault) {
       << help.out;
 }
 
+// Wrapper options are never silently ignored: a key that names no wrapper
+// in --wrappers (a misspelling) is refused naming it and the wrappers.
+TEST(EnvCommandTest, WrapperOptionsForNoWrapperAreRefused) {
+  ExpectOneLineError(
+      RunClinrl("env eval --env dx_dialogue --policy oracle --n 1 "
+                "--wrappers distractor --wrapper-options "
+                "'{\"distracter\": {\"seed\": 1}}'"),
+      "--wrapper-options: key 'distracter' names no wrapper of --wrappers; "
+      "expected one of: distractor");
+  ExpectOneLineError(
+      RunClinrl("env eval --env dx_dialogue --policy oracle --n 1 "
+                "--wrapper-options '[1]'"),
+      "--wrapper-options: got '[1]', expected a JSON object");
+}
+
 }  // namespace
