@@ -7,6 +7,7 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <sstream>
 
 #include "core/error.h"
@@ -72,6 +73,14 @@ std::string SelfExecutable() {
   const ssize_t n = ::readlink("/proc/self/exe", path.data(), path.size() - 1);
   CLINRL_CHECK_ERRNO(n > 0, "readlink", "finding the clinrl executable");
   return std::string(path.data(), static_cast<size_t>(n));
+}
+
+std::string MakeBenchTempDir(const std::string& name, const std::string& what) {
+  std::string dir =
+      (std::filesystem::temp_directory_path() / ("clinrl-" + name + "-XXXXXX"))
+          .string();
+  CLINRL_CHECK_ERRNO(::mkdtemp(dir.data()) != nullptr, "mkdtemp", what);
+  return dir;
 }
 
 std::string ShellQuote(const std::string& text) {

@@ -43,6 +43,11 @@ std::string LastLineOf(const std::string& command);
 // This executable's path (/proc/self/exe), for benches that start children.
 std::string SelfExecutable();
 
+// A fresh folder "clinrl-<name>-XXXXXX" under the temporary directory
+// ($TMPDIR, else /tmp); `what` says in an error what it was for. The bench
+// removes it.
+std::string MakeBenchTempDir(const std::string& name, const std::string& what);
+
 // `text` quoted for a POSIX shell command line.
 std::string ShellQuote(const std::string& text);
 

@@ -233,11 +233,8 @@ json RunEnvBench(const BenchOptions& options) {
   const int64_t python_steps =
       IntOption(options, "python_steps", options.quick ? 2000 : 30000);
   const int64_t workers = IntOption(options, "workers", 2);
-  std::string dir =
-      (std::filesystem::temp_directory_path() / "clinrl-env-bench-XXXXXX")
-          .string();
-  CLINRL_CHECK_ERRNO(mkdtemp(dir.data()) != nullptr, "mkdtemp",
-                     "making the bench socket folder");
+  const std::string dir =
+      MakeBenchTempDir("env-bench", "making the bench socket folder");
   std::cout << fmt::format(
                    "env bench: {} sessions, {} steps per transport, "
                    "{} server workers",

@@ -89,16 +89,6 @@ nlohmann::json RunTransformersPeer(
   return figures;
 }
 
-// A fresh folder under $TMPDIR (or /tmp).
-std::string MakeTempDir() {
-  const char* tmp = std::getenv("TMPDIR");
-  std::string path =
-      std::string(tmp && *tmp ? tmp : "/tmp") + "/clinrl-bench-XXXXXX";
-  CLINRL_CHECK_ERRNO(::mkdtemp(path.data()) != nullptr, "mkdtemp",
-                     "creating a folder for the peer's model");
-  return path;
-}
-
 double GreedyTokensPerSecond(policy::Transformer& model,
                              const std::vector<std::vector<int64_t>>& prompts,
                              int64_t new_tokens) {
@@ -136,7 +126,8 @@ nlohmann::json RunGenerateBench(const BenchOptions& options) {
   nlohmann::json hf;
   policy::Transformer model{nullptr};
   if (peer == "transformers") {
-    const std::string dir = MakeTempDir();
+    const std::string dir =
+        MakeBenchTempDir("bench", "creating a folder for the peer's model");
     try {
       hf = RunTransformersPeer(config, {{1, prompts1}, {batch, prompts_n}},
                                new_tokens, threads, device, bf16, dir);

@@ -145,11 +145,8 @@ json RunPipelineBench(const BenchOptions& options) {
         "(the first is warm-up) and the others >= 1",
         w.steps, w.tasks, w.turns, w.turn_tokens));
   }
-  std::string dir =
-      (std::filesystem::temp_directory_path() / "clinrl-bench-pipeline-XXXXXX")
-          .string();
-  CLINRL_CHECK_ERRNO(::mkdtemp(dir.data()) != nullptr, "mkdtemp",
-                     "making the bench's run folder");
+  const std::string dir =
+      MakeBenchTempDir("bench-pipeline", "making the bench's run folder");
   const PipelineRun sync = RunPipeline(dir, false, w);
   const PipelineRun overlap = RunPipeline(dir, true, w);
   std::error_code ignored;

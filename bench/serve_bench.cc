@@ -10,7 +10,6 @@
 // a streamed chunk and the first chunk marks the first token.
 #include <fmt/format.h>
 #include <httplib.h>
-#include <stdlib.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -225,11 +224,8 @@ json ServedFigures(const std::vector<ClientResult>& results, double wall_s) {
 // A model folder with the bench model's random weights and the
 // full-vocabulary tokenizer, in a fresh temporary folder.
 std::string MakeModelDir(const policy::ModelConfig& config) {
-  const char* tmp = std::getenv("TMPDIR");
-  std::string dir =
-      std::string(tmp && *tmp ? tmp : "/tmp") + "/clinrl-bench-serve-XXXXXX";
-  CLINRL_CHECK_ERRNO(::mkdtemp(dir.data()) != nullptr, "mkdtemp",
-                     "creating a folder for the served model");
+  const std::string dir =
+      MakeBenchTempDir("bench-serve", "creating a folder for the served model");
   policy::InitModelDir(config, *FullVocabTokenizer(config.vocab_size), dir, 7);
   return dir;
 }
