@@ -5,6 +5,7 @@
 
 #include "cli/command_registry.h"
 #include "core/error.h"
+#include "policy/chat_format.h"
 #include "policy/generator.h"
 #include "policy/model_dir.h"
 
@@ -31,8 +32,8 @@ void AddGenerateCommand(CLI::App& app) {
   gen->add_option("--prompt", a->prompts, "prompt text (repeat for a batch)")
       ->required();
   gen->add_flag("--chat", a->chat,
-                "wrap each prompt as a ChatML user turn and open the "
-                "assistant turn");
+                "wrap each prompt as a user turn in the model's chat "
+                "template and open the assistant turn");
   gen->add_option("--system", a->system, "system message for --chat");
   gen->add_option("--num", a->num, "completions per prompt");
   gen->add_option("--max-new-tokens", a->sampling.max_new_tokens,
@@ -44,7 +45,7 @@ void AddGenerateCommand(CLI::App& app) {
   gen->add_option("--stop", a->sampling.stop_strings, "stop string(s)");
   gen->add_option("--stop-id", a->sampling.stop_token_ids, "stop token id(s)");
   gen->add_flag("--no-default-stop", a->no_default_stop,
-                "do not stop at <|im_end|> / <|endoftext|>");
+                "do not stop at the end of turn or end of text");
   gen->add_option("--threads", a->threads, "intra-op threads, 0 = all cores");
   gen->add_option("--dtype", a->dtype, "float32 | bfloat16 | float16");
   gen->add_flag("--json", a->json, "print one JSON object per completion");
@@ -55,9 +56,10 @@ void AddGenerateCommand(CLI::App& app) {
       load.dtype = a->dtype;
       policy::Transformer model = policy::LoadModel(a->model, load);
       const auto tokenizer = policy::LoadModelTokenizer(a->model);
+      const policy::ChatFormat format(*tokenizer);
       policy::SamplingParams params = a->sampling;
       if (!a->no_default_stop) {
-        for (int64_t id : tokenizer->DefaultStopIds()) {
+        for (int64_t id : format.StopIds()) {
           params.stop_token_ids.push_back(id);
         }
       }
@@ -70,10 +72,13 @@ void AddGenerateCommand(CLI::App& app) {
       for (const auto& p : a->prompts) {
         std::string text = p;
         if (a->chat) {
-          std::vector<policy::ChatMessage> messages;
-          if (!a->system.empty()) messages.push_back({"system", a->system});
-          messages.push_back({"user", p});
-          text = tokenizer->ApplyChatTemplate(messages, true);
+          // The model's own chat template, as `clinrl serve` prompts it.
+          nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+          if (!a->system.empty()) {
+            messages.push_back({{"role", "system"}, {"content", a->system}});
+          }
+          messages.push_back({{"role", "user"}, {"content", p}});
+          text = format.Prompt(messages, nullptr);
         }
         for (int64_t i = 0; i < a->num; ++i) {
           batch.push_back(tokenizer->Encode(text));

@@ -122,6 +122,10 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::Load(const std::string& path) {
   tok->source_file_ = file;
   std::ifstream cfg(dir + "/tokenizer_config.json");
   if (cfg.good()) tok->source_config_ = dir + "/tokenizer_config.json";
+  tok->ReadChatTemplate(dir);
+  if (tok->chat_template_origin_ == "chat_template.jinja") {
+    tok->source_chat_template_ = dir + "/chat_template.jinja";
+  }
   return tok;
 }
 
@@ -536,6 +540,12 @@ void BpeTokenizer::Save(const std::string& dir) const {
       if (source_config_ != dir + "/tokenizer_config.json") {
         WriteFileAtomic(dir + "/tokenizer_config.json",
                         ReadFile(source_config_));
+      }
+      // transformers reads chat_template.jinja before the config's template.
+      if (!source_chat_template_.empty() &&
+          source_chat_template_ != dir + "/chat_template.jinja") {
+        WriteFileAtomic(dir + "/chat_template.jinja",
+                        ReadFile(source_chat_template_));
       }
       return;
     }

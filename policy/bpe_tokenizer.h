@@ -73,6 +73,7 @@ class BpeTokenizer : public Tokenizer {
   std::vector<std::vector<const AddedToken*>> added_by_byte_;
   std::string source_file_;  // Save copies a loaded file verbatim
   std::string source_config_;
+  std::string source_chat_template_;  // a loaded chat_template.jinja
   mutable std::mutex cache_mu_;
   mutable std::unordered_map<std::string, std::vector<int32_t>> cache_;
 };

@@ -2,6 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <fstream>
+#include <optional>
+#include <sstream>
+
 #include "core/error.h"
 #include "policy/bpe_tokenizer.h"
 #include "policy/jinja_value.h"
@@ -89,6 +93,70 @@ std::string Tokenizer::ApplyChatTemplate(
   return out;
 }
 
+namespace {
+
+std::optional<std::string> ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+void Tokenizer::ReadChatTemplate(const std::string& dir) {
+  const std::string config_path = dir + "/tokenizer_config.json";
+  nlohmann::ordered_json config = nlohmann::ordered_json::object();
+  if (const auto text = ReadWholeFile(config_path)) {
+    config = nlohmann::ordered_json::parse(*text, nullptr,
+                                           /*allow_exceptions=*/false);
+    if (config.is_discarded() || !config.is_object()) {
+      throw BadRequest(fmt::format("{}: not a JSON object", config_path));
+    }
+  }
+  special_token_variables_ = nlohmann::ordered_json::object();
+  for (const char* name :
+       {"bos_token", "eos_token", "pad_token", "unk_token"}) {
+    const auto it = config.find(name);
+    if (it == config.end()) continue;
+    if (it->is_string()) special_token_variables_[name] = *it;
+    if (it->is_object() && it->contains("content")) {
+      special_token_variables_[name] = (*it)["content"];
+    }
+  }
+  std::optional<std::string> source = ReadWholeFile(dir + "/chat_template.jinja");
+  chat_template_origin_ = "chat_template.jinja";
+  const auto it = config.find("chat_template");
+  if (!source && it != config.end() && !it->is_null()) {
+    chat_template_origin_ = "tokenizer_config.json";
+    if (it->is_string()) source = it->get<std::string>();
+    if (it->is_array()) {
+      for (const auto& named : *it) {
+        if (named.is_object() && named.value("name", "") == "default" &&
+            named.contains("template") && named["template"].is_string()) {
+          source = named["template"].get<std::string>();
+        }
+      }
+    }
+    if (!source) {
+      throw BadRequest(fmt::format(
+          "{}: chat_template: expected a string or a list with a "
+          "\"default\" template, got {}",
+          config_path, it->dump().substr(0, 80)));
+    }
+  }
+  // clinrl's own templates render as the built-in format does; reading them
+  // as such keeps the fast path for clinrl-made tokenizers.
+  if (!source || *source == ChatMlTemplate() ||
+      *source == LegacyChatMlTemplate()) {
+    chat_template_.clear();
+    chat_template_origin_.clear();
+    return;
+  }
+  chat_template_ = *source;
+}
+
 int64_t Tokenizer::EndOfTurnId() const {
   if (auto id = TokenId("<|im_end|>")) return *id;
   if (auto id = TokenId("<|endoftext|>")) return *id;
@@ -111,10 +179,65 @@ const std::vector<std::string>& DefaultSpecialTokens() {
   return kTokens;
 }
 
-const char* ChatMlTemplate() {
+const char* LegacyChatMlTemplate() {
   return "{% for message in messages %}{{'<|im_start|>' + message['role'] + "
          "'\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if "
          "add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+}
+
+const char* ChatMlTemplate() {
+  // Without tools, ChatML for every message; with tools, the rendering of
+  // Qwen2.5's published template (system turn with the tools block,
+  // assistant tool calls, tool results grouped in one user turn), which is
+  // what ApplyChatTemplate(messages, ..., tools) writes.
+  return R"jinja({%- if tools %}
+    {{- '<|im_start|>system\n' }}
+    {%- if messages[0]['role'] == 'system' %}
+        {{- messages[0]['content'] }}
+    {%- else %}
+        {{- 'You are Qwen, created by Alibaba Cloud. You are a helpful assistant.' }}
+    {%- endif %}
+    {{- "\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>" }}
+    {%- for tool in tools %}
+        {{- "\n" }}
+        {{- tool | tojson }}
+    {%- endfor %}
+    {{- "\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call><|im_end|>\n" }}
+    {%- for message in messages %}
+        {%- if message.role == "tool" %}
+            {%- if loop.first or messages[loop.index0 - 1].role != "tool" %}
+                {{- '<|im_start|>user' }}
+            {%- endif %}
+            {{- '\n<tool_response>\n' + message.content + '\n</tool_response>' }}
+            {%- if loop.last or messages[loop.index0 + 1].role != "tool" %}
+                {{- '<|im_end|>\n' }}
+            {%- endif %}
+        {%- elif message.role == "assistant" and message.tool_calls %}
+            {{- '<|im_start|>assistant' }}
+            {%- if message.content %}
+                {{- '\n' + message.content }}
+            {%- endif %}
+            {%- for tool_call in message.tool_calls %}
+                {%- if tool_call.function is defined %}
+                    {%- set tool_call = tool_call.function %}
+                {%- endif %}
+                {{- '\n<tool_call>\n{"name": "' + tool_call.name + '", "arguments": ' }}
+                {{- tool_call.arguments | tojson }}
+                {{- '}\n</tool_call>' }}
+            {%- endfor %}
+            {{- '<|im_end|>\n' }}
+        {%- elif not (loop.first and message.role == "system") %}
+            {{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>\n' }}
+        {%- endif %}
+    {%- endfor %}
+{%- else %}
+    {%- for message in messages %}
+        {{- '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}
+    {%- endfor %}
+{%- endif %}
+{%- if add_generation_prompt %}
+    {{- '<|im_start|>assistant\n' }}
+{%- endif %})jinja";
 }
 
 std::unique_ptr<Tokenizer> LoadTokenizer(const std::string& spec) {

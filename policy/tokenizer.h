@@ -68,6 +68,34 @@ class Tokenizer {
   int64_t EndOfTurnId() const;
   // Ids that stop generation by default: end of turn and end of text.
   std::vector<int64_t> DefaultStopIds() const;
+
+  // The chat template of the folder the tokenizer was loaded from, found as
+  // transformers finds it (chat_template.jinja first, else the
+  // `chat_template` of tokenizer_config.json, a string or the "default" of a
+  // list); "" when it has none or has the ChatML template clinrl writes, so
+  // that policy::ChatFormat uses the built-in ChatML.
+  const std::string& chat_template() const { return chat_template_; }
+  // "chat_template.jinja" or "tokenizer_config.json" (for messages).
+  const std::string& chat_template_origin() const {
+    return chat_template_origin_;
+  }
+  // The special tokens tokenizer_config.json names (bos_token, eos_token,
+  // pad_token, unk_token: strings or AddedToken objects' content), which
+  // transformers passes to the template.
+  const nlohmann::ordered_json& special_token_variables() const {
+    return special_token_variables_;
+  }
+
+ protected:
+  // Reads the chat template and special tokens of tokenizer folder `dir`
+  // (above). Throws BadRequest naming the file when tokenizer_config.json
+  // is not a JSON object or its chat_template has another shape.
+  void ReadChatTemplate(const std::string& dir);
+
+  std::string chat_template_;
+  std::string chat_template_origin_;
+  nlohmann::ordered_json special_token_variables_ =
+      nlohmann::ordered_json::object();
 };
 
 // "byte" for the byte-level tokenizer, else a folder with tokenizer.json.
@@ -77,7 +105,13 @@ std::unique_ptr<Tokenizer> LoadTokenizer(const std::string& spec);
 // the ordinary tokens.
 const std::vector<std::string>& DefaultSpecialTokens();
 
-// The Jinja chat template written to tokenizer_config.json (ChatML).
+// The Jinja chat template written to tokenizer_config.json: ChatML, and with
+// tools Qwen2.5's system tools block, tool-call and tool-response turns, so
+// that transformers (and `clinrl serve`) render a clinrl tokenizer's
+// conversations as Tokenizer::ApplyChatTemplate does.
 const char* ChatMlTemplate();
+// The ChatML-only template clinrl wrote before it rendered tools; folders
+// carrying it are read as the built-in format.
+const char* LegacyChatMlTemplate();
 
 }  // namespace clinrl::policy

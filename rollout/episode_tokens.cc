@@ -14,8 +14,9 @@ EpisodeTokenizer::EpisodeTokenizer(
     const policy::Tokenizer& tokenizer,
     std::map<std::string, nlohmann::json> env_tools)
     : tokenizer_(tokenizer),
-      end_of_turn_(tokenizer.EndOfTurnId()),
-      turn_separator_(tokenizer.Encode("\n")),
+      format_(std::make_shared<const policy::ChatFormat>(tokenizer)),
+      end_of_turn_(format_->EndOfTurnId()),
+      turn_close_(tokenizer.Encode(format_->TurnClose())),
       env_tools_(std::move(env_tools)) {}
 
 void EpisodeTokenizer::SetEnvTools(const std::string& env,
@@ -35,10 +36,9 @@ void EpisodeTokenizer::AppendMessages(const std::vector<Turn>& messages,
   std::vector<policy::ChatMessage> chat;
   chat.reserve(messages.size());
   for (const Turn& t : messages) chat.push_back({t.role, t.content});
-  const std::vector<int64_t> ids =
-      tokenizer_.Encode(tokenizer_.ApplyChatTemplate(
-          chat, /*add_generation_prompt=*/true, ToolsOf(env),
-          /*conversation_start=*/tokens->ids.empty()));
+  const std::vector<int64_t> ids = tokenizer_.Encode(
+      tokens->ids.empty() ? format_->Opening(chat, ToolsOf(env))
+                          : format_->Continuation(chat, ToolsOf(env)));
   tokens->ids.insert(tokens->ids.end(), ids.begin(), ids.end());
   tokens->loss_mask.insert(tokens->loss_mask.end(), ids.size(), 0);
   tokens->logprobs.insert(tokens->logprobs.end(), ids.size(), 0.0f);
@@ -55,11 +55,12 @@ void EpisodeTokenizer::AppendPolicyTurn(const std::vector<int64_t>& token_ids,
   tokens->loss_mask.insert(tokens->loss_mask.end(), token_ids.size(), 1);
   tokens->logprobs.insert(tokens->logprobs.end(), logprobs.begin(),
                           logprobs.end());
-  std::vector<int64_t> tail;
-  if (token_ids.empty() || token_ids.back() != end_of_turn_) {
-    tail.push_back(end_of_turn_);
-  }
-  tail.insert(tail.end(), turn_separator_.begin(), turn_separator_.end());
+  // TurnClose starts with the end-of-turn token; a sample that stopped on it
+  // already has it.
+  const bool closed = !token_ids.empty() && token_ids.back() == end_of_turn_ &&
+                      !turn_close_.empty() && turn_close_.front() == end_of_turn_;
+  const std::vector<int64_t> tail(turn_close_.begin() + (closed ? 1 : 0),
+                                  turn_close_.end());
   tokens->ids.insert(tokens->ids.end(), tail.begin(), tail.end());
   tokens->loss_mask.insert(tokens->loss_mask.end(), tail.size(), 0);
   tokens->logprobs.insert(tokens->logprobs.end(), tail.size(), 0.0f);

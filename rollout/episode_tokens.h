@@ -3,20 +3,25 @@
 // the learner scores exactly the context the policy sampled from. Policy
 // turns contribute their sampled ids and log-probs verbatim (never
 // re-tokenised) and carry loss; everything else is chat-template text,
-// encoded segment by segment, and is masked. An env that declares tools
-// (EnvSpec.tools) has them rendered into its episodes' system turn as the
-// chat template does (policy::Tokenizer::ApplyChatTemplate with tools); the
-// trajectory's env name picks them, so the worker and the learner build the
-// same sequence from the same table.
+// encoded segment by segment, and is masked. The text is the model's own
+// chat template (policy::ChatFormat: the tokenizer folder's template, else
+// the built-in ChatML): Opening before the first policy turn, TurnClose
+// after each, Continuation for the messages that follow. An env that
+// declares tools (EnvSpec.tools) has them rendered into its episodes' first
+// segment as the template renders tools; the trajectory's env name picks
+// them, so the worker and the learner build the same sequence from the same
+// table.
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "core/trajectory.h"
+#include "policy/chat_format.h"
 #include "policy/tokenizer.h"
 
 namespace clinrl::rollout {
@@ -56,8 +61,9 @@ class EpisodeTokenizer {
   // episode (empty `tokens`) carries the tools of `env`.
   void AppendMessages(const std::vector<Turn>& messages, EpisodeTokens* tokens,
                       const std::string& env = "") const;
-  // Appends a policy turn's sampled ids; closes the turn with end-of-turn
-  // (masked, when the sample did not end with it) and the template's newline.
+  // Appends a policy turn's sampled ids; closes the turn with the template's
+  // TurnClose (masked; its end-of-turn token left out when the sample ended
+  // with it).
   void AppendPolicyTurn(const std::vector<int64_t>& token_ids,
                         const std::vector<float>& logprobs,
                         EpisodeTokens* tokens) const;
@@ -70,11 +76,13 @@ class EpisodeTokenizer {
   EpisodeTokens FromDemonstration(const Trajectory& trajectory) const;
 
   const policy::Tokenizer& tokenizer() const { return tokenizer_; }
+  const policy::ChatFormat& format() const { return *format_; }
 
  private:
   const policy::Tokenizer& tokenizer_;
+  std::shared_ptr<const policy::ChatFormat> format_;
   int64_t end_of_turn_;
-  std::vector<int64_t> turn_separator_;  // the "\n" after <|im_end|>
+  std::vector<int64_t> turn_close_;  // TurnClose's ids
   std::map<std::string, nlohmann::json> env_tools_;
 };
 

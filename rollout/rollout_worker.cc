@@ -64,7 +64,7 @@ class EpisodeBatch {
         client_(client),
         options_(options),
         batch_seed_(batch_seed),
-        stop_ids_(tokenizer.DefaultStopIds()),
+        stop_ids_(episode_tokenizer.format().StopIds()),
         engine_(model, policy::EngineOptions(), &tokenizer) {}
 
   // group_size episodes per task, in task order, each reset at once.

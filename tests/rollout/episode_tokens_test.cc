@@ -1,8 +1,16 @@
 #include "rollout/episode_tokens.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
 #include "core/error.h"
+#include "policy/bpe_tokenizer.h"
 
 namespace clinrl::rollout {
 namespace {
@@ -142,6 +150,102 @@ TEST(EpisodeTokensTest, TheTrajectoryEnvsToolsAreRendered) {
   EXPECT_EQ(tok->Decode(et.FromTrajectory(t).ids).find("# Tools"),
             std::string::npos);
   EXPECT_EQ(et.ToolsOf("echo"), nlohmann::json::array());
+}
+
+
+// A model folder with its own chat template (Llama 3.2's): the episode's
+// tokens before each policy turn are exactly the ids transformers'
+// apply_chat_template(..., add_generation_prompt=True, tokenize=True) gives
+// for the conversation up to that turn, loading the same folder with
+// AutoTokenizer; the sampled ids follow, and the stop ids include the
+// template's <|eot_id|>.
+TEST(EpisodeTokensTest, ModelsOwnTemplateTokensMatchTransformers) {
+  const std::string dir = ::testing::TempDir() + "/episode_tokens_llama";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  policy::BpeTokenizer::FromByteMerges(
+      {}, {"<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>",
+           "<|end_header_id|>", "<|eot_id|>", "<|eom_id|>", "<|python_tag|>"})
+      ->Save(dir);
+  std::ifstream template_in(std::string(CLINRL_SOURCE_DIR) +
+                            "/tests/policy/chat_templates/llama3.2_instruct.jinja");
+  std::stringstream template_text;
+  template_text << template_in.rdbuf();
+  nlohmann::json config;
+  std::ifstream(dir + "/tokenizer_config.json") >> config;
+  config["chat_template"] = template_text.str();
+  config["bos_token"] = "<|begin_of_text|>";
+  config["eos_token"] = "<|eot_id|>";
+  std::ofstream(dir + "/tokenizer_config.json") << config.dump(2);
+  const auto tok = policy::LoadTokenizer(dir);
+  const EpisodeTokenizer et(*tok);
+  ASSERT_FALSE(et.format().is_builtin());
+  const int64_t eot = *tok->TokenId("<|eot_id|>");
+  EXPECT_EQ(et.format().EndOfTurnId(), eot);
+  const auto stops = et.format().StopIds();
+  EXPECT_NE(std::find(stops.begin(), stops.end(), eot), stops.end());
+
+  Trajectory t;
+  t.episode_id = "e1";
+  t.env = "dx_dialogue";
+  t.turns.push_back({"system", "You are a doctor.", {}, {}});
+  t.turns.push_back({"user", "I feel dizzy.", {}, {}});
+  std::vector<int64_t> first = tok->Encode("ASK: fever");
+  first.push_back(eot);
+  t.turns.push_back({"assistant", "ASK: fever", first,
+                     std::vector<float>(first.size(), -0.5f)});
+  t.turns.push_back({"user", "No.", {}, {}});
+  const std::vector<int64_t> second = tok->Encode("DIAGNOSIS: R4");
+  t.turns.push_back({"assistant", "DIAGNOSIS: R4", second,
+                     std::vector<float>(second.size(), -1.0f)});
+  const EpisodeTokens e = et.FromTrajectory(t);
+
+  const std::string script = dir + "/reference.py";
+  std::ofstream(script) << R"py(import json, sys
+from transformers import AutoTokenizer
+tok = AutoTokenizer.from_pretrained(sys.argv[1])
+messages = json.loads(sys.argv[2])
+for i, m in enumerate(messages):
+    if m["role"] != "assistant":
+        continue
+    out = tok.apply_chat_template(messages[:i], add_generation_prompt=True,
+                                  tokenize=True, date_string="26 Jul 2024")
+    ids = out["input_ids"] if hasattr(out, "keys") else out
+    print(json.dumps(list(ids)))
+)py";
+  nlohmann::json messages = nlohmann::json::array();
+  for (const Turn& turn : t.turns) {
+    messages.push_back({{"role", turn.role}, {"content", turn.content}});
+  }
+  const std::string command =
+      fmt::format("'{}' '{}' '{}' '{}' 2>&1", CLINRL_PYTHON, script, dir,
+                  messages.dump());
+  FILE* pipe = popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr) << command;
+  std::string output;
+  char buffer[4096];
+  while (fgets(buffer, sizeof buffer, pipe) != nullptr) output += buffer;
+  ASSERT_EQ(pclose(pipe), 0) << command << "\n" << output;
+  std::istringstream lines(output);
+  std::vector<std::vector<int64_t>> prompts;
+  for (std::string line; std::getline(lines, line);) {
+    prompts.push_back(nlohmann::json::parse(line).get<std::vector<int64_t>>());
+  }
+  ASSERT_EQ(prompts.size(), 2u) << output;
+  // Where each policy turn starts: the first loss-masked token of a run.
+  std::vector<size_t> starts;
+  for (size_t i = 0; i < e.ids.size(); ++i) {
+    if (e.loss_mask[i] && (i == 0 || !e.loss_mask[i - 1])) starts.push_back(i);
+  }
+  ASSERT_EQ(starts.size(), 2u);
+  for (size_t k = 0; k < 2; ++k) {
+    const std::vector<int64_t> before(e.ids.begin(), e.ids.begin() + starts[k]);
+    EXPECT_EQ(before, prompts[k]) << "before policy turn " << k << ": "
+                                  << tok->Decode(before);
+  }
+  // The cut second turn is closed with <|eot_id|>, masked.
+  EXPECT_EQ(e.ids.back(), eot);
+  EXPECT_EQ(e.loss_mask.back(), 0);
 }
 
 }  // namespace

@@ -15,8 +15,16 @@ list with the environment apply_chat_template compiles templates in
 {"snippet", "output"} or {"snippet", "error"} lines: the interpreter's
 corners (whitespace control, loop variables, Python printing) one at a time.
 
+With --episodes, for each template named in EPISODES_JSON and each episode
+(a conversation whose assistant turns stand for a policy's sampled turns),
+prints {"template", "episode", "prompts"}: apply_chat_template of the
+messages before each assistant turn with the generation prompt, which is
+what the policy must read before that turn (tests/policy/chat_format_test.cc);
+or {"template", "episode", "error"} when the template raises.
+
 Usage: chat_template_reference.py TEMPLATE_DIR CONVERSATIONS_JSON
        chat_template_reference.py --snippets SNIPPETS_JSON
+       chat_template_reference.py --episodes TEMPLATE_DIR EPISODES_JSON
 """
 
 import json
@@ -52,9 +60,37 @@ def render_snippets(path):
         print(json.dumps(record, ensure_ascii=False))
 
 
+def render_episodes(template_dir, path):
+    spec = json.loads(Path(path).read_text(encoding="utf-8"))
+    for template_name, tokens in spec["templates"].items():
+        chat_template = (Path(template_dir) / f"{template_name}.jinja").read_text(encoding="utf-8")
+        tokenizer = make_tokenizer(chat_template, tokens)
+        for episode in spec["episodes"]:
+            record = {"template": template_name, "episode": episode["name"]}
+            messages = episode["messages"]
+            try:
+                record["prompts"] = [
+                    tokenizer.apply_chat_template(
+                        messages[:i],
+                        tools=episode.get("tools"),
+                        add_generation_prompt=True,
+                        tokenize=False,
+                        date_string=spec["date_string"],
+                    )
+                    for i, message in enumerate(messages)
+                    if message["role"] == "assistant"
+                ]
+            except jinja2.exceptions.TemplateError as error:
+                record["error"] = f"{type(error).__name__}: {error}"
+            print(json.dumps(record, ensure_ascii=False))
+
+
 def main():
     if sys.argv[1] == "--snippets":
         render_snippets(sys.argv[2])
+        return
+    if sys.argv[1] == "--episodes":
+        render_episodes(sys.argv[2], sys.argv[3])
         return
     template_dir = Path(sys.argv[1])
     spec = json.loads(Path(sys.argv[2]).read_text(encoding="utf-8"))

@@ -1,0 +1,337 @@
+// policy::ChatFormat against transformers' apply_chat_template
+// (tests/policy/reference/chat_template_reference.py --episodes): for every
+// published template of tests/policy/chat_templates/ and clinrl's own
+// (ChatMlTemplate, read back as the built-in format), each episode of
+// episodes.json is rendered the way the rollout builds it, segment by
+// segment around the policy's turns (Opening, the turn's text, TurnClose,
+// Continuation, ...), and the text before each policy turn must equal what
+// transformers renders for the conversation up to that turn with the
+// generation prompt. Where transformers itself renders a later prompt that
+// does not extend the earlier one (Mistral moves the system prompt to the
+// last user turn), no segment-wise rendering can match; the test then
+// checks the first prompt only, and that this is the reason. Where
+// transformers raises, ChatFormat must throw.
+#include "policy/chat_format.h"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "core/error.h"
+#include "policy/bpe_tokenizer.h"
+#include "tests/policy/test_util.h"
+
+namespace clinrl::policy {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+const std::string kTemplateDir =
+    std::string(CLINRL_SOURCE_DIR) + "/tests/policy/chat_templates";
+const std::string kEpisodesPath = kTemplateDir + "/episodes.json";
+const std::string kReferenceScript =
+    std::string(CLINRL_SOURCE_DIR) +
+    "/tests/policy/reference/chat_template_reference.py";
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError("cannot open " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+void WriteText(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  if (!out) throw IoError("cannot write " + path);
+}
+
+const Json& Spec() {
+  static const Json spec = Json::parse(ReadText(kEpisodesPath));
+  return spec;
+}
+
+// The published templates and clinrl's own, in one folder for the
+// reference script.
+const testing::TempDir& TemplateDir() {
+  static const testing::TempDir dir = [] {
+    testing::TempDir made;
+    for (const auto& entry :
+         std::filesystem::directory_iterator(kTemplateDir)) {
+      if (entry.path().extension() == ".jinja") {
+        std::filesystem::copy_file(
+            entry.path(), made.path() + "/" + entry.path().filename().string());
+      }
+    }
+    WriteText(made.path() + "/clinrl_chatml.jinja", ChatMlTemplate());
+    return made;
+  }();
+  return dir;
+}
+
+struct Reference {
+  bool raised = false;
+  std::string error;
+  std::vector<std::string> prompts;
+};
+
+// Runs the reference once; a missing Python or transformers fails every
+// case, naming the command.
+const std::map<std::string, Reference>& References(std::string* error) {
+  static std::string run_error;
+  static const std::map<std::string, Reference> references = [] {
+    std::map<std::string, Reference> found;
+    testing::TempDir dir;
+    const std::string out = dir.path() + "/stdout";
+    const std::string err = dir.path() + "/stderr";
+    const std::string command = fmt::format(
+        "'{}' '{}' --episodes '{}' '{}' > '{}' 2> '{}'", CLINRL_PYTHON,
+        kReferenceScript, TemplateDir().path(), kEpisodesPath, out, err);
+    if (const int status = testing::RunShell(command); status != 0) {
+      run_error = fmt::format(
+          "{} exited with {}: {}(CLINRL_PYTHON is the venv of launch/setup, "
+          "which installs transformers)",
+          command, status, ReadText(err));
+      return found;
+    }
+    std::istringstream lines(ReadText(out));
+    for (std::string line; std::getline(lines, line);) {
+      const Json record = Json::parse(line);
+      Reference reference;
+      reference.raised = record.contains("error");
+      if (reference.raised) {
+        reference.error = record["error"].get<std::string>();
+      } else {
+        reference.prompts =
+            record["prompts"].get<std::vector<std::string>>();
+      }
+      found[record["template"].get<std::string>() + "/" +
+            record["episode"].get<std::string>()] = reference;
+    }
+    return found;
+  }();
+  *error = run_error;
+  return references;
+}
+
+// A byte-level tokenizer with the family's special tokens, in a folder whose
+// tokenizer_config.json carries the template and its bos/eos tokens, loaded
+// back as a model folder's tokenizer is.
+std::unique_ptr<Tokenizer> FamilyTokenizer(const std::string& name,
+                                           const testing::TempDir& dir) {
+  const Json& tokens = Spec()["templates"][name];
+  BpeTokenizer::FromByteMerges(
+      {}, tokens["special_tokens"].get<std::vector<std::string>>())
+      ->Save(dir.path());
+  Json config = Json::parse(ReadText(dir.path() + "/tokenizer_config.json"));
+  config["bos_token"] = tokens["bos_token"];
+  config["eos_token"] = tokens["eos_token"];
+  config["chat_template"] =
+      ReadText(TemplateDir().path() + "/" + name + ".jinja");
+  WriteText(dir.path() + "/tokenizer_config.json", config.dump(2));
+  return LoadTokenizer(dir.path());
+}
+
+struct Case {
+  std::string template_name;
+  std::string episode;
+};
+
+std::vector<Case> AllCases() {
+  std::vector<Case> cases;
+  for (const auto& [name, tokens] : Spec()["templates"].items()) {
+    for (const Json& episode : Spec()["episodes"]) {
+      cases.push_back({name, episode["name"].get<std::string>()});
+    }
+  }
+  return cases;
+}
+
+const Json& EpisodeNamed(const std::string& name) {
+  for (const Json& episode : Spec()["episodes"]) {
+    if (episode["name"] == name) return episode;
+  }
+  throw NotFound("episodes.json has no episode " + name);
+}
+
+// The text before each policy turn, built as the rollout builds it.
+std::vector<std::string> SegmentedPrompts(const ChatFormat& format,
+                                          const Json& episode) {
+  const nlohmann::json tools =
+      episode.contains("tools") ? nlohmann::json::parse(episode["tools"].dump())
+                                : nlohmann::json::array();
+  std::vector<std::string> prompts;
+  std::string text;
+  std::vector<ChatMessage> pending;
+  for (const Json& message : episode["messages"]) {
+    const std::string role = message["role"].get<std::string>();
+    const std::string content = message["content"].get<std::string>();
+    if (role != "assistant") {
+      pending.push_back({role, content});
+      continue;
+    }
+    text += prompts.empty() ? format.Opening(pending, tools)
+                            : format.Continuation(pending, tools);
+    pending.clear();
+    prompts.push_back(text);
+    text += content + format.TurnClose();
+  }
+  return prompts;
+}
+
+class ChatFormatParityTest : public ::testing::TestWithParam<Case> {};
+
+TEST_P(ChatFormatParityTest, EpisodeSegmentsRenderAsTransformersDoes) {
+  const Case& test_case = GetParam();
+  std::string error;
+  const auto& references = References(&error);
+  ASSERT_TRUE(error.empty()) << error;
+  const auto found =
+      references.find(test_case.template_name + "/" + test_case.episode);
+  ASSERT_NE(found, references.end()) << "the reference printed no record";
+  const Reference& reference = found->second;
+
+  testing::TempDir dir;
+  const auto tokenizer = FamilyTokenizer(test_case.template_name, dir);
+  const ChatFormat format(*tokenizer);
+  EXPECT_EQ(format.is_builtin(), test_case.template_name == "clinrl_chatml");
+  const Json& episode = EpisodeNamed(test_case.episode);
+  if (reference.raised) {
+    EXPECT_THROW(SegmentedPrompts(format, episode), BadRequest)
+        << "transformers raised: " << reference.error;
+    return;
+  }
+  const std::vector<std::string> prompts = SegmentedPrompts(format, episode);
+  ASSERT_EQ(prompts.size(), reference.prompts.size());
+  ASSERT_EQ(prompts[0], reference.prompts[0]) << "the opening segment";
+
+  // Does transformers' own prompt before each turn extend the previous
+  // prompt and the turn's content? Only then can segments match it.
+  std::vector<std::string> contents;
+  for (const Json& m : episode["messages"]) {
+    if (m["role"] == "assistant") contents.push_back(m["content"]);
+  }
+  bool extends = true;
+  for (size_t k = 1; k < prompts.size(); ++k) {
+    const std::string before = reference.prompts[k - 1] + contents[k - 1];
+    extends = extends &&
+              reference.prompts[k].compare(0, before.size(), before) == 0;
+  }
+  if (!extends) {
+    EXPECT_EQ(test_case.template_name, "mistral_nemo_instruct")
+        << "only Mistral's template is known to re-render earlier turns";
+    return;
+  }
+  for (size_t k = 0; k < prompts.size(); ++k) {
+    EXPECT_EQ(prompts[k], reference.prompts[k]) << "before policy turn " << k;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Templates, ChatFormatParityTest, ::testing::ValuesIn(AllCases()),
+    [](const ::testing::TestParamInfo<Case>& info) {
+      std::string name =
+          info.param.template_name + "_" + info.param.episode;
+      for (char& c : name) {
+        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+      }
+      return name;
+    });
+
+// What ends a policy turn comes from the template: the token the sampler
+// stops on and the text the sequence closes the turn with.
+TEST(ChatFormatTest, TurnCloseAndStopIdsComeFromTheTemplate) {
+  const std::map<std::string, std::string> closes = {
+      {"qwen2.5_instruct", "<|im_end|>\n"},
+      {"qwen3", "<|im_end|>\n"},
+      {"llama3.2_instruct", "<|eot_id|>"},
+      {"gemma2_it", "<end_of_turn>\n"},
+      {"mistral_nemo_instruct", "</s>"},
+      {"phi3.5_mini_instruct", "<|end|>\n"},
+      {"clinrl_chatml", "<|im_end|>\n"}};
+  for (const auto& [name, close] : closes) {
+    testing::TempDir dir;
+    const auto tokenizer = FamilyTokenizer(name, dir);
+    const ChatFormat format(*tokenizer);
+    EXPECT_EQ(format.TurnClose(), close) << name;
+    const std::vector<int64_t> close_ids = tokenizer->Encode(close);
+    EXPECT_EQ(format.EndOfTurnId(), close_ids.front()) << name;
+    const auto stops = format.StopIds();
+    EXPECT_NE(std::find(stops.begin(), stops.end(), format.EndOfTurnId()),
+              stops.end())
+        << name;
+  }
+}
+
+// Episodes render the same whatever day it is: a template that reads the
+// date (Llama 3.2 asks strftime_now) gets the pinned one.
+TEST(ChatFormatTest, EpisodesPinTheDateButPromptsDoNot) {
+  testing::TempDir dir;
+  const auto tokenizer = FamilyTokenizer("llama3.2_instruct", dir);
+  const ChatFormat format(*tokenizer);
+  const std::string opening = format.Opening({{"user", "Hi"}}, nullptr);
+  EXPECT_NE(opening.find("Today Date: 26 Jul 2024"), std::string::npos)
+      << opening;
+  const std::string prompt = format.Prompt(
+      Json::array({{{"role", "user"}, {"content", "Hi"}}}), nullptr);
+  EXPECT_EQ(prompt.find("26 Jul 2024"), std::string::npos) << prompt;
+}
+
+// A folder without a template, or with the ChatML one clinrl wrote before
+// it rendered tools, gets the built-in format; a template that does not
+// parse is refused naming its file.
+TEST(ChatFormatTest, BuiltInAndBrokenTemplates) {
+  testing::TempDir dir;
+  BpeTokenizer::FromByteMerges({}, DefaultSpecialTokens())->Save(dir.path());
+  Json config = Json::parse(ReadText(dir.path() + "/tokenizer_config.json"));
+  config["chat_template"] = LegacyChatMlTemplate();
+  WriteText(dir.path() + "/tokenizer_config.json", config.dump(2));
+  EXPECT_TRUE(ChatFormat(*LoadTokenizer(dir.path())).is_builtin());
+  config.erase("chat_template");
+  WriteText(dir.path() + "/tokenizer_config.json", config.dump(2));
+  EXPECT_TRUE(ChatFormat(*LoadTokenizer(dir.path())).is_builtin());
+
+  // chat_template.jinja wins over the config, as in transformers.
+  WriteText(dir.path() + "/chat_template.jinja", "{% for m in messages %}");
+  try {
+    ChatFormat format(*LoadTokenizer(dir.path()));
+    FAIL() << "a template that does not parse was accepted";
+  } catch (const BadRequest& e) {
+    EXPECT_NE(std::string(e.what()).find("chat_template.jinja"),
+              std::string::npos)
+        << e.what();
+  }
+  config["chat_template"] = 7;
+  WriteText(dir.path() + "/tokenizer_config.json", config.dump(2));
+  std::filesystem::remove(dir.path() + "/chat_template.jinja");
+  try {
+    LoadTokenizer(dir.path());
+    FAIL() << "a chat_template of 7 was accepted";
+  } catch (const BadRequest& e) {
+    EXPECT_NE(std::string(e.what()).find("chat_template"), std::string::npos)
+        << e.what();
+  }
+}
+
+// Saving a loaded tokenizer keeps its template: a Hugging Face checkpoint
+// goes out with the template it came in with.
+TEST(ChatFormatTest, SavedFolderKeepsTheTemplate) {
+  testing::TempDir in;
+  testing::TempDir out;
+  const auto tokenizer = FamilyTokenizer("llama3.2_instruct", in);
+  WriteText(in.path() + "/chat_template.jinja",
+            ReadText(kTemplateDir + "/qwen3.jinja"));
+  const auto reloaded = LoadTokenizer(in.path());
+  reloaded->Save(out.path());
+  const auto saved = LoadTokenizer(out.path());
+  EXPECT_EQ(saved->chat_template(), ReadText(kTemplateDir + "/qwen3.jinja"));
+  EXPECT_EQ(saved->chat_template_origin(), "chat_template.jinja");
+}
+
+}  // namespace
+}  // namespace clinrl::policy
