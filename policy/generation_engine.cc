@@ -58,6 +58,14 @@ const GenerationOutput& GenerationEngine::running_output(
   return it->second.out;
 }
 
+const std::vector<TokenLogprobs>& GenerationEngine::running_token_logprobs(
+    int64_t sequence) const {
+  const auto it = sequences_.find(sequence);
+  CLINRL_CHECK(it != sequences_.end(), "GenerationEngine: no sequence {}",
+               sequence);
+  return it->second.token_logprobs;
+}
+
 bool GenerationEngine::busy() const {
   for (const auto& [id, s] : sequences_) {
     if (s.state != State::kIdle) return true;
@@ -111,6 +119,7 @@ void GenerationEngine::StartTurn(int64_t sequence,
   s.max_new =
       std::min(params.max_new_tokens, config.max_position_embeddings - length);
   s.out = GenerationOutput();
+  s.token_logprobs.clear();
   s.text.clear();
   s.state = State::kPrefill;
 }
@@ -148,6 +157,30 @@ std::vector<GenerationEngine::Row> GenerationEngine::Schedule() {
   }
   single.insert(single.end(), multi.begin(), multi.end());
   return single;
+}
+
+void GenerationEngine::RecordTokenLogprobs(
+    const at::Tensor& logits, const std::vector<int64_t>& sequences,
+    const std::vector<int64_t>& sampled_ids) {
+  // Off unless a turn asks: one comparison per row, no tensor work.
+  std::vector<int64_t> rows, ids, top_k;
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    const int64_t k = sequences_.at(sequences[i]).params.top_logprobs;
+    if (k < 0) continue;
+    rows.push_back(static_cast<int64_t>(i));
+    ids.push_back(sampled_ids[i]);
+    top_k.push_back(k);
+  }
+  if (rows.empty()) return;
+  const bool all = rows.size() == sequences.size();
+  const std::vector<TokenLogprobs> reported = RawTokenLogprobs(
+      all ? logits
+          : logits.index_select(
+                0, torch::tensor(rows, torch::kLong).to(logits.device())),
+      ids, top_k);
+  for (size_t j = 0; j < rows.size(); ++j) {
+    sequences_.at(sequences[rows[j]]).token_logprobs.push_back(reported[j]);
+  }
 }
 
 bool GenerationEngine::Accept(Sequence& s, int64_t token, float logprob) {
@@ -237,18 +270,23 @@ std::vector<FinishedTurn> GenerationEngine::Step() {
     for (int64_t r : members)
       rngs.push_back(&sequences_.at(rows[r].sequence).rng);
     const bool all = members.size() == rows.size();
-    const SampledTokens sampled =
-        SampleTokens(all ? logits
-                         : logits.index_select(
-                               0, torch::tensor(members, long_opts).to(device)),
-                     sequences_.at(rows[members[0]].sequence).params, rngs);
+    const torch::Tensor group_logits =
+        all ? logits
+            : logits.index_select(0,
+                                  torch::tensor(members, long_opts).to(device));
+    const SampledTokens sampled = SampleTokens(
+        group_logits, sequences_.at(rows[members[0]].sequence).params, rngs);
+    std::vector<int64_t> member_sequences;
+    for (int64_t r : members) member_sequences.push_back(rows[r].sequence);
+    RecordTokenLogprobs(group_logits, member_sequences, sampled.ids);
     for (size_t i = 0; i < members.size(); ++i) {
       const int64_t id = rows[members[i]].sequence;
       Sequence& s = sequences_.at(id);
       if (Accept(s, sampled.ids[i], sampled.logprobs[i])) {
         s.state = State::kIdle;
-        finished.push_back({id, std::move(s.out)});
+        finished.push_back({id, std::move(s.out), std::move(s.token_logprobs)});
         s.out = GenerationOutput();
+        s.token_logprobs.clear();
       } else {
         s.state = State::kDecode;
       }

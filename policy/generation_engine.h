@@ -39,6 +39,9 @@ struct EngineOptions {
 struct FinishedTurn {
   int64_t sequence = 0;
   GenerationOutput output;
+  // One per token of `output` when the turn's params.top_logprobs >= 0,
+  // else empty.
+  std::vector<TokenLogprobs> token_logprobs;
 };
 
 class GenerationEngine {
@@ -66,6 +69,9 @@ class GenerationEngine {
   // The running turn's tokens and log-probs so far (empty when the sequence
   // is idle): what a streaming caller sends after each Step.
   const GenerationOutput& running_output(int64_t sequence) const;
+  // Its raw log-probs so far (params.top_logprobs >= 0; else empty).
+  const std::vector<TokenLogprobs>& running_token_logprobs(
+      int64_t sequence) const;
 
   const GenerationStats& stats() const { return stats_; }
   PagedKvCacheStats cache_stats() const { return cache_.stats(); }
@@ -81,7 +87,9 @@ class GenerationEngine {
     SamplingParams params;  // of the running turn
     int64_t max_new = 0;
     GenerationOutput out;  // of the running turn
-    std::string text;      // its bytes, for stop strings
+    // Its raw log-probs, when params.top_logprobs >= 0.
+    std::vector<TokenLogprobs> token_logprobs;
+    std::string text;  // its bytes, for stop strings
   };
   // One sequence's part of a step: `count` new tokens from `first`.
   struct Row {
@@ -90,6 +98,11 @@ class GenerationEngine {
     int64_t count = 0;
   };
   std::vector<Row> Schedule();
+  // Records the raw log-probs of the sampled tokens of the rows (of
+  // `logits` [members, V]) whose turns asked for them.
+  void RecordTokenLogprobs(const at::Tensor& logits,
+                           const std::vector<int64_t>& sequences,
+                           const std::vector<int64_t>& sampled_ids);
   // Appends the sampled token; true when the turn ends with it.
   bool Accept(Sequence& s, int64_t token, float logprob);
 

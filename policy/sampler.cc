@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -27,6 +28,11 @@ void SamplingParams::Validate() const {
   if (!(top_p > 0 && top_p <= 1)) {
     throw BadRequest(
         fmt::format("top_p: {} is not allowed; expected in (0, 1]", top_p));
+  }
+  if (top_logprobs < -1) {
+    throw BadRequest(fmt::format(
+        "top_logprobs: {} is not allowed; expected -1 (off) or >= 0",
+        top_logprobs));
   }
   if (max_new_tokens < 1) {
     throw BadRequest(fmt::format(
@@ -306,6 +312,42 @@ SampledTokens SampleTokens(const at::Tensor& logits,
     out.ids[i] = pick;
     out.logprobs[i] =
         scaled_cpu.data_ptr<float>()[i * V + pick] - lse.data_ptr<float>()[i];
+  }
+  return out;
+}
+
+std::vector<TokenLogprobs> RawTokenLogprobs(const at::Tensor& logits,
+                                            const std::vector<int64_t>& ids,
+                                            const std::vector<int64_t>& top_k) {
+  const int64_t N = logits.size(0), V = logits.size(1);
+  CLINRL_CHECK(static_cast<int64_t>(ids.size()) == N &&
+                   static_cast<int64_t>(top_k.size()) == N,
+               "RawTokenLogprobs: {} ids and {} top_k for {} rows", ids.size(),
+               top_k.size(), N);
+  const torch::Tensor lp = torch::log_softmax(logits.to(torch::kFloat), -1);
+  const torch::Tensor picked =
+      lp.gather(-1,
+                torch::tensor(ids, torch::kLong).to(lp.device()).unsqueeze(1))
+          .squeeze(1)
+          .cpu();
+  const int64_t k = std::min(
+      V, top_k.empty() ? int64_t{0}
+                       : *std::max_element(top_k.begin(), top_k.end()));
+  torch::Tensor top_values, top_ids;
+  if (k > 0) {
+    auto [values, order] = torch::topk(lp, k, -1, /*largest=*/true,
+                                       /*sorted=*/true);
+    top_values = values.cpu().contiguous();
+    top_ids = order.cpu().contiguous();
+  }
+  std::vector<TokenLogprobs> out(static_cast<size_t>(N));
+  for (int64_t i = 0; i < N; ++i) {
+    out[i].logprob = picked[i].item<float>();
+    const int64_t row_k = std::min(top_k[i], k);
+    for (int64_t j = 0; j < row_k; ++j) {
+      out[i].top_ids.push_back(top_ids.data_ptr<int64_t>()[i * k + j]);
+      out[i].top_logprobs.push_back(top_values.data_ptr<float>()[i * k + j]);
+    }
   }
   return out;
 }

@@ -20,6 +20,11 @@ struct SamplingParams {
   std::vector<std::string> stop_strings;
   std::vector<int64_t> stop_token_ids;
   uint64_t seed = 0;
+  // -1: off (no cost). K >= 0: the engine also reports, per sampled token,
+  // log softmax of the raw logits (temperature 1, before top-k/top-p) of
+  // that token and of the K most likely ones (TokenLogprobs), as OpenAI's
+  // logprobs/top_logprobs and vLLM's default "raw_logprobs" do.
+  int64_t top_logprobs = -1;
 
   // Throws BadRequest naming the field and the allowed range.
   void Validate() const;
@@ -59,5 +64,19 @@ struct SampledTokens {
 SampledTokens SampleTokens(const at::Tensor& logits,
                            const SamplingParams& params,
                            const std::vector<SequenceRng*>& rngs);
+
+// One sampled token's log-probs under log softmax of the raw logits.
+struct TokenLogprobs {
+  float logprob = 0;                // of the sampled token
+  std::vector<int64_t> top_ids;     // the K most likely, descending
+  std::vector<float> top_logprobs;  // theirs, from the same tensor as logprob
+};
+
+// For each row of raw logits [N, V]: the log-prob of ids[i] and the top_k[i]
+// most likely tokens. Both come from one log_softmax, so a sampled token in
+// its row's top list has there exactly its `logprob`.
+std::vector<TokenLogprobs> RawTokenLogprobs(const at::Tensor& logits,
+                                            const std::vector<int64_t>& ids,
+                                            const std::vector<int64_t>& top_k);
 
 }  // namespace clinrl::policy

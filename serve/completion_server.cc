@@ -62,6 +62,11 @@ Clock::duration AsDuration(double seconds) {
       std::chrono::duration<double>(seconds));
 }
 
+// A token's bytes; none for the ids a model pads its vocab_size with.
+std::string RawBytes(const policy::Tokenizer& tokenizer, int64_t id) {
+  return id >= 0 && id < tokenizer.size() ? tokenizer.TokenBytes(id) : "";
+}
+
 bool StartsWith(const std::string& text, const std::string& prefix) {
   return text.size() >= prefix.size() &&
          text.compare(0, prefix.size(), prefix) == 0;
@@ -265,9 +270,10 @@ std::string CompletionServer::NextId(const char* prefix) {
   return fmt::format("{}-{:x}{:06x}", prefix, started_at_, next_id_++);
 }
 
-ChoiceResult CompletionServer::Result(const policy::GenerationOutput& output,
-                                      const CompletionRequest& request,
-                                      const std::string& id) const {
+ChoiceResult CompletionServer::Result(
+    const policy::GenerationOutput& output,
+    const std::vector<policy::TokenLogprobs>& token_logprobs,
+    const CompletionRequest& request, const std::string& id) const {
   ChoiceResult c;
   c.text = tokenizer_->Decode(output.token_ids, /*skip_special=*/true);
   c.finish_reason = OpenAiFinishReason(output.finish_reason);
@@ -282,13 +288,33 @@ ChoiceResult CompletionServer::Result(const policy::GenerationOutput& output,
       c.finish_reason = "tool_calls";
     }
   }
-  if (request.logprobs) {
-    c.logprobs = output.logprobs;
-    for (int64_t token : output.token_ids) {
-      c.token_texts.push_back(tokenizer_->Decode({token}));
-    }
-  }
+  AppendLogprobs(c, output, token_logprobs, request);
   return c;
+}
+
+// The reported log-probs are the engine's raw ones (log softmax of the
+// logits at temperature 1, before top-p), not output.logprobs (the
+// sampler's, at the request's temperature): the top list can only be of one
+// distribution, and the sampled token's logprob must equal its entry there.
+void CompletionServer::AppendLogprobs(
+    ChoiceResult& c, const policy::GenerationOutput& output,
+    const std::vector<policy::TokenLogprobs>& token_logprobs,
+    const CompletionRequest& request) const {
+  if (!request.logprobs) return;
+  const size_t count = std::min(output.token_ids.size(), token_logprobs.size());
+  for (size_t i = c.logprobs.size(); i < count; ++i) {
+    const policy::TokenLogprobs& lp = token_logprobs[i];
+    c.token_texts.push_back(tokenizer_->Decode({output.token_ids[i]}));
+    c.token_bytes.push_back(RawBytes(*tokenizer_, output.token_ids[i]));
+    c.logprobs.push_back(lp.logprob);
+    if (request.top_logprobs == 0) continue;
+    std::vector<TopLogprob> top;
+    for (size_t j = 0; j < lp.top_ids.size(); ++j) {
+      top.push_back({tokenizer_->Decode({lp.top_ids[j]}), lp.top_logprobs[j],
+                     RawBytes(*tokenizer_, lp.top_ids[j])});
+    }
+    c.top_logprobs.push_back(std::move(top));
+  }
 }
 
 void CompletionServer::Answer(const std::shared_ptr<GenerationJob>& job,
@@ -315,8 +341,8 @@ void CompletionServer::Answer(const std::shared_ptr<GenerationJob>& job,
   std::vector<ChoiceResult> choices;
   int64_t completion_tokens = 0;
   for (size_t i = 0; i < job->outputs.size(); ++i) {
-    choices.push_back(
-        Result(job->outputs[i], request, fmt::format("{}_{}", prepared.id, i)));
+    choices.push_back(Result(job->outputs[i], job->token_logprobs[i], request,
+                             fmt::format("{}_{}", prepared.id, i)));
     completion_tokens += static_cast<int64_t>(job->outputs[i].token_ids.size());
   }
   const Json usage = Usage(prepared.prompt_tokens, completion_tokens);
@@ -339,6 +365,9 @@ struct StreamState {
   int64_t prompt_tokens = 0;
   std::vector<std::string> sent;  // text per choice
   std::vector<bool> opened, closed;
+  std::vector<ChoiceResult> logged;     // log-probs per choice, so far
+  std::vector<size_t> logprobs_sent;    // tokens whose log-probs went out
+  std::vector<size_t> tool_calls_sent;  // per choice
   int64_t seen_updates = -1;
   Clock::time_point deadline;
 };
@@ -374,6 +403,9 @@ void CompletionServer::Stream(const std::shared_ptr<GenerationJob>& job,
   state->sent.assign(n, "");
   state->opened.assign(n, false);
   state->closed.assign(n, false);
+  state->logged.assign(n, ChoiceResult());
+  state->logprobs_sent.assign(n, 0);
+  state->tool_calls_sent.assign(n, 0);
   state->deadline = Clock::now() + AsDuration(options_.request_timeout_s);
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
@@ -392,6 +424,7 @@ bool CompletionServer::StreamNext(StreamState& state,
                                   httplib::DataSink& sink) const {
   GenerationJob& job = *state.job;
   std::vector<policy::GenerationOutput> outputs;
+  std::vector<std::vector<policy::TokenLogprobs>> token_logprobs;
   std::vector<bool> finished;
   {
     std::unique_lock<std::mutex> lock(job.mu);
@@ -412,11 +445,13 @@ bool CompletionServer::StreamNext(StreamState& state,
       return true;
     }
     outputs = job.outputs;
+    token_logprobs = job.token_logprobs;
     finished = job.finished;
   }
   std::string events;
   for (size_t i = 0; i < outputs.size(); ++i) {
-    events += ChoiceEvents(state, i, outputs[i], finished[i]);
+    events +=
+        ChoiceEvents(state, i, outputs[i], token_logprobs[i], finished[i]);
   }
   const bool all_done = std::all_of(state.closed.begin(), state.closed.end(),
                                     [](bool closed) { return closed; });
@@ -445,10 +480,14 @@ bool CompletionServer::StreamNext(StreamState& state,
 }
 
 // The events of choice `i` since the last update: its opening chunk (chat),
-// the new text, and its closing chunk when it finished.
-std::string CompletionServer::ChoiceEvents(StreamState& state, size_t i,
-                                           const policy::GenerationOutput& out,
-                                           bool finished) const {
+// the new text (or, with tools, the text before the first `<tool_call>` and
+// then each call whole once its block closes, as vLLM's hermes parser
+// streams them), and its closing chunk when it finished. The log-probs of
+// the tokens that arrived ride on the next chunk the choice sends.
+std::string CompletionServer::ChoiceEvents(
+    StreamState& state, size_t i, const policy::GenerationOutput& out,
+    const std::vector<policy::TokenLogprobs>& token_logprobs,
+    bool finished) const {
   if (state.closed[i]) return "";
   const CompletionRequest& request = state.request;
   const auto index = static_cast<int64_t>(i);
@@ -458,6 +497,25 @@ std::string CompletionServer::ChoiceEvents(StreamState& state, size_t i,
                               {{"role", "assistant"}, {"content", ""}}, ""));
   }
   state.opened[i] = true;
+  AppendLogprobs(state.logged[i], out, token_logprobs, request);
+  // The log-probs not sent yet, for the next chunk (null when none).
+  const auto pending_logprobs = [&]() -> Json {
+    const ChoiceResult& logged = state.logged[i];
+    const size_t from = state.logprobs_sent[i], to = logged.logprobs.size();
+    if (!request.logprobs || from == to) return nullptr;
+    state.logprobs_sent[i] = to;
+    return request.chat ? ChatLogprobs(logged, from, to)
+                        : CompletionLogprobs(logged, from, to);
+  };
+  const auto chunk = [&](const Json& delta, const std::string& text,
+                         const std::string& reason) {
+    const Json logprobs = pending_logprobs();
+    return Event(request.chat
+                     ? ChatChunk(state.id, state.model, state.created, index,
+                                 delta, reason, logprobs)
+                     : CompletionChunk(state.id, state.model, state.created,
+                                       index, text, reason, logprobs));
+  };
   std::string text = tokenizer_->Decode(out.token_ids, /*skip_special=*/true);
   const auto& stops = request.sampling.stop_strings;
   if (!finished || out.finish_reason == policy::FinishReason::kStopString) {
@@ -468,23 +526,32 @@ std::string CompletionServer::ChoiceEvents(StreamState& state, size_t i,
     text.resize(
         StablePrefix(text, text.size() > hold ? text.size() - hold : 0));
   }
+  Json tool_calls = Json::array();
+  if (request.chat && !request.tools.is_null()) {
+    // The same ids as the non-streamed answer's (Result's id_prefix).
+    StreamedToolCalls shown = StreamedToolCallsOf(
+        text, finished, fmt::format("call_{}_{}", state.id, i));
+    text = std::move(shown.content);
+    tool_calls = std::move(shown.tool_calls);
+  }
   std::string& sent = state.sent[i];
   if (text.size() > sent.size() && StartsWith(text, sent)) {
     const std::string delta = text.substr(sent.size());
     sent = text;
-    events +=
-        Event(request.chat ? ChatChunk(state.id, state.model, state.created,
-                                       index, {{"content", delta}}, "")
-                           : CompletionChunk(state.id, state.model,
-                                             state.created, index, delta, ""));
+    events += chunk({{"content", delta}}, delta, "");
   }
+  for (size_t k = state.tool_calls_sent[i]; k < tool_calls.size(); ++k) {
+    Json call = tool_calls[k];
+    call["index"] = k;
+    events += chunk({{"tool_calls", Json::array({call})}}, "", "");
+  }
+  state.tool_calls_sent[i] =
+      std::max(state.tool_calls_sent[i], tool_calls.size());
   if (finished) {
-    const std::string reason = OpenAiFinishReason(out.finish_reason);
-    events +=
-        Event(request.chat ? ChatChunk(state.id, state.model, state.created,
-                                       index, Json::object(), reason)
-                           : CompletionChunk(state.id, state.model,
-                                             state.created, index, "", reason));
+    const std::string reason = tool_calls.empty()
+                                   ? OpenAiFinishReason(out.finish_reason)
+                                   : "tool_calls";
+    events += chunk(Json::object(), "", reason);
     state.closed[i] = true;
   }
   return events;

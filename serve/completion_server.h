@@ -67,12 +67,18 @@ class CompletionServer {
               const CompletionRequest& request, const Prepared& prepared,
               httplib::Response& res);
   bool StreamNext(StreamState& state, httplib::DataSink& sink) const;
-  std::string ChoiceEvents(StreamState& state, size_t i,
-                           const policy::GenerationOutput& out,
-                           bool finished) const;
+  std::string ChoiceEvents(
+      StreamState& state, size_t i, const policy::GenerationOutput& out,
+      const std::vector<policy::TokenLogprobs>& token_logprobs,
+      bool finished) const;
   ChoiceResult Result(const policy::GenerationOutput& output,
+                      const std::vector<policy::TokenLogprobs>& token_logprobs,
                       const CompletionRequest& request,
                       const std::string& id) const;
+  // Appends to `c` the log-probs of the tokens of `output` it lacks.
+  void AppendLogprobs(ChoiceResult& c, const policy::GenerationOutput& output,
+                      const std::vector<policy::TokenLogprobs>& token_logprobs,
+                      const CompletionRequest& request) const;
   std::string NextId(const char* prefix);
 
   ServerOptions options_;

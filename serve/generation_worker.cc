@@ -36,6 +36,7 @@ bool GenerationWorker::Submit(std::shared_ptr<GenerationJob> job) {
     }
     const size_t n = job->prompts.size();
     job->outputs.assign(n, policy::GenerationOutput());
+    job->token_logprobs.assign(n, {});
     job->finished.assign(n, false);
     job->remaining = static_cast<int64_t>(n);
     queue_.push_back(std::move(job));
@@ -153,6 +154,7 @@ void GenerationWorker::Publish(
     {
       std::lock_guard<std::mutex> lock(r.job->mu);
       r.job->outputs[r.choice] = turn.output;
+      r.job->token_logprobs[r.choice] = turn.token_logprobs;
       r.job->finished[r.choice] = true;
       r.job->remaining -= 1;
     }
@@ -168,6 +170,9 @@ void GenerationWorker::Publish(
     }
     std::lock_guard<std::mutex> lock(r.job->mu);
     r.job->outputs[r.choice] = engine_.running_output(id);
+    if (r.job->params.top_logprobs >= 0) {
+      r.job->token_logprobs[r.choice] = engine_.running_token_logprobs(id);
+    }
     touched[r.job.get()] = r.job;
   }
   for (const auto& job : cancelled) DropJob(job);

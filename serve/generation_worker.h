@@ -38,6 +38,8 @@ struct GenerationJob {
   std::mutex mu;
   std::condition_variable changed;
   std::vector<policy::GenerationOutput> outputs;  // per choice, so far
+  // Per choice, one per token of outputs[i] when params.top_logprobs >= 0.
+  std::vector<std::vector<policy::TokenLogprobs>> token_logprobs;
   std::vector<bool> finished;
   int64_t remaining = 0;  // choices not finished
   bool failed = false;

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -220,13 +221,16 @@ CompletionRequest ParseChatRequest(const Json& body) {
   ReadMessages(body, r);
   ReadTools(body, r);
   r.logprobs = Bool(body, "logprobs").value_or(false);
-  const auto top = Integer(body, "top_logprobs", 0, 20);
-  if (top && *top > 0) {
-    throw BadRequest(fmt::format(
-        "top_logprobs: {} is not supported; clinrl serve returns the sampled "
-        "token's logprob only (leave it out or 0)",
-        *top));
+  if (const auto top = Integer(body, "top_logprobs", 0, kMaxTopLogprobs)) {
+    if (!r.logprobs) {
+      throw BadRequest(fmt::format(
+          "top_logprobs: {} needs logprobs: true; expected logprobs true "
+          "with top_logprobs, or top_logprobs left out",
+          *top));
+    }
+    r.top_logprobs = *top;
   }
+  r.sampling.top_logprobs = r.logprobs ? r.top_logprobs : -1;
   return r;
 }
 
@@ -254,13 +258,11 @@ CompletionRequest ParseCompletionRequest(const Json& body) {
   } else {
     Expected("prompt", "a string or a non-empty list of strings", *prompt);
   }
-  const auto top = Integer(body, "logprobs", 0, 5);
-  if (top && *top > 0) {
-    throw BadRequest(fmt::format(
-        "logprobs: {} is not supported; only 0 (the sampled token's logprob)",
-        *top));
-  }
+  // The legacy API's logprobs is the number of alternatives per token.
+  const auto top = Integer(body, "logprobs", 0, kMaxTopLogprobs);
   r.logprobs = top.has_value();
+  r.top_logprobs = top.value_or(0);
+  r.sampling.top_logprobs = r.logprobs ? r.top_logprobs : -1;
   if (Bool(body, "echo").value_or(false)) {
     throw BadRequest("echo: true is not supported by clinrl serve");
   }
@@ -345,20 +347,99 @@ Json Usage(int64_t prompt_tokens, int64_t completion_tokens) {
 
 namespace {
 
-Json ChatLogprobs(const ChoiceResult& c) {
+// OpenAI's `bytes`: the token's own bytes, which for a token that holds
+// part of a character are not those of its decoded text.
+std::vector<uint8_t> Bytes(const std::string& raw, const std::string& text) {
+  const std::string& bytes = raw.empty() ? text : raw;
+  return std::vector<uint8_t>(bytes.begin(), bytes.end());
+}
+
+}  // namespace
+
+StreamedToolCalls StreamedToolCallsOf(const std::string& text, bool finished,
+                                      const std::string& id_prefix) {
+  StreamedToolCalls shown;
+  if (finished) {
+    ParsedToolCalls parsed = ParseToolCalls(text, id_prefix);
+    shown.content = std::move(parsed.content);
+    shown.tool_calls = std::move(parsed.tool_calls);
+    return shown;
+  }
+  static const std::string kOpen = "<tool_call>";
+  const size_t open = text.find(kOpen);
+  if (open == std::string::npos) {
+    // Hold back a tail that may be the start of a tag, so `<tool` never
+    // reaches the client as content.
+    size_t keep = text.size();
+    for (size_t n = std::min(text.size(), kOpen.size() - 1); n > 0; --n) {
+      if (text.compare(text.size() - n, n, kOpen, 0, n) == 0) {
+        keep = text.size() - n;
+        break;
+      }
+    }
+    shown.content = text.substr(0, keep);
+    return shown;
+  }
+  // Blocks closed in a prefix are the final text's first blocks (each ends
+  // at the first close tag after its open tag), so calls are only added.
+  // Until the end, the content stops at the first open tag: if no block
+  // ever parses, the rest is sent as content when the choice finishes.
+  shown.content = text.substr(0, open);
+  shown.tool_calls = ParseToolCalls(text, id_prefix).tool_calls;
+  return shown;
+}
+
+Json ChatLogprobs(const ChoiceResult& c, size_t begin, size_t end) {
   Json content = Json::array();
-  for (size_t i = 0; i < c.logprobs.size(); ++i) {
+  for (size_t i = begin; i < end && i < c.logprobs.size(); ++i) {
     const std::string& token = c.token_texts[i];
+    Json top = Json::array();
+    if (i < c.top_logprobs.size()) {
+      for (const TopLogprob& t : c.top_logprobs[i]) {
+        top.push_back({{"token", t.token},
+                       {"logprob", t.logprob},
+                       {"bytes", Bytes(t.bytes, t.token)}});
+      }
+    }
     content.push_back(
         {{"token", token},
          {"logprob", c.logprobs[i]},
-         {"bytes", std::vector<uint8_t>(token.begin(), token.end())},
-         {"top_logprobs", Json::array()}});
+         {"bytes",
+          Bytes(i < c.token_bytes.size() ? c.token_bytes[i] : std::string(),
+                token)},
+         {"top_logprobs", top}});
   }
   return {{"content", content}};
 }
 
-}  // namespace
+Json CompletionLogprobs(const ChoiceResult& c, size_t begin, size_t end) {
+  end = std::min(end, c.logprobs.size());
+  size_t offset = 0;
+  for (size_t i = 0; i < begin && i < end; ++i) {
+    offset += c.token_texts[i].size();
+  }
+  Json tokens = Json::array(), token_logprobs = Json::array(),
+       text_offset = Json::array(), top = Json::array();
+  for (size_t i = begin; i < end; ++i) {
+    tokens.push_back(c.token_texts[i]);
+    token_logprobs.push_back(c.logprobs[i]);
+    text_offset.push_back(offset);
+    offset += c.token_texts[i].size();
+    // A dict token -> logprob, as the legacy API has it: alternatives that
+    // decode to the same text keep the likelier one's value.
+    Json alternatives = Json::object();
+    if (i < c.top_logprobs.size()) {
+      for (const TopLogprob& t : c.top_logprobs[i]) {
+        if (!alternatives.contains(t.token)) alternatives[t.token] = t.logprob;
+      }
+    }
+    top.push_back(alternatives);
+  }
+  return {{"tokens", tokens},
+          {"token_logprobs", token_logprobs},
+          {"top_logprobs", c.top_logprobs.empty() ? Json() : top},
+          {"text_offset", text_offset}};
+}
 
 Json ChatResponse(const std::string& id, const std::string& model,
                   int64_t created, const std::vector<ChoiceResult>& choices,
@@ -373,7 +454,8 @@ Json ChatResponse(const std::string& id, const std::string& model,
     }
     out.push_back({{"index", i},
                    {"message", message},
-                   {"logprobs", logprobs ? ChatLogprobs(c) : Json()},
+                   {"logprobs",
+                    logprobs ? ChatLogprobs(c, 0, c.logprobs.size()) : Json()},
                    {"finish_reason", c.finish_reason}});
   }
   return {{"id", id},           {"object", "chat.completion"},
@@ -388,13 +470,8 @@ Json CompletionResponse(const std::string& id, const std::string& model,
   Json out = Json::array();
   for (size_t i = 0; i < choices.size(); ++i) {
     const ChoiceResult& c = choices[i];
-    Json lp;
-    if (logprobs) {
-      lp = {{"tokens", c.token_texts},
-            {"token_logprobs", c.logprobs},
-            {"top_logprobs", nullptr},
-            {"text_offset", nullptr}};
-    }
+    const Json lp =
+        logprobs ? CompletionLogprobs(c, 0, c.logprobs.size()) : Json();
     out.push_back({{"index", i},
                    {"text", c.text},
                    {"logprobs", lp},
@@ -407,7 +484,7 @@ Json CompletionResponse(const std::string& id, const std::string& model,
 
 Json ChatChunk(const std::string& id, const std::string& model, int64_t created,
                int64_t index, const Json& delta,
-               const std::string& finish_reason) {
+               const std::string& finish_reason, const Json& logprobs) {
   return {{"id", id},
           {"object", "chat.completion.chunk"},
           {"created", created},
@@ -416,14 +493,14 @@ Json ChatChunk(const std::string& id, const std::string& model, int64_t created,
            Json::array(
                {{{"index", index},
                  {"delta", delta},
-                 {"logprobs", nullptr},
+                 {"logprobs", logprobs},
                  {"finish_reason",
                   finish_reason.empty() ? Json() : Json(finish_reason)}}})}};
 }
 
 Json CompletionChunk(const std::string& id, const std::string& model,
                      int64_t created, int64_t index, const std::string& text,
-                     const std::string& finish_reason) {
+                     const std::string& finish_reason, const Json& logprobs) {
   return {{"id", id},
           {"object", "text_completion"},
           {"created", created},
@@ -432,7 +509,7 @@ Json CompletionChunk(const std::string& id, const std::string& model,
            Json::array(
                {{{"index", index},
                  {"text", text},
-                 {"logprobs", nullptr},
+                 {"logprobs", logprobs},
                  {"finish_reason",
                   finish_reason.empty() ? Json() : Json(finish_reason)}}})}};
 }
