@@ -5,12 +5,11 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "core/error.h"
-#include "policy/bpe_tokenizer.h"
+#include "tests/rollout/llama_template_tokenizer.h"
 
 namespace clinrl::rollout {
 namespace {
@@ -160,23 +159,8 @@ TEST(EpisodeTokensTest, TheTrajectoryEnvsToolsAreRendered) {
 // AutoTokenizer; the sampled ids follow, and the stop ids include the
 // template's <|eot_id|>.
 TEST(EpisodeTokensTest, ModelsOwnTemplateTokensMatchTransformers) {
-  const std::string dir = ::testing::TempDir() + "/episode_tokens_llama";
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  policy::BpeTokenizer::FromByteMerges(
-      {}, {"<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>",
-           "<|end_header_id|>", "<|eot_id|>", "<|eom_id|>", "<|python_tag|>"})
-      ->Save(dir);
-  std::ifstream template_in(std::string(CLINRL_SOURCE_DIR) +
-                            "/tests/policy/chat_templates/llama3.2_instruct.jinja");
-  std::stringstream template_text;
-  template_text << template_in.rdbuf();
-  nlohmann::json config;
-  std::ifstream(dir + "/tokenizer_config.json") >> config;
-  config["chat_template"] = template_text.str();
-  config["bos_token"] = "<|begin_of_text|>";
-  config["eos_token"] = "<|eot_id|>";
-  std::ofstream(dir + "/tokenizer_config.json") << config.dump(2);
+  const std::string dir = testing::WriteLlamaTemplateTokenizer(
+      ::testing::TempDir() + "/episode_tokens_llama");
   const auto tok = policy::LoadTokenizer(dir);
   const EpisodeTokenizer et(*tok);
   ASSERT_FALSE(et.format().is_builtin());

@@ -6,6 +6,7 @@
 #include "envs/env_pool.h"
 #include "policy/transformer.h"
 #include "rewards/composite_reward.h"
+#include "tests/rollout/llama_template_tokenizer.h"
 
 namespace clinrl::rollout {
 namespace {
@@ -199,6 +200,61 @@ TEST_F(RolloutWorkerTest, APromptThatFillsTheBudgetIsAnErrorNamingIt) {
     EXPECT_NE(what.find("no room for a policy turn"), std::string::npos)
         << what;
   }
+}
+
+// A model whose folder has its own chat template (Llama 3.2's) plays
+// dx_dialogue under that template: its prompt opens with Llama's header
+// tokens, not ChatML, the turns it ends stop on <|eot_id|>, and the live
+// sequence equals the learner's rebuild from the record.
+TEST(RolloutWorkerChatFormat, EpisodesUseTheModelsOwnTemplate) {
+  envs::EnvPoolOptions o;
+  o.service.envs = {"dx_dialogue"};
+  o.workers = 2;
+  envs::EnvPool pool(o);
+  const auto tokenizer = policy::LoadTokenizer(testing::WriteLlamaTemplateTokenizer(
+      ::testing::TempDir() + "/rollout_worker_llama"));
+  RolloutOptions ro;
+  ro.group_size = 2;
+  ro.max_turns = 3;
+  ro.max_tokens_per_turn = 12;
+  ro.max_tokens_per_episode = 3000;
+  // A model that ends its turns: every embedding shares a positive first
+  // coordinate, which survives to the final norm, and <|eot_id|>'s head
+  // row weighs it 50 times more than any other row does.
+  policy::Transformer model = TinyModel(*tokenizer);
+  const int64_t eot = *tokenizer->TokenId("<|eot_id|>");
+  {
+    torch::NoGradGuard no_grad;
+    torch::Tensor embedding = model->model->embed_tokens->weight;
+    embedding.index({torch::indexing::Slice(), 0}).fill_(1.0);
+    torch::Tensor head =
+        model->lm_head ? model->lm_head->weight : embedding;
+    head.index({eot, 0}).fill_(50.0);
+  }
+  RolloutWorker worker(model, *tokenizer, pool.client(), ro);
+  const auto episodes = worker.Run({{"dx_dialogue", "train", 1, {}}}, 5, 0);
+  ASSERT_EQ(episodes.size(), 2u);
+  const EpisodeTokenizer learner(*tokenizer);
+  const std::vector<int64_t> opening =
+      tokenizer->Encode("<|begin_of_text|><|start_header_id|>system<|end_header_id|>");
+  int64_t stopped_on_eot = 0;
+  for (const RolloutEpisode& e : episodes) {
+    SCOPED_TRACE(e.trajectory.episode_id);
+    ASSERT_GE(e.tokens.ids.size(), opening.size());
+    EXPECT_TRUE(std::equal(opening.begin(), opening.end(), e.tokens.ids.begin()))
+        << tokenizer->Decode(e.tokens.ids).substr(0, 80);
+    EXPECT_EQ(tokenizer->Decode(e.tokens.ids).find("<|im_start|>"),
+              std::string::npos);
+    EXPECT_EQ(e.tokens.ids, learner.FromTrajectory(e.trajectory).ids);
+    EXPECT_EQ(e.tokens.loss_mask, learner.FromTrajectory(e.trajectory).loss_mask);
+    for (const Turn& turn : e.trajectory.turns) {
+      if (turn.role == kPolicyRole && !turn.token_ids.empty() &&
+          turn.token_ids.back() == eot) {
+        ++stopped_on_eot;
+      }
+    }
+  }
+  EXPECT_GT(stopped_on_eot, 0) << "no turn ended on <|eot_id|>";
 }
 
 TEST(RolloutWorkerTokenBudget, CutDxDialogueEpisodesAreScoredNotFlagged) {
