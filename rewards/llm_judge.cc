@@ -1,14 +1,13 @@
 #include "rewards/llm_judge.h"
 
-#include <httplib.h>
-
 #include <atomic>
-#include <chrono>
-#include <cstdlib>
+#include <memory>
 #include <mutex>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 
+#include "core/chat_client.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/wire.h"
@@ -48,16 +47,35 @@ std::string RenderConversation(const std::vector<Message>& conversation) {
   return out;
 }
 
-// Splits "http://host:port/prefix" into the scheme+authority httplib wants
-// and a path prefix to put before options.path.
-std::pair<std::string, std::string> SplitUrl(const std::string& url) {
-  const size_t scheme = url.find("://");
-  const size_t path_at =
-      url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
-  if (path_at == std::string::npos) return {url, ""};
-  std::string prefix = url.substr(path_at);
-  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
-  return {url.substr(0, path_at), prefix};
+// ChatClient posts to <base URL>/v1/chat/completions (keeping a /v1 the base
+// URL already ends in), so a judge path must end in this; what comes before
+// it is moved into the base URL.
+constexpr std::string_view kChatPath = "/v1/chat/completions";
+
+void CheckJudgePath(const std::string& judge_path, const std::string& field) {
+  if (judge_path.size() < kChatPath.size() ||
+      judge_path.compare(judge_path.size() - kChatPath.size(), kChatPath.size(),
+                         kChatPath) != 0) {
+    throw BadRequest(fmt::format(
+        "{}.path: expected a path ending in {} (a prefix before it is kept), "
+        "got \"{}\"",
+        field, kChatPath, judge_path));
+  }
+}
+
+ChatEndpoint JudgeEndpoint(const LlmJudgeOptions& options,
+                           const std::string& field) {
+  CheckJudgePath(options.path, field);
+  std::string url = options.url;
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  ChatEndpoint endpoint;
+  endpoint.url =
+      url + options.path.substr(0, options.path.size() - kChatPath.size());
+  endpoint.model = options.model;
+  endpoint.api_key_env = options.api_key_env;
+  endpoint.timeout_ms = options.timeout_ms;
+  endpoint.max_retries = options.max_retries;
+  return endpoint;
 }
 
 }  // namespace
@@ -73,6 +91,7 @@ LlmJudgeOptions ParseLlmJudgeOptions(const nlohmann::json& judge,
         o.url));
   }
   o.path = f.String("path", o.path);
+  CheckJudgePath(o.path, path);
   o.model = f.String("model", o.model);
   o.api_key_env = f.String("api_key_env", o.api_key_env);
   o.max_retries = f.Int("max_retries", o.max_retries);
@@ -142,48 +161,31 @@ CriterionVerdict ParseJudgeReply(const std::string& content) {
 
 namespace {
 
-CriterionVerdict AskJudge(httplib::Client& client, const std::string& path,
-                          const std::string& api_key,
+// Asks until the judge's text is a verdict, at most max_retries + 1 times.
+// The chat client's errors (no answer after its retries, HTTP 4xx, a response
+// that is not a chat completion) end the criterion at once: asking again
+// would repeat them.
+CriterionVerdict AskJudge(ChatClient& chat,
                           const std::vector<Message>& conversation,
                           const RubricCriterion& criterion,
                           const LlmJudgeOptions& options) {
   const nlohmann::json body = {
-      {"model", options.model},
       {"messages",
        {{{"role", "user"}, {"content", JudgePrompt(conversation, criterion)}}}},
       {"temperature", options.temperature},
       {"max_tokens", options.max_tokens}};
-  httplib::Headers headers;
-  if (!api_key.empty()) headers.emplace("Authorization", "Bearer " + api_key);
   std::string last_problem;
   for (int64_t attempt = 0; attempt <= options.max_retries; ++attempt) {
-    if (attempt > 0) {
-      // Back off a little so a judge that is briefly overloaded recovers.
-      std::this_thread::sleep_for(
-          std::chrono::milliseconds(std::min<int64_t>(50 << attempt, 2000)));
-    }
     Cache().requests++;
-    auto res = client.Post(path, headers, body.dump(), "application/json");
-    if (!res) {
-      last_problem = "request failed: " + httplib::to_string(res.error());
-      continue;
-    }
-    if (res->status != 200) {
-      last_problem =
-          fmt::format("HTTP {}: {}", res->status, res->body.substr(0, 200));
-      continue;
+    ChatCompletion reply;
+    try {
+      reply = chat.Complete(body);
+    } catch (const Error& e) {
+      throw InternalError(fmt::format("llm_judge: criterion \"{}\": {}",
+                                      criterion.criterion, e.what()));
     }
     try {
-      const auto reply = nlohmann::json::parse(res->body);
-      const wire::Fields top(reply, "judge response");
-      const auto& choices = top.Array("choices");
-      if (choices.empty()) throw BadRequest("judge response.choices: empty");
-      const wire::Fields choice(choices[0], "judge response.choices[0]");
-      const wire::Fields message(choice.Object("message"),
-                                 "judge response.choices[0].message");
-      return ParseJudgeReply(message.String("content"));
-    } catch (const nlohmann::json::exception& e) {
-      last_problem = std::string("response body is not JSON: ") + e.what();
+      return ParseJudgeReply(reply.content);
     } catch (const BadRequest& e) {
       last_problem = e.what();
     }
@@ -191,9 +193,9 @@ CriterionVerdict AskJudge(httplib::Client& client, const std::string& path,
                      criterion.criterion, last_problem);
   }
   throw InternalError(fmt::format(
-      "llm_judge {}{}: no valid verdict for criterion \"{}\" after {} "
+      "llm_judge {}: no valid verdict for criterion \"{}\" after {} "
       "attempts; last problem: {}",
-      options.url, options.path, criterion.criterion, options.max_retries + 1,
+      chat.where(), criterion.criterion, options.max_retries + 1,
       last_problem));
 }
 
@@ -222,36 +224,24 @@ std::vector<CriterionVerdict> JudgeCriteria(
   }
   if (todo.empty()) return verdicts;
 
-  std::string api_key;
-  if (!options.api_key_env.empty()) {
-    const char* value = std::getenv(options.api_key_env.c_str());
-    if (value == nullptr) {
-      throw BadRequest(fmt::format(
-          "params.judge.api_key_env: environment variable {} is not set",
-          options.api_key_env));
-    }
-    api_key = value;
+  // One chat client per grading thread (a client belongs to one thread),
+  // made here so that an unset api_key_env is a ConfigError of the call.
+  const size_t n_threads =
+      std::min<size_t>(static_cast<size_t>(options.concurrency), todo.size());
+  const ChatEndpoint endpoint = JudgeEndpoint(options, "params.judge");
+  std::vector<std::unique_ptr<ChatClient>> chats;
+  for (size_t t = 0; t < n_threads; ++t) {
+    chats.push_back(std::make_unique<ChatClient>(endpoint, "params.judge"));
   }
-  const auto [base, prefix] = SplitUrl(options.url);
-  const std::string path = prefix + options.path;
 
   std::atomic<size_t> next{0};
   std::mutex error_mutex;
   std::string first_error;
-  auto worker = [&] {
-    // httplib clients are not thread-safe: one per thread, kept alive across
-    // the criteria it grades.
-    httplib::Client client(base);
-    const auto ms = std::chrono::milliseconds(options.timeout_ms);
-    client.set_connection_timeout(ms);
-    client.set_read_timeout(ms);
-    client.set_write_timeout(ms);
-    client.set_keep_alive(true);
+  auto worker = [&](ChatClient& chat) {
     for (size_t k = next++; k < todo.size(); k = next++) {
       const size_t i = todo[k];
       try {
-        verdicts[i] =
-            AskJudge(client, path, api_key, conversation, criteria[i], options);
+        verdicts[i] = AskJudge(chat, conversation, criteria[i], options);
         VerdictCache& cache = Cache();
         std::lock_guard<std::mutex> lock(cache.mutex);
         if (cache.verdicts.size() >= kMaxCachedVerdicts) cache.verdicts.clear();
@@ -262,11 +252,11 @@ std::vector<CriterionVerdict> JudgeCriteria(
       }
     }
   };
-  const size_t n_threads =
-      std::min<size_t>(static_cast<size_t>(options.concurrency), todo.size());
   std::vector<std::thread> threads;
-  for (size_t t = 1; t < n_threads; ++t) threads.emplace_back(worker);
-  worker();
+  for (size_t t = 1; t < n_threads; ++t) {
+    threads.emplace_back(worker, std::ref(*chats[t]));
+  }
+  worker(*chats[0]);
   for (auto& t : threads) t.join();
   if (!first_error.empty()) throw InternalError(first_error);
   return verdicts;

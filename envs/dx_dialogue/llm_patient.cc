@@ -1,9 +1,6 @@
 #include "envs/dx_dialogue/llm_patient.h"
 
-#include <httplib.h>
-
 #include <algorithm>
-#include <cstdlib>
 
 #include "core/error.h"
 #include "envs/env_options.h"
@@ -56,20 +53,15 @@ LlmPatient::LlmPatient(std::shared_ptr<const KnowledgeBase> kb,
 }
 
 std::string LlmPatient::Complete(const std::string& question) {
-  // "http://host:port/v1" -> client "http://host:port", path "/v1/..."
-  const size_t scheme = llm_.endpoint.find("://");
-  const size_t slash = llm_.endpoint.find('/', scheme + 3);
-  const std::string host = slash == std::string::npos
-                               ? llm_.endpoint
-                               : llm_.endpoint.substr(0, slash);
-  std::string prefix =
-      slash == std::string::npos ? "" : llm_.endpoint.substr(slash);
-  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
-  if (prefix.size() < 3 || prefix.compare(prefix.size() - 3, 3, "/v1") != 0) {
-    prefix += "/v1";
+  if (chat_ == nullptr) {
+    ChatEndpoint endpoint;
+    endpoint.url = llm_.endpoint;
+    endpoint.model = llm_.model;
+    endpoint.api_key_env = llm_.api_key_env;
+    endpoint.timeout_ms = llm_.timeout_ms;
+    endpoint.max_retries = llm_.max_retries;
+    chat_ = std::make_unique<ChatClient>(std::move(endpoint), "patient");
   }
-  const std::string path = prefix + "/chat/completions";
-
   json messages = json::array();
   messages.push_back({{"role", "system"}, {"content", system_prompt_}});
   for (const auto& [q, a] : history_) {
@@ -77,85 +69,60 @@ std::string LlmPatient::Complete(const std::string& question) {
     messages.push_back({{"role", "assistant"}, {"content", a}});
   }
   messages.push_back({{"role", "user"}, {"content", question}});
-  const json body = {{"model", llm_.model},
-                     {"messages", messages},
-                     {"max_tokens", llm_.max_tokens},
-                     {"temperature", llm_.temperature}};
+  return chat_
+      ->Complete({{"messages", messages},
+                  {"max_tokens", llm_.max_tokens},
+                  {"temperature", llm_.temperature}})
+      .content;
+}
 
-  httplib::Client client(host);
-  const time_t sec = static_cast<time_t>(llm_.timeout_ms / 1000);
-  const time_t usec = static_cast<time_t>((llm_.timeout_ms % 1000) * 1000);
-  client.set_connection_timeout(sec, usec);
-  client.set_read_timeout(sec, usec);
-  client.set_write_timeout(sec, usec);
-  httplib::Headers headers;
-  if (!llm_.api_key_env.empty()) {
-    const char* key = std::getenv(llm_.api_key_env.c_str());
-    if (key == nullptr) {
-      throw ConfigError(
-          fmt::format("patient.api_key_env: environment variable {} is not set",
-                      llm_.api_key_env));
+std::string LlmPatient::CheckReply(const std::string& question,
+                                   const std::string& text) const {
+  const auto asked = kb_->finding_matcher.Match(question);
+  for (int f : kb_->finding_matcher.Match(text)) {
+    if (std::find(asked.begin(), asked.end(), f) == asked.end()) {
+      return fmt::format(
+          "llm patient: reply mentions \"{}\", which was not asked",
+          kb_->findings[f].name);
     }
-    headers.emplace("Authorization", std::string("Bearer ") + key);
   }
-  auto res = client.Post(path, headers, body.dump(), "application/json");
-  if (!res) {
-    throw InternalError(fmt::format("llm patient: POST {}{} failed: {}", host,
-                                    path, httplib::to_string(res.error())));
+  if (!kb_->condition_matcher.Match(text).empty()) {
+    return "llm patient: reply names a condition";
   }
-  if (res->status != 200) {
-    throw InternalError(
-        fmt::format("llm patient: POST {}{} returned HTTP {}: {}", host, path,
-                    res->status, res->body.substr(0, 200)));
-  }
-  const json reply = json::parse(res->body, nullptr, false);
-  if (reply.is_discarded() || !reply.is_object() ||
-      !reply.contains("choices") || !reply["choices"].is_array() ||
-      reply["choices"].empty() || !reply["choices"][0].is_object() ||
-      !reply["choices"][0].contains("message") ||
-      !reply["choices"][0]["message"].is_object() ||
-      !reply["choices"][0]["message"].contains("content") ||
-      !reply["choices"][0]["message"]["content"].is_string()) {
-    throw InternalError(fmt::format(
-        "llm patient: reply.choices[0].message.content: expected a string in "
-        "an OpenAI chat-completions reply, got {}",
-        res->body.substr(0, 200)));
-  }
-  return reply["choices"][0]["message"]["content"].get<std::string>();
+  if (NormalizeText(text).empty()) return "llm patient: empty reply";
+  return "";
 }
 
 PatientReply LlmPatient::Answer(const std::string& question) {
   PatientReply rule_reply = rules_.Answer(question);
   last_fallback_.clear();
-  std::string text;
-  try {
-    text = Complete(question);
-  } catch (const Error& e) {
-    last_fallback_ = e.what();
-  }
-  if (last_fallback_.empty()) {
-    const auto asked = kb_->finding_matcher.Match(question);
-    for (int f : kb_->finding_matcher.Match(text)) {
-      if (std::find(asked.begin(), asked.end(), f) == asked.end()) {
-        last_fallback_ = fmt::format(
-            "llm patient: reply mentions \"{}\", which was not asked",
-            kb_->findings[f].name);
-        break;
+  if (!gave_up_.empty()) {
+    last_fallback_ =
+        "llm patient: not asked, the endpoint gave no answer earlier in this "
+        "episode: " +
+        gave_up_;
+  } else {
+    try {
+      const std::string text = Complete(question);
+      last_fallback_ = CheckReply(question, text);
+      if (last_fallback_.empty()) {
+        history_.emplace_back(question, text);
+        rule_reply.text = text;
+        return rule_reply;
       }
-    }
-    if (last_fallback_.empty() && !kb_->condition_matcher.Match(text).empty()) {
-      last_fallback_ = "llm patient: reply names a condition";
-    }
-    if (last_fallback_.empty() && NormalizeText(text).empty()) {
-      last_fallback_ = "llm patient: empty reply";
+    } catch (const IoError& e) {
+      // No answer even after the retries (no connection, timeouts, 429 or
+      // 5xx): asking again this episode would only repeat the wait.
+      gave_up_ = e.what();
+      last_fallback_ = std::string("llm patient: ") + e.what();
+    } catch (const std::exception& e) {
+      // HTTP 4xx, a malformed response, an unset api_key_env, a question
+      // that is not valid UTF-8: known at once, so the next question still
+      // asks.
+      last_fallback_ = std::string("llm patient: ") + e.what();
     }
   }
-  if (!last_fallback_.empty()) {
-    history_.emplace_back(question, rule_reply.text);
-    return rule_reply;
-  }
-  history_.emplace_back(question, text);
-  rule_reply.text = text;
+  history_.emplace_back(question, rule_reply.text);
   return rule_reply;
 }
 

@@ -24,14 +24,16 @@ using json = nlohmann::json;
 
 // Plays the judge: a criterion "Mentions <word>" is met when <word> appears
 // in the conversation. Criteria containing "flaky" get one malformed reply
-// before a good one; "broken" ones never get a valid reply.
+// before a good one; "broken" ones never get a valid reply. "blip" ones get
+// one HTTP 503 first, "down" ones always 503, "rejected" ones HTTP 400.
 class FakeJudge {
  public:
   FakeJudge() {
-    server_.Post("/v1/chat/completions",
-                 [this](const httplib::Request& req, httplib::Response& res) {
-                   Handle(req, res);
-                 });
+    for (const char* path :
+         {"/v1/chat/completions", "/openai/v1/chat/completions"}) {
+      server_.Post(path, [this](const httplib::Request& req,
+                                httplib::Response& res) { Handle(req, res); });
+    }
     port_ = server_.bind_to_any_port("127.0.0.1");
     EXPECT_GT(port_, 0);
     thread_ = std::thread([this] { server_.listen_after_bind(); });
@@ -57,6 +59,10 @@ class FakeJudge {
     std::lock_guard<std::mutex> lock(mutex_);
     return last_body_;
   }
+  std::string last_path() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return last_path_;
+  }
 
  private:
   void Handle(const httplib::Request& req, httplib::Response& res) {
@@ -80,6 +86,18 @@ class FakeJudge {
       attempt = ++attempts_[criterion];
       last_body_ = body;
       last_auth_ = req.get_header_value("Authorization");
+      last_path_ = req.path;
+    }
+    const auto has = [&](const char* word) {
+      return criterion.find(word) != std::string::npos;
+    };
+    if (has("down") || (has("blip") && attempt == 1) || has("rejected")) {
+      res.status = has("rejected") ? 400 : 503;
+      res.set_content(
+          has("rejected") ? "unknown model: judge-x" : "overloaded, try again",
+          "text/plain");
+      --active_;
+      return;
     }
     if (criterion.find("broken") != std::string::npos ||
         (criterion.find("flaky") != std::string::npos && attempt == 1)) {
@@ -112,8 +130,14 @@ class FakeJudge {
   std::mutex mutex_;
   std::map<std::string, int> attempts_;
   std::string last_auth_;
+  std::string last_path_;
   json last_body_;
 };
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+      .count();
+}
 
 RubricCriterion Crit(const std::string& text, double points) {
   RubricCriterion c;
@@ -185,6 +209,101 @@ TEST(LlmJudge, RetriesMalformedRepliesAndReportsFailures) {
     EXPECT_NE(what.find(judge.url()), std::string::npos) << what;
   }
   EXPECT_EQ(judge.requests(), 2 + 3);
+}
+
+TEST(LlmJudge, RetriesServerErrorsWithinBoundsAndNotClientErrors) {
+  FakeJudge judge;
+  ClearJudgeCache();
+  LlmJudgeOptions options;
+  options.url = judge.url();
+  options.max_retries = 2;
+  const auto conversation = Conversation("aspirin now");
+  // One 503, then the verdict.
+  EXPECT_TRUE(
+      JudgeCriteria(conversation, {Crit("blip: Mentions aspirin", 5)}, options)
+          .at(0)
+          .met);
+  EXPECT_EQ(judge.requests(), 2);
+
+  // Always 503: max_retries + 1 requests (the chat client's retries; the
+  // judge does not ask again on top of them), with back-off of 0.2 + 0.4 s.
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    JudgeCriteria(conversation, {Crit("down: Mentions aspirin", 5)}, options);
+    FAIL() << "a judge answering 503 gave a verdict";
+  } catch (const InternalError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("no answer after 3 attempts"), std::string::npos)
+        << what;
+    EXPECT_NE(what.find("HTTP 503: overloaded, try again"), std::string::npos)
+        << what;
+    EXPECT_NE(what.find(judge.url()), std::string::npos) << what;
+    EXPECT_NE(what.find("down: Mentions aspirin"), std::string::npos) << what;
+  }
+  EXPECT_LT(SecondsSince(start), 5.0);
+  EXPECT_EQ(judge.requests(), 2 + 3);
+
+  // HTTP 400: the request itself is wrong, so one request and the server's
+  // message.
+  try {
+    JudgeCriteria(conversation, {Crit("rejected: Mentions aspirin", 5)},
+                  options);
+    FAIL() << "a judge answering 400 gave a verdict";
+  } catch (const InternalError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("HTTP 400: unknown model: judge-x"), std::string::npos)
+        << what;
+  }
+  EXPECT_EQ(judge.requests(), 2 + 3 + 1);
+}
+
+TEST(LlmJudge, PathPrefixAndV1SuffixReachTheChatEndpoint) {
+  FakeJudge judge;
+  ClearJudgeCache();
+  const auto conversation = Conversation("aspirin now");
+  // A base URL ending in /v1, as OpenAI clients write it.
+  LlmJudgeOptions options =
+      ParseLlmJudgeOptions({{"url", judge.url() + "/v1/"}}, "params.judge");
+  EXPECT_TRUE(
+      JudgeCriteria(conversation, {Crit("Mentions aspirin", 5)}, options)
+          .at(0)
+          .met);
+  EXPECT_EQ(judge.last_path(), "/v1/chat/completions");
+  // A prefix before /v1/chat/completions in `path` is kept.
+  options = ParseLlmJudgeOptions(
+      {{"url", judge.url()}, {"path", "/openai/v1/chat/completions"}},
+      "params.judge");
+  EXPECT_TRUE(
+      JudgeCriteria(conversation, {Crit("Mentions aspirin", 5)}, options)
+          .at(0)
+          .met);
+  EXPECT_EQ(judge.last_path(), "/openai/v1/chat/completions");
+  // Any other path is refused, naming the field.
+  try {
+    ParseLlmJudgeOptions({{"url", judge.url()}, {"path", "/api/chat"}},
+                         "params.judge");
+    FAIL() << "a path the chat client cannot reach was accepted";
+  } catch (const BadRequest& e) {
+    EXPECT_NE(std::string(e.what()).find("params.judge.path"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(LlmJudge, UnsetApiKeyVariableIsAConfigErrorNamingIt) {
+  ClearJudgeCache();
+  ::unsetenv("CLINRL_TEST_UNSET_JUDGE_KEY");
+  LlmJudgeOptions options;
+  options.url = "http://127.0.0.1:1";
+  options.api_key_env = "CLINRL_TEST_UNSET_JUDGE_KEY";
+  try {
+    JudgeCriteria(Conversation("x"), {Crit("Mentions x", 1)}, options);
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("CLINRL_TEST_UNSET_JUDGE_KEY"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(LlmJudge, UnreachableEndpointFailsNamingIt) {
