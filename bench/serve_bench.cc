@@ -260,7 +260,7 @@ json RunServeBench(const BenchOptions& options) {
     server_options.port = 0;
     server_options.model_name = "bench";
     server_options.worker.max_batch = std::max<int64_t>(64, clients);
-    serve::CompletionServer server(dir, model, std::move(tokenizer),
+    serve::CompletionServer server(model, std::move(tokenizer),
                                    server_options);
     const std::string url = server.Start();
     const int port = std::stoi(url.substr(url.rfind(':') + 1));

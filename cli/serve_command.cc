@@ -68,7 +68,7 @@ void RunServe(ServeArgs& a) {
   policy::Transformer model = policy::LoadModel(a.model_dir, load);
   model->eval();
   serve::CompletionServer server(
-      a.model_dir, model, policy::LoadModelTokenizer(a.model_dir), a.server);
+      model, policy::LoadModelTokenizer(a.model_dir), a.server);
   const std::string url = server.Start();
   std::cout << "clinrl serve: listening on " << url << " (model "
             << a.server.model_name << ")" << std::endl;

@@ -70,7 +70,25 @@ ChatFormat::ChatFormat(const Tokenizer& tokenizer) : tokenizer_(tokenizer) {
   } catch (const BadRequest& e) {
     throw BadRequest(fmt::format("{}: {}", source_, e.what()));
   }
-  FindTurnClose();
+  try {
+    FindTurnClose();
+  } catch (const BadRequest& e) {
+    turn_close_error_ = e.what();
+  }
+}
+
+void ChatFormat::RequireTurnClose() const {
+  if (!turn_close_error_.empty()) throw BadRequest(turn_close_error_);
+}
+
+const std::string& ChatFormat::TurnClose() const {
+  RequireTurnClose();
+  return turn_close_;
+}
+
+int64_t ChatFormat::EndOfTurnId() const {
+  RequireTurnClose();
+  return end_of_turn_;
 }
 
 void ChatFormat::FindTurnClose() {
@@ -137,35 +155,37 @@ std::string ChatFormat::Render(const OrderedJson& messages,
 
 std::string ChatFormat::Prompt(const OrderedJson& messages,
                                const OrderedJson& tools) const {
-  if (template_ != nullptr) {
-    try {
-      return template_->Render(ChatTemplateContext(
-          messages, tools, /*add_generation_prompt=*/true, variables_));
-    } catch (const BadRequest& e) {
-      throw BadRequest(fmt::format(
-          "messages: the model's chat template ({}) refused them: {}",
-          source_, e.what()));
+  // The built-in format renders requests through the template clinrl
+  // writes (ChatMlTemplate), equal to it and able to show an assistant's
+  // tool_calls; OpenAI's text parts become one string for it.
+  static const ChatTemplate kBuiltIn(ChatMlTemplate());
+  const ChatTemplate& chat_template =
+      template_ != nullptr ? *template_ : kBuiltIn;
+  OrderedJson shown = messages;
+  if (template_ == nullptr && shown.is_array()) {
+    for (auto& m : shown) {
+      if (!m.is_object() || !m.contains("content") ||
+          !m["content"].is_array()) {
+        continue;
+      }
+      std::string text;
+      for (const auto& part : m["content"]) {
+        if (part.is_object() && part.contains("text") &&
+            part["text"].is_string()) {
+          text += part["text"].get<std::string>();
+        }
+      }
+      m["content"] = text;
     }
   }
-  std::vector<ChatMessage> chat;
-  for (const auto& m : messages) {
-    if (m.contains("tool_calls") && !m["tool_calls"].is_null()) {
-      throw BadRequest(
-          "messages: an assistant message with tool_calls needs the model's "
-          "chat template to render it; the model folder has none (built-in "
-          "ChatML)");
-    }
-    std::string content;
-    const auto it = m.find("content");
-    if (it != m.end() && it->is_string()) content = it->get<std::string>();
-    if (it != m.end() && it->is_array()) {
-      for (const auto& part : *it) content += part["text"].get<std::string>();
-    }
-    chat.push_back({m["role"].get<std::string>(), content});
+  try {
+    return chat_template.Render(ChatTemplateContext(
+        shown, tools, /*add_generation_prompt=*/true, variables_));
+  } catch (const BadRequest& e) {
+    throw BadRequest(
+        fmt::format("messages: the model's chat template ({}) refused them: {}",
+                    source_, e.what()));
   }
-  return tokenizer_.ApplyChatTemplate(chat, /*add_generation_prompt=*/true,
-                                      nlohmann::json(tools),
-                                      /*conversation_start=*/true);
 }
 
 std::string ChatFormat::Opening(const std::vector<ChatMessage>& messages,
@@ -173,6 +193,7 @@ std::string ChatFormat::Opening(const std::vector<ChatMessage>& messages,
   if (template_ == nullptr) {
     return tokenizer_.ApplyChatTemplate(messages, true, tools, true);
   }
+  RequireTurnClose();
   try {
     return Render(Messages(messages), tools, true, episode_variables_);
   } catch (const BadRequest& e) {
@@ -187,6 +208,7 @@ std::string ChatFormat::Continuation(const std::vector<ChatMessage>& messages,
   if (template_ == nullptr) {
     return tokenizer_.ApplyChatTemplate(messages, true, tools, false);
   }
+  RequireTurnClose();
   // The new messages rendered after an assistant turn of a short base
   // conversation: everything after that turn's content and TurnClose.
   const OrderedJson added = Messages(messages);
@@ -222,7 +244,7 @@ std::vector<int64_t> ChatFormat::StopIds() const {
   auto add = [&ids](int64_t id) {
     if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
   };
-  add(end_of_turn_);
+  if (turn_close_error_.empty()) add(end_of_turn_);
   const auto eos = variables_.find("eos_token");
   if (eos != variables_.end() && eos->is_string()) {
     if (const auto id = tokenizer_.TokenId(eos->get<std::string>())) add(*id);

@@ -49,14 +49,18 @@ class ChatFormat {
  public:
   // The tokenizer's own template (Tokenizer::chat_template()), or the
   // built-in one. Throws BadRequest naming the template's file when it does
-  // not parse or cannot render an assistant turn.
+  // not parse. A template that parses but cannot end an assistant turn
+  // (raises, or never writes the content) still prompts; the episode
+  // methods (Opening, Continuation, TurnClose, EndOfTurnId) then throw
+  // BadRequest saying why.
   explicit ChatFormat(const Tokenizer& tokenizer);
 
   // The whole conversation, assistant turn opened. `messages` are OpenAI
-  // chat messages; `tools` null or an array of function schemas. Throws
-  // BadRequest "messages: ..." when the template refuses them, or "tools:
-  // ..." when the built-in ChatML is asked for tools with tool-call turns it
-  // cannot render.
+  // chat messages; `tools` null or an array of function schemas. The
+  // built-in format renders them with ChatMlTemplate(), which is the
+  // built-in format written as a template (and shows an assistant's
+  // tool_calls as Qwen2.5 does). Throws BadRequest "messages: ..." when the
+  // template refuses them.
   std::string Prompt(const nlohmann::ordered_json& messages,
                      const nlohmann::ordered_json& tools) const;
 
@@ -71,9 +75,9 @@ class ChatFormat {
                            const nlohmann::json& tools) const;
   // What follows an assistant turn's content ("<|im_end|>\n" for ChatML,
   // "<|eot_id|>" for Llama 3).
-  const std::string& TurnClose() const { return turn_close_; }
+  const std::string& TurnClose() const;
   // The token that ends a policy turn: the first token of TurnClose.
-  int64_t EndOfTurnId() const { return end_of_turn_; }
+  int64_t EndOfTurnId() const;
   // Where generation stops: the end of turn, the tokenizer's end-of-text
   // and end-of-turn tokens, and its configured eos_token.
   std::vector<int64_t> StopIds() const;
@@ -95,6 +99,8 @@ class ChatFormat {
   std::string source_ = "built-in ChatML";
   std::string turn_close_ = "<|im_end|>\n";
   int64_t end_of_turn_ = -1;
+  std::string turn_close_error_;  // why FindTurnClose failed, if it did
+  void RequireTurnClose() const;
 
   // The base conversation Continuation rendered with last (templates keep
   // to one).

@@ -82,13 +82,12 @@ struct CompletionServer::Prepared {
   int64_t created = 0;
 };
 
-CompletionServer::CompletionServer(const std::string& model_dir,
-                                   policy::Transformer model,
+CompletionServer::CompletionServer(policy::Transformer model,
                                    std::unique_ptr<policy::Tokenizer> tokenizer,
                                    ServerOptions options)
     : options_(std::move(options)),
       tokenizer_(std::move(tokenizer)),
-      formatter_(model_dir, tokenizer_.get()),
+      format_(*tokenizer_),
       max_positions_(model->config().max_position_embeddings),
       worker_(model, tokenizer_.get(), options_.worker),
       http_(std::make_unique<httplib::Server>()),
@@ -146,7 +145,7 @@ Json CompletionServer::Stats() const {
   return {{"jobs", s.jobs},           {"failed_jobs", s.failed_jobs},
           {"steps", s.steps},         {"generated_tokens", s.generated_tokens},
           {"max_batch", s.max_batch}, {"running", s.running},
-          {"queued", s.queued},       {"chat_template", formatter_.source()}};
+          {"queued", s.queued},       {"chat_template", format_.source()}};
 }
 
 void CompletionServer::Route() {
@@ -218,7 +217,7 @@ void CompletionServer::HandleCompletion(const httplib::Request& req,
   auto job = std::make_shared<GenerationJob>();
   job->prompts = prepared.prompts;
   job->params = request.sampling;
-  job->params.stop_token_ids = formatter_.StopIds();
+  job->params.stop_token_ids = format_.StopIds();
   job->seed = request.has_seed ? request.sampling.seed : std::random_device{}();
   if (!worker_.Submit(job)) {
     ReplyError(
@@ -242,7 +241,7 @@ CompletionServer::Prepared CompletionServer::Prepare(
   prepared.id = NextId(request.chat ? "chatcmpl" : "cmpl");
   prepared.created = UnixSeconds();
   const std::vector<std::string> texts =
-      request.chat ? std::vector<std::string>{formatter_.Format(
+      request.chat ? std::vector<std::string>{format_.Prompt(
                          request.messages, request.tools)}
                    : request.prompts;
   for (size_t p = 0; p < texts.size(); ++p) {

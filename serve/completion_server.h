@@ -16,7 +16,7 @@
 
 #include "policy/tokenizer.h"
 #include "policy/transformer.h"
-#include "serve/chat_formatter.h"
+#include "policy/chat_format.h"
 #include "serve/generation_worker.h"
 #include "serve/openai_protocol.h"
 
@@ -42,7 +42,9 @@ struct ServerOptions {
 
 class CompletionServer {
  public:
-  CompletionServer(const std::string& model_dir, policy::Transformer model,
+  // The tokenizer carries the model folder's chat template
+  // (policy::LoadModelTokenizer), which prompts chat requests.
+  CompletionServer(policy::Transformer model,
                    std::unique_ptr<policy::Tokenizer> tokenizer,
                    ServerOptions options);
   ~CompletionServer();
@@ -83,7 +85,7 @@ class CompletionServer {
 
   ServerOptions options_;
   std::unique_ptr<policy::Tokenizer> tokenizer_;
-  ChatFormatter formatter_;
+  policy::ChatFormat format_;  // the model's chat template
   int64_t max_positions_;
   GenerationWorker worker_;
   std::unique_ptr<httplib::Server> http_;

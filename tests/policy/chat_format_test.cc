@@ -333,5 +333,127 @@ TEST(ChatFormatTest, SavedFolderKeepsTheTemplate) {
   EXPECT_EQ(saved->chat_template_origin(), "chat_template.jinja");
 }
 
+
+// `clinrl serve` prompts: a folder's own template, with its special tokens
+// as variables and the request's tools; an eos_token that is not one of the
+// tokenizer's default stops still ends an answer.
+const Json kServeMessages = Json::parse(
+    R"([{"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "BP?"}])");
+
+std::unique_ptr<Tokenizer> ByteTokenizerWith(const testing::TempDir& dir,
+                                             const Json& config_entries) {
+  BpeTokenizer::FromByteMerges({}, DefaultSpecialTokens())->Save(dir.path());
+  Json config = Json::parse(ReadText(dir.path() + "/tokenizer_config.json"));
+  config.erase("chat_template");
+  for (const auto& [key, value] : config_entries.items()) config[key] = value;
+  WriteText(dir.path() + "/tokenizer_config.json", config.dump(2));
+  return LoadTokenizer(dir.path());
+}
+
+TEST(ChatFormatPromptTest, UsesTheFoldersTemplateWithItsTokensAndTools) {
+  testing::TempDir dir;
+  const auto tokenizer = ByteTokenizerWith(
+      dir, {{"bos_token", "<s>"},
+            {"eos_token", {{"content", "<|im_start|>"}}},
+            {"chat_template",
+             "{{ bos_token }}{% if tools %}[{{ tools | length }} tools: "
+             "{{ tools[0].function.name }}]{% endif %}{% for m in messages %}"
+             "{{ m.role }}={{ m.content }};{% endfor %}"
+             "{% if add_generation_prompt %}assistant={% endif %}"}});
+  const ChatFormat format(*tokenizer);
+  EXPECT_EQ(format.source(), "tokenizer_config.json");
+  EXPECT_EQ(format.Prompt(kServeMessages, nullptr),
+            "<s>system=Be brief.;user=BP?;assistant=");
+  const Json tools = Json::parse(
+      R"([{"type": "function", "function": {"name": "get_vitals"}}])");
+  EXPECT_EQ(format.Prompt(kServeMessages, tools),
+            "<s>[1 tools: get_vitals]system=Be brief.;user=BP?;assistant=");
+  const auto eos = tokenizer->TokenId("<|im_start|>");
+  ASSERT_TRUE(eos.has_value());
+  const auto stops = format.StopIds();
+  EXPECT_NE(std::find(stops.begin(), stops.end(), *eos), stops.end());
+  // Turns end in plain text (";"), so the eos token ends them.
+  EXPECT_EQ(format.TurnClose(), ";");
+  EXPECT_EQ(format.EndOfTurnId(), *eos);
+}
+
+// The built-in format prompts as training renders: ChatML, and with tools
+// Qwen2.5's tools block; an assistant's tool_calls and the tool results are
+// shown as Qwen2.5 shows them, and text parts are joined.
+TEST(ChatFormatPromptTest, BuiltInPromptsAsTrainingRenders) {
+  testing::TempDir dir;
+  const auto tokenizer = ByteTokenizerWith(dir, Json::object());
+  const ChatFormat format(*tokenizer);
+  EXPECT_TRUE(format.is_builtin());
+  EXPECT_EQ(format.Prompt(kServeMessages, nullptr),
+            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nBP?"
+            "<|im_end|>\n<|im_start|>assistant\n");
+  // Keys sorted, as env tools reach the rollout; a request's tools keep
+  // the client's order, as in transformers.
+  const Json tools = Json::parse(
+      R"([{"function": {"description": "Vitals.", "name": "get_vitals",
+           "parameters": {"properties": {}, "type": "object"}},
+           "type": "function"}])");
+  EXPECT_EQ(format.Prompt(kServeMessages, tools),
+            tokenizer->ApplyChatTemplate(
+                {{"system", "Be brief."}, {"user", "BP?"}}, true,
+                nlohmann::json::parse(tools.dump())));
+  const Json history = Json::parse(R"([
+      {"role": "user", "content": [{"type": "text", "text": "B"},
+                                   {"type": "text", "text": "P?"}]},
+      {"role": "assistant", "content": null, "tool_calls": [{"id": "c1",
+        "type": "function", "function": {"name": "get_vitals",
+        "arguments": {}}}]},
+      {"role": "tool", "tool_call_id": "c1", "content": "120/80"}])");
+  const std::string prompt = format.Prompt(history, tools);
+  EXPECT_NE(prompt.find("<|im_start|>user\nBP?<|im_end|>"), std::string::npos)
+      << prompt;
+  EXPECT_NE(prompt.find("<|im_start|>assistant\n<tool_call>\n{\"name\": "
+                        "\"get_vitals\", \"arguments\": {}}\n</tool_call>"
+                        "<|im_end|>\n<|im_start|>user\n<tool_response>\n"
+                        "120/80\n</tool_response><|im_end|>\n"),
+            std::string::npos)
+      << prompt;
+}
+
+TEST(ChatFormatPromptTest, ReadsChatTemplateJinja) {
+  testing::TempDir dir;
+  const auto made = ByteTokenizerWith(dir, Json::object());
+  WriteText(dir.path() + "/chat_template.jinja",
+            "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}");
+  const ChatFormat format(*LoadTokenizer(dir.path()));
+  EXPECT_EQ(format.source(), "chat_template.jinja");
+  EXPECT_EQ(format.Prompt(kServeMessages, nullptr), "<system>Be brief.<user>BP?");
+}
+
+// A template that raises still loads: prompts name "messages" with the
+// template's message, and episodes, which need to know how a turn ends,
+// are refused saying why.
+TEST(ChatFormatPromptTest, TemplateRefusalsNameMessages) {
+  testing::TempDir dir;
+  const auto tokenizer = ByteTokenizerWith(
+      dir, {{"chat_template", "{{ raise_exception('roles must alternate') }}"}});
+  const ChatFormat format(*tokenizer);
+  try {
+    format.Prompt(kServeMessages, nullptr);
+    FAIL() << "the template's exception was lost";
+  } catch (const BadRequest& e) {
+    const std::string message = e.what();
+    EXPECT_EQ(message.rfind("messages: ", 0), 0u) << message;
+    EXPECT_NE(message.find("roles must alternate"), std::string::npos)
+        << message;
+  }
+  try {
+    format.Opening({{"user", "Hi"}}, nullptr);
+    FAIL() << "an episode was rendered with a template that cannot end a turn";
+  } catch (const BadRequest& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot tell how the chat template "
+                                         "ends an assistant turn"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace clinrl::policy
