@@ -280,7 +280,7 @@ ChoiceResult CompletionServer::Result(
     c.text = CutAtStop(c.text, request.sampling.stop_strings);
   }
   if (request.chat && !request.tools.is_null()) {
-    ParsedToolCalls parsed = ParseToolCalls(c.text, "call_" + id);
+    ChoiceToolCalls parsed = ChoiceToolCallsOf(c.text, "call_" + id);
     if (!parsed.tool_calls.empty()) {
       c.text = parsed.content;
       c.tool_calls = parsed.tool_calls;

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/tool_call_text.h"
 
 namespace clinrl::serve {
 namespace {
@@ -309,33 +310,26 @@ std::string CutAtStop(const std::string& text,
   return text.substr(0, cut);
 }
 
-ParsedToolCalls ParseToolCalls(const std::string& text,
+ChoiceToolCalls ChoiceToolCallsOf(const std::string& text,
                                const std::string& id_prefix) {
-  static const std::string kOpen = "<tool_call>", kClose = "</tool_call>";
-  ParsedToolCalls parsed;
-  size_t at = text.find(kOpen);
-  parsed.content = text.substr(0, at);
-  while (at != std::string::npos) {
-    const size_t begin = at + kOpen.size();
-    const size_t end = text.find(kClose, begin);
-    if (end == std::string::npos) break;
-    // A block that is not a {"name", "arguments"} object stays text: the
-    // model wrote something, and the client should see it.
-    const Json call = Json::parse(text.substr(begin, end - begin), nullptr,
-                                  /*allow_exceptions=*/false);
-    if (call.is_object() && call.contains("name") && call["name"].is_string()) {
-      const Json arguments = call.value("arguments", Json::object());
-      parsed.tool_calls.push_back(
-          {{"id", fmt::format("{}_{}", id_prefix, parsed.tool_calls.size())},
-           {"type", "function"},
-           {"function",
-            {{"name", call["name"]},
-             {"arguments", arguments.is_string() ? arguments.get<std::string>()
-                                                 : arguments.dump()}}}});
-    }
-    at = text.find(kOpen, end + kClose.size());
+  // The project's one reader of tool-call text (core/tool_call_text.h), so
+  // a served model's calls are read as the env that runs them reads them.
+  // As vLLM's hermes parser does, a text whose calls do not all parse is
+  // answered as content: the client sees what the model wrote.
+  ChoiceToolCalls parsed;
+  parsed.content = text;
+  const clinrl::ParsedToolCalls read = clinrl::ParseToolCalls(text);
+  if (!read.error.empty() || read.calls.empty()) return parsed;
+  const size_t open = text.find("<tool_call>");
+  // Llama's JSON call is the whole text: no content beside it.
+  parsed.content = open == std::string::npos ? "" : text.substr(0, open);
+  for (const ToolCall& call : read.calls) {
+    parsed.tool_calls.push_back(
+        {{"id", fmt::format("{}_{}", id_prefix, parsed.tool_calls.size())},
+         {"type", "function"},
+         {"function",
+          {{"name", call.name}, {"arguments", call.arguments.dump()}}}});
   }
-  if (parsed.tool_calls.empty()) parsed.content = text;
   return parsed;
 }
 
@@ -360,32 +354,36 @@ StreamedToolCalls StreamedToolCallsOf(const std::string& text, bool finished,
                                       const std::string& id_prefix) {
   StreamedToolCalls shown;
   if (finished) {
-    ParsedToolCalls parsed = ParseToolCalls(text, id_prefix);
+    ChoiceToolCalls parsed = ChoiceToolCallsOf(text, id_prefix);
     shown.content = std::move(parsed.content);
     shown.tool_calls = std::move(parsed.tool_calls);
     return shown;
   }
+  // Until the end, nothing from the start of a possible call on is shown:
+  // whether it is a call, and whether every call parses, is known only
+  // then, and the joined stream must equal the non-streamed answer.
   static const std::string kOpen = "<tool_call>";
-  const size_t open = text.find(kOpen);
-  if (open == std::string::npos) {
+  static const std::string kPythonTag = "<|python_tag|>";
+  const size_t first = text.find_first_not_of(" \t\r\n");
+  if (first != std::string::npos &&
+      (text[first] == '{' ||
+       kPythonTag.compare(0, std::min(kPythonTag.size(), text.size() - first),
+                          text, first, kPythonTag.size()) == 0)) {
+    return shown;  // maybe Llama's JSON call, which is the whole text
+  }
+  size_t keep = text.find(kOpen);
+  if (keep == std::string::npos) {
     // Hold back a tail that may be the start of a tag, so `<tool` never
     // reaches the client as content.
-    size_t keep = text.size();
+    keep = text.size();
     for (size_t n = std::min(text.size(), kOpen.size() - 1); n > 0; --n) {
       if (text.compare(text.size() - n, n, kOpen, 0, n) == 0) {
         keep = text.size() - n;
         break;
       }
     }
-    shown.content = text.substr(0, keep);
-    return shown;
   }
-  // Blocks closed in a prefix are the final text's first blocks (each ends
-  // at the first close tag after its open tag), so calls are only added.
-  // Until the end, the content stops at the first open tag: if no block
-  // ever parses, the rest is sent as content when the choice finishes.
-  shown.content = text.substr(0, open);
-  shown.tool_calls = ParseToolCalls(text, id_prefix).tool_calls;
+  shown.content = text.substr(0, keep);
   return shown;
 }
 

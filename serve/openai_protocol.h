@@ -61,21 +61,26 @@ std::string OpenAiFinishReason(policy::FinishReason reason);
 std::string CutAtStop(const std::string& text,
                       const std::vector<std::string>& stops);
 
-// Qwen-style `<tool_call>{"name": ..., "arguments": {...}}</tool_call>`
-// blocks in `text`: the OpenAI tool_calls array (empty when none parse) and
-// the text before the first block.
-struct ParsedToolCalls {
+// The tool calls of a finished choice's text, read by the project's one
+// reader (core/tool_call_text.h: Qwen-style `<tool_call>` blocks, or
+// Llama's JSON call as the whole text): the OpenAI tool_calls array
+// (arguments as a JSON string, ids "<id_prefix>_<n>") and the text before
+// the first block. A text whose calls do not all parse has no calls and is
+// all content, as vLLM's hermes parser answers it.
+struct ChoiceToolCalls {
   nlohmann::json tool_calls = nlohmann::json::array();
   std::string content;
 };
-ParsedToolCalls ParseToolCalls(const std::string& text,
-                               const std::string& id_prefix);
+ChoiceToolCalls ChoiceToolCallsOf(const std::string& text,
+                                  const std::string& id_prefix);
 
 // What a streamed chat with tools shows of `text`, its choice's text so far
-// (a prefix of the final text): the content, held back from the first
-// `<tool_call>` on (and over a tail that may begin one), and the blocks
-// closed so far. With `finished` it is exactly ParseToolCalls(text), so the
-// deltas a client joins equal the non-streamed answer.
+// (a prefix of the final text): while running, the content up to the first
+// `<tool_call>` (held back over a tail that may begin one, and wholly when
+// the text starts as Llama's JSON call could) and no calls, since whether
+// every call parses is known only at the end; with `finished`, exactly
+// ChoiceToolCallsOf(text). So the deltas a client joins equal the
+// non-streamed answer.
 struct StreamedToolCalls {
   std::string content;
   nlohmann::json tool_calls = nlohmann::json::array();

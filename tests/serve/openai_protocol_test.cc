@@ -213,7 +213,7 @@ TEST(OpenAiProtocolTest, CutsAtTheFirstStopString) {
 }
 
 TEST(OpenAiProtocolTest, ParsesQwenToolCalls) {
-  const ParsedToolCalls parsed = ParseToolCalls(
+  const ChoiceToolCalls parsed = ChoiceToolCallsOf(
       "Let me look.\n<tool_call>\n{\"name\": \"get_vitals\", "
       "\"arguments\": {\"id\": 7}}\n</tool_call>",
       "call_x");
@@ -223,8 +223,8 @@ TEST(OpenAiProtocolTest, ParsesQwenToolCalls) {
   EXPECT_EQ(parsed.tool_calls[0]["function"]["arguments"], "{\"id\":7}");
   EXPECT_EQ(parsed.tool_calls[0]["type"], "function");
   // A block that is not JSON stays text.
-  const ParsedToolCalls broken =
-      ParseToolCalls("<tool_call>not json</tool_call>", "c");
+  const ChoiceToolCalls broken =
+      ChoiceToolCallsOf("<tool_call>not json</tool_call>", "c");
   EXPECT_TRUE(broken.tool_calls.empty());
   EXPECT_EQ(broken.content, "<tool_call>not json</tool_call>");
 }
@@ -279,9 +279,17 @@ TEST(OpenAiProtocolTest, StreamedToolCallsJoinToTheParsedOnes) {
       // A '<' that is not a tag is held back only while it could be one.
       "a < b and a <tool but no call",
       "plain text",
+      // Llama's JSON call is the whole text, held back until the end.
+      "{\"name\": \"get_vitals\", \"parameters\": {\"id\": 7}}",
+      // JSON that is no call is content in the end.
+      "{\"answer\": 1}",
+      // One malformed block: no calls, all content (as the env would
+      // refuse the turn).
+      "<tool_call>{\"name\": \"a\", \"arguments\": {}}</tool_call>"
+      "<tool_call>oops</tool_call>",
   };
   for (const std::string& text : texts) {
-    const ParsedToolCalls whole = ParseToolCalls(text, "call_x");
+    const ChoiceToolCalls whole = ChoiceToolCallsOf(text, "call_x");
     const StreamedToolCalls streamed = StreamByteByByte(text);
     EXPECT_EQ(streamed.content, whole.content) << text;
     EXPECT_EQ(streamed.tool_calls, whole.tool_calls) << text;
@@ -289,6 +297,13 @@ TEST(OpenAiProtocolTest, StreamedToolCallsJoinToTheParsedOnes) {
   const StreamedToolCalls two = StreamByteByByte(texts[1]);
   ASSERT_EQ(two.tool_calls.size(), 2u);
   EXPECT_EQ(two.tool_calls[1]["function"]["arguments"], "{\"x\":\"<\"}");
+  const ChoiceToolCalls llama = ChoiceToolCallsOf(texts[6], "call_x");
+  ASSERT_EQ(llama.tool_calls.size(), 1u);
+  EXPECT_EQ(llama.content, "");
+  EXPECT_EQ(llama.tool_calls[0]["function"]["arguments"], "{\"id\":7}");
+  EXPECT_TRUE(ChoiceToolCallsOf(texts[7], "c").tool_calls.empty());
+  EXPECT_TRUE(ChoiceToolCallsOf(texts[8], "c").tool_calls.empty());
+  EXPECT_EQ(ChoiceToolCallsOf(texts[8], "c").content, texts[8]);
   // While running, a tail that may open a tag is held back; one that
   // cannot is not.
   EXPECT_EQ(StreamedToolCallsOf("Sure <tool_c", false, "c").content, "Sure ");
