@@ -14,6 +14,44 @@ namespace clinrl {
 
 using nlohmann::json;
 
+namespace {
+
+// The message's tool_calls. Their structure is the server's to get right (a
+// BadRequest naming the field); their arguments text is the model's, kept
+// as written.
+std::vector<ChatToolCall> ParseToolCallList(const json& message) {
+  std::vector<ChatToolCall> calls;
+  const auto found = message.find("tool_calls");
+  if (found == message.end() || found->is_null()) return calls;
+  const wire::Fields fields(message, "response.choices[0].message");
+  const json& list = fields.Array("tool_calls");
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string path =
+        fmt::format("response.choices[0].message.tool_calls[{}]", i);
+    const wire::Fields entry(list[i], path);
+    const json& function_json = entry.Object("function");
+    const wire::Fields function(function_json, path + ".function");
+    ChatToolCall call;
+    if (entry.Has("id") && !entry.Get("id").is_null()) {
+      call.id = entry.String("id");
+    }
+    call.name = function.String("name");
+    // OpenAI sends a string; some servers send the object itself.
+    const auto arguments = function_json.find("arguments");
+    if (arguments == function_json.end() || arguments->is_null()) {
+      call.arguments = "{}";
+    } else if (arguments->is_string()) {
+      call.arguments = arguments->get<std::string>();
+    } else {
+      call.arguments = arguments->dump();
+    }
+    calls.push_back(std::move(call));
+  }
+  return calls;
+}
+
+}  // namespace
+
 ChatCompletion ParseChatCompletion(const json& response) {
   const wire::Fields top(response, "response");
   const json& choices = top.Array("choices");
@@ -29,6 +67,7 @@ ChatCompletion ParseChatCompletion(const json& response) {
     out.content =
         wire::Fields(message, "response.choices[0].message").String("content");
   }
+  out.tool_calls = ParseToolCallList(message);
   if (choice.Has("finish_reason") && choice.Get("finish_reason").is_string()) {
     out.finish_reason = choice.String("finish_reason");
   }

@@ -2,13 +2,16 @@
 // serve`, vLLM, SGLang, the OpenAI API): one POST per call, with a bounded
 // number of retries for what may pass (no connection, HTTP 429 and 5xx), and
 // the typed errors of core/error.h for what will not (HTTP 4xx: BadRequest
-// with the server's message). One client belongs to one thread.
+// with the server's message). One client belongs to one thread. A reply's
+// tool calls (choices[0].message.tool_calls) are returned as the server sent
+// them; what they mean to an env is core/chat_conversation.h's business.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace httplib {
 class Client;
@@ -28,11 +31,24 @@ struct ChatEndpoint {
   int64_t max_retries = 3;      // extra attempts after the first
 };
 
+// One entry of choices[0].message.tool_calls, OpenAI's shape
+// {"id", "type": "function", "function": {"name", "arguments"}}.
+struct ChatToolCall {
+  std::string id;  // "" when the server sent none
+  std::string name;
+  // The JSON text of the arguments as the model wrote it, not checked here:
+  // a malformed one is the model's mistake, for the env to answer.
+  std::string arguments;
+};
+
 struct ChatCompletion {
-  std::string content;         // choices[0].message.content
-  std::string finish_reason;   // "stop", "length", ...
+  std::string content;         // choices[0].message.content ("" when null)
+  std::string finish_reason;   // "stop", "length", "tool_calls", ...
   int64_t prompt_tokens = -1;  // usage, when the server reports it
   int64_t completion_tokens = -1;
+  // choices[0].message.tool_calls; empty when the reply has none. Last, so
+  // that aggregate initialisers of the fields above still compile.
+  std::vector<ChatToolCall> tool_calls;
 };
 
 class ChatClient {
@@ -60,7 +76,8 @@ class ChatClient {
 };
 
 // The first choice of a chat-completions response body; throws BadRequest
-// naming the missing or mistyped field ("response.choices[0].message").
+// naming the missing or mistyped field ("response.choices[0].message",
+// "response.choices[0].message.tool_calls[1].function.name").
 ChatCompletion ParseChatCompletion(const nlohmann::json& response);
 
 }  // namespace clinrl

@@ -11,92 +11,6 @@ using nlohmann::json;
 
 namespace {
 
-constexpr std::string_view kOpen = "<tool_call>";
-constexpr std::string_view kClose = "</tool_call>";
-
-std::string Trim(std::string_view text) {
-  const auto first = text.find_first_not_of(" \t\r\n");
-  if (first == std::string_view::npos) return "";
-  const auto last = text.find_last_not_of(" \t\r\n");
-  return std::string(text.substr(first, last - first + 1));
-}
-
-// nlohmann's messages start with "[json.exception.parse_error.101] "; the
-// model needs the part after it.
-std::string ParseErrorText(const std::exception& error) {
-  std::string what = error.what();
-  const auto bracket = what.find("] ");
-  if (what.rfind("[json.exception", 0) == 0 && bracket != std::string::npos) {
-    return what.substr(bracket + 2);
-  }
-  return what;
-}
-
-// One block's JSON as a call, or the reason it is not one.
-std::string CallFromJson(const std::string& body, ToolCall& call) {
-  json parsed;
-  try {
-    parsed = json::parse(body);
-  } catch (const json::exception& error) {
-    return "invalid JSON (" + ParseErrorText(error) + ")";
-  }
-  if (!parsed.is_object()) {
-    return fmt::format(
-        "expected a JSON object {{\"name\": ..., \"arguments\": {{...}}}}, "
-        "got {}",
-        parsed.type_name());
-  }
-  if (!parsed.contains("name") || !parsed["name"].is_string()) {
-    return "missing \"name\" (the tool's name as a string)";
-  }
-  call.name = parsed["name"].get<std::string>();
-  if (!parsed.contains("arguments") || parsed["arguments"].is_null()) {
-    call.arguments = json::object();
-    return "";
-  }
-  json arguments = parsed["arguments"];
-  if (arguments.is_string()) {
-    // OpenAI's API carries arguments as a JSON string; accept that spelling.
-    try {
-      arguments = json::parse(arguments.get<std::string>());
-    } catch (const json::exception& error) {
-      return "\"arguments\" is a string that is not valid JSON (" +
-             ParseErrorText(error) + ")";
-    }
-  }
-  if (!arguments.is_object()) {
-    return fmt::format("\"arguments\": expected a JSON object, got {}",
-                       arguments.type_name());
-  }
-  call.arguments = std::move(arguments);
-  return "";
-}
-
-// Python's json.dumps(value, ensure_ascii=False): ", " and ": " separators.
-// Strings, integers, booleans and null print the same in nlohmann.
-void DumpPythonJson(const json& value, std::string& out) {
-  if (value.is_object()) {
-    out += "{";
-    bool first = true;
-    for (const auto& [key, item] : value.items()) {
-      if (!first) out += ", ";
-      first = false;
-      out += json(key).dump(-1, ' ', false) + ": ";
-      DumpPythonJson(item, out);
-    }
-    out += "}";
-  } else if (value.is_array()) {
-    out += "[";
-    for (size_t i = 0; i < value.size(); ++i) {
-      if (i > 0) out += ", ";
-      DumpPythonJson(value[i], out);
-    }
-    out += "]";
-  } else {
-    out += value.dump(-1, ' ', false);
-  }
-}
-
 const json* FindTool(const json& tools, const std::string& name) {
   if (!tools.is_array()) return nullptr;
   for (const json& tool : tools) {
@@ -261,33 +175,6 @@ std::string ValidateParameters(const json& parameters,
 
 }  // namespace
 
-ParsedToolCalls ParseToolCalls(const std::string& text) {
-  ParsedToolCalls parsed;
-  size_t position = 0;
-  for (int block = 1;; ++block) {
-    const size_t open = text.find(kOpen, position);
-    if (open == std::string::npos) break;
-    const size_t body_start = open + kOpen.size();
-    const size_t close = text.find(kClose, body_start);
-    if (close == std::string::npos) {
-      parsed.error = fmt::format(
-          "tool call {}: <tool_call> without a closing </tool_call>", block);
-      break;
-    }
-    ToolCall call;
-    const std::string error = CallFromJson(
-        Trim(std::string_view(text).substr(body_start, close - body_start)),
-        call);
-    if (!error.empty()) {
-      parsed.error = fmt::format("tool call {}: {}", block, error);
-      break;
-    }
-    parsed.calls.push_back(std::move(call));
-    position = close + kClose.size();
-  }
-  return parsed;
-}
-
 std::string CheckToolCall(const ToolCall& call, const json& tools) {
   const json* function = FindTool(tools, call.name);
   if (function == nullptr) {
@@ -319,15 +206,6 @@ std::string CheckToolCall(const ToolCall& call, const json& tools) {
     if (!error.empty()) return error;
   }
   return "";
-}
-
-std::string FormatToolCall(const ToolCall& call) {
-  std::string out = "<tool_call>\n{\"name\": ";
-  out += json(call.name).dump(-1, ' ', false);
-  out += ", \"arguments\": ";
-  DumpPythonJson(call.arguments, out);
-  out += "}\n</tool_call>";
-  return out;
 }
 
 json FunctionTool(const std::string& name, const std::string& description,

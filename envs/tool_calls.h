@@ -1,38 +1,34 @@
-// Tool calls in the Qwen family's (Hermes) format: an env declares its tools
-// as OpenAI function schemas in EnvSpec.tools, the chat template shows them
-// to the model, and the model answers with
+// Tool calls for envs: an env declares its tools as OpenAI function schemas
+// in EnvSpec.tools, the chat template shows them to the model, and the model
+// answers with a call in Qwen's (Hermes) format
 //   <tool_call>
 //   {"name": "ask", "arguments": {"question": "..."}}
 //   </tool_call>
-// This file parses such text, checks a call against the declared tools and
-// writes a call the way Qwen2.5's chat template renders one, so a scripted
-// policy's text is what a model trained on that template would emit. Errors
-// are returned as text, not thrown: they go back to the model as an
-// observation (docs/envs.md, "Tool calls"), never end the episode.
+// or, for a Llama-family model, with Llama 3.1/3.2's JSON call
+// {"name": "ask", "parameters": {"question": "..."}} (optionally after
+// <|python_tag|>). Reading and writing that text is core/tool_call_text.h,
+// shared with the `format` reward and the EHR grader so that all three agree
+// on what a call is; this file re-exports it for envs and adds what only an
+// env needs: checking a call against the declared tools and building and
+// validating the schemas. Errors are returned as text, not thrown: they go
+// back to the model as an observation (docs/envs.md, "Tool calls"), never
+// end the episode.
 #pragma once
 
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "core/tool_call_text.h"
+
 namespace clinrl::envs {
 
-struct ToolCall {
-  std::string name;
-  nlohmann::json arguments = nlohmann::json::object();
-};
-
-struct ParsedToolCalls {
-  std::vector<ToolCall> calls;
-  std::string error;  // empty when every block parsed
-};
-
-// Every <tool_call>{"name": ..., "arguments": {...}}</tool_call> in `text`
-// (arguments may also be a JSON string holding an object, as OpenAI-style
-// models write them). A malformed block (no closing tag, invalid JSON, not an
-// object, no string "name", arguments not an object) gives `error` saying
-// which block and what was wrong; text outside the blocks is ignored.
-ParsedToolCalls ParseToolCalls(const std::string& text);
+// The text format's reader and writer (core/tool_call_text.h), under the
+// names envs have always used.
+using clinrl::FormatToolCall;
+using clinrl::ParsedToolCalls;
+using clinrl::ParseToolCalls;
+using clinrl::ToolCall;
 
 // Checks a call against the declared tools (OpenAI function schemas:
 // {"type":"function","function":{"name","description","parameters"}}):
@@ -40,12 +36,6 @@ ParsedToolCalls ParseToolCalls(const std::string& text);
 // argument not declared, wrong JSON type of a declared argument, a value
 // outside a declared enum. Returns "" or the error text.
 std::string CheckToolCall(const ToolCall& call, const nlohmann::json& tools);
-
-// The text a scripted policy emits for one call:
-// "<tool_call>\n{\"name\": \"ask\", \"arguments\": {...}}\n</tool_call>",
-// arguments written as Python's json.dumps (", " and ": " separators,
-// non-ASCII kept), as Qwen2.5's template renders an assistant tool call.
-std::string FormatToolCall(const ToolCall& call);
 
 // One OpenAI function schema with an object of parameters; `properties` is
 // an object of JSON Schemas and `required` names some of them. Saves each

@@ -6,13 +6,16 @@
 //                DISPOSITION), case-insensitive, text non-empty;
 //   json         the turn is one JSON object (params.required_keys present);
 //   regex        the trimmed turn fully matches params.pattern;
-//   tool_call    the turn holds exactly one <tool_call>{"name": ...,
-//                "arguments": ...}</tool_call> block (Qwen's format; the
-//                env checks the call against its tools, envs/tool_calls.h).
+//   tool_call    the turn holds exactly one well-formed tool call, as the
+//                envs read it (core/tool_call_text.h: one Qwen <tool_call>
+//                block, or Llama's {"name", "parameters"} JSON call), its
+//                arguments a JSON object or a string holding one; checking
+//                the call against the env's tools is the env's business.
 #include <string>
 #include <vector>
 
 #include "core/error.h"
+#include "core/tool_call_text.h"
 #include "core/wire.h"
 #include "rewards/answer_extraction.h"
 #include "rewards/regex_cache.h"
@@ -61,22 +64,11 @@ bool DxDialogueTurn(const std::string& text,
   return any;
 }
 
-// One well-formed call; rewards/ cannot use envs/tool_calls.h (sibling
-// layers), and the syntax is all a format score needs.
+// The envs' own reader, so a turn gets format credit exactly when the env
+// would take it as one call.
 bool ToolCallTurn(const std::string& text) {
-  constexpr std::string_view kOpen = "<tool_call>", kClose = "</tool_call>";
-  const size_t open = text.find(kOpen);
-  if (open == std::string::npos) return false;
-  const size_t close = text.find(kClose, open);
-  if (close == std::string::npos) return false;
-  if (text.find(kOpen, close) != std::string::npos) return false;
-  const size_t body = open + kOpen.size();
-  const json call =
-      json::parse(text.substr(body, close - body), nullptr, false);
-  return call.is_object() && call.contains("name") &&
-         call["name"].is_string() &&
-         (!call.contains("arguments") || call["arguments"].is_object() ||
-          call["arguments"].is_string());
+  const ParsedToolCalls parsed = ParseToolCalls(text);
+  return parsed.error.empty() && parsed.calls.size() == 1;
 }
 
 class FormatReward : public Reward {

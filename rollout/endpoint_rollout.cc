@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/chat_conversation.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/monotonic_clock.h"
@@ -19,17 +20,25 @@ using nlohmann::json;
 
 namespace {
 
-void Append(const envs::Observation& observation, Trajectory* tr) {
-  for (const auto& m : observation)
+// The env's messages, into the transcript and into the conversation the
+// endpoint sees.
+void Append(const envs::Observation& observation, Trajectory* tr,
+            ChatConversation* conversation) {
+  std::vector<std::pair<std::string, std::string>> messages;
+  for (const auto& m : observation) {
     tr->turns.push_back({m.role, m.content, {}, {}});
+    messages.emplace_back(m.role, m.content);
+  }
+  conversation->AddEnvMessages(messages);
 }
 
 // One episode at a time on this thread's env client and chat client.
 class EndpointPlayer {
  public:
   EndpointPlayer(ChatClient& chat, envs::EnvClient& env,
-                 const RolloutOptions& options)
-      : chat_(chat), env_(env), options_(options) {}
+                 const RolloutOptions& options,
+                 const std::map<std::string, json>& env_tools)
+      : chat_(chat), env_(env), options_(options), env_tools_(env_tools) {}
 
   EndpointEpisode Play(const TaskRef& task, size_t position, int64_t sample,
                        uint64_t seed);
@@ -48,7 +57,9 @@ class EndpointPlayer {
   ChatClient& chat_;
   envs::EnvClient& env_;
   const RolloutOptions& options_;
+  const std::map<std::string, json>& env_tools_;
   std::string session_;
+  ChatConversation conversation_;  // the episode as the endpoint sees it
 };
 
 EndpointEpisode EndpointPlayer::Play(const TaskRef& task, size_t position,
@@ -63,6 +74,7 @@ EndpointEpisode EndpointPlayer::Play(const TaskRef& task, size_t position,
   tr.seed = static_cast<int64_t>(seed);
   const double started = MonotonicSeconds();
   session_.clear();
+  conversation_ = ChatConversation();
   // The session is closed however the episode ends, an endpoint that
   // failed included, so it does not linger on the env server.
   const auto close = [&] {
@@ -103,7 +115,7 @@ bool EndpointPlayer::Reset(const TaskRef& task, Trajectory& tr) {
     RecordEnvError(tr, e);
     return false;
   }
-  Append(reset.observation, &tr);
+  Append(reset.observation, &tr, &conversation_);
   if (reset.info.contains("reward_spec")) {
     tr.reward_spec = reset.info["reward_spec"];
   }
@@ -113,15 +125,16 @@ bool EndpointPlayer::Reset(const TaskRef& task, Trajectory& tr) {
 
 ChatCompletion EndpointPlayer::Ask(const Trajectory& tr, int64_t max_tokens,
                                    uint64_t request_seed) {
-  json messages = json::array();
-  for (const Turn& t : tr.turns) {
-    messages.push_back({{"role", t.role}, {"content", t.content}});
-  }
-  json body = {{"messages", std::move(messages)},
+  json body = {{"messages", conversation_.messages()},
                {"max_tokens", max_tokens},
                {"temperature", options_.temperature},
                {"seed", request_seed}};
   if (options_.top_p < 1.0) body["top_p"] = options_.top_p;
+  const auto tools = env_tools_.find(tr.env);
+  if (tools != env_tools_.end() && tools->second.is_array() &&
+      !tools->second.empty()) {
+    body["tools"] = tools->second;
+  }
   // The episode goes into the message; the error keeps its type (a request
   // the server refuses is a BadRequest, an unreachable one an IoError).
   const std::string episode =
@@ -162,26 +175,29 @@ Termination EndpointPlayer::PlayTurns(EndpointEpisode& out,
     if (prompt >= 0 && prompt + reply.completion_tokens > budget) {
       reply = Ask(tr, budget - prompt, request_seed + 7919ull * turns);
     }
-    tr.turns.push_back({kPolicyRole, reply.content, {}, {}});
+    const std::string action = conversation_.AddAssistantReply(reply);
+    tr.turns.push_back({kPolicyRole, action, {}, {}});
     if (reply.completion_tokens >= 0) {
       out.completion_tokens += reply.completion_tokens;
     }
     // The sequence as the rollout worker counts it: the reply, its
-    // end-of-turn token when the reply did not stop on one, and the newline
-    // after it.
-    const int64_t length = prompt + reply.completion_tokens +
-                           (reply.finish_reason == "stop" ? 0 : 1) + 1;
+    // end-of-turn token when the reply did not stop on one (a reply of tool
+    // calls did), and the newline after it.
+    const bool stopped =
+        reply.finish_reason == "stop" || reply.finish_reason == "tool_calls";
+    const int64_t length =
+        prompt + reply.completion_tokens + (stopped ? 0 : 1) + 1;
     if (prompt >= 0 && length >= budget) {
       return Cut(tr, Termination::kMaxTokens);
     }
     envs::StepResult step;
     try {
-      step = env_.Step(session_, reply.content);
+      step = env_.Step(session_, action);
     } catch (const Error& e) {
       RecordEnvError(tr, e);
       return Termination::kEnvError;
     }
-    Append(step.observation, &tr);
+    Append(step.observation, &tr, &conversation_);
     tr.step_rewards.push_back(step.reward);
     tr.info = step.info;
     if (step.terminated) return Termination::kFinished;
@@ -236,7 +252,7 @@ std::vector<EndpointEpisode> PlayEndpointEpisodes(
     pool.emplace_back([&, i] {
       try {
         envs::EnvClient env({endpoint.env_endpoint, endpoint.env_timeout_ms});
-        EndpointPlayer player(*chats[i], env, options);
+        EndpointPlayer player(*chats[i], env, options, endpoint.env_tools);
         for (size_t k = next++; k < out.size(); k = next++) {
           {
             std::lock_guard<std::mutex> lock(failure_mu);

@@ -3,6 +3,16 @@
 // or a hosted model. Each policy turn sends the transcript so far as chat
 // messages and sends the reply's text to the env as the action.
 //
+// An env that declares tools (EnvSpec.tools, action_mode "tools") is played
+// as OpenAI-compatible servers expect tools to be: its tools go in the
+// request's `tools`, the reply's tool_calls become the env's action text
+// (Qwen <tool_call> blocks, the form the env parses; a malformed arguments
+// string goes through for the env to refuse as an invalid action), and the
+// conversation sent back carries the assistant's tool_calls and the env's
+// answers as `tool` messages with their tool_call_id
+// (core/chat_conversation.h). The trajectory records the action text, as
+// the rollout worker records a model's own text.
+//
 // The budgets are the rollout worker's (rollout/rollout_worker.h), counted
 // with the server's own token counts (`usage`): a turn asks for at most
 // max_tokens_per_turn and never past max_tokens_per_episode; an episode is
@@ -15,6 +25,8 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -29,6 +41,9 @@ struct EndpointRolloutOptions {
   std::string env_endpoint;  // the env server (or in-process pool) to play on
   int64_t concurrency = 16;  // episodes in flight, one thread each
   int64_t env_timeout_ms = 60000;
+  // Each env's EnvSpec.tools by env name (RunState::EnvTools); an env not
+  // listed, or with [], is played with text actions and no `tools`.
+  std::map<std::string, nlohmann::json> env_tools;
 };
 
 struct EndpointEpisode {

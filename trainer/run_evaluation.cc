@@ -153,30 +153,21 @@ std::vector<Trajectory> PlayInProcess(
 }
 
 // A chat endpoint plays them (rollout/endpoint_rollout.h) on the run's
-// envs, with the run's rollout budgets. Each episode's completion tokens (the
-// server's count) go to its timings, as its policy turns carry no token ids.
+// envs, with the run's rollout budgets and each env's tools. Each episode's
+// completion tokens (the server's count) go to its timings, as its policy
+// turns carry no token ids.
 std::vector<Trajectory> PlayOnEndpoint(
     RunState& run, const rollout::EndpointRolloutOptions& endpoint,
     const std::vector<rollout::TaskRef>& tasks, int64_t samples,
     double temperature) {
-  // The endpoint would see neither the tools nor send calls the env reads
-  // back (OpenAI tool_calls): refuse rather than report figures of another
-  // game.
-  for (const auto& [env, tools] : run.EnvTools()) {
-    if (tools.is_array() && !tools.empty()) {
-      throw ConfigError(fmt::format(
-          "--endpoint: env '{}' declares tools (action_mode: tools); "
-          "evaluating through an endpoint supports text actions only, so "
-          "set action_mode to text",
-          env));
-    }
-  }
   rollout::RolloutOptions options =
       rollout::RolloutOptionsFromConfig(run.config.rollout);
   options.group_size = samples;
   options.temperature = temperature;
   rollout::EndpointRolloutOptions where = endpoint;
   where.env_endpoint = run.env->endpoint();
+  // Envs in action_mode "tools" are played with OpenAI tool calls.
+  where.env_tools = run.EnvTools();
   const uint64_t seed =
       samples == 1 ? run.Seed("eval", 0) : run.Seed("eval_samples", 0);
   std::vector<Trajectory> played;

@@ -1,11 +1,16 @@
 // `clinrl eval` as a user runs it: a run's final checkpoint, evaluated on
 // the run's config, gives the run's own test figures; --samples adds pass@k.
 #include <gtest/gtest.h>
+#include <httplib.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "tests/cli/background_process.h"
 #include "tests/cli/run_clinrl.h"
@@ -124,22 +129,177 @@ TEST(EvalCommandTest, UnreachableEndpointNamesItAndTheEpisode) {
   EXPECT_NE(r.out.find("episode "), std::string::npos) << r.out;
 }
 
-// An endpoint would see no tools and answer with OpenAI tool_calls the env
-// does not read: a tools-mode env is refused by name, before any request.
-TEST(EvalCommandTest, EndpointRefusesAToolsModeEnv) {
+// An OpenAI-style endpoint for dx_dialogue in tools mode: its first reply
+// calls `ask` (with arguments that are not JSON when `malformed`), the next
+// calls `diagnose`. Requests OpenAI's API would refuse (no tools, a tool
+// message that answers no call, a call left unanswered) get HTTP 400.
+class ScriptedToolEndpoint {
+ public:
+  explicit ScriptedToolEndpoint(bool malformed) : malformed_(malformed) {
+    server_.Post("/v1/chat/completions",
+                 [this](const httplib::Request& req, httplib::Response& res) {
+                   Handle(req, res);
+                 });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    for (int i = 0; i < 400 && !server_.is_running(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  ~ScriptedToolEndpoint() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(port_) + "/v1";
+  }
+  std::vector<json> bodies() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return bodies_;
+  }
+
+ private:
+  static std::string ShapeError(const json& body) {
+    if (!body.contains("tools") || body["tools"].size() != 5) {
+      return "tools: expected dx_dialogue's 5 tools";
+    }
+    std::vector<std::string> pending;
+    for (const json& m : body["messages"]) {
+      if (m["role"] == "tool") {
+        if (pending.empty() || m.value("tool_call_id", "") != pending[0]) {
+          return "a tool message answers no call";
+        }
+        pending.erase(pending.begin());
+      } else if (!pending.empty()) {
+        return "tool call " + pending[0] + " has no answer";
+      } else if (m.contains("tool_calls")) {
+        for (const json& call : m["tool_calls"]) pending.push_back(call["id"]);
+      }
+    }
+    return "";
+  }
+
+  void Handle(const httplib::Request& req, httplib::Response& res) {
+    const json body = json::parse(req.body);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      bodies_.push_back(body);
+    }
+    const std::string error = ShapeError(body);
+    if (!error.empty()) {
+      res.status = 400;
+      res.set_content(error, "text/plain");
+      return;
+    }
+    const json& messages = body["messages"];
+    const bool first = messages.back()["role"] != "tool";
+    const std::string name = first ? "ask" : "diagnose";
+    const std::string arguments =
+        !first       ? "{\"condition\": \"pneumonia\"}"
+        : malformed_ ? "{\"question\": "
+                     : "{\"question\": \"Do you have a fever?\"}";
+    const json reply = {
+        {"choices",
+         {{{"message",
+            {{"role", "assistant"},
+             {"content", nullptr},
+             {"tool_calls",
+              {{{"id", "call_" + std::to_string(messages.size())},
+                {"type", "function"},
+                {"function", {{"name", name}, {"arguments", arguments}}}}}}}},
+           {"finish_reason", "tool_calls"}}}},
+        {"usage", {{"prompt_tokens", 100}, {"completion_tokens", 12}}}};
+    res.set_content(reply.dump(), "application/json");
+  }
+
+  bool malformed_;
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::vector<json> bodies_;
+};
+
+std::vector<json> ReadJsonLines(const std::string& path) {
+  std::vector<json> lines;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) lines.push_back(json::parse(line));
+  }
+  return lines;
+}
+
+// `clinrl eval NAME --endpoint` on dx_dialogue in tools mode with the
+// scripted endpoint; returns the episodes it wrote.
+std::vector<json> EvalToolsModeOnEndpoint(const std::string& name,
+                                          ScriptedToolEndpoint& endpoint) {
   const std::string config = TinyEchoConfig(
-      "eval_tools",
-      {{"envs", json::array({{{"name", "dx_dialogue"},
-                              {"options", {{"action_mode", "tools"}}}}})}});
-  const auto r =
-      RunClinrl("eval " + config +
-                " --endpoint http://127.0.0.1:1 --model m --episodes 1");
-  EXPECT_EQ(r.exit_code, 2) << r.out;
-  EXPECT_NE(r.out.find("error: --endpoint: env 'dx_dialogue' declares tools "
-                       "(action_mode: tools)"),
-            std::string::npos)
-      << r.out;
-  EXPECT_EQ(r.out.find("POST "), std::string::npos) << r.out;
+      name, {{"envs", json::array({{{"name", "dx_dialogue"},
+                                    {"options", {{"action_mode", "tools"}}}}})},
+             {"rollout",
+              {{"max_turns", 4},
+               {"max_tokens_per_turn", 64},
+               {"max_tokens_per_episode", 4096}}}});
+  std::filesystem::remove_all(kOut + "/" + name + "-ep");
+  const auto r = RunClinrl("eval " + config + " --endpoint " + endpoint.url() +
+                           " --model m --episodes 2 --name " + name + "-ep");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  return ReadJsonLines(kOut + "/" + name + "-ep/trajectories.jsonl");
+}
+
+// A tools-mode env is played through the endpoint as OpenAI-compatible
+// servers expect: the env's tools in the request, the reply's tool_calls
+// sent to the env as the <tool_call> text it reads, and the env's answers
+// sent back as tool messages with the call's id.
+TEST(EvalCommandTest, EndpointPlaysAToolsModeEnvWithToolCalls) {
+  ScriptedToolEndpoint endpoint(/*malformed=*/false);
+  const std::vector<json> episodes =
+      EvalToolsModeOnEndpoint("eval_tools", endpoint);
+  ASSERT_EQ(episodes.size(), 2u);
+  for (const json& e : episodes) {
+    const json& turns = e["turns"];
+    ASSERT_EQ(turns.size(), 6u) << e.dump(1);
+    EXPECT_EQ(turns[2]["content"],
+              "<tool_call>\n{\"name\": \"ask\", \"arguments\": {\"question\": "
+              "\"Do you have a fever?\"}}\n</tool_call>");
+    EXPECT_EQ(turns[3]["role"], "tool");
+    EXPECT_EQ(turns[3]["content"].get<std::string>().find("Invalid"),
+              std::string::npos)
+        << turns[3];
+    EXPECT_EQ(turns[4]["content"],
+              "<tool_call>\n{\"name\": \"diagnose\", \"arguments\": "
+              "{\"condition\": \"pneumonia\"}}\n</tool_call>");
+    // The diagnosis ended the episode: the env took both calls.
+    EXPECT_EQ(e["termination"], "finished");
+    EXPECT_EQ(e["info"]["invalid_actions"], 0) << e["info"];
+  }
+  bool answered = false;
+  for (const json& body : endpoint.bodies()) {
+    for (const json& m : body["messages"]) {
+      answered |= m["role"] == "tool" && m.contains("tool_call_id");
+    }
+  }
+  EXPECT_TRUE(answered) << "no tool message answered the first call";
+}
+
+// Arguments that are not JSON are the model's mistake: the env refuses the
+// call in its observation and counts an invalid action; the run goes on.
+TEST(EvalCommandTest, EndpointToolCallWithMalformedArgumentsIsAnInvalidAction) {
+  ScriptedToolEndpoint endpoint(/*malformed=*/true);
+  const std::vector<json> episodes =
+      EvalToolsModeOnEndpoint("eval_tools_bad", endpoint);
+  ASSERT_EQ(episodes.size(), 2u);
+  for (const json& e : episodes) {
+    const json& turns = e["turns"];
+    ASSERT_GE(turns.size(), 4u) << e.dump(1);
+    EXPECT_EQ(turns[3]["role"], "tool");
+    EXPECT_NE(turns[3]["content"].get<std::string>().find(
+                  "\"arguments\" is a string that is not valid JSON"),
+              std::string::npos)
+        << turns[3];
+    EXPECT_EQ(e["info"]["invalid_actions"], 1) << e["info"];
+    EXPECT_EQ(e["termination"], "finished");
+  }
 }
 
 TEST(EvalCommandTest, EndpointThatIsNotAUrlIsRefused) {

@@ -88,6 +88,22 @@ TEST(ToolCallsTest, ArgumentsMayBeAJsonString) {
             std::string::npos);
 }
 
+// A Llama-family policy's call (core/tool_call_text.h) reaches the env's
+// check as a Qwen block does.
+TEST(ToolCallsTest, LlamaJsonCallIsCheckedLikeABlock) {
+  const auto good = ParseToolCalls(
+      "<|python_tag|>{\"name\": \"examine\", \"parameters\": {\"system\": "
+      "\"heart\"}}");
+  ASSERT_EQ(good.error, "");
+  ASSERT_EQ(good.calls.size(), 1u);
+  EXPECT_EQ(CheckToolCall(good.calls[0], AskTools()), "");
+  const auto bad = ParseToolCalls(
+      "{\"name\": \"examine\", \"parameters\": {\"system\": \"liver\"}}");
+  ASSERT_EQ(bad.calls.size(), 1u);
+  EXPECT_NE(CheckToolCall(bad.calls[0], AskTools()).find("expected one of"),
+            std::string::npos);
+}
+
 TEST(ToolCallsTest, CheckAcceptsAWellFormedCall) {
   EXPECT_EQ(CheckToolCall({"ask", {{"question", "fever?"}}}, AskTools()), "");
   EXPECT_EQ(CheckToolCall({"examine", {{"system", "heart"}, {"repeat", 2.0}}},

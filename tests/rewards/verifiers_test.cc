@@ -209,6 +209,28 @@ TEST(FormatReward, ToolCallGrammarWantsOneWellFormedCall) {
   EXPECT_EQ(r.details["valid_turns"], 2);
 }
 
+// The envs' reader decides (core/tool_call_text.h): arguments that are a
+// string not holding a JSON object are no call, so no format credit (the
+// reward's own reader used to credit them), and Llama's JSON call is one.
+TEST(FormatReward, ToolCallGrammarReadsCallsAsTheEnvsDo) {
+  const auto t = MakeDialogue(
+      {"<tool_call>{\"name\": \"ask\", \"arguments\": \"fever\"}</tool_call>",
+       "<tool_call>{\"name\": \"ask\", \"arguments\": \"[1]\"}</tool_call>",
+       "{\"name\": \"ask\", \"parameters\": {\"question\": \"fever?\"}}",
+       "<|python_tag|>{\"name\": \"ask\", \"parameters\": {}}",
+       "{\"name\": \"ask\", \"parameters\": \"fever\"}"});
+  const auto r = ScoreWith("format", {{"grammar", "tool_call"}}, t);
+  EXPECT_EQ(r.details["valid_turns"], 2);
+  EXPECT_EQ(r.details["invalid_turn_indices"].dump(), "[2,4,10]");
+  // Alone, such a turn scores 0 (the old reader gave it 1).
+  EXPECT_DOUBLE_EQ(
+      ScoreWith("format", {{"grammar", "tool_call"}},
+                MakeDialogue({"<tool_call>{\"name\": \"ask\", \"arguments\": "
+                              "\"fever\"}</tool_call>"}))
+          .score,
+      0.0);
+}
+
 TEST(CostReward, LinearInCostAndCapped) {
   auto t = MakeDialogue({"TEST: ct"});
   t.info = {{"metrics", {{"cost", 150.0}}}};

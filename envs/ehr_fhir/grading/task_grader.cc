@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/tool_call_text.h"
 #include "core/wire.h"
 #include "envs/ehr_fhir/fhir_time.h"
 #include "envs/ehr_fhir/grading/json_string.h"
@@ -575,32 +576,15 @@ json ParseFinish(const std::string& action) {
 namespace {
 
 // An assistant turn of action_mode "tools" (envs/ehr_fhir/agent_tool_call.h)
-// as the text action it stands for: exactly one <tool_call> block calling
-// fhir_post or finish with well-typed arguments, as the env accepts it.
-// The grader depends on core only, so it reads the block itself rather
-// than through envs/tool_calls.h. Anything else is returned unchanged.
+// as the text action it stands for: exactly one tool call (read by the
+// envs' own reader, core/tool_call_text.h, so the grader and the env agree
+// on what a call is) calling fhir_post or finish with well-typed arguments,
+// as the env accepts it. Anything else is returned unchanged.
 std::string TextActionOfToolCall(const std::string& text) {
-  static const std::string kOpen = "<tool_call>", kClose = "</tool_call>";
-  const size_t open = text.find(kOpen);
-  if (open == std::string::npos) return text;
-  const size_t close = text.find(kClose, open);
-  if (close == std::string::npos ||
-      text.find(kOpen, close) != std::string::npos) {
-    return text;
-  }
-  const json call =
-      json::parse(text.substr(open + kOpen.size(), close - open - kOpen.size()),
-                  nullptr, /*allow_exceptions=*/false);
-  if (!call.is_object() || !call.contains("name") ||
-      !call["name"].is_string()) {
-    return text;
-  }
-  json args = call.value("arguments", json::object());
-  if (args.is_string()) {
-    args = json::parse(args.get<std::string>(), nullptr, false);
-  }
-  if (!args.is_object()) return text;
-  const std::string name = call["name"].get<std::string>();
+  const ParsedToolCalls parsed = ParseToolCalls(text);
+  if (!parsed.error.empty() || parsed.calls.size() != 1) return text;
+  const std::string& name = parsed.calls[0].name;
+  const json& args = parsed.calls[0].arguments;
   if (name == "fhir_post" && args.contains("url") && args["url"].is_string() &&
       args.contains("payload") && args["payload"].is_object()) {
     return "POST " + args["url"].get<std::string>() + "\n" +

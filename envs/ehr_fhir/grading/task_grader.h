@@ -53,7 +53,8 @@ json CanonicalWrite(const json& required, const std::string& mode);
 // when the env's final info is not at hand: the last FINISH of an assistant
 // turn, and each POST whose env reply begins with kPostAccepted. A turn of
 // action_mode "tools" counts as the text action its one tool call stands
-// for (fhir_post as POST, finish as FINISH).
+// for (fhir_post as POST, finish as FINISH), the call read as the env reads
+// it (core/tool_call_text.h: a Qwen <tool_call> block or Llama's JSON call).
 json EpisodeFromTranscript(
     const std::vector<std::pair<std::string, std::string>>& turns);
 inline constexpr const char* kPostAccepted =

@@ -208,5 +208,33 @@ TEST(TaskGraderKeyTest, FinishParsing) {
   EXPECT_TRUE(ParseFinish("GET x").is_null());
 }
 
+// Tool-call turns are read by the envs' reader (core/tool_call_text.h):
+// Qwen's block and Llama's JSON call both count, and a call the env would
+// refuse (arguments a string that holds no object) is no finish or write.
+TEST(TaskGraderKeyTest, TranscriptReadsToolCallsAsTheEnvDoes) {
+  const std::string post_args =
+      "{\"url\": \"Observation\", \"payload\": {\"resourceType\": "
+      "\"Observation\"}}";
+  const json episode = EpisodeFromTranscript(
+      {{"user", "task"},
+       {"assistant", "<tool_call>\n{\"name\": \"fhir_post\", \"arguments\": " +
+                         post_args + "}\n</tool_call>"},
+       {"tool", std::string(kPostAccepted) + " Observation/1"},
+       {"assistant",
+        "<|python_tag|>{\"name\": \"fhir_post\", \"parameters\": " + post_args +
+            "}"},
+       {"tool", "POST refused"},
+       {"assistant",
+        "{\"name\": \"finish\", \"parameters\": {\"answer\": [7]}}"},
+       {"assistant",
+        "<tool_call>{\"name\": \"finish\", \"arguments\": "
+        "\"[8]\"}</tool_call>"}});
+  ASSERT_EQ(episode["writes"].size(), 2u) << episode.dump();
+  EXPECT_EQ(episode["writes"][0]["status"], 201);
+  EXPECT_EQ(episode["writes"][0]["resourceType"], "Observation");
+  EXPECT_EQ(episode["writes"][1]["status"], 400);
+  EXPECT_EQ(episode["finish"], json::array({7})) << episode.dump();
+}
+
 }  // namespace
 }  // namespace clinrl::envs::ehr
