@@ -159,6 +159,30 @@ void CheckContent(const Json& message, const std::string& where,
   }
 }
 
+// OpenAI sends an assistant's tool-call arguments as a JSON string; chat
+// templates (Qwen2.5's `tool_call.arguments | tojson`) expect the object,
+// and would otherwise show the model a quoted string it never wrote. As
+// vLLM does before rendering, a string holding a JSON object becomes that
+// object; anything else is left as sent.
+void ParseToolCallArguments(nlohmann::ordered_json& message) {
+  const auto calls = message.find("tool_calls");
+  if (calls == message.end() || !calls->is_array()) return;
+  for (auto& call : *calls) {
+    if (!call.is_object() || !call.contains("function") ||
+        !call["function"].is_object()) {
+      continue;
+    }
+    auto& function = call["function"];
+    const auto arguments = function.find("arguments");
+    if (arguments == function.end() || !arguments->is_string()) continue;
+    nlohmann::ordered_json parsed = nlohmann::ordered_json::parse(
+        arguments->get<std::string>(), nullptr, /*allow_exceptions=*/false);
+    if (!parsed.is_discarded() && parsed.is_object()) {
+      function["arguments"] = std::move(parsed);
+    }
+  }
+}
+
 void ReadMessages(const Json& body, CompletionRequest& r) {
   const Json* messages = Field(body, "messages");
   if (messages == nullptr) {
@@ -184,6 +208,7 @@ void ReadMessages(const Json& body, CompletionRequest& r) {
     }
     CheckContent(m, where, role->get<std::string>());
     r.messages.push_back(nlohmann::ordered_json::parse(m.dump()));
+    ParseToolCallArguments(r.messages.back());
   }
 }
 

@@ -207,6 +207,24 @@ TEST(OpenAiProtocolTest, ErrorBodyNamesTheParam) {
   EXPECT_EQ(ParamOf("no field here: really"), "");
 }
 
+// An assistant's tool-call arguments arrive as OpenAI's JSON string and
+// reach the chat template as the object (as vLLM passes them), so a
+// template's `arguments | tojson` shows what the model wrote.
+TEST(OpenAiProtocolTest, ToolCallArgumentsReachTheTemplateAsObjects) {
+  const Json body = Json::parse(R"({"model": "m", "messages": [
+      {"role": "user", "content": "BP?"},
+      {"role": "assistant", "content": null, "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "get_vitals",
+         "arguments": "{\"id\": 7}"}},
+        {"id": "c2", "type": "function", "function": {"name": "note",
+         "arguments": "not json"}}]},
+      {"role": "tool", "tool_call_id": "c1", "content": "120/80"}]})");
+  const CompletionRequest r = ParseChatRequest(body);
+  const auto& calls = r.messages[1]["tool_calls"];
+  EXPECT_EQ(calls[0]["function"]["arguments"], nlohmann::ordered_json({{"id", 7}}));
+  EXPECT_EQ(calls[1]["function"]["arguments"], "not json");
+}
+
 TEST(OpenAiProtocolTest, CutsAtTheFirstStopString) {
   EXPECT_EQ(CutAtStop("abc END def STOP", {"STOP", "END"}), "abc ");
   EXPECT_EQ(CutAtStop("abc", {"x"}), "abc");
