@@ -37,22 +37,8 @@ const std::string kReferenceScript =
     std::string(CLINRL_SOURCE_DIR) +
     "/tests/policy/reference/chat_template_reference.py";
 
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError("cannot open " + path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-void WriteText(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  if (!out) throw IoError("cannot write " + path);
-}
-
 const Json& Spec() {
-  static const Json spec = Json::parse(ReadText(kEpisodesPath));
+  static const Json spec = Json::parse(testing::ReadTextFile(kEpisodesPath));
   return spec;
 }
 
@@ -68,7 +54,7 @@ const testing::TempDir& TemplateDir() {
             entry.path(), made.path() + "/" + entry.path().filename().string());
       }
     }
-    WriteText(made.path() + "/clinrl_chatml.jinja", ChatMlTemplate());
+    testing::WriteTextFile(made.path() + "/clinrl_chatml.jinja", ChatMlTemplate());
     return made;
   }();
   return dir;
@@ -86,20 +72,18 @@ const std::map<std::string, Reference>& References(std::string* error) {
   static std::string run_error;
   static const std::map<std::string, Reference> references = [] {
     std::map<std::string, Reference> found;
-    testing::TempDir dir;
-    const std::string out = dir.path() + "/stdout";
-    const std::string err = dir.path() + "/stderr";
-    const std::string command = fmt::format(
-        "'{}' '{}' --episodes '{}' '{}' > '{}' 2> '{}'", CLINRL_PYTHON,
-        kReferenceScript, TemplateDir().path(), kEpisodesPath, out, err);
-    if (const int status = testing::RunShell(command); status != 0) {
+    const std::string command =
+        fmt::format("'{}' '{}' --episodes '{}' '{}'", CLINRL_PYTHON,
+                    kReferenceScript, TemplateDir().path(), kEpisodesPath);
+    const testing::CommandOutput run = testing::RunCaptured(command);
+    if (run.status != 0) {
       run_error = fmt::format(
           "{} exited with {}: {}(CLINRL_PYTHON is the venv of launch/setup, "
           "which installs transformers)",
-          command, status, ReadText(err));
+          command, run.status, run.err);
       return found;
     }
-    std::istringstream lines(ReadText(out));
+    std::istringstream lines(run.out);
     for (std::string line; std::getline(lines, line);) {
       const Json record = Json::parse(line);
       Reference reference;
@@ -128,12 +112,12 @@ std::unique_ptr<Tokenizer> FamilyTokenizer(const std::string& name,
   BpeTokenizer::FromByteMerges(
       {}, tokens["special_tokens"].get<std::vector<std::string>>())
       ->Save(dir.path());
-  Json config = Json::parse(ReadText(dir.path() + "/tokenizer_config.json"));
+  Json config = Json::parse(testing::ReadTextFile(dir.path() + "/tokenizer_config.json"));
   config["bos_token"] = tokens["bos_token"];
   config["eos_token"] = tokens["eos_token"];
   config["chat_template"] =
-      ReadText(TemplateDir().path() + "/" + name + ".jinja");
-  WriteText(dir.path() + "/tokenizer_config.json", config.dump(2));
+      testing::ReadTextFile(TemplateDir().path() + "/" + name + ".jinja");
+  testing::WriteTextFile(dir.path() + "/tokenizer_config.json", config.dump(2));
   return LoadTokenizer(dir.path());
 }
 
@@ -288,16 +272,16 @@ TEST(ChatFormatTest, EpisodesPinTheDateButPromptsDoNot) {
 TEST(ChatFormatTest, BuiltInAndBrokenTemplates) {
   testing::TempDir dir;
   BpeTokenizer::FromByteMerges({}, DefaultSpecialTokens())->Save(dir.path());
-  Json config = Json::parse(ReadText(dir.path() + "/tokenizer_config.json"));
+  Json config = Json::parse(testing::ReadTextFile(dir.path() + "/tokenizer_config.json"));
   config["chat_template"] = LegacyChatMlTemplate();
-  WriteText(dir.path() + "/tokenizer_config.json", config.dump(2));
+  testing::WriteTextFile(dir.path() + "/tokenizer_config.json", config.dump(2));
   EXPECT_TRUE(ChatFormat(*LoadTokenizer(dir.path())).is_builtin());
   config.erase("chat_template");
-  WriteText(dir.path() + "/tokenizer_config.json", config.dump(2));
+  testing::WriteTextFile(dir.path() + "/tokenizer_config.json", config.dump(2));
   EXPECT_TRUE(ChatFormat(*LoadTokenizer(dir.path())).is_builtin());
 
   // chat_template.jinja wins over the config, as in transformers.
-  WriteText(dir.path() + "/chat_template.jinja", "{% for m in messages %}");
+  testing::WriteTextFile(dir.path() + "/chat_template.jinja", "{% for m in messages %}");
   try {
     ChatFormat format(*LoadTokenizer(dir.path()));
     FAIL() << "a template that does not parse was accepted";
@@ -307,7 +291,7 @@ TEST(ChatFormatTest, BuiltInAndBrokenTemplates) {
         << e.what();
   }
   config["chat_template"] = 7;
-  WriteText(dir.path() + "/tokenizer_config.json", config.dump(2));
+  testing::WriteTextFile(dir.path() + "/tokenizer_config.json", config.dump(2));
   std::filesystem::remove(dir.path() + "/chat_template.jinja");
   try {
     LoadTokenizer(dir.path());
@@ -324,12 +308,12 @@ TEST(ChatFormatTest, SavedFolderKeepsTheTemplate) {
   testing::TempDir in;
   testing::TempDir out;
   const auto tokenizer = FamilyTokenizer("llama3.2_instruct", in);
-  WriteText(in.path() + "/chat_template.jinja",
-            ReadText(kTemplateDir + "/qwen3.jinja"));
+  testing::WriteTextFile(in.path() + "/chat_template.jinja",
+            testing::ReadTextFile(kTemplateDir + "/qwen3.jinja"));
   const auto reloaded = LoadTokenizer(in.path());
   reloaded->Save(out.path());
   const auto saved = LoadTokenizer(out.path());
-  EXPECT_EQ(saved->chat_template(), ReadText(kTemplateDir + "/qwen3.jinja"));
+  EXPECT_EQ(saved->chat_template(), testing::ReadTextFile(kTemplateDir + "/qwen3.jinja"));
   EXPECT_EQ(saved->chat_template_origin(), "chat_template.jinja");
 }
 
@@ -344,10 +328,10 @@ const Json kServeMessages = Json::parse(
 std::unique_ptr<Tokenizer> ByteTokenizerWith(const testing::TempDir& dir,
                                              const Json& config_entries) {
   BpeTokenizer::FromByteMerges({}, DefaultSpecialTokens())->Save(dir.path());
-  Json config = Json::parse(ReadText(dir.path() + "/tokenizer_config.json"));
+  Json config = Json::parse(testing::ReadTextFile(dir.path() + "/tokenizer_config.json"));
   config.erase("chat_template");
   for (const auto& [key, value] : config_entries.items()) config[key] = value;
-  WriteText(dir.path() + "/tokenizer_config.json", config.dump(2));
+  testing::WriteTextFile(dir.path() + "/tokenizer_config.json", config.dump(2));
   return LoadTokenizer(dir.path());
 }
 
@@ -420,7 +404,7 @@ TEST(ChatFormatPromptTest, BuiltInPromptsAsTrainingRenders) {
 TEST(ChatFormatPromptTest, ReadsChatTemplateJinja) {
   testing::TempDir dir;
   const auto made = ByteTokenizerWith(dir, Json::object());
-  WriteText(dir.path() + "/chat_template.jinja",
+  testing::WriteTextFile(dir.path() + "/chat_template.jinja",
             "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}");
   const ChatFormat format(*LoadTokenizer(dir.path()));
   EXPECT_EQ(format.source(), "chat_template.jinja");

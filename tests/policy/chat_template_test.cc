@@ -35,16 +35,8 @@ const std::string kReferenceScript =
     std::string(CLINRL_SOURCE_DIR) +
     "/tests/policy/reference/chat_template_reference.py";
 
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError("cannot open " + path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 const Json& Spec() {
-  static const Json spec = Json::parse(ReadText(kConversationsPath));
+  static const Json spec = Json::parse(testing::ReadTextFile(kConversationsPath));
   return spec;
 }
 
@@ -60,21 +52,18 @@ const std::map<std::string, Expected>& References(std::string* error) {
   static std::string run_error;
   static const std::map<std::string, Expected> references = [] {
     std::map<std::string, Expected> found;
-    testing::TempDir dir;
-    const std::string out = dir.path() + "/stdout";
-    const std::string err = dir.path() + "/stderr";
-    const std::string command = fmt::format(
-        "'{}' '{}' '{}' '{}' > '{}' 2> '{}'", CLINRL_PYTHON, kReferenceScript,
-        kTemplateDir, kConversationsPath, out, err);
-    int status = testing::RunShell(command);
-    if (status != 0) {
+    const std::string command =
+        fmt::format("'{}' '{}' '{}' '{}'", CLINRL_PYTHON, kReferenceScript,
+                    kTemplateDir, kConversationsPath);
+    const testing::CommandOutput run = testing::RunCaptured(command);
+    if (run.status != 0) {
       run_error = fmt::format(
           "{} exited with {}: {}(CLINRL_PYTHON is the venv of launch/setup, "
           "which installs transformers, tokenizers and jinja2)",
-          command, status, ReadText(err));
+          command, run.status, run.err);
       return found;
     }
-    std::istringstream lines(ReadText(out));
+    std::istringstream lines(run.out);
     for (std::string line; std::getline(lines, line);) {
       Json record = Json::parse(line);
       Expected expected;
@@ -131,7 +120,7 @@ TEST_P(ChatTemplateParityTest, RendersAsTransformersDoes) {
   const Expected& expected = found->second;
 
   ChatTemplate chat_template(
-      ReadText(kTemplateDir + "/" + test_case.template_name + ".jinja"));
+      testing::ReadTextFile(kTemplateDir + "/" + test_case.template_name + ".jinja"));
   Json conversation;
   for (const Json& candidate : Spec()["conversations"]) {
     if (candidate["name"] == test_case.conversation) conversation = candidate;
@@ -175,19 +164,16 @@ const Json& SnippetReferences(std::string* error) {
   static std::string run_error;
   static const Json references = [] {
     Json found = Json::object();
-    testing::TempDir dir;
-    const std::string out = dir.path() + "/stdout";
-    const std::string err = dir.path() + "/stderr";
-    const std::string command = fmt::format(
-        "'{}' '{}' --snippets '{}' > '{}' 2> '{}'", CLINRL_PYTHON,
-        kReferenceScript, kTemplateDir + "/snippets.json", out, err);
-    int status = testing::RunShell(command);
-    if (status != 0) {
+    const std::string command =
+        fmt::format("'{}' '{}' --snippets '{}'", CLINRL_PYTHON,
+                    kReferenceScript, kTemplateDir + "/snippets.json");
+    const testing::CommandOutput run = testing::RunCaptured(command);
+    if (run.status != 0) {
       run_error =
-          fmt::format("{} exited with {}: {}", command, status, ReadText(err));
+          fmt::format("{} exited with {}: {}", command, run.status, run.err);
       return found;
     }
-    std::istringstream lines(ReadText(out));
+    std::istringstream lines(run.out);
     for (std::string line; std::getline(lines, line);) {
       Json record = Json::parse(line);
       found[record["snippet"].get<std::string>()] = record;
@@ -199,7 +185,7 @@ const Json& SnippetReferences(std::string* error) {
 }
 
 std::vector<Json> AllSnippets() {
-  Json snippets = Json::parse(ReadText(kTemplateDir + "/snippets.json"));
+  Json snippets = Json::parse(testing::ReadTextFile(kTemplateDir + "/snippets.json"));
   return std::vector<Json>(snippets.begin(), snippets.end());
 }
 
@@ -373,14 +359,13 @@ TEST(ChatTemplateTest, TokenizerWithToolsRendersAsQwen25Does) {
   testing::TempDir dir;
   const std::string conversations = dir.path() + "/conversations.json";
   std::ofstream(conversations) << spec.dump();
-  const std::string out = dir.path() + "/stdout";
-  const std::string command = fmt::format(
-      "'{}' '{}' '{}' '{}' > '{}' 2> '{}/stderr'", CLINRL_PYTHON,
-      kReferenceScript, kTemplateDir, conversations, out, dir.path());
-  ASSERT_EQ(testing::RunShell(command), 0)
-      << command << ": " << ReadText(dir.path() + "/stderr");
+  const std::string command =
+      fmt::format("'{}' '{}' '{}' '{}'", CLINRL_PYTHON, kReferenceScript,
+                  kTemplateDir, conversations);
+  const testing::CommandOutput run = testing::RunCaptured(command);
+  ASSERT_EQ(run.status, 0) << command << ": " << run.err;
   std::map<std::string, std::string> rendered;
-  std::istringstream lines(ReadText(out));
+  std::istringstream lines(run.out);
   for (std::string line; std::getline(lines, line);) {
     const Json record = Json::parse(line);
     ASSERT_TRUE(record.contains("output")) << line;

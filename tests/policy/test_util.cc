@@ -5,6 +5,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 namespace clinrl::policy::testing {
@@ -66,6 +68,33 @@ int RunShell(const std::string& command) {
   const int status = std::system(command.c_str());
   if (status == -1) return -1;
   return WEXITSTATUS(status);
+}
+
+CommandOutput RunCaptured(const std::string& command) {
+  TempDir dir;
+  const std::string out = dir.path() + "/stdout";
+  const std::string err = dir.path() + "/stderr";
+  CommandOutput result;
+  result.status =
+      RunShell("(" + command + ") > '" + out + "' 2> '" + err + "'");
+  result.out = ReadTextFile(out);
+  result.err = ReadTextFile(err);
+  return result;
+}
+
+std::string ReadTextFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot open " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+void WriteTextFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  out.flush();
+  if (!out) throw std::runtime_error("cannot write " + path);
 }
 
 }  // namespace clinrl::policy::testing

@@ -31,4 +31,18 @@ Transformer SharpTinyModel(const std::string& model_type);
 // Runs a shell command; returns its exit status.
 int RunShell(const std::string& command);
 
+// A shell command's exit status and what it wrote (the reference scripts
+// that tests run with the venv's Python).
+struct CommandOutput {
+  int status = -1;
+  std::string out;
+  std::string err;
+};
+CommandOutput RunCaptured(const std::string& command);
+
+// The whole file (binary); throws std::runtime_error naming it when it
+// cannot be read or written.
+std::string ReadTextFile(const std::string& path);
+void WriteTextFile(const std::string& path, const std::string& text);
+
 }  // namespace clinrl::policy::testing
