@@ -1,22 +1,22 @@
 // `clinrl eval` as a user runs it: a run's final checkpoint, evaluated on
 // the run's config, gives the run's own test figures; --samples adds pass@k.
 #include <gtest/gtest.h>
-#include <httplib.h>
 
-#include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "tests/cli/background_process.h"
 #include "tests/cli/run_clinrl.h"
+#include "tests/rollout/fake_chat_endpoint.h"
 
 namespace {
 
+using clinrl::rollout::testing::FakeChatEndpoint;
+using clinrl::rollout::testing::ToolCallReply;
 using clinrl::testing::ExpectOneLineError;
 using clinrl::testing::RunClinrl;
 using clinrl::testing::TinyEchoConfig;
@@ -129,96 +129,28 @@ TEST(EvalCommandTest, UnreachableEndpointNamesItAndTheEpisode) {
   EXPECT_NE(r.out.find("episode "), std::string::npos) << r.out;
 }
 
-// An OpenAI-style endpoint for dx_dialogue in tools mode: its first reply
-// calls `ask` (with arguments that are not JSON when `malformed`), the next
-// calls `diagnose`. Requests OpenAI's API would refuse (no tools, a tool
-// message that answers no call, a call left unanswered) get HTTP 400.
-class ScriptedToolEndpoint {
- public:
-  explicit ScriptedToolEndpoint(bool malformed) : malformed_(malformed) {
-    server_.Post("/v1/chat/completions",
-                 [this](const httplib::Request& req, httplib::Response& res) {
-                   Handle(req, res);
-                 });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    for (int i = 0; i < 400 && !server_.is_running(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-  }
-  ~ScriptedToolEndpoint() {
-    server_.stop();
-    thread_.join();
-  }
-  std::string url() const {
-    return "http://127.0.0.1:" + std::to_string(port_) + "/v1";
-  }
-  std::vector<json> bodies() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return bodies_;
-  }
-
- private:
-  static std::string ShapeError(const json& body) {
+// The replies of an OpenAI-style endpoint for dx_dialogue in tools mode: the
+// first calls `ask` (with arguments that are not JSON when `malformed`), the
+// next calls `diagnose`. Requests without dx_dialogue's tools are refused, as
+// are (by the fake endpoint) tool messages OpenAI's API would refuse.
+FakeChatEndpoint::ReplyFunction ScriptedDxDialogueReplies(bool malformed) {
+  return [malformed](const json& body) {
     if (!body.contains("tools") || body["tools"].size() != 5) {
-      return "tools: expected dx_dialogue's 5 tools";
-    }
-    std::vector<std::string> pending;
-    for (const json& m : body["messages"]) {
-      if (m["role"] == "tool") {
-        if (pending.empty() || m.value("tool_call_id", "") != pending[0]) {
-          return "a tool message answers no call";
-        }
-        pending.erase(pending.begin());
-      } else if (!pending.empty()) {
-        return "tool call " + pending[0] + " has no answer";
-      } else if (m.contains("tool_calls")) {
-        for (const json& call : m["tool_calls"]) pending.push_back(call["id"]);
-      }
-    }
-    return "";
-  }
-
-  void Handle(const httplib::Request& req, httplib::Response& res) {
-    const json body = json::parse(req.body);
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      bodies_.push_back(body);
-    }
-    const std::string error = ShapeError(body);
-    if (!error.empty()) {
-      res.status = 400;
-      res.set_content(error, "text/plain");
-      return;
+      throw std::invalid_argument("tools: expected dx_dialogue's 5 tools");
     }
     const json& messages = body["messages"];
     const bool first = messages.back()["role"] != "tool";
     const std::string name = first ? "ask" : "diagnose";
     const std::string arguments =
-        !first       ? "{\"condition\": \"pneumonia\"}"
-        : malformed_ ? "{\"question\": "
-                     : "{\"question\": \"Do you have a fever?\"}";
-    const json reply = {
-        {"choices",
-         {{{"message",
-            {{"role", "assistant"},
-             {"content", nullptr},
-             {"tool_calls",
-              {{{"id", "call_" + std::to_string(messages.size())},
-                {"type", "function"},
-                {"function", {{"name", name}, {"arguments", arguments}}}}}}}},
-           {"finish_reason", "tool_calls"}}}},
-        {"usage", {{"prompt_tokens", 100}, {"completion_tokens", 12}}}};
-    res.set_content(reply.dump(), "application/json");
-  }
-
-  bool malformed_;
-  httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
-  std::mutex mutex_;
-  std::vector<json> bodies_;
-};
+        !first      ? "{\"condition\": \"pneumonia\"}"
+        : malformed ? "{\"question\": "
+                    : "{\"question\": \"Do you have a fever?\"}";
+    json reply = ToolCallReply("call_" + std::to_string(messages.size()), name,
+                               arguments);
+    reply["usage"] = {{"prompt_tokens", 100}, {"completion_tokens", 12}};
+    return reply;
+  };
+}
 
 std::vector<json> ReadJsonLines(const std::string& path) {
   std::vector<json> lines;
@@ -232,7 +164,7 @@ std::vector<json> ReadJsonLines(const std::string& path) {
 // `clinrl eval NAME --endpoint` on dx_dialogue in tools mode with the
 // scripted endpoint; returns the episodes it wrote.
 std::vector<json> EvalToolsModeOnEndpoint(const std::string& name,
-                                          ScriptedToolEndpoint& endpoint) {
+                                          const FakeChatEndpoint& endpoint) {
   const std::string config = TinyEchoConfig(
       name, {{"envs", json::array({{{"name", "dx_dialogue"},
                                     {"options", {{"action_mode", "tools"}}}}})},
@@ -252,7 +184,7 @@ std::vector<json> EvalToolsModeOnEndpoint(const std::string& name,
 // sent to the env as the <tool_call> text it reads, and the env's answers
 // sent back as tool messages with the call's id.
 TEST(EvalCommandTest, EndpointPlaysAToolsModeEnvWithToolCalls) {
-  ScriptedToolEndpoint endpoint(/*malformed=*/false);
+  FakeChatEndpoint endpoint(ScriptedDxDialogueReplies(/*malformed=*/false));
   const std::vector<json> episodes =
       EvalToolsModeOnEndpoint("eval_tools", endpoint);
   ASSERT_EQ(episodes.size(), 2u);
@@ -285,7 +217,7 @@ TEST(EvalCommandTest, EndpointPlaysAToolsModeEnvWithToolCalls) {
 // Arguments that are not JSON are the model's mistake: the env refuses the
 // call in its observation and counts an invalid action; the run goes on.
 TEST(EvalCommandTest, EndpointToolCallWithMalformedArgumentsIsAnInvalidAction) {
-  ScriptedToolEndpoint endpoint(/*malformed=*/true);
+  FakeChatEndpoint endpoint(ScriptedDxDialogueReplies(/*malformed=*/true));
   const std::vector<json> episodes =
       EvalToolsModeOnEndpoint("eval_tools_bad", endpoint);
   ASSERT_EQ(episodes.size(), 2u);

@@ -7,16 +7,14 @@
 #include "rollout/endpoint_rollout.h"
 
 #include <gtest/gtest.h>
-#include <httplib.h>
 
-#include <chrono>
-#include <mutex>
-#include <thread>
+#include <stdexcept>
 
 #include "core/tool_call_text.h"
 #include "envs/env_pool.h"
 #include "envs/env_registry.h"
 #include "envs/tool_calls.h"
+#include "tests/rollout/fake_chat_endpoint.h"
 
 namespace clinrl::rollout {
 namespace {
@@ -103,116 +101,27 @@ CLINRL_REGISTER_ENV(lookup_word, [](const json&, const std::string&) {
 
 // The oracle behind an OpenAI-style endpoint: `look`, then `say` the word
 // the tool answered. On "Task 1" its first call has arguments that are not
-// JSON. Requests whose messages OpenAI would refuse get HTTP 400.
-class FakeToolEndpoint {
- public:
-  FakeToolEndpoint() {
-    server_.Post("/v1/chat/completions",
-                 [this](const httplib::Request& req, httplib::Response& res) {
-                   Handle(req, res);
-                 });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    EXPECT_GT(port_, 0);
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    for (int i = 0; i < 400 && !server_.is_running(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+// JSON. Requests without the env's tools are refused, as are (by the fake
+// endpoint) messages OpenAI would refuse.
+json LookupWordOracleReply(const json& body) {
+  if (body.value("tools", json()) != LookupWordEnv::Tools()) {
+    throw std::invalid_argument("tools: not the env's");
   }
-  ~FakeToolEndpoint() {
-    server_.stop();
-    thread_.join();
+  const json& messages = body["messages"];
+  const json& last = messages.back();
+  const std::string id = "call_" + std::to_string(messages.size());
+  const std::string said = "The word is ";
+  if (last["role"] == "tool" &&
+      last["content"].get<std::string>().rfind(said, 0) == 0) {
+    const std::string word =
+        last["content"].get<std::string>().substr(said.size());
+    return testing::ToolCallReply(id, "say", json({{"word", word}}).dump());
   }
-  std::string url() const {
-    return "http://127.0.0.1:" + std::to_string(port_) + "/v1";
+  if (last["role"] == "user" && last["content"] == "Task 1") {
+    return testing::ToolCallReply(id, "say", "{\"word\": ");
   }
-  std::vector<json> bodies() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return bodies_;
-  }
-
- private:
-  // What OpenAI's API checks of tool messages: each assistant message with
-  // tool_calls is followed by one tool message per call, by id, and no tool
-  // message answers nothing.
-  static std::string ShapeError(const json& messages) {
-    std::vector<std::string> pending;
-    for (size_t i = 0; i < messages.size(); ++i) {
-      const json& m = messages[i];
-      if (m["role"] == "tool") {
-        if (pending.empty() || m.value("tool_call_id", "") != pending[0]) {
-          return "messages[" + std::to_string(i) +
-                 "]: a tool message must answer a preceding tool call";
-        }
-        pending.erase(pending.begin());
-        continue;
-      }
-      if (!pending.empty()) {
-        return "messages[" + std::to_string(i) + "]: tool call " + pending[0] +
-               " has no answer";
-      }
-      if (m["role"] == "assistant" && m.contains("tool_calls")) {
-        for (const json& call : m["tool_calls"]) pending.push_back(call["id"]);
-      }
-    }
-    return "";
-  }
-
-  static json Reply(const std::string& id, const std::string& name,
-                    const std::string& arguments, const std::string& content) {
-    return {
-        {"choices",
-         {{{"message",
-            {{"role", "assistant"},
-             {"content", content.empty() ? json() : json(content)},
-             {"tool_calls",
-              {{{"id", id},
-                {"type", "function"},
-                {"function", {{"name", name}, {"arguments", arguments}}}}}}}},
-           {"finish_reason", "tool_calls"}}}}};
-  }
-
-  void Handle(const httplib::Request& req, httplib::Response& res) {
-    const json body = json::parse(req.body);
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      bodies_.push_back(body);
-    }
-    const json& messages = body["messages"];
-    const std::string error = ShapeError(messages);
-    if (error.empty() &&
-        body.value("tools", json()) != LookupWordEnv::Tools()) {
-      res.status = 400;
-      res.set_content("tools: not the env's", "text/plain");
-      return;
-    }
-    if (!error.empty()) {
-      res.status = 400;
-      res.set_content(error, "text/plain");
-      return;
-    }
-    const json& last = messages.back();
-    const std::string id = "call_" + std::to_string(messages.size());
-    const std::string said = "The word is ";
-    json reply;
-    if (last["role"] == "tool" &&
-        last["content"].get<std::string>().rfind(said, 0) == 0) {
-      const std::string word =
-          last["content"].get<std::string>().substr(said.size());
-      reply = Reply(id, "say", json({{"word", word}}).dump(), "");
-    } else if (last["role"] == "user" && last["content"] == "Task 1") {
-      reply = Reply(id, "say", "{\"word\": ", "");
-    } else {
-      reply = Reply(id, "look", "{}", "Looking.");
-    }
-    res.set_content(reply.dump(), "application/json");
-  }
-
-  httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
-  std::mutex mutex_;
-  std::vector<json> bodies_;
-};
+  return testing::ToolCallReply(id, "look", "{}", "Looking.");
+}
 
 class EndpointToolsTest : public ::testing::Test {
  protected:
@@ -243,7 +152,7 @@ class EndpointToolsTest : public ::testing::Test {
                                 11);
   }
 
-  FakeToolEndpoint endpoint_;
+  testing::FakeChatEndpoint endpoint_{LookupWordOracleReply};
   std::unique_ptr<envs::EnvPool> pool_;
 };
 

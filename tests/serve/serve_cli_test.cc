@@ -10,23 +10,20 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
-#include <torch/torch.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "core/atomic_file.h"
-#include "policy/bpe_tokenizer.h"
-#include "policy/model_dir.h"
-#include "policy/transformer.h"
 #include "tests/cli/background_process.h"
 #include "tests/policy/test_util.h"
+#include "tests/serve/scripted_reply_model.h"
 
 namespace clinrl::serve {
 namespace {
@@ -98,7 +95,7 @@ TEST(ServeCliTest, OpenAiClientGetsBatchedAnswers) {
 // The reply of the tool-calling model, one token per piece: text, an open
 // tag split over three tokens (the stream must not show "<tool"), a call,
 // then a second call whose tags are other tokens. Every piece is a distinct
-// token, so "the token after this one" is a function of the token alone.
+// token, as WriteScriptedReplyModel needs.
 const std::vector<std::string> kToolReplyPieces = {
     "Let",
     " me",
@@ -127,56 +124,9 @@ constexpr const char* kToolTemplate =
     "{%- if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
 
 // The model folder whose greedy reply to anything is the pieces joined and
-// then <|im_end|>: as in served_policy_wiring_test.cc, one layer that adds
-// nothing, one-hot embeddings, and a head that maps each token to the next
-// piece (any token outside the reply to the first piece).
+// then <|im_end|>, with a template that renders tools.
 std::string MakeToolCallModel(const std::string& dir) {
-  std::vector<std::pair<std::string, std::string>> merges;
-  for (const std::string& piece : kToolReplyPieces) {
-    for (size_t n = 2; n <= piece.size(); ++n) {
-      std::pair<std::string, std::string> merge(piece.substr(0, n - 1),
-                                                piece.substr(n - 1, 1));
-      if (std::find(merges.begin(), merges.end(), merge) == merges.end()) {
-        merges.push_back(merge);
-      }
-    }
-  }
-  const auto tokenizer = policy::BpeTokenizer::FromByteMerges(
-      merges, {"<|endoftext|>", "<|im_start|>", "<|im_end|>"});
-  const int64_t vocab = tokenizer->size();
-  std::vector<int64_t> chain;
-  for (const std::string& piece : kToolReplyPieces) {
-    int64_t id = 0;
-    while (id < vocab && tokenizer->Decode({id}, false) != piece) ++id;
-    EXPECT_LT(id, vocab) << "no token for " << piece;
-    EXPECT_EQ(std::count(chain.begin(), chain.end(), id), 0) << piece;
-    chain.push_back(id);
-  }
-  chain.push_back(*tokenizer->TokenId("<|im_end|>"));
-  policy::ModelConfig config;
-  config.vocab_size = vocab;
-  config.hidden_size = 16 * ((vocab + 15) / 16);  // one dimension per token
-  config.intermediate_size = 32;
-  config.num_hidden_layers = 1;
-  config.num_attention_heads = 4;
-  config.num_key_value_heads = 2;
-  config.max_position_embeddings = 1024;
-  config.tie_word_embeddings = false;
-  policy::InitModelDir(config, *tokenizer, dir, 1);
-  policy::Transformer model = policy::LoadModel(dir);
-  torch::NoGradGuard no_grad;
-  for (auto& p : model->named_parameters()) {
-    p.value().fill_(p.key().find("norm") != std::string::npos ? 1.0 : 0.0);
-  }
-  auto params = model->named_parameters();
-  auto embed = params["model.embed_tokens.weight"];
-  auto head = params["lm_head.weight"];
-  for (int64_t t = 0; t < vocab; ++t) {
-    embed[t][t] = 1.0;
-    const auto at = std::find(chain.begin(), chain.end() - 1, t);
-    head[at == chain.end() - 1 ? chain[0] : *(at + 1)][t] = 1.0;
-  }
-  policy::SaveModel(model, dir);
+  testing::WriteScriptedReplyModel(kToolReplyPieces, dir);
   WriteFileAtomic(dir + "/chat_template.jinja", kToolTemplate);
   return dir;
 }

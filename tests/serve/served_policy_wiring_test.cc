@@ -2,13 +2,11 @@
 // a model: the rubric judge (`llm_judge`, through `clinrl rubric eval`) and
 // dx_dialogue's LLM patient (through `clinrl env demos`).
 //
-// The served model is built so that its greedy reply is known: a one-layer
-// model whose layers add nothing, whose embeddings are one-hot, and whose
-// head maps every token to one token that decodes to the whole reply, and
-// that token to <|im_end|>. So whatever it is asked, it answers the reply and
-// stops, and the test checks what the judge and the patient made of it.
+// The served model is built so that its greedy reply is known
+// (tests/serve/scripted_reply_model.h): whatever it is asked, it answers one
+// token that decodes to the whole reply and stops, and the test checks what
+// the judge and the patient made of it.
 #include <gtest/gtest.h>
-#include <torch/torch.h>
 
 #include <filesystem>
 #include <fstream>
@@ -16,78 +14,29 @@
 #include <string>
 #include <vector>
 
-#include "policy/bpe_tokenizer.h"
-#include "policy/model_dir.h"
-#include "policy/transformer.h"
 #include "tests/cli/background_process.h"
 #include "tests/cli/run_clinrl.h"
 #include "tests/policy/test_util.h"
+#include "tests/serve/scripted_reply_model.h"
 
 namespace clinrl::serve {
 namespace {
 
+using clinrl::testing::BackgroundProcess;
+using clinrl::testing::RunClinrl;
 using nlohmann::json;
 using policy::testing::TempDir;
-using testing::BackgroundProcess;
-using testing::RunClinrl;
+using testing::WriteScriptedReplyModel;
 
 constexpr const char* kReply = R"({"criteria_met": true})";
-
-// Byte-level BPE whose last merge is the whole reply, one id.
-std::unique_ptr<policy::BpeTokenizer> ReplyTokenizer(int64_t* reply_id) {
-  const std::string reply = kReply;
-  std::vector<std::pair<std::string, std::string>> merges;
-  for (size_t n = 2; n <= reply.size(); ++n) {
-    merges.emplace_back(reply.substr(0, n - 1), reply.substr(n - 1, 1));
-  }
-  auto tokenizer = policy::BpeTokenizer::FromByteMerges(
-      merges, {"<|endoftext|>", "<|im_start|>", "<|im_end|>"});
-  *reply_id = 256 + static_cast<int64_t>(merges.size()) - 1;
-  EXPECT_EQ(tokenizer->Decode({*reply_id}, false), reply);
-  return tokenizer;
-}
-
-// The model folder whose greedy reply to anything is kReply.
-std::string MakeFixedReplyModel(const std::string& dir) {
-  int64_t reply = 0;
-  const auto tokenizer = ReplyTokenizer(&reply);
-  const int64_t vocab = tokenizer->size();
-  const int64_t im_end = *tokenizer->TokenId("<|im_end|>");
-  policy::ModelConfig config;
-  config.vocab_size = vocab;
-  config.hidden_size = 16 * ((vocab + 15) / 16);  // one dimension per token
-  config.intermediate_size = 32;
-  config.num_hidden_layers = 1;
-  config.num_attention_heads = 4;
-  config.num_key_value_heads = 2;
-  config.max_position_embeddings = 4096;
-  config.tie_word_embeddings = false;
-  policy::InitModelDir(config, *tokenizer, dir, 1);
-  policy::Transformer model = policy::LoadModel(dir);
-  torch::NoGradGuard no_grad;
-  for (auto& p : model->named_parameters()) {
-    // Norms pass the stream through; every other weight is zero, so the
-    // layer adds nothing and the stream is the token's embedding.
-    p.value().fill_(p.key().find("norm") != std::string::npos ? 1.0 : 0.0);
-  }
-  auto params = model->named_parameters();
-  auto embed = params["model.embed_tokens.weight"];
-  auto head = params["lm_head.weight"];
-  for (int64_t t = 0; t < vocab; ++t) {
-    embed[t][t] = 1.0;
-    if (t != reply) head[reply][t] = 1.0;  // any token -> the reply
-  }
-  head[im_end][reply] = 1.0;  // the reply -> end of turn
-  policy::SaveModel(model, dir);
-  return dir;
-}
 
 // `clinrl serve` on the fixed-reply model; the base URL it printed.
 class FixedReplyServer {
  public:
   explicit FixedReplyServer(const std::string& dir)
-      : process_({CLINRL_BINARY, "serve", MakeFixedReplyModel(dir + "/model"),
-                  "--port", "0", "--threads", "1"},
+      : process_({CLINRL_BINARY, "serve",
+                  WriteScriptedReplyModel({kReply}, dir + "/model"), "--port",
+                  "0", "--threads", "1"},
                  dir + "/serve.log") {
     const std::string first = process_.ReadLine(120);
     const size_t at = first.find("http://127.0.0.1:");
