@@ -160,47 +160,104 @@ class CurveGuard {
     }
   }
 
-  // ZAP request: version, request id, domain (the server's `what`), address,
-  // routing id, mechanism, then the credentials (CURVE: the client's public
-  // key, 32 bytes).
+  struct ZapVerdict {
+    std::string status;  // "200", "400" or "500"
+    std::string text;
+  };
+
+  // ZAP request (RFC 27): version, request id, domain (the server's
+  // `what`), address, routing id, mechanism, then the mechanism's
+  // credentials (CURVE: the client's public key, 32 bytes).
+  //
+  // Every request is answered, a malformed one too: libzmq holds the
+  // handshake of the connection until its reply comes, and the REP socket
+  // takes no further request before it has answered this one, so a request
+  // left unanswered would stop authentication for every CURVE server of the
+  // process. A malformed request gets 400, a failure of the handler 500; a
+  // request too short to carry a request id is answered with an empty one.
   void AnswerZap() {
     std::vector<zmq::message_t> request = ReceiveMultipart(zap_);
-    if (request.size() < 2) return;
-    std::string what;
-    const bool accepted = Accepts(request, &what);
-    if (!accepted) {
-      const std::string address =
-          request.size() > 3 ? request[3].to_string() : "?";
-      const std::string key = request.size() > 6 ? Z85(request[6]) : "none";
-      refusals_.Warn(what + "|auth|" + address,
-                     fmt::format("{}: refused a client at {}: its CURVE public "
-                                 "key {} is not this run's client key",
-                                 what, address, key));
+    if (request.empty()) return;  // nothing received, nothing to answer
+    ZapVerdict verdict;
+    try {
+      verdict = Judge(request);
+    } catch (const std::exception& e) {
+      verdict = {"500", "internal error of the ZAP handler"};
+      CLINRL_LOG_ERROR("CURVE guard: answering a ZAP request failed: {}",
+                       e.what());
     }
-    const std::string status = accepted ? "200" : "400";
-    const std::string text = accepted ? "OK" : "unknown client key";
     zap_.send(zmq::str_buffer("1.0"), zmq::send_flags::sndmore);
-    zap_.send(request[1], zmq::send_flags::sndmore);
-    zap_.send(zmq::buffer(status), zmq::send_flags::sndmore);
-    zap_.send(zmq::buffer(text), zmq::send_flags::sndmore);
+    if (request.size() > 1) {
+      zap_.send(request[1], zmq::send_flags::sndmore);
+    } else {
+      zap_.send(zmq::str_buffer(""), zmq::send_flags::sndmore);
+    }
+    zap_.send(zmq::buffer(verdict.status), zmq::send_flags::sndmore);
+    zap_.send(zmq::buffer(verdict.text), zmq::send_flags::sndmore);
     zap_.send(zmq::str_buffer(""), zmq::send_flags::sndmore);
     zap_.send(zmq::str_buffer(""), zmq::send_flags::none);
   }
 
-  // The key of the server's own keys, not the process's current ones: a
-  // server keeps the keys it was started with.
-  bool Accepts(const std::vector<zmq::message_t>& request, std::string* what) {
-    // Only CURVE servers consult ZAP here; anything else is not ours to
-    // judge.
-    if (request.size() < 6 || request[5].to_string() != "CURVE") return true;
-    std::lock_guard<std::mutex> lock(mutex_);
-    const auto it = servers_.find(request[2].to_string());
-    if (it == servers_.end()) {
-      *what = "a CURVE server of this process";
-      return false;
+  // 200 for the client key of the server's own keys, not the process's
+  // current ones (a server keeps the keys it was started with), and for the
+  // NULL mechanism: ZeroMQ may ask about sockets without CURVE, which are
+  // not ours to judge. 400, logged, for anything else.
+  ZapVerdict Judge(const std::vector<zmq::message_t>& request) {
+    const std::string address =
+        request.size() > 3 ? request[3].to_string() : "?";
+    if (request.size() < 6 || request[0].to_string() != "1.0") {
+      return Refuse(
+          "ZAP|malformed",
+          fmt::format("CURVE guard: refused a malformed ZAP request "
+                      "({} frames, version '{}'; expected version "
+                      "1.0 and at least 6 frames)",
+                      request.size(), request[0].to_string().substr(0, 16)),
+          "malformed ZAP request");
     }
-    *what = it->second.what;
-    return request.size() > 6 && Z85(request[6]) == it->second.client_public;
+    const std::string mechanism = request[5].to_string();
+    if (mechanism == "NULL" && request.size() == 6) return {"200", "OK"};
+    if (mechanism != "CURVE") {
+      return Refuse(
+          "ZAP|mechanism|" + mechanism,
+          fmt::format("CURVE guard: refused a client at {}: a ZAP request for "
+                      "the {} mechanism with {} frames, which no clinrl "
+                      "server uses",
+                      address, mechanism, request.size()),
+          "unsupported mechanism");
+    }
+    std::string what = "a CURVE server of this process";
+    std::string client_public;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      const auto it = servers_.find(request[2].to_string());
+      if (it != servers_.end()) {
+        what = it->second.what;
+        client_public = it->second.client_public;
+      }
+    }
+    if (request.size() != 7 || request[6].size() != 32) {
+      return Refuse(what + "|malformed|" + address,
+                    fmt::format("{}: refused a client at {}: a malformed "
+                                "CURVE ZAP request ({} frames; expected 7, the "
+                                "last a 32-byte key)",
+                                what, address, request.size()),
+                    "malformed CURVE request");
+    }
+    const std::string key = Z85(request[6]);
+    if (client_public.empty() || key != client_public) {
+      return Refuse(what + "|auth|" + address,
+                    fmt::format("{}: refused a client at {}: its CURVE public "
+                                "key {} is not this run's client key",
+                                what, address, key),
+                    "unknown client key");
+    }
+    return {"200", "OK"};
+  }
+
+  ZapVerdict Refuse(const std::string& log_key, const std::string& message,
+                    const std::string& text) {
+    refusals_.Warn(log_key, message);
+    return {"400", text};
   }
 
   void ReadMonitors(const std::vector<zmq::pollitem_t>& items) {

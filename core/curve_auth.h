@@ -13,7 +13,9 @@
 // inproc://zeromq.zap.01 of the shared context) accepts only the run's client
 // public key, and logs every refusal, as does a monitor of each server socket
 // for clients that fail earlier in the handshake (no keys, or not this
-// server's public key).
+// server's public key). The handler answers every request, a malformed one
+// with 400: ZeroMQ holds a handshake until its ZAP reply comes, and a request
+// left unanswered would hold every later one.
 #pragma once
 
 #include <optional>

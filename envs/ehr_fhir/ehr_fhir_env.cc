@@ -110,9 +110,9 @@ EhrFhirOptions EhrFhirOptions::FromJson(const json& options,
 }
 
 EhrFhirEnv::EhrFhirEnv(EhrFhirOptions options)
-    : options_(std::move(options)),
-      record_(SharedEhrRecord(options_.source)),
-      session_(record_, "s", options_.base_url, options_.dry_run) {}
+    : EhrEnv(SharedEhrRecord(options.source), "s", options.max_turns,
+             options.tools(), options.base_url, options.dry_run),
+      options_(std::move(options)) {}
 
 std::unique_ptr<Env> EhrFhirEnv::Create(const json& options,
                                         const std::string& path) {
@@ -120,16 +120,11 @@ std::unique_ptr<Env> EhrFhirEnv::Create(const json& options,
 }
 
 EnvSpec EhrFhirEnv::Spec() const {
-  EnvSpec s;
-  s.name = "ehr_fhir";
-  s.version = "1.0";
-  s.action_format =
-      options_.tools() ? kAgentToolInstruction : kAgentActionFormat;
-  if (options_.tools()) s.tools = AgentTools();
-  s.max_turns = options_.max_turns;
+  EnvSpec s = SpecWithoutSplits("ehr_fhir");
   for (const char* split : {"train", "test"}) {
     s.splits[split] = static_cast<int64_t>(
-        record_->Tasks(split, options_.grading, options_.Selection(split))
+        record()
+            ->Tasks(split, options_.grading, options_.Selection(split))
             .size());
   }
   return s;
@@ -141,8 +136,8 @@ ResetResult EhrFhirEnv::Reset(const ResetRequest& request) {
     throw BadRequest(fmt::format(
         "split: unknown split \"{}\" (expected train or test)", request.split));
   }
-  const auto& tasks = record_->Tasks(request.split, options_.grading,
-                                     options_.Selection(request.split));
+  const auto& tasks = record()->Tasks(request.split, options_.grading,
+                                      options_.Selection(request.split));
   if (tasks.empty()) {
     throw BadRequest(
         fmt::format("split {}: no tasks for this record", request.split));
@@ -160,13 +155,11 @@ ResetResult EhrFhirEnv::Reset(const ResetRequest& request) {
     index = static_cast<int64_t>(static_cast<uint64_t>(*request.seed) %
                                  static_cast<uint64_t>(n));
   }
-  session_.Restart();
+  StartEpisode();
   task_ = &tasks[static_cast<size_t>(index)];
-  turns_ = 0;
-  done_ = false;
   ResetResult out;
   out.observation.push_back(
-      {"user", TaskPrompt(*task_, session_.ApiBase(), options_.grading,
+      {"user", TaskPrompt(*task_, session().ApiBase(), options_.grading,
                           options_.prompt == "brief", options_.tools())});
   out.info = {{"reward_spec",
                {{"components", json::array({{{"name", "task"},
@@ -184,58 +177,10 @@ ResetResult EhrFhirEnv::Reset(const ResetRequest& request) {
   return out;
 }
 
-StepResult EhrFhirEnv::Step(const std::string& text) {
-  if (done_) {
-    throw BadRequest(
-        "step: the episode is over (or was never reset); call reset");
-  }
-  ++turns_;
-  StepResult out;
-  const AgentAction action = ParseAgentReply(text, options_.tools());
-  if (action.kind == AgentAction::Kind::kFinish) {
-    return Finish(std::move(out), action.answer, false);
-  }
-  out.observation.push_back(
-      {AgentReplyRole(options_.tools()), session_.Run(action)});
-  out.info = {{"invalid_actions", session_.invalid_actions()},
-              {"turn", turns_}};
-  if (turns_ >= options_.max_turns) return Finish(std::move(out), json(), true);
-  return out;
-}
-
-StepResult EhrFhirEnv::Truncate() {
-  if (done_) {
-    throw BadRequest(
-        "truncate: the episode is over (or was never reset); call reset");
-  }
-  // The writes executed so far are graded, as at the turn limit.
-  return Finish(StepResult{}, json(), true);
-}
-
-StepResult EhrFhirEnv::Finish(StepResult out, const json& answer,
-                              bool truncated) {
-  done_ = true;
-  const json episode = session_.Episode(answer);
-  const json verdict = GradeEpisode(task_->answer_key, episode);
+EhrEnv::EpisodeGrade EhrFhirEnv::Grade(const json& episode) const {
+  json verdict = GradeEpisode(task_->answer_key, episode);
   const bool correct = verdict["correct"].get<bool>();
-  out.terminated = !truncated;
-  out.truncated = truncated;
-  out.reward = correct ? 1.0 : 0.0;
-  if (!truncated) {
-    out.observation.push_back(
-        {AgentReplyRole(options_.tools()), "The episode is finished."});
-  }
-  out.info = {{"invalid_actions", session_.invalid_actions()},
-              {"turn", turns_},
-              {"ehr", episode},
-              {"grade", verdict},
-              {"metrics",
-               {{"correct", correct ? 1 : 0},
-                {"cost", 0},
-                {"turns", turns_},
-                {"invalid_actions", session_.invalid_actions()},
-                {"writes", session_.ExecutedWrites()}}}};
-  return out;
+  return {correct ? 1.0 : 0.0, correct, std::move(verdict)};
 }
 
 CLINRL_REGISTER_ENV(ehr_fhir, EhrFhirEnv::Create);

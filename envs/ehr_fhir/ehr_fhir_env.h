@@ -2,14 +2,16 @@
 // The agent's GETs and POSTs run against the embedded server (in-process,
 // in this session's sandbox) or against `base_url`; FINISH ends the episode
 // and the shared grader scores the answer and the writes that were executed.
+// The turns and the end of an episode are EhrEnv's (ehr_env.h), as
+// ehr_workflow's are.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "envs/ehr_fhir/ehr_env.h"
 #include "envs/ehr_fhir/ehr_record.h"
-#include "envs/ehr_fhir/ehr_session.h"
 #include "envs/env.h"
 
 namespace clinrl::envs::ehr {
@@ -67,7 +69,7 @@ struct EhrFhirOptions {
                                  const std::string& path = "options");
 };
 
-class EhrFhirEnv : public Env {
+class EhrFhirEnv : public EhrEnv {
  public:
   explicit EhrFhirEnv(EhrFhirOptions options);
 
@@ -77,19 +79,13 @@ class EhrFhirEnv : public Env {
 
   EnvSpec Spec() const override;
   ResetResult Reset(const ResetRequest& request) override;
-  StepResult Step(const std::string& action) override;
-  // Ends the episode as the turn limit would: graded with no FINISH answer.
-  StepResult Truncate() override;
 
  private:
-  StepResult Finish(StepResult out, const json& answer, bool truncated);
+  // The shared grader (grading/task_grader.h): reward 1 when correct.
+  EpisodeGrade Grade(const json& episode) const override;
 
   EhrFhirOptions options_;
-  std::shared_ptr<EhrRecord> record_;
-  EhrSession session_;  // its sandbox, its writes and invalid actions
   const EhrTask* task_ = nullptr;
-  int64_t turns_ = 0;
-  bool done_ = true;
 };
 
 // The prompt: the action grammar (or, with `tools`, kAgentToolInstruction),

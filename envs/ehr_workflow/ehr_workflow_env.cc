@@ -8,8 +8,6 @@
 #include <mutex>
 
 #include "core/error.h"
-#include "envs/ehr_fhir/agent_action.h"
-#include "envs/ehr_fhir/agent_tool_call.h"
 #include "envs/ehr_fhir/ehr_fhir_env.h"
 #include "envs/ehr_workflow/workflow_grader.h"
 #include "envs/env_options.h"
@@ -81,9 +79,9 @@ EhrWorkflowOptions EhrWorkflowOptions::FromJson(const json& options,
 }
 
 EhrWorkflowEnv::EhrWorkflowEnv(EhrWorkflowOptions options)
-    : options_(std::move(options)),
-      record_(SharedEhrRecord(options_.source)),
-      session_(record_, "wf") {}
+    : EhrEnv(SharedEhrRecord(options.source), "wf", options.max_turns,
+             options.tools()),
+      options_(std::move(options)) {}
 
 std::unique_ptr<Env> EhrWorkflowEnv::Create(const json& options,
                                             const std::string& path) {
@@ -95,18 +93,12 @@ const std::vector<WorkflowTask>& EhrWorkflowEnv::Tasks(
     const std::string& split) const {
   // The cache keeps every list alive for the process, so the reference
   // outlives this shared_ptr.
-  return *SharedTasks(options_.source, record_->resources(), split,
+  return *SharedTasks(options_.source, record()->resources(), split,
                       options_.grading, options_.Selection(split));
 }
 
 EnvSpec EhrWorkflowEnv::Spec() const {
-  EnvSpec s;
-  s.name = "ehr_workflow";
-  s.version = "1.0";
-  s.action_format =
-      options_.tools() ? kAgentToolInstruction : kAgentActionFormat;
-  if (options_.tools()) s.tools = AgentTools();
-  s.max_turns = options_.max_turns;
+  EnvSpec s = SpecWithoutSplits("ehr_workflow");
   for (const auto& split : WorkflowSplits()) {
     s.splits[split] = static_cast<int64_t>(Tasks(split).size());
   }
@@ -128,10 +120,8 @@ ResetResult EhrWorkflowEnv::Reset(const ResetRequest& request) {
   }
   const int64_t index =
       TaskIndexOf(request, static_cast<int64_t>(tasks.size()));
-  session_.Restart();
+  StartEpisode();
   task_ = &tasks[static_cast<size_t>(index)];
-  turns_ = 0;
-  done_ = false;
   const EhrTask prompt_task{task_->family,
                             task_->patient,
                             task_->question,
@@ -141,7 +131,7 @@ ResetResult EhrWorkflowEnv::Reset(const ResetRequest& request) {
     names.push_back(cp["name"]);
   ResetResult out;
   out.observation.push_back(
-      {"user", TaskPrompt(prompt_task, session_.ApiBase(), options_.grading,
+      {"user", TaskPrompt(prompt_task, session().ApiBase(), options_.grading,
                           options_.prompt == "brief", options_.tools())});
   out.info = {{"reward_spec", WorkflowRewardSpec(task_->key)},
               {"task",
@@ -157,64 +147,18 @@ ResetResult EhrWorkflowEnv::Reset(const ResetRequest& request) {
   return out;
 }
 
-StepResult EhrWorkflowEnv::Step(const std::string& text) {
-  if (done_) {
-    throw BadRequest(
-        "step: the episode is over (or was never reset); call reset");
-  }
-  ++turns_;
-  StepResult out;
-  const AgentAction action = ParseAgentReply(text, options_.tools());
-  if (action.kind == AgentAction::Kind::kFinish) {
-    return Finish(std::move(out), action.answer, false);
-  }
-  out.observation.push_back(
-      {AgentReplyRole(options_.tools()), session_.Run(action)});
-  out.info = {{"invalid_actions", session_.invalid_actions()},
-              {"turn", turns_}};
-  if (turns_ >= options_.max_turns) return Finish(std::move(out), json(), true);
-  return out;
-}
-
-StepResult EhrWorkflowEnv::Truncate() {
-  if (done_) {
-    throw BadRequest(
-        "truncate: the episode is over (or was never reset); call reset");
-  }
-  return Finish(StepResult{}, json(), true);
-}
-
-StepResult EhrWorkflowEnv::Finish(StepResult out, const json& answer,
-                                  bool truncated) {
-  done_ = true;
-  const json episode = session_.Episode(answer);
-  const json grade = GradeWorkflow(task_->key, episode);
-  const bool correct = grade["correct"].get<bool>();
-  out.terminated = !truncated;
-  out.truncated = truncated;
-  out.reward = grade["reward"].get<double>();
-  if (!truncated) {
-    out.observation.push_back(
-        {AgentReplyRole(options_.tools()), "The episode is finished."});
-  }
-  json metrics = {{"correct", correct ? 1 : 0},
-                  {"cost", 0},
-                  {"turns", turns_},
-                  {"invalid_actions", session_.invalid_actions()},
-                  {"writes", session_.ExecutedWrites()},
-                  {"checkpoints_met", grade["met"]},
+EhrEnv::EpisodeGrade EhrWorkflowEnv::Grade(const json& episode) const {
+  json grade = GradeWorkflow(task_->key, episode);
+  const double reward = grade["reward"].get<double>();
+  json metrics = {{"checkpoints_met", grade["met"]},
                   {"checkpoints_total", grade["total"]},
-                  {"checkpoint_fraction", out.reward}};
+                  {"checkpoint_fraction", reward}};
   for (const auto& cp : grade["checkpoints"]) {
     metrics["checkpoint_" + cp["name"].get<std::string>()] =
         cp["met"].get<bool>() ? 1 : 0;
   }
-  out.info = {{"invalid_actions", session_.invalid_actions()},
-              {"turn", turns_},
-              {"ehr", episode},
-              {"grade", grade},
-              {"metrics", metrics}};
-  return out;
+  const bool correct = grade["correct"].get<bool>();
+  return {reward, correct, std::move(grade), std::move(metrics)};
 }
 
 CLINRL_REGISTER_ENV(ehr_workflow, EhrWorkflowEnv::Create);

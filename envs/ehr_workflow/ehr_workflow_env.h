@@ -2,15 +2,16 @@
 // embedded server, sandboxes and GET/POST/FINISH grammar) with multi-step
 // clinical workflows graded per checkpoint (workflow_tasks.h,
 // workflow_grader.h): the reward is the fraction of checkpoints met and
-// `correct` needs all of them.
+// `correct` needs all of them. The turns and the end of an episode are
+// EhrEnv's (envs/ehr_fhir/ehr_env.h), as ehr_fhir's are.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "envs/ehr_fhir/ehr_env.h"
 #include "envs/ehr_fhir/ehr_record.h"
-#include "envs/ehr_fhir/ehr_session.h"
 #include "envs/ehr_workflow/workflow_tasks.h"
 #include "envs/env.h"
 
@@ -56,7 +57,7 @@ struct EhrWorkflowOptions {
                                      const std::string& path = "options");
 };
 
-class EhrWorkflowEnv : public Env {
+class EhrWorkflowEnv : public EhrEnv {
  public:
   explicit EhrWorkflowEnv(EhrWorkflowOptions options);
 
@@ -66,21 +67,17 @@ class EhrWorkflowEnv : public Env {
 
   EnvSpec Spec() const override;
   ResetResult Reset(const ResetRequest& request) override;
-  StepResult Step(const std::string& action) override;
-  // Ends the episode as the turn limit would: the writes so far are graded,
-  // the answer checkpoints fail (no FINISH), so it is never correct.
-  StepResult Truncate() override;
 
  private:
   const std::vector<WorkflowTask>& Tasks(const std::string& split) const;
-  StepResult Finish(StepResult out, const json& answer, bool truncated);
+  // Per checkpoint (workflow_grader.h): the reward is the fraction met, and
+  // each checkpoint is a metric of its own. A truncated episode has its
+  // writes graded, but its answer checkpoints fail (no FINISH), so it is
+  // never correct.
+  EpisodeGrade Grade(const json& episode) const override;
 
   EhrWorkflowOptions options_;
-  std::shared_ptr<EhrRecord> record_;
-  EhrSession session_;  // on the embedded server, in its own sandbox
   const WorkflowTask* task_ = nullptr;
-  int64_t turns_ = 0;
-  bool done_ = true;
 };
 
 // The reward spec of a task: one exact_match component per checkpoint

@@ -92,7 +92,7 @@ std::vector<std::string> WrappedEnvsUnderTest() {
 constexpr const char* kToolsSuffix = "@tools";
 std::vector<std::string> ToolModeEnvsUnderTest() {
   std::vector<std::string> names;
-  for (const char* env : {"dx_dialogue", "ehr_fhir"}) {
+  for (const char* env : {"dx_dialogue", "ehr_fhir", "ehr_workflow"}) {
     if (EnvRegistry::Global().Has(env)) {
       names.push_back(std::string(env) + kToolsSuffix);
     }
