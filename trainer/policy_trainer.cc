@@ -728,7 +728,6 @@ std::map<std::string, double> PolicyTrainer::GrpoStep(
   }
   const GlobalBatch global = MeasureGlobalBatch(
       batch, local_policy_tokens, policy_version, comm, options_.loss);
-  const double policy_tokens = global.policy_tokens;
   const int64_t longest_target = global.longest_target;
   const bool stale = global.stale;
   const double global_count = global.count;
@@ -760,6 +759,7 @@ std::map<std::string, double> PolicyTrainer::GrpoStep(
   model_->train();
   const int64_t skipped_before = non_finite_skipped_;
   for (int64_t epoch = 0; epoch < options_.epochs_per_batch; ++epoch) {
+    if (zero3_) zero3_->GatherRoot();  // each update releases it (Zero3::Step)
     double epoch_loss = 0;
     for (size_t i = 0; i < micro.size(); ++i) {
       const MicroBatch& mb = micro[i];
@@ -824,7 +824,7 @@ std::map<std::string, double> PolicyTrainer::GrpoStep(
       options_.schedule.At(std::max<int64_t>(0, optimizer_step() - 1));
   metrics["train/non_finite_skipped"] =
       static_cast<double>(non_finite_skipped_ - skipped_before);
-  metrics["train/policy_tokens"] = policy_tokens;
+  metrics["train/policy_tokens"] = global.policy_tokens;
   metrics["train/pad_fraction"] = PadFraction(micro);
   metrics["train/recomputed_old_logprobs"] = recompute ? 1.0 : 0.0;
   metrics["throughput/train_tokens_per_s"] =

@@ -220,10 +220,11 @@ void Zero3::Step(double lr, double grad_scale) {
       AdamWUpdate(p, g, m, v, lr, step_, options_);
     }
   }
-  if (root().gathered) {
-    ReleaseUnit(root());
-    GatherUnit(root());
-  }
+  // The gathered root now holds the old weights. Gathering it again here
+  // would be wasted after a batch's last update (the step ends and releases
+  // it, and RefreshFullModel gathers what it copies itself): the next pass
+  // of the batch gathers it instead (GatherRoot).
+  ReleaseUnit(root());
 }
 
 void Zero3::DropGradients() {

@@ -63,7 +63,9 @@ class Zero3 : public policy::LayerWeightHooks {
   void Release(int64_t layer) override;
   void GradientsReady(int64_t layer) override;
 
-  // The root unit, gathered from the start of a step to its end.
+  // The root unit, gathered from the start of a step to its end (and again
+  // after each update of a step of several epochs). GatherRoot of a
+  // gathered root does nothing.
   void GatherRoot();
   void ReleaseRoot();
 
@@ -74,7 +76,8 @@ class Zero3 : public policy::LayerWeightHooks {
   Zero3Gradients FinishGradients(bool local_loss_finite);
   // AdamW on the owned slices, gradients scaled by `grad_scale` (clipping);
   // a parameter without a gradient on any rank is left alone. A gathered
-  // root is gathered again, so that it holds the new weights.
+  // root is released, not gathered again: its weights are the old ones, and
+  // only another pass over the same batch needs the new (GatherRoot).
   void Step(double lr, double grad_scale);
   void DropGradients();
   int64_t step() const { return step_; }

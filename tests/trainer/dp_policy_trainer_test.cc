@@ -13,6 +13,7 @@
 #include "distributed/communicator.h"
 #include "policy/safetensors.h"
 #include "tests/trainer/ragged_batch.h"
+#include "tests/trainer/shared_temp_dir.h"
 #include "tests/trainer/tiny_policy.h"
 #include "trainer/checkpoint.h"
 #include "trainer/data_parallel.h"
@@ -33,6 +34,7 @@ Communicator& World() {
 policy::Transformer TinyModel() { return testing::TinyPolicy(); }
 
 using testing::GlobalBatch;
+using testing::SharedTempDir;
 using testing::ShareOf;
 
 PolicyTrainerOptions Options(LossAggregation aggregation) {
@@ -256,19 +258,6 @@ TEST(DataParallelTrainerTest, EachRankHoldsAboutOneNthOfTheOptimizerState) {
   EXPECT_THROW(dp.optimizer(), InternalError);
 }
 
-std::string SharedTempDir(Communicator& comm, const std::string& tag) {
-  std::string dir;
-  if (comm.rank() == 0) {
-    dir = (fs::temp_directory_path() /
-           fmt::format("clinrl_dp_{}_{}", tag, ::getpid()))
-              .string();
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  comm.BroadcastBytes(dir, 0);
-  return dir;
-}
-
 void LoadWeights(policy::Transformer& model, const std::string& path) {
   policy::SafetensorsFile file(path);
   torch::NoGradGuard no_grad;
@@ -282,7 +271,7 @@ void LoadWeights(policy::Transformer& model, const std::string& path) {
 // of the job, must give the same third step.
 TEST(DataParallelTrainerTest, ShardedCheckpointOfTwoRanksResumesOnOneAndOnAll) {
   Communicator& world = World();
-  const std::string root = SharedTempDir(world, "ckpt");
+  const std::string root = SharedTempDir(world, "dp_ckpt");
   const PolicyTrainerOptions base = Options(LossAggregation::kTokenMean);
   std::unique_ptr<Communicator> pair =
       world.Split(world.rank() < 2 ? 0 : -1, world.rank());

@@ -4,7 +4,6 @@
 // Its checkpoints resume on 1, 2 and 3 ranks, and its weights, gathered
 // layer by layer, reach a rollout worker through the weight publisher.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -17,6 +16,7 @@
 #include "distributed/weight_publisher.h"
 #include "distributed/weight_subscriber.h"
 #include "tests/trainer/ragged_batch.h"
+#include "tests/trainer/shared_temp_dir.h"
 #include "tests/trainer/tiny_policy.h"
 #include "trainer/checkpoint.h"
 #include "trainer/data_parallel.h"
@@ -36,6 +36,7 @@ Communicator& World() {
 }
 
 using testing::GlobalBatch;
+using testing::SharedTempDir;
 using testing::ShareOf;
 
 PolicyTrainerOptions Options() {
@@ -95,19 +96,6 @@ double MaxDifference(const Weights& a, const Weights& b) {
     most = std::max(most, (t - it->second).abs().max().item<double>());
   }
   return most;
-}
-
-std::string SharedTempDir(Communicator& comm, const std::string& tag) {
-  std::string dir;
-  if (comm.rank() == 0) {
-    dir = (fs::temp_directory_path() /
-           fmt::format("clinrl_zero3_{}_{}", tag, ::getpid()))
-              .string();
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  comm.BroadcastBytes(dir, 0);
-  return dir;
 }
 
 // AdamW moves a weight by at most ~lr (1e-3) per step. The ranks sum the
@@ -205,13 +193,71 @@ TEST(Zero3Test, EachRankHoldsOneNthOfParametersGradientsAndMoments) {
   EXPECT_LT(sharded.zero3()->peak_gathered_numel(), numel);
 }
 
+// GRPO's several epochs over one batch: each epoch after the first runs on
+// the root the previous update changed, and still ends where one process
+// ends.
+TEST(Zero3Test, SeveralEpochsPerBatchEndWhereOneProcessEnds) {
+  Communicator& world = World();
+  PolicyTrainerOptions one_process = Options();
+  one_process.epochs_per_batch = 2;
+  PolicyTrainerOptions zero3 = Zero3Options(world);
+  zero3.epochs_per_batch = 2;
+  policy::Transformer single_model = testing::TinyPolicy();
+  PolicyTrainer single(single_model, one_process);
+  policy::Transformer sharded_model = testing::TinyPolicy();
+  PolicyTrainer sharded(sharded_model, zero3);
+  for (int step = 0; step < 2; ++step) {
+    const auto batch = GlobalBatch(step);
+    const auto want = single.GrpoStep(batch, 0);
+    const auto got = sharded.GrpoStep(ShareOf(batch, world), 0);
+    EXPECT_NEAR(got.at("loss"), want.at("loss"),
+                1e-5 * (std::abs(want.at("loss")) + 1e-3))
+        << "step " << step << ", rank " << world.rank();
+  }
+  EXPECT_EQ(sharded.optimizer_step(), 4);
+  const Weights want = WeightsOf(single_model);
+  const double diff =
+      MaxDifference(GatheredWeights(sharded, world, want), want);
+  EXPECT_LT(diff, kWeightTolerance) << "rank " << world.rank();
+  EXPECT_GT(MaxDifference(want, Initial()), 1e-3);
+}
+
+// What a GRPO step gathers: each layer once per forward pass and once more
+// for its recompute in backward, the root once per epoch. An update leaves
+// the root it made stale released; after the batch's last update nothing
+// would read a gathered one.
+TEST(Zero3Test, AStepGathersTheRootOncePerEpoch) {
+  Communicator& world = World();
+  const int64_t layers = 2;  // TinyPolicy's
+  size_t most = 0;  // the largest share: every rank makes as many passes
+  for (int r = 0; r < world.size(); ++r) {
+    const auto [first, last] = BatchShare(7, r, world.size());
+    most = std::max(most, last - first);
+  }
+  const auto passes = static_cast<int64_t>((most + 1) / 2);  // micro_batch 2
+  for (const int64_t epochs : {1, 2}) {
+    PolicyTrainerOptions o = Zero3Options(world);
+    o.epochs_per_batch = epochs;
+    policy::Transformer model = testing::TinyPolicy();
+    PolicyTrainer sharded(model, o);
+    const int64_t before = sharded.zero3()->gathers();
+    sharded.GrpoStep(ShareOf(GlobalBatch(0), world), 0);
+    // Twice per epoch (forward, recompute); several epochs also recompute
+    // the old log-probs first, one forward more.
+    const int64_t per_layer_and_pass = 2 * epochs + (epochs > 1 ? 1 : 0);
+    EXPECT_EQ(sharded.zero3()->gathers() - before,
+              epochs + layers * passes * per_layer_and_pass)
+        << epochs << " epochs, rank " << world.rank();
+  }
+}
+
 // N ranks train two steps and checkpoint, then take a third step. From the
 // checkpoint, 1, 2, ... N ranks (sub-groups of the job) restore parameters
 // and moments into a differently initialised model and take the same third
 // step, which must give the same weights.
 TEST(Zero3Test, CheckpointResumesOnEveryRankCount) {
   Communicator& world = World();
-  const std::string root = SharedTempDir(world, "ckpt");
+  const std::string root = SharedTempDir(world, "zero3_ckpt");
   policy::Transformer model = testing::TinyPolicy();
   const Weights shapes = WeightsOf(model);
   PolicyTrainer trainer(model, Zero3Options(world));

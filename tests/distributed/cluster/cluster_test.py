@@ -44,6 +44,10 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))  # tests/distributed
+from failure import Failure, check  # noqa: E402
+from tiny_run_config import tiny_run_config, write_run_config  # noqa: E402
+
 NETNS_CLUSTER = os.path.join(HERE, "netns_cluster")
 CLUSTER_MPIRUN = os.path.join(HERE, "cluster_mpirun")
 SKIP = 77
@@ -70,70 +74,21 @@ SFT_STEPS = 3
 WEIGHT_TOLERANCE = 1e-6
 
 
-class Failure(Exception):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise Failure(message)
-
-
 def log(message):
     print(f"cluster_test: {message}", flush=True)
 
 
 def write_config(path, out_dir, steps, checkpoint_every, timeout_s=60):
-    """The distributed tests' tiny run (byte tokenizer, echo env, 2 layers of
-    hidden size 32), with the roles spread over the three hosts."""
-    doc = {
-        "run": {"name": "run", "out_dir": out_dir, "seed": 5, "threads": 1},
-        "policy": {
-            "init": {
-                "hidden_size": 32,
-                "intermediate_size": 64,
-                "num_hidden_layers": 2,
-                "num_attention_heads": 4,
-                "num_key_value_heads": 2,
-                "max_position_embeddings": 512,
-            },
-            "tokenizer": "byte",
-        },
-        "envs": [{"name": "echo", "options": {"max_turns": 2}}],
-        "rollout": {
-            "group_size": 4,
-            "tasks_per_step": 6,
-            "max_turns": 2,
-            "max_tokens_per_turn": 6,
-        },
-        "trainer": {
-            "stages": ["sft", "grpo"],
-            "steps": steps,
-            "kl_coef": 0.01,
-            "sft": {
-                "demo_episodes": 16,
-                "steps": SFT_STEPS,
-                "batch_size": 6,
-                "eval_every": 0,
-            },
-            "lr": 1e-3,
-            "micro_batch": 8,
-            "checkpoint_every": checkpoint_every,
-            "keep_checkpoints": 10,
-        },
-        "distributed": {
-            "learner_ranks": LEARNERS,
-            "rollout_ranks": ROLLOUTS,
-            "env_server_ranks": 1,
-            "reward_server_ranks": 1,
-            "heartbeat_ms": 250,
-            "heartbeat_misses": 4,
-            "timeout_s": timeout_s,
-        },
-        "eval": {"validation_episodes": 2, "test_episodes": 2},
-    }
-    with open(path, "w") as f:
-        json.dump(doc, f, indent=2)
+    """The distributed tests' tiny run, with the roles spread over the three
+    hosts."""
+    config = tiny_run_config(
+        out_dir, learner_ranks=LEARNERS, rollout_ranks=ROLLOUTS,
+        grpo_steps=steps, sft_steps=SFT_STEPS, tasks_per_step=6,
+        demo_episodes=16, checkpoint_every=checkpoint_every,
+        timeout_s=timeout_s)
+    # Every checkpoint of these short runs stays (the default keeps 3).
+    config["trainer"]["keep_checkpoints"] = 10
+    write_run_config(path, config)
 
 
 @contextlib.contextmanager

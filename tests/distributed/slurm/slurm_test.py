@@ -44,20 +44,16 @@ import sys
 import tempfile
 import time
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))  # tests/distributed
+from failure import Failure, check  # noqa: E402
+from tiny_run_config import tiny_run_config, write_run_config  # noqa: E402
+
 SKIP = 77
 PREFIX = "clinrl-slurm-"
 DAEMONS = ["munged", "slurmctld", "slurmd"]
 TASKS = 4  # learner + env server + reward server + rollout worker
 SFT_STEPS, GRPO_STEPS = 2, 2
-
-
-class Failure(Exception):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise Failure(message)
 
 
 def log(message):
@@ -252,40 +248,11 @@ def wait_idle(tmp, env, timeout_s=30):
 
 
 def write_config(path):
-    doc = {
-        "run": {"name": "run", "out_dir": "runs", "seed": 5, "threads": 1},
-        "policy": {
-            "init": {
-                "hidden_size": 32,
-                "intermediate_size": 64,
-                "num_hidden_layers": 2,
-                "num_attention_heads": 4,
-                "num_key_value_heads": 2,
-                "max_position_embeddings": 512,
-            },
-            "tokenizer": "byte",
-        },
-        "envs": [{"name": "echo", "options": {"max_turns": 2}}],
-        "rollout": {"group_size": 4, "tasks_per_step": 4, "max_turns": 2,
-                    "max_tokens_per_turn": 6},
-        "trainer": {
-            "stages": ["sft", "grpo"],
-            "steps": GRPO_STEPS,
-            "kl_coef": 0.01,
-            "sft": {"demo_episodes": 8, "steps": SFT_STEPS, "batch_size": 4,
-                    "eval_every": 0},
-            "lr": 1e-3,
-            "micro_batch": 8,
-            "checkpoint_every": 1,
-        },
-        "distributed": {"learner_ranks": 1, "rollout_ranks": 1,
-                        "env_server_ranks": 1, "reward_server_ranks": 1,
-                        "heartbeat_ms": 250, "heartbeat_misses": 4,
-                        "timeout_s": 60},
-        "eval": {"validation_episodes": 2, "test_episodes": 2},
-    }
-    with open(path, "w") as f:
-        json.dump(doc, f, indent=2)
+    """The distributed tests' tiny run, one rank of each role: TASKS."""
+    write_run_config(path, tiny_run_config(
+        "runs", learner_ranks=1, rollout_ranks=1, grpo_steps=GRPO_STEPS,
+        sft_steps=SFT_STEPS, tasks_per_step=4, demo_episodes=8,
+        checkpoint_every=1))
 
 
 def submit(env, clinrl, source_dir, job_dir, extra=(), timeout_s=60):
