@@ -2,6 +2,7 @@
 // model folder, printing the text, or with --json the token ids, their
 // sampling-time log-probs and the finish reason.
 #include <iostream>
+#include <optional>
 
 #include "cli/command_registry.h"
 #include "core/error.h"
@@ -56,10 +57,14 @@ void AddGenerateCommand(CLI::App& app) {
       load.dtype = a->dtype;
       policy::Transformer model = policy::LoadModel(a->model, load);
       const auto tokenizer = policy::LoadModelTokenizer(a->model);
-      const policy::ChatFormat format(*tokenizer);
+      // The chat format only for --chat: plain generation works on any
+      // model, whatever its template.
+      std::optional<policy::ChatFormat> format;
+      if (a->chat) format.emplace(*tokenizer);
       policy::SamplingParams params = a->sampling;
       if (!a->no_default_stop) {
-        for (int64_t id : format.StopIds()) {
+        for (int64_t id : format ? format->StopIds()
+                                 : tokenizer->DefaultStopIds()) {
           params.stop_token_ids.push_back(id);
         }
       }
@@ -78,7 +83,7 @@ void AddGenerateCommand(CLI::App& app) {
             messages.push_back({{"role", "system"}, {"content", a->system}});
           }
           messages.push_back({{"role", "user"}, {"content", p}});
-          text = format.Prompt(messages, nullptr);
+          text = format->Prompt(messages, nullptr);
         }
         for (int64_t i = 0; i < a->num; ++i) {
           batch.push_back(tokenizer->Encode(text));

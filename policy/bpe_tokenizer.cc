@@ -123,7 +123,7 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::Load(const std::string& path) {
   std::ifstream cfg(dir + "/tokenizer_config.json");
   if (cfg.good()) tok->source_config_ = dir + "/tokenizer_config.json";
   tok->ReadChatTemplate(dir);
-  if (tok->chat_template_origin_ == "chat_template.jinja") {
+  if (std::ifstream(dir + "/chat_template.jinja").good()) {
     tok->source_chat_template_ = dir + "/chat_template.jinja";
   }
   return tok;
@@ -532,6 +532,13 @@ nlohmann::ordered_json BpeTokenizer::ToJson() const {
 
 void BpeTokenizer::Save(const std::string& dir) const {
   MakeDirectories(dir);
+  // transformers reads chat_template.jinja before the config's template, so
+  // a loaded one goes with the tokenizer whatever the config says.
+  if (!source_chat_template_.empty() &&
+      source_chat_template_ != dir + "/chat_template.jinja") {
+    WriteFileAtomic(dir + "/chat_template.jinja",
+                    ReadFile(source_chat_template_));
+  }
   if (!source_file_.empty()) {
     if (source_file_ != dir + "/tokenizer.json") {
       WriteFileAtomic(dir + "/tokenizer.json", ReadFile(source_file_));
@@ -541,12 +548,7 @@ void BpeTokenizer::Save(const std::string& dir) const {
         WriteFileAtomic(dir + "/tokenizer_config.json",
                         ReadFile(source_config_));
       }
-      // transformers reads chat_template.jinja before the config's template.
-      if (!source_chat_template_.empty() &&
-          source_chat_template_ != dir + "/chat_template.jinja") {
-        WriteFileAtomic(dir + "/chat_template.jinja",
-                        ReadFile(source_chat_template_));
-      }
+
       return;
     }
   } else {

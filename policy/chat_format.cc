@@ -61,7 +61,13 @@ ChatFormat::ChatFormat(const Tokenizer& tokenizer) : tokenizer_(tokenizer) {
     episode_variables_["date_string"] = kPinnedDate;
   }
   if (tokenizer.chat_template().empty()) {
-    end_of_turn_ = tokenizer.EndOfTurnId();
+    // A base model's tokenizer may have no ChatML tokens at all: it still
+    // prompts and serves completions; only episodes need the end of turn.
+    try {
+      end_of_turn_ = tokenizer.EndOfTurnId();
+    } catch (const BadRequest& e) {
+      turn_close_error_ = e.what();
+    }
     return;
   }
   source_ = tokenizer.chat_template_origin();
@@ -98,7 +104,9 @@ void ChatFormat::FindTurnClose() {
   // last assistant turn with an empty reasoning block): the tokens the two
   // renderings share after the content.
   std::string error;
-  for (const OrderedJson& base : Bases()) {
+  for (size_t index = 0; index < Bases().size(); ++index) {
+    const OrderedJson& base = Bases()[index];
+    base_ = index;
     std::optional<std::string> last;
     std::optional<std::string> followed;
     try {
@@ -209,29 +217,25 @@ std::string ChatFormat::Continuation(const std::vector<ChatMessage>& messages,
     return tokenizer_.ApplyChatTemplate(messages, true, tools, false);
   }
   RequireTurnClose();
-  // The new messages rendered after an assistant turn of a short base
-  // conversation: everything after that turn's content and TurnClose.
+  // The new messages rendered after the assistant turn of the base
+  // conversation TurnClose was found with (always the same one, so that
+  // every process renders an episode alike): what follows that turn's
+  // content and TurnClose.
+  OrderedJson whole = Bases()[base_];
   const OrderedJson added = Messages(messages);
-  const size_t first = last_base_.load();
+  whole.insert(whole.end(), added.begin(), added.end());
   std::string error;
-  for (size_t k = 0; k < Bases().size(); ++k) {
-    // The base that worked last is tried first: a template keeps to one.
-    const size_t b = (first + k) % Bases().size();
-    OrderedJson whole = Bases()[b];
-    whole.insert(whole.end(), added.begin(), added.end());
-    std::optional<std::string> after;
-    try {
-      after = AfterMark(Render(whole, tools, true, episode_variables_));
-    } catch (const BadRequest& e) {
-      error = e.what();
-      continue;
-    }
-    if (!after || after->compare(0, turn_close_.size(), turn_close_) != 0) {
-      error = "the assistant turn before them does not end with TurnClose";
-      continue;
-    }
-    last_base_.store(b);
+  std::optional<std::string> after;
+  try {
+    after = AfterMark(Render(whole, tools, true, episode_variables_));
+  } catch (const BadRequest& e) {
+    error = e.what();
+  }
+  if (after && after->compare(0, turn_close_.size(), turn_close_) == 0) {
     return after->substr(turn_close_.size());
+  }
+  if (error.empty()) {
+    error = "the assistant turn before them does not end with TurnClose";
   }
   throw BadRequest(fmt::format(
       "chat template ({}) cannot render messages that follow a policy turn "

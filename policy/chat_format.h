@@ -17,16 +17,18 @@
 //     then Continuation (the next messages and the generation prompt).
 //     Continuation renders the new messages after a short base conversation
 //     (a user turn and an assistant turn, with a system turn first for
-//     templates that need one) and keeps what follows the base's assistant
-//     turn, the way verl and SGLang's multi-turn rollouts render tool
-//     replies. For every template whose rendering of a
-//     conversation extends the rendering of its prefix (Qwen2.5, Qwen3,
-//     Llama 3.x, Gemma 2, Phi-3.5, checked against transformers in
-//     tests/policy/chat_format_test.cc), the segments concatenate to exactly
-//     what apply_chat_template renders before each policy turn. A template
-//     that moves text between turns (Mistral's system prompt rides on the
-//     last user turn) cannot be extended that way; its episodes keep every
-//     earlier turn as it was when the policy sampled the next one.
+//     templates that need one; chosen once, when the format is made) and
+//     keeps what follows the base's assistant turn, the way verl and
+//     SGLang's multi-turn rollouts render tool replies. For every template
+//     whose rendering of a conversation extends the rendering of its prefix
+//     (Qwen2.5, Llama 3.x, Gemma 2, Phi-3.5, and Qwen3 while the policy's
+//     turns carry no reasoning; checked against transformers in
+//     tests/policy/chat_format_test.cc), the segments concatenate to
+//     exactly what apply_chat_template renders before each policy turn. A
+//     template that rewrites earlier turns (Mistral's system prompt rides on
+//     the last user turn; Qwen3 drops the reasoning of earlier turns) cannot
+//     be extended that way; its episodes keep every earlier turn as it was
+//     when the policy sampled the next one.
 //
 // Episode rendering pins `date_string` (to Llama 3.1's own default, "26 Jul
 // 2024") unless the tokenizer sets it: the rollout worker and the learner
@@ -34,7 +36,6 @@
 #pragma once
 
 #include <cstdint>
-#include <atomic>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -102,9 +103,9 @@ class ChatFormat {
   std::string turn_close_error_;  // why FindTurnClose failed, if it did
   void RequireTurnClose() const;
 
-  // The base conversation Continuation rendered with last (templates keep
-  // to one).
-  mutable std::atomic<size_t> last_base_{0};
+  // The base conversation TurnClose was found with; Continuation renders
+  // after it.
+  size_t base_ = 0;
 };
 
 }  // namespace clinrl::policy

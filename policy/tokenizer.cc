@@ -189,7 +189,9 @@ const char* ChatMlTemplate() {
   // Without tools, ChatML for every message; with tools, the rendering of
   // Qwen2.5's published template (system turn with the tools block,
   // assistant tool calls, tool results grouped in one user turn), which is
-  // what ApplyChatTemplate(messages, ..., tools) writes.
+  // what ApplyChatTemplate(messages, ..., tools) writes. Content that is not
+  // a string (an assistant's null next to its tool calls, which
+  // apply_chat_template drops) renders as nothing, as in ApplyChatTemplate.
   return R"jinja({%- if tools %}
     {{- '<|im_start|>system\n' }}
     {%- if messages[0]['role'] == 'system' %}
@@ -227,12 +229,12 @@ const char* ChatMlTemplate() {
             {%- endfor %}
             {{- '<|im_end|>\n' }}
         {%- elif not (loop.first and message.role == "system") %}
-            {{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>\n' }}
+            {{- '<|im_start|>' + message.role + '\n' + (message.content if message.content is string else '') + '<|im_end|>\n' }}
         {%- endif %}
     {%- endfor %}
 {%- else %}
     {%- for message in messages %}
-        {{- '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}
+        {{- '<|im_start|>' + message['role'] + '\n' + (message['content'] if message['content'] is string else '') + '<|im_end|>\n' }}
     {%- endfor %}
 {%- endif %}
 {%- if add_generation_prompt %}

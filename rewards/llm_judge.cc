@@ -226,8 +226,11 @@ std::vector<CriterionVerdict> JudgeCriteria(
 
   // One chat client per grading thread (a client belongs to one thread),
   // made here so that an unset api_key_env is a ConfigError of the call.
-  const size_t n_threads =
-      std::min<size_t>(static_cast<size_t>(options.concurrency), todo.size());
+  // At least one: JudgeCriteria is public and may get unchecked options.
+  const size_t n_threads = std::max<size_t>(
+      1, std::min<size_t>(static_cast<size_t>(std::max<int64_t>(
+                              options.concurrency, 1)),
+                          todo.size()));
   const ChatEndpoint endpoint = JudgeEndpoint(options, "params.judge");
   std::vector<std::unique_ptr<ChatClient>> chats;
   for (size_t t = 0; t < n_threads; ++t) {

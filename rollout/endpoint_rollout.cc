@@ -180,9 +180,12 @@ Termination EndpointPlayer::PlayTurns(EndpointEpisode& out,
     if (reply.completion_tokens >= 0) {
       out.completion_tokens += reply.completion_tokens;
     }
-    // The sequence as the rollout worker counts it: the reply, its
-    // end-of-turn token when the reply did not stop on one (a reply of tool
-    // calls did), and the newline after it.
+    // The sequence as the rollout worker counts it under the built-in
+    // format (ChatML's close is two tokens): the reply, its end-of-turn
+    // token when the reply did not stop on one (a reply of tool calls did),
+    // and the newline after it. The endpoint's own template is not known
+    // here, so a model whose turns close otherwise is counted within a
+    // token of its real length.
     const bool stopped =
         reply.finish_reason == "stop" || reply.finish_reason == "tool_calls";
     const int64_t length =

@@ -1,5 +1,7 @@
 #include "rollout/episode_tokens.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 
 namespace clinrl::rollout {
@@ -55,12 +57,16 @@ void EpisodeTokenizer::AppendPolicyTurn(const std::vector<int64_t>& token_ids,
   tokens->loss_mask.insert(tokens->loss_mask.end(), token_ids.size(), 1);
   tokens->logprobs.insert(tokens->logprobs.end(), logprobs.begin(),
                           logprobs.end());
-  // TurnClose starts with the end-of-turn token; a sample that stopped on it
-  // already has it.
-  const bool closed = !token_ids.empty() && token_ids.back() == end_of_turn_ &&
-                      !turn_close_.empty() && turn_close_.front() == end_of_turn_;
-  const std::vector<int64_t> tail(turn_close_.begin() + (closed ? 1 : 0),
-                                  turn_close_.end());
+  // A sample that stopped on the end-of-turn token has TurnClose up to and
+  // including it (all of it is "<|eot_id|>"; a template that closes with
+  // text, " </s>", has the text before it too): only the rest follows.
+  auto rest = turn_close_.begin();
+  if (!token_ids.empty() && token_ids.back() == end_of_turn_) {
+    const auto at =
+        std::find(turn_close_.begin(), turn_close_.end(), end_of_turn_);
+    if (at != turn_close_.end()) rest = at + 1;
+  }
+  const std::vector<int64_t> tail(rest, turn_close_.end());
   tokens->ids.insert(tokens->ids.end(), tail.begin(), tail.end());
   tokens->loss_mask.insert(tokens->loss_mask.end(), tail.size(), 0);
   tokens->logprobs.insert(tokens->logprobs.end(), tail.size(), 0.0f);

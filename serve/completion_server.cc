@@ -219,6 +219,7 @@ void CompletionServer::HandleCompletion(const httplib::Request& req,
   job->params = request.sampling;
   job->params.stop_token_ids = format_.StopIds();
   job->seed = request.has_seed ? request.sampling.seed : std::random_device{}();
+  job->streamed = request.stream;
   if (!worker_.Submit(job)) {
     ReplyError(
         res, 429,
@@ -365,6 +366,8 @@ struct StreamState {
   std::vector<std::string> sent;  // text per choice
   std::vector<bool> opened, closed;
   std::vector<ChoiceResult> logged;     // log-probs per choice, so far
+  // The job's token log-probs per choice, copied as they arrive.
+  std::vector<std::vector<policy::TokenLogprobs>> token_logprobs;
   std::vector<size_t> logprobs_sent;    // tokens whose log-probs went out
   std::vector<size_t> tool_calls_sent;  // per choice
   int64_t seen_updates = -1;
@@ -403,6 +406,7 @@ void CompletionServer::Stream(const std::shared_ptr<GenerationJob>& job,
   state->opened.assign(n, false);
   state->closed.assign(n, false);
   state->logged.assign(n, ChoiceResult());
+  state->token_logprobs.assign(n, {});
   state->logprobs_sent.assign(n, 0);
   state->tool_calls_sent.assign(n, 0);
   state->deadline = Clock::now() + AsDuration(options_.request_timeout_s);
@@ -423,7 +427,6 @@ bool CompletionServer::StreamNext(StreamState& state,
                                   httplib::DataSink& sink) const {
   GenerationJob& job = *state.job;
   std::vector<policy::GenerationOutput> outputs;
-  std::vector<std::vector<policy::TokenLogprobs>> token_logprobs;
   std::vector<bool> finished;
   {
     std::unique_lock<std::mutex> lock(job.mu);
@@ -444,13 +447,20 @@ bool CompletionServer::StreamNext(StreamState& state,
       return true;
     }
     outputs = job.outputs;
-    token_logprobs = job.token_logprobs;
+    // Only the entries not copied before, under the job's lock.
+    for (size_t i = 0; i < job.token_logprobs.size(); ++i) {
+      const auto& theirs = job.token_logprobs[i];
+      auto& mine = state.token_logprobs[i];
+      mine.insert(mine.end(),
+                  theirs.begin() + std::min(mine.size(), theirs.size()),
+                  theirs.end());
+    }
     finished = job.finished;
   }
   std::string events;
   for (size_t i = 0; i < outputs.size(); ++i) {
     events +=
-        ChoiceEvents(state, i, outputs[i], token_logprobs[i], finished[i]);
+        ChoiceEvents(state, i, outputs[i], state.token_logprobs[i], finished[i]);
   }
   const bool all_done = std::all_of(state.closed.begin(), state.closed.end(),
                                     [](bool closed) { return closed; });

@@ -170,8 +170,14 @@ void GenerationWorker::Publish(
     }
     std::lock_guard<std::mutex> lock(r.job->mu);
     r.job->outputs[r.choice] = engine_.running_output(id);
-    if (r.job->params.top_logprobs >= 0) {
-      r.job->token_logprobs[r.choice] = engine_.running_token_logprobs(id);
+    if (r.job->streamed && r.job->params.top_logprobs >= 0) {
+      // Append the step's new entries: copying the whole list every step
+      // would cost the square of the reply's length on the engine thread.
+      const auto& all = engine_.running_token_logprobs(id);
+      auto& published = r.job->token_logprobs[r.choice];
+      published.insert(published.end(),
+                       all.begin() + std::min(published.size(), all.size()),
+                       all.end());
     }
     touched[r.job.get()] = r.job;
   }

@@ -33,6 +33,9 @@ struct GenerationJob {
   std::vector<std::vector<int64_t>> prompts;  // one per choice
   policy::SamplingParams params;
   uint64_t seed = 0;  // choice i samples from stream (seed, i)
+  // Streams read log-probs while a choice runs; other jobs get them when it
+  // finishes.
+  bool streamed = false;
 
   // Written by the engine thread under `mu`; `changed` signals each update.
   std::mutex mu;

@@ -390,8 +390,10 @@ StreamedToolCalls StreamedToolCallsOf(const std::string& text, bool finished,
   static const std::string kOpen = "<tool_call>";
   static const std::string kPythonTag = "<|python_tag|>";
   const size_t first = text.find_first_not_of(" \t\r\n");
-  if (first != std::string::npos &&
-      (text[first] == '{' ||
+  // White space alone may still lead a Llama call, whose answer has no
+  // content at all: it is held too.
+  if (first == std::string::npos) return shown;
+  if ((text[first] == '{' ||
        kPythonTag.compare(0, std::min(kPythonTag.size(), text.size() - first),
                           text, first, kPythonTag.size()) == 0)) {
     return shown;  // maybe Llama's JSON call, which is the whole text
@@ -437,17 +439,23 @@ Json ChatLogprobs(const ChoiceResult& c, size_t begin, size_t end) {
 
 Json CompletionLogprobs(const ChoiceResult& c, size_t begin, size_t end) {
   end = std::min(end, c.logprobs.size());
+  // Byte offsets into the choice's text: a token's own bytes, not those of
+  // its decoded text (U+FFFD, 3 bytes, for a token holding part of a
+  // character).
+  const auto length = [&c](size_t i) {
+    return i < c.token_bytes.size() && !c.token_bytes[i].empty()
+               ? c.token_bytes[i].size()
+               : c.token_texts[i].size();
+  };
   size_t offset = 0;
-  for (size_t i = 0; i < begin && i < end; ++i) {
-    offset += c.token_texts[i].size();
-  }
+  for (size_t i = 0; i < begin && i < end; ++i) offset += length(i);
   Json tokens = Json::array(), token_logprobs = Json::array(),
        text_offset = Json::array(), top = Json::array();
   for (size_t i = begin; i < end; ++i) {
     tokens.push_back(c.token_texts[i]);
     token_logprobs.push_back(c.logprobs[i]);
     text_offset.push_back(offset);
-    offset += c.token_texts[i].size();
+    offset += length(i);
     // A dict token -> logprob, as the legacy API has it: alternatives that
     // decode to the same text keep the likelier one's value.
     Json alternatives = Json::object();

@@ -188,7 +188,7 @@ TEST(EpisodeTokensTest, ModelsOwnTemplateTokensMatchTransformers) {
   std::ofstream(script) << R"py(import json, sys
 from transformers import AutoTokenizer
 tok = AutoTokenizer.from_pretrained(sys.argv[1])
-messages = json.loads(sys.argv[2])
+messages = json.load(open(sys.argv[2]))
 for i, m in enumerate(messages):
     if m["role"] != "assistant":
         continue
@@ -201,9 +201,11 @@ for i, m in enumerate(messages):
   for (const Turn& turn : t.turns) {
     messages.push_back({{"role", turn.role}, {"content", turn.content}});
   }
+  // Through a file: no quoting of the conversation in the shell.
+  std::ofstream(dir + "/messages.json") << messages.dump();
   const std::string command =
       fmt::format("'{}' '{}' '{}' '{}' 2>&1", CLINRL_PYTHON, script, dir,
-                  messages.dump());
+                  dir + "/messages.json");
   FILE* pipe = popen(command.c_str(), "r");
   ASSERT_NE(pipe, nullptr) << command;
   std::string output;
@@ -230,6 +232,33 @@ for i, m in enumerate(messages):
   // The cut second turn is closed with <|eot_id|>, masked.
   EXPECT_EQ(e.ids.back(), eot);
   EXPECT_EQ(e.loss_mask.back(), 0);
+}
+
+
+// A template that closes a turn with text around the end-of-turn token
+// (" </s>\n", as Llama 2 writes an answer's end): a sample that stopped on
+// </s> is followed by the rest only, "\n", so the sequence holds </s> once;
+// a sample cut by length gets the whole close.
+TEST(EpisodeTokensTest, ACloseWithTextAroundTheEndOfTurnIsNotRepeated) {
+  const auto tok = policy::LoadTokenizer(testing::WriteTemplateTokenizer(
+      ::testing::TempDir() + "/episode_tokens_text_close", {"<s>", "</s>"},
+      "{% for m in messages %}{{ m.role }}: {{ m.content }}"
+      "{% if m.role == 'assistant' %} {{ eos_token }}{% endif %}"
+      "{{ '\\n' }}{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}",
+      "<s>", "</s>"));
+  const EpisodeTokenizer et(*tok);
+  const int64_t eos = *tok->TokenId("</s>");
+  EXPECT_EQ(et.format().TurnClose(), " </s>\n");
+  EXPECT_EQ(et.format().EndOfTurnId(), eos);
+  EpisodeTokens stopped;
+  std::vector<int64_t> ids = tok->Encode(" yes");
+  ids.push_back(eos);
+  et.AppendPolicyTurn(ids, std::vector<float>(ids.size(), -1.0f), &stopped);
+  EXPECT_EQ(tok->Decode(stopped.ids), " yes</s>\n");
+  EpisodeTokens cut;
+  ids.pop_back();
+  et.AppendPolicyTurn(ids, std::vector<float>(ids.size(), -1.0f), &cut);
+  EXPECT_EQ(tok->Decode(cut.ids), " yes </s>\n");
 }
 
 }  // namespace

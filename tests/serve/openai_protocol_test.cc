@@ -299,6 +299,8 @@ TEST(OpenAiProtocolTest, StreamedToolCallsJoinToTheParsedOnes) {
       "plain text",
       // Llama's JSON call is the whole text, held back until the end.
       "{\"name\": \"get_vitals\", \"parameters\": {\"id\": 7}}",
+      // White space before it is no content either.
+      "\n\n{\"name\": \"get_vitals\", \"parameters\": {}}",
       // JSON that is no call is content in the end.
       "{\"answer\": 1}",
       // One malformed block: no calls, all content (as the env would
@@ -319,9 +321,11 @@ TEST(OpenAiProtocolTest, StreamedToolCallsJoinToTheParsedOnes) {
   ASSERT_EQ(llama.tool_calls.size(), 1u);
   EXPECT_EQ(llama.content, "");
   EXPECT_EQ(llama.tool_calls[0]["function"]["arguments"], "{\"id\":7}");
-  EXPECT_TRUE(ChoiceToolCallsOf(texts[7], "c").tool_calls.empty());
+  EXPECT_EQ(ChoiceToolCallsOf(texts[7], "c").tool_calls.size(), 1u);
+  EXPECT_EQ(ChoiceToolCallsOf(texts[7], "c").content, "");
   EXPECT_TRUE(ChoiceToolCallsOf(texts[8], "c").tool_calls.empty());
-  EXPECT_EQ(ChoiceToolCallsOf(texts[8], "c").content, texts[8]);
+  EXPECT_TRUE(ChoiceToolCallsOf(texts[9], "c").tool_calls.empty());
+  EXPECT_EQ(ChoiceToolCallsOf(texts[9], "c").content, texts[9]);
   // While running, a tail that may open a tag is held back; one that
   // cannot is not.
   EXPECT_EQ(StreamedToolCallsOf("Sure <tool_c", false, "c").content, "Sure ");
