@@ -5,7 +5,6 @@
 #include "core/curve_auth.h"
 
 #include <gtest/gtest.h>
-#include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 #include <zmq.h>
 
@@ -16,6 +15,7 @@
 
 #include "core/curve_keys.h"
 #include "core/zmq_util.h"
+#include "tests/core/captured_log.h"
 
 namespace clinrl {
 namespace {
@@ -42,8 +42,6 @@ class CurveAuthTest : public ::testing::Test {
   void SetUp() override {
     keys_ = GenerateCurveKeys();
     InstallCurveKeys(keys_);
-    log_ = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(256);
-    spdlog::default_logger()->sinks().push_back(log_);
     server_.set(zmq::sockopt::linger, 0);
     SecureServerSocket(server_, "tcp://127.0.0.1:0", "test server");
     server_.bind("tcp://127.0.0.1:*");
@@ -52,8 +50,6 @@ class CurveAuthTest : public ::testing::Test {
     zap_.connect(kZapEndpoint);
   }
   void TearDown() override {
-    auto& sinks = spdlog::default_logger()->sinks();
-    sinks.erase(std::remove(sinks.begin(), sinks.end(), log_), sinks.end());
     InstallCurveKeys(std::nullopt);
   }
 
@@ -87,15 +83,10 @@ class CurveAuthTest : public ::testing::Test {
   }
 
   // Whether a log line containing `text` was written.
-  bool Logged(const std::string& text) const {
-    for (const std::string& line : log_->last_formatted()) {
-      if (line.find(text) != std::string::npos) return true;
-    }
-    return false;
-  }
+  bool Logged(const std::string& text) const { return log_.Contains(text); }
 
   CurveKeys keys_;
-  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> log_;
+  clinrl::testing::CapturedLog log_;
   zmq::socket_t server_{SharedZmqContext(), zmq::socket_type::rep};
   zmq::socket_t zap_{SharedZmqContext(), zmq::socket_type::dealer};
   std::string domain_;

@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -17,6 +16,7 @@
 #include "core/curve_auth.h"
 #include "core/error.h"
 #include "core/zmq_util.h"
+#include "tests/core/captured_log.h"
 #include "envs/env_client.h"
 #include "envs/env_server.h"
 #include "tests/envs/test_envs.h"
@@ -42,29 +42,16 @@ class EnvServerCurveTest : public ::testing::Test {
   void SetUp() override {
     keys_ = GenerateCurveKeys();
     InstallCurveKeys(keys_);
-    log_ = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(256);
-    spdlog::default_logger()->sinks().push_back(log_);
   }
-  void TearDown() override {
-    auto& sinks = spdlog::default_logger()->sinks();
-    sinks.erase(std::remove(sinks.begin(), sinks.end(), log_), sinks.end());
-    InstallCurveKeys(std::nullopt);
-  }
+  void TearDown() override { InstallCurveKeys(std::nullopt); }
 
   // Whether a log line containing `text` appears within 5 s.
   bool Logged(const std::string& text) {
-    const auto deadline = Clock::now() + std::chrono::seconds(5);
-    while (Clock::now() < deadline) {
-      for (const std::string& line : log_->last_formatted()) {
-        if (line.find(text) != std::string::npos) return true;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return false;
+    return log_.Contains(text, std::chrono::seconds(5));
   }
 
   CurveKeys keys_;
-  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> log_;
+  clinrl::testing::CapturedLog log_;
 };
 
 // One reset and one step of the echo env; returns the step's observation.
