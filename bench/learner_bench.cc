@@ -152,6 +152,7 @@ nlohmann::json RunDataParallelChild(const BenchOptions& options) {
     out["zero3_shard_bytes_rank0"] = sharded.zero3()->ShardBytes();
     out["zero3_peak_gathered_parameters"] =
         sharded.zero3()->peak_gathered_numel();
+    out["zero3_root_parameters"] = sharded.zero3()->root_numel();
   }
   if (comm->rank() != 0) {
     std::cout.setstate(std::ios::failbit);  // rank 0 reports
@@ -258,9 +259,10 @@ nlohmann::json RunDataParallelBench(const BenchOptions& options) {
           "bench learner --sharding zero3: the ranks printed no zero3_step_s");
     }
     // ZeRO-3 against ZeRO-1 on the same ranks and batch, and its traffic
-    // against the textbook 3x the parameters per step (a gather for the
-    // forward, another for the backward, a reduce-scatter of the
-    // gradients) for one micro-batch per rank.
+    // against what it should be for one micro-batch per rank: the textbook
+    // 3x the parameters per step (a gather for the forward, another for the
+    // backward, a reduce-scatter of the gradients), less one gather of the
+    // root unit, which stays whole from the forward through the backward.
     const double tokens = static_cast<double>(sequences * length);
     const double zero3_s = child.at("zero3_step_s").get<double>();
     const double param_bytes =
@@ -280,7 +282,12 @@ nlohmann::json RunDataParallelBench(const BenchOptions& options) {
     out["parameter_bytes"] = param_bytes;
     out["zero3_comm_bytes_per_step"] = comm_bytes;
     out["zero3_comm_vs_parameters"] = comm_bytes / param_bytes;
-    out["zero3_comm_theory_vs_parameters"] = 3.0;
+    const double root_bytes =
+        4.0 * child.at("zero3_root_parameters").get<double>();
+    const double theory = 3.0 - root_bytes / param_bytes;
+    out["zero3_comm_theory_vs_parameters"] = theory;
+    out["zero3_comm_matches_theory"] =
+        std::abs(comm_bytes / param_bytes / theory - 1.0) < 1e-3;
     out["micro_batches_per_rank"] =
         (sequences / options.ranks + micro - 1) / micro;
     out["zero3_shard_bytes_rank0"] = child.at("zero3_shard_bytes_rank0");

@@ -305,6 +305,12 @@ int64_t Zero3::numel() const {
   return n;
 }
 
+int64_t Zero3::root_numel() const {
+  int64_t n = 0;
+  for (int64_t k : units_.back().numels) n += k;
+  return n;
+}
+
 void Zero3::SaveShards(const std::string& dir) const {
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
   for (size_t u = 0; u < units_.size(); ++u) {

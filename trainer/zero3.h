@@ -106,6 +106,8 @@ class Zero3 : public policy::LayerWeightHooks {
   // input of each collective, the NCCL convention: the volume per rank).
   int64_t communicated_bytes() const { return communicated_bytes_; }
   int64_t gathers() const { return gathers_; }
+  // Parameter elements of the root unit (embeddings, final norm, head).
+  int64_t root_numel() const;
 
   // Checkpoints. Every rank writes its slices as
   // zero3.shard-RRRRR-of-NNNNN.safetensors into `dir` (per unit: param,
