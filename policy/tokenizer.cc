@@ -2,10 +2,10 @@
 
 #include <fmt/format.h>
 
-#include <fstream>
+#include <filesystem>
 #include <optional>
-#include <sstream>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "policy/bpe_tokenizer.h"
 #include "policy/jinja_value.h"
@@ -95,12 +95,10 @@ std::string Tokenizer::ApplyChatTemplate(
 
 namespace {
 
-std::optional<std::string> ReadWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+// The file when it exists (core's ReadFile names an unreadable one).
+std::optional<std::string> ReadIfPresent(const std::string& path) {
+  if (!std::filesystem::exists(path)) return std::nullopt;
+  return ReadFile(path);
 }
 
 }  // namespace
@@ -108,7 +106,7 @@ std::optional<std::string> ReadWholeFile(const std::string& path) {
 void Tokenizer::ReadChatTemplate(const std::string& dir) {
   const std::string config_path = dir + "/tokenizer_config.json";
   nlohmann::ordered_json config = nlohmann::ordered_json::object();
-  if (const auto text = ReadWholeFile(config_path)) {
+  if (const auto text = ReadIfPresent(config_path)) {
     config = nlohmann::ordered_json::parse(*text, nullptr,
                                            /*allow_exceptions=*/false);
     if (config.is_discarded() || !config.is_object()) {
@@ -125,7 +123,7 @@ void Tokenizer::ReadChatTemplate(const std::string& dir) {
       special_token_variables_[name] = (*it)["content"];
     }
   }
-  std::optional<std::string> source = ReadWholeFile(dir + "/chat_template.jinja");
+  std::optional<std::string> source = ReadIfPresent(dir + "/chat_template.jinja");
   chat_template_origin_ = "chat_template.jinja";
   const auto it = config.find("chat_template");
   if (!source && it != config.end() && !it->is_null()) {
