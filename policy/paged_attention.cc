@@ -2,6 +2,9 @@
 
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -32,6 +35,124 @@ float Dot(const float* a, const float* b, int64_t n) {
   return total;
 }
 
+// One query head over one row's keys, read from the pool at the row's
+// slots: weights[L] is scratch, out[D] the result.
+void DecodeHead(const float* qh, const float* keys, const float* values,
+                const int64_t* row_slots, int64_t L, int64_t Hkv, int64_t kv,
+                int64_t D, float scale, float* weights, float* o) {
+  float top = -std::numeric_limits<float>::infinity();
+  for (int64_t j = 0; j < L; ++j) {
+    weights[j] = scale * Dot(qh, keys + (row_slots[j] * Hkv + kv) * D, D);
+    top = std::max(top, weights[j]);
+  }
+  float total = 0;
+  for (int64_t j = 0; j < L; ++j) {
+    weights[j] = std::exp(weights[j] - top);
+    total += weights[j];
+  }
+  std::fill(o, o + D, 0.0f);
+  for (int64_t j = 0; j < L; ++j) {
+    const float w = weights[j] / total;
+    const float* v = values + (row_slots[j] * Hkv + kv) * D;
+    for (int64_t d = 0; d < D; ++d) o[d] += w * v[d];
+  }
+}
+
+#if defined(__x86_64__)
+// GCC 12 takes the undefined start values inside its own AVX-512
+// intrinsics (_mm512_undefined_ps) for maybe-uninitialised variables of
+// the functions they are inlined into (GCC bug 105593).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// The widest head the vector path keeps in registers: 16 vectors of 16.
+constexpr int64_t kMaxVectorHeadDim = 256;
+
+// exp of 16 lanes, Cephes' single-precision polynomial (about 1 ulp) on
+// x - n ln2, scaled by 2^n. Arguments are softmax scores less their
+// maximum (<= 0); below -87 the result is flushed toward 0.
+__attribute__((target("avx512f"))) __m512 Exp16(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
+  const __m512 n = _mm512_roundscale_ps(
+      _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  // x - n ln2, with ln2 in two parts so the reduction stays exact.
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r),
+                      _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  return _mm512_scalef_ps(p, n);
+}
+
+// DecodeHead in 16-lane vectors, for D a multiple of 16 up to
+// kMaxVectorHeadDim: the query stays in registers while the keys stream
+// past, the exponentials run 16 at a time, and the output accumulates in
+// registers over the values.
+__attribute__((target("avx512f"))) void DecodeHeadAvx512(
+    const float* qh, const float* keys, const float* values,
+    const int64_t* row_slots, int64_t L, int64_t Hkv, int64_t kv, int64_t D,
+    float scale, float* weights, float* o) {
+  const int64_t C = D / 16;
+  __m512 q[kMaxVectorHeadDim / 16];
+  for (int64_t c = 0; c < C; ++c) q[c] = _mm512_loadu_ps(qh + c * 16);
+  float top = -std::numeric_limits<float>::infinity();
+  for (int64_t j = 0; j < L; ++j) {
+    const float* k = keys + (row_slots[j] * Hkv + kv) * D;
+    __m512 acc = _mm512_mul_ps(q[0], _mm512_loadu_ps(k));
+    for (int64_t c = 1; c < C; ++c) {
+      acc = _mm512_fmadd_ps(q[c], _mm512_loadu_ps(k + c * 16), acc);
+    }
+    weights[j] = scale * _mm512_reduce_add_ps(acc);
+    top = std::max(top, weights[j]);
+  }
+  const __m512 top16 = _mm512_set1_ps(top);
+  __m512 sum = _mm512_setzero_ps();
+  for (int64_t j = 0; j < L; j += 16) {
+    const __mmask16 lanes =
+        L - j >= 16 ? __mmask16(0xffff) : __mmask16((1u << (L - j)) - 1);
+    const __m512 w = _mm512_maskz_mov_ps(
+        lanes,
+        Exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(lanes, weights + j), top16)));
+    _mm512_mask_storeu_ps(weights + j, lanes, w);
+    sum = _mm512_add_ps(sum, w);
+  }
+  const float inv_total = 1.0f / _mm512_reduce_add_ps(sum);
+  __m512 acc[kMaxVectorHeadDim / 16];
+  for (int64_t c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
+  for (int64_t j = 0; j < L; ++j) {
+    const float* v = values + (row_slots[j] * Hkv + kv) * D;
+    const __m512 w = _mm512_set1_ps(weights[j]);
+    for (int64_t c = 0; c < C; ++c) {
+      acc[c] = _mm512_fmadd_ps(w, _mm512_loadu_ps(v + c * 16), acc[c]);
+    }
+  }
+  const __m512 inv = _mm512_set1_ps(inv_total);
+  for (int64_t c = 0; c < C; ++c) {
+    _mm512_storeu_ps(o + c * 16, _mm512_mul_ps(acc[c], inv));
+  }
+}
+#pragma GCC diagnostic pop
+#endif
+
+using DecodeHeadFn = void (*)(const float*, const float*, const float*,
+                              const int64_t*, int64_t, int64_t, int64_t,
+                              int64_t, float, float*, float*);
+
+DecodeHeadFn DecodeHeadFor(int64_t D) {
+#if defined(__x86_64__)
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (avx512 && D % 16 == 0 && D <= kMaxVectorHeadDim) {
+    return &DecodeHeadAvx512;
+  }
+#endif
+  return &DecodeHead;
+}
+
 // Softmax attention of one query per row over that row's keys, read from
 // the pool [slots, Hkv, D] at its slots; query head h uses key head
 // h / (H / Hkv), as enable_gqa does. q and out are [N, H, D] contiguous.
@@ -43,6 +164,7 @@ void PooledDecodeAttention(const float* q, const float* keys,
   const int64_t rows = static_cast<int64_t>(query.size());
   const int64_t G = H / Hkv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  const DecodeHeadFn decode_head = DecodeHeadFor(D);
   at::parallel_for(0, rows * Hkv, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> weights;
     for (int64_t task = begin; task < end; ++task) {
@@ -52,24 +174,8 @@ void PooledDecodeAttention(const float* q, const float* keys,
       weights.resize(L);
       for (int64_t g = 0; g < G; ++g) {
         const int64_t h = kv * G + g;
-        const float* qh = q + (query[r] * H + h) * D;
-        float top = -std::numeric_limits<float>::infinity();
-        for (int64_t j = 0; j < L; ++j) {
-          weights[j] = scale * Dot(qh, keys + (row_slots[j] * Hkv + kv) * D, D);
-          top = std::max(top, weights[j]);
-        }
-        float total = 0;
-        for (int64_t j = 0; j < L; ++j) {
-          weights[j] = std::exp(weights[j] - top);
-          total += weights[j];
-        }
-        float* o = out + (query[r] * H + h) * D;
-        std::fill(o, o + D, 0.0f);
-        for (int64_t j = 0; j < L; ++j) {
-          const float w = weights[j] / total;
-          const float* v = values + (row_slots[j] * Hkv + kv) * D;
-          for (int64_t d = 0; d < D; ++d) o[d] += w * v[d];
-        }
+        decode_head(q + (query[r] * H + h) * D, keys, values, row_slots, L, Hkv,
+                    kv, D, scale, weights.data(), out + (query[r] * H + h) * D);
       }
     }
   });

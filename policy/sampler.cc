@@ -136,14 +136,17 @@ void SortDescending(const float* row, int64_t V, std::vector<uint32_t>* keys,
 }
 
 // FilterTopKTopP on a CPU float32 [N, V] tensor: a radix sort per row, rows
-// in parallel, masses summed in double.
+// in parallel, masses summed in double. Each token's mass exp(logit - max)
+// comes from one vectorised pass over the whole batch before the sorts.
 at::Tensor FilterOnCpu(const at::Tensor& scaled_logits, int64_t top_k,
                        double top_p) {
   const at::Tensor in = scaled_logits.contiguous();
   const int64_t N = in.size(0), V = in.size(1);
   at::Tensor out =
       torch::full_like(in, -std::numeric_limits<float>::infinity());
+  const at::Tensor masses = (in - std::get<0>(in.max(-1, true))).exp_();
   const float* src = in.data_ptr<float>();
+  const float* mass = masses.data_ptr<float>();
   float* dst = out.data_ptr<float>();
   const int64_t keep_k = top_k > 0 && top_k < V ? top_k : V;
   at::parallel_for(0, N, 1, [&](int64_t begin, int64_t end) {
@@ -151,11 +154,10 @@ at::Tensor FilterOnCpu(const at::Tensor& scaled_logits, int64_t top_k,
     std::vector<int32_t> order, order_tmp;
     for (int64_t r = begin; r < end; ++r) {
       const float* row = src + r * V;
+      const float* row_mass = mass + r * V;
       SortDescending(row, V, &keys, &order, &key_tmp, &order_tmp);
-      const double top = row[order[0]];
       double total = 0;
-      for (int64_t i = 0; i < keep_k; ++i)
-        total += std::exp(row[order[i]] - top);
+      for (int64_t i = 0; i < keep_k; ++i) total += row_mass[order[i]];
       // Keep, in order, each token whose mass before it (renormalised over
       // the top-k) is below p; the first always.
       double before = 0;
@@ -163,7 +165,7 @@ at::Tensor FilterOnCpu(const at::Tensor& scaled_logits, int64_t top_k,
         if (i > 0 && before >= top_p * total) break;
         const int32_t id = order[i];
         dst[r * V + id] = row[id];
-        before += std::exp(row[id] - top);
+        before += row_mass[id];
       }
     }
   });

@@ -11,7 +11,6 @@
 #include "core/error.h"
 #include "policy/paged_attention.h"
 #include "policy/paged_kv_cache.h"
-#include "policy/skinny_linear.h"
 
 namespace clinrl::policy {
 namespace {
@@ -27,19 +26,6 @@ std::string Shape(c10::IntArrayRef sizes) {
 
 torch::Tensor ApplyRotary(const torch::Tensor& x, const RotaryTables& r) {
   return x * r.cos + RotateHalf(x) * r.sin;
-}
-
-// A linear layer at inference in the compute dtype `dtype`: a few float32
-// rows take the bandwidth-bound path (policy/skinny_linear.h). An adapter
-// adds its low-rank update (two thin products) to the base's.
-torch::Tensor InferLinear(torch::nn::Linear& layer, const LoraAdapter& lora,
-                          const torch::Tensor& x, c10::ScalarType dtype) {
-  torch::Tensor out =
-      dtype == torch::kFloat && SkinnyLinearApplies(x, layer->weight)
-          ? SkinnyLinear(x, layer->weight, layer->bias)
-          : layer(x);
-  if (lora) out.add_(LoraDelta(lora, x));
-  return out;
 }
 
 // A layer's projections that may carry adapters: (name, Linear, adapter
@@ -177,7 +163,7 @@ torch::Tensor AttentionImpl::ForwardPaged(
                            ? q
                            : q.to(cache.keys(layer).scalar_type()),
                        cache.keys(layer), cache.values(layer));
-  return InferLinear(o_proj, o_lora, out.reshape({N, H * D}), dtype);
+  return o_.Apply({o_proj}, {o_lora}, out.reshape({N, H * D}), dtype);
 }
 
 void AttentionImpl::AttachLora(const LoraOptions& options, uint64_t seed) {
@@ -215,8 +201,8 @@ torch::Tensor MlpImpl::ForwardFused(const torch::Tensor& x,
   const torch::Tensor gate_up =
       gate_up_.Apply({gate_proj, up_proj}, {gate_lora, up_lora}, x, dtype);
   const int64_t I = gate_proj->weight.size(0);
-  return InferLinear(
-      down_proj, down_lora,
+  return down_.Apply(
+      {down_proj}, {down_lora},
       torch::silu(gate_up.narrow(-1, 0, I)).mul_(gate_up.narrow(-1, I, I)),
       dtype);
 }
@@ -565,12 +551,18 @@ torch::Tensor TransformerImpl::Hidden(const torch::Tensor& input_ids,
 }
 
 torch::Tensor TransformerImpl::Logits(const torch::Tensor& hidden) {
-  // Decoding's few rows in float32: the bandwidth-bound path.
   const torch::Tensor& head =
       lm_head ? lm_head->weight : model->embed_tokens->weight;
   if (!torch::GradMode::is_enabled() && precision_ == Precision::kFp32 &&
-      SkinnyLinearApplies(hidden, head)) {
-    return SkinnyLinear(hidden, head, torch::Tensor());
+      hidden.device().is_cpu() && hidden.scalar_type() == torch::kFloat &&
+      head.scalar_type() == torch::kFloat) {
+    // Float32 inference on the CPU: the head prepared for the packed or
+    // few-row product (policy/fused_linear.h).
+    std::vector<int64_t> sizes = hidden.sizes().vec();
+    sizes.back() = head.size(0);
+    return head_.Apply(head, hidden.reshape({-1, hidden.size(-1)}),
+                       torch::kFloat)
+        .view(sizes);
   }
   const AutocastGuard autocast(hidden.device(), precision_);
   if (lm_head) return lm_head(hidden);

@@ -91,7 +91,7 @@ class AttentionImpl : public torch::nn::Module {
 
  private:
   int64_t num_heads_, num_kv_heads_, head_dim_;
-  FusedLinear qkv_;
+  FusedLinear qkv_, o_;
 };
 TORCH_MODULE(Attention);
 
@@ -106,7 +106,7 @@ class MlpImpl : public torch::nn::Module {
   LoraAdapter gate_lora, up_lora, down_lora;  // empty without LoRA
 
  private:
-  FusedLinear gate_up_;
+  FusedLinear gate_up_, down_;
 };
 TORCH_MODULE(Mlp);
 
@@ -245,6 +245,7 @@ class TransformerImpl : public torch::nn::Module {
   bool checkpointing_ = false;
   LayerWeightHooks* hooks_ = nullptr;
   Precision precision_ = Precision::kFp32;
+  FusedLinear head_;  // the output head at float32 inference
 };
 TORCH_MODULE(Transformer);
 
