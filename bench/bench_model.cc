@@ -21,8 +21,12 @@ ModelBenchSetup SetUpModelBench(const BenchOptions& options) {
       MeasureModelPeak(s.threads, s.device,
                        s.precision == policy::Precision::kBf16, options.quick);
   std::cout << "device " << s.device.str() << ", threads " << s.threads << ", "
-            << s.peak.dtype << " GEMM peak " << s.peak.gflops << " GFLOP/s"
-            << std::endl;
+            << s.peak.dtype << " GEMM peak " << s.peak.gflops << " GFLOP/s";
+  if (s.peak.packed_gflops > 0) {
+    std::cout << " (library " << s.peak.library_gflops << ", packed "
+              << s.peak.packed_gflops << ")";
+  }
+  std::cout << std::endl;
   return s;
 }
 

@@ -283,6 +283,7 @@ nlohmann::json RunGenerateBench(const BenchOptions& options) {
       {"prefill_shape", {pf_batch, pf_len}},
       {fmt::format("decode_gflops_batch{}", batch), decode_gflops},
       {"gemm_peak_gflops", peak.gflops},
+      {"gemm_peak", peak.ToJson()},
       {"prefill_fraction_of_peak", prefill_gflops / peak.gflops},
       {"decode_fraction_of_peak", decode_gflops / peak.gflops},
       {"quick", quick},

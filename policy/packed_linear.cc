@@ -23,8 +23,10 @@ constexpr int64_t kBlockRows = 256;
 
 #if defined(__x86_64__)
 // What one tile call needs: x rows (ldx apart), the panel ([K][32]), its
-// bias (32 values, or null), the next panel to prefetch (or null), and where
-// the outputs go (ldo apart, `valid` of the 32 columns kept).
+// bias (32 values, or null), and where the outputs go (ldo apart, `valid`
+// of the 32 columns kept). The tiles of a panel share prefetching the next
+// panel (or null): tile `phase` of `tiles` fetches the rows k with
+// k % tiles == phase, so the memory reads spread over the panel's compute.
 struct TileArgs {
   const float* x;
   int64_t ldx;
@@ -32,6 +34,8 @@ struct TileArgs {
   const float* panel;
   const float* bias;
   const float* prefetch;
+  int64_t phase;
+  int64_t tiles;
   float* out;
   int64_t ldo;
   int64_t valid;
@@ -65,7 +69,7 @@ __attribute__((target("avx512f"))) void Tile(const TileArgs& a) {
   }
   for (int64_t k = 0; k < a.K; ++k) {
     const float* row = a.panel + k * P;
-    if (a.prefetch != nullptr) {
+    if (a.prefetch != nullptr && k % a.tiles == a.phase) {
       _mm_prefetch(reinterpret_cast<const char*>(a.prefetch + k * P),
                    _MM_HINT_T0);
       _mm_prefetch(reinterpret_cast<const char*>(a.prefetch + k * P + 16),
@@ -92,7 +96,7 @@ __attribute__((target("avx512f"))) void Tile<1>(const TileArgs& a) {
   int64_t k = 0;
   for (; k + 4 <= a.K; k += 4) {
     const float* rows = a.panel + k * P;
-    if (a.prefetch != nullptr) {
+    if (a.prefetch != nullptr && (k / 4) % a.tiles == a.phase) {
       for (int line = 0; line < 8; ++line) {
         _mm_prefetch(
             reinterpret_cast<const char*>(a.prefetch + k * P + line * 16),
@@ -205,13 +209,14 @@ at::Tensor PackedLinearWeight::Apply(const at::Tensor& x_in) const {
         args.bias = bp != nullptr ? bp + p * P : nullptr;
         args.ldo = N;
         args.valid = std::min(P, N - p * P);
-        // The first tile reads the panel from memory; it also fetches the
-        // next panel, which the later tiles of this one then find in cache.
-        const float* next = p + 1 < panels ? args.panel + K * P : nullptr;
+        // The first tile reads the panel from memory, the later ones find
+        // it in cache; all of them fetch the next panel meanwhile.
+        args.prefetch = p + 1 < panels ? args.panel + K * P : nullptr;
+        args.tiles = (block + kTileRows - 1) / kTileRows;
         for (int64_t m = m0; m < m0 + block; m += kTileRows) {
           args.x = xp + m * K;
           args.out = op + m * N + p * P;
-          args.prefetch = m == m0 ? next : nullptr;
+          args.phase = (m - m0) / kTileRows;
           kTiles[std::min(kTileRows, m0 + block - m)](args);
         }
       }
