@@ -1,6 +1,7 @@
 // `clinrl generate --model DIR --prompt TEXT`: samples completions from a
 // model folder, printing the text, or with --json the token ids, their
 // sampling-time log-probs and the finish reason.
+#include <algorithm>
 #include <iostream>
 #include <optional>
 
@@ -63,9 +64,18 @@ void AddGenerateCommand(CLI::App& app) {
       if (a->chat) format.emplace(*tokenizer);
       policy::SamplingParams params = a->sampling;
       if (!a->no_default_stop) {
-        for (int64_t id : format ? format->StopIds()
-                                 : tokenizer->DefaultStopIds()) {
-          params.stop_token_ids.push_back(id);
+        // The model's own eos ids too (config.json), as transformers'
+        // generate stops on them, chat or not.
+        const std::vector<int64_t>& model_eos = model->config().eos_token_ids;
+        std::vector<int64_t> stops =
+            format ? format->StopIds(model_eos) : tokenizer->DefaultStopIds();
+        stops.insert(stops.end(), model_eos.begin(), model_eos.end());
+        for (int64_t id : stops) {
+          if (std::find(params.stop_token_ids.begin(),
+                        params.stop_token_ids.end(),
+                        id) == params.stop_token_ids.end()) {
+            params.stop_token_ids.push_back(id);
+          }
         }
       }
       if (a->num < 1) {

@@ -14,7 +14,10 @@ using OrderedJson = nlohmann::ordered_json;
 
 // Stands for an assistant turn's content while finding what the template
 // writes after one; no template writes it of its own.
-constexpr char kAssistantMark[] = "\x1f" "clinrl-assistant-turn" "\x1f";
+constexpr char kAssistantMark[] =
+    "\x1f"
+    "clinrl-assistant-turn"
+    "\x1f";
 
 OrderedJson Message(const std::string& role, const std::string& content) {
   return OrderedJson{{"role", role}, {"content", content}};
@@ -243,7 +246,8 @@ std::string ChatFormat::Continuation(const std::vector<ChatMessage>& messages,
       source_, added.dump().substr(0, 200), error));
 }
 
-std::vector<int64_t> ChatFormat::StopIds() const {
+std::vector<int64_t> ChatFormat::StopIds(
+    const std::vector<int64_t>& model_eos_ids) const {
   std::vector<int64_t> ids = tokenizer_.DefaultStopIds();
   auto add = [&ids](int64_t id) {
     if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
@@ -253,6 +257,7 @@ std::vector<int64_t> ChatFormat::StopIds() const {
   if (eos != variables_.end() && eos->is_string()) {
     if (const auto id = tokenizer_.TokenId(eos->get<std::string>())) add(*id);
   }
+  for (int64_t id : model_eos_ids) add(id);
   return ids;
 }
 

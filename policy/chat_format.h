@@ -80,8 +80,12 @@ class ChatFormat {
   // The token that ends a policy turn: the first token of TurnClose.
   int64_t EndOfTurnId() const;
   // Where generation stops: the end of turn, the tokenizer's end-of-text
-  // and end-of-turn tokens, and its configured eos_token.
-  std::vector<int64_t> StopIds() const;
+  // and end-of-turn tokens, its configured eos_token, and the model's own
+  // eos ids (config.json's eos_token_id), which transformers' generate also
+  // stops on: Llama 3.1 lists <|eom_id|>, the end of a tool-call message,
+  // beside <|eot_id|>.
+  std::vector<int64_t> StopIds(
+      const std::vector<int64_t>& model_eos_ids = {}) const;
 
   // "built-in ChatML", "chat_template.jinja" or "tokenizer_config.json".
   const std::string& source() const { return source_; }
@@ -94,7 +98,7 @@ class ChatFormat {
   void FindTurnClose();
 
   const Tokenizer& tokenizer_;
-  std::unique_ptr<ChatTemplate> template_;  // null: built-in ChatML
+  std::unique_ptr<ChatTemplate> template_;    // null: built-in ChatML
   nlohmann::ordered_json variables_;          // special tokens
   nlohmann::ordered_json episode_variables_;  // the same, date pinned
   std::string source_ = "built-in ChatML";

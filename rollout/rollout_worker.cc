@@ -64,7 +64,8 @@ class EpisodeBatch {
         client_(client),
         options_(options),
         batch_seed_(batch_seed),
-        stop_ids_(episode_tokenizer.format().StopIds()),
+        stop_ids_(
+            episode_tokenizer.format().StopIds(model->config().eos_token_ids)),
         engine_(model, policy::EngineOptions(), &tokenizer) {}
 
   // group_size episodes per task, in task order, each reset at once.

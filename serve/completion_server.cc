@@ -88,6 +88,7 @@ CompletionServer::CompletionServer(policy::Transformer model,
     : options_(std::move(options)),
       tokenizer_(std::move(tokenizer)),
       format_(*tokenizer_),
+      stop_ids_(format_.StopIds(model->config().eos_token_ids)),
       max_positions_(model->config().max_position_embeddings),
       worker_(model, tokenizer_.get(), options_.worker),
       http_(std::make_unique<httplib::Server>()),
@@ -217,7 +218,7 @@ void CompletionServer::HandleCompletion(const httplib::Request& req,
   auto job = std::make_shared<GenerationJob>();
   job->prompts = prepared.prompts;
   job->params = request.sampling;
-  job->params.stop_token_ids = format_.StopIds();
+  job->params.stop_token_ids = stop_ids_;
   job->seed = request.has_seed ? request.sampling.seed : std::random_device{}();
   job->streamed = request.stream;
   if (!worker_.Submit(job)) {
@@ -242,8 +243,8 @@ CompletionServer::Prepared CompletionServer::Prepare(
   prepared.id = NextId(request.chat ? "chatcmpl" : "cmpl");
   prepared.created = UnixSeconds();
   const std::vector<std::string> texts =
-      request.chat ? std::vector<std::string>{format_.Prompt(
-                         request.messages, request.tools)}
+      request.chat ? std::vector<std::string>{format_.Prompt(request.messages,
+                                                             request.tools)}
                    : request.prompts;
   for (size_t p = 0; p < texts.size(); ++p) {
     const std::vector<int64_t> tokens = tokenizer_->Encode(texts[p]);
@@ -365,7 +366,7 @@ struct StreamState {
   int64_t prompt_tokens = 0;
   std::vector<std::string> sent;  // text per choice
   std::vector<bool> opened, closed;
-  std::vector<ChoiceResult> logged;     // log-probs per choice, so far
+  std::vector<ChoiceResult> logged;  // log-probs per choice, so far
   // The job's token log-probs per choice, copied as they arrive.
   std::vector<std::vector<policy::TokenLogprobs>> token_logprobs;
   std::vector<size_t> logprobs_sent;    // tokens whose log-probs went out
@@ -459,8 +460,8 @@ bool CompletionServer::StreamNext(StreamState& state,
   }
   std::string events;
   for (size_t i = 0; i < outputs.size(); ++i) {
-    events +=
-        ChoiceEvents(state, i, outputs[i], state.token_logprobs[i], finished[i]);
+    events += ChoiceEvents(state, i, outputs[i], state.token_logprobs[i],
+                           finished[i]);
   }
   const bool all_done = std::all_of(state.closed.begin(), state.closed.end(),
                                     [](bool closed) { return closed; });

@@ -14,9 +14,9 @@
 #include <string>
 #include <thread>
 
+#include "policy/chat_format.h"
 #include "policy/tokenizer.h"
 #include "policy/transformer.h"
-#include "policy/chat_format.h"
 #include "serve/generation_worker.h"
 #include "serve/openai_protocol.h"
 
@@ -85,7 +85,8 @@ class CompletionServer {
 
   ServerOptions options_;
   std::unique_ptr<policy::Tokenizer> tokenizer_;
-  policy::ChatFormat format_;  // the model's chat template
+  policy::ChatFormat format_;      // the model's chat template
+  std::vector<int64_t> stop_ids_;  // format_'s and the model's eos ids
   int64_t max_positions_;
   GenerationWorker worker_;
   std::unique_ptr<httplib::Server> http_;

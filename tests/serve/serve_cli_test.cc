@@ -16,11 +16,13 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "core/atomic_file.h"
+#include "policy/tokenizer.h"
 #include "tests/cli/background_process.h"
 #include "tests/policy/test_util.h"
 #include "tests/serve/scripted_reply_model.h"
@@ -151,6 +153,65 @@ TEST(ServeCliTest, StreamedToolCallsMatchTheWholeAnswer) {
       url + "' tool-model");
   EXPECT_EQ(client.status, 0) << client.output;
   std::cout << client.output;
+  EXPECT_EQ(server.Terminate(30), 143);
+}
+
+// A model whose config.json lists an eos id beside the chat template's
+// (Llama 3.1's <|eom_id|> beside <|eot_id|>): `clinrl generate`, with and
+// without --chat, and `clinrl serve` stop on it, as transformers' generate
+// does, rather than running on to the template's end of turn.
+TEST(ServeCliTest, GenerateAndServeStopOnTheModelsEosIds) {
+  ASSERT_TRUE(std::filesystem::exists(CLINRL_PYTHON))
+      << "CLINRL_PYTHON " << CLINRL_PYTHON
+      << " is missing: run launch/setup to create the venv";
+  TempDir dir;
+  const std::string model = dir.path() + "/eos-model";
+  testing::WriteScriptedReplyModel({"Hello", " there", " friend"}, model);
+  const auto tokenizer = policy::LoadTokenizer(model);
+  const std::vector<int64_t> there = tokenizer->Encode(" there");
+  ASSERT_EQ(there.size(), 1u);
+  nlohmann::json config = nlohmann::json::parse(
+      policy::testing::ReadTextFile(model + "/config.json"));
+  config["eos_token_id"].push_back(there[0]);
+  WriteFileAtomic(model + "/config.json", config.dump(2));
+
+  for (const char* chat : {"", " --chat"}) {
+    const ShellResult gen =
+        Shell(std::string(CLINRL_BINARY) + " generate --model " + model +
+              " --prompt hi --temperature 0 --max-new-tokens 8 --threads 1 "
+              "--json" +
+              chat);
+    ASSERT_EQ(gen.status, 0) << gen.output;
+    const auto line = nlohmann::json::parse(gen.output);
+    EXPECT_EQ(line["completion"], "Hello there") << gen.output;
+    EXPECT_EQ(line["finish_reason"], "stop_token") << gen.output;
+  }
+
+  clinrl::testing::BackgroundProcess server(
+      {CLINRL_BINARY, "serve", model, "--port", "0", "--threads", "1"},
+      dir.path() + "/serve.log");
+  ASSERT_TRUE(server.started());
+  const std::string first = server.ReadLine(120);
+  const size_t at = first.find("http://127.0.0.1:");
+  ASSERT_NE(at, std::string::npos) << "first line: " << first;
+  const std::string url = first.substr(at, first.find(' ', at) - at);
+  // One chat request with the standard library's HTTP client.
+  WriteFileAtomic(dir.path() + "/ask.py", R"(import json, sys, urllib.request
+body = json.dumps({"model": "eos-model", "temperature": 0, "max_tokens": 8,
+                   "messages": [{"role": "user", "content": "hi"}]})
+req = urllib.request.Request(sys.argv[1] + "/v1/chat/completions",
+                             body.encode(),
+                             {"Content-Type": "application/json"})
+print(urllib.request.urlopen(req, timeout=60).read().decode())
+)");
+  const ShellResult reply =
+      Shell(std::string("timeout 120 '") + CLINRL_PYTHON + "' '" + dir.path() +
+            "/ask.py' '" + url + "'");
+  ASSERT_EQ(reply.status, 0) << reply.output;
+  const auto answer = nlohmann::json::parse(reply.output);
+  EXPECT_EQ(answer["choices"][0]["message"]["content"], "Hello there")
+      << reply.output;
+  EXPECT_EQ(answer["choices"][0]["finish_reason"], "stop") << reply.output;
   EXPECT_EQ(server.Terminate(30), 143);
 }
 
