@@ -35,11 +35,11 @@ float Dot(const float* a, const float* b, int64_t n) {
   return total;
 }
 
-// One query head over one row's keys, read from the pool at the row's
-// slots: weights[L] is scratch, out[D] the result.
-void DecodeHead(const float* qh, const float* keys, const float* values,
-                const int64_t* row_slots, int64_t L, int64_t Hkv, int64_t kv,
-                int64_t D, float scale, float* weights, float* o) {
+// One query head over its L keys, read from the pool at `row_slots`:
+// weights[L] is scratch, out[D] the result.
+void OneQuery(const float* qh, const float* keys, const float* values,
+              const int64_t* row_slots, int64_t L, int64_t Hkv, int64_t kv,
+              int64_t D, float scale, float* weights, float* o) {
   float top = -std::numeric_limits<float>::infinity();
   for (int64_t j = 0; j < L; ++j) {
     weights[j] = scale * Dot(qh, keys + (row_slots[j] * Hkv + kv) * D, D);
@@ -89,11 +89,11 @@ __attribute__((target("avx512f"))) __m512 Exp16(__m512 x) {
   return _mm512_scalef_ps(p, n);
 }
 
-// DecodeHead in 16-lane vectors, for D a multiple of 16 up to
+// OneQuery in 16-lane vectors, for D a multiple of 16 up to
 // kMaxVectorHeadDim: the query stays in registers while the keys stream
 // past, the exponentials run 16 at a time, and the output accumulates in
 // registers over the values.
-__attribute__((target("avx512f"))) void DecodeHeadAvx512(
+__attribute__((target("avx512f"))) void OneQueryAvx512(
     const float* qh, const float* keys, const float* values,
     const int64_t* row_slots, int64_t L, int64_t Hkv, int64_t kv, int64_t D,
     float scale, float* weights, float* o) {
@@ -139,43 +139,46 @@ __attribute__((target("avx512f"))) void DecodeHeadAvx512(
 #pragma GCC diagnostic pop
 #endif
 
-using DecodeHeadFn = void (*)(const float*, const float*, const float*,
-                              const int64_t*, int64_t, int64_t, int64_t,
-                              int64_t, float, float*, float*);
+using OneQueryFn = void (*)(const float*, const float*, const float*,
+                            const int64_t*, int64_t, int64_t, int64_t, int64_t,
+                            float, float*, float*);
 
-DecodeHeadFn DecodeHeadFor(int64_t D) {
+OneQueryFn OneQueryFor(int64_t D) {
 #if defined(__x86_64__)
   static const bool avx512 = __builtin_cpu_supports("avx512f");
   if (avx512 && D % 16 == 0 && D <= kMaxVectorHeadDim) {
-    return &DecodeHeadAvx512;
+    return &OneQueryAvx512;
   }
 #endif
-  return &DecodeHead;
+  return &OneQuery;
 }
 
-// Softmax attention of one query per row over that row's keys, read from
-// the pool [slots, Hkv, D] at its slots; query head h uses key head
-// h / (H / Hkv), as enable_gqa does. q and out are [N, H, D] contiguous.
-void PooledDecodeAttention(const float* q, const float* keys,
-                           const float* values, int64_t H, int64_t Hkv,
-                           int64_t D, const std::vector<int64_t>& query,
-                           const std::vector<int64_t>& offsets,
-                           const std::vector<int64_t>& slots, float* out) {
-  const int64_t rows = static_cast<int64_t>(query.size());
+// Softmax attention of each listed query over its keys, read from the pool
+// [slots, Hkv, D] at its slots; query head h uses key head h / (H / Hkv), as
+// enable_gqa does. q and out are [N, H, D] contiguous.
+void PooledAttention(const float* q, const float* keys, const float* values,
+                     int64_t H, int64_t Hkv, int64_t D,
+                     const std::vector<int64_t>& query,
+                     const std::vector<int64_t>& offsets,
+                     const std::vector<int64_t>& lengths,
+                     const std::vector<int64_t>& slots, float* out) {
+  const int64_t queries = static_cast<int64_t>(query.size());
   const int64_t G = H / Hkv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
-  const DecodeHeadFn decode_head = DecodeHeadFor(D);
-  at::parallel_for(0, rows * Hkv, 1, [&](int64_t begin, int64_t end) {
+  const OneQueryFn one_query = OneQueryFor(D);
+  // Tasks of (query, key head): the G query heads that share a key head
+  // read its keys while they are in cache.
+  at::parallel_for(0, queries * Hkv, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> weights;
     for (int64_t task = begin; task < end; ++task) {
-      const int64_t r = task / Hkv, kv = task % Hkv;
-      const int64_t* row_slots = slots.data() + offsets[r];
-      const int64_t L = offsets[r + 1] - offsets[r];
+      const int64_t i = task / Hkv, kv = task % Hkv;
+      const int64_t L = lengths[i];
       weights.resize(L);
       for (int64_t g = 0; g < G; ++g) {
         const int64_t h = kv * G + g;
-        decode_head(q + (query[r] * H + h) * D, keys, values, row_slots, L, Hkv,
-                    kv, D, scale, weights.data(), out + (query[r] * H + h) * D);
+        one_query(q + (query[i] * H + h) * D, keys, values,
+                  slots.data() + offsets[i], L, Hkv, kv, D, scale,
+                  weights.data(), out + (query[i] * H + h) * D);
       }
     }
   });
@@ -217,9 +220,14 @@ void PagedAttention::Plan(const std::vector<PagedRow>& rows,
   });
   std::vector<std::vector<int64_t>> members;
   for (int64_t r : order) {
-    if (pool_reads && rows[r].query_count == 1) {
-      pooled_.query.push_back(start[r]);
-      pooled_.offsets.push_back(static_cast<int64_t>(pooled_.slots.size()));
+    if (pool_reads) {
+      const int64_t offset = static_cast<int64_t>(pooled_.slots.size());
+      const int64_t n = rows[r].query_count, past = context_of(r) - n;
+      for (int64_t t = 0; t < n; ++t) {
+        pooled_.query.push_back(start[r] + t);
+        pooled_.offsets.push_back(offset);
+        pooled_.lengths.push_back(past + t + 1);
+      }
       pooled_.slots.insert(pooled_.slots.end(), rows[r].slots.begin(),
                            rows[r].slots.end());
       continue;
@@ -230,9 +238,6 @@ void PagedAttention::Plan(const std::vector<PagedRow>& rows,
       members.emplace_back();
     }
     members.back().push_back(r);
-  }
-  if (!pooled_.query.empty()) {
-    pooled_.offsets.push_back(static_cast<int64_t>(pooled_.slots.size()));
   }
   const bool in_packed_order =
       pooled_.query.empty() && std::is_sorted(order.begin(), order.end());
@@ -301,10 +306,10 @@ at::Tensor PagedAttention::Attend(const at::Tensor& q,
   if (!pooled_.query.empty()) {
     const torch::Tensor queries = q.contiguous();
     out = torch::empty({total_queries_, H, D}, queries.options());
-    PooledDecodeAttention(
-        queries.data_ptr<float>(), pool_keys.data_ptr<float>(),
-        pool_values.data_ptr<float>(), H, Hkv, D, pooled_.query,
-        pooled_.offsets, pooled_.slots, out.data_ptr<float>());
+    PooledAttention(queries.data_ptr<float>(), pool_keys.data_ptr<float>(),
+                    pool_values.data_ptr<float>(), H, Hkv, D, pooled_.query,
+                    pooled_.offsets, pooled_.lengths, pooled_.slots,
+                    out.data_ptr<float>());
   }
   for (const Group& g : groups_) {
     const int64_t R = g.rows, T = g.queries, L = g.context;

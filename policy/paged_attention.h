@@ -7,10 +7,12 @@
 // are gathered into buffers reused from layer to layer and step to step,
 // padded to the group's longest row and masked, and one fused attention
 // call covers the group. Padding costs at most 2x a group's useful work.
-// On the CPU in float32, the one-query rows (decoding) skip the gather: a
-// fused loop reads each row's keys and values straight from the pool (no
-// copy, no padding), which at one query a row costs a fraction of the
-// library call's fixed overhead.
+// On the CPU in float32 every row skips the gather: a fused loop reads each
+// query's keys and values straight from the pool (no copy, no padding, no
+// mask; a prefill row's query t attends to the row's first past + t + 1
+// keys), which at one query a row costs a fraction of the library call's
+// fixed overhead, and for the ragged prefill of multi-turn rollouts saves
+// the padding of grouped calls.
 #pragma once
 
 #include <ATen/Tensor.h>
@@ -53,10 +55,11 @@ class PagedAttention {
     // The padded outputs that are real queries, and where they go.
     at::Tensor take, dest;  // undefined when every output is real, in order
   };
-  // One-query rows read from the pool by the CPU loop: packed query index,
-  // and their slots, row r's at [offsets[r], offsets[r + 1]).
+  // Queries read from the pool by the CPU loop: query i is packed query
+  // query[i], attending to the keys at slots[offsets[i]] onwards, lengths[i]
+  // of them (a row's slots are stored once, shared by its queries).
   struct PooledRows {
-    std::vector<int64_t> query, offsets, slots;
+    std::vector<int64_t> query, offsets, lengths, slots;
   };
   std::vector<Group> groups_;
   PooledRows pooled_;

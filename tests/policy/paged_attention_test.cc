@@ -1,9 +1,9 @@
 // Attention over the paged pool against the library's attention: the CPU
-// loop that reads one-query rows straight from the pool, and the gathered,
-// grouped calls, on rows of ragged lengths with grouped-query heads and a
-// prefill row among them, for head sizes the CPU loop runs in 16-lane
-// vectors (16, 64) and one it runs in scalars (24); both against torch's
-// own softmax attention of each row on its own.
+// loop that reads every query's keys straight from the pool, and the
+// gathered, grouped calls, on rows of ragged lengths with grouped-query
+// heads and prefill rows among them, for head sizes the CPU loop runs in
+// 16-lane vectors (16, 64) and one it runs in scalars (24); both against
+// torch's own softmax attention of each row on its own.
 #include "policy/paged_attention.h"
 
 #include <gtest/gtest.h>
@@ -20,16 +20,17 @@ TEST(PagedAttentionTest, PoolReadsAndGroupedCallsEqualEachRowAlone) {
     const auto keys = torch::randn({80, Hkv, D}, gen);
     const auto values = torch::randn({80, Hkv, D}, gen);
     // Four decoding rows (contexts 5, 9, 1 and 37, over two vectors of
-    // scores and a part) and a prefill row of 3 queries over 7 keys, slots
-    // scattered over the pool.
+    // scores and a part) and two prefill rows, 3 queries over 7 keys and 20
+    // over 37, slots scattered over the pool.
     std::vector<int64_t> long_row(37);
     for (int64_t j = 0; j < 37; ++j) long_row[j] = 79 - 2 * j;
     std::vector<PagedRow> rows = {{1, {3, 7, 8, 20, 21}},
                                   {1, {0, 1, 2, 30, 31, 32, 33, 34, 35}},
                                   {3, {10, 11, 12, 13, 14, 15, 16}},
                                   {1, {39}},
-                                  {1, long_row}};
-    const auto q = torch::randn({7, H, D}, gen);
+                                  {1, long_row},
+                                  {20, long_row}};
+    const auto q = torch::randn({27, H, D}, gen);
     PagedAttention pooled, grouped;
     pooled.Plan(rows, torch::kCPU, torch::kFloat);
     // Planned for another pool dtype, every row goes through the grouped
