@@ -216,10 +216,21 @@ void PooledAttention(const float* q, const float* keys, const float* values,
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
   const OneQueryFn one_query = OneQueryFor(D);
   // Tasks of (query, key head): the G query heads that share a key head
-  // read its keys while they are in cache.
-  at::parallel_for(0, queries * Hkv, 1, [&](int64_t begin, int64_t end) {
+  // read its keys while they are in cache. The threads take contiguous
+  // ranges of the task list and tasks cost their key count, which runs in
+  // long monotone stretches (a prefill turn's queries, rows by context), so
+  // the list is dealt in 16 interleaved stripes to even the ranges out.
+  const int64_t tasks = queries * Hkv;
+  constexpr int64_t kStripes = 16;
+  std::vector<int64_t> dealt;
+  dealt.reserve(tasks);
+  for (int64_t stripe = 0; stripe < kStripes; ++stripe) {
+    for (int64_t t = stripe; t < tasks; t += kStripes) dealt.push_back(t);
+  }
+  at::parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> weights;
-    for (int64_t task = begin; task < end; ++task) {
+    for (int64_t at = begin; at < end; ++at) {
+      const int64_t task = dealt[at];
       const int64_t i = task / Hkv, kv = task % Hkv;
       const int64_t L = lengths[i];
       weights.resize(L);
