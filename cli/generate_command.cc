@@ -67,9 +67,13 @@ void AddGenerateCommand(CLI::App& app) {
         // The model's own eos ids too (config.json), as transformers'
         // generate stops on them, chat or not.
         const std::vector<int64_t>& model_eos = model->config().eos_token_ids;
-        std::vector<int64_t> stops =
-            format ? format->StopIds(model_eos) : tokenizer->DefaultStopIds();
-        stops.insert(stops.end(), model_eos.begin(), model_eos.end());
+        std::vector<int64_t> stops;
+        if (format) {
+          stops = format->StopIds(model_eos);
+        } else {
+          stops = tokenizer->DefaultStopIds();
+          stops.insert(stops.end(), model_eos.begin(), model_eos.end());
+        }
         for (int64_t id : stops) {
           if (std::find(params.stop_token_ids.begin(),
                         params.stop_token_ids.end(),

@@ -26,6 +26,7 @@
 #include "tests/cli/background_process.h"
 #include "tests/policy/test_util.h"
 #include "tests/serve/scripted_reply_model.h"
+#include "tests/serve/serve_url.h"
 
 namespace clinrl::serve {
 namespace {
@@ -74,10 +75,9 @@ TEST(ServeCliTest, OpenAiClientGetsBatchedAnswers) {
        "--max-batch", "64"},
       log);
   ASSERT_TRUE(server.started());
-  const std::string first = server.ReadLine(120);
-  const size_t at = first.find("http://127.0.0.1:");
-  ASSERT_NE(at, std::string::npos) << "first line: " << first;
-  const std::string url = first.substr(at, first.find(' ', at) - at);
+  std::string first;
+  const std::string url = testing::ServeUrl(server, &first);
+  ASSERT_FALSE(url.empty()) << "first line: " << first;
 
   // The model folder goes along for the reference log-probs, which
   // transformers computes from the same files.
@@ -143,10 +143,9 @@ TEST(ServeCliTest, StreamedToolCallsMatchTheWholeAnswer) {
       {CLINRL_BINARY, "serve", model, "--port", "0", "--threads", "1"},
       dir.path() + "/serve.log");
   ASSERT_TRUE(server.started());
-  const std::string first = server.ReadLine(120);
-  const size_t at = first.find("http://127.0.0.1:");
-  ASSERT_NE(at, std::string::npos) << "first line: " << first;
-  const std::string url = first.substr(at, first.find(' ', at) - at);
+  std::string first;
+  const std::string url = testing::ServeUrl(server, &first);
+  ASSERT_FALSE(url.empty()) << "first line: " << first;
   const ShellResult client = Shell(
       std::string("timeout 300 '") + CLINRL_PYTHON +
       "' '" CLINRL_SOURCE_DIR "/tests/serve/openai_tool_stream_test.py' '" +
@@ -191,10 +190,9 @@ TEST(ServeCliTest, GenerateAndServeStopOnTheModelsEosIds) {
       {CLINRL_BINARY, "serve", model, "--port", "0", "--threads", "1"},
       dir.path() + "/serve.log");
   ASSERT_TRUE(server.started());
-  const std::string first = server.ReadLine(120);
-  const size_t at = first.find("http://127.0.0.1:");
-  ASSERT_NE(at, std::string::npos) << "first line: " << first;
-  const std::string url = first.substr(at, first.find(' ', at) - at);
+  std::string first;
+  const std::string url = testing::ServeUrl(server, &first);
+  ASSERT_FALSE(url.empty()) << "first line: " << first;
   // One chat request with the standard library's HTTP client.
   WriteFileAtomic(dir.path() + "/ask.py", R"(import json, sys, urllib.request
 body = json.dumps({"model": "eos-model", "temperature": 0, "max_tokens": 8,

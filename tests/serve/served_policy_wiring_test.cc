@@ -18,6 +18,7 @@
 #include "tests/cli/run_clinrl.h"
 #include "tests/policy/test_util.h"
 #include "tests/serve/scripted_reply_model.h"
+#include "tests/serve/serve_url.h"
 
 namespace clinrl::serve {
 namespace {
@@ -37,13 +38,8 @@ class FixedReplyServer {
       : process_({CLINRL_BINARY, "serve",
                   WriteScriptedReplyModel({kReply}, dir + "/model"), "--port",
                   "0", "--threads", "1"},
-                 dir + "/serve.log") {
-    const std::string first = process_.ReadLine(120);
-    const size_t at = first.find("http://127.0.0.1:");
-    if (at != std::string::npos) {
-      url_ = first.substr(at, first.find(' ', at) - at);
-    }
-  }
+                 dir + "/serve.log"),
+        url_(testing::ServeUrl(process_)) {}
   const std::string& url() const { return url_; }
   int Stop() { return process_.Terminate(30); }
 
