@@ -26,7 +26,7 @@
 #include "tests/cli/background_process.h"
 #include "tests/policy/test_util.h"
 #include "tests/serve/scripted_reply_model.h"
-#include "tests/serve/serve_url.h"
+#include "tests/serve/served_model.h"
 
 namespace clinrl::serve {
 namespace {
@@ -69,15 +69,10 @@ TEST(ServeCliTest, OpenAiClientGetsBatchedAnswers) {
             "/tiny.json --out " + model);
   ASSERT_EQ(init.status, 0) << init.output;
 
-  const std::string log = dir.path() + "/serve.log";
-  clinrl::testing::BackgroundProcess server(
-      {CLINRL_BINARY, "serve", model, "--port", "0", "--threads", "2",
-       "--max-batch", "64"},
-      log);
-  ASSERT_TRUE(server.started());
-  std::string first;
-  const std::string url = testing::ServeUrl(server, &first);
-  ASSERT_FALSE(url.empty()) << "first line: " << first;
+  testing::ServedModel server(model, dir.path() + "/serve.log",
+                              {"--threads", "2", "--max-batch", "64"});
+  const std::string url = server.url();
+  ASSERT_FALSE(url.empty()) << "first line: " << server.first_line();
 
   // The model folder goes along for the reference log-probs, which
   // transformers computes from the same files.
@@ -88,7 +83,7 @@ TEST(ServeCliTest, OpenAiClientGetsBatchedAnswers) {
   EXPECT_EQ(client.status, 0) << client.output;
   std::cout << client.output;
 
-  EXPECT_EQ(server.Terminate(30), 143);  // 128 + SIGTERM: a clean stop
+  EXPECT_EQ(server.Stop(), 143);  // 128 + SIGTERM: a clean stop
   const std::string stopped = server.ReadLine(5);
   EXPECT_NE(stopped.find("clinrl serve: stopped"), std::string::npos)
       << stopped;
@@ -139,20 +134,16 @@ TEST(ServeCliTest, StreamedToolCallsMatchTheWholeAnswer) {
       << " is missing: run launch/setup to create the venv";
   TempDir dir;
   const std::string model = MakeToolCallModel(dir.path() + "/tool-model");
-  clinrl::testing::BackgroundProcess server(
-      {CLINRL_BINARY, "serve", model, "--port", "0", "--threads", "1"},
-      dir.path() + "/serve.log");
-  ASSERT_TRUE(server.started());
-  std::string first;
-  const std::string url = testing::ServeUrl(server, &first);
-  ASSERT_FALSE(url.empty()) << "first line: " << first;
+  testing::ServedModel server(model, dir.path() + "/serve.log");
+  const std::string url = server.url();
+  ASSERT_FALSE(url.empty()) << "first line: " << server.first_line();
   const ShellResult client = Shell(
       std::string("timeout 300 '") + CLINRL_PYTHON +
       "' '" CLINRL_SOURCE_DIR "/tests/serve/openai_tool_stream_test.py' '" +
       url + "' tool-model");
   EXPECT_EQ(client.status, 0) << client.output;
   std::cout << client.output;
-  EXPECT_EQ(server.Terminate(30), 143);
+  EXPECT_EQ(server.Stop(), 143);
 }
 
 // A model whose config.json lists an eos id beside the chat template's
@@ -186,13 +177,9 @@ TEST(ServeCliTest, GenerateAndServeStopOnTheModelsEosIds) {
     EXPECT_EQ(line["finish_reason"], "stop_token") << gen.output;
   }
 
-  clinrl::testing::BackgroundProcess server(
-      {CLINRL_BINARY, "serve", model, "--port", "0", "--threads", "1"},
-      dir.path() + "/serve.log");
-  ASSERT_TRUE(server.started());
-  std::string first;
-  const std::string url = testing::ServeUrl(server, &first);
-  ASSERT_FALSE(url.empty()) << "first line: " << first;
+  testing::ServedModel server(model, dir.path() + "/serve.log");
+  const std::string url = server.url();
+  ASSERT_FALSE(url.empty()) << "first line: " << server.first_line();
   // One chat request with the standard library's HTTP client.
   WriteFileAtomic(dir.path() + "/ask.py", R"(import json, sys, urllib.request
 body = json.dumps({"model": "eos-model", "temperature": 0, "max_tokens": 8,
@@ -210,7 +197,7 @@ print(urllib.request.urlopen(req, timeout=60).read().decode())
   EXPECT_EQ(answer["choices"][0]["message"]["content"], "Hello there")
       << reply.output;
   EXPECT_EQ(answer["choices"][0]["finish_reason"], "stop") << reply.output;
-  EXPECT_EQ(server.Terminate(30), 143);
+  EXPECT_EQ(server.Stop(), 143);
 }
 
 }  // namespace

@@ -18,12 +18,11 @@
 #include "tests/cli/run_clinrl.h"
 #include "tests/policy/test_util.h"
 #include "tests/serve/scripted_reply_model.h"
-#include "tests/serve/serve_url.h"
+#include "tests/serve/served_model.h"
 
 namespace clinrl::serve {
 namespace {
 
-using clinrl::testing::BackgroundProcess;
 using clinrl::testing::RunClinrl;
 using nlohmann::json;
 using policy::testing::TempDir;
@@ -31,26 +30,15 @@ using testing::WriteScriptedReplyModel;
 
 constexpr const char* kReply = R"({"criteria_met": true})";
 
-// `clinrl serve` on the fixed-reply model; the base URL it printed.
-class FixedReplyServer {
- public:
-  explicit FixedReplyServer(const std::string& dir)
-      : process_({CLINRL_BINARY, "serve",
-                  WriteScriptedReplyModel({kReply}, dir + "/model"), "--port",
-                  "0", "--threads", "1"},
-                 dir + "/serve.log"),
-        url_(testing::ServeUrl(process_)) {}
-  const std::string& url() const { return url_; }
-  int Stop() { return process_.Terminate(30); }
-
- private:
-  BackgroundProcess process_;
-  std::string url_;
-};
+// `clinrl serve` on the fixed-reply model.
+testing::ServedModel ServeFixedReply(const std::string& dir) {
+  return testing::ServedModel(WriteScriptedReplyModel({kReply}, dir + "/model"),
+                              dir + "/serve.log");
+}
 
 TEST(ServedPolicyWiring, ServedModelIsTheRubricJudge) {
   TempDir dir;
-  FixedReplyServer server(dir.path());
+  testing::ServedModel server = ServeFixedReply(dir.path());
   ASSERT_FALSE(server.url().empty()) << "clinrl serve printed no URL";
   const json row = {
       {"prompt_id", "p1"},
@@ -85,7 +73,7 @@ TEST(ServedPolicyWiring, ServedModelIsTheRubricJudge) {
 
 TEST(ServedPolicyWiring, ServedModelIsTheDxDialoguePatient) {
   TempDir dir;
-  FixedReplyServer server(dir.path());
+  testing::ServedModel server = ServeFixedReply(dir.path());
   ASSERT_FALSE(server.url().empty()) << "clinrl serve printed no URL";
   const json options = {
       {"patient",
